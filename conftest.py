@@ -1,0 +1,2 @@
+# Root conftest: enables pytester for the plugin's own end-to-end tests.
+pytest_plugins = ["pytester"]

@@ -1,0 +1,94 @@
+"""From a manifest's model and an item's axes to the one file a runner will load.
+
+A zoo model's card lists a built artifact per ``framework/quantization``; a user's file is one
+artifact. A runner may also derive a quantization from the fp32 artifact at prepare time (torch
+casts to bf16, say). Anything else is "not available": the item is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .manifest.model import InputSpec, ModelSpec
+from .zoo.cards import Card, CardError, find_card
+
+FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pt2": "pt2", ".pt": "pt"}
+
+
+class NotAvailable(Exception):
+    """This runtime cannot run this combination; the message is the skip reason."""
+
+
+class ArtifactError(Exception):
+    """The model file is missing, corrupt or does not match its checksum or input spec."""
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    model: str
+    framework: str
+    quantization: str          # what the item measures
+    stored_quantization: str   # the variant on disk (fp32 when the runner derives)
+    format: str                # onnx | tflite | pt (state dict of a zoo family) | pt2 (torch.export)
+    path: Path
+    sha256: str | None
+    input: InputSpec | None = None
+    family: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    card: Card | None = None
+
+    @property
+    def derived(self) -> bool:
+        return self.quantization != self.stored_quantization
+
+    def describe(self) -> dict[str, Any]:
+        out = {"model": self.model, "format": self.format, "path": str(self.path), "sha256": self.sha256,
+               "stored_quantization": self.stored_quantization, "size_bytes": self.path.stat().st_size
+               if self.path.exists() else None}
+        if self.card is not None:
+            out["zoo"] = self.card.name
+            out["family"] = self.family
+        return out
+
+
+def _input_from_card(card: Card) -> InputSpec | None:
+    spec = card.input
+    if not spec.get("shape"):
+        return None
+    return InputSpec(shape=tuple(spec["shape"]), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
+                     dtype=spec.get("dtype", "float32"))
+
+
+def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) -> ModelArtifact:
+    """The artifact for this item, or :class:`NotAvailable` / :class:`ArtifactError`."""
+    if model.zoo:
+        try:
+            card = find_card(model.zoo)
+        except CardError as exc:
+            raise ArtifactError(str(exc)) from None
+        built = card.artifacts
+        key = f"{framework}/{quantization}"
+        stored = quantization
+        if key not in built:
+            base = built.get(f"{framework}/fp32")
+            if base is not None and runner.derives(quantization, base.get("format", "")):
+                key, stored = f"{framework}/fp32", "fp32"
+            else:
+                have = sorted(k.split("/", 1)[1] for k in built if k.startswith(framework + "/"))
+                raise NotAvailable(f"{framework} has no {quantization} variant of zoo model {card.name!r} "
+                                   f"(built for {framework}: {', '.join(have) or 'nothing'})")
+        entry = built[key]
+        return ModelArtifact(model.name, framework, quantization, stored, entry["format"], card.folder / entry["file"],
+                             entry.get("sha256"), model.input or _input_from_card(card), card.family,
+                             card.config, card)
+    assert model.file is not None
+    fmt = FORMATS.get(model.file.suffix.lower())
+    if fmt is None or fmt not in runner.formats:
+        raise NotAvailable(f"{framework} cannot run {model.file.suffix or 'extension-less'} files "
+                           f"(it runs: {', '.join('.' + f for f in runner.formats)})")
+    if quantization != "fp32" and not runner.derives(quantization, fmt):
+        raise NotAvailable(f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
+                           "give a file already quantized as its own model")
+    return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input)

@@ -1,0 +1,59 @@
+"""One combination of a suite: the unit that becomes a pytest item, a journal line and a baseline key."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .manifest.model import Settings, Suite
+
+
+@dataclass(frozen=True)
+class Case:
+    """model × axis values (+ include variables) of one suite; stable id, seed and markers."""
+
+    suite_name: str
+    model: str
+    axes: tuple[tuple[str, Any], ...]
+    variables: tuple[tuple[str, Any], ...] = ()
+    param_id: str = ""
+    suite: Suite | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def axis(self, name: str, default: Any = None) -> Any:
+        for k, v in self.axes:
+            if k == name:
+                return v
+        return default
+
+    @property
+    def framework(self) -> str:
+        return self.axis("framework")
+
+    @property
+    def quantization(self) -> str:
+        return self.axis("quantization", "fp32")
+
+    @property
+    def paradigm(self) -> str:
+        return self.axis("paradigm", "single")
+
+    @property
+    def id(self) -> str:
+        """``suite::model[param-id]``: independent of paths, so baselines and seeds survive moves."""
+        return f"{self.suite_name}::{self.model}[{self.param_id}]"
+
+    def seed(self, run_seed: int) -> int:
+        """The item's seed: a function of the run seed and the case id only (never of order)."""
+        digest = hashlib.sha256(f"{run_seed}:{self.id}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+    def settings(self, profile: str | None) -> Settings:
+        assert self.suite is not None
+        return self.suite.settings_for(self.model, profile, {**dict(self.axes), **dict(self.variables)})
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records about the case."""
+        return {"id": self.id, "suite": self.suite_name, "model": self.model,
+                "axes": {"model": self.model, **dict(self.axes)}, "variables": dict(self.variables)}

@@ -1,0 +1,71 @@
+"""A manifest collected as a pytest Module: one test function per model, parametrised by its cases.
+
+Items are therefore real ``pytest.Function``s: conftest fixtures, ``-k``, markers, ``--lf`` and
+xdist all work as for hand-written tests. Collection builds no model and loads no data.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+
+from .case import Case
+from .matrix import marker_tokens
+from .state import state
+
+
+def _model_function(model: str, module_name: str, doc: str) -> Any:
+    def run(aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner, request):
+        from .item import run_case  # noqa: PLC0415
+
+        run_case(request, aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner)
+
+    run.__name__ = run.__qualname__ = model
+    run.__module__ = module_name
+    run.__doc__ = doc
+    run.__aibench_model__ = model  # type: ignore[attr-defined]
+    return run
+
+
+class SuiteModule(pytest.Module):
+    """The collector of one manifest file."""
+
+    _module: types.ModuleType | None = None
+
+    def _getobj(self) -> types.ModuleType:
+        if self._module is not None:
+            return self._module
+        loaded = state(self.config).suites[self.path.resolve()]
+        suite = loaded.suite
+        mod = types.ModuleType(f"aibench_suite_{suite.name}")
+        mod.__file__ = str(self.path)
+        by_model: dict[str, list[Case]] = {}
+        for case in loaded.cases:
+            by_model.setdefault(case.model, []).append(case)
+        marks: dict[str, pytest.MarkDecorator] = {}
+
+        def mark(token: str) -> pytest.MarkDecorator:
+            if token not in marks:
+                marks[token] = getattr(pytest.mark, token)
+            return marks[token]
+
+        for model, cases in by_model.items():
+            spec = suite.models[model]
+            source = f"zoo model {spec.zoo}" if spec.zoo else f"file {spec.file}"
+            setattr(mod, model, _model_function(model, mod.__name__,
+                                                f"{suite.name} {suite.version}: {model} ({source}), {len(cases)} combinations"))
+
+        def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+            cases = by_model[metafunc.function.__aibench_model__]
+            metafunc.parametrize("aibench_case", [
+                pytest.param(c, id=c.param_id, marks=[mark(t) for t in marker_tokens(c)]) for c in cases])
+
+        mod.pytest_generate_tests = pytest_generate_tests  # type: ignore[attr-defined]
+        mod.pytestmark = [pytest.mark.aibench]  # type: ignore[attr-defined]
+        self._module = mod
+        return mod
+
+    def istestfunction(self, obj: object, name: str) -> bool:
+        return getattr(obj, "__aibench_model__", None) == name

@@ -1,0 +1,174 @@
+"""Fixtures for manifest items and hand-written tests alike.
+
+Manifest items get ``aibench_case`` by parametrisation; a hand-written test gets it from
+``@pytest.mark.aibench(model=..., framework=..., quantization=..., dataset=..., **settings)``
+(defaults: the shipped ``tinycnn-digits`` on onnxruntime in fp32). Every other fixture derives
+from the case, so both kinds load data and models the same way, at setup, never at collection.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .case import Case
+from .state import state
+
+LOAD_MB = pytest.StashKey[float]()
+ARTIFACT = pytest.StashKey[Any]()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and (if already imported: we never import it just to seed) torch."""
+    random.seed(seed)
+    import numpy as np  # noqa: PLC0415
+
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def adhoc_case(request: pytest.FixtureRequest) -> Case:
+    """The case of a hand-written test, from its ``aibench`` marker."""
+    from .manifest.model import DatasetSpec, ModelSpec, Settings, Suite  # noqa: PLC0415
+    from .zoo.cards import CardError, find_card  # noqa: PLC0415
+
+    marker = request.node.get_closest_marker("aibench")
+    kw = dict(marker.kwargs) if marker else {}
+    model = kw.pop("model", "tinycnn-digits")
+    framework = kw.pop("framework", "onnxruntime")
+    quantization = kw.pop("quantization", "fp32")
+    dataset = kw.pop("dataset", None)
+    unknown = [k for k in kw if k not in Settings.names()]
+    if unknown:
+        raise pytest.UsageError(f"{request.node.nodeid}: unknown aibench marker argument(s) {', '.join(unknown)}; "
+                                f"expected model, framework, quantization, dataset or a setting "
+                                f"({', '.join(Settings.names())})")
+    if dataset is None:
+        try:
+            d = find_card(model).dataset
+        except CardError:
+            d = {"source": "digits"}
+        dataset = DatasetSpec(name=d.get("source", "digits"), source=d.get("source", "digits"),
+                              eval_fraction=d.get("eval_fraction", 0.25), split_seed=d.get("split_seed", 0),
+                              params=d.get("params", {}))
+    elif isinstance(dataset, str):
+        dataset = DatasetSpec(name=dataset, source=dataset)
+    label = request.node.name
+    file = request.node.nodeid.split("::")[0]
+    axes = (("framework", framework), ("quantization", quantization), ("paradigm", "single"))
+    suite = Suite(name=file, version="", path=Path(str(request.node.path)), sha256="",
+                  datasets={dataset.name: dataset},
+                  models={label: ModelSpec(name=label, dataset=dataset.name, zoo=model)},
+                  axes=tuple((k, (v,)) for k, v in axes), settings=kw)
+    return Case(file, label, axes, (), "-".join(v for _, v in axes), suite)
+
+
+@pytest.fixture
+def aibench_case(request: pytest.FixtureRequest) -> Case:
+    """The combination this item measures (suite, model, framework, quantization, paradigm, ...)."""
+    return adhoc_case(request)
+
+
+@pytest.fixture
+def aibench_seed(request: pytest.FixtureRequest, aibench_case: Case) -> int:
+    """This item's seed, derived from ``--aibench-seed`` and the case id; every RNG is seeded with it."""
+    seed = aibench_case.seed(state(request.config).seed)
+    seed_everything(seed)
+    return seed
+
+
+@pytest.fixture
+def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_seed: int) -> Any:
+    """The case's dataset, split by its own split seed (loaded once per process, read-only)."""
+    from .data import DatasetError  # noqa: PLC0415
+
+    suite = aibench_case.suite
+    assert suite is not None
+    spec = suite.datasets[suite.models[aibench_case.model].dataset]
+    try:
+        return state(request.config).dataset(spec)
+    except (DatasetError, FileNotFoundError) as exc:
+        pytest.fail(f"dataset {spec.name!r} ({suite.path}): {exc}", pytrace=False)
+
+
+@pytest.fixture
+def aibench_node(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
+    """The node the model runs on (the host, with the case's thread setting)."""
+    from .node import Node, host_threads  # noqa: PLC0415
+
+    threads = aibench_case.settings(state(request.config).profile).threads
+    return Node(threads=threads or host_threads())
+
+
+@pytest.fixture
+def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
+    """The verified model artifact for the case; skips when the runtime is missing or cannot run it."""
+    from .artifact import ArtifactError, NotAvailable, resolve  # noqa: PLC0415
+    from .files import ChecksumError, verify  # noqa: PLC0415
+    from .registry import UnknownName  # noqa: PLC0415
+    from .runtimes import missing  # noqa: PLC0415
+
+    case = aibench_case
+    st = state(request.config)
+    try:
+        runner = st.runner(case.framework)
+    except UnknownName as exc:
+        pytest.fail(str(exc), pytrace=False)
+    why = missing(runner)
+    if why:
+        pytest.skip(why)
+    assert case.suite is not None
+    spec = case.suite.models[case.model]
+    try:
+        artifact = resolve(spec, case.framework, case.quantization, runner)
+        if not artifact.path.is_file():
+            raise ArtifactError(f"model file {artifact.path} not found")
+        verify(artifact.path, artifact.sha256, f"model {case.model!r} artifact")
+    except NotAvailable as exc:
+        pytest.skip(str(exc))
+    except (ArtifactError, ChecksumError) as exc:
+        pytest.fail(f"{case.id}: {exc}", pytrace=False)
+    request.node.stash[ARTIFACT] = artifact
+    return artifact
+
+
+@pytest.fixture
+def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_model: Any, aibench_node: Any,
+                   aibench_seed: int) -> Iterator[Any]:
+    """The model prepared on its runtime (a RunnerSession: ``adapt(x)``, ``infer(batch)``)."""
+    from .artifact import ArtifactError  # noqa: PLC0415
+    from .measure.memory import rss_mb  # noqa: PLC0415
+
+    st = state(request.config)
+    runner = st.runner(aibench_case.framework)
+    try:  # import the runtime first so the RSS delta below is the model's, not the runtime's import
+        importlib.import_module(runner.module)
+    except ImportError as exc:
+        pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
+    before = rss_mb()
+    try:
+        session = runner.prepare(aibench_model, aibench_node, aibench_case.settings(st.profile))
+    except ArtifactError as exc:
+        pytest.fail(f"{aibench_case.id}: {exc}", pytrace=False)
+    except ImportError as exc:
+        pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
+    request.node.stash[LOAD_MB] = max(0.0, rss_mb() - before)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def aibench(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
+    """Measure a model like pytest-benchmark's ``benchmark`` measures a function, into the same
+    leaderboard: ``result = aibench(aibench_runner, aibench_dataset)`` or ``aibench(fn, dataset)``
+    where ``fn`` maps a batch to class scores. Returns the :class:`Result`."""
+    from .item import Measurer  # noqa: PLC0415
+
+    return Measurer(request, aibench_case)

@@ -1,0 +1,147 @@
+"""The body of every benchmark item: run the paradigm, compute metrics, record, check gates."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .case import Case
+from .fixtures import ARTIFACT, LOAD_MB
+from .report.result import Result
+from .state import state
+
+RESULT = pytest.StashKey[Result]()
+
+
+def _flags(config: pytest.Config) -> list[str]:
+    st = state(config)
+    if st.worker_count > 1:
+        return [f"concurrent: latency measured beside {st.worker_count - 1} other xdist worker(s)"]
+    return []
+
+
+def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: Any, session: Any,
+                 measurement: Any, artifact: Any = None) -> Result:
+    from .metrics import compute_all  # noqa: PLC0415
+
+    st = state(item.config)
+    suite = case.suite
+    assert suite is not None
+    if measurement.load_rss_mb is None:
+        measurement.load_rss_mb = item.stash.get(LOAD_MB, None)
+    metrics = compute_all(suite.metrics, measurement)
+    settings = case.settings(st.profile)
+    info = dict(measurement.info)
+    return Result(
+        id=case.id, suite=case.suite_name, model=case.model, axes=case.describe()["axes"], nodeid=item.nodeid,
+        suite_version=suite.version, manifest=item.nodeid.split("::")[0], variables=dict(case.variables), seed=seed,
+        profile=st.profile if st.profile in suite.profiles else None, metrics=metrics,
+        dataset=dataset.describe() if dataset is not None else {},
+        artifact=artifact.describe() if artifact is not None else {},
+        runner={"name": case.framework, **getattr(session, "settings", {})},
+        node=node.describe() if node is not None else {},
+        settings={k: getattr(settings, k) for k in settings.names()}, info=info,
+        samples={"latency_ns": list(measurement.latency_ns)},
+        flags=_flags(item.config) + list(measurement.flags), worker=st.worker_id)
+
+
+def record(item: pytest.Item, result: Result) -> None:
+    """Attach ``result`` to the item: it rides on the test report (xdist-safe) and its metrics
+    become JUnit ``<property>`` elements."""
+    item.config.hook.pytest_aibench_measured(item=item, result=result)
+    item.stash[RESULT] = result
+    for name, value in result.metrics.items():
+        item.user_properties.append((f"aibench.{name}", value))
+
+
+def check_gates(item: pytest.Item, case: Case, result: Result) -> None:
+    assert case.suite is not None
+    failed = []
+    for gate in case.suite.gates_for(case.model):
+        value = result.metrics.get(gate.metric)
+        ok = gate.check(value)
+        result.gates.append({"metric": gate.metric, "op": gate.op, "limit": gate.limit, "value": value,
+                             "passed": ok, "where": gate.where})
+        if not ok:
+            shown = "not measured" if value is None else f"{value:.6g}"
+            failed.append(f"{gate.metric} = {shown}, required {gate.op} {gate.limit:g} (gate at {gate.where})")
+    if failed:
+        result.outcome = "failed"
+        result.reason = "gate failed: " + "; ".join(failed)
+        pytest.fail(f"aibench {result.reason}", pytrace=False)
+
+
+def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any, artifact: Any, node: Any,
+             session: Any) -> Result:
+    from .paradigms import ParadigmContext  # noqa: PLC0415
+    from .registry import PARADIGMS  # noqa: PLC0415
+
+    item = request.node
+    settings = case.settings(state(item.config).profile)
+    paradigm = PARADIGMS.get(case.paradigm)
+    t0 = time.perf_counter()
+    measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed))
+    result = build_result(item, case, seed, dataset, node, session, measurement, artifact)
+    result.duration_s = time.perf_counter() - t0
+    record(item, result)
+    check_gates(item, case, result)
+    return result
+
+
+class _CallableSession:
+    """Lets any ``batch -> scores`` callable be measured like a prepared model."""
+
+    def __init__(self, fn: Any):
+        self._fn = fn
+        self.settings = {"callable": getattr(fn, "__qualname__", repr(fn))}
+
+    def adapt(self, x: Any) -> Any:
+        return x
+
+    def infer(self, batch: Any) -> Any:
+        return self._fn(batch)
+
+    def close(self) -> None:
+        pass
+
+
+class Measurer:
+    """The ``aibench`` fixture's value; call it once per test."""
+
+    def __init__(self, request: pytest.FixtureRequest, case: Case):
+        self._request = request
+        self._case = case
+        self.result: Result | None = None
+
+    def __call__(self, target: Any, dataset: Any = None, **settings: Any) -> Result:
+        from .measure.memory import peak_rss_mb  # noqa: PLC0415
+        from .paradigms import ParadigmContext  # noqa: PLC0415
+        from .paradigms.single import SingleNode  # noqa: PLC0415
+
+        if self.result is not None:
+            raise pytest.UsageError("the aibench fixture measures once per test; split the test to measure twice")
+        req = self._request
+        case = self._case
+        session = target if hasattr(target, "infer") and hasattr(target, "adapt") else _CallableSession(target)
+        if dataset is None:
+            dataset = req.getfixturevalue("aibench_dataset")
+        seed = req.getfixturevalue("aibench_seed")
+        base = case.settings(state(req.config).profile)
+        unknown = [k for k in settings if k not in base.names()]
+        if unknown:
+            raise TypeError(f"aibench() got unknown setting(s) {', '.join(unknown)}; known: {', '.join(base.names())}")
+        s = base.merged(settings)
+        from .node import Node, host_threads  # noqa: PLC0415
+
+        node = Node(threads=s.threads or host_threads())
+        t0 = time.perf_counter()
+        m = SingleNode().run(ParadigmContext(case, s, dataset, session, node, seed))
+        m.peak_rss_mb = peak_rss_mb()
+        result = build_result(req.node, case, seed, dataset, node, session, m, req.node.stash.get(ARTIFACT, None))
+        result.settings = {k: getattr(s, k) for k in s.names()}
+        result.duration_s = time.perf_counter() - t0
+        record(req.node, result)
+        self.result = result
+        return result

@@ -1,0 +1,66 @@
+"""What machine a run happened on: enough for someone else to judge and re-run it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .runtimes import version_of
+
+_DISTS = ("pytest", "pytest-aibench", "numpy", "torch", "onnxruntime", "onnx", "ai-edge-litert",
+          "mlcommons-loadgen", "pytest-xdist", "torchao")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(rootdir: Path) -> dict[str, Any]:
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    return {"commit": commit, "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+            "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+
+
+def machine_info(rootdir: Path) -> dict[str, Any]:
+    import psutil  # noqa: PLC0415
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        affinity = os.cpu_count()
+    threads: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                                "OPENBLAS_NUM_THREADS") if os.environ.get(k)}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        threads["torch_intra_op"] = torch.get_num_threads()
+        threads["torch_inter_op"] = torch.get_num_interop_threads()
+    return {
+        "node": platform.node(), "system": platform.system(), "release": platform.release(),
+        "machine": platform.machine(),
+        "cpu": {"model": _cpu_model(), "logical": os.cpu_count(), "physical": psutil.cpu_count(logical=False),
+                "affinity": affinity},
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
+        "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
+        "versions": {d: version_of(d) for d in _DISTS},
+        "threads": threads,
+        "git": _git(rootdir),
+    }

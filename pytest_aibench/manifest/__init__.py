@@ -1,0 +1,119 @@
+"""Manifests: find them, load them safely, validate them, and report every problem at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..case import Case
+from .model import Gate, Settings, Suite
+from .yamlsafe import Problem, YamlError
+
+_SUITE_KEY = re.compile(rb"^suite\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    suite: Suite
+    cases: tuple[Case, ...]
+
+
+class ManifestError(Exception):
+    """Every problem found in one or more manifests; ``str()`` is the report a user reads."""
+
+    def __init__(self, problems: list[tuple[Path, Problem]]):
+        self.problems = problems
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        files = {p for p, _ in self.problems}
+        head = f"{len(self.problems)} problem{'s' * (len(self.problems) != 1)} in {len(files)} manifest{'s' * (len(files) != 1)}:"
+        lines = [head]
+        for path, prob in self.problems:
+            where = f"{path}:{prob.line}" if prob.line else f"{path}"
+            key = ".".join(str(k) for k in prob.path) or "(top level)"
+            lines.append(f"  {where}: {key}: {prob.message}")
+        return "\n".join(lines)
+
+
+def discover(args: Iterable[str], cwd: Path) -> list[Path]:
+    """Manifest files named by ``--aibench`` values: a file as given, or every YAML file under a
+    folder whose text has a top-level ``suite:`` key (other YAML there is data, not a manifest)."""
+    found: list[Path] = []
+    missing: list[tuple[Path, Problem]] = []
+    for arg in args:
+        path = (cwd / arg) if not Path(arg).is_absolute() else Path(arg)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            hits = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                          and _SUITE_KEY.search(p.read_bytes()[:65536]))
+            if not hits:
+                missing.append((path, Problem(None, (), "folder holds no manifest (a .yaml file with a top-level 'suite:' key)")))
+            found += hits
+        else:
+            missing.append((path, Problem(None, (), "no such file or folder (given to --aibench)")))
+    if missing:
+        raise ManifestError(missing)
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None) -> LoadedSuite:
+    """Load and validate one manifest; raise :class:`ManifestError` with all of its problems."""
+    from .. import matrix  # noqa: PLC0415
+    from .validate import build_suite  # noqa: PLC0415
+    from .yamlsafe import load as load_yaml  # noqa: PLC0415
+
+    shown = display or path
+    try:
+        data, index, raw = load_yaml(path)
+    except YamlError as exc:
+        raise ManifestError([(shown, p) for p in exc.problems]) from None
+    except OSError as exc:
+        raise ManifestError([(shown, Problem(None, (), f"cannot read: {exc.strerror or exc}"))]) from None
+    suite, problems = build_suite(path, data, index, raw, runner_known, shown)
+    if suite is None:
+        raise ManifestError([(shown, p) for p in problems])
+    cases, problems = matrix.expand(suite)
+    if problems:
+        raise ManifestError([(shown, p) for p in problems])
+    return LoadedSuite(suite, tuple(cases))
+
+
+def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Path) -> list[LoadedSuite]:
+    """Load every manifest, collecting all problems of all files before raising."""
+    out: list[LoadedSuite] = []
+    problems: list[tuple[Path, Problem]] = []
+    names: dict[str, Path] = {}
+    for path in paths:
+        shown = _rel(path, rootdir)
+        try:
+            loaded = load(path, runner_known, shown)
+        except ManifestError as exc:
+            problems += exc.problems
+            continue
+        other = names.setdefault(loaded.suite.name, shown)
+        if other != shown:
+            problems.append((shown, Problem(loaded.suite.lines.line_of(("suite",)), ("suite",),
+                                            f"suite name {loaded.suite.name!r} is already used by {other}; "
+                                            "suite names must be unique (they key ids, seeds and baselines)")))
+            continue
+        out.append(loaded)
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
+def _rel(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
+__all__ = ["Case", "Gate", "LoadedSuite", "ManifestError", "Settings", "Suite", "discover", "load", "load_all"]

@@ -1,0 +1,127 @@
+"""The validated manifest as frozen dataclasses: nothing past the loader sees raw YAML dicts."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .yamlsafe import LineIndex
+
+#: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
+STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"))
+
+OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Measurement settings; profiles, models and same-named axes override them in that order."""
+
+    warmup: int = 10
+    latency_samples: int = 200
+    latency_batch: int = 1
+    batch_size: int = 64
+    eval_samples: int | None = None
+    threads: int | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def merged(self, overrides: dict[str, Any] | None) -> Settings:
+        known = {k: v for k, v in (overrides or {}).items() if k in self.names()}
+        return replace(self, **known) if known else self
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``metric op limit``, e.g. ``latency.p99_ms <= 20``; ``where`` says where it was written."""
+
+    metric: str
+    op: str
+    limit: float
+    where: str = ""
+
+    def check(self, value: float | None) -> bool:
+        return value is not None and OPS[self.op](value, self.limit)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.limit:g}"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[int | None, ...]
+    name: str | None = None
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    scale: float | None = None
+    mean: Any = None
+    std: Any = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    source: str
+    path: Path | None = None
+    sha256: str | None = None
+    eval_fraction: float = 0.25
+    split_seed: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    dataset: str
+    zoo: str | None = None
+    file: Path | None = None
+    sha256: str | None = None
+    input: InputSpec | None = None
+    axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    gates: tuple[Gate, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    version: str
+    path: Path
+    sha256: str
+    datasets: dict[str, DatasetSpec]
+    models: dict[str, ModelSpec]
+    #: ordered (axis name, values): framework, quantization, paradigm, then extra axes
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    include: tuple[dict[str, Any], ...] = ()
+    exclude: tuple[dict[str, Any], ...] = ()
+    metrics: tuple[str, ...] = ()
+    gates: tuple[Gate, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_profile: str | None = None
+    description: str = ""
+    lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.axes)
+
+    def settings_for(self, model: str, profile: str | None, variables: dict[str, Any]) -> Settings:
+        """defaults < suite settings < model settings < profile < same-named axes and variables."""
+        s = Settings().merged(self.settings).merged(self.models[model].settings)
+        if profile and profile in self.profiles:
+            s = s.merged(self.profiles[profile])
+        return s.merged(variables)
+
+    def gates_for(self, model: str) -> tuple[Gate, ...]:
+        own = {g.metric for g in self.models[model].gates}
+        return tuple(g for g in self.gates if g.metric not in own) + self.models[model].gates

@@ -1,0 +1,75 @@
+"""Suite -> cases: the product of the axes per model, then ``matrix.exclude`` and ``matrix.include``
+with GitHub Actions' semantics, then stable ids."""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Any
+
+from .case import Case
+from .manifest.model import Suite
+from .manifest.validate import value_token
+from .manifest.yamlsafe import Problem
+
+
+def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
+    return all(k in combo and combo[k] == v for k, v in rule.items())
+
+
+def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
+    """All cases of ``suite`` in a deterministic order, or the problems that prevent it.
+
+    Exclude drops every combination matching all keys of a rule. Each include rule then extends
+    every original combination whose axis values it does not contradict with its other keys (as
+    variables); if it extends none, it becomes a new combination, which must name every axis.
+    """
+    problems: list[Problem] = []
+    names = list(suite.axis_names)
+    cases: list[Case] = []
+    include_used = [False] * len(suite.include)
+    new_combos: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    base_all: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for model in suite.models.values():
+        values = [model.axes.get(n) or dict(suite.axes)[n] for n in names]
+        base = [{"model": model.name, **dict(zip(names, combo))} for combo in product(*values)]
+        base = [c for c in base if not any(_matches(r, c) for r in suite.exclude)]
+        variables: list[dict[str, Any]] = [{} for _ in base]
+        for i, rule in enumerate(suite.include):
+            if rule.get("model", model.name) != model.name:
+                continue
+            for combo, var in zip(base, variables):
+                if all(combo[k] == v for k, v in rule.items() if k in combo):
+                    var.update({k: v for k, v in rule.items() if k not in combo})
+                    include_used[i] = True
+        base_all += list(zip(base, variables))
+    for i, rule in enumerate(suite.include):
+        if include_used[i]:
+            continue
+        missing = [n for n in ["model", *names] if n not in rule]
+        if missing:
+            problems.append(Problem(suite.lines.line_of(("matrix", "include", i)), ("matrix", "include", i),
+                                    f"include rule matches no combination, and as a new combination it lacks "
+                                    f"{', '.join(missing)}"))
+            continue
+        new_combos.append(({k: rule[k] for k in ["model", *names]},
+                           {k: v for k, v in rule.items() if k not in names and k != "model"}))
+    seen: dict[str, int] = {}
+    for combo, var in base_all + new_combos:
+        axes = tuple((n, combo[n]) for n in names)
+        pid = "-".join(value_token(n, v) for n, v in axes)
+        key = f"{combo['model']}[{pid}]"
+        if key in seen and var:
+            pid += "-" + "-".join(value_token(k, v) for k, v in sorted(var.items()))
+            key = f"{combo['model']}[{pid}]"
+        if key in seen:
+            problems.append(Problem(suite.lines.line_of(("matrix",)), ("matrix",),
+                                    f"two combinations share the id {key}; make the include rules distinct"))
+            continue
+        seen[key] = 1
+        cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite))
+    return cases, problems
+
+
+def marker_tokens(case: Case) -> list[str]:
+    """Marker names an item carries: its model and each axis value."""
+    return [case.model] + [value_token(n, v) for n, v in case.axes]

@@ -1,0 +1,23 @@
+"""What a paradigm hands back, and the loops and statistics that produce it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Measurement:
+    """Raw observations of one item. Metric groups turn it into numbers; reporters never see it."""
+
+    predictions: Any = None          # np.ndarray of predicted class ids, eval order
+    labels: Any = None               # np.ndarray of true class ids
+    latency_ns: list[int] = field(default_factory=list)  # one entry per timed call
+    latency_batch: int = 1           # samples per timed call
+    eval_wall_s: float = 0.0         # wall time of the accuracy pass
+    eval_count: int = 0
+    load_rss_mb: float | None = None  # RSS growth while the runner prepared the model
+    peak_rss_mb: float | None = None  # process high-water mark after the item
+    metrics: dict[str, Any] = field(default_factory=dict)  # extra metrics a paradigm measured itself
+    info: dict[str, Any] = field(default_factory=dict)     # settings and facts to record
+    flags: list[str] = field(default_factory=list)

@@ -1,0 +1,109 @@
+"""Metric groups: each turns a :class:`Measurement` into named numbers and says what they mean.
+
+Names carry their unit (``latency.p99_ms``); ``higher_is_better`` drives leaderboards and gates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .measure import Measurement
+from .measure.stats import summarize_ns
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    label: str
+    higher_is_better: bool | None
+
+
+class MetricGroup(Protocol):
+    name: str
+    provides: dict[str, MetricInfo]
+
+    def compute(self, m: Measurement) -> dict[str, Any]: ...
+
+
+class Accuracy:
+    name = "accuracy"
+    provides = {"accuracy": MetricInfo("top-1 accuracy on the evaluation split", True),
+                "eval.correct": MetricInfo("correctly classified samples", True),
+                "eval.samples": MetricInfo("evaluated samples", None)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        if m.predictions is None or m.labels is None or len(m.labels) == 0:
+            return {}
+        correct = int((m.predictions == m.labels).sum())
+        return {"accuracy": correct / len(m.labels), "eval.correct": correct, "eval.samples": len(m.labels)}
+
+
+class Latency:
+    name = "latency"
+    provides = {f"latency.{k}_ms": MetricInfo(f"{k} latency per timed call", False)
+                for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")}
+    provides |= {"latency.samples": MetricInfo("timed calls", None),
+                 "latency.batch": MetricInfo("samples per timed call", None)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return summarize_ns(m.latency_ns, m.latency_batch)
+
+
+class Throughput:
+    name = "throughput"
+    provides = {"throughput.ips": MetricInfo("inferences per second over the batched accuracy pass", True)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        if m.eval_wall_s <= 0 or not m.eval_count:
+            return {}
+        return {"throughput.ips": m.eval_count / m.eval_wall_s}
+
+
+class Vips:
+    """AIoTBench's VIPS of one workload: accuracy over mean seconds per image (a/t)."""
+
+    name = "vips"
+    provides = {"vips": MetricInfo("valid images per second: accuracy / mean seconds per image", True)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        if m.predictions is None or not m.latency_ns or m.labels is None or len(m.labels) == 0:
+            return {}
+        accuracy = float((m.predictions == m.labels).mean())
+        seconds_per_image = sum(m.latency_ns) / len(m.latency_ns) / 1e9 / max(1, m.latency_batch)
+        return {"vips": accuracy / seconds_per_image if seconds_per_image > 0 else 0.0}
+
+
+class Memory:
+    name = "memory"
+    provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
+                "memory.load_mb": MetricInfo("resident memory added by loading the model", False)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        out = {}
+        if m.peak_rss_mb is not None:
+            out["memory.peak_rss_mb"] = m.peak_rss_mb
+        if m.load_rss_mb is not None:
+            out["memory.load_mb"] = m.load_rss_mb
+        return out
+
+
+def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
+    """Every metric of ``groups`` (all registered groups when empty) plus the paradigm's own."""
+    from .registry import METRICS  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    for name in groups or tuple(METRICS.names()):
+        out.update(METRICS.get(name).compute(m))
+    out.update(m.metrics)
+    return out
+
+
+def info(name: str) -> MetricInfo | None:
+    """What a metric means, looked up across registered groups."""
+    from .registry import METRICS  # noqa: PLC0415
+
+    for group in METRICS.names():
+        meta = METRICS.get(group).provides.get(name)
+        if meta is not None:
+            return meta
+    return None

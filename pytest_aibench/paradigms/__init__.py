@@ -1,0 +1,35 @@
+"""Paradigms: how a case is deployed and measured (one node; later edge/cloud collaborations).
+
+A paradigm gets a :class:`ParadigmContext` and returns a :class:`Measurement`. Register more
+through the ``pytest_aibench.paradigms`` entry-point group or ``registry.PARADIGMS.register``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..case import Case
+    from ..data import Dataset
+    from ..manifest.model import Settings
+    from ..measure import Measurement
+    from ..node import Node
+    from ..runtimes import RunnerSession
+
+
+@dataclass
+class ParadigmContext:
+    case: Case
+    settings: Settings
+    dataset: Dataset
+    session: RunnerSession
+    node: Node
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Paradigm(Protocol):
+    name: str
+
+    def run(self, ctx: ParadigmContext) -> Measurement: ...

@@ -1,0 +1,135 @@
+"""pytest hooks only: options, manifest loading, collection and wiring. Heavy lifting lives in
+the modules these hooks call; without ``--aibench`` nothing heavy is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .fixtures import aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner, aibench_seed
+from .state import STATE, State, state
+
+__all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_runner",
+           "aibench_seed"]
+
+DEFAULT_SEED = 0
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec  # noqa: PLC0415
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aibench", "AI benchmark suites (pytest-aibench)")
+    group.addoption("--aibench", action="append", default=[], metavar="PATH",
+                    help="run the suite manifest PATH, or every manifest under the folder PATH; repeatable")
+    group.addoption("--aibench-profile", metavar="NAME", default=None,
+                    help="settings profile from the manifests (e.g. quick, full); default: each manifest's "
+                         "default_profile, else 'quick' where defined")
+    group.addoption("--aibench-seed", metavar="INT", type=int, default=DEFAULT_SEED,
+                    help=f"run seed; each item's seed derives from it and the item id (default {DEFAULT_SEED})")
+    group.addoption("--aibench-out", metavar="DIR", default=".aibench",
+                    help="folder for journals and run records (default .aibench)")
+    group.addoption("--aibench-json", metavar="PATH", default=None,
+                    help="write the whole run (machine, manifests, every item) as JSON to PATH")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "aibench(model=, framework=, quantization=, dataset=, **settings): "
+                                       "what the aibench fixtures measure in a hand-written test")
+    opt = config.option
+    out = Path(opt.aibench_out)
+    if not out.is_absolute():
+        out = config.invocation_params.dir / out
+    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out)
+    config.stash[STATE] = st
+    if opt.aibench:
+        _load_suites(config, st)
+    if not hasattr(config, "workerinput"):
+        from .session import AibenchSession  # noqa: PLC0415
+
+        config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
+
+
+def _load_suites(config: pytest.Config, st: State) -> None:
+    from .manifest import ManifestError, discover, load_all  # noqa: PLC0415
+    from .manifest.validate import value_token  # noqa: PLC0415
+
+    try:
+        paths = discover(config.option.aibench, config.invocation_params.dir)
+        loaded = load_all(paths, st.knows_runner, config.rootpath)
+    except ManifestError as exc:
+        raise pytest.UsageError(f"invalid aibench manifest\n{exc.report()}") from None
+    if st.profile is not None:
+        lacking = [f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
+                   for ls in loaded if st.profile not in ls.suite.profiles]
+        if lacking and len(lacking) == len(loaded):
+            raise pytest.UsageError(f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
+                                    + "; ".join(lacking))
+    elif loaded:
+        defaults = {ls.suite.default_profile for ls in loaded}
+        st.profile = defaults.pop() if len(defaults) == 1 else None
+    tokens: dict[str, str] = {}
+    for ls in loaded:
+        st.suites[ls.suite.path.resolve()] = ls
+        tokens.setdefault(ls.suite.name, "")
+        for case in ls.cases:
+            tokens.setdefault(case.model, f"aibench model {case.model}")
+            for axis, value in case.axes:
+                tokens.setdefault(value_token(axis, value), f"aibench {axis} = {value}")
+    for token, text in tokens.items():
+        if text:
+            config.addinivalue_line("markers", f"{token}: {text}")
+    # Test paths the user typed are collected too; default ones (testpaths, the current folder) are
+    # replaced, so `pytest --aibench suites/smoke` runs just the suite. xdist workers parse the same
+    # arguments and reach the same list.
+    manifest_args = [str(p) for p in st.suites]
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args.extend(manifest_args)
+    else:
+        config.args[:] = manifest_args
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    st = parent.config.stash.get(STATE, None)
+    if st is None or not st.suites or file_path.resolve() not in st.suites:
+        return None
+    from .collect import SuiteModule  # noqa: PLC0415
+
+    return SuiteModule.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    from .item import RESULT  # noqa: PLC0415
+
+    result = item.stash.get(RESULT, None)
+    if result is not None and report.when == "call":
+        report.aibench = result.to_dict()
+    elif result is None and not report.passed and report.when in ("setup", "call"):
+        case = _case_of(item)
+        if case is not None:
+            report.aibench = _stub(item, case).to_dict()
+    return report
+
+
+def _case_of(item: pytest.Item):  # type: ignore[no-untyped-def]
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("aibench_case") if callspec is not None else None
+
+
+def _stub(item: pytest.Item, case):  # type: ignore[no-untyped-def]
+    from .report.result import Result  # noqa: PLC0415
+
+    st = state(item.config)
+    d = case.describe()
+    return Result(id=d["id"], suite=d["suite"], model=d["model"], axes=d["axes"], nodeid=item.nodeid,
+                  suite_version=case.suite.version if case.suite else "", manifest=item.nodeid.split("::")[0],
+                  variables=d["variables"], seed=case.seed(st.seed), profile=st.profile, worker=st.worker_id)

@@ -1,0 +1,47 @@
+"""The run journal: one JSON line per finished item, flushed and fsynced as it lands, so a crash
+or Ctrl-C keeps everything measured so far."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    def __init__(self, path: Path, header: dict[str, Any]):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")
+        self.write({"type": "header", **header})
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self, footer: dict[str, Any]) -> None:
+        if not self._f.closed:
+            self.write({"type": "footer", **footer})
+            self._f.close()
+
+
+def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """Header, item records and footer (None when the run was interrupted); a torn last line is skipped."""
+    header: dict[str, Any] = {}
+    items: list[dict[str, Any]] = []
+    footer = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        kind = rec.pop("type", None)
+        if kind == "header":
+            header = rec
+        elif kind == "item":
+            items.append(rec)
+        elif kind == "footer":
+            footer = rec
+    return header, items, footer

@@ -1,0 +1,40 @@
+"""The run document written by ``--aibench-json``: machine, manifests with sha256, every item."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .result import Result
+from .summary import summarize
+
+SCHEMA = "pytest-aibench/run/1"
+
+
+def build(run: dict[str, Any], machine: dict[str, Any], manifests: list[dict[str, Any]],
+          results: list[Result]) -> dict[str, Any]:
+    return {"schema": SCHEMA, **run, "machine": machine, "manifests": manifests,
+            "suites": summarize(results), "items": [r.to_dict() for r in results]}
+
+
+def write_atomic(path: Path, doc: dict[str, Any]) -> None:
+    """Write JSON next to ``path`` and rename over it: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, sort_keys=False, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> tuple[dict[str, Any], list[Result]]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return doc, [Result.from_dict(i) for i in doc.get("items", [])]

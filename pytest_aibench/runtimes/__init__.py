@@ -1,0 +1,99 @@
+"""Runners: one small protocol per runtime (prepare once, infer on a batch), registered by name.
+
+A runner object is cheap to create and imports nothing; its runtime is imported in ``prepare``.
+Register your own through the ``pytest_aibench.runners`` entry-point group,
+``pytest_aibench.registry.RUNNERS.register(name, obj)``, or the ``pytest_aibench_make_runner`` hook.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..artifact import ModelArtifact
+    from ..manifest.model import InputSpec, Settings
+    from ..node import Node
+
+
+class RunnerSession(Protocol):
+    """A prepared model. ``settings`` records how the runtime was configured."""
+
+    settings: dict[str, Any]
+
+    def adapt(self, x: np.ndarray) -> np.ndarray:
+        """Dataset samples (float32, the dataset's layout) -> this model's input; done before timing."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Scores (N, classes) for a batch already adapted."""
+
+    def close(self) -> None: ...
+
+
+class Runner(Protocol):
+    name: str
+    module: str          # importable name probed (without importing) to tell if the runtime is there
+    install_hint: str
+    formats: tuple[str, ...]
+
+    def derives(self, quantization: str, fmt: str) -> bool:
+        """Whether prepare() can make ``quantization`` from an fp32 artifact of ``fmt``."""
+
+    def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> RunnerSession: ...
+
+
+def missing(runner: Runner) -> str | None:
+    """Why ``runner``'s runtime cannot be used here (with an install hint), or None."""
+    try:
+        found = importlib.util.find_spec(runner.module) is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"{runner.name} is not installed ({runner.module}): {runner.install_hint}"
+
+
+def version_of(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def adapt_input(x: np.ndarray, dataset_layout: str, spec: InputSpec | None, dtype: Any = np.float32) -> np.ndarray:
+    """Convert dataset samples to a model's layout, scaling and dtype (outside any timed region)."""
+    out = x
+    layout = spec.layout if spec is not None else dataset_layout
+    if dataset_layout == "NCHW" and layout == "NHWC" and out.ndim == 4:
+        out = out.transpose(0, 2, 3, 1)
+    elif dataset_layout == "NHWC" and layout == "NCHW" and out.ndim == 4:
+        out = out.transpose(0, 3, 1, 2)
+    if spec is not None:
+        if spec.scale is not None:
+            out = out * spec.scale
+        if spec.mean is not None:
+            out = out - np.asarray(spec.mean, dtype=np.float32).reshape(_channel_shape(out, layout))
+        if spec.std is not None:
+            out = out / np.asarray(spec.std, dtype=np.float32).reshape(_channel_shape(out, layout))
+    # A private, writable, contiguous copy: datasets are shared read-only between items.
+    return np.array(out, dtype=dtype, order="C", copy=True)
+
+
+def _channel_shape(x: np.ndarray, layout: str) -> tuple[int, ...]:
+    if x.ndim != 4:
+        return (-1,)
+    return (1, -1, 1, 1) if layout == "NCHW" else (1, 1, 1, -1)
+
+
+def check_shape(x: np.ndarray, expected: tuple[int | None, ...] | list, where: str) -> None:
+    """Raise ArtifactError when adapted samples cannot feed an input of shape ``expected``."""
+    from ..artifact import ArtifactError  # noqa: PLC0415
+
+    exp = list(expected)
+    got = list(x.shape)
+    ok = len(exp) == len(got) and all(e is None or not isinstance(e, int) or e == g for e, g in zip(exp[1:], got[1:]))
+    if not ok:
+        shown = ["N" if not isinstance(e, int) else e for e in exp]
+        raise ArtifactError(f"{where}: model input expects shape {shown}, the dataset gives {['N', *got[1:]]}; "
+                            "fix the model's input spec (shape/layout) or pick the matching dataset")

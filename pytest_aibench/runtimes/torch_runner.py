@@ -1,0 +1,96 @@
+"""PyTorch eager runner: zoo state dicts (loaded with ``weights_only=True``) or torch.export archives."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import adapt_input, check_shape, version_of
+
+if TYPE_CHECKING:
+    from ..artifact import ModelArtifact
+    from ..manifest.model import Settings
+    from ..node import Node
+
+#: quantizations made from the fp32 state dict at prepare time
+_DERIVED = ("bf16", "fp16", "int8_dynamic")
+
+
+class TorchRunner:
+    name = "torch"
+    module = "torch"
+    install_hint = "pip install 'pytest-aibench[torch]' (torch==2.13.0, the CPU build)"
+    formats = ("pt", "pt2")
+
+    def derives(self, quantization: str, fmt: str) -> bool:
+        return fmt == "pt" and quantization in _DERIVED
+
+    def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> TorchSession:
+        import torch  # noqa: PLC0415
+
+        from ..artifact import ArtifactError  # noqa: PLC0415
+
+        threads = settings.threads or node.threads
+        torch.set_num_threads(threads)
+        try:
+            if artifact.format == "pt":
+                from ..zoo import build_module  # noqa: PLC0415
+
+                module = build_module(artifact.family or "", artifact.config)
+                state = torch.load(artifact.path, map_location="cpu", weights_only=True)
+                module.load_state_dict(state)
+            else:
+                module = torch.export.load(str(artifact.path)).module()
+        except FileNotFoundError:
+            raise ArtifactError(f"model file {artifact.path} not found") from None
+        except Exception as exc:  # corrupt, truncated or foreign file
+            raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {exc}") from None
+        if hasattr(module, "eval"):
+            module.eval()
+        dtype = torch.float32
+        if artifact.derived:
+            if artifact.quantization == "bf16":
+                module, dtype = module.to(torch.bfloat16), torch.bfloat16
+            elif artifact.quantization == "fp16":
+                module, dtype = module.to(torch.float16), torch.float16
+            elif artifact.quantization == "int8_dynamic":
+                import warnings  # noqa: PLC0415
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
+                    module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+        settings_used = {"threads": threads, "interop_threads": torch.get_num_interop_threads(),
+                         "mode": "eager", "inference_mode": True, "dtype": str(dtype).replace("torch.", ""),
+                         "version": version_of("torch"),
+                         "quantized_by": "torch.ao quantize_dynamic (Linear)" if artifact.quantization == "int8_dynamic"
+                         and artifact.derived else None}
+        return TorchSession(module, dtype, artifact, settings_used)
+
+
+class TorchSession:
+    def __init__(self, module: Any, dtype: Any, artifact: ModelArtifact, settings: dict[str, Any]):
+        import torch  # noqa: PLC0415
+
+        self._torch = torch
+        self._module = module
+        self._dtype = dtype
+        self._artifact = artifact
+        self.settings = settings
+
+    def adapt(self, x: np.ndarray) -> np.ndarray:
+        out = adapt_input(x, "NCHW", self._artifact.input)
+        if self._artifact.input is not None:
+            check_shape(out, self._artifact.input.shape, f"{self._artifact.model} (torch)")
+        return out
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            t = torch.from_numpy(batch)
+            if self._dtype is not torch.float32:
+                t = t.to(self._dtype)
+            return self._module(t).float().numpy()
+
+    def close(self) -> None:
+        self._module = None

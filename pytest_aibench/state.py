@@ -1,0 +1,64 @@
+"""Per-process state of a run: options, loaded suites, caches. Lives in ``config.stash``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .data import Dataset
+    from .manifest import LoadedSuite
+    from .manifest.model import DatasetSpec
+
+
+@dataclass
+class State:
+    config: pytest.Config
+    seed: int
+    profile: str | None
+    out: Path
+    suites: dict[Path, LoadedSuite] = field(default_factory=dict)
+    _datasets: dict[Any, Dataset] = field(default_factory=dict)
+
+    @property
+    def worker_count(self) -> int:
+        return int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+
+    @property
+    def worker_id(self) -> str | None:
+        return getattr(self.config, "workerinput", {}).get("workerid")
+
+    def dataset(self, spec: DatasetSpec) -> Dataset:
+        """Load each dataset once per process; items share it read-only."""
+        key = (spec.source, str(spec.path), spec.sha256, spec.eval_fraction, spec.split_seed,
+               repr(sorted(spec.params.items())))
+        if key not in self._datasets:
+            from .data import materialize  # noqa: PLC0415
+
+            data = materialize(spec)
+            for arr in (data.x_train, data.y_train, data.x_eval, data.y_eval):
+                arr.flags.writeable = False
+            self._datasets[key] = data
+        return self._datasets[key]
+
+    def runner(self, name: str) -> Any:
+        """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""
+        from .registry import RUNNERS  # noqa: PLC0415
+
+        made = self.config.hook.pytest_aibench_make_runner(name=name, config=self.config)
+        return made if made is not None else RUNNERS.get(name)
+
+    def knows_runner(self, name: str) -> bool:
+        from .registry import RUNNERS  # noqa: PLC0415
+
+        return name in RUNNERS or self.config.hook.pytest_aibench_make_runner(name=name, config=self.config) is not None
+
+
+STATE = pytest.StashKey[State]()
+
+
+def state(config: pytest.Config) -> State:
+    return config.stash[STATE]

@@ -1,0 +1,18 @@
+"""The model zoo: families defined in torch (imported only when a model is built or loaded),
+and model cards describing built artifacts under ``fixtures/models/<name>/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import Registry
+
+#: family name -> "module:function(**config) -> torch.nn.Module"
+FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
+    "tinycnn": "pytest_aibench.zoo.tinycnn:build",
+})
+
+
+def build_module(family: str, config: dict[str, Any]) -> Any:
+    """A fresh (untrained) torch module of ``family`` with ``config``."""
+    return FAMILIES.get(family)(**config)
