@@ -14,7 +14,6 @@ from typing import Any
 from .manifest.model import InputSpec, ModelSpec
 from .zoo.cards import Card, CardError, find_card
 
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pt2": "pt2", ".pt": "pt"}
 
 
 class NotAvailable(Exception):
@@ -84,8 +83,8 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) ->
                              entry.get("sha256"), model.input or _input_from_card(card), card.family,
                              card.config, card)
     assert model.file is not None
-    fmt = FORMATS.get(model.file.suffix.lower())
-    if fmt is None or fmt not in runner.formats:
+    fmt = model.file.suffix.lower().lstrip(".")  # a file's format is its suffix: onnx, tflite, pt2, ...
+    if fmt not in runner.formats:
         raise NotAvailable(f"{framework} cannot run {model.file.suffix or 'extension-less'} files "
                            f"(it runs: {', '.join('.' + f for f in runner.formats)})")
     if quantization != "fp32" and not runner.derives(quantization, fmt):

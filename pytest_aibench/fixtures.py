@@ -152,6 +152,7 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
         importlib.import_module(runner.module)
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
+    seed_everything(aibench_seed)  # again: the runtime (torch) may have been imported just now
     before = rss_mb()
     try:
         session = runner.prepare(aibench_model, aibench_node, aibench_case.settings(st.profile))

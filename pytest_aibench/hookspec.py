@@ -18,6 +18,11 @@ def pytest_aibench_make_runner(name: str, config: pytest.Config) -> Any | None:
     let the registry answer. Called when a manifest names a framework and when an item is set up."""
 
 
+def pytest_aibench_runner_names(config: pytest.Config) -> list[str]:
+    """Names your ``pytest_aibench_make_runner`` answers to, so manifests naming them validate and
+    typos get a "did you mean" that includes them."""
+
+
 def pytest_aibench_machine_info(config: pytest.Config, info: dict[str, Any]) -> None:
     """Add to or amend the machine description written into the run JSON (``info`` is mutable)."""
 

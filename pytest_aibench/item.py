@@ -10,9 +10,7 @@ import pytest
 from .case import Case
 from .fixtures import ARTIFACT, LOAD_MB
 from .report.result import Result
-from .state import state
-
-RESULT = pytest.StashKey[Result]()
+from .state import RESULT, state
 
 
 def _flags(config: pytest.Config) -> list[str]:

@@ -29,8 +29,9 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     include_used = [False] * len(suite.include)
     new_combos: list[tuple[dict[str, Any], dict[str, Any]]] = []
     base_all: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    suite_axes = dict(suite.axes)
     for model in suite.models.values():
-        values = [model.axes.get(n) or dict(suite.axes)[n] for n in names]
+        values = [model.axes.get(n) or suite_axes[n] for n in names]
         base = [{"model": model.name, **dict(zip(names, combo))} for combo in product(*values)]
         base = [c for c in base if not any(_matches(r, c) for r in suite.exclude)]
         variables: list[dict[str, Any]] = [{} for _ in base]
@@ -54,12 +55,21 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
         new_combos.append(({k: rule[k] for k in ["model", *names]},
                            {k: v for k, v in rule.items() if k not in names and k != "model"}))
     seen: dict[str, int] = {}
+    tokens: dict[tuple[str, Any, type], str] = {}  # value_token is pure; 10k items share few values
+
+    def token(n: str, v: Any) -> str:
+        key = (n, v, type(v))
+        t = tokens.get(key)
+        if t is None:
+            t = tokens[key] = value_token(n, v)
+        return t
+
     for combo, var in base_all + new_combos:
-        axes = tuple((n, combo[n]) for n in names)
-        pid = "-".join(value_token(n, v) for n, v in axes)
+        axes = tuple([(n, combo[n]) for n in names])
+        pid = "-".join([token(n, v) for n, v in axes])
         key = f"{combo['model']}[{pid}]"
         if key in seen and var:
-            pid += "-" + "-".join(value_token(k, v) for k, v in sorted(var.items()))
+            pid += "-" + "-".join(token(k, v) for k, v in sorted(var.items()))
             key = f"{combo['model']}[{pid}]"
         if key in seen:
             problems.append(Problem(suite.lines.line_of(("matrix",)), ("matrix",),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from .fixtures import aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner, aibench_seed
-from .state import STATE, State, state
+from .state import RESULT, STATE, State, state
 
 __all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_runner",
            "aibench_seed"]
@@ -60,16 +60,19 @@ def _load_suites(config: pytest.Config, st: State) -> None:
     from .manifest.validate import value_token  # noqa: PLC0415
 
     try:
-        paths = discover(config.option.aibench, config.invocation_params.dir)
-        loaded = load_all(paths, st.knows_runner, config.rootpath)
+        paths, problems = discover(config.option.aibench, config.invocation_params.dir)
+        loaded = load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names)
     except ManifestError as exc:
         raise pytest.UsageError(f"invalid aibench manifest\n{exc.report()}") from None
     if st.profile is not None:
         lacking = [f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
                    for ls in loaded if st.profile not in ls.suite.profiles]
         if lacking and len(lacking) == len(loaded):
+            from .registry import suggest  # noqa: PLC0415
+
+            known = {p for ls in loaded for p in ls.suite.profiles}
             raise pytest.UsageError(f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
-                                    + "; ".join(lacking))
+                                    + "; ".join(lacking) + suggest(st.profile, known))
     elif loaded:
         defaults = {ls.suite.default_profile for ls in loaded}
         st.profile = defaults.pop() if len(defaults) == 1 else None
@@ -108,8 +111,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
-    from .item import RESULT  # noqa: PLC0415
-
     result = item.stash.get(RESULT, None)
     if result is not None and report.when == "call":
         report.aibench = result.to_dict()

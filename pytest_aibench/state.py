@@ -51,13 +51,23 @@ class State:
         made = self.config.hook.pytest_aibench_make_runner(name=name, config=self.config)
         return made if made is not None else RUNNERS.get(name)
 
-    def knows_runner(self, name: str) -> bool:
+    def runner_names(self) -> list[str]:
+        """Every runner name known here: the registry's and those hooks declare."""
         from .registry import RUNNERS  # noqa: PLC0415
 
-        return name in RUNNERS or self.config.hook.pytest_aibench_make_runner(name=name, config=self.config) is not None
+        names = list(RUNNERS.names())
+        for extra in self.config.hook.pytest_aibench_runner_names(config=self.config):
+            names += [n for n in extra if n not in names]
+        return names
+
+    def knows_runner(self, name: str) -> bool:
+        return name in self.runner_names() or \
+            self.config.hook.pytest_aibench_make_runner(name=name, config=self.config) is not None
 
 
 STATE = pytest.StashKey[State]()
+#: the Result an item measured (set by the item body, read when its report is made)
+RESULT = pytest.StashKey[Any]()
 
 
 def state(config: pytest.Config) -> State:

@@ -38,9 +38,10 @@ class ManifestError(Exception):
         return "\n".join(lines)
 
 
-def discover(args: Iterable[str], cwd: Path) -> list[Path]:
+def discover(args: Iterable[str], cwd: Path) -> tuple[list[Path], list[tuple[Path, Problem]]]:
     """Manifest files named by ``--aibench`` values: a file as given, or every YAML file under a
-    folder whose text has a top-level ``suite:`` key (other YAML there is data, not a manifest)."""
+    folder whose text has a top-level ``suite:`` key (other YAML there is data, not a manifest).
+    Returns the files and the problems with values that name nothing."""
     found: list[Path] = []
     missing: list[tuple[Path, Problem]] = []
     for arg in args:
@@ -55,15 +56,14 @@ def discover(args: Iterable[str], cwd: Path) -> list[Path]:
             found += hits
         else:
             missing.append((path, Problem(None, (), "no such file or folder (given to --aibench)")))
-    if missing:
-        raise ManifestError(missing)
     unique: dict[Path, None] = {}
     for p in found:
         unique.setdefault(p.resolve(), None)
-    return list(unique)
+    return list(unique), missing
 
 
-def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None) -> LoadedSuite:
+def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None,
+         runner_names: Callable[[], list[str]] | None = None) -> LoadedSuite:
     """Load and validate one manifest; raise :class:`ManifestError` with all of its problems."""
     from .. import matrix  # noqa: PLC0415
     from .validate import build_suite  # noqa: PLC0415
@@ -76,7 +76,7 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
         raise ManifestError([(shown, p) for p in exc.problems]) from None
     except OSError as exc:
         raise ManifestError([(shown, Problem(None, (), f"cannot read: {exc.strerror or exc}"))]) from None
-    suite, problems = build_suite(path, data, index, raw, runner_known, shown)
+    suite, problems = build_suite(path, data, index, raw, runner_known, shown, runner_names)
     if suite is None:
         raise ManifestError([(shown, p) for p in problems])
     cases, problems = matrix.expand(suite)
@@ -85,15 +85,18 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
     return LoadedSuite(suite, tuple(cases))
 
 
-def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Path) -> list[LoadedSuite]:
-    """Load every manifest, collecting all problems of all files before raising."""
+def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Path,
+             problems: list[tuple[Path, Problem]] | None = None,
+             runner_names: Callable[[], list[str]] | None = None) -> list[LoadedSuite]:
+    """Load every manifest, collecting all problems of all files (and ``problems`` already found)
+    before raising."""
     out: list[LoadedSuite] = []
-    problems: list[tuple[Path, Problem]] = []
+    problems = list(problems or [])
     names: dict[str, Path] = {}
     for path in paths:
         shown = _rel(path, rootdir)
         try:
-            loaded = load(path, runner_known, shown)
+            loaded = load(path, runner_known, shown, runner_names)
         except ManifestError as exc:
             problems += exc.problems
             continue

@@ -117,8 +117,10 @@ def value_token(axis: str, value: Any) -> str:
 class _Checker:
     """Semantic checks; appends to ``problems`` and builds the Suite parts it can."""
 
-    def __init__(self, path: Path, data: dict, index: LineIndex, runner_known: Callable[[str], bool]):
+    def __init__(self, path: Path, data: dict, index: LineIndex, runner_known: Callable[[str], bool],
+                 runner_names: Callable[[], list[str]] | None = None):
         self.path, self.data, self.index, self.runner_known = path, data, index, runner_known
+        self._names = runner_names
         self.problems: list[Problem] = []
 
     def bad(self, keypath: tuple, message: str) -> None:
@@ -141,6 +143,8 @@ class _Checker:
         return tuple(values)
 
     def _runner_names(self) -> list[str]:
+        if self._names is not None:
+            return self._names()
         from ..registry import RUNNERS  # noqa: PLC0415
 
         return RUNNERS.names()
@@ -162,7 +166,8 @@ class _Checker:
 
 
 def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_known: Callable[[str], bool],
-                display: Path | None = None) -> tuple[Suite | None, list[Problem]]:
+                display: Path | None = None,
+                runner_names: Callable[[], list[str]] | None = None) -> tuple[Suite | None, list[Problem]]:
     """Validate ``data`` (from ``path``, shown as ``display``); return the Suite, or None and every
     problem found."""
     import hashlib  # noqa: PLC0415
@@ -172,7 +177,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                               f"expected a mapping at the top level (suite:, version:, datasets:, models:), "
                               f"got {_typename(data)}")]
     problems = schema_problems(data, index)
-    c = _Checker(display or path, data, index, runner_known)
+    c = _Checker(display or path, data, index, runner_known, runner_names)
 
     # metric groups first: gates are checked against what they provide
     metric_groups = data.get("metrics") if isinstance(data.get("metrics"), list) else list(METRICS.names())
@@ -238,7 +243,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         has_zoo, has_file = "zoo" in spec, "file" in spec
         if has_zoo == has_file:
             c.bad(kp, "a model needs exactly one of 'zoo:' (a built zoo model) or 'file:' (a model file)")
-        if has_file and not spec.get("sha256"):
+        if has_file and "sha256" not in spec:
             c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
         ds = spec.get("dataset")
         if ds is None:
@@ -283,11 +288,11 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                               f"{suggest(value, axis_values[key])}")
                     elif kind == "include" and key in ("framework", "quantization", "paradigm"):
                         c.axis_values(kp[:-1], key, [value])
+                elif key in {p for _, p in STANDARD_AXES} | {"models"}:
+                    c.bad(kp, f"matrix rules use singular axis names: {key[:-1]!r}, not {key!r}")
                 elif kind == "exclude":
                     names = ["model", *axis_names]
-                    c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names + [p for _, p in STANDARD_AXES])}")
-                elif key in {p for _, p in STANDARD_AXES}:
-                    c.bad(kp, f"matrix rules use singular axis names: {key.rstrip('s')!r}, not {key!r}")
+                    c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}")
 
     profiles = {k: dict(v) for k, v in (data.get("profiles") or {}).items() if isinstance(v, dict)} \
         if isinstance(data.get("profiles"), dict) else {}

@@ -37,11 +37,17 @@ class TorchRunner:
             if artifact.format == "pt":
                 from ..zoo import build_module  # noqa: PLC0415
 
+                if not artifact.family:
+                    raise ArtifactError(f"{artifact.path} is a state dict without an architecture; give a "
+                                        "torch.export archive (.pt2, torch.export.save) or a zoo model")
+
                 module = build_module(artifact.family or "", artifact.config)
                 state = torch.load(artifact.path, map_location="cpu", weights_only=True)
                 module.load_state_dict(state)
             else:
                 module = torch.export.load(str(artifact.path)).module()
+        except ArtifactError:
+            raise
         except FileNotFoundError:
             raise ArtifactError(f"model file {artifact.path} not found") from None
         except Exception as exc:  # corrupt, truncated or foreign file

@@ -1,0 +1,109 @@
+"""Shared test helpers: a tiny numpy "runtime" plugged in through pytest_aibench_make_runner, so
+plugin behaviour is tested end to end without torch, plus a trained linear model for it."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+NUMPY_RUNNER_CONFTEST = '''
+import os
+import numpy as np
+
+
+class NumpySession:
+    def __init__(self, w, b, crash_on=None):
+        self.w, self.b, self.crash_on = w, b, crash_on
+        self.settings = {"threads": 1, "engine": "numpy matmul"}
+
+    def adapt(self, x):
+        return np.array(x.reshape(len(x), -1), dtype=np.float32)
+
+    def infer(self, batch):
+        return batch @ self.w + self.b
+
+    def close(self):
+        pass
+
+
+class NumpyRunner:
+    name = "numpy"
+    module = "numpy"
+    install_hint = "pip install numpy"
+    formats = ("npz",)
+
+    def derives(self, quantization, fmt):
+        return False
+
+    def prepare(self, artifact, node, settings):
+        if os.environ.get("AIBENCH_TEST_CRASH") and os.environ["AIBENCH_TEST_CRASH"] in artifact.model:
+            os._exit(3)  # a runtime dying hard, as native code does
+        with np.load(artifact.path) as z:
+            return NumpySession(z["w"], z["b"])
+
+
+class GhostRunner:
+    name = "ghost"
+    module = "no_such_runtime_module_xyz"
+    install_hint = "pip install ghost-runtime"
+    formats = ("npz",)
+
+    def derives(self, quantization, fmt):
+        return False
+
+    def prepare(self, artifact, node, settings):
+        raise AssertionError("never prepared: the runtime is missing")
+
+
+def pytest_aibench_runner_names(config):
+    return ["numpy", "ghost"]
+
+
+def pytest_aibench_make_runner(name, config):
+    return {"numpy": NumpyRunner, "ghost": GhostRunner}.get(name, lambda: None)()
+'''
+
+
+def manifest(sha: str, *, extra: str = "", gates: str = 'accuracy: ">= 0.9"', frameworks: str = "[numpy]",
+             quantizations: str = "[fp32]", models: str | None = None) -> str:
+    models = models or f"  linear:\n    file: model.npz\n    sha256: {sha}\n"
+    return textwrap.dedent("""\
+        suite: demo
+        version: "1.0"
+        datasets:
+          digits: {{source: digits, split_seed: 0}}
+        models:
+        {models}frameworks: {frameworks}
+        quantizations: {quantizations}
+        settings: {{warmup: 2, latency_samples: 20}}
+        gates: {{{gates}}}
+        """).format(models=models, frameworks=frameworks, quantizations=quantizations, gates=gates) + extra
+
+
+@pytest.fixture(scope="session")
+def linear_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """A ridge-regression digits classifier (train split, seed 0) saved as .npz: (bytes, sha256)."""
+    from pytest_aibench.data import materialize
+    from pytest_aibench.manifest.model import DatasetSpec
+
+    data = materialize(DatasetSpec(name="digits", source="digits"))
+    x = data.x_train.reshape(len(data.x_train), -1)
+    xb = np.hstack([x, np.ones((len(x), 1), np.float32)])
+    onehot = np.eye(10, dtype=np.float32)[data.y_train]
+    wb = np.linalg.solve(xb.T @ xb + 1e-1 * np.eye(xb.shape[1]), xb.T @ onehot).astype(np.float32)
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    np.savez(path, w=wb[:-1], b=wb[-1])
+    raw = path.read_bytes()
+    return raw, hashlib.sha256(raw).hexdigest()
+
+
+@pytest.fixture
+def demo(pytester: pytest.Pytester, linear_model: tuple[bytes, str]) -> pytest.Pytester:
+    """A pytester folder with the numpy runner conftest and model.npz; write suite.yaml yourself."""
+    pytester.makeconftest(NUMPY_RUNNER_CONFTEST)
+    (Path(pytester.path) / "model.npz").write_bytes(linear_model[0])
+    return pytester
