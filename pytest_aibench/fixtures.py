@@ -24,6 +24,11 @@ LOAD_MB = pytest.StashKey[float]()
 ARTIFACT = pytest.StashKey[Any]()
 
 
+def fail(message: str) -> None:
+    """Fail the item with ``message`` alone: no traceback and no "during handling" chain."""
+    raise pytest.fail.Exception(message, pytrace=False) from None
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and (if already imported: we never import it just to seed) torch."""
     random.seed(seed)
@@ -95,7 +100,7 @@ def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_
     try:
         return state(request.config).dataset(spec)
     except (DatasetError, FileNotFoundError) as exc:
-        pytest.fail(f"dataset {spec.name!r} ({suite.path}): {exc}", pytrace=False)
+        fail(f"dataset {spec.name!r} ({suite.path}): {exc}")
 
 
 @pytest.fixture
@@ -120,7 +125,7 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     try:
         runner = st.runner(case.framework)
     except UnknownName as exc:
-        pytest.fail(str(exc), pytrace=False)
+        fail(str(exc))
     why = missing(runner)
     if why:
         pytest.skip(why)
@@ -134,7 +139,7 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     except NotAvailable as exc:
         pytest.skip(str(exc))
     except (ArtifactError, ChecksumError) as exc:
-        pytest.fail(f"{case.id}: {exc}", pytrace=False)
+        fail(f"{case.id}: {exc}")
     request.node.stash[ARTIFACT] = artifact
     return artifact
 
@@ -157,7 +162,7 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
     try:
         session = runner.prepare(aibench_model, aibench_node, aibench_case.settings(st.profile))
     except ArtifactError as exc:
-        pytest.fail(f"{aibench_case.id}: {exc}", pytrace=False)
+        fail(f"{aibench_case.id}: {exc}")
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
     request.node.stash[LOAD_MB] = max(0.0, rss_mb() - before)

@@ -27,7 +27,7 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def _failure_reason(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
-        return str(crash.message)
+        return str(crash.message).removeprefix("Failed: ")
     text = str(report.longrepr or "").strip()
     return text.splitlines()[-1] if text else "failed"
 

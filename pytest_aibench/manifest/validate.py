@@ -37,6 +37,12 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
+def _dict(data: dict, key: str) -> dict:
+    """``data[key]`` when it is a mapping, else {} (its schema problem is reported elsewhere)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _typename(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
@@ -122,6 +128,7 @@ class _Checker:
         self.path, self.data, self.index, self.runner_known = path, data, index, runner_known
         self._names = runner_names
         self.problems: list[Problem] = []
+        self.broken_axes: set[str] = set()  # axes with a reported bad value: no follow-on errors about them
 
     def bad(self, keypath: tuple, message: str) -> None:
         self.problems.append(Problem(self.index.line_of(keypath), keypath, message))
@@ -135,6 +142,7 @@ class _Checker:
                  "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS)}.get(axis)
         for i, v in enumerate(values):
             if check and not (isinstance(v, str) and check[0](v)):
+                self.broken_axes.add(axis)
                 known = check[2].names() if check[2] is not None else self._runner_names()
                 self.bad(keypath + (i,), f"unknown {check[1]} {_show(v)}; known: {', '.join(known)}{suggest(v, known)}")
             token = value_token(axis, v)
@@ -191,7 +199,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         provided |= set(METRICS.get(name).provides)
 
     datasets: dict[str, DatasetSpec] = {}
-    for name, spec in (data.get("datasets") or {}).items() if isinstance(data.get("datasets"), dict) else ():
+    for name, spec in _dict(data, "datasets").items():
         if not isinstance(spec, dict) or not isinstance(spec.get("source"), str):
             continue
         kp = ("datasets", name)
@@ -215,14 +223,13 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     for singular, plural in STANDARD_AXES:
         values = data.get(plural, defaults[singular])
         if values is None:
-            if not all(isinstance(m, dict) and m.get(plural) for m in (data.get("models") or {}).values()
-                       if isinstance(data.get("models"), dict)):
+            if not all(isinstance(m, dict) and m.get(plural) for m in _dict(data, "models").values()):
                 c.bad((), f"missing {plural!r}: list the runtimes to run on, e.g. {plural}: [torch, onnxruntime] "
                       "(at the top level or in every model)")
             values = []
         if isinstance(values, list):
             axes.append((singular, c.axis_values((plural,), singular, values)))
-    extra = data.get("axes") if isinstance(data.get("axes"), dict) else {}
+    extra = _dict(data, "axes")
     standard_names = {s for s, _ in STANDARD_AXES} | {p for _, p in STANDARD_AXES} | {"model", "models"}
     for name, values in extra.items():
         if name in standard_names:
@@ -233,10 +240,10 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
             axes.append((name, c.axis_values(("axes", name), name, values)))
     axis_names = [a for a, _ in axes]
 
-    suite_gates = c.gates(("gates",), data.get("gates") if isinstance(data.get("gates"), dict) else None, provided)
+    suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
 
     models: dict[str, ModelSpec] = {}
-    for name, spec in (data.get("models") or {}).items() if isinstance(data.get("models"), dict) else ():
+    for name, spec in _dict(data, "models").items():
         if not isinstance(spec, dict):
             continue
         kp = ("models", name)
@@ -251,8 +258,9 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                 ds = next(iter(datasets))
             elif datasets:
                 c.bad(kp, f"model needs 'dataset:' (the suite defines {len(datasets)}: {', '.join(datasets)})")
-        elif isinstance(ds, str) and ds not in datasets and isinstance(data.get("datasets"), dict) and ds not in data["datasets"]:
-            c.bad(kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(data['datasets'])}{suggest(ds, data['datasets'])}")
+        elif isinstance(ds, str) and ds not in _dict(data, "datasets"):
+            defined = _dict(data, "datasets")
+            c.bad(kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(defined) or 'none'}{suggest(ds, defined)}")
         model_axes = {}
         for singular, plural in STANDARD_AXES:
             if isinstance(spec.get(plural), list):
@@ -266,14 +274,15 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                             dtype=inp.get("dtype", "float32"), scale=inp.get("scale"), mean=inp.get("mean"),
                             std=inp.get("std")) if isinstance(inp, dict) and isinstance(inp.get("shape"), list) else None,
             axes=model_axes,
-            gates=c.gates(kp + ("gates",), spec.get("gates") if isinstance(spec.get("gates"), dict) else None, provided),
+            gates=c.gates(kp + ("gates",), _dict(spec, "gates"), provided),
             settings=dict(spec.get("settings") or {}) if isinstance(spec.get("settings"), dict) else {},
             line=index.line_of(kp))
 
-    matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else {}
+    matrix = _dict(data, "matrix")
     axis_values = dict(axes)
     for kind in ("exclude", "include"):
-        for i, rule in enumerate(matrix.get(kind) or []):
+        rules = matrix.get(kind)
+        for i, rule in enumerate(rules if isinstance(rules, list) else []):
             if not isinstance(rule, dict):
                 continue
             for key, value in rule.items():
@@ -282,7 +291,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                     if models and value not in models:
                         c.bad(kp, f"unknown model {_show(value)}; defined: {', '.join(models)}{suggest(value, models)}")
                 elif key in axis_values:
-                    if kind == "exclude" and value not in axis_values[key] and not any(
+                    if kind == "exclude" and key not in c.broken_axes and value not in axis_values[key] and not any(
                             value in m.axes.get(key, ()) for m in models.values()):
                         c.bad(kp, f"{_show(value)} is not a value of axis {key!r} ({', '.join(map(str, axis_values[key]))})"
                               f"{suggest(value, axis_values[key])}")
@@ -294,8 +303,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                     names = ["model", *axis_names]
                     c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}")
 
-    profiles = {k: dict(v) for k, v in (data.get("profiles") or {}).items() if isinstance(v, dict)} \
-        if isinstance(data.get("profiles"), dict) else {}
+    profiles = {k: dict(v) for k, v in _dict(data, "profiles").items() if isinstance(v, dict)}
     default_profile = data.get("default_profile")
     if isinstance(default_profile, str) and default_profile not in profiles:
         c.bad(("default_profile",), f"default_profile {default_profile!r} is not among the profiles "

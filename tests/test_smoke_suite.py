@@ -1,0 +1,54 @@
+"""The shipped smoke suite, end to end on the real runtimes, and the README staying true."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_suite_measures_real_accuracy_on_torch_and_onnxruntime(pytester):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    # a copy, so the repository's own conftest.py stays out of the inner run
+    (Path(pytester.path) / "smoke").mkdir()
+    (Path(pytester.path) / "smoke" / "suite.yaml").write_bytes((ROOT / "suites" / "smoke" / "suite.yaml").read_bytes())
+    result = pytester.runpytest("--aibench", "smoke", "--aibench-json", "run.json", "--aibench-profile", "quick")
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(["*aibench leaderboard: smoke 1.0 (5 items: 4 passed, 0 failed, 1 skipped*",
+                                 "VIPS total *"])
+    doc = json.loads((Path(pytester.path) / "run.json").read_text())
+    acc = {i["id"]: i["metrics"].get("accuracy") for i in doc["items"]}
+    assert acc["smoke::tinycnn[torch-fp32-single]"] > 0.9
+    assert acc["smoke::tinycnn[onnxruntime-fp32-single]"] > 0.9
+    assert acc["smoke::tinycnn[onnxruntime-int8-single]"] > 0.9
+    skipped = [i for i in doc["items"] if i["outcome"] == "skipped"]
+    assert [i["reason"] for i in skipped] == ["torch has no int8 variant of zoo model 'tinycnn-digits' "
+                                              "(built for torch: fp32)"]
+
+
+def test_readme_starts_with_the_two_commands_and_quotes_the_example():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```(?:sh|bash|console)\n(.*?)```", readme, re.S)
+    assert "pytest --aibench suites/smoke" in commands[0]
+    assert "pip install -e '.[all]'" in commands[0] and "pip install -e '.[all]'" in commands[1]
+    test_cmd = commands[1].strip().splitlines()[-1]
+    assert test_cmd in (ROOT / ".ci" / "run").read_text(), ".ci/run must run the README's test command"
+    example = (ROOT / "tests" / "test_readme_example.py").read_text().strip()
+    assert example in readme, "the README's hand-written example must be tests/test_readme_example.py verbatim"
+
+
+def test_readme_documents_every_option_and_manifest_key():
+    readme = (ROOT / "README.md").read_text()
+    from pytest_aibench.manifest.validate import schema
+
+    for key in schema()["properties"]:
+        assert f"`{key}`" in readme, f"manifest key {key} is not documented"
+    options = re.findall(r'addoption\(\s*"(--aibench[a-z-]*)"', (ROOT / "pytest_aibench" / "plugin.py").read_text())
+    assert options
+    for opt in options:
+        assert f"`{opt}" in readme, f"option {opt} is not in the README's options table"

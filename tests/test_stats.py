@@ -1,0 +1,48 @@
+"""Latency statistics from raw samples."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_aibench.measure.stats import percentile, summarize_ns
+from pytest_aibench.metrics import Vips
+from pytest_aibench.measure import Measurement
+from pytest_aibench.report.result import flatten, nest
+
+
+def test_nearest_rank_percentiles():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile(values, 100) == 100
+    assert percentile([5.0], 99) == 5.0 and math.isnan(percentile([], 50))
+
+
+def test_summary_in_milliseconds():
+    s = summarize_ns([1_000_000, 2_000_000, 3_000_000, 4_000_000], per=2)
+    assert s["latency.p50_ms"] == 2.0 and s["latency.p99_ms"] == 4.0 and s["latency.mean_ms"] == 2.5
+    assert s["latency.stdev_ms"] == pytest.approx(1.2909944) and s["latency.batch"] == 2
+
+
+@given(st.lists(st.integers(1, 10**9), min_size=1, max_size=200))
+def test_percentiles_are_observed_and_ordered(samples):
+    s = summarize_ns(samples)
+    ms = {x / 1e6 for x in samples}
+    assert {s["latency.p50_ms"], s["latency.p90_ms"], s["latency.p99_ms"]} <= ms
+    assert s["latency.min_ms"] <= s["latency.p50_ms"] <= s["latency.p90_ms"] <= s["latency.p99_ms"] <= s["latency.max_ms"]
+
+
+def test_vips_is_accuracy_over_mean_seconds_per_image():
+    import numpy as np
+
+    m = Measurement(predictions=np.array([1, 2, 3, 0]), labels=np.array([1, 2, 3, 3]),
+                    latency_ns=[2_000_000, 6_000_000], latency_batch=2)
+    # accuracy 0.75, mean 4 ms per call of 2 images = 2 ms per image -> 0.75 / 0.002
+    assert Vips().compute(m)["vips"] == pytest.approx(375.0)
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z]{1,3}(\.[a-z]{1,3}){0,2}", fullmatch=True), st.integers(), max_size=8))
+def test_nest_and_flatten_round_trip(flat):
+    assert flatten(nest(flat)) == flat
