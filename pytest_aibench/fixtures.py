@@ -165,6 +165,9 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
         fail(f"{aibench_case.id}: {exc}")
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
+    except Exception as exc:  # a runner's own failure to prepare: an item error, never the session's
+        first = (str(exc).strip().splitlines() or [""])[0]
+        fail(f"{aibench_case.id}: {runner.name} could not prepare {aibench_model.path}: {type(exc).__name__}: {first}")
     request.node.stash[LOAD_MB] = max(0.0, rss_mb() - before)
     yield session
     session.close()

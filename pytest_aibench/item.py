@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from .artifact import ArtifactError
 from .case import Case
-from .fixtures import ARTIFACT, LOAD_MB
+from .fixtures import ARTIFACT, LOAD_MB, fail
 from .report.result import Result
 from .state import RESULT, state
 
@@ -80,7 +81,10 @@ def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any
     settings = case.settings(state(item.config).profile)
     paradigm = PARADIGMS.get(case.paradigm)
     t0 = time.perf_counter()
-    measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed))
+    try:
+        measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed))
+    except ArtifactError as exc:  # the model does not fit the data: one message, no traceback
+        fail(f"{case.id}: {exc}")
     result = build_result(item, case, seed, dataset, node, session, measurement, artifact)
     result.duration_s = time.perf_counter() - t0
     record(item, result)

@@ -37,13 +37,12 @@ class TorchRunner:
             if artifact.format == "pt":
                 from ..zoo import build_module  # noqa: PLC0415
 
-                if not artifact.family:
-                    raise ArtifactError(f"{artifact.path} is a state dict without an architecture; give a "
-                                        "torch.export archive (.pt2, torch.export.save) or a zoo model")
-
-                module = build_module(artifact.family or "", artifact.config)
-                state = torch.load(artifact.path, map_location="cpu", weights_only=True)
-                module.load_state_dict(state)
+                if artifact.family:  # a zoo state dict: tensors only, never pickled code
+                    module = build_module(artifact.family, artifact.config)
+                    state = torch.load(artifact.path, map_location="cpu", weights_only=True)
+                    module.load_state_dict(state)
+                else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
+                    module = torch.jit.load(str(artifact.path), map_location="cpu")
             else:
                 module = torch.export.load(str(artifact.path)).module()
         except ArtifactError:
@@ -51,8 +50,11 @@ class TorchRunner:
         except FileNotFoundError:
             raise ArtifactError(f"model file {artifact.path} not found") from None
         except Exception as exc:  # corrupt, truncated or foreign file
-            raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {exc}") from None
-        if hasattr(module, "eval"):
+            hint = " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 " \
+                   "with torch.export.save)" if artifact.format == "pt" and not artifact.family else ""
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}") from None
+        if artifact.format != "pt2":  # an exported program is already in inference form (and refuses eval())
             module.eval()
         dtype = torch.float32
         if artifact.derived:
