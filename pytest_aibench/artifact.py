@@ -56,7 +56,10 @@ def _input_from_card(card: Card) -> InputSpec | None:
     spec = card.input
     if not spec.get("shape"):
         return None
-    return InputSpec(shape=tuple(spec["shape"]), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
+    shape = list(spec["shape"])
+    if spec.get("resizable") and len(shape) == 4:  # global pooling: any height and width
+        shape[2] = shape[3] = None
+    return InputSpec(shape=tuple(shape), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
                      dtype=spec.get("dtype", "float32"))
 
 
@@ -75,6 +78,9 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) ->
             if base is not None and runner.derives(quantization, base.get("format", "")):
                 key, stored = f"{framework}/fp32", "fp32"
             else:
+                why = card.data.get("skipped", {}).get(key)
+                if why:
+                    raise NotAvailable(f"{framework} {quantization} of zoo model {card.name!r}: {why}")
                 have = sorted(k.split("/", 1)[1] for k in built if k.startswith(framework + "/"))
                 raise NotAvailable(f"{framework} has no {quantization} variant of zoo model {card.name!r} "
                                    f"(built for {framework}: {', '.join(have) or 'nothing'})")

@@ -97,8 +97,19 @@ def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_
     suite = aibench_case.suite
     assert suite is not None
     spec = suite.datasets[suite.models[aibench_case.model].dataset]
+    st = state(request.config)
+    resolution = aibench_case.settings(st.profile).resolution
+    if resolution is not None:
+        from dataclasses import replace  # noqa: PLC0415
+
+        from .registry import DATASETS  # noqa: PLC0415
+
+        if not getattr(DATASETS.get(spec.source), "resizable", False):
+            fail(f"{aibench_case.id}: setting resolution={resolution} but dataset source {spec.source!r} "
+                 "cannot render or resize images")
+        spec = replace(spec, params={**spec.params, "size": resolution})
     try:
-        return state(request.config).dataset(spec)
+        return st.dataset(spec)
     except (DatasetError, FileNotFoundError) as exc:
         fail(f"dataset {spec.name!r} ({suite.path}): {exc}")
 

@@ -21,6 +21,26 @@ def _flags(config: pytest.Config) -> list[str]:
     return []
 
 
+def model_facts(measurement: Any, artifact: Any, dataset: Any) -> None:
+    """What the artifact and its card know that metrics need: size on disk, MFLOPs at the
+    resolution run, and the fp32 model's predictions on these very samples."""
+    if artifact is None:
+        return
+    if artifact.path.is_file():
+        measurement.model_bytes = artifact.path.stat().st_size
+    card = artifact.card
+    if card is None or dataset is None:
+        return
+    resolution = int(dataset.x_eval.shape[-1]) if dataset.x_eval.ndim == 4 else None
+    measurement.mflops = card.mflops_at(resolution)
+    ref = card.reference(dataset.content_hash)
+    n = len(measurement.labels) if measurement.labels is not None else 0
+    if ref is not None and len(ref) >= n:
+        measurement.reference = ref[:n]
+    elif measurement.predictions is not None:
+        measurement.flags.append("no fp32 reference for this dataset: accuracy loss not computed")
+
+
 def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: Any, session: Any,
                  measurement: Any, artifact: Any = None) -> Result:
     from .metrics import compute_all  # noqa: PLC0415
@@ -30,6 +50,7 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
     assert suite is not None
     if measurement.load_rss_mb is None:
         measurement.load_rss_mb = item.stash.get(LOAD_MB, None)
+    model_facts(measurement, artifact, dataset)
     metrics = compute_all(suite.metrics, measurement)
     settings = case.settings(st.profile)
     info = dict(measurement.info)

@@ -73,6 +73,47 @@ class Vips:
         return {"vips": accuracy / seconds_per_image if seconds_per_image > 0 else 0.0}
 
 
+class AccuracyLoss:
+    """AIIA's accuracy loss of a variant against the same model's fp32, on the very same samples."""
+
+    name = "accuracy_loss"
+    provides = {"accuracy_fp32": MetricInfo("the fp32 model's accuracy on the same samples", True),
+                "accuracy_loss": MetricInfo("fp32 accuracy minus this variant's", False),
+                "accuracy_loss_ratio": MetricInfo("accuracy loss / fp32 accuracy (AIIA)", False),
+                "agreement": MetricInfo("fraction of predictions equal to the fp32 model's", True)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions):
+            return {}
+        ref = float((m.reference == m.labels).mean())
+        acc = float((m.predictions == m.labels).mean())
+        return {"accuracy_fp32": ref, "accuracy_loss": ref - acc,
+                "accuracy_loss_ratio": (ref - acc) / ref if ref > 0 else 0.0,
+                "agreement": float((m.predictions == m.reference).mean())}
+
+
+class Vops:
+    """AIoTBench's VOPS of one workload: accuracy × MFLOPs per image over mean seconds per image."""
+
+    name = "vops"
+    provides = {"vops": MetricInfo("valid operations per second: accuracy × MFLOPs / mean seconds per image", True),
+                "mflops": MetricInfo("MFLOPs per sample at the resolution run (counted by code)", None)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        vips = Vips().compute(m).get("vips")
+        if vips is None or m.mflops is None:
+            return {}
+        return {"vops": vips * m.mflops, "mflops": m.mflops}
+
+
+class ModelSize:
+    name = "model"
+    provides = {"model.size_mb": MetricInfo("artifact size on disk (MiB)", False)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {} if m.model_bytes is None else {"model.size_mb": m.model_bytes / 2**20}
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),

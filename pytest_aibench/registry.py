@@ -101,10 +101,12 @@ class Registry(Generic[T]):
 RUNNERS: Registry[Any] = Registry("runner", "pytest_aibench.runners", {
     "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
     "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
+    "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
 })
 DATASETS: Registry[Any] = Registry("dataset source", "pytest_aibench.datasets", {
     "digits": "pytest_aibench.data.sources:DigitsSource",
     "npz": "pytest_aibench.data.sources:NpzSource",
+    "shapes": "pytest_aibench.data.sources:ShapesSource",
 })
 PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
     "single": "pytest_aibench.paradigms.single:SingleNode",
@@ -115,6 +117,9 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "throughput": "pytest_aibench.metrics:Throughput",
     "vips": "pytest_aibench.metrics:Vips",
     "memory": "pytest_aibench.metrics:Memory",
+    "accuracy_loss": "pytest_aibench.metrics:AccuracyLoss",
+    "vops": "pytest_aibench.metrics:Vops",
+    "model": "pytest_aibench.metrics:ModelSize",
 })
 QUANTIZATIONS: Registry[Any] = Registry("quantization", "pytest_aibench.quantizations", {
     "fp32": "pytest_aibench.quantization:FP32",

@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
+# the fixture writes a TorchScript file to prove old .pt files still load; torch 2.13 deprecates writing them
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
@@ -28,26 +30,31 @@ def exported(tmp_path_factory):
     program = torch.export.export(module, (torch.zeros(4, 1, 8, 8),), dynamic_shapes=({0: batch},))
     torch.export.save(program, str(out / "net.pt2"))
     (out / "net.onnx").write_bytes((card.folder / "model.onnx").read_bytes())
+    (out / "net.tflite").write_bytes((card.folder / "model.tflite").read_bytes())
+    (out / "broken.tflite").write_bytes((card.folder / "model.tflite").read_bytes()[:300])
     (out / "broken.onnx").write_bytes((card.folder / "model.onnx").read_bytes()[:500])  # truncated
     return out
 
 
 def test_own_files_run_and_broken_ones_fail_alone(pytester, exported):
     models = ""
+    pytest.importorskip("ai_edge_litert")
     for name, file, fw in (("ts", "net.pt", "torch"), ("ep", "net.pt2", "torch"), ("ox", "net.onnx", "onnxruntime"),
-                           ("broken", "broken.onnx", "onnxruntime")):
+                           ("lt", "net.tflite", "litert"), ("broken", "broken.onnx", "onnxruntime"),
+                           ("broken_lt", "broken.tflite", "litert")):
         (Path(pytester.path) / file).write_bytes((exported / file).read_bytes())
         sha = hashlib.sha256((exported / file).read_bytes()).hexdigest()
         models += (f"  {name}:\n    file: {file}\n    sha256: {sha}\n    frameworks: [{fw}]\n"
                    "    input: {shape: [null, 1, 8, 8], layout: NCHW}\n")
     (Path(pytester.path) / "suite.yaml").write_text(
         "suite: byo\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n" + models +
-        "frameworks: [torch, onnxruntime]\nsettings: {latency_samples: 10, warmup: 1}\n")
+        "frameworks: [torch, onnxruntime, litert]\nsettings: {latency_samples: 10, warmup: 1}\n")
     result = pytester.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
-    result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines(["byo::broken?onnxruntime-fp32-single?: onnxruntime cannot load *broken.onnx*"])
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines(["byo::broken?onnxruntime-fp32-single?: onnxruntime cannot load *broken.onnx*",
+                                 "byo::broken_lt?litert-fp32-single?: LiteRT cannot load *broken.tflite*"])
     items = {i["model"]: i for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"]}
-    assert all(items[m]["metrics"]["accuracy"] > 0.9 for m in ("ts", "ep", "ox"))
+    assert all(items[m]["metrics"]["accuracy"] > 0.9 for m in ("ts", "ep", "ox", "lt"))
     assert items["ts"]["metrics"]["accuracy"] == items["ox"]["metrics"]["accuracy"]
 
 

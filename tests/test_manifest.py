@@ -81,7 +81,7 @@ def test_all_problems_are_reported_together_with_lines_paths_and_suggestions(tmp
         "  suite.yaml:15: gates.accuracy: expected a comparison such as \">= 0.9\" or \"<= 20\" (operators >= <= > < == !=), "
         "got '~ 0.9'",
         "  suite.yaml:17: profiles.quick.latency_sample: unknown key 'latency_sample'; expected one of: warmup, "
-        "latency_samples, latency_batch, batch_size, eval_samples, threads; did you mean 'latency_samples'?",
+        "latency_samples, latency_batch, batch_size, eval_samples, threads, resolution; did you mean 'latency_samples'?",
         "  suite.yaml:18: matrx: unknown key 'matrx'; expected one of: suite, version, description, datasets, models, "
         "frameworks, quantizations, paradigms, axes, matrix, metrics, gates, settings, profiles, default_profile; "
         "did you mean 'matrix'?",

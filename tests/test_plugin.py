@@ -32,7 +32,7 @@ def test_run_measures_accuracy_and_prints_leaderboard(demo, linear_model):
     result = demo.runpytest("--aibench", "suite.yaml")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*aibench leaderboard: demo 1.0 (1 items: 1 passed*",
-                                 "*1*linear[numpy-fp32-single]*0.9*", "VIPS total * over 1 measured items*"])
+                                 "*1*linear[numpy-fp32-single]*0.9*", "total: VIPS * (mean * over 1)*"])
 
 
 def test_k_and_axis_markers_select_and_unrunnable_combinations_skip_with_reason(demo, linear_model):
@@ -71,7 +71,7 @@ def test_bad_manifest_is_one_usage_error_listing_every_problem(demo, linear_mode
         "3 problems in 1 manifest:",
         "  suite.yaml:2: version: expected a quoted string such as \"1.0\"*got a number 1.0",
         "  suite.yaml:8: models.linear.framworks: unknown key 'framworks'; expected one of: *; did you mean 'frameworks'?",
-        "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, numpy, ghost; did you mean 'numpy'?",
+        "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, litert, numpy, ghost; did you mean 'numpy'?",
     ])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 

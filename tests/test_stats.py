@@ -46,3 +46,18 @@ def test_vips_is_accuracy_over_mean_seconds_per_image():
 @given(st.dictionaries(st.from_regex(r"[a-z]{1,3}(\.[a-z]{1,3}){0,2}", fullmatch=True), st.integers(), max_size=8))
 def test_nest_and_flatten_round_trip(flat):
     assert flatten(nest(flat)) == flat
+
+
+def test_accuracy_loss_vops_and_size_from_one_measurement():
+    import numpy as np
+
+    from pytest_aibench.metrics import AccuracyLoss, ModelSize, Vops
+
+    m = Measurement(predictions=np.array([0, 1, 2, 2]), labels=np.array([0, 1, 2, 3]),
+                    reference=np.array([0, 1, 3, 3]), latency_ns=[1_000_000], mflops=50.0, model_bytes=2**20)
+    loss = AccuracyLoss().compute(m)
+    # fp32 got 3/4 right, the variant 3/4 too, but they disagree on two samples
+    assert loss == {"accuracy_fp32": 0.75, "accuracy_loss": 0.0, "accuracy_loss_ratio": 0.0, "agreement": 0.5}
+    assert Vops().compute(m) == {"vops": pytest.approx(0.75 / 0.001 * 50.0), "mflops": 50.0}
+    assert ModelSize().compute(m) == {"model.size_mb": 1.0}
+    assert AccuracyLoss().compute(Measurement(predictions=m.predictions, labels=m.labels)) == {}

@@ -14,9 +14,11 @@ from . import DatasetError
 
 
 class DigitsSource:
-    """scikit-learn's 1,797 labelled 8x8 digits (shipped copy), as float32 (N, 1, 8, 8) in [0, 1]."""
+    """scikit-learn's 1,797 labelled 8x8 digits (shipped copy), as float32 (N, 1, 8, 8) in [0, 1];
+    ``params: {size: 32, channels: 3}`` upscales them (bilinear) and repeats the grey channel."""
 
     needs_path = False
+    resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         path = shipped("datasets/digits.npz")
@@ -27,7 +29,41 @@ class DigitsSource:
         with np.load(path, allow_pickle=False) as z:
             x = z["x"].astype(np.float32)[:, None, :, :] / 16.0
             y = z["y"].astype(np.int64)
-        return x, y, {"num_classes": 10, "layout": "NCHW", "origin": "sklearn.datasets.load_digits"}
+        meta: dict[str, Any] = {"num_classes": 10, "layout": "NCHW", "origin": "sklearn.datasets.load_digits"}
+        size = spec.params.get("size")
+        if size is not None and int(size) != 8:
+            from .transforms import resize_bilinear  # noqa: PLC0415
+
+            x = resize_bilinear(x, int(size))
+            meta["transform"] = f"bilinear 8x8 -> {int(size)}x{int(size)}"
+        channels = int(spec.params.get("channels", 1))
+        if channels != 1:
+            x = np.repeat(x, channels, axis=1)
+        return x, y, meta
+
+
+class ShapesSource:
+    """Procedural coloured shapes and textures (see :mod:`pytest_aibench.data.procedural`).
+    ``params: {samples: 3000, size: 32, classes: 10, seed: 0}``."""
+
+    needs_path = False
+    resizable = True
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        from .procedural import CLASSES, generate  # noqa: PLC0415
+
+        p = spec.params
+        try:
+            count, size, classes, seed = int(p.get("samples", 3000)), int(p.get("size", 32)), \
+                int(p.get("classes", 10)), int(p.get("seed", 0))
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"dataset {spec.name!r}: params must be integers ({exc})") from None
+        try:
+            x, y = generate(seed, count, size, classes)
+        except ValueError as exc:
+            raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
+        return x, y, {"num_classes": classes, "layout": "NCHW", "generator": "shapes", "seed": seed,
+                      "classes": list(CLASSES[:classes]), "size": size}
 
 
 class NpzSource:

@@ -25,6 +25,7 @@ class Settings:
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None
+    resolution: int | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -18,6 +18,9 @@ class Measurement:
     eval_count: int = 0
     load_rss_mb: float | None = None  # RSS growth while the runner prepared the model
     peak_rss_mb: float | None = None  # process high-water mark after the item
+    reference: Any = None             # the fp32 model's predictions on the same samples (accuracy loss)
+    mflops: float | None = None       # the model's MFLOPs per sample at the resolution run (VOPS)
+    model_bytes: int | None = None    # the artifact's size on disk
     metrics: dict[str, Any] = field(default_factory=dict)  # extra metrics a paradigm measured itself
     info: dict[str, Any] = field(default_factory=dict)     # settings and facts to record
     flags: list[str] = field(default_factory=list)

@@ -34,3 +34,54 @@ def summarize_ns(samples_ns: Sequence[int], per: int = 1) -> dict[str, float]:
         "latency.samples": n,
         "latency.batch": per,
     }
+
+
+def bootstrap_ci(samples: Sequence[float], q: float, *, level: float = 0.95, resamples: int = 1000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the nearest-rank ``q``-th percentile.
+
+    Resampling is seeded (the item's seed), so the same samples always give the same interval.
+    Resamples are drawn in chunks so memory stays bounded for long runs.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    x = np.asarray(samples, dtype=np.float64)
+    n = len(x)
+    if n < 2:
+        v = float(x[0]) if n else math.nan
+        return v, v
+    rng = np.random.default_rng(seed)
+    rank = max(1, math.ceil(q / 100.0 * n)) - 1
+    stats = np.empty(resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        draw = np.sort(x[rng.integers(0, n, size=(stop - start, n))], axis=1)
+        stats[start:stop] = draw[:, rank]
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(stats, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def outliers(samples: Sequence[float]) -> int:
+    """Samples outside Tukey's fences (1.5 interquartile ranges beyond the quartiles)."""
+    if len(samples) < 4:
+        return 0
+    s = sorted(samples)
+    q1, q3 = percentile(s, 25), percentile(s, 75)
+    iqr = q3 - q1
+    return sum(1 for v in s if v < q1 - 1.5 * iqr or v > q3 + 1.5 * iqr)
+
+
+def robustness(samples_ns: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Bootstrap 95 % intervals of the median and p99, coefficient of variation and outlier count."""
+    if len(samples_ns) < 2:
+        return {}
+    ms = [s / 1e6 for s in samples_ns]
+    mean = sum(ms) / len(ms)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in ms) / (len(ms) - 1))
+    p50 = bootstrap_ci(ms, 50, seed=seed)
+    p99 = bootstrap_ci(ms, 99, seed=seed)
+    return {"latency.p50_ci_low_ms": p50[0], "latency.p50_ci_high_ms": p50[1],
+            "latency.p99_ci_low_ms": p99[0], "latency.p99_ci_high_ms": p99[1],
+            "latency.cv": sd / mean if mean > 0 else 0.0, "latency.outliers": outliers(ms)}

@@ -7,8 +7,11 @@ from typing import Any
 from .result import Result
 from .summary import by_suite, summarize
 
-COLUMNS = (("accuracy", "acc", "{:.4f}"), ("latency.p50_ms", "p50 ms", "{:.3f}"), ("latency.p99_ms", "p99 ms", "{:.3f}"),
-           ("throughput.ips", "items/s", "{:.1f}"), ("vips", "VIPS", "{:.1f}"))
+#: (metric, header, format); a column shows only when some item of the suite has the metric
+COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
+           ("latency.p50_ms", "p50 ms", "{:.3f}"), ("latency.p99_ms", "p99 ms", "{:.3f}"),
+           ("throughput.ips", "items/s", "{:.1f}"), ("vips", "VIPS", "{:.1f}"), ("vops", "VOPS", "{:.1f}"),
+           ("model.size_mb", "MB", "{:.2f}"))
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -30,22 +33,31 @@ def _label(r: Result) -> str:
     return r.id.split("::", 1)[1] if "::" in r.id else r.id
 
 
+def _scores(totals: dict[str, Any]) -> str:
+    parts = []
+    for score in ("vips", "vops"):
+        if totals.get(f"{score}_total") is not None:
+            parts.append(f"{score.upper()} {totals[f'{score}_total']:.1f} (mean {totals[f'{score}_mean']:.1f} "
+                         f"over {totals[f'{score}_items']})")
+    return "; ".join(parts)
+
+
 def leaderboard(results: list[Result]) -> list[str]:
     """One table per suite sorted by VIPS (unmeasured items last, with their outcome and reason)."""
     out: list[str] = []
     summaries = summarize(results)
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
-        ranked = sorted(rs, key=lambda r: (not isinstance(r.metrics.get("vips"), (int, float)),
+        cols = [c for c in COLUMNS if any(isinstance(r.metrics.get(c[0]), (int, float)) for r in rs)]
+        ranked = sorted(rs, key=lambda r: (not r.measured, not isinstance(r.metrics.get("vips"), (int, float)),
                                            -(r.metrics.get("vips") or 0.0), r.id))
         rows = []
         rank = 0
         for r in ranked:
-            measured = isinstance(r.metrics.get("vips"), (int, float)) or r.measured
-            rank += measured
+            rank += r.measured
             mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
-            cells = [str(rank) if measured else "", _label(r) + mark]
-            cells += [_fmt(r.metrics.get(k), spec) for k, _, spec in COLUMNS]
+            cells = [str(rank) if r.measured else "", _label(r) + mark]
+            cells += [_fmt(r.metrics.get(k), spec) for k, _, spec in cols]
             status = r.outcome if r.outcome != "passed" else ""
             if r.reason and r.outcome != "passed":
                 status += ": " + r.reason.splitlines()[0][:90]
@@ -53,10 +65,12 @@ def leaderboard(results: list[Result]) -> list[str]:
         version = f" {s['version']}" if s["version"] else ""
         out.append(f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
                    f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors)")
-        out += table(["#", "item", *(h for _, h, _ in COLUMNS), "outcome"], rows, {0, 2, 3, 4, 5, 6})
-        if s["vips_total"] is not None:
-            out.append(f"VIPS total {s['vips_total']:.1f} over {s['vips_items']} measured items "
-                       f"(mean per workload {s['vips_mean']:.1f})")
+        out += table(["#", "item", *(h for _, h, _ in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
+        if _scores(s):
+            out.append(f"total: {_scores(s)}")
+            if len(s["by_runtime"]) > 1:
+                for fw, totals in s["by_runtime"].items():
+                    out.append(f"  {fw}: {_scores(totals)}")
         if any(any(f.startswith("concurrent") for f in r.flags) for r in rs):
             out.append("* latency measured while other xdist workers ran: compare it with care")
         out.append("")

@@ -17,6 +17,21 @@ if TYPE_CHECKING:
 _DERIVED = ("bf16", "fp16", "int8_dynamic")
 
 
+def _register_quantized_decomposed(torch: Any) -> None:
+    """pt2e int8 programs call ``quantized_decomposed`` ops, which one torch module registers on import.
+    Registration lives in C++ and outlives the Python module, so import only when the ops are absent
+    (a re-import after something dropped the module from sys.modules would fail to register twice)."""
+    try:
+        torch.ops.quantized_decomposed.quantize_per_tensor  # noqa: B018
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    try:
+        import torch.ao.quantization.fx._decomposed  # noqa: F401, PLC0415
+    except ImportError:
+        pass
+
+
 class TorchRunner:
     name = "torch"
     module = "torch"
@@ -44,6 +59,7 @@ class TorchRunner:
                 else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
                     module = torch.jit.load(str(artifact.path), map_location="cpu")
             else:
+                _register_quantized_decomposed(torch)
                 module = torch.export.load(str(artifact.path)).module()
         except ArtifactError:
             raise
@@ -70,6 +86,9 @@ class TorchRunner:
                     module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
         settings_used = {"threads": threads, "interop_threads": torch.get_num_interop_threads(),
                          "mode": "eager", "inference_mode": True, "dtype": str(dtype).replace("torch.", ""),
+                         "onednn": bool(torch.backends.mkldnn.is_available()),
+                         "int8_kernels": "reference quantize/dequantize ops (eager)" if artifact.format == "pt2"
+                         and artifact.quantization == "int8" else None,
                          "version": version_of("torch"),
                          "quantized_by": "torch.ao quantize_dynamic (Linear)" if artifact.quantization == "int8_dynamic"
                          and artifact.derived else None}

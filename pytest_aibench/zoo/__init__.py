@@ -10,6 +10,12 @@ from ..registry import Registry
 #: family name -> "module:function(**config) -> torch.nn.Module"
 FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
     "tinycnn": "pytest_aibench.zoo.tinycnn:build",
+    "resnet": "pytest_aibench.zoo.families:resnet",
+    "inception": "pytest_aibench.zoo.families:inception",
+    "densenet": "pytest_aibench.zoo.families:densenet",
+    "squeezenet": "pytest_aibench.zoo.families:squeezenet",
+    "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
+    "mnasnet": "pytest_aibench.zoo.families:mnasnet",
 })
 
 

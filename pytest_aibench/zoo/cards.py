@@ -41,8 +41,41 @@ class Card:
     def dataset(self) -> dict[str, Any]:
         return self.data.get("dataset", {})
 
+    def mflops_at(self, resolution: int | None) -> float | None:
+        """MFLOPs per sample at ``resolution`` as counted at build time (None if not counted there)."""
+        flops = self.data.get("flops")
+        if isinstance(flops, dict):
+            key = str(resolution) if resolution is not None else None
+            if key in flops:
+                return flops[key] / 1e6
+            return None if resolution is not None or not flops else next(iter(flops.values())) / 1e6
+        return self.data.get("mflops")
+
+    def reference(self, dataset_sha256: str) -> Any:
+        """The fp32 model's predictions on the evaluation split with this content hash, or None."""
+        if dataset_sha256 not in self._references():
+            return None
+        return self._references()[dataset_sha256]
+
+    def _references(self) -> dict[str, Any]:
+        cached = _REFERENCES.get(self.name)
+        if cached is None:
+            import numpy as np  # noqa: PLC0415
+
+            from ..files import verify  # noqa: PLC0415
+
+            path = self.folder / "reference.npz"
+            cached = {}
+            if path.is_file():
+                verify(path, self.data.get("reference", {}).get("sha256"), "reference predictions")
+                with np.load(path, allow_pickle=False) as z:
+                    cached = {k: z[k] for k in z.files}
+            _REFERENCES[self.name] = cached
+        return cached
+
 
 _CACHE: dict[str, Card] = {}
+_REFERENCES: dict[str, dict[str, Any]] = {}
 
 
 def find_card(name: str) -> Card:

@@ -1,9 +1,13 @@
-"""What the build step makes: one recipe per zoo model (family, config, dataset, training)."""
+"""What the build step makes: one recipe per zoo model (family, config, dataset, training, variants)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+#: every variant the exporters can make, in card order
+ALL_VARIANTS = ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8", "onnxruntime/int8_dynamic",
+                "onnxruntime/fp16", "litert/fp32", "litert/int8", "litert/int8_dynamic", "litert/fp16")
 
 
 @dataclass(frozen=True)
@@ -18,10 +22,25 @@ class Recipe:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    #: "framework/quantization" variants to export
-    variants: tuple[str, ...] = ("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8",
-                                 "onnxruntime/int8_dynamic", "onnxruntime/fp16")
+    #: input resolutions trained on, alternating batches (the first is the card's base); image models only
+    resolutions: tuple[int, ...] = ()
+    resizable: bool = False                 # exported with dynamic height/width
+    calibration: int = 256                  # train samples for static quantization
+    #: a variant losing more top-1 accuracy than this against the same model's fp32 is not shipped
+    max_accuracy_drop: float = 0.05
+    variants: tuple[str, ...] = ALL_VARIANTS
     notes: dict[str, Any] = field(default_factory=dict)
+
+
+SHAPES = {"source": "shapes", "split_seed": 0, "eval_fraction": 0.25,
+          "params": {"samples": 3000, "size": 32, "classes": 10, "seed": 0}}
+
+
+def _aiot(family: str, width: float, depth: float = 1.0, epochs: int = 8, lr: float = 4e-3) -> Recipe:
+    return Recipe(name=f"{family}-shapes", family=family,
+                  config={"width": width, "depth": depth, "num_classes": 10, "in_channels": 3},
+                  dataset=SHAPES, input_shape=(None, 3, 32, 32), epochs=epochs, lr=lr, resolutions=(32, 48),
+                  resizable=True)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -29,4 +48,14 @@ RECIPES: dict[str, Recipe] = {
         name="tinycnn-digits", family="tinycnn", config={"width": 16, "num_classes": 10, "in_channels": 1},
         dataset={"source": "digits", "split_seed": 0, "eval_fraction": 0.25},
         input_shape=(None, 1, 8, 8), epochs=30),
+    # AIoTBench's heavy families (ResNet50, InceptionV3, DenseNet121) and light ones (SqueezeNet,
+    # MobileNetV2, MnasNet), in light configurations that train in about a minute on 2 cores
+    **{r.name: r for r in (
+        _aiot("resnet", 0.35),
+        _aiot("inception", 0.5),
+        _aiot("densenet", 0.5),
+        _aiot("squeezenet", 0.5),
+        _aiot("mobilenetv2", 0.35),
+        _aiot("mnasnet", 0.35),
+    )},
 }

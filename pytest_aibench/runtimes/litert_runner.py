@@ -1,0 +1,121 @@
+"""LiteRT (TFLite) runner: ``ai-edge-litert``'s interpreter with its default XNNPACK CPU delegate;
+``tflite_runtime`` only when that is what is installed (it breaks with numpy 2)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import adapt_input, check_shape, version_of
+
+if TYPE_CHECKING:
+    from ..artifact import ModelArtifact
+    from ..manifest.model import Settings
+    from ..node import Node
+
+
+def _interpreter_class() -> tuple[Any, str]:
+    if importlib.util.find_spec("ai_edge_litert") is not None:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        return Interpreter, "ai-edge-litert"
+    from tflite_runtime.interpreter import Interpreter  # noqa: PLC0415
+
+    return Interpreter, "tflite-runtime"
+
+
+class LiteRTRunner:
+    name = "litert"
+    install_hint = "pip install 'pytest-aibench[litert]' (ai-edge-litert)"
+    formats = ("tflite",)
+
+    @property
+    def module(self) -> str:
+        return "ai_edge_litert" if importlib.util.find_spec("ai_edge_litert") is not None or \
+            importlib.util.find_spec("tflite_runtime") is None else "tflite_runtime"
+
+    def derives(self, quantization: str, fmt: str) -> bool:
+        return False  # every LiteRT variant is a build artifact (ai-edge-quantizer recipes)
+
+    def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> LiteRTSession:
+        from ..artifact import ArtifactError  # noqa: PLC0415
+
+        interpreter_class, dist = _interpreter_class()
+        threads = settings.threads or node.threads
+        if not artifact.path.is_file():
+            raise ArtifactError(f"model file {artifact.path} not found")
+        try:
+            first = interpreter_class(model_path=str(artifact.path), num_threads=threads)
+            if -1 not in list(first.get_input_details()[0]["shape_signature"]):
+                first.allocate_tensors()  # static shapes: allocate now; dynamic ones at the first real shape
+        except Exception as exc:  # corrupt, truncated or not a flatbuffer
+            raise ArtifactError(f"LiteRT cannot load {artifact.path}: {str(exc).strip().splitlines()[0]}") from None
+        used = {"threads": threads, "delegate": "XNNPACK (interpreter default)", "interpreter": dist,
+                "version": version_of(dist)}
+        return LiteRTSession(interpreter_class, first, artifact, threads, used)
+
+
+class LiteRTSession:
+    """One interpreter per input shape seen (resizing back and forth would reallocate every call).
+
+    A model with dynamic dimensions is allocated only once a real shape arrives: its placeholder
+    shape (1 for every dynamic dimension) can shrink feature maps to nothing and fail to prepare."""
+
+    def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, settings: dict[str, Any]):
+        self._cls, self._artifact, self._threads = cls, artifact, threads
+        inp = first.get_input_details()[0]
+        out = first.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_dtype = inp["dtype"]
+        self._in_q = inp["quantization"]
+        self._out_q = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
+        self._signature = list(inp["shape_signature"])
+        self._spare: Any = None
+        self._by_shape: dict[tuple[int, ...], Any] = {}
+        if -1 in self._signature:
+            self._spare = first
+        else:
+            self._by_shape[tuple(inp["shape"])] = first
+        self.settings = {**settings, "input_dtype": np.dtype(self._in_dtype).name}
+
+    def adapt(self, x: np.ndarray) -> np.ndarray:
+        spec = self._artifact.input
+        out = adapt_input(x, "NCHW", spec)
+        expected = [d if d > 0 else None for d in self._signature]
+        check_shape(out, expected, f"{self._artifact.model} (litert)")
+        if self._in_dtype in (np.int8, np.uint8):  # full-integer model: quantize once, outside timing
+            scale, zero = self._in_q
+            info = np.iinfo(self._in_dtype)
+            out = np.clip(np.round(out / scale + zero), info.min, info.max).astype(self._in_dtype)
+        return out
+
+    def _interpreter(self, shape: tuple[int, ...]) -> Any:
+        it = self._by_shape.get(shape)
+        if it is None:
+            it, self._spare = self._spare or self._cls(model_path=str(self._artifact.path),
+                                                       num_threads=self._threads), None
+            try:
+                it.resize_tensor_input(self._in_index, list(shape), strict=True)
+                it.allocate_tensors()
+            except Exception as exc:
+                from ..artifact import ArtifactError  # noqa: PLC0415
+
+                raise ArtifactError(f"LiteRT cannot run {self._artifact.path.name} at input shape "
+                                    f"{list(shape)}: {str(exc).strip().splitlines()[0]}") from None
+            self._by_shape[shape] = it
+        return it
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        it = self._by_shape.get(batch.shape) or self._interpreter(batch.shape)
+        it.set_tensor(self._in_index, batch)
+        it.invoke()
+        out = it.get_tensor(self._out_index)
+        if self._out_q is not None:
+            scale, zero = self._out_q
+            return (out.astype(np.float32) - zero) * scale
+        return out
+
+    def close(self) -> None:
+        self._by_shape.clear()

@@ -1,0 +1,260 @@
+"""Exporters: one per ``framework/quantization`` variant, each writing one artifact.
+
+Each takes the trained fp32 torch module, the recipe, the training data (for calibration) and the
+output folder, and returns the card entry (file, format, method). An exporter whose tool is not
+installed raises :class:`ExportSkipped`; the card records why that variant is missing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .recipes import Recipe
+
+
+class ExportSkipped(Exception):
+    """The variant cannot be built here (tool missing or unsupported); the message says why."""
+
+
+Exporter = Callable[[Any, Recipe, np.ndarray, Path], dict[str, Any]]
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def exporter(key: str) -> Callable[[Exporter], Exporter]:
+    def register(fn: Exporter) -> Exporter:
+        EXPORTERS[key] = fn
+        return fn
+    return register
+
+
+def _require(module: str, extra: str) -> Any:
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ExportSkipped(f"{module} is not installed ({exc}); pip install 'pytest-aibench[{extra}]'") from None
+
+
+def _example(recipe: Recipe, batch: int = 2) -> Any:
+    import torch  # noqa: PLC0415
+
+    return torch.zeros((batch, *[d for d in recipe.input_shape[1:]]))
+
+
+def _dynamic(recipe: Recipe) -> tuple[dict[int, Any], ...]:
+    """Batch always dynamic; height and width too for image models (any resolution a multiple of 8)."""
+    import torch  # noqa: PLC0415
+
+    dims: dict[int, Any] = {0: torch.export.Dim("batch", min=1, max=4096)}
+    if len(recipe.input_shape) == 4 and recipe.resizable:
+        side = torch.export.Dim("side", min=1, max=64)
+        dims[2] = dims[3] = 8 * side
+    return (dims,)
+
+
+def calibration(x: np.ndarray, n: int) -> list[np.ndarray]:
+    """The first ``n`` training samples, one per batch (what every static quantizer sees)."""
+    return [x[i:i + 1] for i in range(min(n, len(x)))]
+
+
+@exporter("torch/fp32")
+def torch_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    import torch  # noqa: PLC0415
+
+    torch.save(model.state_dict(), out / "model.pt")
+    return {"file": "model.pt", "format": "pt", "method": "state_dict (torch.load weights_only=True)"}
+
+
+def unfoldable_batchnorm_to_affine(model: Any) -> Any:
+    """A copy of ``model`` whose BatchNorms that follow no convolution are the identical per-channel
+    affine op. torchao's pt2e prepare folds a BatchNorm into the preceding convolution even when that
+    convolution's output has other users (DenseNet's concatenations), which corrupts them; a
+    pre-activation BatchNorm has no convolution of its own to fold into anyway."""
+    import copy  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+    from torch import nn  # noqa: PLC0415
+
+    class Affine(nn.Module):
+        def __init__(self, bn: nn.BatchNorm2d):
+            super().__init__()
+            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
+            self.register_buffer("shift", (bn.bias.detach() - bn.running_mean * scale).reshape(1, -1, 1, 1))
+
+        def forward(self, x: Any) -> Any:
+            return x * self.scale + self.shift
+
+    model = copy.deepcopy(model)
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for i, child in enumerate(list(seq)):
+            if isinstance(child, nn.BatchNorm2d) and (i == 0 or not isinstance(seq[i - 1], nn.Conv2d)):
+                seq[i] = Affine(child)
+    return model.eval()
+
+
+@exporter("torch/int8")
+def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    import torch  # noqa: PLC0415
+
+    _require("torchao", "build")
+    model = unfoldable_batchnorm_to_affine(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: PLC0415
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq  # noqa: PLC0415
+
+        quantizer = xiq.X86InductorQuantizer()
+        quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+        program = torch.export.export(model, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
+        prepared = prepare_pt2e(program.module(), quantizer)
+        with torch.no_grad():
+            for batch in calibration(x, recipe.calibration):
+                prepared(torch.from_numpy(batch))
+        converted = convert_pt2e(prepared)
+        final = torch.export.export(converted, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
+        torch.export.save(final, str(out / "model.int8.pt2"))
+    return {"file": "model.int8.pt2", "format": "pt2",
+            "method": f"torchao pt2e X86InductorQuantizer static int8, {recipe.calibration} train samples; "
+                      "runs as reference quantize/dequantize ops in eager mode"}
+
+
+def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
+    import torch  # noqa: PLC0415
+
+    path = out / "model.onnx"
+    if not path.exists():
+        axes = {0: "batch", 2: "height", 3: "width"} if recipe.resizable else {0: "batch"}
+        with warnings.catch_warnings():  # the TorchScript exporter is deprecated, but fast and needs no onnxscript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model, (_example(recipe, 1),), str(path), input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": axes, "logits": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+    return path
+
+
+@exporter("onnxruntime/fp32")
+def onnx_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    _require("onnx", "onnx")
+    return {"file": _onnx_fp32(model, recipe, out).name, "format": "onnx", "method": "torch.onnx.export opset 17"}
+
+
+class _Reader:
+    """onnxruntime.quantization CalibrationDataReader over calibration samples."""
+
+    def __init__(self, batches: list[np.ndarray]):
+        self._it = iter([{"input": b} for b in batches])
+
+    def get_next(self) -> dict | None:
+        return next(self._it, None)
+
+
+@exporter("onnxruntime/int8")
+def onnx_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    _require("onnxruntime", "onnx")
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: PLC0415
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+
+    pre = out / "model.pre.onnx"
+    quant_pre_process(str(_onnx_fp32(model, recipe, out)), str(pre), skip_symbolic_shape=True)
+    quantize_static(str(pre), str(out / "model.int8.onnx"), _Reader(calibration(x, recipe.calibration)),
+                    quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8)
+    pre.unlink()
+    return {"file": "model.int8.onnx", "format": "onnx",
+            "method": f"onnxruntime quantize_static, QDQ, per-channel weights, {recipe.calibration} train samples"}
+
+
+@exporter("onnxruntime/int8_dynamic")
+def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    _require("onnxruntime", "onnx")
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+
+    quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
+                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    return {"file": "model.int8_dynamic.onnx", "format": "onnx",
+            "method": "onnxruntime quantize_dynamic on MatMul/Gemm (dynamic conv quantization is slower and less "
+                      "accurate on CPU)"}
+
+
+@exporter("onnxruntime/fp16")
+def onnx_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    onnx = _require("onnx", "onnx")
+    float16 = _require("onnxconverter_common.float16", "build")
+    half = float16.convert_float_to_float16(onnx.load(str(_onnx_fp32(model, recipe, out))), keep_io_types=True)
+    onnx.save(half, str(out / "model.fp16.onnx"))
+    return {"file": "model.fp16.onnx", "format": "onnx", "method": "onnxconverter-common float16, float32 I/O"}
+
+
+def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
+    path = out / "model.tflite"
+    if not path.exists():
+        litert_torch = _require("litert_torch", "build")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converted = litert_torch.convert(model, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
+        converted.export(str(path))
+    return path
+
+
+@exporter("litert/fp32")
+def litert_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite",
+            "method": "litert-torch convert (dynamic batch and resolution)"}
+
+
+def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name: str, kind: str) -> Path:
+    aq = _require("ai_edge_quantizer", "build")
+    from ai_edge_quantizer import recipe as recipes  # noqa: PLC0415
+    from ai_edge_quantizer import recipe_manager  # noqa: PLC0415
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName  # noqa: PLC0415
+
+    src = _tflite_fp32(model, recipe, out)
+    if kind == "dynamic":
+        rec = recipes.dynamic_wi8_afp32()
+    elif kind == "static":
+        rec = recipes.static_wi8_ai8()
+    else:  # float16 weights, float compute
+        manager = recipe_manager.RecipeManager()
+        manager.add_weight_only_config(regex=".*", operation_name=recipes.TFLOperationName.ALL_SUPPORTED,
+                                       num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+        rec = manager.get_quantization_recipe()
+    quantizer = aq.Quantizer(str(src))
+    quantizer.load_quantization_recipe(rec)
+    if kind == "static":
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        signature = Interpreter(str(src)).get_signature_runner()
+        input_name = next(iter(signature.get_input_details()))
+        result = quantizer.quantize(quantizer.calibrate(
+            {"serving_default": [{input_name: b} for b in calibration(x, recipe.calibration)]}, num_threads=2))
+    else:
+        result = quantizer.quantize()
+    path = out / name
+    result.export_model(str(path), overwrite=True)
+    return path
+
+
+@exporter("litert/int8_dynamic")
+def litert_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    path = _quantize_tflite(model, recipe, x, out, "model.int8_dynamic.tflite", "dynamic")
+    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer dynamic_wi8_afp32 (dynamic range)"}
+
+
+@exporter("litert/int8")
+def litert_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    path = _quantize_tflite(model, recipe, x, out, "model.int8.tflite", "static")
+    return {"file": path.name, "format": "tflite",
+            "method": f"ai-edge-quantizer static_wi8_ai8 (full integer, int8 I/O), {recipe.calibration} train samples"}
+
+
+@exporter("litert/fp16")
+def litert_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    path = _quantize_tflite(model, recipe, x, out, "model.fp16.tflite", "fp16")
+    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer float_casting: float16 weights"}

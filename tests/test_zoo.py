@@ -1,0 +1,81 @@
+"""The model zoo: real family blocks, counted FLOPs, verified artifacts, reproducible builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pytest_aibench.files import recorded_sums, sha256_file  # noqa: E402
+from pytest_aibench.zoo import build_module  # noqa: E402
+from pytest_aibench.zoo.build import build, count_flops  # noqa: E402
+from pytest_aibench.zoo.cards import find_card  # noqa: E402
+from pytest_aibench.zoo.export import unfoldable_batchnorm_to_affine  # noqa: E402
+from pytest_aibench.zoo.recipes import RECIPES  # noqa: E402
+
+MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+BLOCKS = {"resnet": "Bottleneck", "inception": "ModuleA", "densenet": "DenseLayer", "squeezenet": "Fire",
+          "mobilenetv2": "Block", "mnasnet": "SqueezeExcite"}
+
+
+@pytest.mark.parametrize("family", sorted(BLOCKS))
+def test_families_use_their_block_and_scale_with_width_depth_and_resolution(family):
+    small = build_module(family, {"width": 0.25}).eval()
+    wide = build_module(family, {"width": 0.5}).eval()
+    deep = build_module(family, {"width": 0.25, "depth": 2.0}).eval()
+    assert any(type(m).__name__ == BLOCKS[family] for m in small.modules())
+    params = [sum(p.numel() for p in m.parameters()) for m in (small, wide, deep)]
+    assert params[0] < params[1] and params[0] < params[2]
+    f32, f48 = count_flops(small, (1, 3, 32, 32)), count_flops(small, (1, 3, 48, 48))
+    assert 0 < f32 < f48
+    with torch.no_grad():
+        assert small(torch.zeros(2, 3, 48, 48)).shape == (2, 10)
+
+
+def test_mobile_families_use_depthwise_and_mnasnet_5x5_kernels():
+    mb = build_module("mobilenetv2", {"width": 0.35})
+    assert any(isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1 for m in mb.modules())
+    mn = build_module("mnasnet", {"width": 0.35})
+    assert any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (5, 5) for m in mn.modules())
+
+
+def test_batchnorm_rewrite_for_pt2e_keeps_outputs_and_folds_only_after_convs():
+    model = build_module("densenet", {"width": 0.25}).eval()
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+        rewritten = unfoldable_batchnorm_to_affine(model)
+        x = torch.randn(3, 3, 32, 32)
+        assert torch.allclose(model(x), rewritten(x), atol=1e-5)
+    kept = [m for m in rewritten.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert kept  # the BatchNorm inside each layer follows a convolution: still folded by pt2e
+    assert len(kept) < sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_shipped_artifacts_match_their_checksums_and_cards(name):
+    card = find_card(name)
+    sums = recorded_sums(card.folder)
+    for key, art in card.artifacts.items():
+        assert sha256_file(card.folder / art["file"]) == art["sha256"] == sums[art["file"]], key
+        assert art["accuracy"] > 0.85, f"{name} {key}"
+    assert card.data["params"] > 0 and card.data["mflops"] > 0 and card.data["tools"]["torch"]
+
+
+def test_zoo_stays_well_under_50_mb():
+    total = sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file())
+    assert total < 30 * 2**20, f"{total / 2**20:.1f} MiB"
+
+
+def test_rebuild_reproduces_the_shipped_accuracy_and_weights(tmp_path):
+    pytest.importorskip("onnxruntime")
+    only = ("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8")
+    card = build("tinycnn-digits", tmp_path, only)
+    shipped = json.loads((MODELS / "tinycnn-digits" / "card.json").read_text())
+    for key in only:
+        assert card["accuracy"][key] == shipped["accuracy"][key], key
+    assert card["artifacts"]["torch/fp32"]["sha256"] == shipped["artifacts"]["torch/fp32"]["sha256"]
