@@ -40,6 +40,11 @@ class Case:
         return self.axis("paradigm", "single")
 
     @property
+    def scenario(self) -> str | None:
+        """The MLPerf LoadGen scenario, or None for the built-in loops."""
+        return self.axis("scenario")
+
+    @property
     def id(self) -> str:
         """``suite::model[param-id]``: independent of paths, so baselines and seeds survive moves."""
         return f"{self.suite_name}::{self.model}[{self.param_id}]"

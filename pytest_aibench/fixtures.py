@@ -21,6 +21,7 @@ from .case import Case
 from .state import state
 
 LOAD_MB = pytest.StashKey[float]()
+PEAK_RESET = pytest.StashKey[bool]()
 ARTIFACT = pytest.StashKey[Any]()
 
 
@@ -160,7 +161,7 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
                    aibench_seed: int) -> Iterator[Any]:
     """The model prepared on its runtime (a RunnerSession: ``adapt(x)``, ``infer(batch)``)."""
     from .artifact import ArtifactError  # noqa: PLC0415
-    from .measure.memory import rss_mb  # noqa: PLC0415
+    from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
 
     st = state(request.config)
     runner = st.runner(aibench_case.framework)
@@ -169,6 +170,7 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
     seed_everything(aibench_seed)  # again: the runtime (torch) may have been imported just now
+    request.node.stash[PEAK_RESET] = reset_peak()  # the item's peak memory starts here
     before = rss_mb()
     try:
         session = runner.prepare(aibench_model, aibench_node, aibench_case.settings(st.profile))

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from .artifact import ArtifactError
+from .artifact import ArtifactError, NotAvailable
 from .case import Case
-from .fixtures import ARTIFACT, LOAD_MB, fail
+from .fixtures import ARTIFACT, LOAD_MB, PEAK_RESET, fail
 from .report.result import Result
 from .state import RESULT, state
 
@@ -54,6 +54,8 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
     metrics = compute_all(suite.metrics, measurement)
     settings = case.settings(st.profile)
     info = dict(measurement.info)
+    info["peak_memory"] = "this item's (VmHWM reset at setup)" if item.stash.get(PEAK_RESET, False) \
+        else "the process's so far (ru_maxrss)"
     return Result(
         id=case.id, suite=case.suite_name, model=case.model, axes=case.describe()["axes"], nodeid=item.nodeid,
         suite_version=suite.version, manifest=item.nodeid.split("::")[0], variables=dict(case.variables), seed=seed,
@@ -102,14 +104,24 @@ def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any
     settings = case.settings(state(item.config).profile)
     paradigm = PARADIGMS.get(case.paradigm)
     t0 = time.perf_counter()
+    st = state(item.config)
     try:
-        measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed))
+        measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed,
+                                                   {"item_dir": st.item_dir(case.id)}))
     except ArtifactError as exc:  # the model does not fit the data: one message, no traceback
         fail(f"{case.id}: {exc}")
+    except NotAvailable as exc:
+        pytest.skip(str(exc))
     result = build_result(item, case, seed, dataset, node, session, measurement, artifact)
     result.duration_s = time.perf_counter() - t0
     record(item, result)
     check_gates(item, case, result)
+    if case.scenario and result.metrics.get("loadgen.valid") is False:
+        why = f"LoadGen result INVALID: {result.metrics.get('loadgen.invalid_reason', 'see its logs')}"
+        if settings.require_valid:
+            result.outcome, result.reason = "failed", why
+            fail(f"{case.id}: {why} (require_valid is set; logs: {measurement.info['loadgen']['logs']})")
+        result.flags.append(why)
     return result
 
 

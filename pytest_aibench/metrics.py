@@ -114,6 +114,65 @@ class ModelSize:
         return {} if m.model_bytes is None else {"model.size_mb": m.model_bytes / 2**20}
 
 
+class LatencyStats:
+    """Evidence about the latency samples: bootstrap 95 % intervals, spread, outliers."""
+
+    name = "stats"
+    provides = {f"latency.{q}_ci_{side}_ms": MetricInfo(f"bootstrap 95 % interval of {q}, {side} end", False)
+                for q in ("p50", "p99") for side in ("low", "high")}
+    provides |= {"latency.cv": MetricInfo("coefficient of variation of the latency samples", False),
+                 "latency.outliers": MetricInfo("samples outside Tukey's fences", False)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        from .measure.stats import robustness  # noqa: PLC0415
+
+        return robustness(m.latency_ns, seed=m.seed)
+
+
+class Energy:
+    """Joules per inference and inferences per second per watt, never without ``energy.method``."""
+
+    name = "energy"
+    provides = {"energy.j_per_inference": MetricInfo("joules per inference (accuracy pass)", False),
+                "energy.ips_per_w": MetricInfo("inferences per second per watt", True),
+                "energy.joules": MetricInfo("joules over the measured region", False),
+                "energy.watts": MetricInfo("mean power over the measured region", False),
+                "energy.seconds": MetricInfo("length of the measured region", None),
+                "energy.method": MetricInfo("rapl (counters) or model (P_idle + (P_max - P_idle) u)", None),
+                "energy.utilization": MetricInfo("power model: CPU time / (wall time x cores)", None),
+                "energy.idle_w": MetricInfo("power model: idle watts", None),
+                "energy.max_w": MetricInfo("power model: busy watts", None)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return dict(m.energy) if m.energy.get("energy.method") else {}
+
+
+class LoadGen:
+    """MLPerf LoadGen results of a scenario item, parsed from its mlperf_log_detail.txt."""
+
+    name = "loadgen"
+    provides = {f"loadgen.{k}": MetricInfo(text, better) for k, text, better in (
+        ("valid", "LoadGen's result_validity == VALID", True),
+        ("result", "VALID or INVALID", None),
+        ("invalid_reason", "why INVALID, as LoadGen says", None),
+        ("p50_ms", "LoadGen's 50th percentile latency", False),
+        ("p90_ms", "LoadGen's 90th percentile latency", False),
+        ("p99_ms", "LoadGen's 99th percentile latency", False),
+        ("p99_9_ms", "LoadGen's 99.9th percentile latency", False),
+        ("early_stopping_p90_ms", "early-stopping estimate of the 90th percentile", False),
+        ("early_stopping_p99_ms", "early-stopping estimate of the 99th percentile", False),
+        ("samples_per_s", "samples per second", True),
+        ("server_target_qps", "server scenario: target QPS", None),
+        ("server_latency_bound_ms", "server scenario: the p99 latency bound", None),
+        ("server_scheduled_qps", "server scenario: scheduled samples per second", None),
+        ("server_peak_qps", "server scenario: highest QPS found VALID under the bound", True),
+        ("queries", "queries LoadGen issued", None),
+        ("accuracy", "top-1 accuracy of LoadGen's logged responses (accuracy mode)", True))}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return dict(m.loadgen)
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),

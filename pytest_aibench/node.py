@@ -21,6 +21,9 @@ class Node:
     name: str = "host"
     kind: str = "host"
     threads: int = field(default_factory=host_threads)
+    #: power model watts (None: the host default in measure.energy)
+    idle_w: float | None = None
+    max_w: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)

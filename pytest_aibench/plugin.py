@@ -45,7 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
     out = Path(opt.aibench_out)
     if not out.is_absolute():
         out = config.invocation_params.dir / out
-    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out)
+    run_id = getattr(config, "workerinput", {}).get("aibench_run_id") or _new_run_id()
+    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id)
     config.stash[STATE] = st
     if opt.aibench:
         _load_suites(config, st)
@@ -53,6 +54,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from .session import AibenchSession  # noqa: PLC0415
 
         config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
+
+
+def _new_run_id() -> str:
+    import secrets  # noqa: PLC0415
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 def _load_suites(config: pytest.Config, st: State) -> None:

@@ -120,6 +120,15 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "accuracy_loss": "pytest_aibench.metrics:AccuracyLoss",
     "vops": "pytest_aibench.metrics:Vops",
     "model": "pytest_aibench.metrics:ModelSize",
+    "stats": "pytest_aibench.metrics:LatencyStats",
+    "energy": "pytest_aibench.metrics:Energy",
+    "loadgen": "pytest_aibench.metrics:LoadGen",
+})
+SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
+    "single_stream": "pytest_aibench.measure.loadgen:SingleStream",
+    "multi_stream": "pytest_aibench.measure.loadgen:MultiStream",
+    "server": "pytest_aibench.measure.loadgen:Server",
+    "offline": "pytest_aibench.measure.loadgen:Offline",
 })
 QUANTIZATIONS: Registry[Any] = Registry("quantization", "pytest_aibench.quantizations", {
     "fp32": "pytest_aibench.quantization:FP32",

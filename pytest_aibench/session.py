@@ -4,9 +4,6 @@ only where files may be written (never on an xdist worker), as pytest's junitxml
 
 from __future__ import annotations
 
-import secrets
-import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,12 @@ class AibenchSession:
         self._pending: dict[str, Result] = {}
         self._journal: Journal | None = None
         self.started = datetime.now(timezone.utc)
-        self.run_id = self.started.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        self.run_id = st.run_id
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: workers share the controller's run id, so their files land in this run's folder."""
+        node.workerinput["aibench_run_id"] = self.run_id
 
     # -- gathering ---------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -54,7 +56,7 @@ class AibenchSession:
             return
         if report.when == "call":
             res.duration_s = res.duration_s or report.duration
-        if report.skipped and report.when == "setup":
+        if report.skipped and report.when in ("setup", "call"):
             res.outcome, res.reason = "skipped", _skip_reason(report)
         elif report.failed:
             if res.outcome in ("passed", "skipped"):
@@ -76,7 +78,7 @@ class AibenchSession:
     # -- files -------------------------------------------------------------------------------
     @property
     def run_dir(self) -> Path:
-        return self.state.out / "runs" / self.run_id
+        return self.state.run_dir
 
     def _point_latest(self) -> None:
         latest = self.state.out / "latest"
@@ -152,4 +154,3 @@ def _plugin_version() -> str | None:
 
 
 __all__ = ["AibenchSession"]
-_ = sys, time

@@ -20,8 +20,20 @@ class State:
     seed: int
     profile: str | None
     out: Path
+    run_id: str = ""
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
     _datasets: dict[Any, Dataset] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this run's files go (journal, LoadGen logs): ``<out>/runs/<run id>``."""
+        return self.out / "runs" / self.run_id
+
+    def item_dir(self, case_id: str) -> Path:
+        """A folder for one item's own files, named after its case id."""
+        import re  # noqa: PLC0415
+
+        return self.run_dir / "items" / re.sub(r"[^A-Za-z0-9_.+-]+", "_", case_id).strip("_")
 
     @property
     def worker_count(self) -> int:

@@ -10,7 +10,10 @@ from typing import Any
 from .yamlsafe import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
-STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"))
+STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"),
+                 ("scenario", "scenarios"))
+#: standard axes a suite has even when its manifest does not name them (scenario is only there if named)
+DEFAULT_AXES = {"framework": None, "quantization": ["fp32"], "paradigm": ["single"]}
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
 
@@ -19,13 +22,24 @@ OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
 class Settings:
     """Measurement settings; profiles, models and same-named axes override them in that order."""
 
-    warmup: int = 10
+    warmup: int | str = 10              # a count, or "stable": until consecutive windows agree
     latency_samples: int = 200
     latency_batch: int = 1
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None
     resolution: int | None = None
+    # MLPerf LoadGen scenarios (the `scenarios` axis); None = calibrated from a short built-in run
+    min_duration_ms: int = 1000
+    min_query_count: int = 100
+    max_duration_ms: int = 20000
+    expected_latency_ms: float | None = None
+    expected_qps: float | None = None
+    server_target_qps: float | None = None
+    server_latency_ms: float | None = None
+    samples_per_query: int = 8
+    require_valid: bool = False
+    find_peak_qps: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

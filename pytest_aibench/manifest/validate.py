@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from ..registry import DATASETS, METRICS, PARADIGMS, QUANTIZATIONS, suggest
-from .model import OPS, STANDARD_AXES, DatasetSpec, Gate, InputSpec, ModelSpec, Settings, Suite
+from ..registry import DATASETS, METRICS, PARADIGMS, QUANTIZATIONS, SCENARIOS, suggest
+from .model import DEFAULT_AXES, OPS, STANDARD_AXES, DatasetSpec, Gate, InputSpec, ModelSpec, Settings, Suite
 from .yamlsafe import LineIndex, Problem
 
 #: marker names pytest or this plugin already use; an axis value may not shadow them
@@ -111,7 +111,7 @@ def parse_gate(metric: str, text: Any, where: str) -> Gate | str:
 
 def value_token(axis: str, value: Any) -> str:
     """How an axis value appears in item ids and marker names."""
-    if isinstance(value, str) and axis in ("framework", "quantization", "paradigm", "model"):
+    if isinstance(value, str) and axis in ("framework", "quantization", "paradigm", "scenario", "model"):
         return value
     if isinstance(value, str):
         return value
@@ -139,7 +139,8 @@ class _Checker:
     def axis_values(self, keypath: tuple, axis: str, values: list) -> tuple:
         check = {"framework": (self.runner_known, "runner", None),
                  "quantization": (QUANTIZATIONS.__contains__, "quantization", QUANTIZATIONS),
-                 "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS)}.get(axis)
+                 "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS),
+                 "scenario": (SCENARIOS.__contains__, "scenario", SCENARIOS)}.get(axis)
         for i, v in enumerate(values):
             if check and not (isinstance(v, str) and check[0](v)):
                 self.broken_axes.add(axis)
@@ -219,9 +220,11 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
 
     # axes: standard ones (plural keys) then extra named axes
     axes: list[tuple[str, tuple]] = []
-    defaults = {"framework": None, "quantization": ["fp32"], "paradigm": ["single"]}
     for singular, plural in STANDARD_AXES:
-        values = data.get(plural, defaults[singular])
+        if singular not in DEFAULT_AXES and plural not in data and not any(
+                isinstance(m, dict) and plural in m for m in _dict(data, "models").values()):
+            continue  # an optional axis (scenario) the manifest does not use
+        values = data.get(plural, DEFAULT_AXES.get(singular))
         if values is None:
             if not all(isinstance(m, dict) and m.get(plural) for m in _dict(data, "models").values()):
                 c.bad((), f"missing {plural!r}: list the runtimes to run on, e.g. {plural}: [torch, onnxruntime] "

@@ -21,6 +21,9 @@ class Measurement:
     reference: Any = None             # the fp32 model's predictions on the same samples (accuracy loss)
     mflops: float | None = None       # the model's MFLOPs per sample at the resolution run (VOPS)
     model_bytes: int | None = None    # the artifact's size on disk
+    energy: dict[str, Any] = field(default_factory=dict)   # EnergyMeter.result(): always with energy.method
+    loadgen: dict[str, Any] = field(default_factory=dict)  # parsed LoadGen results (loadgen.*)
+    seed: int = 0                     # the item's seed (bootstrap resampling is seeded with it)
     metrics: dict[str, Any] = field(default_factory=dict)  # extra metrics a paradigm measured itself
     info: dict[str, Any] = field(default_factory=dict)     # settings and facts to record
     flags: list[str] = field(default_factory=list)

@@ -1,11 +1,18 @@
-"""The timing loop: as little as possible between two clock reads."""
+"""The timing loop: as little as possible between two clock reads; and an explicit warm-up policy."""
 
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+#: "stable" warm-up: windows of this many calls, done when two consecutive window medians agree
+STABLE_WINDOW = 20
+STABLE_TOLERANCE = 0.02
+STABLE_MAX_CALLS = 2000
+STABLE_MAX_SECONDS = 10.0
 
 
 def time_calls(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int, samples: int) -> list[int]:
@@ -32,3 +39,23 @@ def time_calls(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int, sam
         if was_enabled:
             gc.enable()
     return out
+
+
+def warm_up(fn: Callable[[Any], Any], inputs: Sequence[Any], policy: int | str) -> dict[str, Any]:
+    """Run the warm-up ``policy`` (a count, or "stable") and return what was done, for the record.
+
+    "stable" times windows of calls until two consecutive window medians differ by less than
+    ``STABLE_TOLERANCE``, or a call or time cap is reached (then ``stable`` is False)."""
+    if policy != "stable":
+        time_calls(fn, inputs, int(policy), 0)
+        return {"policy": "count", "calls": int(policy)}
+    start = time.perf_counter()
+    previous: float | None = None
+    calls = 0
+    while calls < STABLE_MAX_CALLS and time.perf_counter() - start < STABLE_MAX_SECONDS:
+        median = statistics.median(time_calls(fn, inputs, 0, STABLE_WINDOW))
+        calls += STABLE_WINDOW
+        if previous is not None and abs(median - previous) <= STABLE_TOLERANCE * previous:
+            return {"policy": "stable", "calls": calls, "stable": True, "tolerance": STABLE_TOLERANCE}
+        previous = median
+    return {"policy": "stable", "calls": calls, "stable": False, "tolerance": STABLE_TOLERANCE}

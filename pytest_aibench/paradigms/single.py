@@ -1,5 +1,9 @@
-"""``single``: one node runs the model. An accuracy pass over the evaluation split (batched, which
-also gives throughput), then batch-``latency_batch`` latency samples after an explicit warm-up."""
+"""``single``: one node runs the model.
+
+Built-in loops (no ``scenario``): an accuracy pass over the evaluation split in batches (throughput,
+and energy metered around it), then the explicit warm-up policy, then ``latency_samples`` timed calls
+of ``latency_batch`` samples. With a ``scenario`` axis value, MLPerf LoadGen drives the model
+instead (see :mod:`pytest_aibench.measure.loadgen`)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ import time
 
 import numpy as np
 
-from ..artifact import ArtifactError
+from ..artifact import ArtifactError, NotAvailable
 from ..measure import Measurement
+from ..measure.energy import EnergyMeter
 from ..measure.memory import peak_rss_mb
-from ..measure.timing import time_calls
+from ..measure.timing import time_calls, warm_up
 from . import ParadigmContext
 
 #: distinct inputs cycled by the latency loop (enough to defeat trivial caching, small in memory)
@@ -45,13 +50,34 @@ class SingleNode:
         xa = ctx.session.adapt(x)
         # one untimed batch first, so the accuracy pass (and its throughput) excludes first-call setup
         ctx.session.infer(xa[:s.batch_size])
-        preds, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset.num_classes, ctx.case.id)
+        if ctx.case.scenario:
+            return self._loadgen(ctx, xa, y)
+        with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
+            preds, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset.num_classes, ctx.case.id)
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
         inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(n)]
-        latency = time_calls(ctx.session.infer, inputs, s.warmup, s.latency_samples)
+        warm = warm_up(ctx.session.infer, inputs, s.warmup)
+        latency = time_calls(ctx.session.infer, inputs, 0, s.latency_samples)
         return Measurement(
             predictions=preds, labels=y, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
-            eval_count=len(y), peak_rss_mb=peak_rss_mb(),
-            info={"warmup": {"policy": "count", "count": s.warmup}, "latency_inputs": n,
-                  "gc_disabled_while_timing": True, "predictions_sha256": prediction_hash(preds)})
+            eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
+            info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True,
+                  "energy_region": "accuracy pass", "predictions_sha256": prediction_hash(preds)})
+
+    def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:
+        from ..measure import loadgen  # noqa: PLC0415
+        from ..registry import SCENARIOS  # noqa: PLC0415
+
+        if not loadgen.available():
+            raise NotAvailable(f"MLPerf LoadGen is not installed: {loadgen.INSTALL_HINT}")
+        ones = [xa[i:i + 1] for i in range(min(len(xa), 32))]
+        warm = warm_up(ctx.session.infer, ones, ctx.settings.warmup)
+        r = SCENARIOS.get(ctx.case.scenario).run(ctx, xa, y, ctx.extra["item_dir"] / "loadgen")
+        return Measurement(
+            predictions=r["predictions"], labels=y, latency_ns=r["service_ns"], latency_batch=r["batch"],
+            peak_rss_mb=peak_rss_mb(), energy=r["energy"], loadgen=r["loadgen"], seed=ctx.seed,
+            info={"warmup": warm, "loadgen": {"settings": r["settings"], "logs": r["logs"]},
+                  "energy_region": "LoadGen performance run",
+                  "latency_samples_are": "SUT service time per query (LoadGen's own percentiles: loadgen.*)",
+                  "predictions_sha256": prediction_hash(r["predictions"])})

@@ -11,13 +11,17 @@ from .summary import by_suite, summarize
 COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
            ("latency.p50_ms", "p50 ms", "{:.3f}"), ("latency.p99_ms", "p99 ms", "{:.3f}"),
            ("throughput.ips", "items/s", "{:.1f}"), ("vips", "VIPS", "{:.1f}"), ("vops", "VOPS", "{:.1f}"),
-           ("model.size_mb", "MB", "{:.2f}"))
+           ("model.size_mb", "MB", "{:.2f}"), ("loadgen.result", "LoadGen", "{}"),
+           ("loadgen.p99_ms", "LG p99 ms", "{:.3f}"), ("loadgen.samples_per_s", "LG samples/s", "{:.0f}"),
+           ("energy.j_per_inference", "mJ/inf", "{:.3f}", 1000.0))
 
 
-def _fmt(value: Any, spec: str) -> str:
+def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
+    if isinstance(value, str) and spec == "{}":
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
-    return spec.format(value)
+    return spec.format(value * scale)
 
 
 def table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -48,7 +52,7 @@ def leaderboard(results: list[Result]) -> list[str]:
     summaries = summarize(results)
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
-        cols = [c for c in COLUMNS if any(isinstance(r.metrics.get(c[0]), (int, float)) for r in rs)]
+        cols = [c for c in COLUMNS if any(r.metrics.get(c[0]) is not None for r in rs)]
         ranked = sorted(rs, key=lambda r: (not r.measured, not isinstance(r.metrics.get("vips"), (int, float)),
                                            -(r.metrics.get("vips") or 0.0), r.id))
         rows = []
@@ -57,7 +61,7 @@ def leaderboard(results: list[Result]) -> list[str]:
             rank += r.measured
             mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
             cells = [str(rank) if r.measured else "", _label(r) + mark]
-            cells += [_fmt(r.metrics.get(k), spec) for k, _, spec in cols]
+            cells += [_fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             status = r.outcome if r.outcome != "passed" else ""
             if r.reason and r.outcome != "passed":
                 status += ": " + r.reason.splitlines()[0][:90]
@@ -65,12 +69,16 @@ def leaderboard(results: list[Result]) -> list[str]:
         version = f" {s['version']}" if s["version"] else ""
         out.append(f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
                    f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors)")
-        out += table(["#", "item", *(h for _, h, _ in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
+        out += table(["#", "item", *(c[1] for c in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
         if _scores(s):
             out.append(f"total: {_scores(s)}")
             if len(s["by_runtime"]) > 1:
                 for fw, totals in s["by_runtime"].items():
                     out.append(f"  {fw}: {_scores(totals)}")
+        methods = sorted({str(r.metrics["energy.method"]) for r in rs if r.metrics.get("energy.method")})
+        if methods:
+            out.append(f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "
+                       "P_idle + (P_max - P_idle) x CPU utilisation)")
         if any(any(f.startswith("concurrent") for f in r.flags) for r in rs):
             out.append("* latency measured while other xdist workers ran: compare it with care")
         out.append("")

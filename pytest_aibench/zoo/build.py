@@ -58,6 +58,7 @@ def train(recipe: Recipe, data: list[Dataset]) -> Any:
 
     torch.manual_seed(recipe.seed)
     torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(recipe.threads)
     model = build_module(recipe.family, recipe.config)
     steps_per_epoch = (len(data[0].y_train) + recipe.batch_size - 1) // recipe.batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -187,7 +188,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
                     "eval_sha256": {str(d.x_eval.shape[-1]): d.content_hash for d in data}},
         "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
                      "weight_decay": recipe.weight_decay, "seed": recipe.seed, "optimizer": "AdamW + OneCycleLR",
-                     "deterministic": True, "resolutions": list(recipe.resolutions)},
+                     "deterministic": True, "threads": recipe.threads, "resolutions": list(recipe.resolutions)},
         "accuracy": {k: v["accuracy"] for k, v in arts.items()},
         "reference": {"file": "reference.npz", "sha256": sha256_file(out / "reference.npz"),
                       "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256"},

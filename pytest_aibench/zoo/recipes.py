@@ -22,6 +22,8 @@ class Recipe:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    #: training threads, fixed: float summation order (so the weights) depends on the thread count
+    threads: int = 2
     #: input resolutions trained on, alternating batches (the first is the card's base); image models only
     resolutions: tuple[int, ...] = ()
     resizable: bool = False                 # exported with dynamic height/width

@@ -1,0 +1,300 @@
+"""MLPerf LoadGen scenarios around any runner: a QSL over the item's evaluation samples and a SUT
+that answers queries on a worker thread with the prepared model.
+
+Each scenario item runs LoadGen twice, as a submission run does: an accuracy pass (every sample once;
+top-1 scored from LoadGen's own logged responses) and a performance pass, whose results are parsed
+from ``mlperf_log_detail.txt``. Expected latency and QPS are calibrated from a short built-in run
+unless the manifest sets them (LoadGen declares a run INVALID when they are far from reality). Logs
+stay in the item's folder. LoadGen's RNG seeds come from the item's seed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: per-query cost of the Python SUT path (LoadGen callback, queue, worker hand-off, completion), in ms;
+#: measured by benchmarks/measure_overhead.py. Server QPS is calibrated against model + this.
+SUT_OVERHEAD_MS = 0.045
+#: default server load as a share of the calibrated capacity: the runtime's intra-op threads compete with
+#: LoadGen's issuing thread for the cores, so a quarter keeps p99 within the default bound on 2 cores
+SERVER_LOAD = 0.25
+
+INSTALL_HINT = "pip install 'pytest-aibench[loadgen]' (mlcommons-loadgen); without it, drop `scenarios:` to " \
+               "use the built-in single-stream and offline loops"
+
+
+def available() -> bool:
+    import importlib.util  # noqa: PLC0415
+
+    return importlib.util.find_spec("mlperf_loadgen") is not None
+
+
+@dataclass
+class Calibration:
+    """What a short built-in run says about the model, to set LoadGen's expectations near reality."""
+
+    single_ms: float       # median batch-1 latency
+    multi_ms: float        # median latency of one samples_per_query batch
+    offline_qps: float     # samples per second in batches
+
+
+def calibrate(session: Any, xa: np.ndarray, samples_per_query: int, batch_size: int) -> Calibration:
+    from .timing import time_calls  # noqa: PLC0415
+
+    ones = [xa[i:i + 1] for i in range(min(32, len(xa)))]
+    single = statistics.median(time_calls(session.infer, ones, 3, 30)) / 1e6
+    spq = max(1, samples_per_query)
+    multi_in = [np.ascontiguousarray(np.resize(xa, (spq, *xa.shape[1:])))]
+    multi = statistics.median(time_calls(session.infer, multi_in, 2, 10)) / 1e6
+    batch = np.ascontiguousarray(xa[:batch_size])
+    per_batch = statistics.median(time_calls(session.infer, [batch], 1, 5)) / 1e9
+    return Calibration(single, multi, len(batch) / per_batch if per_batch > 0 else 1000.0)
+
+
+class _SUT:
+    """Answers LoadGen queries on a worker thread: LoadGen's issuing thread never waits on a model."""
+
+    def __init__(self, lg: Any, session: Any, xa: np.ndarray, batch: int):
+        self.lg, self.session, self.xa, self.batch = lg, session, xa, batch
+        self.service_ns: list[int] = []
+        self.error: BaseException | None = None
+        self._q: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="aibench-loadgen-sut", daemon=True)
+        self._thread.start()
+
+    def issue(self, samples: list[Any]) -> None:
+        self._q.put(samples)
+
+    def flush(self) -> None:
+        pass
+
+    def _work(self) -> None:
+        lg, clock = self.lg, time.perf_counter_ns
+        while True:
+            samples = self._q.get()
+            if samples is None:
+                return
+            for start in range(0, len(samples), self.batch):
+                chunk = samples[start:start + self.batch]
+                preds = None
+                if self.error is None:
+                    try:
+                        t0 = clock()
+                        scores = self.session.infer(self.xa[[s.index for s in chunk]])
+                        preds = np.ascontiguousarray(scores.argmax(-1), dtype=np.int32)
+                        self.service_ns.append(clock() - t0)
+                    except BaseException as exc:  # noqa: BLE001 - never leave LoadGen waiting
+                        self.error = exc
+                if preds is None:  # complete anyway: an unanswered sample hangs LoadGen forever
+                    lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, 0, 0) for s in chunk])
+                else:
+                    base = preds.ctypes.data
+                    lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, base + 4 * i, 4)
+                                             for i, s in enumerate(chunk)])
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join(timeout=10)
+
+
+def parse_detail(path: Path) -> dict[str, Any]:
+    """``:::MLLOG {json}`` lines of mlperf_log_detail.txt -> key: value (the last one wins)."""
+    out: dict[str, Any] = {}
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith(":::MLLOG"):
+            try:
+                rec = json.loads(line[len(":::MLLOG"):])
+            except ValueError:
+                continue
+            out[rec.get("key")] = rec.get("value")
+    return out
+
+
+def parse_accuracy(path: Path, n: int) -> np.ndarray:
+    """Predicted class per QSL index from mlperf_log_accuracy.json (int32 little-endian payloads)."""
+    preds = np.full(n, -1, dtype=np.int64)
+    for rec in json.loads(Path(path).read_text() or "[]"):
+        data = bytes.fromhex(rec.get("data", ""))
+        if len(data) >= 4:
+            preds[int(rec["qsl_idx"])] = int.from_bytes(data[:4], "little", signed=True)
+    return preds
+
+
+def results(detail: dict[str, Any]) -> dict[str, Any]:
+    """The loadgen.* metrics of one performance run."""
+    out: dict[str, Any] = {}
+    validity = detail.get("result_validity")
+    if validity is not None:
+        out["loadgen.result"] = validity
+        out["loadgen.valid"] = validity == "VALID"
+    if detail.get("result_invalid_reason"):
+        out["loadgen.invalid_reason"] = str(detail["result_invalid_reason"]).strip()
+    elif validity == "INVALID":
+        failed = [k.removeprefix("result_").removesuffix("_met") for k in
+                  ("result_min_duration_met", "result_min_queries_met", "result_perf_constraints_met",
+                   "early_stopping_met") if detail.get(k) is False]
+        out["loadgen.invalid_reason"] = "not met: " + ", ".join(failed)
+    for q, name in (("50.00", "p50"), ("90.00", "p90"), ("99.00", "p99"), ("99.90", "p99_9")):
+        for key in (f"result_{q}_percentile_per_query_latency_ns", f"result_{q}_percentile_latency_ns"):
+            if key in detail:
+                out[f"loadgen.{name}_ms"] = detail[key] / 1e6
+                break
+    text = str(detail.get("early_stopping_result", ""))
+    for pct, value in re.findall(r"Early stopping (\d+(?:\.\d+)?)th percentile estimate: (\d+)", text):
+        out[f"loadgen.early_stopping_p{pct.split('.')[0]}_ms"] = int(value) / 1e6
+    for key in ("result_samples_per_second", "result_completed_samples_per_sec", "result_qps_with_loadgen_overhead"):
+        if key in detail:
+            out["loadgen.samples_per_s"] = float(detail[key])
+            break
+    if "result_scheduled_samples_per_sec" in detail:
+        out["loadgen.server_scheduled_qps"] = float(detail["result_scheduled_samples_per_sec"])
+    if "result_query_count" in detail:
+        out["loadgen.queries"] = int(detail["result_query_count"])
+    return out
+
+
+class Scenario:
+    """One LoadGen scenario: how queries are shaped and which expectations to set."""
+
+    name = ""
+    lg_name = ""
+
+    def batch(self, settings: Any) -> int:
+        return 1
+
+    def configure(self, ts: Any, settings: Any, cal: Calibration) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(self, ctx: Any, xa: np.ndarray, labels: np.ndarray, outdir: Path) -> dict[str, Any]:
+        """Accuracy then performance; returns predictions, loadgen metrics, service times, settings."""
+        import mlperf_loadgen as lg  # noqa: PLC0415
+
+        s = ctx.settings
+        cal = calibrate(ctx.session, xa, s.samples_per_query, s.batch_size)
+        sut = _SUT(lg, ctx.session, xa, self.batch(s))
+        lsut = lg.ConstructSUT(sut.issue, sut.flush)
+        n = len(xa)
+        qsl = lg.ConstructQSL(n, n, lambda samples: None, lambda samples: None)
+        try:
+            def start(mode: str, folder: str, extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+                ts = lg.TestSettings()
+                ts.scenario = getattr(lg.TestScenario, self.lg_name)
+                ts.mode = getattr(lg.TestMode, mode)
+                ts.min_duration_ms, ts.max_duration_ms = s.min_duration_ms, s.max_duration_ms
+                ts.min_query_count = s.min_query_count
+                seed = ctx.seed
+                ts.qsl_rng_seed, ts.sample_index_rng_seed, ts.schedule_rng_seed = seed, seed + 1, seed + 2
+                used = self.configure(ts, s, cal)
+                for k, v in (extra or {}).items():
+                    setattr(ts, k, v)
+                    used[k] = v
+                out = outdir / folder
+                out.mkdir(parents=True, exist_ok=True)
+                ls = lg.LogSettings()
+                ls.log_output.outdir = str(out)
+                ls.log_output.copy_summary_to_stdout = False
+                ls.enable_trace = False
+                lg.StartTestWithLogSettings(lsut, qsl, ts, ls)
+                if sut.error is not None:
+                    raise sut.error
+                return out, used
+
+            acc_dir, _ = start("AccuracyOnly", "accuracy")
+            preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
+            sut.service_ns.clear()
+            from .energy import EnergyMeter  # noqa: PLC0415
+
+            with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
+                perf_dir, used = start("PerformanceOnly", "performance")
+            detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
+            metrics = results(detail)
+            metrics["loadgen.accuracy"] = float((preds == labels).mean())
+            samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get(
+                "effective_samples_per_query", 1)))
+            metrics.update(self.extra(ctx, start, used, metrics))
+            return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns),
+                    "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__},
+                    "energy": meter.result(samples_done), "logs": str(outdir)}
+        finally:
+            sut.close()
+            lg.DestroyQSL(qsl)
+            lg.DestroySUT(lsut)
+
+    def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+
+class SingleStream(Scenario):
+    name, lg_name = "single_stream", "SingleStream"
+
+    def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
+        ts.single_stream_expected_latency_ns = int((s.expected_latency_ms or cal.single_ms) * 1e6)
+        return {"single_stream_expected_latency_ns": ts.single_stream_expected_latency_ns}
+
+
+class MultiStream(Scenario):
+    name, lg_name = "multi_stream", "MultiStream"
+
+    def batch(self, s: Any) -> int:
+        return s.samples_per_query
+
+    def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
+        ts.multi_stream_samples_per_query = s.samples_per_query
+        ts.multi_stream_expected_latency_ns = int((s.expected_latency_ms or cal.multi_ms) * 1e6)
+        return {"multi_stream_samples_per_query": s.samples_per_query,
+                "multi_stream_expected_latency_ns": ts.multi_stream_expected_latency_ns}
+
+
+class Server(Scenario):
+    name, lg_name = "server", "Server"
+
+    def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
+        ts.server_target_qps = float(s.server_target_qps or SERVER_LOAD * 1000.0 / (cal.single_ms + SUT_OVERHEAD_MS))
+        # MLPerf's server bounds are tens of ms (ResNet-50: 15 ms); without one, 50x the median, >= 10 ms
+        ts.server_target_latency_ns = int((s.server_latency_ms or max(10.0, 50 * cal.single_ms)) * 1e6)
+        return {"server_target_qps": ts.server_target_qps, "server_target_latency_ns": ts.server_target_latency_ns}
+
+    def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+        out = {"loadgen.server_target_qps": used["server_target_qps"],
+               "loadgen.server_latency_bound_ms": used["server_target_latency_ns"] / 1e6}
+        if ctx.settings.find_peak_qps:
+            out["loadgen.server_peak_qps"] = find_peak(
+                lambda qps: parse_detail(start("PerformanceOnly", f"peak-{qps:.0f}", {"server_target_qps": qps})[0]
+                                         / "mlperf_log_detail.txt").get("result_validity") == "VALID",
+                used["server_target_qps"], bool(metrics.get("loadgen.valid")))
+        return out
+
+
+class Offline(Scenario):
+    name, lg_name = "offline", "Offline"
+
+    def batch(self, s: Any) -> int:
+        return s.batch_size
+
+    def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
+        ts.offline_expected_qps = float(s.expected_qps or cal.offline_qps)
+        return {"offline_expected_qps": ts.offline_expected_qps}
+
+
+def find_peak(valid_at: Any, start_qps: float, start_valid: bool, steps: int = 6) -> float:
+    """The highest QPS found VALID: double from a valid start until INVALID, then bisect."""
+    lo, hi = (start_qps, None) if start_valid else (0.0, start_qps)
+    for _ in range(steps):
+        qps = lo * 2 if hi is None else (lo + hi) / 2
+        if qps <= 0:
+            break
+        if valid_at(qps):
+            lo = qps
+        else:
+            hi = qps
+    return lo
