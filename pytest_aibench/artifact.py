@@ -37,6 +37,7 @@ class ModelArtifact:
     family: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     card: Card | None = None
+    factory: str | None = None     # "module:function" building the torch module (manifest `factory:`)
 
     @property
     def derived(self) -> bool:
@@ -89,6 +90,8 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) ->
                              entry.get("sha256"), model.input or _input_from_card(card), card.family,
                              card.config, card)
     assert model.file is not None
+    if model.factory and framework != "torch":
+        raise NotAvailable(f"{framework} cannot run a torch factory model ({model.factory}); only torch can")
     fmt = model.file.suffix.lower().lstrip(".")  # a file's format is its suffix: onnx, tflite, pt2, ...
     if fmt not in runner.formats:
         raise NotAvailable(f"{framework} cannot run {model.file.suffix or 'extension-less'} files "
@@ -96,4 +99,5 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) ->
     if quantization != "fp32" and not runner.derives(quantization, fmt):
         raise NotAvailable(f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
                            "give a file already quantized as its own model")
-    return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input)
+    return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input,
+                         factory=model.factory)

@@ -165,6 +165,12 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
 
     st = state(request.config)
     runner = st.runner(aibench_case.framework)
+    if st.isolated(aibench_case.suite):  # prepared in the item's child process, not here
+        from .isolate import Isolated  # noqa: PLC0415
+
+        yield Isolated(runner, aibench_model, aibench_node, aibench_case.settings(st.profile),
+                       st.timeout(aibench_case.suite))
+        return
     try:  # import the runtime first so the RSS delta below is the model's, not the runtime's import
         importlib.import_module(runner.module)
     except ImportError as exc:

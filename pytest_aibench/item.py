@@ -11,6 +11,7 @@ from .artifact import ArtifactError, NotAvailable
 from .case import Case
 from .fixtures import ARTIFACT, LOAD_MB, PEAK_RESET, fail
 from .report.result import Result
+from .progress import for_item
 from .state import RESULT, state
 
 
@@ -65,7 +66,8 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
         runner={"name": case.framework, **getattr(session, "settings", {})},
         node=node.describe() if node is not None else {},
         settings={k: getattr(settings, k) for k in settings.names()}, info=info,
-        samples={"latency_ns": list(measurement.latency_ns)},
+        samples={"latency_ns": list(measurement.latency_ns),
+                 **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})},
         flags=_flags(item.config) + list(measurement.flags), worker=st.worker_id)
 
 
@@ -78,7 +80,8 @@ def record(item: pytest.Item, result: Result) -> None:
         item.user_properties.append((f"aibench.{name}", value))
 
 
-def check_gates(item: pytest.Item, case: Case, result: Result) -> None:
+def check_gates(item: pytest.Item, case: Case, result: Result) -> list[str]:
+    """Every gate's verdict into ``result.gates``; the failures as messages."""
     assert case.suite is not None
     failed = []
     for gate in case.suite.gates_for(case.model):
@@ -89,33 +92,67 @@ def check_gates(item: pytest.Item, case: Case, result: Result) -> None:
         if not ok:
             shown = "not measured" if value is None else f"{value:.6g}"
             failed.append(f"{gate.metric} = {shown}, required {gate.op} {gate.limit:g} (gate at {gate.where})")
-    if failed:
-        result.outcome = "failed"
-        result.reason = "gate failed: " + "; ".join(failed)
-        pytest.fail(f"aibench {result.reason}", pytrace=False)
+    return ["gate failed: " + "; ".join(failed)] if failed else []
+
+
+def check_regressions(item: pytest.Item, case: Case, result: Result) -> list[str]:
+    """Judge ``result`` against its baseline counterpart with the command line's and the manifest's
+    rules; record every verdict, fail the item on a regression."""
+    st = state(item.config)
+    if st.baseline is None:
+        return []
+    from .compare import judge  # noqa: PLC0415
+
+    base = st.baseline.find(result)
+    if base is None:
+        result.info["baseline"] = {"path": str(st.baseline.path), "status": "new: not in the baseline"}
+        return []
+    rules = {r.metric: r for r in (case.suite.regressions_for(case.model) if case.suite else ())}
+    rules.update({r.metric: r for r in st.rules})  # the command line overrides the manifest
+    verdicts = [judge(r, base, result) for r in rules.values()]
+    shown = ("accuracy", "latency.p50_ms", "latency.p99_ms", "throughput.ips", "vips")
+    result.info["baseline"] = {
+        "path": str(st.baseline.path), "status": "matched", "seed": base.seed,
+        "metrics": {k: base.metrics[k] for k in shown if k in base.metrics},
+        "verdicts": [{"rule": str(v.rule), "metric": v.rule.metric, "baseline": v.baseline, "current": v.current,
+                      "change": v.change, "regressed": v.regressed, "evidence": v.evidence} for v in verdicts]}
+    regressed = [v for v in verdicts if v.regressed]
+    if not regressed:
+        return []
+    return [f"regression against {st.baseline.path.name}: " + " | ".join(v.message() for v in regressed)]
 
 
 def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any, artifact: Any, node: Any,
              session: Any) -> Result:
-    from .paradigms import ParadigmContext  # noqa: PLC0415
     from .registry import PARADIGMS  # noqa: PLC0415
 
     item = request.node
-    settings = case.settings(state(item.config).profile)
+    st = state(item.config)
+    settings = case.settings(st.profile)
     paradigm = PARADIGMS.get(case.paradigm)
     t0 = time.perf_counter()
-    st = state(item.config)
+    repeats = max(1, item.config.option.aibench_repeat)
+    measurements = []
     try:
-        measurement = paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed,
-                                                   {"item_dir": st.item_dir(case.id)}))
+        for _ in range(repeats):
+            measurements.append(_measure_once(item, case, settings, paradigm, dataset, artifact, node, session, seed))
     except ArtifactError as exc:  # the model does not fit the data: one message, no traceback
         fail(f"{case.id}: {exc}")
     except NotAvailable as exc:
         pytest.skip(str(exc))
+    measurement = measurements[0]
+    if repeats > 1:
+        hashes = [m.info.get("prediction_hash") for m in measurements]
+        measurement.metrics.update({"repro.repeats": repeats, "repro.identical": len(set(hashes)) == 1})
+        measurement.info["repro"] = {"prediction_hashes": hashes}
+    measurement.info["determinism"] = determinism()
     result = build_result(item, case, seed, dataset, node, session, measurement, artifact)
     result.duration_s = time.perf_counter() - t0
     record(item, result)
-    check_gates(item, case, result)
+    failures = check_gates(item, case, result) + check_regressions(item, case, result)
+    if failures:
+        result.outcome, result.reason = "failed", "; ".join(failures)
+        fail(f"aibench {result.reason}")
     if case.scenario and result.metrics.get("loadgen.valid") is False:
         why = f"LoadGen result INVALID: {result.metrics.get('loadgen.invalid_reason', 'see its logs')}"
         if settings.require_valid:
@@ -123,6 +160,48 @@ def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any
             fail(f"{case.id}: {why} (require_valid is set; logs: {measurement.info['loadgen']['logs']})")
         result.flags.append(why)
     return result
+
+
+def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, dataset: Any, artifact: Any,
+                  node: Any, session: Any, seed: int) -> Any:
+    """One measurement, here or (isolation mode) in a child process; a crash or timeout there fails
+    this item alone."""
+    from .isolate import ChildCrashed, ChildTimedOut, Isolated, run_isolated  # noqa: PLC0415
+    from .paradigms import ParadigmContext  # noqa: PLC0415
+
+    st = state(item.config)
+    extra = {"item_dir": st.item_dir(case.id)}
+    if isinstance(session, Isolated):
+        job = {"case": case, "settings": settings, "dataset": dataset, "artifact": artifact, "node": node,
+               "seed": seed, "extra": extra, "runner": session.runner, "paradigm": paradigm}
+        try:
+            measurement, recorded = run_isolated(job, session.timeout)
+        except (ChildCrashed, ChildTimedOut) as exc:
+            fail(f"{case.id}: {exc}")
+        except RuntimeError as exc:
+            fail(f"{case.id}: error in the isolated process: {exc}")
+        session.settings = {**recorded, "isolated": "child process"}
+        return measurement
+    runner = st.runner(case.framework)
+    extra["progress"] = for_item(item.config, case.id)
+    return paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed, extra,
+                                        lambda: runner.prepare(artifact, node, settings)))
+
+
+def determinism() -> dict[str, Any]:
+    """Settings that decide whether predictions repeat bit for bit: recorded with every item."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    out: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                          "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "PYTHONHASHSEED")
+                           if os.environ.get(k) is not None}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        out.update({"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+                    "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                    "onednn": bool(torch.backends.mkldnn.is_available())})
+    return out
 
 
 class _CallableSession:

@@ -173,6 +173,17 @@ class LoadGen:
         return dict(m.loadgen)
 
 
+class Repro:
+    """Whether repeated measurements (--aibench-repeat) predicted bit-identically."""
+
+    name = "repro"
+    provides = {"repro.repeats": MetricInfo("measurements of the item", None),
+                "repro.identical": MetricInfo("every repeat's predictions hashed identically", True)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {}  # measured by the item itself (it repeats the paradigm); see item.run_case
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
@@ -196,6 +207,13 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
         out.update(METRICS.get(name).compute(m))
     out.update(m.metrics)
     return out
+
+
+def known_metric_names() -> set[str]:
+    """Every metric name a registered group can produce (for validating rules and gates)."""
+    from .registry import METRICS  # noqa: PLC0415
+
+    return {name for group in METRICS.names() for name in METRICS.get(group).provides}
 
 
 def info(name: str) -> MetricInfo | None:

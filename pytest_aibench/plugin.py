@@ -35,6 +35,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="folder for journals and run records (default .aibench)")
     group.addoption("--aibench-json", metavar="PATH", default=None,
                     help="write the whole run (machine, manifests, every item) as JSON to PATH")
+    group.addoption("--aibench-save", metavar="NAME", default=None,
+                    help="save this run (metrics and raw samples) as baseline NAME in the output folder")
+    group.addoption("--aibench-compare", metavar="NAME|PATH", default=None,
+                    help="compare each item with a saved baseline (NAME) or a run JSON (PATH)")
+    group.addoption("--aibench-fail-on", metavar="RULES", default=None,
+                    help="fail an item that regressed against the baseline, e.g. 'latency.p99:+10%,accuracy:-0.005' "
+                         "(latency changes must also be statistically significant)")
+    group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
+                    help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
+                         "github-action-benchmark read it)")
+    group.addoption("--aibench-html", metavar="PATH", default=None,
+                    help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
+    group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
+    group.addoption("--aibench-isolate", action="store_true", default=False,
+                    help="measure each item in a child process: a runtime that crashes fails only that item")
+    group.addoption("--aibench-timeout", metavar="SECONDS", type=float, default=None,
+                    help="end an item that runs longer (implies --aibench-isolate); a manifest's `timeout:` too")
+    group.addoption("--aibench-resume", action="store_true", default=False,
+                    help="continue the latest run: skip items its journal already holds, keep their results")
+    group.addoption("--aibench-repeat", metavar="N", type=int, default=1,
+                    help="measure each item N times and report whether its predictions were bit-identical")
+    group.addoption("--aibench-md", metavar="PATH", default=None,
+                    help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment")
 
 
 @pytest.hookimpl(trylast=True)
@@ -46,14 +69,74 @@ def pytest_configure(config: pytest.Config) -> None:
     if not out.is_absolute():
         out = config.invocation_params.dir / out
     run_id = getattr(config, "workerinput", {}).get("aibench_run_id") or _new_run_id()
-    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id)
+    resumed: dict = {}
+    if opt.aibench_resume:
+        run_id, resumed = _resume(out, run_id)
+    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id,
+               resumed=resumed)
     config.stash[STATE] = st
     if opt.aibench:
         _load_suites(config, st)
+    _load_baseline(config, st)
     if not hasattr(config, "workerinput"):
         from .session import AibenchSession  # noqa: PLC0415
 
         config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
+
+
+def _resume(out: Path, fresh_id: str) -> tuple[str, dict]:
+    """The latest run's id and its finished items (case id -> journal record); every process reads
+    the same journal before any item runs, so xdist workers deselect the same items."""
+    from .report.journal import read  # noqa: PLC0415
+
+    latest = out / "latest"
+    journal = latest / "journal.jsonl"
+    if not journal.is_file():
+        return fresh_id, {}
+    header, items, _footer = read(journal)
+    return header.get("run_id") or latest.resolve().name, {rec["id"]: rec for rec in items if "id" in rec}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--aibench-resume: items the journal already holds are deselected (their results are kept)."""
+    st = config.stash.get(STATE, None)
+    if st is None or not st.resumed:
+        return
+    keep, done = [], []
+    for item in items:
+        case = _case_of(item)
+        (done if case is not None and case.id in st.resumed else keep).append(item)
+    if done:
+        config.hook.pytest_deselected(items=done)
+        items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):  # type: ignore[no-untyped-def]
+    """Resuming a run whose items are all in the journal ran nothing and lost nothing: that is success."""
+    st = session.config.stash.get(STATE, None)
+    if st is not None and st.resumed and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
+    return (yield)
+
+
+def _load_baseline(config: pytest.Config, st: State) -> None:
+    """Read --aibench-compare and --aibench-fail-on up front: a bad value is a usage error, not a
+    failure after measuring. Every process loads the baseline (items are judged where they run)."""
+    opt = config.option
+    if opt.aibench_fail_on and not opt.aibench_compare:
+        raise pytest.UsageError("--aibench-fail-on needs a baseline: add --aibench-compare NAME|PATH")
+    if not opt.aibench_compare:
+        return
+    from .baseline import BaselineError, load_baseline  # noqa: PLC0415
+    from .compare import RuleError, parse_rules  # noqa: PLC0415
+    from .metrics import known_metric_names  # noqa: PLC0415
+
+    try:
+        st.baseline = load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
+        st.rules = parse_rules(opt.aibench_fail_on or "", known_metric_names())
+    except (BaselineError, RuleError) as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _new_run_id() -> str:

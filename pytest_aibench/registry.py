@@ -123,6 +123,7 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "stats": "pytest_aibench.metrics:LatencyStats",
     "energy": "pytest_aibench.metrics:Energy",
     "loadgen": "pytest_aibench.metrics:LoadGen",
+    "repro": "pytest_aibench.metrics:Repro",
 })
 SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
     "single_stream": "pytest_aibench.measure.loadgen:SingleStream",

@@ -38,6 +38,8 @@ class AibenchSession:
         self._journal: Journal | None = None
         self.started = datetime.now(timezone.utc)
         self.run_id = st.run_id
+        # --aibench-resume: the journal's finished items are this run's results too
+        self.results.extend(Result.from_dict(rec) for rec in st.resumed.values())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -70,7 +72,9 @@ class AibenchSession:
     def _finish(self, res: Result) -> None:
         self.results.append(res)
         if self._journal is None:
-            self._journal = Journal(self.run_dir / "journal.jsonl", self._run_header())
+            resuming = bool(self.state.resumed)
+            self._journal = Journal(self.run_dir / "journal.jsonl", self._run_header(),
+                                    kind="resume" if resuming else "header")
             self._point_latest()
         self._journal.write({"type": "item", **res.to_dict()})
         self.config.hook.pytest_aibench_finished(config=self.config, result=res)
@@ -117,20 +121,71 @@ class AibenchSession:
         if self._journal is not None:
             self._journal.close({"finished": finished.isoformat(), "exitstatus": int(exitstatus),
                                  "items": len(self.results)})
-        path = self.config.option.aibench_json
-        if path:
-            from .machine import machine_info  # noqa: PLC0415
-            from .report import runjson  # noqa: PLC0415
+        opt = self.config.option
+        wanted = (opt.aibench_json, opt.aibench_save, opt.aibench_benchmark_json, opt.aibench_csv, opt.aibench_md,
+                  opt.aibench_html)
+        if any(wanted) or self.state.baseline is not None:
+            self._write_outputs(finished, exitstatus)
 
-            machine = machine_info(self.config.rootpath)
-            self.config.hook.pytest_aibench_machine_info(config=self.config, info=machine)
-            run = {**self._run_header(), "finished": finished.isoformat(),
-                   "duration_s": round((finished - self.started).total_seconds(), 3), "exitstatus": int(exitstatus)}
-            target = Path(path)
-            if not target.is_absolute():
-                target = self.config.invocation_params.dir / target
-            runjson.write_atomic(target, runjson.build(run, machine, self.manifests(), self.results))
-            self._json_written = target
+    def _target(self, path: str) -> Path:
+        target = Path(path)
+        return target if target.is_absolute() else self.config.invocation_params.dir / target
+
+    def _write_outputs(self, finished: datetime, exitstatus: int) -> None:
+        """Every file asked for, from one run document (machine info gathered once)."""
+        from .machine import machine_info  # noqa: PLC0415
+        from .report import exports, runjson  # noqa: PLC0415
+
+        opt = self.config.option
+        machine = machine_info(self.config.rootpath)
+        self.config.hook.pytest_aibench_machine_info(config=self.config, info=machine)
+        run = {**self._run_header(), "finished": finished.isoformat(),
+               "duration_s": round((finished - self.started).total_seconds(), 3), "exitstatus": int(exitstatus)}
+        doc = runjson.build(run, machine, self.manifests(), self.results)
+        self.comparison = self._comparison(machine)
+        written: list[Path] = []
+        if opt.aibench_json:
+            runjson.write_atomic(self._target(opt.aibench_json), doc)
+            written.append(self._target(opt.aibench_json))
+        if opt.aibench_save:
+            from .baseline import saved_path  # noqa: PLC0415
+
+            runjson.write_atomic(saved_path(self.state.out, opt.aibench_save), doc)
+            written.append(saved_path(self.state.out, opt.aibench_save))
+        if opt.aibench_benchmark_json:
+            runjson.write_atomic(self._target(opt.aibench_benchmark_json), exports.benchmark_json(doc, self.results))
+            written.append(self._target(opt.aibench_benchmark_json))
+        for path, render in ((opt.aibench_csv, lambda: exports.to_csv(self.results)),
+                             (opt.aibench_md, lambda: exports.to_markdown(self.results, self.comparison)),
+                             (opt.aibench_html, lambda: _html(doc, self.results, self.comparison))):
+            if path:
+                target = self._target(path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(render(), encoding="utf-8")
+                written.append(target)
+        self._written = written
+
+    def _comparison(self, machine: dict[str, Any]) -> dict[str, Any] | None:
+        baseline = self.state.baseline
+        if baseline is None:
+            return None
+        from .compare import key, machine_differences  # noqa: PLC0415
+        from .report.terminal import _label  # noqa: PLC0415
+
+        seen = {key(r) for r in self.results}
+        matched = [r for r in self.results if r.info.get("baseline", {}).get("status") == "matched"]
+        changes = []
+        for r in matched:
+            base = r.info["baseline"]["metrics"]
+            for metric in ("accuracy", "latency.p50_ms", "latency.p99_ms"):
+                b, c = base.get(metric), r.metrics.get(metric)
+                if isinstance(b, (int, float)) and isinstance(c, (int, float)) and b:
+                    changes.append((_label(r), metric, b, c, c / b - 1))
+        return {"baseline": str(baseline.path), "matched": len(matched),
+                "regressions": [(_label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
+                "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
+                "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
+                "machine": machine_differences(baseline.machine, machine), "changes": changes}
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or self.config.get_verbosity() < -1:
@@ -141,10 +196,24 @@ class AibenchSession:
         tr.write_sep("=", "aibench")
         for line in leaderboard(self.results):
             tr.write_line(line)
-        where = f"journal: {self.run_dir / 'journal.jsonl'}"
-        if getattr(self, "_json_written", None):
-            where += f"; run JSON: {self._json_written}"
-        tr.write_line(where)
+        c = getattr(self, "comparison", None)
+        if c:
+            tr.write_line(f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
+                          f"{len(c['new'])} new, {len(c['missing'])} missing from this run",
+                          red=bool(c["regressions"]))
+            for label, reason in c["regressions"]:
+                tr.write_line(f"  REGRESSED {label}: {reason}", red=True)
+            for note in c["machine"]:
+                tr.write_line(f"  machine differs: {note}", yellow=True)
+        tr.write_line(f"journal: {self.run_dir / 'journal.jsonl'}")
+        for path in getattr(self, "_written", []):
+            tr.write_line(f"wrote {path}")
+
+
+def _html(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None) -> str:
+    from .report.html import render  # noqa: PLC0415
+
+    return render(doc, results, comparison)
 
 
 def _plugin_version() -> str | None:

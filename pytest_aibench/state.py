@@ -21,6 +21,9 @@ class State:
     profile: str | None
     out: Path
     run_id: str = ""
+    baseline: Any = None              # baseline.Baseline from --aibench-compare
+    rules: list[Any] = field(default_factory=list)  # compare.Rule from --aibench-fail-on
+    resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
     _datasets: dict[Any, Dataset] = field(default_factory=dict)
 
@@ -55,6 +58,13 @@ class State:
                 arr.flags.writeable = False
             self._datasets[key] = data
         return self._datasets[key]
+
+    def timeout(self, suite: Any) -> float | None:
+        return self.config.option.aibench_timeout or getattr(suite, "timeout", None)
+
+    def isolated(self, suite: Any) -> bool:
+        """Items run in a child process with --aibench-isolate, or whenever a timeout applies."""
+        return bool(self.config.option.aibench_isolate or self.timeout(suite))
 
     def runner(self, name: str) -> Any:
         """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""

@@ -16,8 +16,10 @@ import pytest_aibench.artifact  # noqa: F401, E402
 import pytest_aibench.item  # noqa: F401, E402
 import pytest_aibench.paradigms.single  # noqa: F401, E402
 
-NUMPY_RUNNER_CONFTEST = '''
+DEMO_RUNNERS = '''
 import os
+import signal
+import time
 import numpy as np
 
 
@@ -30,7 +32,14 @@ class NumpySession:
         return np.array(x.reshape(len(x), -1), dtype=np.float32)
 
     def infer(self, batch):
-        return batch @ self.w + self.b
+        out = batch @ self.w + self.b
+        slow = float(os.environ.get("AIBENCH_TEST_SLOW", "0") or 0)
+        if slow:  # a real regression on demand: busy-wait this many microseconds per call
+            import time
+            end = time.perf_counter() + slow / 1e6
+            while time.perf_counter() < end:
+                pass
+        return out
 
     def close(self):
         pass
@@ -48,6 +57,12 @@ class NumpyRunner:
     def prepare(self, artifact, node, settings):
         if os.environ.get("AIBENCH_TEST_CRASH") and os.environ["AIBENCH_TEST_CRASH"] in artifact.model:
             os._exit(3)  # a runtime dying hard, as native code does
+        if os.environ.get("AIBENCH_TEST_SIGKILL") and os.environ["AIBENCH_TEST_SIGKILL"] in artifact.model:
+            os.kill(os.getpid(), signal.SIGKILL)  # the whole run killed at a known item
+        if "abort" in artifact.model:
+            os.abort()  # SIGABRT, as a failing native assertion does
+        if "hang" in artifact.model:
+            time.sleep(3600)
         with np.load(artifact.path) as z:
             return NumpySession(z["w"], z["b"])
 
@@ -63,6 +78,12 @@ class GhostRunner:
 
     def prepare(self, artifact, node, settings):
         raise AssertionError("never prepared: the runtime is missing")
+
+
+'''
+
+NUMPY_RUNNER_CONFTEST = '''
+from demo_runners import GhostRunner, NumpyRunner
 
 
 def pytest_aibench_runner_names(config):
@@ -110,6 +131,7 @@ def linear_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
 @pytest.fixture
 def demo(pytester: pytest.Pytester, linear_model: tuple[bytes, str]) -> pytest.Pytester:
     """A pytester folder with the numpy runner conftest and model.npz; write suite.yaml yourself."""
+    pytester.makepyfile(demo_runners=DEMO_RUNNERS)  # a real module: isolated children import it by name
     pytester.makeconftest(NUMPY_RUNNER_CONFTEST)
     (Path(pytester.path) / "model.npz").write_bytes(linear_model[0])
     return pytester

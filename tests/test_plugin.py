@@ -198,9 +198,11 @@ def test_profiles_override_settings(demo, linear_model):
 
 
 def test_folders_repeated_options_and_positional_tests(demo, linear_model):
-    write(demo, manifest(linear_model[1]).replace("file: model.npz", "file: ../model.npz"), "one/suite.yaml")
-    write(demo, manifest(linear_model[1]).replace("suite: demo", "suite: two").replace("file: model.npz",
-                                                                                       "file: ../model.npz"), "two/x.yaml")
+    outside = "allow_outside_paths: true\n"  # the model sits one folder up
+    write(demo, manifest(linear_model[1], extra=outside).replace("file: model.npz", "file: ../model.npz"),
+          "one/suite.yaml")
+    write(demo, manifest(linear_model[1], extra=outside).replace("suite: demo", "suite: two").replace(
+        "file: model.npz", "file: ../model.npz"), "two/x.yaml")
     write(demo, "not: a manifest\n", "one/data.yaml")
     demo.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = demo.runpytest("--aibench", "one", "--aibench", "two/x.yaml", "test_plain.py", "-v")
@@ -240,3 +242,15 @@ def test_handwritten_test_measures_into_the_same_leaderboard(demo):
     result = demo.runpytest("test_hand.py", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*aibench leaderboard: test_hand.py*", "*test_nearest_mean[onnxruntime-fp32-single]*"])
+
+
+def test_paths_cannot_leave_the_suite_folder_unless_allowed(demo, linear_model):
+    text = manifest(linear_model[1]).replace("file: model.npz", "file: ../../etc/passwd")
+    text = text.replace("  digits: {source: digits, split_seed: 0}", "  digits: {source: digits, split_seed: 0}\n"
+                        "  mine: {source: npz, path: /etc/hostname}")
+    write(demo, text.replace("models:\n  linear:", "models:\n  linear:\n    dataset: digits"), "sub/suite.yaml")
+    result = demo.runpytest("--aibench", "sub/suite.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*datasets.mine.path: path '/etc/hostname' leaves the suite's folder sub; set "
+                                 "'allow_outside_paths: true'*",
+                                 "*models.linear.file: path '../../etc/passwd' leaves the suite's folder*"])

@@ -25,6 +25,7 @@ class Settings:
     warmup: int | str = 10              # a count, or "stable": until consecutive windows agree
     latency_samples: int = 200
     latency_batch: int = 1
+    latency_rounds: int = 1             # independent rounds, each on a freshly prepared runner
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None
@@ -94,10 +95,12 @@ class ModelSpec:
     dataset: str
     zoo: str | None = None
     file: Path | None = None
+    factory: str | None = None          # "module:function" building the torch module for `file`'s weights
     sha256: str | None = None
     input: InputSpec | None = None
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
+    regressions: tuple[Any, ...] = ()   # compare.Rule
     settings: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
 
@@ -116,10 +119,13 @@ class Suite:
     exclude: tuple[dict[str, Any], ...] = ()
     metrics: tuple[str, ...] = ()
     gates: tuple[Gate, ...] = ()
+    regressions: tuple[Any, ...] = ()   # compare.Rule, judged when a baseline is given
     settings: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_profile: str | None = None
     description: str = ""
+    timeout: float | None = None
+    allow_outside_paths: bool = False
     lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
 
     @property
@@ -136,6 +142,10 @@ class Suite:
         if profile and profile in self.profiles:
             s = s.merged(self.profiles[profile])
         return s.merged(variables)
+
+    def regressions_for(self, model: str) -> tuple[Any, ...]:
+        own = {r.metric for r in self.models[model].regressions}
+        return tuple(r for r in self.regressions if r.metric not in own) + self.models[model].regressions
 
     def gates_for(self, model: str) -> tuple[Gate, ...]:
         own = {g.metric for g in self.models[model].gates}

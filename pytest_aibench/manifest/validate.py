@@ -158,6 +158,26 @@ class _Checker:
 
         return RUNNERS.names()
 
+    def inside(self, keypath: tuple, relpath: str, allowed: bool) -> None:
+        """Model and data paths stay inside the manifest's folder unless the manifest opts out."""
+        folder = self.root.resolve()
+        target = (folder / relpath).resolve()
+        if not allowed and target != folder and folder not in target.parents:
+            self.bad(keypath, f"path {relpath!r} leaves the suite's folder {self.path.parent}; set "
+                     "'allow_outside_paths: true' at the top level if that is intended")
+
+    def regressions(self, keypath: tuple, raw: dict | None) -> tuple[Any, ...]:
+        from ..compare import RuleError, parse_rules  # noqa: PLC0415
+        from ..metrics import known_metric_names  # noqa: PLC0415
+
+        out: list[Any] = []
+        for metric, change in (raw or {}).items():
+            try:
+                out += parse_rules(f"{metric}:{change}", known_metric_names())
+            except RuleError as exc:
+                self.bad(keypath + (metric,), str(exc))
+        return tuple(out)
+
     def gates(self, keypath: tuple, raw: dict | None, metric_names: set[str]) -> tuple[Gate, ...]:
         out = []
         for metric, text in (raw or {}).items():
@@ -187,6 +207,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                               f"got {_typename(data)}")]
     problems = schema_problems(data, index)
     c = _Checker(display or path, data, index, runner_known, runner_names)
+    c.root = path.parent
 
     # metric groups first: gates are checked against what they provide
     metric_groups = data.get("metrics") if isinstance(data.get("metrics"), list) else list(METRICS.names())
@@ -200,10 +221,13 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         provided |= set(METRICS.get(name).provides)
 
     datasets: dict[str, DatasetSpec] = {}
+    allow_outside = data.get("allow_outside_paths") is True
     for name, spec in _dict(data, "datasets").items():
         if not isinstance(spec, dict) or not isinstance(spec.get("source"), str):
             continue
         kp = ("datasets", name)
+        if isinstance(spec.get("path"), str):
+            c.inside(kp + ("path",), spec["path"], allow_outside)
         if spec["source"] not in DATASETS:
             c.bad(kp + ("source",), f"unknown dataset source {spec['source']!r}; known: {', '.join(DATASETS.names())}"
                   f"{suggest(spec['source'], DATASETS.names())}")
@@ -244,6 +268,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     axis_names = [a for a, _ in axes]
 
     suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
+    suite_regressions = c.regressions(("regressions",), _dict(data, "regressions"))
 
     models: dict[str, ModelSpec] = {}
     for name, spec in _dict(data, "models").items():
@@ -253,6 +278,8 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         has_zoo, has_file = "zoo" in spec, "file" in spec
         if has_zoo == has_file:
             c.bad(kp, "a model needs exactly one of 'zoo:' (a built zoo model) or 'file:' (a model file)")
+        if "factory" in spec and not has_file:
+            c.bad(kp, "'factory:' builds an architecture: give its weights as 'file:' (a state dict) with 'sha256:'")
         if has_file and "sha256" not in spec:
             c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
         ds = spec.get("dataset")
@@ -269,15 +296,19 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
             if isinstance(spec.get(plural), list):
                 model_axes[singular] = c.axis_values(kp + (plural,), singular, spec[plural])
         inp = spec.get("input")
+        if isinstance(spec.get("file"), str):
+            c.inside(kp + ("file",), spec["file"], allow_outside)
         models[name] = ModelSpec(
             name=name, dataset=ds if isinstance(ds, str) else "", zoo=spec.get("zoo"),
             file=(path.parent / spec["file"]) if isinstance(spec.get("file"), str) else None,
+            factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
             sha256=spec.get("sha256"),
             input=InputSpec(shape=tuple(inp["shape"]), name=inp.get("name"), layout=inp.get("layout", "NCHW"),
                             dtype=inp.get("dtype", "float32"), scale=inp.get("scale"), mean=inp.get("mean"),
                             std=inp.get("std")) if isinstance(inp, dict) and isinstance(inp.get("shape"), list) else None,
             axes=model_axes,
             gates=c.gates(kp + ("gates",), _dict(spec, "gates"), provided),
+            regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),
             settings=dict(spec.get("settings") or {}) if isinstance(spec.get("settings"), dict) else {},
             line=index.line_of(kp))
 
@@ -320,9 +351,12 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         datasets=datasets, models=models, axes=tuple(axes),
         include=tuple(matrix.get("include") or ()), exclude=tuple(matrix.get("exclude") or ()),
         metrics=tuple(n for n in metric_groups if isinstance(n, str)), gates=suite_gates,
+        regressions=suite_regressions,
         settings=dict(data.get("settings") or {}), profiles=profiles,
         default_profile=default_profile if isinstance(default_profile, str) else ("quick" if "quick" in profiles else None),
-        description=data.get("description", ""), lines=index)
+        description=data.get("description", ""), lines=index,
+        timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
+        allow_outside_paths=allow_outside)
     return suite, []
 
 

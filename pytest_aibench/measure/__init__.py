@@ -14,6 +14,7 @@ class Measurement:
     labels: Any = None               # np.ndarray of true class ids
     latency_ns: list[int] = field(default_factory=list)  # one entry per timed call
     latency_batch: int = 1           # samples per timed call
+    round_medians_ns: list[int] = field(default_factory=list)  # one per independent latency round
     eval_wall_s: float = 0.0         # wall time of the accuracy pass
     eval_count: int = 0
     load_rss_mb: float | None = None  # RSS growth while the runner prepared the model

@@ -209,13 +209,18 @@ class Scenario:
                     raise sut.error
                 return out, used
 
+            progress = ctx.extra.get("progress")
+            note = progress.note if progress is not None else (lambda text: None)
+            note(f"LoadGen {self.name}: accuracy pass over {n} samples")
             acc_dir, _ = start("AccuracyOnly", "accuracy")
             preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
             sut.service_ns.clear()
             from .energy import EnergyMeter  # noqa: PLC0415
 
+            note(f"LoadGen {self.name}: performance pass (at least {s.min_duration_ms} ms, {s.min_query_count} queries)")
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
                 perf_dir, used = start("PerformanceOnly", "performance")
+            note(f"LoadGen {self.name}: done")
             detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
             metrics = results(detail)
             metrics["loadgen.accuracy"] = float((preds == labels).mean())

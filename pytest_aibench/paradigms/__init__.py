@@ -7,6 +7,7 @@ through the ``pytest_aibench.paradigms`` entry-point group or ``registry.PARADIG
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class ParadigmContext:
     node: Node
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: prepares another, independent session of the same model (for latency rounds); None if unavailable
+    fresh_session: Callable[[], RunnerSession] | None = None
 
 
 class Paradigm(Protocol):

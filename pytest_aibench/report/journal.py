@@ -10,11 +10,12 @@ from typing import Any
 
 
 class Journal:
-    def __init__(self, path: Path, header: dict[str, Any]):
+    def __init__(self, path: Path, header: dict[str, Any], kind: str = "header"):
+        """Open for appending; ``kind`` "resume" marks a continued run (its first header stays)."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(path, "a", encoding="utf-8")
-        self.write({"type": "header", **header})
+        self.write({"type": kind, **header})
 
     def write(self, record: dict[str, Any]) -> None:
         self._f.write(json.dumps(record, sort_keys=True, default=str) + "\n")
@@ -38,7 +39,7 @@ def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, An
         except ValueError:
             continue
         kind = rec.pop("type", None)
-        if kind == "header":
+        if kind == "header" and not header:
             header = rec
         elif kind == "item":
             items.append(rec)

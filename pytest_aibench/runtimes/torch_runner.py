@@ -17,6 +17,22 @@ if TYPE_CHECKING:
 _DERIVED = ("bf16", "fp16", "int8_dynamic")
 
 
+def _from_factory(factory: str, folder: Any) -> Any:
+    """Call a manifest's ``factory: "module:function"``, importable from the manifest's folder too."""
+    import sys  # noqa: PLC0415
+
+    from ..registry import import_path  # noqa: PLC0415
+
+    added = str(folder) not in sys.path
+    if added:
+        sys.path.insert(0, str(folder))
+    try:
+        return import_path(factory)()
+    finally:
+        if added:
+            sys.path.remove(str(folder))
+
+
 def _register_quantized_decomposed(torch: Any) -> None:
     """pt2e int8 programs call ``quantized_decomposed`` ops, which one torch module registers on import.
     Registration lives in C++ and outlives the Python module, so import only when the ops are absent
@@ -52,8 +68,11 @@ class TorchRunner:
             if artifact.format == "pt":
                 from ..zoo import build_module  # noqa: PLC0415
 
-                if artifact.family:  # a zoo state dict: tensors only, never pickled code
-                    module = build_module(artifact.family, artifact.config)
+                if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
+                    if artifact.factory:  # the manifest's documented, explicit code import
+                        module = _from_factory(artifact.factory, artifact.path.parent)
+                    else:
+                        module = build_module(artifact.family, artifact.config)
                     state = torch.load(artifact.path, map_location="cpu", weights_only=True)
                     module.load_state_dict(state)
                 else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
@@ -67,7 +86,8 @@ class TorchRunner:
             raise ArtifactError(f"model file {artifact.path} not found") from None
         except Exception as exc:  # corrupt, truncated or foreign file
             hint = " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 " \
-                   "with torch.export.save)" if artifact.format == "pt" and not artifact.family else ""
+                   "with torch.export.save)" if artifact.format == "pt" and not (artifact.family or artifact.factory) \
+                else ""
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}") from None
         if artifact.format != "pt2":  # an exported program is already in inference form (and refuses eval())

@@ -32,8 +32,13 @@ from .recipes import RECIPES, Recipe
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
 
 
+from ..progress import Progress
+
+PROGRESS = Progress(sys.stdout, prefix="[aibench build] ")
+
+
 def _log(msg: str) -> None:
-    print(f"[aibench build] {msg}", flush=True)
+    PROGRESS.note(msg)
 
 
 def dataset_spec(recipe: Recipe, size: int | None = None) -> DatasetSpec:
@@ -81,6 +86,8 @@ def train(recipe: Recipe, data: list[Dataset]) -> Any:
             sched.step()
             step += 1
             total += loss.detach().item() * len(idx)
+            PROGRESS.update(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs}, batch {i // recipe.batch_size + 1}/"
+                            f"{steps_per_epoch}, loss {loss.detach().item():.4f}")
         if epoch % 5 == 4 or epoch == recipe.epochs - 1:
             _log(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs} loss {total / len(y):.4f}")
     model.eval()
@@ -145,6 +152,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
     for key in recipe.variants:
         if only and key not in only:
             continue
+        PROGRESS.update(f"{name}: exporting {key}")
         try:
             arts[key] = EXPORTERS[key](model, recipe, base.x_train, out)
         except ExportSkipped as exc:
@@ -238,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", action="append", default=[], metavar="FRAMEWORK/QUANT",
                    help="export only these variants (repeatable)")
     b.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (for quick checks)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub.add_parser("list", help="list the zoo's recipes")
     sub.add_parser("cards", help="a Markdown table of the built models, from their cards")
     args = parser.parse_args(argv)
@@ -251,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in RECIPES]
     if unknown:
         parser.error(f"unknown zoo model(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    if getattr(args, "quiet", False):
+        PROGRESS.quiet = True
     if args.epochs is not None:
         for n in list(RECIPES):
             RECIPES[n] = replace(RECIPES[n], epochs=args.epochs)

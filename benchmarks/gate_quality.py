@@ -1,0 +1,108 @@
+"""Gate quality: false alarms (A/A) and detections (A/B, 10 % injected slowdown) of our regression gate
+and of pytest-benchmark's ``median:5%``, judged on the same samples.
+
+Each measurement is a separate pytest process running smoke's ``tinycnn[onnxruntime-fp32-single]`` with
+its ``ci`` profile (500 timed calls in 5 rounds, each on a freshly prepared runner), as CI compares a
+run against a saved baseline. Pairs alternate A/A and A/B so bursts of machine noise hit both kinds.
+B runs with benchmarks/_slow_runner.py, which busy-waits 10 % of each call's duration.
+
+Gates judged on the very same runs: ours (``latency.p50:+5%``: beyond 5 % and, on the round medians,
+a one-sided rank test p < 0.01), the stricter variant that also demands complete separation of the
+rounds, and pytest-benchmark's (the median of all samples rose more than 5 %). With ``--keep DIR`` the
+runs are kept; ``--rejudge DIR`` judges kept runs again without measuring.
+
+Usage: python benchmarks/gate_quality.py [--pairs 20] [--keep DIR | --rejudge DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pytest_aibench import compare
+from pytest_aibench.compare import judge, parse_rules
+from pytest_aibench.report.result import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(out: Path, slowdown: float) -> Result:
+    env = {**os.environ, "AIBENCH_SLOWDOWN": str(slowdown), "PYTHONPATH": str(ROOT / "benchmarks")}
+    subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suites/smoke", "-q", "-p", "no:cacheprovider",
+                    "-p", "_slow_runner", "-k", "onnxruntime-fp32", "--aibench-profile", "ci",
+                    "--aibench-json", str(out), "--aibench-out", str(out.parent / "o")],
+                   cwd=ROOT, env=env, capture_output=True, check=True)
+    (item,) = json.loads(out.read_text())["items"]
+    return Result.from_dict(item)
+
+
+def strict(rule, base: Result, cur: Result) -> bool:
+    """Our gate plus complete separation of the rounds."""
+    v = judge(rule, base, cur)
+    return v.regressed and "fully separated" in v.evidence
+
+
+def upper95(k: int, n: int) -> float:
+    """One-sided 95 % upper bound of a rate seen k times in n (Clopper-Pearson)."""
+    if k >= n:
+        return 1.0
+    lo, hi = k / n, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        tail = sum(math.comb(n, i) * mid ** i * (1 - mid) ** (n - i) for i in range(k + 1))
+        lo, hi = (mid, hi) if tail > 0.05 else (lo, mid)
+    return hi
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--keep", type=Path)
+    ap.add_argument("--rejudge", type=Path)
+    args = ap.parse_args()
+    folder = args.rejudge or args.keep or Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    if not args.rejudge:
+        for i in range(args.pairs):
+            for kind, slowdown in (("aa", 0.0), ("ab", 0.10)):
+                base = measure(folder / f"{kind}{i:03d}-base.json", 0.0)
+                cur = measure(folder / f"{kind}{i:03d}-cur.json", slowdown)
+                b, c = base.metrics["latency.p50_ms"], cur.metrics["latency.p50_ms"]
+                print(f"pair {i + 1}/{args.pairs} {kind}: {c / b - 1:+.1%}", file=sys.stderr, flush=True)
+    (rule,) = parse_rules("latency.p50_ms:+5%")
+    gates = {"pytest-aibench latency.p50:+5%": lambda b, c: judge(rule, b, c).regressed,
+             "  stricter: rounds fully separated": lambda b, c: strict(rule, b, c),
+             "pytest-benchmark median:5%": lambda b, c: (c.metrics["latency.p50_ms"] / b.metrics["latency.p50_ms"] - 1) > 0.05}
+    counts = {name: {"aa": 0, "ab": 0} for name in gates}
+    changes = {"aa": [], "ab": []}
+    n = {"aa": 0, "ab": 0}
+    for base_path in sorted(folder.glob("*-base.json")):
+        kind = base_path.name[:2]
+        base = Result.from_dict(json.loads(base_path.read_text())["items"][0])
+        cur = Result.from_dict(json.loads(base_path.with_name(base_path.name.replace("-base", "-cur")).read_text())["items"][0])
+        n[kind] += 1
+        changes[kind].append(cur.metrics["latency.p50_ms"] / base.metrics["latency.p50_ms"] - 1)
+        for name, gate in gates.items():
+            counts[name][kind] += bool(gate(base, cur))
+    if not n["aa"] or not n["ab"]:
+        sys.exit(f"no measured pairs in {folder}")
+    print(f"{n['aa']} A/A and {n['ab']} A/B pairs (+10 % injected), separate processes, alternating; "
+          f"rank-test alpha {compare.ROUNDS_ALPHA}")
+    print(f"{'gate':<38}{'false alarms (A/A)':>30}{'detections (A/B)':>20}")
+    for name, c in counts.items():
+        print(f"{name:<38}{c['aa']:>6}/{n['aa']} {c['aa'] / n['aa']:>5.1%} (<= {upper95(c['aa'], n['aa']):.1%})"
+              f"{c['ab']:>8}/{n['ab']} {c['ab'] / n['ab']:>6.1%}")
+    print("targets: false alarms < 1 %, detection >= 95 %; (<= x) is the one-sided 95 % upper bound")
+    for kind, label in (("aa", "A/A"), ("ab", "A/B")):
+        v = sorted(changes[kind])
+        print(f"{label} change of the p50: median {v[len(v) // 2]:+.1%}, range {v[0]:+.1%} .. {v[-1]:+.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The ``aibench`` command: look at, report, compare and merge runs written by ``--aibench-json`` or
+``--aibench-save``, without running pytest. Option names match the plugin's where they overlap."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .report.result import Result
+
+
+def _load(path: str) -> tuple[dict[str, Any], list[Result]]:
+    from .report import runjson  # noqa: PLC0415
+
+    p = Path(path)
+    if not p.is_file():
+        from .baseline import saved_path  # noqa: PLC0415
+
+        saved = saved_path(Path(".aibench"), path)
+        if saved.is_file():
+            p = saved
+        else:
+            raise SystemExit(f"aibench: {path}: no such run JSON (nor a saved run of that name in .aibench/saved)")
+    try:
+        return runjson.read(p)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"aibench: {p}: not a pytest-aibench run JSON ({exc})") from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .report.terminal import leaderboard  # noqa: PLC0415
+
+    doc, results = _load(args.run)
+    m = doc.get("machine", {})
+    print(f"run {doc.get('run_id')} · seed {doc.get('seed')} · profile {doc.get('profile')} · "
+          f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})")
+    for line in leaderboard(results):
+        print(line)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import exports  # noqa: PLC0415
+    from .report.html import render  # noqa: PLC0415
+
+    doc, results = _load(args.run)
+    if not (args.html or args.md or args.csv or args.benchmark_json):
+        raise SystemExit("aibench report: name at least one of --html, --md, --csv, --benchmark-json")
+    outputs = {args.html: lambda: render(doc, results), args.md: lambda: exports.to_markdown(results),
+               args.csv: lambda: exports.to_csv(results)}
+    for path, make in outputs.items():
+        if path:
+            Path(path).write_text(make(), encoding="utf-8")
+            print(f"wrote {path}")
+    if args.benchmark_json:
+        from .report import runjson  # noqa: PLC0415
+
+        runjson.write_atomic(Path(args.benchmark_json), exports.benchmark_json(doc, results))
+        print(f"wrote {args.benchmark_json}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Exit 1 when any rule finds a regression, 0 otherwise (CI-friendly)."""
+    from .compare import RuleError, judge, match, parse_rules  # noqa: PLC0415
+    from .metrics import known_metric_names  # noqa: PLC0415
+    from .report.terminal import _label, table  # noqa: PLC0415
+
+    base_doc, base = _load(args.baseline)
+    cur_doc, cur = _load(args.current)
+    try:
+        rules = parse_rules(args.fail_on or "latency.p50:+10%,accuracy:-0.005", known_metric_names())
+    except RuleError as exc:
+        raise SystemExit(f"aibench compare: {exc}") from None
+    c = match(base, cur, base_doc.get("machine"), cur_doc.get("machine"))
+    rows, regressions = [], []
+    for b, r in c.matched:
+        for rule in rules:
+            v = judge(rule, b, r)
+            if v.baseline is None:
+                continue
+            change = f"{v.change:+.1%}" if rule.relative else f"{v.change:+.6g}"
+            rows.append([_label(r), rule.metric, f"{v.baseline:.6g}", f"{v.current:.6g}", change,
+                         "REGRESSED" if v.regressed else "ok"])
+            if v.regressed:
+                regressions.append(f"{_label(r)}: {v.message()}")
+    for line in table(["item", "metric", "baseline", "current", "change", "verdict"], rows, {2, 3, 4}):
+        print(line)
+    print(f"{len(c.matched)} matched, {len(regressions)} regressed, {len(c.new)} new, {len(c.missing)} missing")
+    for note in c.machine_notes:
+        print(f"machine differs: {note}")
+    for r in regressions:
+        print(f"REGRESSED {r}")
+    return 1 if regressions else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Runs from several machines into one document: each item keeps its machine, and ids are made
+    unique with the machine's name so one leaderboard ranks them together."""
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    from .report import runjson  # noqa: PLC0415
+    from .report.terminal import leaderboard  # noqa: PLC0415
+
+    merged: list[Result] = []
+    machines, manifests, sources = {}, {}, []
+    for path in args.runs:
+        doc, results = _load(path)
+        m = doc.get("machine", {})
+        name = str(m.get("node") or doc.get("run_id"))
+        if name in machines and machines[name] != m:
+            name = f"{name}#{len(machines)}"
+        machines[name] = m
+        sources.append({"path": path, "run_id": doc.get("run_id"), "machine": name})
+        for man in doc.get("manifests", []):
+            manifests.setdefault((man.get("path"), man.get("sha256")), man)
+        for r in results:
+            r.info["machine"] = name
+            r.id = f"{r.id}@{name}"
+            merged.append(r)
+    doc = runjson.build({"run_id": "merged-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"),
+                         "merged_from": sources}, {"machines": machines}, list(manifests.values()), merged)
+    runjson.write_atomic(Path(args.output), doc)
+    for line in leaderboard(merged):
+        print(line)
+    print(f"wrote {args.output} ({len(merged)} items from {len(sources)} runs)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import signal  # noqa: PLC0415
+
+    if hasattr(signal, "SIGPIPE"):  # `aibench show run.json | head` ends quietly, as Unix tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    parser = argparse.ArgumentParser(prog="aibench", description="Look at, report, compare and merge pytest-aibench runs.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("show", help="print a run's leaderboards")
+    p.add_argument("run", help="run JSON (--aibench-json) or saved name (--aibench-save)")
+    p.set_defaults(fn=cmd_show)
+    p = sub.add_parser("report", help="write a run as HTML, Markdown, CSV or pytest-benchmark JSON")
+    p.add_argument("run")
+    p.add_argument("--html", metavar="PATH")
+    p.add_argument("--md", metavar="PATH")
+    p.add_argument("--csv", metavar="PATH")
+    p.add_argument("--benchmark-json", metavar="PATH")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on a regression")
+    p.add_argument("baseline")
+    p.add_argument("current")
+    p.add_argument("--fail-on", metavar="RULES", help="as --aibench-fail-on (default latency.p50:+10%%,accuracy:-0.005)")
+    p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("merge", help="merge runs from several machines into one leaderboard")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("-o", "--output", default="merged.json")
+    p.set_defaults(fn=cmd_merge)
+    from .cli_bundle import add_commands  # noqa: PLC0415
+
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

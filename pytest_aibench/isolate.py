@@ -1,0 +1,109 @@
+"""Measure an item in a child process, so a runtime that segfaults, aborts or hangs costs that item
+only. The child is spawned (not forked: forking a process that already runs torch or onnxruntime
+threads can deadlock), prepares the runner, runs the paradigm and sends the Measurement back."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Isolated:
+    """What the aibench_runner fixture gives in isolation mode: everything to prepare, nothing prepared."""
+
+    runner: Any
+    artifact: Any
+    node: Any
+    item_settings: Any
+    timeout: float | None = None
+    settings: dict[str, Any] | None = None   # the runner's recorded settings, once the child has run
+
+    # the item body treats this like a session until the child has run
+    def close(self) -> None:
+        pass
+
+
+class ChildCrashed(Exception):
+    """The child died without answering (a signal, or os._exit)."""
+
+
+class ChildTimedOut(Exception):
+    """The child ran past the timeout and was killed."""
+
+
+def signal_name(code: int) -> str:
+    try:
+        return f"{signal.Signals(-code).name} ({-code})"
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _child(job: dict[str, Any], conn: Any) -> None:
+    try:
+        from .fixtures import seed_everything  # noqa: PLC0415
+        from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
+        from .paradigms import ParadigmContext  # noqa: PLC0415
+
+        seed_everything(job["seed"])
+        reset_peak()
+        before = rss_mb()
+        runner, artifact, node, settings = job["runner"], job["artifact"], job["node"], job["settings"]
+        session = runner.prepare(artifact, node, settings)
+        load_mb = max(0.0, rss_mb() - before)
+        ctx = ParadigmContext(job["case"], settings, job["dataset"], session, node, job["seed"], job["extra"],
+                              lambda: runner.prepare(artifact, node, settings))
+        measurement = job["paradigm"].run(ctx)
+        measurement.load_rss_mb = load_mb
+        conn.send(("ok", measurement, dict(session.settings)))
+        session.close()
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as data
+        from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
+
+        kind = "artifact" if isinstance(exc, ArtifactError) else "skip" if isinstance(exc, NotAvailable) else "error"
+        conn.send((kind, f"{type(exc).__name__}: {exc}" if kind == "error" else str(exc),
+                   traceback.format_exc() if kind == "error" else ""))
+    finally:
+        conn.close()
+
+
+def run_isolated(job: dict[str, Any], timeout: float | None) -> tuple[Any, dict[str, Any]]:
+    """The child's Measurement and runner settings; ChildCrashed, ChildTimedOut, or the child's error
+    re-raised as RuntimeError / ArtifactError / NotAvailable."""
+    from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(job, send), name="aibench-isolated", daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            proc.kill()
+            proc.join(5)
+            raise ChildTimedOut(f"timed out after {timeout:g} s; its process was killed")
+        try:
+            answer = receive.recv()
+        except (EOFError, OSError):
+            answer = None
+        proc.join(10)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        receive.close()
+    if answer is None:
+        code = proc.exitcode
+        raise ChildCrashed(f"the runtime crashed in its isolated process: killed by {signal_name(code)}"
+                           if code is not None and code < 0 else f"its isolated process exited with code {code}")
+    kind = answer[0]
+    if kind == "ok":
+        return answer[1], answer[2]
+    if kind == "artifact":
+        raise ArtifactError(answer[1])
+    if kind == "skip":
+        raise NotAvailable(answer[1])
+    raise RuntimeError(f"{answer[1]}\n{answer[2]}")

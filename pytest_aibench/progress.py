@@ -1,0 +1,56 @@
+"""Progress of long phases (training, exporting, LoadGen runs), polite to the terminal.
+
+On a terminal, ``update`` redraws one status line in place; without one (CI logs), only ``note``
+milestones are written, one per line; quiet mode writes nothing. Inside pytest, progress goes through
+the terminal reporter and only at ``-v`` or more (``-q`` is quiet, and xdist workers stay silent).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+
+class Progress:
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, tty: bool | None = None,
+                 prefix: str = ""):
+        self.stream = stream if stream is not None else sys.stderr
+        self.quiet = quiet
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.prefix = prefix
+        self._open = False
+
+    def update(self, text: str) -> None:
+        """A transient status (redrawn in place on a terminal; dropped elsewhere)."""
+        if self.quiet or not self.tty:
+            return
+        self.stream.write("\r\x1b[K" + self.prefix + text)
+        self.stream.flush()
+        self._open = True
+
+    def note(self, text: str) -> None:
+        """A milestone, kept in the log."""
+        if self.quiet:
+            return
+        if self._open:
+            self.stream.write("\r\x1b[K")
+            self._open = False
+        self.stream.write(self.prefix + text + "\n")
+        self.stream.flush()
+
+
+class _ReporterProgress(Progress):
+    def __init__(self, reporter: Any, prefix: str):
+        super().__init__(sys.stderr, quiet=False, tty=False, prefix=prefix)
+        self._tr = reporter
+
+    def note(self, text: str) -> None:
+        self._tr.write_line(self.prefix + text)
+
+
+def for_item(config: Any, label: str) -> Progress:
+    """Progress for one pytest item: milestones at -v and above, in the controller's terminal only."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or hasattr(config, "workerinput") or config.get_verbosity() < 1:
+        return Progress(quiet=True)
+    return _ReporterProgress(reporter, f"    [{label}] ")

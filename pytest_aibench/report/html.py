@@ -1,0 +1,227 @@
+"""A self-contained HTML report: no network assets, every string escaped, plots as inline SVG.
+
+Per suite: a sortable leaderboard, an accuracy-versus-latency Pareto plot (colour = runtime, marker =
+quantization, the frontier drawn), latency distributions from the raw samples, and the comparison
+with the baseline when there is one.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any
+
+from .result import Result
+from .summary import by_suite, summarize
+from .terminal import COLUMNS, _fmt, _label
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star")
+
+CSS = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
+th{cursor:pointer;background:#f6f6f6;position:sticky;top:0}td.l,th.l{text-align:left}
+tr.failed td,tr.error td{background:#fde8e8}tr.skipped td{color:#888}
+.meta{color:#555;font-size:12px}.bad{color:#b00020;font-weight:600}svg{background:#fff;border:1px solid #ddd}
+"""
+
+JS = """
+document.querySelectorAll('table.sortable th').forEach(function(th, col){
+  th.addEventListener('click', function(){
+    var table = th.closest('table'), body = table.tBodies[0], rows = Array.from(body.rows);
+    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+    rows.sort(function(a, b){
+      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+      return asc ? c : -c;
+    });
+    rows.forEach(function(r){ body.appendChild(r); });
+  });
+});
+"""
+
+
+def _marker(shape: str, x: float, y: float, color: str, title: str) -> str:
+    t = f"<title>{escape(title)}</title>"
+    r = 6
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{color}" fill-opacity=".8">{t}</circle>'
+    if shape == "square":
+        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{color}" fill-opacity=".8">{t}</rect>'
+    pts = {"triangle": [(0, -r - 1), (r + 1, r), (-r - 1, r)], "diamond": [(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
+           "cross": [(-2, -r), (2, -r), (2, -2), (r, -2), (r, 2), (2, 2), (2, r), (-2, r), (-2, 2), (-r, 2), (-r, -2), (-2, -2)],
+           "star": [(0, -r - 2), (2, -2), (r + 2, -1), (3, 2), (4, r + 2), (0, 4), (-4, r + 2), (-3, 2), (-r - 2, -1), (-2, -2)]}
+    p = " ".join(f"{x + dx:.1f},{y + dy:.1f}" for dx, dy in pts.get(shape, pts["diamond"]))
+    return f'<polygon points="{p}" fill="{color}" fill-opacity=".8">{t}</polygon>'
+
+
+def pareto_svg(rs: list[Result]) -> str:
+    pts = [(r, r.metrics["latency.p50_ms"], r.metrics["accuracy"]) for r in rs
+           if isinstance(r.metrics.get("latency.p50_ms"), (int, float)) and r.metrics["latency.p50_ms"] > 0
+           and isinstance(r.metrics.get("accuracy"), (int, float))]
+    if not pts:
+        return "<p class=meta>no item with both accuracy and latency to plot</p>"
+    w, h, ml, mr, mt, mb = 720, 380, 60, 170, 20, 45
+    lx = [math.log10(p[1]) for p in pts]
+    x0, x1 = min(lx) - 0.05, max(lx) + 0.05
+    y0, y1 = min(p[2] for p in pts) - 0.01, min(1.0, max(p[2] for p in pts) + 0.01)
+    if y1 <= y0:
+        y0, y1 = y0 - 0.05, y1 + 0.05
+
+    def sx(v: float) -> float:
+        return ml + (math.log10(v) - x0) / (x1 - x0 or 1) * (w - ml - mr)
+
+    def sy(v: float) -> float:
+        return mt + (y1 - v) / (y1 - y0) * (h - mt - mb)
+
+    fws = sorted({str(r.axes.get("framework")) for r, _, _ in pts})
+    qs = sorted({str(r.axes.get("quantization")) for r, _, _ in pts})
+    color = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fws)}
+    shape = {q: SHAPES[i % len(SHAPES)] for i, q in enumerate(qs)}
+    out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy versus latency">']
+    for k in range(math.floor(x0), math.ceil(x1) + 1):  # decade grid lines
+        for m in (1, 2, 5):
+            v = m * 10 ** k
+            if x0 <= math.log10(v) <= x1:
+                out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
+                           f'<text x="{sx(v):.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{v:g}</text>')
+    for i in range(5):
+        v = y0 + (y1 - y0) * i / 4
+        out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
+                   f'<text x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.3f}</text>')
+    out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log)</text>'
+               f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
+               f'text-anchor="middle">top-1 accuracy</text>')
+    frontier, best = [], -1.0
+    for r, lat, acc in sorted(pts, key=lambda p: (p[1], -p[2])):
+        if acc > best:
+            frontier.append((lat, acc))
+            best = acc
+    out.append('<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="' +
+               " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier) + '"><title>Pareto frontier</title></polyline>')
+    for r, lat, acc in pts:
+        fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
+        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{_label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"))
+    lx0, ly = w - mr + 16, mt + 10
+    for i, fw in enumerate(fws):
+        out.append(f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
+                   f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(fw)}</text>')
+    ly += 16 * len(fws) + 12
+    for i, q in enumerate(qs):
+        out.append(_marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q) +
+                   f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def distributions_svg(rs: list[Result], limit: int = 60) -> str:
+    rows = []
+    for r in rs:
+        ns = sorted(r.samples.get("latency_ns") or [])
+        if len(ns) >= 5:
+            ms = [v / 1e6 for v in ns]
+            q = lambda p: ms[min(len(ms) - 1, int(p * (len(ms) - 1)))]  # noqa: E731
+            rows.append((r, q(0.05), q(0.25), q(0.5), q(0.75), q(0.95)))
+    if not rows:
+        return "<p class=meta>no raw latency samples</p>"
+    rows.sort(key=lambda t: t[3])
+    more = len(rows) - limit
+    rows = rows[:limit]
+    w, ml, mr, rh = 900, 330, 20, 16
+    h = 30 + rh * len(rows)
+    lo = math.log10(min(t[1] for t in rows)) - 0.05
+    hi = math.log10(max(t[5] for t in rows)) + 0.05
+
+    def sx(v: float) -> float:
+        return ml + (math.log10(v) - lo) / (hi - lo or 1) * (w - ml - mr)
+
+    out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="latency distributions">']
+    for k in range(math.floor(lo), math.ceil(hi) + 1):
+        for m in (1, 2, 5):
+            v = m * 10 ** k
+            if lo <= math.log10(v) <= hi:
+                out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
+                           f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
+    for i, (r, p5, q1, med, q3, p95) in enumerate(rows):
+        y = 8 + rh * i
+        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(_label(r))}</text>'
+                   f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
+                   f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
+                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(_label(r))}: p5 {p5:.4g}, q1 {q1:.4g}, '
+                   f'median {med:.4g}, q3 {q3:.4g}, p95 {p95:.4g} ms</title></rect>'
+                   f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y}" y2="{y + 12}" stroke="#08519c" stroke-width="2"/>')
+    out.append("</svg>")
+    if more > 0:
+        out.append(f"<p class=meta>{more} more items not drawn</p>")
+    return "".join(out)
+
+
+def _table(rs: list[Result]) -> str:
+    cols = [c for c in COLUMNS if any(r.metrics.get(c[0]) is not None for r in rs)]
+    head = "".join(f"<th>{escape(c[1])}</th>" for c in cols)
+    body = []
+    for r in sorted(rs, key=lambda r: (not r.measured, -(r.metrics.get("vips") or 0.0), r.id)):
+        cells = []
+        for c in cols:
+            v = r.metrics.get(c[0])
+            sort_v = v if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(_fmt(v, c[2], *c[3:]))}</td>')
+        reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
+        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(_label(r))}">{escape(_label(r))}</td>'
+                    + "".join(cells) + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
+                    + (f" — {reason}" if reason else "") + "</td></tr>")
+    return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _comparison(rs: list[Result]) -> str:
+    rows = []
+    for r in rs:
+        for v in r.info.get("baseline", {}).get("verdicts", []):
+            change = v.get("change")
+            shown = "n/a" if change is None else (f"{change:+.1%}" if "%" in v["rule"] else f"{change:+.4g}")
+            cls = ' class="bad"' if v.get("regressed") else ""
+            rows.append(f"<tr><td class=l>{escape(_label(r))}</td><td class=l>{escape(v['rule'])}</td>"
+                        f"<td>{escape(_fmt(v.get('baseline'), '{:.6g}'))}</td><td>{escape(_fmt(v.get('current'), '{:.6g}'))}</td>"
+                        f"<td{cls}>{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'ok'}"
+                        f" — {escape(v.get('evidence', ''))}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h3>Compared with the baseline</h3><table class=sortable><thead><tr><th class=l>item</th><th class=l>rule</th>"
+            "<th>baseline</th><th>current</th><th>change</th><th class=l>verdict</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None = None) -> str:
+    machine = doc.get("machine", {})
+    summaries = summarize(results)
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pytest-aibench run {escape(str(doc.get('run_id', '')))}"
+             f"</title><style>{CSS}</style></head><body><h1>pytest-aibench run {escape(str(doc.get('run_id', '')))}</h1>",
+             f"<p class=meta>seed {escape(str(doc.get('seed')))} · profile {escape(str(doc.get('profile')))} · "
+             f"{escape(str(machine.get('cpu', {}).get('model', '')))}, {escape(str(machine.get('cpu', {}).get('logical', '')))} "
+             f"logical CPUs · Python {escape(str(machine.get('python', {}).get('version', '')))} · commit "
+             f"{escape(str(machine.get('git', {}).get('commit', 'n/a')))}</p>"]
+    for m in doc.get("manifests", []):
+        parts.append(f"<p class=meta>manifest {escape(str(m.get('path')))} ({escape(str(m.get('suite')))} "
+                     f"{escape(str(m.get('version')))}) sha256 {escape(str(m.get('sha256')))}</p>")
+    if comparison:
+        parts.append(f"<p>Compared with <code>{escape(comparison['baseline'])}</code>: {comparison['matched']} matched, "
+                     f"<span{' class=bad' if comparison['regressions'] else ''}>{len(comparison['regressions'])} regressed</span>, "
+                     f"{len(comparison['new'])} new, "
+                     f"{len(comparison['missing'])} missing.</p>")
+        for note in comparison.get("machine", []):
+            parts.append(f"<p class=meta>machine differs: {escape(note)}</p>")
+    for suite, rs in by_suite(results).items():
+        s = summaries[suite]
+        scores = "; ".join(f"{k.upper()} total {s[f'{k}_total']:.1f} (mean {s[f'{k}_mean']:.1f})"
+                           for k in ("vips", "vops") if s.get(f"{k}_total") is not None)
+        parts += [f"<h2>{escape(suite)} {escape(str(s['version']))}</h2>",
+                  f"<p>{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
+                  f"{s['error']} errors. {escape(scores)}</p>", _table(rs),
+                  "<h3>Accuracy versus latency</h3>", pareto_svg(rs),
+                  "<h3>Latency distributions (p5, quartiles, median, p95)</h3>", distributions_svg(rs), _comparison(rs)]
+    parts.append(f"<script>{JS}</script></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,207 @@
+"""Baselines, regression gates and every output, each checked against a real consumer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import manifest
+from pytest_aibench.cli import main as aibench
+from pytest_aibench.compare import Rule, judge, mann_whitney_greater, parse_rules, RuleError
+from pytest_aibench.report.html import render
+from pytest_aibench.report.result import Result
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "pytest_aibench" / "report" / "run.schema.json").read_text())
+ROUNDS = "settings: {warmup: 5, latency_samples: 250, latency_rounds: 5}\n"
+
+
+def suite(p, linear_model, models=("linear",), extra=ROUNDS):
+    text = manifest(linear_model[1], models="".join(f"  {m}:\n    file: model.npz\n    sha256: {linear_model[1]}\n"
+                                                     for m in models))
+    p.path.joinpath("suite.yaml").write_text(text.replace("settings: {warmup: 2, latency_samples: 20}\n", extra))
+
+
+def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_model, monkeypatch):
+    suite(demo, linear_model)
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-save", "base").assert_outcomes(passed=1)
+    assert (Path(demo.path) / ".aibench" / "saved" / "base.json").is_file()
+    same = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on",
+                          "latency.p50:+50%,accuracy:-0.005")
+    same.assert_outcomes(passed=1)
+    same.stdout.fnmatch_lines(["compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run"])
+    monkeypatch.setenv("AIBENCH_TEST_SLOW", "200")  # +200 µs on a ~5 µs call
+    slow = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on", "latency.p50:+50%")
+    slow.assert_outcomes(failed=1)
+    slow.stdout.fnmatch_lines(["*regression against base.json: latency.p50_ms: baseline *, current *, change +*% "
+                               "(limit +50%); 4 rounds vs 4 baseline rounds (fresh runner each; each side's worst round "
+                               "set aside)*fully separated*"])
+
+
+def test_accuracy_compares_exactly_and_manifest_rules_apply(demo, linear_model, tmp_path):
+    suite(demo, linear_model, extra=ROUNDS + "regressions: {accuracy: \"-0.001\"}\n")
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "base.json").assert_outcomes(passed=1)
+    import numpy as np
+
+    with np.load(Path(demo.path) / "model.npz") as z:  # a worse model under the same name
+        w, b = z["w"].copy(), z["b"]
+    w[:, 3] = 0
+    np.savez(Path(demo.path) / "model.npz", w=w, b=b)
+    sha = __import__("hashlib").sha256((Path(demo.path) / "model.npz").read_bytes()).hexdigest()
+    text = (Path(demo.path) / "suite.yaml").read_text().replace(linear_model[1], sha)
+    (Path(demo.path) / "suite.yaml").write_text(text)
+    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*accuracy: baseline 0.9*, current 0.8*, change -0.1*(limit -0.001); exact comparison "
+                                 "(same seed and data)*"])
+
+
+def test_missing_new_and_different_items_are_reported_not_crashes(demo, linear_model):
+    suite(demo, linear_model, models=("a", "b"))
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-save", "two").assert_outcomes(passed=2)
+    suite(demo, linear_model, models=("b", "c"))
+    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "two", "--aibench-fail-on", "accuracy:-0.01",
+                            "--aibench-md", "pr.md")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["compared with *two.json: 1 matched, 0 regressed, 1 new, 1 missing from this run"])
+    md = (Path(demo.path) / "pr.md").read_text()
+    assert "1 matched, 0 regressed, 1 new, 1 missing" in md and "| `b[numpy-fp32-single]` |" in md
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--aibench-fail-on", "latency.p99:+10%"], "--aibench-fail-on needs a baseline"),
+    (["--aibench-compare", "nope"], "no saved baseline of that name"),
+    (["--aibench-compare", "suite.yaml"], "cannot read"),
+])
+def test_bad_baseline_options_are_usage_errors(demo, linear_model, args, message):
+    suite(demo, linear_model)
+    result = demo.runpytest("--aibench", "suite.yaml", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_rule_syntax():
+    rules = parse_rules("latency.p99:+10%, accuracy:-0.005;throughput.ips:-5%",
+                        {"latency.p99_ms", "latency.p99_ci_low_ms", "accuracy", "throughput.ips"})
+    assert [(r.metric, r.limit, r.relative) for r in rules] == [
+        ("latency.p99_ms", 0.10, True), ("accuracy", -0.005, False), ("throughput.ips", -0.05, True)]
+    with pytest.raises(RuleError, match="expected METRIC:"):
+        parse_rules("latency.p99>10%")
+    with pytest.raises(RuleError, match="did you mean 'accuracy'"):
+        parse_rules("acuracy:-0.01", {"accuracy"})
+
+
+def test_latency_needs_tolerance_and_significance():
+    base = Result("s::m[x]", "s", "m", {}, metrics={"latency.p50_ms": 1.0}, samples={"latency_ns": [1_000_000] * 100})
+    noisy = Result("s::m[x]", "s", "m", {}, metrics={"latency.p50_ms": 1.2},
+                   samples={"latency_ns": [1_000_000] * 60 + [2_000_000] * 40})
+    v = judge(Rule("latency.p50_ms", 0.10, True, "latency.p50:+10%"), base, noisy)
+    assert v.change == pytest.approx(0.2) and not v.regressed  # medians (1 ms both) do not separate
+    assert "beyond the tolerance but not significant" in v.evidence
+    assert mann_whitney_greater([1.0] * 50, [1.0] * 50) == 1.0  # all ties: no evidence either way
+    assert mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) < 0.01
+
+
+def test_outputs_validate_and_real_consumers_read_them(demo, linear_model):
+    suite(demo, linear_model)
+    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "run.json", "--aibench-benchmark-json",
+                            "pb.json", "--aibench-csv", "run.csv", "--aibench-md", "run.md", "--aibench-html", "run.html")
+    result.assert_outcomes(passed=1)
+    doc = json.loads((Path(demo.path) / "run.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    rows = list(csv.DictReader(io.StringIO((Path(demo.path) / "run.csv").read_text())))
+    assert rows[0]["id"] == "demo::linear[numpy-fp32-single]" and float(rows[0]["accuracy"]) > 0.9
+    assert "| `linear[numpy-fp32-single]` |" in (Path(demo.path) / "run.md").read_text()
+    pbc = Path(sys.executable).parent / "pytest-benchmark"
+    out = subprocess.run([str(pbc), "compare", str(Path(demo.path) / "pb.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "linear[numpy-fp32-single]" in out.stdout and "Median" in out.stdout
+    html = (Path(demo.path) / "run.html").read_text()
+    assert "<svg" in html and "http://" not in html and "https://" not in html.replace(
+        "https://pytest-aibench.invalid", "")
+
+
+def hostile_result(**over) -> Result:
+    base = dict(id="evil::<script>alert(1)</script>[torch-fp32-single]", suite="evil<b>", model="<script>alert(1)</script>",
+                axes={"model": "<script>", "framework": "<img src=x onerror=alert(2)>", "quantization": "fp32"},
+                outcome="failed", reason="<script>alert(3)</script>",
+                metrics={"accuracy": 0.9, "latency.p50_ms": 1.0, "vips": 10.0}, samples={"latency_ns": [10**6] * 10})
+    base.update(over)
+    return Result(**base)
+
+
+def test_html_escapes_every_string():
+    html = render({"run_id": "<script>x</script>", "machine": {"cpu": {"model": "<i>cpu</i>"}},
+                   "manifests": [{"path": "<a>", "suite": "s", "version": "1", "sha256": "0" * 64}]}, [hostile_result()])
+    assert "<script>alert" not in html and "<img src=x" not in html and "<i>cpu</i>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<script>") == 1  # only the report's own sorting script
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_html_renders_in_headless_chromium(tmp_path):
+    results = [hostile_result(), Result("s::b[onnxruntime-int8-single]", "evil<b>", "b",
+                                        {"model": "b", "framework": "onnxruntime", "quantization": "int8"},
+                                        metrics={"accuracy": 0.95, "latency.p50_ms": 0.2, "vips": 4000.0},
+                                        samples={"latency_ns": list(range(150_000, 250_000, 1000))})]
+    page = tmp_path / "r.html"
+    page.write_text(render({"run_id": "r"}, results))
+    shot = tmp_path / "shot.png"
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1400", f"--screenshot={shot}", page.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 20_000
+    raw = shot.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    import struct
+    import zlib
+
+    width, height = struct.unpack(">II", raw[16:24])
+    idat = b"".join(raw[i + 8:i + 8 + struct.unpack(">I", raw[i:i + 4])[0]]
+                    for i in _chunks(raw) if raw[i + 4:i + 8] == b"IDAT")
+    pixels = zlib.decompress(idat)
+    assert width == 1200 and len(set(pixels[: width * 4 * 600])) > 20  # not a blank page: text and plot drawn
+
+
+def _chunks(raw: bytes):
+    i = 8
+    while i < len(raw):
+        yield i
+        i += 12 + int.from_bytes(raw[i:i + 4], "big")
+
+
+def test_aibench_command(demo, linear_model, capsys):
+    suite(demo, linear_model, models=("a",))
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "one.json").assert_outcomes(passed=1)
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "two.json").assert_outcomes(passed=1)
+    d = Path(demo.path)
+    assert aibench(["show", str(d / "one.json")]) == 0
+    assert "aibench leaderboard: demo 1.0" in capsys.readouterr().out
+    assert aibench(["report", str(d / "one.json"), "--html", str(d / "o.html"), "--md", str(d / "o.md"),
+                    "--csv", str(d / "o.csv")]) == 0
+    assert (d / "o.html").read_text().startswith("<!doctype html>")
+    assert aibench(["compare", str(d / "one.json"), str(d / "two.json"), "--fail-on", "accuracy:-0.001"]) == 0
+    assert "1 matched, 0 regressed" in capsys.readouterr().out
+    assert aibench(["merge", str(d / "one.json"), str(d / "two.json"), "-o", str(d / "m.json")]) == 0
+    merged = json.loads((d / "m.json").read_text())
+    jsonschema.validate(merged, SCHEMA)
+    assert len(merged["items"]) == 2 and len(merged["merged_from"]) == 2
+    with pytest.raises(SystemExit, match="no such run JSON"):
+        aibench(["show", str(d / "nothing.json")])
+
+
+def test_progress_shows_at_verbose_and_not_when_quiet(demo, linear_model):
+    pytest.importorskip("mlperf_loadgen")
+    suite(demo, linear_model, extra="scenarios: [offline]\nsettings: {min_duration_ms: 100, min_query_count: 10}\n")
+    loud = demo.runpytest("--aibench", "suite.yaml", "-v")
+    loud.stdout.fnmatch_lines(["*[[]demo::linear*offline*[]] LoadGen offline: accuracy pass over * samples"])
+    quiet = demo.runpytest("--aibench", "suite.yaml", "-q")
+    quiet.stdout.no_fnmatch_line("*LoadGen offline: accuracy pass*")
