@@ -120,8 +120,12 @@ def aibench_node(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     """The node the model runs on (the host, with the case's thread setting)."""
     from .node import Node, host_threads  # noqa: PLC0415
 
-    threads = aibench_case.settings(state(request.config).profile).threads
-    return Node(threads=threads or host_threads())
+    threads = aibench_case.settings(state(request.config).profile).threads or host_threads()
+    suite = aibench_case.suite
+    topology = suite.topologies.get(aibench_case.axis("topology")) if suite and aibench_case.axis("topology") else None
+    if topology is not None and topology.edge.threads:  # the model runs on the host under the edge's thread cap
+        threads = min(threads, topology.edge.threads)
+    return Node(threads=threads)
 
 
 @pytest.fixture
@@ -190,6 +194,27 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
     request.node.stash[LOAD_MB] = max(0.0, rss_mb() - before)
     yield session
     session.close()
+
+
+@pytest.fixture
+def aibench_topology(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
+    """The case's simulated edge-cloud topology (the manifest's, else a Raspberry-Pi-class edge and a
+    cloud server over a 10 ms, 100 Mbit/s link)."""
+    from .item import _topology_and_params  # noqa: PLC0415
+
+    return _topology_and_params(aibench_case)[0]
+
+
+@pytest.fixture
+def edge_node(aibench_topology: Any) -> Any:
+    """The topology's edge node profile (compute, memory, power, price)."""
+    return aibench_topology.edge
+
+
+@pytest.fixture
+def cloud_node(aibench_topology: Any) -> Any:
+    """The topology's cloud node profile."""
+    return aibench_topology.cloud
 
 
 @pytest.fixture

@@ -55,7 +55,8 @@ def _child(job: dict[str, Any], conn: Any) -> None:
         session = runner.prepare(artifact, node, settings)
         load_mb = max(0.0, rss_mb() - before)
         ctx = ParadigmContext(job["case"], settings, job["dataset"], session, node, job["seed"], job["extra"],
-                              lambda: runner.prepare(artifact, node, settings))
+                              lambda: runner.prepare(artifact, node, settings), job.get("topology"),
+                              job.get("params") or {})
         measurement = job["paradigm"].run(ctx)
         measurement.load_rss_mb = load_mb
         conn.send(("ok", measurement, dict(session.settings)))

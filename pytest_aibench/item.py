@@ -170,10 +170,12 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
     from .paradigms import ParadigmContext  # noqa: PLC0415
 
     st = state(item.config)
-    extra = {"item_dir": st.item_dir(case.id)}
+    extra = {"item_dir": st.item_dir(case.id), **_model_context(artifact, dataset)}
+    topology, params = _topology_and_params(case)
     if isinstance(session, Isolated):
         job = {"case": case, "settings": settings, "dataset": dataset, "artifact": artifact, "node": node,
-               "seed": seed, "extra": extra, "runner": session.runner, "paradigm": paradigm}
+               "seed": seed, "extra": extra, "runner": session.runner, "paradigm": paradigm,
+               "topology": topology, "params": params}
         try:
             measurement, recorded = run_isolated(job, session.timeout)
         except (ChildCrashed, ChildTimedOut) as exc:
@@ -184,8 +186,50 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
         return measurement
     runner = st.runner(case.framework)
     extra["progress"] = for_item(item.config, case.id)
+    extra["prepare_model"] = lambda name: _prepare_other(st, case, name, node, settings)
     return paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed, extra,
-                                        lambda: runner.prepare(artifact, node, settings)))
+                                        lambda: runner.prepare(artifact, node, settings), topology, params))
+
+
+def _model_context(artifact: Any, dataset: Any) -> dict[str, Any]:
+    """What paradigms simulating devices need: the artifact, its size and MFLOPs at this resolution."""
+    out: dict[str, Any] = {"artifact": artifact}
+    if artifact is not None and artifact.path.is_file():
+        out["model_bytes"] = artifact.path.stat().st_size
+    if artifact is not None and artifact.card is not None and dataset is not None:
+        resolution = int(dataset.x_eval.shape[-1]) if dataset.x_eval.ndim == 4 else None
+        out["mflops"] = artifact.card.mflops_at(resolution)
+    return out
+
+
+def _topology_and_params(case: Case) -> tuple[Any, dict[str, Any]]:
+    from .manifest.model import Settings  # noqa: PLC0415
+    from .sim.topology import Topology  # noqa: PLC0415
+
+    suite = case.suite
+    assert suite is not None
+    name = case.axis("topology")
+    topology = suite.topologies.get(name) if name else None
+    params = {**suite.params.get(case.paradigm, {}),
+              **{k: v for k, v in case.variables if k not in Settings.names()}}
+    return topology or Topology(), params
+
+
+def _prepare_other(st: Any, case: Case, model: str, node: Any, settings: Any) -> tuple[Any, Any, Any]:
+    """Another model of the suite (e.g. joint inference's cloud model), verified and prepared on the same
+    runtime in fp32: (session, MFLOPs, bytes)."""
+    from .artifact import resolve  # noqa: PLC0415
+    from .files import verify  # noqa: PLC0415
+
+    assert case.suite is not None
+    if model not in case.suite.models:
+        raise ArtifactError(f"no model {model!r} in the suite (it has {', '.join(case.suite.models)})")
+    runner = st.runner(case.framework)
+    artifact = resolve(case.suite.models[model], case.framework, "fp32", runner)
+    verify(artifact.path, artifact.sha256, f"model {model!r} artifact")
+    card = artifact.card
+    return (runner.prepare(artifact, node, settings), card.mflops_at(None) if card else None,
+            artifact.path.stat().st_size)
 
 
 def determinism() -> dict[str, Any]:

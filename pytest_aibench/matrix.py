@@ -54,6 +54,9 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
             continue
         new_combos.append(({k: rule[k] for k in ["model", *names]},
                            {k: v for k, v in rule.items() if k not in names and k != "model"}))
+    if suite.grid:  # every hyper-parameter point is its own item
+        base_all = [(combo, {**var, **point}) for combo, var in base_all for point in suite.grid]
+        new_combos = [(combo, {**var, **point}) for combo, var in new_combos for point in suite.grid]
     seen: dict[str, int] = {}
     tokens: dict[tuple[str, Any, type], str] = {}  # value_token is pure; 10k items share few values
 
@@ -67,6 +70,9 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     for combo, var in base_all + new_combos:
         axes = tuple([(n, combo[n]) for n in names])
         pid = "-".join([token(n, v) for n, v in axes])
+        if suite.grid:
+            pid += "-" + "-".join(f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k])
+                                  for k in suite.grid[0] if k in var)
         key = f"{combo['model']}[{pid}]"
         if key in seen and var:
             pid += "-" + "-".join(token(k, v) for k, v in sorted(var.items()))

@@ -184,6 +184,42 @@ class Repro:
         return {}  # measured by the item itself (it repeats the paradigm); see item.run_case
 
 
+class Collaborative:
+    """Metrics the edge-cloud paradigms measure themselves (declared here so gates and rules validate)."""
+
+    name = "collaborative"
+    provides = {name: MetricInfo(text, better) for name, text, better in (
+        ("sim.latency.p50_ms", "simulated end-to-end latency, median", False),
+        ("sim.latency.p90_ms", "simulated end-to-end latency, 90th percentile", False),
+        ("sim.latency.p99_ms", "simulated end-to-end latency, 99th percentile", False),
+        ("sim.latency.mean_ms", "simulated end-to-end latency, mean", False),
+        ("sim.availability", "share of requests answered (cloud_only during outages)", True),
+        ("sim.edge_energy_j_per_inference", "simulated edge energy per inference", False),
+        ("sim.cloud_energy_j_per_inference", "simulated cloud energy per inference", False),
+        ("sim.edge_energy_j", "simulated edge energy, whole run", False),
+        ("offload_ratio", "share of inputs answered by the cloud", None),
+        ("hard_ratio", "share of inputs the mining rule called hard", None),
+        ("outage_fallbacks", "hard inputs answered by the edge because the link was out", None),
+        ("bytes.up", "bytes sent edge to cloud", False), ("bytes.down", "bytes sent cloud to edge", False),
+        ("accuracy_edge_only", "the edge model alone", True), ("accuracy_cloud_only", "the cloud model alone", True),
+        ("sim.dp_makespan_ms", "data parallel over the edges: time for the workload", False),
+        ("sim.dp_throughput_ips", "data parallel over the edges: inferences per second", True),
+        ("sim.dp_speedup", "data parallel over the edges: speedup over one edge", True),
+        ("sim.split_latency_ms", "model split: simulated latency per input", False),
+        ("fl.final_accuracy", "federated: accuracy after the last round", True),
+        ("fl.best_accuracy", "federated: best accuracy of any round", True),
+        ("sim.fl_time_s", "federated: simulated time of all rounds", False),
+        ("sim.time_to_target_s", "federated: simulated time to the target accuracy (-1: not reached)", False),
+        ("fl.rounds_to_target", "federated: rounds to the target accuracy (-1: not reached)", False),
+        ("il.samples_transfer_ratio", "incremental: hard examples sent / samples arrived", False),
+        ("il.final_accuracy", "incremental: accuracy after the last round", True),
+        ("ll.bwt", "lifelong: backward transfer", True), ("ll.fwt", "lifelong: forward transfer", True),
+        ("ll.average_accuracy", "lifelong: mean accuracy over tasks after the last", True))}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {}  # the paradigms measure these themselves (Measurement.metrics)
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),

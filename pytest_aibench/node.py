@@ -1,10 +1,10 @@
-"""The node an item runs on. Core runs everything on the host; simulated edge and cloud nodes
-extend this with compute, memory, power and links."""
+"""The node an item runs on: the host by default, or a simulated device with a compute, memory,
+power and price profile (built in, or defined in a manifest's ``nodes:``)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -24,6 +24,39 @@ class Node:
     #: power model watts (None: the host default in measure.energy)
     idle_w: float | None = None
     max_w: float | None = None
+    #: simulated devices: sustained compute (GFLOP/s), memory (MiB), price (per hour), None on the host
+    gflops: float | None = None
+    memory_mb: float | None = None
+    price_per_hour: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_threads(self, threads: int | None) -> Node:
+        return replace(self, threads=threads) if threads else self
+
+
+#: Built-in profiles, from public datasheets of each class of device (sustained, not peak, figures).
+PROFILES: dict[str, Node] = {
+    "mcu": Node("mcu", "microcontroller", 1, idle_w=0.05, max_w=0.3, gflops=0.2, memory_mb=1.0, price_per_hour=0.0001),
+    "rpi4": Node("rpi4", "raspberry-pi", 4, idle_w=2.7, max_w=6.4, gflops=8.0, memory_mb=4096, price_per_hour=0.002),
+    "jetson_nano": Node("jetson_nano", "jetson", 4, idle_w=1.5, max_w=10.0, gflops=60.0, memory_mb=4096,
+                        price_per_hour=0.005),
+    "jetson_orin": Node("jetson_orin", "jetson", 8, idle_w=5.0, max_w=25.0, gflops=400.0, memory_mb=16384,
+                        price_per_hour=0.02),
+    "edge_server": Node("edge_server", "edge-server", 16, idle_w=60.0, max_w=250.0, gflops=1000.0,
+                        memory_mb=65536, price_per_hour=0.5),
+    "cloud": Node("cloud", "cloud-server", 64, idle_w=120.0, max_w=450.0, gflops=10000.0, memory_mb=524288,
+                  price_per_hour=3.0),
+}
+
+
+def profile(name: str, overrides: dict[str, Any] | None = None) -> Node:
+    """A built-in profile, optionally amended (``{profile: rpi4, gflops: 12}``)."""
+    from .registry import suggest  # noqa: PLC0415
+
+    if name not in PROFILES:
+        raise KeyError(f"unknown node profile {name!r}; built in: {', '.join(PROFILES)}{suggest(name, PROFILES)}")
+    node = PROFILES[name]
+    return replace(node, **{k: v for k, v in (overrides or {}).items() if k in Node.__dataclass_fields__}) \
+        if overrides else node

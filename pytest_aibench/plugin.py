@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner, aibench_seed
+from .fixtures import (aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner,
+                       aibench_seed, aibench_topology, cloud_node, edge_node)
 from .state import RESULT, STATE, State, state
 
 __all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_runner",
-           "aibench_seed"]
+           "aibench_seed", "aibench_topology", "cloud_node", "edge_node"]
 
 DEFAULT_SEED = 0
 

@@ -110,6 +110,13 @@ DATASETS: Registry[Any] = Registry("dataset source", "pytest_aibench.datasets", 
 })
 PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
     "single": "pytest_aibench.paradigms.single:SingleNode",
+    "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
+    "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
+    "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
+    "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
+    "federated_learning": "pytest_aibench.paradigms.learning:FederatedLearning",
+    "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
+    "lifelong_learning": "pytest_aibench.paradigms.learning:LifelongLearning",
 })
 METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "accuracy": "pytest_aibench.metrics:Accuracy",
@@ -124,6 +131,7 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "energy": "pytest_aibench.metrics:Energy",
     "loadgen": "pytest_aibench.metrics:LoadGen",
     "repro": "pytest_aibench.metrics:Repro",
+    "collaborative": "pytest_aibench.metrics:Collaborative",
 })
 SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
     "single_stream": "pytest_aibench.measure.loadgen:SingleStream",

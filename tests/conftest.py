@@ -13,6 +13,14 @@ import pytest
 # pytester's in-process runs drop modules first imported inside them, while the plugin's registries keep
 # objects from earlier runs: import the measuring modules once, out here, so every run shares one copy
 import pytest_aibench.artifact  # noqa: F401, E402
+# Native runtimes cannot be imported twice in one process: if one were first imported inside an in-process
+# pytester run, pytester would drop it afterwards and the next run would re-import it and crash. Import
+# the ones installed here, once.
+for _runtime in ("torch", "onnxruntime", "ai_edge_litert.interpreter", "mlperf_loadgen", "simpy"):
+    try:
+        __import__(_runtime)
+    except ImportError:
+        pass
 import pytest_aibench.item  # noqa: F401, E402
 import pytest_aibench.paradigms.single  # noqa: F401, E402
 

@@ -11,7 +11,7 @@ from .yamlsafe import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
 STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"),
-                 ("scenario", "scenarios"))
+                 ("scenario", "scenarios"), ("topology", "topologies"))
 #: standard axes a suite has even when its manifest does not name them (scenario is only there if named)
 DEFAULT_AXES = {"framework": None, "quantization": ["fp32"], "paradigm": ["single"]}
 
@@ -126,6 +126,9 @@ class Suite:
     description: str = ""
     timeout: float | None = None
     allow_outside_paths: bool = False
+    topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters
+    grid: tuple[dict[str, Any], ...] = ()                          # hyper-parameter points (each its own item)
     lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
 
     @property

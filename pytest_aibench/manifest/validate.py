@@ -249,6 +249,8 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                 isinstance(m, dict) and plural in m for m in _dict(data, "models").values()):
             continue  # an optional axis (scenario) the manifest does not use
         values = data.get(plural, DEFAULT_AXES.get(singular))
+        if singular == "topology" and isinstance(values, dict):
+            values = list(values)  # the axis is the topologies' names
         if values is None:
             if not all(isinstance(m, dict) and m.get(plural) for m in _dict(data, "models").values()):
                 c.bad((), f"missing {plural!r}: list the runtimes to run on, e.g. {plural}: [torch, onnxruntime] "
@@ -337,6 +339,8 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                     names = ["model", *axis_names]
                     c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}")
 
+    topologies = _topologies(c, data)
+    grid = _grid(c, data)
     profiles = {k: dict(v) for k, v in _dict(data, "profiles").items() if isinstance(v, dict)}
     default_profile = data.get("default_profile")
     if isinstance(default_profile, str) and default_profile not in profiles:
@@ -356,8 +360,68 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         default_profile=default_profile if isinstance(default_profile, str) else ("quick" if "quick" in profiles else None),
         description=data.get("description", ""), lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
-        allow_outside_paths=allow_outside)
+        allow_outside_paths=allow_outside, topologies=topologies, grid=grid,
+        params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)})
     return suite, []
+
+
+def _topologies(c: _Checker, data: dict) -> dict[str, Any]:
+    from ..node import PROFILES  # noqa: PLC0415
+    from ..sim.topology import topology_from  # noqa: PLC0415
+
+    custom = {k: v for k, v in _dict(data, "nodes").items() if isinstance(v, dict)}
+    for name, spec in custom.items():
+        base = spec.get("profile", "rpi4")
+        if isinstance(base, str) and base not in PROFILES:
+            c.bad(("nodes", name, "profile"), f"unknown node profile {base!r}; built in: {', '.join(PROFILES)}"
+                  f"{suggest(base, PROFILES)}")
+    known = list(PROFILES) + list(custom)
+    out: dict[str, Any] = {}
+    for name, spec in _dict(data, "topologies").items():
+        if not isinstance(spec, dict):
+            continue
+        ok = True
+        for role in ("edge", "cloud"):
+            place = spec.get(role)
+            ref = place.get("profile", "rpi4") if isinstance(place, dict) else place
+            if isinstance(ref, str) and ref not in known:
+                c.bad(("topologies", name, role), f"unknown node {ref!r}; built in: {', '.join(PROFILES)}; "
+                      f"defined in nodes: {', '.join(custom) or 'none'}{suggest(ref, known)}")
+                ok = False
+        if ok:
+            try:
+                out[name] = topology_from(name, spec, custom)
+            except (KeyError, TypeError, ValueError) as exc:
+                c.bad(("topologies", name), f"invalid topology: {exc}")
+    return out
+
+
+def _grid(c: _Checker, data: dict) -> tuple[dict[str, Any], ...]:
+    """The grid's points: the product of its params minus excluded points, or a seeded sample of them."""
+    from itertools import product  # noqa: PLC0415
+
+    grid = _dict(data, "grid")
+    params = _dict(grid, "params")
+    if not params or not all(isinstance(v, list) and v for v in params.values()):
+        return ()
+    names = list(params)
+    points = [dict(zip(names, combo)) for combo in product(*(params[n] for n in names))]
+    rules = [r for r in grid.get("exclude") or [] if isinstance(r, dict)]
+    for i, rule in enumerate(rules):
+        unknown = [k for k in rule if k not in names]
+        if unknown:
+            c.bad(("grid", "exclude", i), f"names {', '.join(unknown)}, not a grid parameter ({', '.join(names)})")
+    points = [p for p in points if not any(all(p.get(k) == v for k, v in r.items()) for r in rules)]
+    sample = _dict(grid, "sample")
+    if isinstance(sample.get("n"), int) and sample["n"] < len(points):
+        import random  # noqa: PLC0415
+
+        rng = random.Random(int(sample.get("seed", 0)))
+        picked = sorted(rng.sample(range(len(points)), sample["n"]))
+        points = [points[i] for i in picked]
+    if not points:
+        c.bad(("grid",), "every grid point is excluded: nothing to run")
+    return tuple(points)
 
 
 __all__ = ["build_suite", "parse_gate", "schema", "schema_problems", "value_token", "Settings"]

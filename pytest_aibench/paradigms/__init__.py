@@ -30,6 +30,11 @@ class ParadigmContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: prepares another, independent session of the same model (for latency rounds); None if unavailable
     fresh_session: Callable[[], RunnerSession] | None = None
+    topology: Any = None                       # sim.topology.Topology of the case (a default one if none)
+    params: dict[str, Any] = field(default_factory=dict)  # the paradigm's parameters (manifest params + grid)
+
+    def param(self, name: str, default: Any) -> Any:
+        return self.params.get(name, default)
 
 
 class Paradigm(Protocol):

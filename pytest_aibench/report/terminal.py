@@ -13,7 +13,11 @@ COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
            ("throughput.ips", "items/s", "{:.1f}"), ("vips", "VIPS", "{:.1f}"), ("vops", "VOPS", "{:.1f}"),
            ("model.size_mb", "MB", "{:.2f}"), ("loadgen.result", "LoadGen", "{}"),
            ("loadgen.p99_ms", "LG p99 ms", "{:.3f}"), ("loadgen.samples_per_s", "LG samples/s", "{:.0f}"),
-           ("energy.j_per_inference", "mJ/inf", "{:.3f}", 1000.0))
+           ("energy.j_per_inference", "mJ/inf", "{:.3f}", 1000.0),
+           ("sim.latency.p50_ms", "sim p50 ms", "{:.2f}"), ("sim.latency.p99_ms", "sim p99 ms", "{:.2f}"),
+           ("offload_ratio", "offload", "{:.2f}"), ("bytes.up", "bytes up", "{:.0f}"),
+           ("sim.edge_energy_j_per_inference", "edge mJ/inf", "{:.3f}", 1000.0),
+           ("fl.final_accuracy", "FL acc", "{:.4f}"), ("ll.bwt", "BWT", "{:+.4f}"), ("ll.fwt", "FWT", "{:+.4f}"))
 
 
 def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:

@@ -125,6 +125,11 @@ class TorchSession:
         self._artifact = artifact
         self.settings = settings
 
+    @property
+    def module(self) -> Any:
+        """The torch module (for paradigms that split or train it)."""
+        return self._module
+
     def adapt(self, x: np.ndarray) -> np.ndarray:
         out = adapt_input(x, "NCHW", self._artifact.input)
         if self._artifact.input is not None:

@@ -50,6 +50,12 @@ RECIPES: dict[str, Recipe] = {
         name="tinycnn-digits", family="tinycnn", config={"width": 16, "num_classes": 10, "in_channels": 1},
         dataset={"source": "digits", "split_seed": 0, "eval_fraction": 0.25},
         input_shape=(None, 1, 8, 8), epochs=30),
+    # a deliberately small edge model for the edge-cloud suite (tinycnn-digits is its cloud model)
+    "tinycnn4-digits": Recipe(
+        name="tinycnn4-digits", family="tinycnn", config={"width": 4, "num_classes": 10, "in_channels": 1},
+        dataset={"source": "digits", "split_seed": 0, "eval_fraction": 0.25},
+        input_shape=(None, 1, 8, 8), epochs=30, lr=1e-2,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32")),
     # AIoTBench's heavy families (ResNet50, InceptionV3, DenseNet121) and light ones (SqueezeNet,
     # MobileNetV2, MnasNet), in light configurations that train in about a minute on 2 cores
     **{r.name: r for r in (

@@ -1,0 +1,271 @@
+"""Inference across a simulated edge-cloud topology: edge_only, cloud_only, joint_inference and
+multi_edge_inference. Predictions really run on the host; every ``sim.*`` time is derived from the
+model's counted FLOPs, the nodes' GFLOP/s and the seeded links, so the same seed gives the same
+simulated times everywhere. Measured host times are reported beside them, labelled ``measured``."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from ..artifact import ArtifactError, NotAvailable
+from ..measure import Measurement
+from ..measure.stats import percentile
+from ..measure.timing import time_calls
+from ..node import Node
+from . import ParadigmContext
+from .single import prediction_hash, predict
+
+#: requests arrive this often (simulated seconds) unless params.interval_s says otherwise
+DEFAULT_INTERVAL_S = 0.05
+
+
+def compute_s(node: Node, mflops: float | None) -> float:
+    """Simulated seconds for one sample on ``node`` (FLOPs / sustained GFLOP/s)."""
+    if mflops is None or node.gflops is None:
+        raise NotAvailable("simulated compute needs the model's FLOPs (zoo models have them) and a node with gflops")
+    return mflops * 1e6 / (node.gflops * 1e9)
+
+
+def check_fits(node: Node, model_bytes: int | None, role: str) -> None:
+    """A model (weights plus a working set of twice their size) must fit the node's memory."""
+    if node.memory_mb is None or not model_bytes:
+        return
+    need = 3 * model_bytes / 2**20
+    if need > node.memory_mb:
+        raise ArtifactError(f"the model needs about {need:.1f} MiB (weights x3) but the {role} node {node.name!r} "
+                            f"has {node.memory_mb:g} MiB: it does not fit")
+
+
+def _pct(values: list[float], prefix: str) -> dict[str, float]:
+    if not values:
+        return {}
+    s = sorted(v * 1e3 for v in values)
+    return {f"{prefix}.p50_ms": percentile(s, 50), f"{prefix}.p90_ms": percentile(s, 90),
+            f"{prefix}.p99_ms": percentile(s, 99), f"{prefix}.mean_ms": statistics.fmean(s)}
+
+
+def _host(ctx: ParadigmContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Adapted inputs, labels, host predictions, softmax confidences and measured batch-1 latencies."""
+    s = ctx.settings
+    x, y = ctx.dataset.eval_subset(s.eval_samples)
+    xa = ctx.session.adapt(x)
+    ctx.session.infer(xa[:s.batch_size])
+    scores = np.concatenate([ctx.session.infer(xa[i:i + s.batch_size]) for i in range(0, len(xa), s.batch_size)])
+    z = scores - scores.max(-1, keepdims=True)
+    prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    ones = [np.ascontiguousarray(xa[i:i + 1]) for i in range(min(len(xa), 64))]
+    latency = time_calls(ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10),
+                         min(s.latency_samples, 100))
+    return xa, y, scores.argmax(-1), prob.max(-1), latency
+
+
+def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[str, Any]:
+    """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio."""
+    from ..sim.calibrate import host_gflops  # noqa: PLC0415
+
+    host_ms = statistics.median(latency_ns) / 1e6
+    out = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
+    if node.gflops:
+        out[f"measured.{node.name}_scaled_p50_ms"] = host_ms * out["measured.host_gflops"] / node.gflops
+    return out
+
+
+def _base(ctx: ParadigmContext, y: np.ndarray, preds: np.ndarray, latency: list[int]) -> Measurement:
+    return Measurement(predictions=preds, labels=y, latency_ns=latency, seed=ctx.seed,
+                       info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
+                             "prediction_hash": prediction_hash(preds),
+                             "times": "sim.*: from counted FLOPs and the seeded link model (deterministic); "
+                                      "measured.*: host wall time, and scaled to the node by the calibrated ratio"})
+
+
+class EdgeOnly:
+    name = "edge_only"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        topo = ctx.topology
+        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        _, y, preds, _, latency = _host(ctx)
+        t = compute_s(topo.edge, ctx.extra.get("mflops"))
+        m = _base(ctx, y, preds, latency)
+        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": topo.edge.max_w * t,
+                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, topo.edge, ctx)})
+        return m
+
+
+class CloudOnly:
+    name = "cloud_only"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        topo = ctx.topology
+        check_fits(topo.cloud, ctx.extra.get("model_bytes"), "cloud")
+        xa, y, preds, _, latency = _host(ctx)
+        up, down = topo.channels(ctx.seed)
+        interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
+        up.rate_per_device = 1.0 / interval
+        t_cloud = compute_s(topo.cloud, ctx.extra.get("mflops"))
+        in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
+        answered, e2e = np.zeros(len(y), bool), []
+        for i in range(len(y)):  # the cloud pays the uplink of every input
+            t0 = i * interval
+            t_up = up.transfer(in_bytes, t0)
+            t_down = down.transfer(out_bytes, t0 + (t_up or 0) + t_cloud) if t_up is not None else None
+            if t_up is None or t_down is None:
+                continue  # no answer during an outage: counted as a wrong prediction
+            answered[i] = True
+            e2e.append(t_up + t_cloud + t_down)
+        final = np.where(answered, preds, -1)
+        m = _base(ctx, y, final, latency)
+        m.metrics.update({**_pct(e2e, "sim.latency"), "sim.availability": float(answered.mean()),
+                          "offload_ratio": 1.0, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
+                          "sim.cloud_energy_j_per_inference": topo.cloud.max_w * t_cloud,
+                          "sim.edge_energy_j_per_inference": topo.edge.idle_w * (statistics.fmean(e2e) if e2e else 0),
+                          "link.retransmissions": up.retransmissions + down.retransmissions,
+                          **_measured(latency, topo.cloud, ctx)})
+        return m
+
+
+class JointInference:
+    """A small model on the edge, a large one in the cloud; hard examples (low confidence) go up.
+    During an outage the edge's own answer stands, and is counted."""
+
+    name = "joint_inference"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        topo = ctx.topology
+        cloud_model = ctx.param("cloud_model", None)
+        if not cloud_model:
+            raise ArtifactError("joint_inference needs params.joint_inference.cloud_model: the suite's large model")
+        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        xa, y, edge_preds, conf, latency = _host(ctx)
+        prepare = ctx.extra["prepare_model"]
+        cloud_session, cloud_mflops, cloud_bytes = prepare(cloud_model)
+        try:
+            check_fits(topo.cloud, cloud_bytes, "cloud")
+            x, _ = ctx.dataset.eval_subset(ctx.settings.eval_samples)
+            cx = cloud_session.adapt(x)
+            bs = ctx.settings.batch_size
+            cloud_preds = np.concatenate([cloud_session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
+        finally:
+            cloud_session.close()
+        threshold = float(ctx.param("threshold", 0.8))
+        rule = ctx.param("rule", "confidence")
+        hard = conf < threshold if rule == "confidence" else _entropy_hard(conf, threshold)
+        up, down = topo.channels(ctx.seed)
+        interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
+        up.rate_per_device = float(hard.mean()) / interval
+        t_edge, t_cloud = compute_s(topo.edge, ctx.extra.get("mflops")), compute_s(topo.cloud, cloud_mflops)
+        in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
+        final, e2e, fallbacks, offloaded = edge_preds.copy(), [], 0, 0
+        edge_busy = cloud_busy = 0.0
+        for i in range(len(y)):
+            t0 = i * interval
+            edge_busy += t_edge
+            if not hard[i]:
+                e2e.append(t_edge)
+                continue
+            t_up = up.transfer(in_bytes, t0 + t_edge)
+            t_down = down.transfer(out_bytes, t0 + t_edge + (t_up or 0) + t_cloud) if t_up is not None else None
+            if t_up is None or t_down is None:
+                fallbacks += 1  # the link is out: the edge's answer stands
+                e2e.append(t_edge)
+                continue
+            offloaded += 1
+            cloud_busy += t_cloud
+            final[i] = cloud_preds[i]
+            e2e.append(t_edge + t_up + t_cloud + t_down)
+        m = _base(ctx, y, final, latency)
+        n = len(y)
+        m.metrics.update({
+            **_pct(e2e, "sim.latency"), "offload_ratio": offloaded / n, "hard_ratio": float(hard.mean()),
+            "outage_fallbacks": fallbacks, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
+            "accuracy_edge_only": float((edge_preds == y).mean()), "accuracy_cloud_only": float((cloud_preds == y).mean()),
+            "sim.edge_energy_j_per_inference": topo.edge.max_w * edge_busy / n,
+            "sim.cloud_energy_j_per_inference": topo.cloud.max_w * cloud_busy / n,
+            **_measured(latency, topo.edge, ctx)})
+        m.info["joint"] = {"cloud_model": cloud_model, "rule": rule, "threshold": threshold}
+        return m
+
+
+def _entropy_hard(conf: np.ndarray, threshold: float) -> np.ndarray:
+    """A second mining rule: binary entropy of the top-1 confidence above ``threshold`` bits is hard."""
+    p = np.clip(conf, 1e-9, 1 - 1e-9)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p)) > threshold
+
+
+class MultiEdgeInference:
+    """The workload spread over N edges (data parallel), and the model split at a layer: the edge
+    computes the head, ships the activation, the cloud computes the tail (torch models, any cut
+    point searched unless params.split_at names one)."""
+
+    name = "multi_edge_inference"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        topo = ctx.topology
+        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        xa, y, preds, _, latency = _host(ctx)
+        n_edges = int(ctx.param("edges", topo.edges))
+        t_edge = compute_s(topo.edge, ctx.extra.get("mflops"))
+        shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
+        makespan = max(shares) * t_edge
+        up, down = topo.channels(ctx.seed)
+        gather = [up.transfer(4 * ctx.dataset.num_classes * s, makespan) or 0.0 for s in shares]
+        m = _base(ctx, y, preds, latency)
+        m.metrics.update({"multi_edge.edges": n_edges, "sim.dp_makespan_ms": (makespan + max(gather)) * 1e3,
+                          "sim.dp_throughput_ips": len(y) / (makespan + max(gather)),
+                          "sim.single_edge_makespan_ms": len(y) * t_edge * 1e3,
+                          "sim.dp_speedup": len(y) * t_edge / (makespan + max(gather)), "bytes.up": up.bytes_sent,
+                          "offload_ratio": 0.0, **_measured(latency, topo.edge, ctx)})
+        module = getattr(ctx.session, "module", None)
+        if module is not None:
+            m.metrics.update(_split(ctx, module, xa, y, preds, topo))
+        else:
+            m.info["split"] = "model split needs a torch model whose top level is a sequence of layers"
+        return m
+
+
+def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, preds: np.ndarray, topo: Any) -> dict:
+    import torch  # noqa: PLC0415
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
+
+    if not isinstance(module, torch.nn.Sequential) or len(module) < 2:
+        return {}
+    sample = torch.from_numpy(np.ascontiguousarray(xa[:1]))
+    layer_flops, acts = [], []
+    with torch.inference_mode():
+        h = sample
+        for layer in module:
+            with FlopCounterMode(display=False) as fc:
+                h = layer(h)
+            layer_flops.append(fc.get_total_flops())
+            acts.append(int(h.numel() * 4))
+    total = sum(layer_flops)
+    up, down = topo.channels(ctx.seed + 1)
+    out_bytes = 4 * ctx.dataset.num_classes
+    cuts = range(1, len(module))
+    wanted = ctx.param("split_at", "auto")
+    plans = {}
+    for k in cuts:
+        head = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)
+        tail = sum(layer_flops[k:]) / (topo.cloud.gflops * 1e9)
+        link = acts[k - 1] * 8 / (topo.uplink.bandwidth_mbps * 1e6) + topo.uplink.latency_ms / 1e3 \
+            + out_bytes * 8 / (topo.downlink.bandwidth_mbps * 1e6) + topo.downlink.latency_ms / 1e3
+        plans[k] = head + link + tail
+    k = min(plans, key=plans.get) if wanted == "auto" else int(wanted)
+    if k not in plans:
+        raise ArtifactError(f"split_at {k} is not a cut point of this model (1..{len(module) - 1})")
+    t_up = up.transfer(acts[k - 1], 0.0)
+    t_down = down.transfer(out_bytes, 0.0)
+    with torch.inference_mode():  # the split really runs: head then tail gives the full model's answers
+        x = torch.from_numpy(np.ascontiguousarray(xa))
+        split_preds = module[k:](module[:k](x)).argmax(-1).numpy()
+    head_s = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)
+    tail_s = sum(layer_flops[k:]) / (topo.cloud.gflops * 1e9)
+    return {"multi_edge.split_at": k, "multi_edge.split_layers": len(module),
+            "split.activation_bytes": acts[k - 1], "split.accuracy": float((split_preds == y).mean()),
+            "split.identical_predictions": bool((split_preds == preds).all()),
+            "sim.split_latency_ms": (head_s + (t_up or 0) + tail_s + (t_down or 0)) * 1e3,
+            "sim.split_edge_only_ms": total / (topo.edge.gflops * 1e9) * 1e3,
+            "sim.split_edge_energy_j_per_inference": topo.edge.max_w * head_s}
