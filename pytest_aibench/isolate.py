@@ -71,6 +71,33 @@ def _child(job: dict[str, Any], conn: Any) -> None:
         conn.close()
 
 
+def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Measure ``job`` here (a device-farm worker): the Measurement, the runner's settings and this
+    machine's description."""
+    from .fixtures import seed_everything  # noqa: PLC0415
+    from .machine import machine_info  # noqa: PLC0415
+    from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
+    from .paradigms import ParadigmContext  # noqa: PLC0415
+
+    seed_everything(job["seed"])
+    reset_peak()
+    before = rss_mb()
+    runner, artifact, node, settings = job["runner"], job["artifact"], job["node"], job["settings"]
+    session = runner.prepare(artifact, node, settings)
+    try:
+        load_mb = max(0.0, rss_mb() - before)
+        ctx = ParadigmContext(job["case"], settings, job["dataset"], session, node, job["seed"], job["extra"],
+                              lambda: runner.prepare(artifact, node, settings), job.get("topology"),
+                              job.get("params") or {})
+        measurement = job["paradigm"].run(ctx)
+        measurement.load_rss_mb = load_mb
+        import pathlib  # noqa: PLC0415
+
+        return measurement, dict(session.settings), machine_info(pathlib.Path.cwd())
+    finally:
+        session.close()
+
+
 def run_isolated(job: dict[str, Any], timeout: float | None) -> tuple[Any, dict[str, Any]]:
     """The child's Measurement and runner settings; ChildCrashed, ChildTimedOut, or the child's error
     re-raised as RuntimeError / ArtifactError / NotAvailable."""

@@ -172,10 +172,14 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
     st = state(item.config)
     extra = {"item_dir": st.item_dir(case.id), **_model_context(artifact, dataset)}
     topology, params = _topology_and_params(case)
+    if st.backend is not None and hasattr(st.backend, "placements"):
+        st.backend.placements.clear()  # each item records its own placements
     if isinstance(session, Isolated):
         job = {"case": case, "settings": settings, "dataset": dataset, "artifact": artifact, "node": node,
                "seed": seed, "extra": extra, "runner": session.runner, "paradigm": paradigm,
                "topology": topology, "params": params}
+        if st.dispatch:
+            return _dispatch(st, case, settings, job, session)
         try:
             measurement, recorded = run_isolated(job, session.timeout)
         except (ChildCrashed, ChildTimedOut) as exc:
@@ -187,8 +191,32 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
     runner = st.runner(case.framework)
     extra["progress"] = for_item(item.config, case.id)
     extra["prepare_model"] = lambda name: _prepare_other(st, case, name, node, settings)
+    extra["runner"] = runner
+    extra["backend"] = st.backend
     return paradigm.run(ParadigmContext(case, settings, dataset, session, node, seed, extra,
                                         lambda: runner.prepare(artifact, node, settings), topology, params))
+
+
+def _dispatch(st: Any, case: Case, settings: Any, job: dict[str, Any], session: Any) -> Any:
+    """Device farm: measure on a worker offering the item's device (any worker: ``host``)."""
+    from .isolate import run_job  # noqa: PLC0415
+
+    device = settings.device or "host"
+    cluster = st.backend.cluster
+    if not cluster.offers(device):
+        offered = sorted({r for res in cluster.resources().values() for r in res})
+        pytest.skip(f"no cluster worker offers device {device!r} (workers offer: {', '.join(offered) or 'nothing'})")
+    try:
+        measurement, recorded, machine = st.backend.run(device, run_job, job)
+    except (ArtifactError, NotAvailable):
+        raise
+    except Exception as exc:  # KilledWorker after the retry, a lost connection, ...
+        fail(f"{case.id}: measuring on the cluster failed ({type(exc).__name__}: {exc}); the worker may have died "
+             "(Dask retried the task once)")
+    session.settings = {**recorded, "dispatched_to": device}
+    measurement.info["worker_machine"] = machine
+    measurement.info["placements"] = sorted(set(st.backend.placements))
+    return measurement
 
 
 def _model_context(artifact: Any, dataset: Any) -> dict[str, Any]:
@@ -229,7 +257,7 @@ def _prepare_other(st: Any, case: Case, model: str, node: Any, settings: Any) ->
     verify(artifact.path, artifact.sha256, f"model {model!r} artifact")
     card = artifact.card
     return (runner.prepare(artifact, node, settings), card.mflops_at(None) if card else None,
-            artifact.path.stat().st_size)
+            artifact.path.stat().st_size, artifact)
 
 
 def determinism() -> dict[str, Any]:

@@ -44,7 +44,7 @@ PROFILES: dict[str, Node] = {
                         price_per_hour=0.005),
     "jetson_orin": Node("jetson_orin", "jetson", 8, idle_w=5.0, max_w=25.0, gflops=400.0, memory_mb=16384,
                         price_per_hour=0.02),
-    "edge_server": Node("edge_server", "edge-server", 16, idle_w=60.0, max_w=250.0, gflops=1000.0,
+    "mec": Node("mec", "edge-server", 16, idle_w=60.0, max_w=250.0, gflops=1000.0,
                         memory_mb=65536, price_per_hour=0.5),
     "cloud": Node("cloud", "cloud-server", 64, idle_w=120.0, max_w=450.0, gflops=10000.0, memory_mb=524288,
                   price_per_hour=3.0),

@@ -57,6 +57,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="continue the latest run: skip items its journal already holds, keep their results")
     group.addoption("--aibench-repeat", metavar="N", type=int, default=1,
                     help="measure each item N times and report whether its predictions were bit-identical")
+    group.addoption("--aibench-cluster", metavar="ADDRESS|local:SPEC", default=None,
+                    help="run topology roles on a Dask cluster: a scheduler address, or local:N / local:edge,cloud "
+                         "for loopback worker processes (also `cluster:` in a manifest)")
+    group.addoption("--aibench-dispatch", action="store_true", default=False,
+                    help="measure each item on a cluster worker offering its `device` resource (a device farm)")
     group.addoption("--aibench-md", metavar="PATH", default=None,
                     help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment")
 
@@ -79,10 +84,31 @@ def pytest_configure(config: pytest.Config) -> None:
     if opt.aibench:
         _load_suites(config, st)
     _load_baseline(config, st)
+    _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
         from .session import AibenchSession  # noqa: PLC0415
 
         config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
+
+
+def _connect_cluster(config: pytest.Config, st: State) -> None:
+    """--aibench-cluster (or a manifest's cluster:): start or join the cluster once; xdist workers join
+    the controller's. Without the option everything runs in-process, as always."""
+    spec = config.option.aibench_cluster or next((ls.suite.cluster for ls in st.suites.values() if ls.suite.cluster), None)
+    if config.option.aibench_dispatch and not spec:
+        raise pytest.UsageError("--aibench-dispatch needs a cluster: add --aibench-cluster ADDRESS|local:SPEC")
+    if not spec:
+        return
+    from .backend import DaskBackend  # noqa: PLC0415
+    from .cluster import ClusterError, start  # noqa: PLC0415
+
+    address = getattr(config, "workerinput", {}).get("aibench_cluster")
+    try:
+        cluster = start(address or spec)
+    except ClusterError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    st.backend = DaskBackend(cluster)
+    config.add_cleanup(cluster.close)
 
 
 def _resume(out: Path, fresh_id: str) -> tuple[str, dict]:

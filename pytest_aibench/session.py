@@ -45,6 +45,8 @@ class AibenchSession:
     def pytest_configure_node(self, node: Any) -> None:
         """xdist: workers share the controller's run id, so their files land in this run's folder."""
         node.workerinput["aibench_run_id"] = self.run_id
+        if self.state.backend is not None and hasattr(self.state.backend, "cluster"):
+            node.workerinput["aibench_cluster"] = self.state.backend.cluster.address
 
     # -- gathering ---------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

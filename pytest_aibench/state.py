@@ -24,6 +24,7 @@ class State:
     baseline: Any = None              # baseline.Baseline from --aibench-compare
     rules: list[Any] = field(default_factory=list)  # compare.Rule from --aibench-fail-on
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
+    backend: Any = None               # backend.DaskBackend with --aibench-cluster; None: in-process
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
     _datasets: dict[Any, Dataset] = field(default_factory=dict)
 
@@ -63,8 +64,13 @@ class State:
         return self.config.option.aibench_timeout or getattr(suite, "timeout", None)
 
     def isolated(self, suite: Any) -> bool:
-        """Items run in a child process with --aibench-isolate, or whenever a timeout applies."""
-        return bool(self.config.option.aibench_isolate or self.timeout(suite))
+        """Items are measured away from this process: in a child process (--aibench-isolate, or a
+        timeout), or on a cluster worker (--aibench-dispatch)."""
+        return bool(self.config.option.aibench_isolate or self.timeout(suite) or self.dispatch)
+
+    @property
+    def dispatch(self) -> bool:
+        return bool(self.config.option.aibench_dispatch and self.backend is not None)
 
     def runner(self, name: str) -> Any:
         """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""

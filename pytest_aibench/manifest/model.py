@@ -41,6 +41,7 @@ class Settings:
     samples_per_query: int = 8
     require_valid: bool = False
     find_peak_qps: bool = False
+    device: str | None = None           # the resource a worker must offer to measure the item (--aibench-dispatch)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -129,6 +130,7 @@ class Suite:
     topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters
     grid: tuple[dict[str, Any], ...] = ()                          # hyper-parameter points (each its own item)
+    cluster: str | None = None                                     # a Dask scheduler address or local:SPEC
     lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
 
     @property

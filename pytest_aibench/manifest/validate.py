@@ -361,6 +361,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         description=data.get("description", ""), lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
         allow_outside_paths=allow_outside, topologies=topologies, grid=grid,
+        cluster=data.get("cluster") if isinstance(data.get("cluster"), str) else None,
         params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)})
     return suite, []
 

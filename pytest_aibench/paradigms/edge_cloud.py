@@ -47,13 +47,39 @@ def _pct(values: list[float], prefix: str) -> dict[str, float]:
             f"{prefix}.p99_ms": percentile(s, 99), f"{prefix}.mean_ms": statistics.fmean(s)}
 
 
-def _host(ctx: ParadigmContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Adapted inputs, labels, host predictions, softmax confidences and measured batch-1 latencies."""
+def backend(ctx: ParadigmContext) -> Any:
+    from ..backend import InProcess  # noqa: PLC0415
+
+    return ctx.extra.get("backend") or InProcess()
+
+
+def role_scores(ctx: ParadigmContext, role: str, xa: np.ndarray) -> np.ndarray:
+    """The case's model scored where ``role`` runs: here, or on a worker offering that resource."""
+    b = backend(ctx)
+    if b.name == "in-process" or ctx.extra.get("runner") is None:
+        return np.concatenate([ctx.session.infer(xa[i:i + ctx.settings.batch_size])
+                               for i in range(0, len(xa), ctx.settings.batch_size)])
+    from .remote import scores  # noqa: PLC0415
+
+    return b.run(role, scores, ctx.extra["runner"], ctx.extra["artifact"], ctx.node, ctx.settings, xa,
+                 ctx.settings.batch_size)
+
+
+def _measured_move(ctx: ParadigmContext, data: np.ndarray, src: str, dst: str) -> dict[str, Any]:
+    """What moving ``data`` between two roles' workers really took (only with a cluster)."""
+    if len(data) == 0:
+        return {}
+    seconds = backend(ctx).move(data, src, dst)
+    return {} if seconds is None else {"measured.transfer_ms": seconds * 1e3, "measured.transfer_bytes": int(data.nbytes)}
+
+
+def _host(ctx: ParadigmContext, role: str = "edge") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Adapted inputs, labels, the role's predictions, softmax confidences and measured batch-1 latencies."""
     s = ctx.settings
     x, y = ctx.dataset.eval_subset(s.eval_samples)
     xa = ctx.session.adapt(x)
     ctx.session.infer(xa[:s.batch_size])
-    scores = np.concatenate([ctx.session.infer(xa[i:i + s.batch_size]) for i in range(0, len(xa), s.batch_size)])
+    scores = role_scores(ctx, role, xa)
     z = scores - scores.max(-1, keepdims=True)
     prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     ones = [np.ascontiguousarray(xa[i:i + 1]) for i in range(min(len(xa), 64))]
@@ -76,6 +102,7 @@ def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[s
 def _base(ctx: ParadigmContext, y: np.ndarray, preds: np.ndarray, latency: list[int]) -> Measurement:
     return Measurement(predictions=preds, labels=y, latency_ns=latency, seed=ctx.seed,
                        info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
+                             "backend": backend(ctx).describe(),
                              "prediction_hash": prediction_hash(preds),
                              "times": "sim.*: from counted FLOPs and the seeded link model (deterministic); "
                                       "measured.*: host wall time, and scaled to the node by the calibrated ratio"})
@@ -101,7 +128,7 @@ class CloudOnly:
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.cloud, ctx.extra.get("model_bytes"), "cloud")
-        xa, y, preds, _, latency = _host(ctx)
+        xa, y, preds, _, latency = _host(ctx, role="cloud")
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = 1.0 / interval
@@ -123,7 +150,7 @@ class CloudOnly:
                           "sim.cloud_energy_j_per_inference": topo.cloud.max_w * t_cloud,
                           "sim.edge_energy_j_per_inference": topo.edge.idle_w * (statistics.fmean(e2e) if e2e else 0),
                           "link.retransmissions": up.retransmissions + down.retransmissions,
-                          **_measured(latency, topo.cloud, ctx)})
+                          **_measured(latency, topo.cloud, ctx), **_measured_move(ctx, xa, "edge", "cloud")})
         return m
 
 
@@ -141,13 +168,19 @@ class JointInference:
         check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
         xa, y, edge_preds, conf, latency = _host(ctx)
         prepare = ctx.extra["prepare_model"]
-        cloud_session, cloud_mflops, cloud_bytes = prepare(cloud_model)
+        cloud_session, cloud_mflops, cloud_bytes, cloud_artifact = prepare(cloud_model)
         try:
             check_fits(topo.cloud, cloud_bytes, "cloud")
             x, _ = ctx.dataset.eval_subset(ctx.settings.eval_samples)
             cx = cloud_session.adapt(x)
             bs = ctx.settings.batch_size
-            cloud_preds = np.concatenate([cloud_session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
+            if backend(ctx).name == "in-process" or ctx.extra.get("runner") is None:
+                cloud_preds = np.concatenate([cloud_session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
+            else:
+                from .remote import scores  # noqa: PLC0415
+
+                cloud_preds = backend(ctx).run("cloud", scores, ctx.extra["runner"], cloud_artifact, ctx.node,
+                                               ctx.settings, cx, bs).argmax(-1)
         finally:
             cloud_session.close()
         threshold = float(ctx.param("threshold", 0.8))
@@ -184,7 +217,7 @@ class JointInference:
             "accuracy_edge_only": float((edge_preds == y).mean()), "accuracy_cloud_only": float((cloud_preds == y).mean()),
             "sim.edge_energy_j_per_inference": topo.edge.max_w * edge_busy / n,
             "sim.cloud_energy_j_per_inference": topo.cloud.max_w * cloud_busy / n,
-            **_measured(latency, topo.edge, ctx)})
+            **_measured(latency, topo.edge, ctx), **_measured_move(ctx, xa[hard], "edge", "cloud")})
         m.info["joint"] = {"cloud_model": cloud_model, "rule": rule, "threshold": threshold}
         return m
 
@@ -207,6 +240,15 @@ class MultiEdgeInference:
         check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
         xa, y, preds, _, latency = _host(ctx)
         n_edges = int(ctx.param("edges", topo.edges))
+        if backend(ctx).name != "in-process" and ctx.extra.get("runner") is not None:  # each share on an edge worker
+            from .remote import scores  # noqa: PLC0415
+
+            idx = [np.arange(k, len(y), n_edges) for k in range(n_edges)]
+            parts = backend(ctx).map("edge", scores, [(ctx.extra["runner"], ctx.extra["artifact"], ctx.node,
+                                                       ctx.settings, xa[i], ctx.settings.batch_size) for i in idx])
+            preds = preds.copy()
+            for i, part in zip(idx, parts):
+                preds[i] = part.argmax(-1)
         t_edge = compute_s(topo.edge, ctx.extra.get("mflops"))
         shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
         makespan = max(shares) * t_edge

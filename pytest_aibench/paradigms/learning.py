@@ -119,51 +119,66 @@ class FederatedLearning:
         parts = partition(data.y_train, clients, alpha, ctx.seed)
         rng = np.random.default_rng([ctx.seed, 5])
         up, down = topo.channels(ctx.seed)
-        with _deterministic(ctx.seed) as torch:
+        from ..backend import InProcess  # noqa: PLC0415
+        from .remote import client_update, fedavg  # noqa: PLC0415
+
+        backend = ctx.extra.get("backend") or InProcess()
+        art = ctx.extra.get("artifact")
+        with _deterministic(ctx.seed):
             model = _fresh(ctx, ctx.seed)
             size = _nbytes(model)
             env = simpy.Environment()
-            history, rounds_log, reached = [], [], None
+            history, rounds_log, reached, moved = [], [], None, []
             edge_busy = 0.0
-
-            def client(k: int, start: float, results: dict, state: dict) -> Any:
-                nonlocal edge_busy
-                t_down = down.transfer(size, start)
-                if t_down is None or rng.random() < dropout:  # offline, or the device dropped out
-                    results[k] = "dropped"
-                    return
-                yield env.timeout(t_down)
-                local = copy.deepcopy(model)
-                _train(local, x_train[parts[k]], data.y_train[parts[k]], epochs, lr, ctx.seed * 1000 + state["r"] * 97 + k)
-                compute = epochs * len(parts[k]) * train_flops / (topo.edge.gflops * 1e9) \
-                    * float(rng.lognormal(0.0, straggle))
-                edge_busy += compute
-                yield env.timeout(compute)
-                t_up = up.transfer(size, env.now)
-                if t_up is None:
-                    results[k] = "dropped"
-                    return
-                yield env.timeout(t_up)
-                results[k] = (local.state_dict(), len(parts[k]), env.now)
-
             for r in range(rounds):
-                start, results, state = env.now, {}, {"r": r}
-                procs = [env.process(client(k, start, results, state)) for k in range(clients)]
-                env.run(until=env.any_of([env.all_of(procs), env.timeout(deadline)]))
-                done = {k: v for k, v in results.items() if isinstance(v, tuple) and v[2] - start <= deadline}
-                stragglers = sum(1 for k in range(clients) if k not in results)
-                if done:  # FedAvg: average weighted by each client's samples
-                    total = sum(n for _, n, _ in done.values())
-                    avg = {name: sum(sd[name].float() * (n / total) for sd, n, _ in done.values())
-                           for name in model.state_dict()}
-                    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in avg.items()})
+                start, state = env.now, {k: v.detach().clone() for k, v in model.state_dict().items()}
+                # 1. who is reachable and willing this round, and how slow each device is (seeded, in order)
+                plan = {}
+                for k in range(clients):
+                    t_down = down.transfer(size, start)
+                    if t_down is None or rng.random() < dropout:
+                        plan[k] = None
+                    else:
+                        plan[k] = (t_down, float(rng.lognormal(0.0, straggle)))
+                # 2. local training of the clients that take part: edge workers with a cluster, in parallel
+                active = [k for k in range(clients) if plan[k] is not None]
+                jobs = [(art.family, art.config, state, x_train[parts[k]], data.y_train[parts[k]], epochs, lr,
+                         ctx.seed * 1000 + r * 97 + k) for k in active]
+                updates = dict(zip(active, backend.map("edge", client_update, jobs)))
+                if updates:
+                    sample = next(iter(updates.values()))[0]
+                    seconds = backend.move(np.concatenate([v.numpy().ravel() for v in sample.values()]), "edge", "cloud")
+                    if seconds is not None:
+                        moved.append(seconds)
+                # 3. the round in simulated time: download, compute, upload, against the deadline
+                finished: dict[int, float] = {}
+
+                def client(k: int) -> Any:
+                    nonlocal edge_busy
+                    t_down, slow = plan[k]
+                    yield env.timeout(t_down)
+                    compute = epochs * len(parts[k]) * train_flops / (topo.edge.gflops * 1e9) * slow
+                    edge_busy += compute
+                    yield env.timeout(compute)
+                    t_up = up.transfer(size, env.now)
+                    if t_up is None:
+                        return
+                    yield env.timeout(t_up)
+                    finished[k] = env.now
+
+                procs = [env.process(client(k)) for k in active]
+                if procs:
+                    env.run(until=env.any_of([env.all_of(procs), env.timeout(deadline)]))
+                done = [k for k in active if k in finished and finished[k] - start <= deadline]
+                if done:  # 4. FedAvg in the cloud, weighted by each client's samples
+                    model.load_state_dict(backend.run("cloud", fedavg, [updates[k] for k in done], state))
                 acc = float((_predict(model, x_eval)[0] == y_eval).mean())
                 history.append(acc)
                 if reached is None and acc >= target:
                     reached = env.now
-                rounds_log.append({"round": r + 1, "accuracy": acc, "clients": len(done), "stragglers": stragglers,
-                                   "dropped": sum(1 for v in results.values() if v == "dropped"),
-                                   "sim_time_s": env.now})
+                rounds_log.append({"round": r + 1, "accuracy": acc, "clients": len(done),
+                                   "stragglers": len(active) - len(done),
+                                   "dropped": clients - len(active), "sim_time_s": env.now})
             preds = _predict(model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
         m.metrics.update({
@@ -173,8 +188,10 @@ class FederatedLearning:
             "fl.rounds_to_target": next((i + 1 for i, a in enumerate(history) if a >= target), -1),
             "fl.target_accuracy": target, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
             "fl.stragglers": sum(r["stragglers"] for r in rounds_log), "fl.dropouts": sum(r["dropped"] for r in rounds_log),
-            "sim.edge_energy_j": topo.edge.max_w * edge_busy})
+            "sim.edge_energy_j": topo.edge.max_w * edge_busy,
+            **({"measured.update_transfer_ms": 1e3 * sum(moved) / len(moved)} if moved else {})})
         m.info.update({"accuracy_per_round": history, "rounds": rounds_log, "model_bytes": size,
+                       "backend": backend.describe(),
                        "topology": topo.describe(), "prediction_hash": prediction_hash(preds)})
         return m
 
