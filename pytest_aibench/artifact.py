@@ -38,12 +38,16 @@ class ModelArtifact:
     config: dict[str, Any] = field(default_factory=dict)
     card: Card | None = None
     factory: str | None = None     # "module:function" building the torch module (manifest `factory:`)
+    kernel: Any = None             # kernels.Kernel for kernel "models" (format "kernel", no file)
 
     @property
     def derived(self) -> bool:
         return self.quantization != self.stored_quantization
 
     def describe(self) -> dict[str, Any]:
+        if self.kernel is not None:
+            return {"model": self.model, "format": "kernel", "op": self.kernel.op, "shape": self.kernel.dims,
+                    "flops": self.kernel.flops()}
         out = {"model": self.model, "format": self.format, "path": str(self.path), "sha256": self.sha256,
                "stored_quantization": self.stored_quantization, "size_bytes": self.path.stat().st_size
                if self.path.exists() else None}
@@ -66,6 +70,11 @@ def _input_from_card(card: Card) -> InputSpec | None:
 
 def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) -> ModelArtifact:
     """The artifact for this item, or :class:`NotAvailable` / :class:`ArtifactError`."""
+    if model.kernel is not None:
+        if "kernel" not in getattr(runner, "formats", ()):
+            raise NotAvailable(f"{framework} runs no kernels (kernels run on numpy, torch and onnxruntime)")
+        return ModelArtifact(model.name, framework, quantization, quantization, "kernel", Path("."), None,
+                             kernel=model.kernel)
     if model.zoo:
         try:
             card = find_card(model.zoo)

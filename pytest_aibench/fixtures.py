@@ -97,6 +97,8 @@ def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_
 
     suite = aibench_case.suite
     assert suite is not None
+    if not suite.models[aibench_case.model].dataset:  # a kernel: nothing to evaluate on
+        return None
     spec = suite.datasets[suite.models[aibench_case.model].dataset]
     st = state(request.config)
     resolution = aibench_case.settings(st.profile).resolution
@@ -149,6 +151,9 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     spec = case.suite.models[case.model]
     try:
         artifact = resolve(spec, case.framework, case.quantization, runner)
+        if artifact.format == "kernel":
+            request.node.stash[ARTIFACT] = artifact
+            return artifact
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
         verify(artifact.path, artifact.sha256, f"model {case.model!r} artifact")
@@ -164,7 +169,7 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
 def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_model: Any, aibench_node: Any,
                    aibench_seed: int) -> Iterator[Any]:
     """The model prepared on its runtime (a RunnerSession: ``adapt(x)``, ``infer(batch)``)."""
-    from .artifact import ArtifactError  # noqa: PLC0415
+    from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
     from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
 
     st = state(request.config)
@@ -186,6 +191,8 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
         session = runner.prepare(aibench_model, aibench_node, aibench_case.settings(st.profile))
     except ArtifactError as exc:
         fail(f"{aibench_case.id}: {exc}")
+    except NotAvailable as exc:
+        pytest.skip(str(exc))
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
     except Exception as exc:  # a runner's own failure to prepare: an item error, never the session's

@@ -220,6 +220,19 @@ class Collaborative:
         return {}  # the paradigms measure these themselves (Measurement.metrics)
 
 
+class KernelRate:
+    """What a DeepBench-style kernel achieves: GFLOP/s, and its share of the best GEMM rate measured here."""
+
+    name = "kernel"
+    provides = {"kernel.gflops": MetricInfo("achieved GFLOP/s at the median latency", True),
+                "kernel.flops": MetricInfo("floating-point operations per call (from the shapes)", None),
+                "kernel.peak_gflops": MetricInfo("best fp32 GEMM rate measured on this machine in this run", None),
+                "kernel.fraction_of_peak": MetricInfo("kernel.gflops / kernel.peak_gflops", True)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {}  # the kernel paradigm measures these itself
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),

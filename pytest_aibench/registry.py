@@ -102,6 +102,7 @@ RUNNERS: Registry[Any] = Registry("runner", "pytest_aibench.runners", {
     "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
     "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
     "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
+    "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
 })
 DATASETS: Registry[Any] = Registry("dataset source", "pytest_aibench.datasets", {
     "digits": "pytest_aibench.data.sources:DigitsSource",
@@ -117,6 +118,7 @@ PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
     "federated_learning": "pytest_aibench.paradigms.learning:FederatedLearning",
     "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
     "lifelong_learning": "pytest_aibench.paradigms.learning:LifelongLearning",
+    "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
 })
 METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "accuracy": "pytest_aibench.metrics:Accuracy",
@@ -132,6 +134,7 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "loadgen": "pytest_aibench.metrics:LoadGen",
     "repro": "pytest_aibench.metrics:Repro",
     "collaborative": "pytest_aibench.metrics:Collaborative",
+    "kernel": "pytest_aibench.metrics:KernelRate",
 })
 SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
     "single_stream": "pytest_aibench.measure.loadgen:SingleStream",

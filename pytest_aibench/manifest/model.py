@@ -97,6 +97,7 @@ class ModelSpec:
     zoo: str | None = None
     file: Path | None = None
     factory: str | None = None          # "module:function" building the torch module for `file`'s weights
+    kernel: Any = None                  # kernels.Kernel: an operation on fixed shapes instead of a model
     sha256: str | None = None
     input: InputSpec | None = None
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)

@@ -158,6 +158,18 @@ class _Checker:
 
         return RUNNERS.names()
 
+    def kernel(self, keypath: tuple, spec: Any) -> Any:
+        from ..kernels import REQUIRED, Kernel  # noqa: PLC0415
+
+        if not isinstance(spec, dict) or spec.get("op") not in REQUIRED or not isinstance(spec.get("shape"), dict):
+            return None
+        missing = [dim for dim in REQUIRED[spec["op"]] if dim not in spec["shape"]]
+        if missing:
+            self.bad(keypath + ("shape",), f"a {spec['op']} kernel needs the dimensions {', '.join(REQUIRED[spec['op']])}; "
+                     f"missing {', '.join(missing)}")
+            return None
+        return Kernel(spec["op"], tuple((k, int(v)) for k, v in spec["shape"].items()))
+
     def inside(self, keypath: tuple, relpath: str, allowed: bool) -> None:
         """Model and data paths stay inside the manifest's folder unless the manifest opts out."""
         folder = self.root.resolve()
@@ -277,19 +289,23 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         if not isinstance(spec, dict):
             continue
         kp = ("models", name)
-        has_zoo, has_file = "zoo" in spec, "file" in spec
-        if has_zoo == has_file:
-            c.bad(kp, "a model needs exactly one of 'zoo:' (a built zoo model) or 'file:' (a model file)")
+        has_zoo, has_file, has_kernel = "zoo" in spec, "file" in spec, "kernel" in spec
+        if has_zoo + has_file + has_kernel != 1:
+            c.bad(kp, "a model needs exactly one of 'zoo:' (a built zoo model), 'file:' (a model file) or "
+                  "'kernel:' (an operation on fixed shapes)")
+        kernel = c.kernel(kp + ("kernel",), spec.get("kernel")) if has_kernel else None
         if "factory" in spec and not has_file:
             c.bad(kp, "'factory:' builds an architecture: give its weights as 'file:' (a state dict) with 'sha256:'")
         if has_file and "sha256" not in spec:
             c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
         ds = spec.get("dataset")
-        if ds is None:
+        if ds is None and not has_kernel:
             if len(datasets) == 1:
                 ds = next(iter(datasets))
             elif datasets:
                 c.bad(kp, f"model needs 'dataset:' (the suite defines {len(datasets)}: {', '.join(datasets)})")
+            elif "datasets" not in data:
+                c.bad(kp, "model needs a dataset to be evaluated on: add a 'datasets:' section")
         elif isinstance(ds, str) and ds not in _dict(data, "datasets"):
             defined = _dict(data, "datasets")
             c.bad(kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(defined) or 'none'}{suggest(ds, defined)}")
@@ -304,6 +320,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
             name=name, dataset=ds if isinstance(ds, str) else "", zoo=spec.get("zoo"),
             file=(path.parent / spec["file"]) if isinstance(spec.get("file"), str) else None,
             factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
+            kernel=kernel,
             sha256=spec.get("sha256"),
             input=InputSpec(shape=tuple(inp["shape"]), name=inp.get("name"), layout=inp.get("layout", "NCHW"),
                             dtype=inp.get("dtype", "float32"), scale=inp.get("scale"), mean=inp.get("mean"),

@@ -20,7 +20,7 @@ class OrtRunner:
     name = "onnxruntime"
     module = "onnxruntime"
     install_hint = "pip install 'pytest-aibench[onnx]'"
-    formats = ("onnx",)
+    formats = ("onnx", "kernel")
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return False  # every ORT variant is a build artifact (quantize_static/dynamic, float16)
@@ -31,6 +31,10 @@ class OrtRunner:
         from ..artifact import ArtifactError  # noqa: PLC0415
 
         threads = settings.threads or node.threads
+        if artifact.format == "kernel":
+            from ..kernels import prepare  # noqa: PLC0415
+
+            return prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

@@ -52,7 +52,7 @@ class TorchRunner:
     name = "torch"
     module = "torch"
     install_hint = "pip install 'pytest-aibench[torch]' (torch==2.13.0, the CPU build)"
-    formats = ("pt", "pt2")
+    formats = ("pt", "pt2", "kernel")
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return fmt == "pt" and quantization in _DERIVED
@@ -63,6 +63,10 @@ class TorchRunner:
         from ..artifact import ArtifactError  # noqa: PLC0415
 
         threads = settings.threads or node.threads
+        if artifact.format == "kernel":
+            from ..kernels import prepare  # noqa: PLC0415
+
+            return prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         torch.set_num_threads(threads)
         try:
             if artifact.format == "pt":

@@ -1,0 +1,35 @@
+"""``kernel``: time one DeepBench-style operation (the item's "model") and report achieved GFLOP/s and
+its share of the best GEMM rate measured on this machine in the same process."""
+
+from __future__ import annotations
+
+import statistics
+
+from ..artifact import ArtifactError
+from ..measure import Measurement
+from ..measure.memory import peak_rss_mb
+from ..measure.timing import time_calls, warm_up
+from . import ParadigmContext
+
+
+class KernelBench:
+    name = "kernel"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        from ..kernels import peak_gflops  # noqa: PLC0415
+
+        session = ctx.session
+        kernel = getattr(session, "kernel", None)
+        if kernel is None:
+            raise ArtifactError("the kernel paradigm measures kernel models (kernel: {op, shape})")
+        warm = warm_up(session.infer, [None], ctx.settings.warmup)
+        latency = time_calls(session.infer, [None], 0, ctx.settings.latency_samples)
+        seconds = statistics.median(latency) / 1e9
+        gflops = kernel.flops() / seconds / 1e9
+        peak = peak_gflops(ctx.node.threads)
+        m = Measurement(latency_ns=latency, peak_rss_mb=peak_rss_mb(), seed=ctx.seed,
+                        info={"warmup": warm, "kernel": {"op": kernel.op, "shape": kernel.dims},
+                              "peak": "best fp32 GEMM (numpy, torch; 1024^3) measured in this process"})
+        m.metrics.update({"kernel.gflops": gflops, "kernel.flops": kernel.flops(), "kernel.peak_gflops": peak,
+                          "kernel.fraction_of_peak": gflops / peak if peak else 0.0})
+        return m

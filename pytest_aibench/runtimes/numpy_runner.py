@@ -1,0 +1,25 @@
+"""numpy as a runtime for DeepBench-style kernels (GEMM, convolution, LSTM on the host's BLAS)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..artifact import ModelArtifact
+    from ..manifest.model import Settings
+    from ..node import Node
+
+
+class NumpyRunner:
+    name = "numpy"
+    module = "numpy"
+    install_hint = "pip install numpy"
+    formats = ("kernel",)
+
+    def derives(self, quantization: str, fmt: str) -> bool:
+        return False
+
+    def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> Any:
+        from ..kernels import prepare  # noqa: PLC0415
+
+        return prepare("numpy", artifact.kernel, artifact.quantization, settings.threads or node.threads)
