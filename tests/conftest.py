@@ -16,7 +16,9 @@ import pytest_aibench.artifact  # noqa: F401, E402
 # Native runtimes cannot be imported twice in one process: if one were first imported inside an in-process
 # pytester run, pytester would drop it afterwards and the next run would re-import it and crash. Import
 # the ones installed here, once.
-for _runtime in ("torch", "onnxruntime", "ai_edge_litert.interpreter", "mlperf_loadgen", "simpy"):
+# onnx too: the kernel runner builds ORT graphs with it, and its nanobind enums abort on a second import.
+for _runtime in ("torch", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
+                 "mlperf_loadgen", "simpy"):
     try:
         __import__(_runtime)
     except ImportError:
