@@ -108,6 +108,10 @@ DATASETS: Registry[Any] = Registry("dataset source", "pytest_aibench.datasets", 
     "digits": "pytest_aibench.data.sources:DigitsSource",
     "npz": "pytest_aibench.data.sources:NpzSource",
     "shapes": "pytest_aibench.data.sources:ShapesSource",
+    "vitals": "pytest_aibench.data.sources:VitalsSource",
+    "signs": "pytest_aibench.data.sources:SignsSource",
+    "reid": "pytest_aibench.data.sources:ReidSource",
+    "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
 })
 PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
     "single": "pytest_aibench.paradigms.single:SingleNode",

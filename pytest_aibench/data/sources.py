@@ -66,6 +66,115 @@ class ShapesSource:
                       "classes": list(CLASSES[:classes]), "size": size}
 
 
+def _int_params(spec: DatasetSpec, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``spec.params`` over ``defaults``, each converted to the default's type; unknown keys refused."""
+    unknown = sorted(set(spec.params) - set(defaults))
+    if unknown:
+        raise DatasetError(f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source {spec.source!r}; "
+                           f"known: {', '.join(defaults)}")
+    out = {}
+    for key, default in defaults.items():
+        try:
+            out[key] = type(default)(spec.params.get(key, default))
+        except (TypeError, ValueError):
+            kind = {"int": "an integer", "float": "a number"}.get(type(default).__name__, type(default).__name__)
+            raise DatasetError(f"dataset {spec.name!r}: params.{key} must be {kind}, "
+                               f"got {spec.params.get(key)!r}") from None
+    return out
+
+
+class VitalsSource:
+    """Procedural ICU vital signs, (N, steps, 5) z-scores, label 1 = deterioration in the window
+    (see :mod:`pytest_aibench.data.vitals`). ``params: {samples, steps, positive_fraction, seed}``."""
+
+    needs_path = False
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        from .vitals import CHANNELS, generate  # noqa: PLC0415
+
+        p = _int_params(spec, {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0})
+        try:
+            x, y = generate(p["seed"], p["samples"], p["steps"], p["positive_fraction"])
+        except ValueError as exc:
+            raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
+        return x, y, {"num_classes": 2, "layout": "NTC", "generator": "vitals", "channels": list(CHANNELS),
+                      "classes": ["stable", "deteriorating"], "interval_min": 5, **p}
+
+
+class _SceneSource:
+    kind = ""
+    defaults: dict[str, Any] = {}
+    resizable = True
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        from . import scenes  # noqa: PLC0415
+
+        p = _int_params(spec, self.defaults)
+        kw = {k: v for k, v in p.items() if k not in ("samples", "size", "seed")}
+        try:
+            x, y = scenes.generate(self.kind, p["seed"], p["samples"], p["size"], **kw)
+        except ValueError as exc:
+            raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
+        classes = kw.get("num_classes") or kw.get("identities")
+        meta = {"num_classes": classes, "layout": "NCHW", "generator": self.kind, **p}
+        if self.kind == "signs":
+            meta["classes"] = list(scenes.SIGN_CLASSES[:classes])
+        return x, y, meta
+
+
+class SignsSource(_SceneSource):
+    """Procedural traffic signs (8 classes; see :mod:`pytest_aibench.data.scenes`).
+    ``params: {samples: 2400, size: 32, num_classes: 8, seed: 0}``."""
+
+    needs_path = False
+    kind = "signs"
+    defaults = {"samples": 2400, "size": 32, "num_classes": 8, "seed": 0}
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        if not 2 <= int(spec.params.get("num_classes", 8)) <= 8:
+            raise DatasetError(f"dataset {spec.name!r}: params.num_classes must be within 2..8")
+        return super().load(spec)
+
+
+class ReidSource(_SceneSource):
+    """Procedural pedestrians seen by several cameras; the label is the identity.
+    ``params: {samples: 1800, size: 32, identities: 30, cameras: 3, seed: 0}``."""
+
+    needs_path = False
+    kind = "reid"
+    defaults = {"samples": 1800, "size": 32, "identities": 30, "cameras": 3, "seed": 0}
+
+
+class LfwSubsetSource:
+    """scikit-image's ``lfw_subset`` (shipped copy): 100 faces and 100 non-faces from LFW, 25x25
+    grey, as float32 (N, 1, 25, 25) in [0, 1]; label 1 = face. ``params: {size, channels}`` resize."""
+
+    needs_path = False
+    resizable = True
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        path = shipped("datasets/lfw_subset.npz")
+        try:
+            verify(path, recorded_sums(path.parent).get("lfw_subset.npz"), "dataset")
+        except ChecksumError as exc:
+            raise DatasetError(str(exc)) from None
+        with np.load(path, allow_pickle=False) as z:
+            x = z["x"].astype(np.float32)[:, None, :, :]
+            y = z["y"].astype(np.int64)
+        meta: dict[str, Any] = {"num_classes": 2, "layout": "NCHW", "classes": ["non_face", "face"],
+                                "origin": "skimage.data.lfw_subset()"}
+        size = spec.params.get("size")
+        if size is not None and int(size) != 25:
+            from .transforms import resize_bilinear  # noqa: PLC0415
+
+            x = resize_bilinear(x, int(size))
+            meta["transform"] = f"bilinear 25x25 -> {int(size)}x{int(size)}"
+        channels = int(spec.params.get("channels", 1))
+        if channels != 1:
+            x = np.repeat(x, channels, axis=1)
+        return x, y, meta
+
+
 class NpzSource:
     """A labelled ``.npz`` with arrays ``x`` (N, ...) and ``y`` (N,) integer class ids."""
 
@@ -107,8 +216,17 @@ def _export_digits(target: str) -> None:
     print(f"wrote {target}; update SHA256SUMS beside it (sha256sum digits.npz > SHA256SUMS)")
 
 
+def _export_lfw(target: str) -> None:
+    from skimage.data import lfw_subset  # noqa: PLC0415 - maintainers only
+
+    faces = lfw_subset()  # (200, 25, 25) float64 in [0, 1]: 100 faces, then 100 non-faces
+    np.savez_compressed(target, x=faces.astype(np.float32), y=(np.arange(len(faces)) < 100).astype(np.int64))
+    print(f"wrote {target}; update SHA256SUMS beside it")
+
+
 if __name__ == "__main__":  # pragma: no cover - maintainer tool
-    if len(sys.argv) == 3 and sys.argv[1] == "--export-digits":
-        _export_digits(sys.argv[2])
+    exports = {"--export-digits": _export_digits, "--export-lfw": _export_lfw}
+    if len(sys.argv) == 3 and sys.argv[1] in exports:
+        exports[sys.argv[1]](sys.argv[2])
     else:
-        sys.exit("usage: python -m pytest_aibench.data.sources --export-digits PATH")
+        sys.exit("usage: python -m pytest_aibench.data.sources --export-digits|--export-lfw PATH")
