@@ -61,7 +61,9 @@ class LiteRTSession:
     """One interpreter per input shape seen (resizing back and forth would reallocate every call).
 
     A model with dynamic dimensions is allocated only once a real shape arrives: its placeholder
-    shape (1 for every dynamic dimension) can shrink feature maps to nothing and fail to prepare."""
+    shape (1 for every dynamic dimension) can shrink feature maps to nothing and fail to prepare.
+    A model with a fixed batch (most published .tflite files: batch 1) is resized to the batch asked
+    for where LiteRT can; where it cannot (recurrent graphs), batches run in chunks of the fixed size."""
 
     def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, settings: dict[str, Any]):
         self._cls, self._artifact, self._threads = cls, artifact, threads
@@ -72,6 +74,8 @@ class LiteRTSession:
         self._in_q = inp["quantization"]
         self._out_q = out["quantization"] if out["dtype"] in (np.int8, np.uint8) else None
         self._signature = list(inp["shape_signature"])
+        self._static_batch = int(self._signature[0]) if self._signature and self._signature[0] > 0 else None
+        self._chunked = False
         self._spare: Any = None
         self._by_shape: dict[tuple[int, ...], Any] = {}
         if -1 in self._signature:
@@ -84,6 +88,7 @@ class LiteRTSession:
         spec = self._artifact.input
         out = adapt_input(x, "NCHW", spec)
         expected = [d if d > 0 else None for d in self._signature]
+        expected[:1] = [None]  # any batch: resized, or run in chunks of a fixed batch
         check_shape(out, expected, f"{self._artifact.model} (litert)")
         if self._in_dtype in (np.int8, np.uint8):  # full-integer model: quantize once, outside timing
             scale, zero = self._in_q
@@ -102,13 +107,23 @@ class LiteRTSession:
             except Exception as exc:
                 from ..artifact import ArtifactError  # noqa: PLC0415
 
+                if self._static_batch and list(shape[1:]) == self._signature[1:]:
+                    self._chunked = True  # only the batch differs: feed the fixed batch instead
+                    self.settings["static_batch"] = f"{self._static_batch} (batches run in chunks)"
+                    return None
+
                 raise ArtifactError(f"LiteRT cannot run {self._artifact.path.name} at input shape "
                                     f"{list(shape)}: {str(exc).strip().splitlines()[0]}") from None
             self._by_shape[shape] = it
         return it
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
+        n = self._static_batch
+        if self._chunked and len(batch) != n:
+            return self._in_chunks(batch, n)
         it = self._by_shape.get(batch.shape) or self._interpreter(batch.shape)
+        if it is None:
+            return self._in_chunks(batch, n)
         it.set_tensor(self._in_index, batch)
         it.invoke()
         out = it.get_tensor(self._out_index)
@@ -116,6 +131,16 @@ class LiteRTSession:
             scale, zero = self._out_q
             return (out.astype(np.float32) - zero) * scale
         return out
+
+    def _in_chunks(self, batch: np.ndarray, n: int | None) -> np.ndarray:
+        assert n is not None
+        outs = []
+        for i in range(0, len(batch), n):
+            part = batch[i:i + n]
+            if len(part) < n:  # pad the last chunk to the fixed batch, keep only the real rows
+                part = np.concatenate([part, np.repeat(part[-1:], n - len(part), axis=0)])
+            outs.append(self.infer(np.ascontiguousarray(part))[:len(batch) - i])
+        return np.concatenate(outs)
 
     def close(self) -> None:
         self._by_shape.clear()

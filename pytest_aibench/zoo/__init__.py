@@ -16,6 +16,7 @@ FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
     "squeezenet": "pytest_aibench.zoo.families:squeezenet",
     "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
     "mnasnet": "pytest_aibench.zoo.families:mnasnet",
+    "lstm": "pytest_aibench.zoo.sequence:lstm",
 })
 
 

@@ -95,6 +95,10 @@ def train(recipe: Recipe, data: list[Dataset]) -> Any:
 
 
 def count_flops(model: Any, shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass at ``shape``: the model's own analytic count where it has one (fused
+    kernels such as LSTM hide their work from torch's counter), else torch's FLOP counter."""
+    if hasattr(model, "analytic_flops"):
+        return int(model.analytic_flops(shape))
     import torch  # noqa: PLC0415
     from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
 
@@ -158,7 +162,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
         except ExportSkipped as exc:
             skipped[key] = str(exc)
             _log(f"{name}: skipped {key}: {exc}")
-    input_spec = InputSpec(shape=tuple(recipe.input_shape), name="input", layout="NCHW", dtype="float32")
+    input_spec = InputSpec(shape=tuple(recipe.input_shape), name="input", layout=recipe.layout, dtype="float32")
     _measure_variants(recipe, out, arts, base, input_spec, skipped)
     reference_acc = arts.get("torch/fp32", {}).get("accuracy")
     for key, art in list(arts.items()):
@@ -189,7 +193,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
         "name": name, "family": recipe.family, "config": recipe.config,
         "params": int(sum(p.numel() for p in model.parameters())),
         "flops": flops, "mflops": round(flops[str(shape[-1])] / 1e6, 4),
-        "input": {"name": "input", "shape": list(recipe.input_shape), "layout": "NCHW", "dtype": "float32",
+        "input": {"name": "input", "shape": list(recipe.input_shape), "layout": recipe.layout, "dtype": "float32",
                   "resizable": recipe.resizable},
         "dataset": {**recipe.dataset, "sha256": base.content_hash, "train": int(len(base.y_train)),
                     "eval": int(len(base.y_eval)), "resolutions": list(recipe.resolutions),

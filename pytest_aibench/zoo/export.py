@@ -177,9 +177,9 @@ def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> d
     from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
 
     quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
-                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"])
     return {"file": "model.int8_dynamic.onnx", "format": "onnx",
-            "method": "onnxruntime quantize_dynamic on MatMul/Gemm (dynamic conv quantization is slower and less "
+            "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM (dynamic conv quantization is slower and less "
                       "accurate on CPU)"}
 
 
@@ -198,15 +198,18 @@ def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
         litert_torch = _require("litert_torch", "build")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            converted = litert_torch.convert(model, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
+            if recipe.tflite_batch:
+                converted = litert_torch.convert(model, (_example(recipe, recipe.tflite_batch),))
+            else:
+                converted = litert_torch.convert(model, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
         converted.export(str(path))
     return path
 
 
 @exporter("litert/fp32")
 def litert_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
-    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite",
-            "method": "litert-torch convert (dynamic batch and resolution)"}
+    shapes = f"fixed batch {recipe.tflite_batch}" if recipe.tflite_batch else "dynamic batch and resolution"
+    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite", "method": f"litert-torch convert ({shapes})"}
 
 
 def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name: str, kind: str) -> Path:

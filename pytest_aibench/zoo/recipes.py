@@ -17,6 +17,9 @@ class Recipe:
     config: dict[str, Any]
     dataset: dict[str, Any]                 # a DatasetSpec's fields: source, split_seed, eval_fraction, params
     input_shape: tuple[int | None, ...]
+    layout: str = "NCHW"                    # NTC for sequences (batch, time, channels)
+    #: LiteRT export with this fixed batch where a dynamic batch will not convert (recurrent graphs)
+    tflite_batch: int | None = None
     epochs: int = 30
     batch_size: int = 64
     lr: float = 3e-3
@@ -45,6 +48,34 @@ def _aiot(family: str, width: float, depth: float = 1.0, epochs: int = 8, lr: fl
                   resizable=True)
 
 
+def _scenario(name: str, family: str, config: dict[str, Any], source: str, params: dict[str, Any],
+              shape: tuple[int | None, ...], epochs: int, lr: float = 4e-3, **kw: Any) -> Recipe:
+    """An Edge AI Bench scenario model, trained on its own seeded dataset."""
+    return Recipe(name=name, family=family, config=config, input_shape=shape, epochs=epochs, lr=lr,
+                  dataset={"source": source, "split_seed": 0, "eval_fraction": 0.25, "params": params}, **kw)
+
+
+#: Edge AI Bench's scenarios: ICU monitoring, smart-home faces, surveillance re-ID, driving signs
+EDGE_AI = (
+    _scenario("lstm-vitals", "lstm", {"num_classes": 2, "in_channels": 5, "hidden": 32, "layers": 1},
+              "vitals", {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0}, (None, 48, 5),
+              epochs=30, lr=5e-3, layout="NTC", tflite_batch=1,
+              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32",
+                        "litert/int8_dynamic")),
+    _scenario("tinycnn-faces", "tinycnn", {"width": 16, "num_classes": 2, "in_channels": 1}, "lfw_subset", {},
+              (None, 1, 25, 25), epochs=60, lr=5e-3, batch_size=32, calibration=64,
+              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
+    _scenario("mobilenetv2-signs", "mobilenetv2", {"width": 0.35, "num_classes": 8, "in_channels": 3}, "signs",
+              {"samples": 2400, "size": 32, "num_classes": 8, "seed": 0}, (None, 3, 32, 32), epochs=10,
+              calibration=128,
+              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
+    _scenario("resnet-reid", "resnet", {"width": 0.5, "num_classes": 30, "in_channels": 3}, "reid",
+              {"samples": 1800, "size": 32, "identities": 30, "cameras": 3, "seed": 0}, (None, 3, 32, 32),
+              epochs=30, calibration=128,
+              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
+)
+
+
 RECIPES: dict[str, Recipe] = {
     "tinycnn-digits": Recipe(
         name="tinycnn-digits", family="tinycnn", config={"width": 16, "num_classes": 10, "in_channels": 1},
@@ -66,4 +97,5 @@ RECIPES: dict[str, Recipe] = {
         _aiot("mobilenetv2", 0.35),
         _aiot("mnasnet", 0.35),
     )},
+    **{r.name: r for r in EDGE_AI},
 }
