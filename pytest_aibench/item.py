@@ -52,7 +52,7 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
     if measurement.load_rss_mb is None:
         measurement.load_rss_mb = item.stash.get(LOAD_MB, None)
     model_facts(measurement, artifact, dataset)
-    metrics = compute_all(suite.metrics, measurement)
+    metrics = compute_all(suite.metrics + suite.models[case.model].metrics, measurement)
     settings = case.settings(st.profile)
     info = dict(measurement.info)
     info["peak_memory"] = "this item's (VmHWM reset at setup)" if item.stash.get(PEAK_RESET, False) \

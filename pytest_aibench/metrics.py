@@ -74,7 +74,9 @@ class Vips:
 
 
 class AccuracyLoss:
-    """AIIA's accuracy loss of a variant against the same model's fp32, on the very same samples."""
+    """AIIA's accuracy loss of a variant against the same model's fp32, on the very same samples: the
+    model's own answers (its output scores), so a lost network reply or a cloud's answer in a
+    collaborative paradigm is not counted as a quantization loss."""
 
     name = "accuracy_loss"
     provides = {"accuracy_fp32": MetricInfo("the fp32 model's accuracy on the same samples", True),
@@ -85,11 +87,16 @@ class AccuracyLoss:
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions):
             return {}
+        import numpy as np  # noqa: PLC0415
+
+        own = m.predictions
+        if m.scores is not None and len(m.scores) == len(m.predictions) and np.ndim(m.scores) == 2:
+            own = np.asarray(m.scores).argmax(-1)
         ref = float((m.reference == m.labels).mean())
-        acc = float((m.predictions == m.labels).mean())
+        acc = float((own == m.labels).mean())
         return {"accuracy_fp32": ref, "accuracy_loss": ref - acc,
                 "accuracy_loss_ratio": (ref - acc) / ref if ref > 0 else 0.0,
-                "agreement": float((m.predictions == m.reference).mean())}
+                "agreement": float((own == m.reference).mean())}
 
 
 class Vops:
@@ -197,6 +204,9 @@ class Collaborative:
         ("sim.edge_energy_j_per_inference", "simulated edge energy per inference", False),
         ("sim.cloud_energy_j_per_inference", "simulated cloud energy per inference", False),
         ("sim.edge_energy_j", "simulated edge energy, whole run", False),
+        ("sim.fps", "simulated frames per second on the edge device", True),
+        ("sim.fps_per_w", "simulated frames per second per watt (busy power)", True),
+        ("sim.fps_per_price", "simulated frames per second per unit price per hour", True),
         ("offload_ratio", "share of inputs answered by the cloud", None),
         ("hard_ratio", "share of inputs the mining rule called hard", None),
         ("outage_fallbacks", "hard inputs answered by the edge because the link was out", None),
@@ -233,6 +243,96 @@ class KernelRate:
         return {}  # the kernel paradigm measures these itself
 
 
+class Training:
+    """What the training paradigms measure (trial: AutoML points; train: time to quality)."""
+
+    name = "training"
+    provides = {name: MetricInfo(text, better) for name, text, better in (
+        ("trial.accuracy", "the trial's accuracy on the evaluation split", True),
+        ("trial.params", "the trial architecture's parameters", None),
+        ("trial.mflops", "the trial architecture's MFLOPs per sample", None),
+        ("trial.train_flops", "operations spent training the trial (3 x forward FLOPs x samples x epochs)", None),
+        ("trial.wall_s", "the trial's wall time", False),
+        ("trial.precision_bits", "numeric precision of the trial (AIPerf: not below 16)", None),
+        ("train.time_to_quality_s", "mean wall seconds to reach the target accuracy", False),
+        ("train.time_to_quality_stdev_s", "spread of time to quality over seeds", False),
+        ("train.time_to_quality_cv", "coefficient of variation of time to quality over seeds", False),
+        ("train.epochs_to_quality", "mean epochs to reach the target", False),
+        ("train.epochs_stdev", "spread of epochs to quality over seeds", False),
+        ("train.reached", "share of seeds that reached the target", True),
+        ("train.throughput_sps", "training samples per second", True),
+        ("train.target_accuracy", "the target", None), ("train.seeds", "seeds trained", None))}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {}
+
+
+class Binary:
+    """Detection quality for two-class tasks (class 1 is the event: deterioration, a face): what a
+    clinician or a doorbell cares about beyond accuracy. An unanswered input (-1) is wrong either way."""
+
+    name = "binary"
+    provides = {name: MetricInfo(text, True) for name, text in (
+        ("binary.sensitivity", "recall of the event class (true positive rate)"),
+        ("binary.specificity", "true negative rate"),
+        ("binary.precision", "positive predictive value"),
+        ("binary.f1", "harmonic mean of precision and sensitivity"),
+        ("binary.balanced_accuracy", "mean of sensitivity and specificity"))}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        import numpy as np  # noqa: PLC0415
+
+        if m.predictions is None or m.labels is None or len(m.labels) == 0:
+            return {}
+        y, p = np.asarray(m.labels), np.asarray(m.predictions)
+        if not set(np.unique(y)) <= {0, 1}:
+            return {}
+        tp, tn = int(((p == 1) & (y == 1)).sum()), int(((p == 0) & (y == 0)).sum())
+        pos, neg, called = int((y == 1).sum()), int((y == 0).sum()), int((p == 1).sum())
+        sens = tp / pos if pos else 0.0
+        spec = tn / neg if neg else 0.0
+        prec = tp / called if called else 0.0
+        return {"binary.sensitivity": sens, "binary.specificity": spec, "binary.precision": prec,
+                "binary.f1": 2 * prec * sens / (prec + sens) if prec + sens else 0.0,
+                "binary.balanced_accuracy": (sens + spec) / 2}
+
+
+class Retrieval:
+    """Re-identification quality: each evaluation sample queries all the others by cosine similarity
+    of the model's output vectors; a hit is the same identity (leave-one-out, as metric-learning
+    benchmarks evaluate). Queries whose identity has no other sample are skipped."""
+
+    name = "retrieval"
+    opt_in = True   # quadratic in the evaluated samples: only where a manifest asks for it
+    max_queries = 4000
+    provides = {"retrieval.rank1": MetricInfo("share of queries whose nearest neighbour is the same identity", True),
+                "retrieval.rank5": MetricInfo("share of queries with the same identity among the 5 nearest", True),
+                "retrieval.map": MetricInfo("mean average precision over the ranked gallery", True),
+                "retrieval.queries": MetricInfo("queries evaluated", None)}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        import numpy as np  # noqa: PLC0415
+
+        if m.scores is None or m.labels is None or len(m.labels) < 2:
+            return {}
+        n = min(len(m.labels), self.max_queries)  # the first n: the same samples for every item
+        emb = np.asarray(m.scores, dtype=np.float64).reshape(len(m.labels), -1)[:n]
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        y = np.asarray(m.labels)[:n]
+        sim = emb @ emb.T
+        np.fill_diagonal(sim, -np.inf)
+        order = np.argsort(-sim, axis=1, kind="stable")[:, :-1]  # the query itself sorts last
+        hits = y[order] == y[:, None]
+        valid = hits.any(axis=1)
+        if not valid.any():
+            return {}
+        hits = hits[valid]
+        precision_at = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+        ap = (precision_at * hits).sum(axis=1) / hits.sum(axis=1)
+        return {"retrieval.rank1": float(hits[:, 0].mean()), "retrieval.rank5": float(hits[:, :5].any(axis=1).mean()),
+                "retrieval.map": float(ap.mean()), "retrieval.queries": int(valid.sum())}
+
+
 class Memory:
     name = "memory"
     provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
@@ -247,12 +347,19 @@ class Memory:
         return out
 
 
+def default_groups() -> tuple[str, ...]:
+    """The groups measured when a manifest names none: every registered one but the opt-in ones."""
+    from .registry import METRICS  # noqa: PLC0415
+
+    return tuple(n for n in METRICS.names() if not getattr(METRICS.get(n), "opt_in", False))
+
+
 def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
-    """Every metric of ``groups`` (all registered groups when empty) plus the paradigm's own."""
+    """Every metric of ``groups`` (the default groups when empty) plus the paradigm's own."""
     from .registry import METRICS  # noqa: PLC0415
 
     out: dict[str, Any] = {}
-    for name in groups or tuple(METRICS.names()):
+    for name in groups or default_groups():
         out.update(METRICS.get(name).compute(m))
     out.update(m.metrics)
     return out

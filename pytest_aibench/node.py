@@ -28,9 +28,17 @@ class Node:
     gflops: float | None = None
     memory_mb: float | None = None
     price_per_hour: float | None = None
+    #: throughput multipliers of lower precisions over fp32 on this class of device (an assumption,
+    #: from vendors' published int8/fp16 ratios; the host measures nothing here)
+    speedup: tuple[tuple[str, float], ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["speedup"] = dict(self.speedup)
+        return out
+
+    def speedup_for(self, quantization: str) -> float:
+        return dict(self.speedup).get(quantization, 1.0)
 
     def with_threads(self, threads: int | None) -> Node:
         return replace(self, threads=threads) if threads else self
@@ -38,16 +46,18 @@ class Node:
 
 #: Built-in profiles, from public datasheets of each class of device (sustained, not peak, figures).
 PROFILES: dict[str, Node] = {
-    "mcu": Node("mcu", "microcontroller", 1, idle_w=0.05, max_w=0.3, gflops=0.2, memory_mb=1.0, price_per_hour=0.0001),
-    "rpi4": Node("rpi4", "raspberry-pi", 4, idle_w=2.7, max_w=6.4, gflops=8.0, memory_mb=4096, price_per_hour=0.002),
+    "mcu": Node("mcu", "microcontroller", 1, idle_w=0.05, max_w=0.3, gflops=0.2, memory_mb=1.0, price_per_hour=0.0001,
+                speedup=(("int8", 4.0),)),
+    "rpi4": Node("rpi4", "raspberry-pi", 4, idle_w=2.7, max_w=6.4, gflops=8.0, memory_mb=4096, price_per_hour=0.002,
+                 speedup=(("int8", 2.0), ("int8_dynamic", 1.3))),
     "jetson_nano": Node("jetson_nano", "jetson", 4, idle_w=1.5, max_w=10.0, gflops=60.0, memory_mb=4096,
-                        price_per_hour=0.005),
+                        price_per_hour=0.005, speedup=(("fp16", 2.0), ("int8", 2.0))),
     "jetson_orin": Node("jetson_orin", "jetson", 8, idle_w=5.0, max_w=25.0, gflops=400.0, memory_mb=16384,
-                        price_per_hour=0.02),
+                        price_per_hour=0.02, speedup=(("fp16", 2.0), ("int8", 4.0))),
     "mec": Node("mec", "edge-server", 16, idle_w=60.0, max_w=250.0, gflops=1000.0,
-                        memory_mb=65536, price_per_hour=0.5),
+                memory_mb=65536, price_per_hour=0.5, speedup=(("int8", 2.0), ("bf16", 1.5))),
     "cloud": Node("cloud", "cloud-server", 64, idle_w=120.0, max_w=450.0, gflops=10000.0, memory_mb=524288,
-                  price_per_hour=3.0),
+                  price_per_hour=3.0, speedup=(("fp16", 1.5), ("bf16", 1.5), ("int8", 2.0))),
 }
 
 
@@ -58,5 +68,7 @@ def profile(name: str, overrides: dict[str, Any] | None = None) -> Node:
     if name not in PROFILES:
         raise KeyError(f"unknown node profile {name!r}; built in: {', '.join(PROFILES)}{suggest(name, PROFILES)}")
     node = PROFILES[name]
-    return replace(node, **{k: v for k, v in (overrides or {}).items() if k in Node.__dataclass_fields__}) \
-        if overrides else node
+    over = {k: v for k, v in (overrides or {}).items() if k in Node.__dataclass_fields__}
+    if isinstance(over.get("speedup"), dict):
+        over["speedup"] = tuple(sorted((str(k), float(v)) for k, v in over["speedup"].items()))
+    return replace(node, **over) if over else node

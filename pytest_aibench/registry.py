@@ -123,6 +123,9 @@ PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
     "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
     "lifelong_learning": "pytest_aibench.paradigms.learning:LifelongLearning",
     "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
+    "trial": "pytest_aibench.paradigms.train:Trial",
+    "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
+    "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
 })
 METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "accuracy": "pytest_aibench.metrics:Accuracy",
@@ -139,6 +142,9 @@ METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
     "repro": "pytest_aibench.metrics:Repro",
     "collaborative": "pytest_aibench.metrics:Collaborative",
     "kernel": "pytest_aibench.metrics:KernelRate",
+    "training": "pytest_aibench.metrics:Training",
+    "binary": "pytest_aibench.metrics:Binary",
+    "retrieval": "pytest_aibench.metrics:Retrieval",
 })
 SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
     "single_stream": "pytest_aibench.measure.loadgen:SingleStream",

@@ -104,6 +104,7 @@ class ModelSpec:
     gates: tuple[Gate, ...] = ()
     regressions: tuple[Any, ...] = ()   # compare.Rule
     settings: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()       # metric groups this model adds to the suite's
     line: int | None = None
 
 

@@ -222,7 +222,9 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     c.root = path.parent
 
     # metric groups first: gates are checked against what they provide
-    metric_groups = data.get("metrics") if isinstance(data.get("metrics"), list) else list(METRICS.names())
+    from ..metrics import default_groups  # noqa: PLC0415
+
+    metric_groups = data.get("metrics") if isinstance(data.get("metrics"), list) else list(default_groups())
     provided: set[str] = set()
     for i, name in enumerate(metric_groups):
         if not isinstance(name, str):
@@ -231,6 +233,18 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
             c.bad(("metrics", i), f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}{suggest(name, METRICS.names())}")
             continue
         provided |= set(METRICS.get(name).provides)
+
+    def model_groups(kp: tuple, spec: dict) -> tuple[tuple[str, ...], set[str]]:
+        """A model's own extra metric groups (retrieval for a re-ID model) and all it can gate on."""
+        own = [g for g in spec.get("metrics") or [] if isinstance(g, str)] if isinstance(spec.get("metrics"), list) else []
+        extra = set()
+        for i, name in enumerate(own):
+            if name not in METRICS:
+                c.bad(kp + ("metrics", i), f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}"
+                      f"{suggest(name, METRICS.names())}")
+            else:
+                extra |= set(METRICS.get(name).provides)
+        return tuple(g for g in own if g in METRICS and g not in metric_groups), provided | extra
 
     datasets: dict[str, DatasetSpec] = {}
     allow_outside = data.get("allow_outside_paths") is True
@@ -309,10 +323,16 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         elif isinstance(ds, str) and ds not in _dict(data, "datasets"):
             defined = _dict(data, "datasets")
             c.bad(kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(defined) or 'none'}{suggest(ds, defined)}")
+        own_metrics, model_provided = model_groups(kp, spec)
         model_axes = {}
         for singular, plural in STANDARD_AXES:
             if isinstance(spec.get(plural), list):
                 model_axes[singular] = c.axis_values(kp + (plural,), singular, spec[plural])
+        defined_topologies = _dict(data, "topologies")
+        for i, t in enumerate(model_axes.get("topology", ())):
+            if t not in defined_topologies:
+                c.bad(kp + ("topologies", i), f"unknown topology {_show(t)}; the suite's topologies: "
+                      f"{', '.join(defined_topologies) or 'none'}{suggest(t, defined_topologies)}")
         inp = spec.get("input")
         if isinstance(spec.get("file"), str):
             c.inside(kp + ("file",), spec["file"], allow_outside)
@@ -326,7 +346,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
                             dtype=inp.get("dtype", "float32"), scale=inp.get("scale"), mean=inp.get("mean"),
                             std=inp.get("std")) if isinstance(inp, dict) and isinstance(inp.get("shape"), list) else None,
             axes=model_axes,
-            gates=c.gates(kp + ("gates",), _dict(spec, "gates"), provided),
+            gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided), metrics=own_metrics,
             regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),
             settings=dict(spec.get("settings") or {}) if isinstance(spec.get("settings"), dict) else {},
             line=index.line_of(kp))

@@ -12,6 +12,7 @@ class Measurement:
 
     predictions: Any = None          # np.ndarray of predicted class ids, eval order
     labels: Any = None               # np.ndarray of true class ids
+    scores: Any = None               # np.ndarray (N, D) raw outputs, eval order (retrieval uses them as embeddings)
     latency_ns: list[int] = field(default_factory=list)  # one entry per timed call
     latency_batch: int = 1           # samples per timed call
     round_medians_ns: list[int] = field(default_factory=list)  # one per independent latency round

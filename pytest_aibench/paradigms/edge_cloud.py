@@ -6,27 +6,31 @@ simulated times everywhere. Measured host times are reported beside them, labell
 from __future__ import annotations
 
 import statistics
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..artifact import ArtifactError, NotAvailable
 from ..measure import Measurement
+from ..measure.energy import EnergyMeter
 from ..measure.stats import percentile
 from ..measure.timing import time_calls
 from ..node import Node
 from . import ParadigmContext
-from .single import prediction_hash, predict
+from .single import prediction_hash
 
 #: requests arrive this often (simulated seconds) unless params.interval_s says otherwise
 DEFAULT_INTERVAL_S = 0.05
 
 
-def compute_s(node: Node, mflops: float | None) -> float:
-    """Simulated seconds for one sample on ``node`` (FLOPs / sustained GFLOP/s)."""
+def compute_s(node: Node, mflops: float | None, quantization: str = "fp32") -> float:
+    """Simulated seconds for one sample on ``node``: FLOPs / (sustained GFLOP/s x the node's speedup for
+    this precision)."""
     if mflops is None or node.gflops is None:
         raise NotAvailable("simulated compute needs the model's FLOPs (zoo models have them) and a node with gflops")
-    return mflops * 1e6 / (node.gflops * 1e9)
+    return mflops * 1e6 / (node.gflops * 1e9 * node.speedup_for(quantization))
 
 
 def check_fits(node: Node, model_bytes: int | None, role: str) -> None:
@@ -73,19 +77,43 @@ def _measured_move(ctx: ParadigmContext, data: np.ndarray, src: str, dst: str) -
     return {} if seconds is None else {"measured.transfer_ms": seconds * 1e3, "measured.transfer_bytes": int(data.nbytes)}
 
 
-def _host(ctx: ParadigmContext, role: str = "edge") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Adapted inputs, labels, the role's predictions, softmax confidences and measured batch-1 latencies."""
+@dataclass
+class HostRun:
+    """What really ran on this host: inputs, labels, scores, and the measured latency and pass."""
+
+    xa: np.ndarray
+    y: np.ndarray
+    scores: np.ndarray
+    latency: list[int]
+    wall_s: float
+    energy: dict[str, Any]
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.scores.argmax(-1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        z = self.scores - self.scores.max(-1, keepdims=True)
+        return (np.exp(z) / np.exp(z).sum(-1, keepdims=True)).max(-1)
+
+
+def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
+    """The role's model over the evaluation split (timed and metered: the measured throughput and
+    energy), then measured batch-1 latencies."""
     s = ctx.settings
     x, y = ctx.dataset.eval_subset(s.eval_samples)
     xa = ctx.session.adapt(x)
     ctx.session.infer(xa[:s.batch_size])
-    scores = role_scores(ctx, role, xa)
-    z = scores - scores.max(-1, keepdims=True)
-    prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    t0 = time.perf_counter()
+    with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
+        scores = role_scores(ctx, role, xa)
+    wall = time.perf_counter() - t0
     ones = [np.ascontiguousarray(xa[i:i + 1]) for i in range(min(len(xa), 64))]
     latency = time_calls(ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10),
                          min(s.latency_samples, 100))
-    return xa, y, scores.argmax(-1), prob.max(-1), latency
+    local = backend(ctx).name == "in-process" or ctx.extra.get("runner") is None
+    return HostRun(xa, y, scores, latency, wall, meter.result(len(y)) if local else {})
 
 
 def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[str, Any]:
@@ -99,13 +127,14 @@ def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[s
     return out
 
 
-def _base(ctx: ParadigmContext, y: np.ndarray, preds: np.ndarray, latency: list[int]) -> Measurement:
-    return Measurement(predictions=preds, labels=y, latency_ns=latency, seed=ctx.seed,
+def _base(ctx: ParadigmContext, run: HostRun, preds: np.ndarray) -> Measurement:
+    return Measurement(predictions=preds, labels=run.y, latency_ns=run.latency, seed=ctx.seed, scores=run.scores,
+                       eval_wall_s=run.wall_s, eval_count=len(run.y), energy=run.energy,
                        info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
                              "backend": backend(ctx).describe(),
-                             "prediction_hash": prediction_hash(preds),
+                             "prediction_hash": prediction_hash(preds), "energy_region": "host accuracy pass",
                              "times": "sim.*: from counted FLOPs and the seeded link model (deterministic); "
-                                      "measured.*: host wall time, and scaled to the node by the calibrated ratio"})
+                                      "measured.*, throughput.*, energy.*: this host's wall time and power model"})
 
 
 class EdgeOnly:
@@ -114,11 +143,15 @@ class EdgeOnly:
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
-        _, y, preds, _, latency = _host(ctx)
-        t = compute_s(topo.edge, ctx.extra.get("mflops"))
-        m = _base(ctx, y, preds, latency)
-        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": topo.edge.max_w * t,
-                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, topo.edge, ctx)})
+        run = _host(ctx)
+        y, latency, edge = run.y, run.latency, topo.edge
+        t = compute_s(edge, ctx.extra.get("mflops"), ctx.case.quantization)
+        m = _base(ctx, run, run.preds)
+        fps = 1.0 / t
+        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": edge.max_w * t,
+                          "sim.fps": fps, "sim.fps_per_w": fps / edge.max_w if edge.max_w else 0.0,
+                          "sim.fps_per_price": fps / edge.price_per_hour if edge.price_per_hour else 0.0,
+                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx)})
         return m
 
 
@@ -128,7 +161,8 @@ class CloudOnly:
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.cloud, ctx.extra.get("model_bytes"), "cloud")
-        xa, y, preds, _, latency = _host(ctx, role="cloud")
+        run = _host(ctx, role="cloud")
+        xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = 1.0 / interval
@@ -144,7 +178,7 @@ class CloudOnly:
             answered[i] = True
             e2e.append(t_up + t_cloud + t_down)
         final = np.where(answered, preds, -1)
-        m = _base(ctx, y, final, latency)
+        m = _base(ctx, run, final)
         m.metrics.update({**_pct(e2e, "sim.latency"), "sim.availability": float(answered.mean()),
                           "offload_ratio": 1.0, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
                           "sim.cloud_energy_j_per_inference": topo.cloud.max_w * t_cloud,
@@ -166,7 +200,8 @@ class JointInference:
         if not cloud_model:
             raise ArtifactError("joint_inference needs params.joint_inference.cloud_model: the suite's large model")
         check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
-        xa, y, edge_preds, conf, latency = _host(ctx)
+        run = _host(ctx)
+        xa, y, edge_preds, conf, latency = run.xa, run.y, run.preds, run.confidence, run.latency
         prepare = ctx.extra["prepare_model"]
         cloud_session, cloud_mflops, cloud_bytes, cloud_artifact = prepare(cloud_model)
         try:
@@ -209,7 +244,7 @@ class JointInference:
             cloud_busy += t_cloud
             final[i] = cloud_preds[i]
             e2e.append(t_edge + t_up + t_cloud + t_down)
-        m = _base(ctx, y, final, latency)
+        m = _base(ctx, run, final)
         n = len(y)
         m.metrics.update({
             **_pct(e2e, "sim.latency"), "offload_ratio": offloaded / n, "hard_ratio": float(hard.mean()),
@@ -238,7 +273,8 @@ class MultiEdgeInference:
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
-        xa, y, preds, _, latency = _host(ctx)
+        run = _host(ctx)
+        xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         n_edges = int(ctx.param("edges", topo.edges))
         if backend(ctx).name != "in-process" and ctx.extra.get("runner") is not None:  # each share on an edge worker
             from .remote import scores  # noqa: PLC0415
@@ -254,7 +290,7 @@ class MultiEdgeInference:
         makespan = max(shares) * t_edge
         up, down = topo.channels(ctx.seed)
         gather = [up.transfer(4 * ctx.dataset.num_classes * s, makespan) or 0.0 for s in shares]
-        m = _base(ctx, y, preds, latency)
+        m = _base(ctx, run, preds)
         m.metrics.update({"multi_edge.edges": n_edges, "sim.dp_makespan_ms": (makespan + max(gather)) * 1e3,
                           "sim.dp_throughput_ips": len(y) / (makespan + max(gather)),
                           "sim.single_edge_makespan_ms": len(y) * t_edge * 1e3,

@@ -24,7 +24,7 @@ _LATENCY_INPUTS = 256
 
 
 def predict(session, x: np.ndarray, batch_size: int, num_classes: int, where: str) -> tuple[np.ndarray, float]:
-    """Class ids for ``x`` (already adapted) and the wall time the batched pass took."""
+    """Raw scores (N, classes) for ``x`` (already adapted) and the wall time the batched pass took."""
     preds = []
     t0 = time.perf_counter()
     for i in range(0, len(x), batch_size):
@@ -32,7 +32,7 @@ def predict(session, x: np.ndarray, batch_size: int, num_classes: int, where: st
         if scores.ndim != 2 or scores.shape[1] != num_classes:
             raise ArtifactError(f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
                                 f"class scores for the dataset's {num_classes} classes")
-        preds.append(scores.argmax(-1))
+        preds.append(scores)
     wall = time.perf_counter() - t0
     return np.concatenate(preds), wall
 
@@ -53,13 +53,14 @@ class SingleNode:
         if ctx.case.scenario:
             return self._loadgen(ctx, xa, y)
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-            preds, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset.num_classes, ctx.case.id)
+            scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset.num_classes, ctx.case.id)
+        preds = scores.argmax(-1)
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
         inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(n)]
         warm, latency, rounds = self._latency(ctx, inputs)
         return Measurement(
-            predictions=preds, labels=y, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
+            predictions=preds, labels=y, scores=scores, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
             eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
             round_medians_ns=rounds,
             info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True,

@@ -29,6 +29,23 @@ def _totals(rs: list[Result]) -> dict[str, Any]:
     return out
 
 
+def _search(rs: list[Result]) -> dict[str, Any]:
+    """AutoML suites: the best valid accuracy found as trials completed (arrival order, with the trial
+    seconds spent so far; under xdist, trials run in parallel) and the operations spent training."""
+    trials = [r for r in rs if isinstance(r.metrics.get("trial.accuracy"), (int, float))]
+    if not trials:
+        return {}
+    best, ops, spent, curve = 0.0, 0.0, 0.0, []
+    for n, r in enumerate(trials, 1):
+        ops += float(r.metrics.get("trial.train_flops") or 0)
+        spent += float(r.metrics.get("trial.wall_s") or 0)
+        best = max(best, r.metrics["trial.accuracy"] if r.outcome == "passed" else 0.0)
+        curve.append({"trial": n, "trial_seconds": round(spent, 3), "train_flops": ops, "best_accuracy": best})
+    return {"search": {"trials": len(trials), "valid_trials": sum(r.outcome == "passed" for r in trials),
+                       "best_accuracy": best, "total_train_flops": ops, "total_trial_seconds": round(spent, 3),
+                       "best_over_time": curve}}
+
+
 def summarize(results: list[Result]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for suite, rs in by_suite(results).items():
@@ -42,5 +59,6 @@ def summarize(results: list[Result]) -> dict[str, dict[str, Any]]:
             "vips_total": None, "vips_mean": None, "vips_items": 0,
             **_totals(rs),
             "by_runtime": {fw: _totals(group) for fw, group in runtimes.items() if _totals(group)},
+            **_search(rs),
         }
     return out

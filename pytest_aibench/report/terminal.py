@@ -14,10 +14,17 @@ COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
            ("model.size_mb", "MB", "{:.2f}"), ("loadgen.result", "LoadGen", "{}"),
            ("loadgen.p99_ms", "LG p99 ms", "{:.3f}"), ("loadgen.samples_per_s", "LG samples/s", "{:.0f}"),
            ("energy.j_per_inference", "mJ/inf", "{:.3f}", 1000.0),
+           ("binary.sensitivity", "sens", "{:.3f}"), ("binary.specificity", "spec", "{:.3f}"),
+           ("retrieval.rank1", "rank-1", "{:.3f}"), ("retrieval.map", "mAP", "{:.3f}"),
+           ("sim.fps", "sim FPS", "{:.1f}"), ("sim.fps_per_w", "FPS/W", "{:.1f}"),
+           ("sim.fps_per_price", "FPS/price", "{:.0f}"),
            ("sim.latency.p50_ms", "sim p50 ms", "{:.2f}"), ("sim.latency.p99_ms", "sim p99 ms", "{:.2f}"),
            ("offload_ratio", "offload", "{:.2f}"), ("bytes.up", "bytes up", "{:.0f}"),
            ("sim.edge_energy_j_per_inference", "edge mJ/inf", "{:.3f}", 1000.0),
-           ("fl.final_accuracy", "FL acc", "{:.4f}"), ("ll.bwt", "BWT", "{:+.4f}"), ("ll.fwt", "FWT", "{:+.4f}"))
+           ("fl.final_accuracy", "FL acc", "{:.4f}"), ("ll.bwt", "BWT", "{:+.4f}"), ("ll.fwt", "FWT", "{:+.4f}"),
+           ("trial.train_flops", "train GFLOP", "{:.1f}", 1e-9), ("trial.wall_s", "trial s", "{:.1f}"),
+           ("train.time_to_quality_s", "TTQ s", "{:.2f}"), ("train.time_to_quality_cv", "TTQ cv", "{:.3f}"),
+           ("train.epochs_to_quality", "epochs", "{:.1f}"), ("train.throughput_sps", "train samples/s", "{:.0f}"))
 
 
 def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
@@ -57,8 +64,10 @@ def leaderboard(results: list[Result]) -> list[str]:
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
         cols = [c for c in COLUMNS if any(r.metrics.get(c[0]) is not None for r in rs)]
-        ranked = sorted(rs, key=lambda r: (not r.measured, not isinstance(r.metrics.get("vips"), (int, float)),
-                                           -(r.metrics.get("vips") or 0.0), r.id))
+        score = next((k for k in ("vips", "sim.fps", "trial.accuracy", "accuracy")
+                      if any(isinstance(r.metrics.get(k), (int, float)) for r in rs)), "vips")
+        ranked = sorted(rs, key=lambda r: (not r.measured, not isinstance(r.metrics.get(score), (int, float)),
+                                           -(r.metrics.get(score) or 0.0), r.id))
         rows = []
         rank = 0
         for r in ranked:
@@ -83,6 +92,13 @@ def leaderboard(results: list[Result]) -> list[str]:
         if methods:
             out.append(f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "
                        "P_idle + (P_max - P_idle) x CPU utilisation)")
+        if s.get("search"):
+            sr = s["search"]
+            out.append(f"search: best valid accuracy {sr['best_accuracy']:.4f} after {sr['trials']} trials "
+                       f"({sr['valid_trials']} valid), {sr['total_train_flops'] / 1e12:.3f} TFLOP and "
+                       f"{sr['total_trial_seconds']:.0f} trial-seconds spent training")
+            out.append("search: best so far (trial-seconds: accuracy): " + ", ".join(
+                f"{p['trial_seconds']:.0f}: {p['best_accuracy']:.3f}" for p in sr["best_over_time"]))
         if any(any(f.startswith("concurrent") for f in r.flags) for r in rs):
             out.append("* latency measured while other xdist workers ran: compare it with care")
         out.append("")

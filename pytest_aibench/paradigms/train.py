@@ -1,0 +1,193 @@
+"""Training as a benchmark: ``trial`` (one AutoML search point, AIPerf-style), ``train_to_quality``
+(MLPerf-training-style time to a target accuracy over several seeds) and ``serve_trained`` (the
+trained model served for inference in the same run, as AI Bench composes offline training and online
+inference). Training is seeded end to end: initialisation, data order, augmentation and dropout."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..artifact import ArtifactError, NotAvailable
+from ..measure import Measurement
+from . import ParadigmContext
+from .learning import _deterministic, _predict
+from .single import prediction_hash
+
+BITS = {"fp32": 32, "bf16": 16, "fp16": 16, "int8": 8, "int8_dynamic": 8}
+
+
+def _family(ctx: ParadigmContext) -> tuple[str, dict[str, Any]]:
+    art = ctx.extra.get("artifact")
+    if ctx.case.framework != "torch" or art is None or not art.family:
+        raise NotAvailable(f"{ctx.case.paradigm} trains a zoo architecture with torch; {ctx.case.framework!r} cannot")
+    return art.family, dict(art.config)
+
+
+def _augment(x: Any, gen: Any) -> Any:
+    """Seeded augmentation: a random shift of up to one pixel and, for images, a random flip."""
+    import torch  # noqa: PLC0415
+
+    dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
+    x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    if x.shape[1] == 3 and bool(torch.randint(0, 2, (1,), generator=gen)):
+        x = torch.flip(x, dims=(-1,))
+    return x
+
+
+def train_epochs(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int, augment: bool,
+                 on_epoch: Any = None, batch: int = 64, schedule: str = "constant") -> None:
+    """AdamW over seeded shuffles; ``schedule="onecycle"`` anneals the rate over exactly ``epochs``
+    (a trial's final accuracy then reflects its hyper-parameters, not where the last step landed)."""
+    import torch  # noqa: PLC0415
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * ((len(y) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps) if schedule == "onecycle" else None
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    for epoch in range(epochs):
+        model.train()  # dropout on, drawn from torch's seeded generator
+        order = torch.randperm(len(yt), generator=gen)
+        for i in range(0, len(yt), batch):
+            idx = order[i:i + batch]
+            xb = _augment(xt[idx], gen) if augment else xt[idx]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xb), yt[idx]).backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+        model.eval()
+        if on_epoch is not None and on_epoch(epoch + 1):
+            return
+
+
+class Trial:
+    """One point of a hyper-parameter / architecture search: train, evaluate, count the operations."""
+
+    name = "trial"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        from ..zoo import build_module  # noqa: PLC0415
+        from ..zoo.build import count_flops  # noqa: PLC0415
+
+        family, config = _family(ctx)
+        p = ctx.param
+        config.update({k: p(k, config.get(k)) for k in ("width", "depth") if p(k, None) is not None})
+        epochs, lr = int(p("epochs", 3)), float(p("lr", 0.01))
+        data = ctx.dataset
+        x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
+        t0 = time.perf_counter()
+        with _deterministic(ctx.seed) as torch:
+            model = build_module(family, config)
+            shape = (1, *data.x_train.shape[1:])
+            fwd = count_flops(model, shape)
+            train_epochs(model, data.x_train, data.y_train, epochs, lr, ctx.seed, augment=bool(p("augment", True)),
+                         schedule=str(p("schedule", "onecycle")))
+            preds = _predict(model, x_eval)[0]
+            params = int(sum(t.numel() for t in model.parameters()))
+            _ = torch
+        wall = time.perf_counter() - t0
+        m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
+        m.metrics.update({"trial.accuracy": float((preds == y_eval).mean()), "trial.params": params,
+                          "trial.mflops": fwd / 1e6, "trial.train_flops": 3 * fwd * len(data.y_train) * epochs,
+                          "trial.wall_s": wall, "trial.precision_bits": BITS.get(ctx.case.quantization, 32)})
+        m.info.update({"trial": {"family": family, "config": config, "epochs": epochs, "lr": lr,
+                                  "schedule": str(p("schedule", "onecycle"))},
+                       "prediction_hash": prediction_hash(preds)})
+        return m
+
+
+def _trained_path(ctx: ParadigmContext) -> Path:
+    folder = Path(ctx.extra["item_dir"]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"trained-{ctx.case.suite_name}-{ctx.case.model}.pt"
+
+
+class TrainToQuality:
+    """Train from a seeded start until ``target_accuracy`` on the evaluation split, for each seed."""
+
+    name = "train_to_quality"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        from ..zoo import build_module  # noqa: PLC0415
+
+        family, config = _family(ctx)
+        p = ctx.param
+        target, max_epochs, lr = float(p("target_accuracy", 0.9)), int(p("max_epochs", 20)), float(p("lr", 0.003))
+        seeds = [int(s) for s in p("seeds", [0, 1, 2])]
+        data = ctx.dataset
+        x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
+        runs, first_model = [], None
+        for seed in seeds:
+            with _deterministic(seed) as torch:
+                model = build_module(family, config)
+                reached: dict[str, Any] = {}
+                t0 = time.perf_counter()
+
+                def check(epoch: int) -> bool:
+                    acc = float((_predict(model, x_eval)[0] == y_eval).mean())
+                    if acc >= target and "epochs" not in reached:
+                        reached.update(epochs=epoch, seconds=time.perf_counter() - t0, accuracy=acc)
+                    reached["last"] = (epoch, acc)
+                    return acc >= target
+
+                train_epochs(model, data.x_train, data.y_train, max_epochs, lr, seed, augment=True, on_epoch=check)
+                wall = time.perf_counter() - t0
+                epochs_run = reached["last"][0]
+                runs.append({"seed": seed, "reached": "epochs" in reached, "epochs": reached.get("epochs"),
+                             "seconds": reached.get("seconds"), "final_accuracy": reached["last"][1],
+                             "samples_per_s": epochs_run * len(data.y_train) / wall})
+                if first_model is None:
+                    first_model = model
+                    torch.save(model.state_dict(), _trained_path(ctx))
+        ok = [r for r in runs if r["reached"]]
+        ttq = [r["seconds"] for r in ok]
+        preds = _predict(first_model, x_eval)[0]
+        m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
+        m.metrics.update({
+            "train.target_accuracy": target, "train.seeds": len(runs), "train.reached": len(ok) / len(runs),
+            "train.time_to_quality_s": statistics.fmean(ttq) if ttq else -1.0,
+            "train.time_to_quality_stdev_s": statistics.stdev(ttq) if len(ttq) > 1 else 0.0,
+            "train.time_to_quality_cv": statistics.stdev(ttq) / statistics.fmean(ttq) if len(ttq) > 1 else 0.0,
+            "train.epochs_to_quality": statistics.fmean(r["epochs"] for r in ok) if ok else -1.0,
+            "train.epochs_stdev": statistics.stdev([r["epochs"] for r in ok]) if len(ok) > 1 else 0.0,
+            "train.throughput_sps": statistics.fmean(r["samples_per_s"] for r in runs)})
+        m.info.update({"runs": runs, "trained_model": str(_trained_path(ctx)), "prediction_hash": prediction_hash(preds),
+                       "seeded": "initialisation, data order, augmentation and dropout, per seed"})
+        return m
+
+
+class ServeTrained:
+    """Serve the model train_to_quality trained earlier in this run (or train it here, identically,
+    when that item ran elsewhere), measured like any inference item."""
+
+    name = "serve_trained"
+
+    def run(self, ctx: ParadigmContext) -> Measurement:
+        from ..zoo import build_module  # noqa: PLC0415
+        from .single import SingleNode  # noqa: PLC0415
+
+        family, config = _family(ctx)
+        path = _trained_path(ctx)
+        origin = "trained by this run's train_to_quality item"
+        if not path.is_file():
+            TrainToQuality().run(ParadigmContext(ctx.case, ctx.settings, ctx.dataset, ctx.session, ctx.node, ctx.seed,
+                                                 ctx.extra, None, ctx.topology, {**ctx.params, "seeds": [0]}))
+            origin = "trained here (the train_to_quality item had not run in this process)"
+        import torch  # noqa: PLC0415
+
+        model = build_module(family, config)
+        try:
+            model.load_state_dict(torch.load(path, weights_only=True))
+        except Exception as exc:  # noqa: BLE001
+            raise ArtifactError(f"cannot load the trained model {path}: {exc}") from None
+        model.eval()
+        ctx.session._module = model  # serve the trained weights through the prepared torch session
+        m = SingleNode().run(ctx)
+        m.info["served"] = {"model": str(path), "origin": origin}
+        return m
