@@ -50,3 +50,10 @@ def test_readme_documents_every_option_and_manifest_key():
     assert options
     for opt in options:
         assert f"`{opt}" in readme, f"option {opt} is not in the README's options table"
+    from pytest_aibench.registry import DATASETS, METRICS, PARADIGMS
+
+    for kind, registry in (("metric group", METRICS), ("dataset source", DATASETS), ("paradigm", PARADIGMS)):
+        for name in registry.names():
+            assert f"`{name}`" in readme, f"{kind} {name} is not documented in the README"
+    for suite in sorted(p.name for p in (ROOT / "suites").iterdir() if (p / "suite.yaml").is_file()):
+        assert f"| `suites/{suite}` |" in readme, f"suite {suite} is missing from the README's suite table"
