@@ -75,7 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except RuleError as exc:
         raise SystemExit(f"aibench compare: {exc}") from None
     c = match(base, cur, base_doc.get("machine"), cur_doc.get("machine"))
-    rows, regressions = [], []
+    rows, regressions, inconclusive = [], [], []
     for b, r in c.matched:
         for rule in rules:
             v = judge(rule, b, r)
@@ -83,9 +83,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 continue
             change = f"{v.change:+.1%}" if rule.relative else f"{v.change:+.6g}"
             rows.append([_label(r), rule.metric, f"{v.baseline:.6g}", f"{v.current:.6g}", change,
-                         "REGRESSED" if v.regressed else "ok"])
+                         "REGRESSED" if v.regressed else "inconclusive" if v.inconclusive else "ok"])
             if v.regressed:
                 regressions.append(f"{_label(r)}: {v.message()}")
+            elif v.inconclusive:
+                inconclusive.append(f"{_label(r)}: {v.message()}")
     for line in table(["item", "metric", "baseline", "current", "change", "verdict"], rows, {2, 3, 4}):
         print(line)
     print(f"{len(c.matched)} matched, {len(regressions)} regressed, {len(c.new)} new, {len(c.missing)} missing")
@@ -93,6 +95,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"machine differs: {note}")
     for r in regressions:
         print(f"REGRESSED {r}")
+    for r in inconclusive:
+        print(f"INCONCLUSIVE {r}")
     return 1 if regressions else 0
 
 

@@ -116,6 +116,7 @@ class Verdict:
     change: float | None          # relative (fraction) or absolute, as the rule reads
     regressed: bool
     evidence: str
+    inconclusive: bool = False     # beyond the tolerance and significant, but the host was busier
 
     def message(self) -> str:
         unit = "%" if self.rule.relative else ""
@@ -145,7 +146,7 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     rounds_b = base.samples.get("round_medians_ns") or []
     rounds_c = cur.samples.get("round_medians_ns") or []
     if len(rounds_b) >= 3 and len(rounds_c) >= 3:
-        return _judge_rounds(rule, b, c, change, beyond, rounds_b, rounds_c)
+        return _busy_host(_judge_rounds(rule, b, c, change, beyond, rounds_b, rounds_c), base, cur)
     from .measure.stats import bootstrap_ci  # noqa: PLC0415
 
     a, z = [v / 1e6 for v in ns_b], [v / 1e6 for v in ns_c]
@@ -157,7 +158,20 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
                 f"{_ci(ci_b)} vs {_ci(ci_c)}, {'disjoint' if separated else 'overlapping'}")
     if beyond and not significant:
         evidence += ": beyond the tolerance but not significant, so not a regression"
-    return Verdict(rule, b, c, change, beyond and significant, evidence)
+    return _busy_host(Verdict(rule, b, c, change, beyond and significant, evidence), base, cur)
+
+
+def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
+    """A timing regression measured while other processes took the cores the runtime needed (and the
+    baseline had them) is not pinned on the code: it becomes inconclusive, with the reason."""
+    from .measure.host import contention  # noqa: PLC0415
+
+    why = contention(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
+        if v.regressed else None
+    if why is None:
+        return v
+    return Verdict(v.rule, v.baseline, v.current, v.change, False,
+                   f"{v.evidence}; inconclusive, not a regression: {why}; rerun on a quiet host", True)
 
 
 def _judge_rounds(rule: Rule, b: float, c: float, change: float, beyond: bool, rounds_b: list[int],

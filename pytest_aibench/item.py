@@ -115,7 +115,8 @@ def check_regressions(item: pytest.Item, case: Case, result: Result) -> list[str
         "path": str(st.baseline.path), "status": "matched", "seed": base.seed,
         "metrics": {k: base.metrics[k] for k in shown if k in base.metrics},
         "verdicts": [{"rule": str(v.rule), "metric": v.rule.metric, "baseline": v.baseline, "current": v.current,
-                      "change": v.change, "regressed": v.regressed, "evidence": v.evidence} for v in verdicts]}
+                      "change": v.change, "regressed": v.regressed, "inconclusive": v.inconclusive,
+                      "evidence": v.evidence} for v in verdicts]}
     regressed = [v for v in verdicts if v.regressed]
     if not regressed:
         return []

@@ -185,6 +185,8 @@ class AibenchSession:
                     changes.append((_label(r), metric, b, c, c / b - 1))
         return {"baseline": str(baseline.path), "matched": len(matched),
                 "regressions": [(_label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
+                "inconclusive": [(_label(r), f"{v['metric']}: {v['evidence']}") for r in matched
+                                 for v in r.info["baseline"].get("verdicts", ()) if v.get("inconclusive")],
                 "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
                 "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
                 "machine": machine_differences(baseline.machine, machine), "changes": changes}
@@ -205,6 +207,8 @@ class AibenchSession:
                           red=bool(c["regressions"]))
             for label, reason in c["regressions"]:
                 tr.write_line(f"  REGRESSED {label}: {reason}", red=True)
+            for label, reason in c.get("inconclusive", ()):
+                tr.write_line(f"  INCONCLUSIVE {label}: {reason}", yellow=True)
             for note in c["machine"]:
                 tr.write_line(f"  machine differs: {note}", yellow=True)
         tr.write_line(f"journal: {self.run_dir / 'journal.jsonl'}")

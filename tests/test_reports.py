@@ -38,11 +38,66 @@ def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_
     same.assert_outcomes(passed=1)
     same.stdout.fnmatch_lines(["compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run"])
     monkeypatch.setenv("AIBENCH_TEST_SLOW", "200")  # +200 µs on a ~5 µs call
+    from pytest_aibench.measure import host  # an xdist neighbour must not make this slowdown inconclusive
+
+    monkeypatch.setattr(host.HostLoad, "result", lambda self: {"other_cpus": 0.0, "steal_cpus": 0.0, "cpus": 2})
     slow = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on", "latency.p50:+50%")
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*regression against base.json: latency.p50_ms: baseline *, current *, change +*% "
                                "(limit +50%); 4 rounds vs 4 baseline rounds (fresh runner each; each side's worst round "
                                "set aside)*fully separated*"])
+
+
+def test_a_slowdown_while_other_processes_took_the_cores_is_inconclusive(demo, linear_model, monkeypatch):
+    from pytest_aibench.measure import host
+
+    def host_record(other):  # what the probe read on the host (faked: the CI machine's load is not ours to set)
+        monkeypatch.setattr(host.HostLoad, "result", lambda self: {"other_cpus": other, "steal_cpus": 0.0, "cpus": 2})
+
+    suite(demo, linear_model)
+    host_record(0.0)
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-save", "base").assert_outcomes(passed=1)
+    monkeypatch.setenv("AIBENCH_TEST_SLOW", "200")
+    host_record(1.6)
+    busy = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on",
+                          "latency.p50:+50%", "--aibench-json", "busy.json")
+    busy.assert_outcomes(passed=1)
+    busy.stdout.fnmatch_lines([
+        "compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run",
+        "  INCONCLUSIVE linear*latency.p50_ms*fully separated*inconclusive, not a regression: other processes used "
+        "1.6 of 2 CPUs while this run was timed (baseline 0.0), leaving under the 1 its runtime uses; rerun on a quiet host"])
+    item = json.loads((Path(demo.path) / "busy.json").read_text())["items"][0]
+    assert item["flags"] == ["host busy: other processes used 1.6 of 2 CPUs while timing"]
+    assert [v["inconclusive"] for v in item["info"]["baseline"]["verdicts"]] == [True]
+    host_record(0.2)  # the same slowdown on a quiet host is a regression
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on",
+                   "latency.p50:+50%").assert_outcomes(failed=1)
+
+
+def test_contention_needs_more_load_than_the_baseline_and_too_few_free_cores():
+    from pytest_aibench.measure.host import contention
+
+    quiet, busy = {"other_cpus": 0.1, "cpus": 2}, {"other_cpus": 1.5, "cpus": 2}
+    assert "1.5 of 2 CPUs" in contention(quiet, busy, 1)
+    assert contention(busy, busy, 1) is None                     # the baseline was as busy: comparable
+    assert contention(quiet, {"other_cpus": 1.5, "cpus": 16}, 4) is None   # cores to spare
+    assert contention(quiet, {"other_cpus": 0.4, "cpus": 2}, 2) is None    # under half a core more
+    assert contention(None, busy, None) is not None and contention(quiet, {}, 1) is None
+
+
+def test_host_probe_sees_a_busy_neighbour():
+    from pytest_aibench.measure.host import HostLoad
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        __import__("time").sleep(0.3)
+        with HostLoad() as probe:
+            __import__("time").sleep(0.5)   # this process idles; the neighbour spins
+    finally:
+        spin.kill()
+        spin.wait()
+    load = probe.result()
+    assert load["other_cpus"] >= 0.5 and load["cpus"] >= 1 and load["seconds"] >= 0.5
 
 
 def test_accuracy_compares_exactly_and_manifest_rules_apply(demo, linear_model, tmp_path):

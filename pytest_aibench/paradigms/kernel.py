@@ -8,6 +8,7 @@ import statistics
 from ..artifact import ArtifactError
 from ..measure import Measurement
 from ..measure.memory import peak_rss_mb
+from ..measure.host import HostLoad, busy_flag
 from ..measure.timing import time_calls, warm_up
 from . import ParadigmContext
 
@@ -23,12 +24,13 @@ class KernelBench:
         if kernel is None:
             raise ArtifactError("the kernel paradigm measures kernel models (kernel: {op, shape})")
         warm = warm_up(session.infer, [None], ctx.settings.warmup)
-        latency = time_calls(session.infer, [None], 0, ctx.settings.latency_samples)
+        with HostLoad() as host:
+            latency = time_calls(session.infer, [None], 0, ctx.settings.latency_samples)
         seconds = statistics.median(latency) / 1e9
         gflops = kernel.flops() / seconds / 1e9
         peak = peak_gflops(ctx.node.threads)
-        m = Measurement(latency_ns=latency, peak_rss_mb=peak_rss_mb(), seed=ctx.seed,
-                        info={"warmup": warm, "kernel": {"op": kernel.op, "shape": kernel.dims},
+        m = Measurement(latency_ns=latency, peak_rss_mb=peak_rss_mb(), seed=ctx.seed, flags=busy_flag(host.result()),
+                        info={"warmup": warm, "host_load": host.result(), "kernel": {"op": kernel.op, "shape": kernel.dims},
                               "peak": "best fp32 GEMM (numpy, torch; 1024^3) measured in this process"})
         m.metrics.update({"kernel.gflops": gflops, "kernel.flops": kernel.flops(), "kernel.peak_gflops": peak,
                           "kernel.fraction_of_peak": gflops / peak if peak else 0.0})

@@ -16,6 +16,7 @@ from ..artifact import ArtifactError, NotAvailable
 from ..measure import Measurement
 from ..measure.energy import EnergyMeter
 from ..measure.memory import peak_rss_mb
+from ..measure.host import HostLoad, busy_flag
 from ..measure.timing import time_calls, warm_up
 from . import ParadigmContext
 
@@ -58,12 +59,13 @@ class SingleNode:
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
         inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(n)]
-        warm, latency, rounds = self._latency(ctx, inputs)
+        with HostLoad() as host:
+            warm, latency, rounds = self._latency(ctx, inputs)
         return Measurement(
             predictions=preds, labels=y, scores=scores, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
             eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
-            round_medians_ns=rounds,
-            info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True,
+            round_medians_ns=rounds, flags=busy_flag(host.result()),
+            info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True, "host_load": host.result(),
                   "latency_rounds": len(rounds) or 1,
                   "energy_region": "accuracy pass", "prediction_hash": prediction_hash(preds)})
 
