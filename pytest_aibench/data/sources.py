@@ -21,25 +21,9 @@ class DigitsSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        path = shipped("datasets/digits.npz")
-        try:
-            verify(path, recorded_sums(path.parent).get("digits.npz"), "dataset")
-        except ChecksumError as exc:
-            raise DatasetError(str(exc)) from None
-        with np.load(path, allow_pickle=False) as z:
-            x = z["x"].astype(np.float32)[:, None, :, :] / 16.0
-            y = z["y"].astype(np.int64)
+        x, y = _shipped_npz("digits.npz")
         meta: dict[str, Any] = {"num_classes": 10, "layout": "NCHW", "origin": "sklearn.datasets.load_digits"}
-        size = spec.params.get("size")
-        if size is not None and int(size) != 8:
-            from .transforms import resize_bilinear  # noqa: PLC0415
-
-            x = resize_bilinear(x, int(size))
-            meta["transform"] = f"bilinear 8x8 -> {int(size)}x{int(size)}"
-        channels = int(spec.params.get("channels", 1))
-        if channels != 1:
-            x = np.repeat(x, channels, axis=1)
-        return x, y, meta
+        return _resized(x / 16.0, spec, 8, meta), y, meta
 
 
 class ShapesSource:
@@ -153,26 +137,34 @@ class LfwSubsetSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        path = shipped("datasets/lfw_subset.npz")
-        try:
-            verify(path, recorded_sums(path.parent).get("lfw_subset.npz"), "dataset")
-        except ChecksumError as exc:
-            raise DatasetError(str(exc)) from None
-        with np.load(path, allow_pickle=False) as z:
-            x = z["x"].astype(np.float32)[:, None, :, :]
-            y = z["y"].astype(np.int64)
+        x, y = _shipped_npz("lfw_subset.npz")
         meta: dict[str, Any] = {"num_classes": 2, "layout": "NCHW", "classes": ["non_face", "face"],
                                 "origin": "skimage.data.lfw_subset()"}
-        size = spec.params.get("size")
-        if size is not None and int(size) != 25:
-            from .transforms import resize_bilinear  # noqa: PLC0415
+        return _resized(x, spec, 25, meta), y, meta
 
-            x = resize_bilinear(x, int(size))
-            meta["transform"] = f"bilinear 25x25 -> {int(size)}x{int(size)}"
-        channels = int(spec.params.get("channels", 1))
-        if channels != 1:
-            x = np.repeat(x, channels, axis=1)
-        return x, y, meta
+
+def _shipped_npz(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset copy shipped under fixtures/datasets, refused unless its digest matches SHA256SUMS:
+    grey images as float32 (N, 1, H, W) and int64 labels."""
+    path = shipped(f"datasets/{name}")
+    try:
+        verify(path, recorded_sums(path.parent).get(name), "dataset")
+    except ChecksumError as exc:
+        raise DatasetError(str(exc)) from None
+    with np.load(path, allow_pickle=False) as z:
+        return z["x"].astype(np.float32)[:, None, :, :], z["y"].astype(np.int64)
+
+
+def _resized(x: np.ndarray, spec: DatasetSpec, native: int, meta: dict[str, Any]) -> np.ndarray:
+    """Apply ``params: {size, channels}``: bilinear resize from ``native`` and a repeated grey channel."""
+    size = spec.params.get("size")
+    if size is not None and int(size) != native:
+        from .transforms import resize_bilinear  # noqa: PLC0415
+
+        x = resize_bilinear(x, int(size))
+        meta["transform"] = f"bilinear {native}x{native} -> {int(size)}x{int(size)}"
+    channels = int(spec.params.get("channels", 1))
+    return np.repeat(x, channels, axis=1) if channels != 1 else x
 
 
 class NpzSource:
