@@ -60,8 +60,12 @@ def test_a_slowdown_while_other_processes_took_the_cores_is_inconclusive(demo, l
     monkeypatch.setenv("AIBENCH_TEST_SLOW", "200")
     host_record(1.6)
     busy = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on",
-                          "latency.p50:+50%", "--aibench-json", "busy.json")
+                          "latency.p50:+50%", "--aibench-json", "busy.json", "--aibench-md", "busy.md",
+                          "--aibench-html", "busy.html")
     busy.assert_outcomes(passed=1)
+    md = (Path(demo.path) / "busy.md").read_text()
+    assert "1 matched, 0 regressed" in md and "| item | inconclusive (rerun on a quiet host) |" in md
+    assert ">inconclusive — " in (Path(demo.path) / "busy.html").read_text()
     busy.stdout.fnmatch_lines([
         "compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run",
         "  INCONCLUSIVE linear*latency.p50_ms*fully separated*inconclusive, not a regression: other processes used "

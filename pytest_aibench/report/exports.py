@@ -116,6 +116,9 @@ def comparison_markdown(c: dict[str, Any]) -> list[str]:
     if c["regressions"]:
         lines += ["", "| item | regression |", "|---|---|"]
         lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c["regressions"]]
+    if c.get("inconclusive"):
+        lines += ["", "| item | inconclusive (rerun on a quiet host) |", "|---|---|"]
+        lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c["inconclusive"]]
     if c["changes"]:
         lines += ["", "| item | metric | baseline | current | change |", "|---|---|---:|---:|---:|"]
         for item, metric, b, cur, change in c["changes"]:

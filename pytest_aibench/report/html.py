@@ -186,7 +186,7 @@ def _comparison(rs: list[Result]) -> str:
             cls = ' class="bad"' if v.get("regressed") else ""
             rows.append(f"<tr><td class=l>{escape(_label(r))}</td><td class=l>{escape(v['rule'])}</td>"
                         f"<td>{escape(_fmt(v.get('baseline'), '{:.6g}'))}</td><td>{escape(_fmt(v.get('current'), '{:.6g}'))}</td>"
-                        f"<td{cls}>{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'ok'}"
+                        f"<td{cls}>{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'inconclusive' if v.get('inconclusive') else 'ok'}"
                         f" — {escape(v.get('evidence', ''))}</td></tr>")
     if not rows:
         return ""
