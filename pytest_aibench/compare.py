@@ -162,11 +162,12 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
 
 
 def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
-    """A timing regression measured while other processes took the cores the runtime needed (and the
-    baseline had them) is not pinned on the code: it becomes inconclusive, with the reason."""
-    from .measure.host import contention  # noqa: PLC0415
+    """A timing regression measured while other processes took the cores the runtime needed, or while a
+    fixed reference workload also ran slower than beside the baseline, is not pinned on the code: it
+    becomes inconclusive, with the reason."""
+    from .measure.host import explains  # noqa: PLC0415
 
-    why = contention(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
+    why = explains(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
         if v.regressed else None
     if why is None:
         return v

@@ -25,7 +25,9 @@ class KernelBench:
             raise ArtifactError("the kernel paradigm measures kernel models (kernel: {op, shape})")
         warm = warm_up(session.infer, [None], ctx.settings.warmup)
         with HostLoad() as host:
+            host.probe()
             latency = time_calls(session.infer, [None], 0, ctx.settings.latency_samples)
+            host.probe()
         seconds = statistics.median(latency) / 1e9
         gflops = kernel.flops() / seconds / 1e9
         peak = peak_gflops(ctx.node.threads)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class SingleNode:
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
         inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
-            warm, latency, rounds = self._latency(ctx, inputs)
+            warm, latency, rounds = self._latency(ctx, inputs, host.probe)
         return Measurement(
             predictions=preds, labels=y, scores=scores, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
             eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
@@ -70,9 +71,11 @@ class SingleNode:
                   "energy_region": "accuracy pass", "prediction_hash": prediction_hash(preds)})
 
     @staticmethod
-    def _latency(ctx: ParadigmContext, inputs: list[np.ndarray]) -> tuple[dict, list[int], list[int]]:
+    def _latency(ctx: ParadigmContext, inputs: list[np.ndarray], probe: Callable[[], None]
+                 ) -> tuple[dict, list[int], list[int]]:
         """Warm-up and timed calls; with ``latency_rounds`` > 1, each round on a freshly prepared session
-        (its own thread pool and memory placement), so the rounds are independent replicates."""
+        (its own thread pool and memory placement), so the rounds are independent replicates. ``probe``
+        times the host's canary before each round and after the last."""
         import statistics  # noqa: PLC0415
 
         s = ctx.settings
@@ -84,12 +87,14 @@ class SingleNode:
             try:
                 w = warm_up(session.infer, inputs, s.warmup)
                 warm = warm or w
+                probe()
                 got = time_calls(session.infer, inputs, 0, per_round if rounds > 1 else s.latency_samples)
             finally:
                 if session is not ctx.session:
                     session.close()
             samples += got
             medians.append(int(statistics.median(got)))
+        probe()
         return warm, samples, medians if rounds > 1 else []
 
     def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:
