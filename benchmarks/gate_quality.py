@@ -89,8 +89,11 @@ def main() -> None:
     n = {"aa": 0, "ab": 0}
     for base_path in sorted(folder.glob("*-base.json")):
         kind = base_path.name[:2]
+        cur_path = base_path.with_name(base_path.name.replace("-base", "-cur"))
+        if not cur_path.is_file():  # an interrupted (or still running) measurement: not a pair yet
+            continue
         base = Result.from_dict(json.loads(base_path.read_text())["items"][0])
-        cur = Result.from_dict(json.loads(base_path.with_name(base_path.name.replace("-base", "-cur")).read_text())["items"][0])
+        cur = Result.from_dict(json.loads(cur_path.read_text())["items"][0])
         n[kind] += 1
         changes[kind].append(cur.metrics["latency.p50_ms"] / base.metrics["latency.p50_ms"] - 1)
         for name, gate in gates.items():
