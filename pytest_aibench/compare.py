@@ -147,14 +147,21 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     rounds_c = cur.samples.get("round_medians_ns") or []
     if len(rounds_b) >= 3 and len(rounds_c) >= 3:
         return _busy_host(_judge_rounds(rule, b, c, change, beyond, rounds_b, rounds_c), base, cur)
-    from .measure.stats import bootstrap_ci  # noqa: PLC0415
+    from .measure.stats import bootstrap_ci, order_statistic_ci  # noqa: PLC0415
 
     a, z = [v / 1e6 for v in ns_b], [v / 1e6 for v in ns_c]
     p = mann_whitney_greater(a, z) if rule.worse_when_higher else mann_whitney_greater(z, a)
-    ci_b, ci_c = bootstrap_ci(a, 50, seed=base.seed or 0), bootstrap_ci(z, 50, seed=cur.seed or 0)
+    # the intervals are of the percentile the rule names: a p99 claim needs evidence in the tail, not a
+    # shifted median (a few slow calls move a p99 of 200 samples by tens of percent)
+    q = _percentile_of(rule.metric)
+    if q >= 90:  # tail: order-statistic intervals (the bootstrap's are too narrow there)
+        ci_b, ci_c = order_statistic_ci(a, q), order_statistic_ci(z, q)
+    else:
+        ci_b, ci_c = bootstrap_ci(a, q, seed=base.seed or 0), bootstrap_ci(z, q, seed=cur.seed or 0)
     separated = ci_c[0] > ci_b[1] if rule.worse_when_higher else ci_c[1] < ci_b[0]
     significant = p < ALPHA and separated
-    evidence = (f"Mann-Whitney U one-sided p={p:.2g} on {len(a)}+{len(z)} samples; median 95% intervals "
+    label = "median" if q == 50 else f"p{q:g}"
+    evidence = (f"Mann-Whitney U one-sided p={p:.2g} on {len(a)}+{len(z)} samples; {label} 95% intervals "
                 f"{_ci(ci_b)} vs {_ci(ci_c)}, {'disjoint' if separated else 'overlapping'}")
     if beyond and not significant:
         evidence += ": beyond the tolerance but not significant, so not a regression"
@@ -198,6 +205,12 @@ def _judge_rounds(rule: Rule, b: float, c: float, change: float, beyond: bool, r
     if beyond and not regressed:
         evidence += ": beyond the tolerance but not borne out by every round, so not a regression"
     return Verdict(rule, b, c, change, regressed, evidence)
+
+
+def _percentile_of(metric: str) -> float:
+    """``latency.p99_ms`` -> 99, ``latency.p99.9_ms`` -> 99.9; the median for anything else."""
+    m = re.search(r"\.p(\d+(?:\.\d+)?)(?:_ms)?$", metric)
+    return float(m.group(1)) if m else 50.0
 
 
 def _span(v: list[float]) -> str:

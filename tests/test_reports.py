@@ -100,6 +100,10 @@ def test_a_slower_canary_explains_a_slowdown_a_steady_one_does_not():
     assert machine_slower(base, steady) is None  # one blip, as the baseline had: no excuse
     assert machine_slower(slow, base) is None and machine_slower({}, slow) is None
     assert explains(base, slow, 2) == machine_slower(base, slow) and explains(base, steady, 2) is None
+    # a single round has two probes: a slow phase from its middle on shows in the second alone
+    assert "in 1 of 2 probes (baseline: 0 of 2)" in machine_slower({"canary_us": [391.0, 392.0]},
+                                                                    {"canary_us": [391.0, 646.0]})
+    assert machine_slower({"canary_us": [391.0, 640.0]}, {"canary_us": [391.0, 646.0]}) is None
 
 
 def test_host_probe_sees_a_busy_neighbour():

@@ -61,3 +61,14 @@ def test_accuracy_loss_vops_and_size_from_one_measurement():
     assert Vops().compute(m) == {"vops": pytest.approx(0.75 / 0.001 * 50.0), "mflops": 50.0}
     assert ModelSize().compute(m) == {"model.size_mb": 1.0}
     assert AccuracyLoss().compute(Measurement(predictions=m.predictions, labels=m.labels)) == {}
+
+
+def test_order_statistic_interval_of_a_tail_percentile():
+    from pytest_aibench.measure.stats import order_statistic_ci
+
+    x = list(range(1, 201))  # a p99 of 200 samples: the interval reaches the largest sample
+    lo, hi = order_statistic_ci(x, 99)
+    assert 190 <= lo < 198 and hi == 200
+    lo, hi = order_statistic_ci(list(range(1, 2001)), 50)  # normal-approximation branch
+    assert 940 < lo < 1000 < hi < 1060
+    assert order_statistic_ci([3.0], 99) == (3.0, 3.0)

@@ -127,14 +127,15 @@ def explains(base: dict[str, Any] | None, cur: dict[str, Any] | None, threads: A
 
 def machine_slower(base: dict[str, Any] | None, cur: dict[str, Any] | None) -> str | None:
     """The canary ran CANARY_SLOWER or more above the baseline's median in at least two of the current
-    run's probes, and in more of them than in the baseline's own: the machine slowed down during the
-    run, in whole or in part (a slow phase that covers two rounds is enough to fake a shift)."""
+    run's probes (one, where a single-round run has only its two or three), and in more of them than in
+    the baseline's own: the machine slowed down during the run, in whole or in part (a slow phase over
+    two rounds, or over half of a single round, is enough to fake a shift)."""
     b, c = (base or {}).get("canary_us"), (cur or {}).get("canary_us")
     if not b or not c:
         return None
     limit = statistics.median(b) * (1 + CANARY_SLOWER)
     slow_c, slow_b = sum(v >= limit for v in c), sum(v >= limit for v in b)
-    if slow_c >= 2 and slow_c > slow_b:
+    if slow_c >= (1 if len(c) <= 3 else 2) and slow_c > slow_b:
         return (f"a fixed reference workload timed between its rounds ran {CANARY_SLOWER:.0%} or more slower "
                 f"than the baseline's median ({statistics.median(b):.0f} µs) in {slow_c} of {len(c)} probes "
                 f"(baseline: {slow_b} of {len(b)}): the machine itself was slower")

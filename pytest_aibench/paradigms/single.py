@@ -75,7 +75,7 @@ class SingleNode:
                  ) -> tuple[dict, list[int], list[int]]:
         """Warm-up and timed calls; with ``latency_rounds`` > 1, each round on a freshly prepared session
         (its own thread pool and memory placement), so the rounds are independent replicates. ``probe``
-        times the host's canary before each round and after the last."""
+        times the host's canary before each round and after the last (and halfway through a single round)."""
         import statistics  # noqa: PLC0415
 
         s = ctx.settings
@@ -88,7 +88,13 @@ class SingleNode:
                 w = warm_up(session.infer, inputs, s.warmup)
                 warm = warm or w
                 probe()
-                got = time_calls(session.infer, inputs, 0, per_round if rounds > 1 else s.latency_samples)
+                if rounds > 1:
+                    got = time_calls(session.infer, inputs, 0, per_round)
+                else:  # one more canary halfway, so a slow phase that starts mid-run shows (one warm call after it)
+                    half = s.latency_samples // 2
+                    got = time_calls(session.infer, inputs, 0, half)
+                    probe()
+                    got += time_calls(session.infer, inputs, 1, s.latency_samples - half)
             finally:
                 if session is not ctx.session:
                     session.close()
