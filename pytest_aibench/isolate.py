@@ -44,23 +44,8 @@ def signal_name(code: int) -> str:
 
 def _child(job: dict[str, Any], conn: Any) -> None:
     try:
-        from .fixtures import seed_everything  # noqa: PLC0415
-        from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
-        from .paradigms import ParadigmContext  # noqa: PLC0415
-
-        seed_everything(job["seed"])
-        reset_peak()
-        before = rss_mb()
-        runner, artifact, node, settings = job["runner"], job["artifact"], job["node"], job["settings"]
-        session = runner.prepare(artifact, node, settings)
-        load_mb = max(0.0, rss_mb() - before)
-        ctx = ParadigmContext(job["case"], settings, job["dataset"], session, node, job["seed"], job["extra"],
-                              lambda: runner.prepare(artifact, node, settings), job.get("topology"),
-                              job.get("params") or {})
-        measurement = job["paradigm"].run(ctx)
-        measurement.load_rss_mb = load_mb
-        conn.send(("ok", measurement, dict(session.settings)))
-        session.close()
+        measurement, settings = measure_job(job)
+        conn.send(("ok", measurement, settings))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as data
         from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
 
@@ -71,11 +56,10 @@ def _child(job: dict[str, Any], conn: Any) -> None:
         conn.close()
 
 
-def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Measure ``job`` here (a device-farm worker): the Measurement, the runner's settings and this
-    machine's description."""
+def measure_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Seed, prepare the runner and run the paradigm on ``job`` in this process: the Measurement and the
+    runner's settings (shared by the isolated child and the device-farm worker)."""
     from .fixtures import seed_everything  # noqa: PLC0415
-    from .machine import machine_info  # noqa: PLC0415
     from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
     from .paradigms import ParadigmContext  # noqa: PLC0415
 
@@ -91,11 +75,20 @@ def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
                               job.get("params") or {})
         measurement = job["paradigm"].run(ctx)
         measurement.load_rss_mb = load_mb
-        import pathlib  # noqa: PLC0415
-
-        return measurement, dict(session.settings), machine_info(pathlib.Path.cwd())
+        return measurement, dict(session.settings)
     finally:
         session.close()
+
+
+def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Measure ``job`` here (a device-farm worker): the Measurement, the runner's settings and this
+    machine's description."""
+    import pathlib  # noqa: PLC0415
+
+    from .machine import machine_info  # noqa: PLC0415
+
+    measurement, settings = measure_job(job)
+    return measurement, settings, machine_info(pathlib.Path.cwd())
 
 
 def run_isolated(job: dict[str, Any], timeout: float | None) -> tuple[Any, dict[str, Any]]:
