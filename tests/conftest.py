@@ -12,19 +12,26 @@ import pytest
 
 # pytester's in-process runs drop modules first imported inside them, while the plugin's registries keep
 # objects from earlier runs: import the measuring modules once, out here, so every run shares one copy
-import pytest_aibench.artifact  # noqa: F401, E402
-# Native runtimes cannot be imported twice in one process: if one were first imported inside an in-process
-# pytester run, pytester would drop it afterwards and the next run would re-import it and crash. Import
-# the ones installed here, once.
-# onnx too: the kernel runner builds ORT graphs with it, and its nanobind enums abort on a second import.
-for _runtime in ("torch", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
-                 "mlperf_loadgen", "simpy"):
-    try:
-        __import__(_runtime)
-    except ImportError:
-        pass
-import pytest_aibench.item  # noqa: F401, E402
-import pytest_aibench.paradigms.single  # noqa: F401, E402
+import pytest_aibench.artifact  # noqa: F401
+import pytest_aibench.item  # noqa: F401
+import pytest_aibench.paradigms.single  # noqa: F401
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _runtimes_imported_once() -> None:
+    """Native runtimes cannot be imported twice in one process: if one were first imported inside an
+    in-process pytester run, pytester would drop it afterwards and the next run would re-import it and
+    crash (onnx too: the kernel runner builds ORT graphs with it, and its nanobind enums abort on a second
+    import). Import the installed ones once, before the first test. A fixture, not module code, because
+    pytest loads this conftest (testpaths) even for ``pytest --aibench suites/...`` from the project root,
+    which must not pay for importing torch."""
+    for runtime in ("torch", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
+                    "mlperf_loadgen", "simpy"):
+        try:
+            __import__(runtime)
+        except ImportError:
+            pass
+
 
 DEMO_RUNNERS = '''
 import os
