@@ -107,6 +107,8 @@ def test_all_problems_are_reported_together_with_lines_paths_and_suggestions(tmp
      "would shadow pytest's 'skip' marker"),
     (lambda t: t.replace("suite: s", "suite: 's/../x'"), "suite.yaml:1: suite: expected a name of letters, digits, '_', '.', '+', '-' (not starting with '.', '+' or '-'), got 's/../x'"),
     (lambda t: t.replace("{source: digits}", "{source: npz}"), "needs 'path:'"),
+    (lambda t: t.replace("{latency_samples: 10}", "{latency_samples: 10, latency_span_s: -1}"),
+     "latency_span_s: expected a number >= 0, got -1"),
     (lambda t: t + "matrix:\n  include:\n    - {model: tiny, quantization: fp16}\n", "duplicate key 'matrix'"),
 ])
 def test_each_kind_of_mistake_has_a_clear_message(tmp_path, edit, expected):

@@ -48,6 +48,19 @@ def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_
                                "set aside)*fully separated*"])
 
 
+def test_rounds_spread_over_the_span_each_behind_a_canary_probe(demo, linear_model):
+    spread = "settings: {warmup: 5, latency_samples: 200, latency_rounds: 4, latency_span_s: 4}\n"
+    suite(demo, linear_model, extra=spread)
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "run.json").assert_outcomes(passed=1)
+    (item,) = json.loads((Path(demo.path) / "run.json").read_text())["items"]
+    load = item["info"]["host_load"]
+    assert item["info"]["latency_rounds"] == 4 and len(item["samples"]["round_medians_ns"]) == 4
+    assert len(load["canary_us"]) == 5  # before each round and after the last
+    # three of the four shares of the span idled before the last round (back to back: about 1 s here)
+    assert load["seconds"] >= 3.0
+    assert item["settings"]["latency_span_s"] == 4
+
+
 def test_a_slowdown_while_other_processes_took_the_cores_is_inconclusive(demo, linear_model, monkeypatch):
     from pytest_aibench.measure import host
 

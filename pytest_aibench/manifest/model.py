@@ -26,6 +26,7 @@ class Settings:
     latency_samples: int = 200
     latency_batch: int = 1
     latency_rounds: int = 1             # independent rounds, each on a freshly prepared runner
+    latency_span_s: float = 0.0         # spread the rounds over at least this many seconds (idle between)
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None

@@ -74,15 +74,20 @@ class SingleNode:
     def _latency(ctx: ParadigmContext, inputs: list[np.ndarray], probe: Callable[[], None]
                  ) -> tuple[dict, list[int], list[int]]:
         """Warm-up and timed calls; with ``latency_rounds`` > 1, each round on a freshly prepared session
-        (its own thread pool and memory placement), so the rounds are independent replicates. ``probe``
-        times the host's canary before each round and after the last (and halfway through a single round)."""
+        (its own thread pool and memory placement), so the rounds are independent replicates, spread over
+        ``latency_span_s`` (idle between rounds) so they meet several of a shared machine's spells, not one.
+        ``probe`` times the host's canary before each round and after the last (and halfway through a
+        single round)."""
         import statistics  # noqa: PLC0415
 
         s = ctx.settings
         rounds = max(1, s.latency_rounds) if ctx.fresh_session is not None else 1
         per_round = -(-s.latency_samples // rounds)
         warm, samples, medians = {}, [], []
+        start = time.perf_counter()
         for r in range(rounds):
+            if r and s.latency_span_s > 0:  # idle what is left of this round's share of the span
+                time.sleep(max(0.0, start + s.latency_span_s * r / rounds - time.perf_counter()))
             session = ctx.session if r == 0 else ctx.fresh_session()
             try:
                 w = warm_up(session.infer, inputs, s.warmup)
