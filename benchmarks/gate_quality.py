@@ -2,13 +2,14 @@
 and of pytest-benchmark's ``median:5%``, judged on the same samples.
 
 Each measurement is a separate pytest process running smoke's ``tinycnn[onnxruntime-fp32-single]`` with
-its ``ci`` profile (500 timed calls in 5 rounds, each on a freshly prepared runner), as CI compares a
-run against a saved baseline. Pairs alternate A/A and A/B so bursts of machine noise hit both kinds.
+its ``ci`` profile (700 timed calls in 7 rounds spread over 6 s, each on a freshly prepared runner), as
+CI compares a run against a saved baseline. Pairs alternate A/A and A/B so bursts of machine noise hit
+both kinds (``--ab-every K`` keeps an A/B pair to every K-th round).
 B runs with benchmarks/_slow_runner.py, which busy-waits 10 % of each call's duration.
 
 Gates judged on the very same runs: ours (``latency.p50:+5%``: beyond 5 % and, on the round medians,
-a one-sided rank test p < 0.01), the stricter variant that also demands complete separation of the
-rounds, and pytest-benchmark's (the median of all samples rose more than 5 %). With ``--keep DIR`` the
+a one-sided rank test p < compare.ROUNDS_ALPHA, unless the host explains it), the stricter variant
+that also demands complete separation of the rounds, and pytest-benchmark's (the median of all samples rose more than 5 %). With ``--keep DIR`` the
 runs are kept; ``--rejudge DIR`` judges kept runs again without measuring.
 
 ``--kinds aa`` measures A/A pairs only (bounding the false-alarm rate below 1 % takes 300 of them).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 
@@ -109,18 +110,7 @@ def order_statistic_ci(samples: Sequence[float], q: float, level: float = 0.95) 
         lo = 0 if lo is None else lo
     else:  # normal approximation to the binomial
         sd = math.sqrt(n * p * (1 - p))
-        z = 1.959963984540054 if abs(level - 0.95) < 1e-9 else _z(1 - alpha)
+        z = statistics.NormalDist().inv_cdf(1 - alpha)
         lo, hi = max(int(math.floor(n * p - z * sd)) - 1, 0), min(int(math.ceil(n * p + z * sd)), n - 1)
     return float(x[lo]), float(x[hi])
 
-
-def _z(prob: float) -> float:
-    """Standard normal quantile by bisection (only for unusual confidence levels)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(-mid / math.sqrt(2)) < prob:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
