@@ -146,7 +146,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Run the bundle's suites again here (same seed and profile) and compare with the bundled run."""
-    from .compare import match  # noqa: PLC0415
+    from .compare import isa_note, match  # noqa: PLC0415
     from .report import runjson  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,13 +175,15 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         if not out.is_file():
             print("the rerun wrote no results")
             return 1
-        _, after = runjson.read(out)
-    c = match(before, after)
+        after_doc, after = runjson.read(out)
+    c = match(before, after, doc.get("machine"), after_doc.get("machine"))
     bad = []
     for b, a in c.matched:
         acc_b, acc_a = b.metrics.get("accuracy"), a.metrics.get("accuracy")
         if acc_b != acc_a:
-            bad.append(f"{a.id}: accuracy {acc_a} here, {acc_b} in the bundle (same seed: must be equal)")
+            isa = isa_note(b, a)
+            bad.append(f"{a.id}: accuracy {acc_a} here, {acc_b} in the bundle (same seed: must be equal)"
+                       + (f"; {isa}" if isa else ""))
         lat_b, lat_a = b.metrics.get("latency.p50_ms"), a.metrics.get("latency.p50_ms")
         if isinstance(lat_b, (int, float)) and isinstance(lat_a, (int, float)) and lat_b > 0:
             ratio = lat_a / lat_b

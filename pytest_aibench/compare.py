@@ -138,7 +138,8 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     if not is_timing(rule.metric):
         same = base.seed == cur.seed and base.dataset.get("sha256") == cur.dataset.get("sha256")
         note = "exact comparison (same seed and data)" if same else "exact comparison, but seed or data differ"
-        return Verdict(rule, b, c, change, beyond, note)
+        isa = isa_note(base, cur) if b != c else None
+        return Verdict(rule, b, c, change, beyond, f"{note}; {isa}" if isa else note)
     ns_b = base.samples.get("latency_ns") or []
     ns_c = cur.samples.get("latency_ns") or []
     if len(ns_b) < 3 or len(ns_c) < 3:
@@ -166,6 +167,21 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     if beyond and not significant:
         evidence += ": beyond the tolerance but not significant, so not a regression"
     return _busy_host(Verdict(rule, b, c, change, beyond and significant, evidence), base, cur)
+
+
+def isa_note(base: Result, cur: Result) -> str | None:
+    """Why a deterministic figure (accuracy under the same seed and data) may differ between two
+    runs: their CPUs' instruction sets, which pick the runtime's kernels. None when they agree."""
+    from .isa import difference  # noqa: PLC0415
+
+    why = difference(base.machine.get("isa"), cur.machine.get("isa"))
+    if why is None:
+        return None
+    quantization = str(cur.axes.get("quantization", "fp32"))
+    if quantization not in ("fp32", ""):
+        return (f"{why}: the runtime picks this {quantization} item's kernels by instruction set (its model card's "
+                "isa entry says whether identical predictions are promised)")
+    return f"{why}: float kernels are picked by instruction set, so samples at a decision boundary can flip"
 
 
 def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
@@ -249,6 +265,11 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
     if not a or not b:
         return []
     notes = []
+    from .isa import describe  # noqa: PLC0415
+
+    isa_a, isa_b = _get(a, ("cpu", "isa")), _get(b, ("cpu", "isa"))
+    if isa_a and isa_b and list(isa_a) != list(isa_b):
+        notes.append(f"ISA: baseline {describe(isa_a)}, now {describe(isa_b)}")
     for label, path in (("CPU", ("cpu", "model")), ("logical CPUs", ("cpu", "logical")),
                         ("host", ("node",)), ("torch", ("versions", "torch")),
                         ("onnxruntime", ("versions", "onnxruntime")), ("ai-edge-litert", ("versions", "ai-edge-litert"))):

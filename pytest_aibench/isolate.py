@@ -75,6 +75,9 @@ def measure_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
                               job.get("params") or {})
         measurement = job["paradigm"].run(ctx)
         measurement.load_rss_mb = load_mb
+        from .machine import cpu_summary  # noqa: PLC0415
+
+        measurement.info["machine"] = cpu_summary()
         return measurement, dict(session.settings)
     finally:
         session.close()

@@ -55,6 +55,9 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
     metrics = compute_all(suite.metrics + suite.models[case.model].metrics, measurement)
     settings = case.settings(st.profile)
     info = dict(measurement.info)
+    from .machine import cpu_summary  # noqa: PLC0415
+
+    machine = info.pop("machine", None) or cpu_summary()  # a child or a farm worker measured on its own CPU
     info["peak_memory"] = "this item's (VmHWM reset at setup)" if item.stash.get(PEAK_RESET, False) \
         else "the process's so far (ru_maxrss)"
     return Result(
@@ -68,7 +71,7 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
         settings={k: getattr(settings, k) for k in settings.names()}, info=info,
         samples={"latency_ns": list(measurement.latency_ns),
                  **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})},
-        flags=_flags(item.config) + list(measurement.flags), worker=st.worker_id)
+        flags=_flags(item.config) + list(measurement.flags), worker=st.worker_id, machine=machine)
 
 
 def record(item: pytest.Item, result: Result) -> None:

@@ -25,6 +25,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_summary() -> dict[str, Any]:
+    """The CPU model and the ISA flags that pick kernels: what every result carries, so a figure can
+    be traced to the instruction set it was measured on (also on a device-farm worker)."""
+    from .isa import isa_flags, level  # noqa: PLC0415
+
+    flags = list(isa_flags())
+    return {"cpu": _cpu_model(), "arch": platform.machine(), "isa": flags, "isa_level": level(flags)}
+
+
 def _git(rootdir: Path) -> dict[str, Any]:
     def run(*args: str) -> str | None:
         try:
@@ -53,11 +62,12 @@ def machine_info(rootdir: Path) -> dict[str, Any]:
         torch = sys.modules["torch"]
         threads["torch_intra_op"] = torch.get_num_threads()
         threads["torch_inter_op"] = torch.get_num_interop_threads()
+    isa = cpu_summary()
     return {
         "node": platform.node(), "system": platform.system(), "release": platform.release(),
         "machine": platform.machine(),
         "cpu": {"model": _cpu_model(), "logical": os.cpu_count(), "physical": psutil.cpu_count(logical=False),
-                "affinity": affinity},
+                "affinity": affinity, "isa": isa["isa"], "isa_level": isa["isa_level"]},
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
         "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
         "versions": {d: version_of(d) for d in _DISTS},

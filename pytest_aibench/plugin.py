@@ -215,13 +215,16 @@ def _load_suites(config: pytest.Config, st: State) -> None:
         config.args[:] = manifest_args
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     st = config.stash.get(STATE, None)
     if st is None or not st.suites:
         return None
     cases = sum(len(ls.cases) for ls in st.suites.values())
     names = ", ".join(f"{ls.suite.name} {ls.suite.version}" for ls in st.suites.values())
-    return f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}"
+    from .isa import describe, isa_flags  # noqa: PLC0415
+
+    return [f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
+            f"aibench: kernels picked for {describe(isa_flags())}"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -33,6 +33,14 @@ def _runtimes_imported_once() -> None:
             pass
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which instruction set these tests ran on: quantized and float kernels are picked by it."""
+    from pytest_aibench.isa import describe, isa_flags
+    from pytest_aibench.machine import cpu_summary
+
+    return f"cpu: {cpu_summary()['cpu']}, ISA {describe(isa_flags())}"
+
+
 DEMO_RUNNERS = '''
 import os
 import signal

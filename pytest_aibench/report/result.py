@@ -30,6 +30,8 @@ class Result:
     info: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, list[Any]] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    #: where it was measured: CPU model and the ISA flags that picked the kernels (machine.cpu_summary)
+    machine: dict[str, Any] = field(default_factory=dict)
     duration_s: float | None = None
     worker: str | None = None
 

@@ -37,4 +37,10 @@ def write_atomic(path: Path, doc: dict[str, Any]) -> None:
 
 def read(path: Path) -> tuple[dict[str, Any], list[Result]]:
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    return doc, [Result.from_dict(i) for i in doc.get("items", [])]
+    results = [Result.from_dict(i) for i in doc.get("items", [])]
+    cpu = (doc.get("machine") or {}).get("cpu") or {}
+    if isinstance(cpu, dict) and cpu.get("isa"):  # items written before results carried their machine
+        for r in results:
+            if not r.machine:
+                r.machine = {"cpu": cpu.get("model"), "isa": cpu["isa"], "isa_level": cpu.get("isa_level")}
+    return doc, results
