@@ -63,6 +63,9 @@ def test_shipped_artifacts_match_their_checksums_and_cards(name):
     for key, art in card.artifacts.items():
         assert sha256_file(card.folder / art["file"]) == art["sha256"] == sums[art["file"]], key
         assert art["accuracy"] > 0.85, f"{name} {key}"
+    for extra in ("reference", "predictions"):
+        assert sha256_file(card.folder / card.data[extra]["file"]) == card.data[extra]["sha256"] == \
+            sums[card.data[extra]["file"]], extra
     assert card.data["params"] > 0 and card.data["mflops"] > 0 and card.data["tools"]["torch"]
 
 
@@ -71,11 +74,19 @@ def test_zoo_stays_well_under_50_mb():
     assert total < 30 * 2**20, f"{total / 2**20:.1f} MiB"
 
 
-def test_rebuild_reproduces_the_shipped_accuracy_and_weights(tmp_path):
+def test_rebuild_reproduces_the_shipped_weights_accuracy_and_predictions(tmp_path):
+    """Training pins its kernels (zoo.training), so the weights are the same bytes on any x86 CPU with
+    AVX2; each variant rebuilt from them gives the card's accuracy and exactly the card's predictions."""
     pytest.importorskip("onnxruntime")
+    from pytest_aibench.isa import describe, isa_flags
+
     only = ("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8")
-    card = build("tinycnn-digits", tmp_path, only)
+    card = build("tinycnn-digits", tmp_path, only, isa_samples=0)
     shipped = json.loads((MODELS / "tinycnn-digits" / "card.json").read_text())
+    where = f"rebuilt on {describe(isa_flags())}; shipped card measured on {describe(shipped['measured_on']['isa'])}"
+    assert card["artifacts"]["torch/fp32"]["sha256"] == shipped["artifacts"]["torch/fp32"]["sha256"], where
     for key in only:
-        assert card["accuracy"][key] == shipped["accuracy"][key], key
-    assert card["artifacts"]["torch/fp32"]["sha256"] == shipped["artifacts"]["torch/fp32"]["sha256"]
+        assert card["accuracy"][key] == shipped["accuracy"][key], f"{key}: {where}"
+        assert card["artifacts"][key]["predictions_sha256"] == shipped["artifacts"][key]["predictions_sha256"], \
+            f"{key}: {where}"
+    assert "ATEN_CPU_CAPABILITY=avx2" in card["training"]["kernels"]

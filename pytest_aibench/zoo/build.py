@@ -27,6 +27,7 @@ from ..runtimes import version_of
 from . import build_module
 from .export import EXPORTERS, ExportSkipped
 from .recipes import RECIPES, Recipe
+from .training import train
 
 #: resolutions whose FLOPs the card records (VOPS uses the one an item runs at)
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
@@ -57,43 +58,6 @@ def datasets_for(recipe: Recipe) -> list[Dataset]:
     return [materialize(dataset_spec(recipe, r)) for r in recipe.resolutions]
 
 
-def train(recipe: Recipe, data: list[Dataset]) -> Any:
-    """AdamW + one-cycle, seeded shuffles; batches alternate between the training resolutions."""
-    import torch  # noqa: PLC0415
-
-    torch.manual_seed(recipe.seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(recipe.threads)
-    model = build_module(recipe.family, recipe.config)
-    steps_per_epoch = (len(data[0].y_train) + recipe.batch_size - 1) // recipe.batch_size
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
-    xs = [torch.from_numpy(d.x_train) for d in data]
-    y = torch.from_numpy(data[0].y_train)
-    gen = torch.Generator().manual_seed(recipe.seed)
-    step = 0
-    for epoch in range(recipe.epochs):
-        model.train()
-        order = torch.randperm(len(y), generator=gen)
-        total = 0.0
-        for i in range(0, len(y), recipe.batch_size):
-            idx = order[i:i + recipe.batch_size]
-            x = xs[step % len(xs)]
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            total += loss.detach().item() * len(idx)
-            PROGRESS.update(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs}, batch {i // recipe.batch_size + 1}/"
-                            f"{steps_per_epoch}, loss {loss.detach().item():.4f}")
-        if epoch % 5 == 4 or epoch == recipe.epochs - 1:
-            _log(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs} loss {total / len(y):.4f}")
-    model.eval()
-    return model
-
-
 def count_flops(model: Any, shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass at ``shape``: the model's own analytic count where it has one (fused
     kernels such as LSTM hide their work from torch's counter), else torch's FLOP counter."""
@@ -112,13 +76,25 @@ def predictions(session: Any, data: Dataset, batch: int = 128) -> np.ndarray:
     return np.concatenate([session.infer(x[i:i + batch]).argmax(-1) for i in range(0, len(x), batch)])
 
 
+def _drop(out: Path, arts: dict[str, dict[str, Any]], skipped: dict[str, str], key: str, why: str) -> None:
+    """Do not ship ``key``: its reason goes on the card, its file goes unless another variant shares it."""
+    art = arts.pop(key)
+    skipped[key] = why
+    _log(f"{out.name}: dropped {key}: {why}")
+    if not any(a["file"] == art["file"] for a in arts.values()):
+        (out / art["file"]).unlink(missing_ok=True)
+
+
 def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data: Dataset,
-                      input_spec: InputSpec, skipped: dict[str, str]) -> None:
-    """Each variant's accuracy on the base evaluation split, through the suites' own runners."""
+                      input_spec: InputSpec, skipped: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each variant's accuracy on the base evaluation split, through the suites' own runners, on this
+    machine; returns each variant's predictions."""
     from ..artifact import ModelArtifact  # noqa: PLC0415
     from ..node import Node  # noqa: PLC0415
+    from ..paradigms.single import prediction_hash  # noqa: PLC0415
     from ..registry import RUNNERS  # noqa: PLC0415
 
+    preds: dict[str, np.ndarray] = {}
     for key, art in list(arts.items()):
         framework, quantization = key.split("/")
         artifact = ModelArtifact(recipe.name, framework, quantization, quantization, art["format"], out / art["file"],
@@ -126,18 +102,63 @@ def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]]
         try:
             session = RUNNERS.get(framework).prepare(artifact, Node(threads=2), Settings())
             try:
-                art["accuracy"] = round(float((predictions(session, data) == data.y_eval).mean()), 6)
+                preds[key] = predictions(session, data)
             finally:
                 session.close()
         except Exception as exc:  # a variant its own runtime cannot run is not shipped
-            skipped[key] = f"built, but {framework} cannot run it: {exc}"
-            _log(f"{recipe.name}: dropped {key}: {exc}")
-            del arts[key]
-            if not any(a["file"] == art["file"] for a in arts.values()):
-                (out / art["file"]).unlink(missing_ok=True)
+            _drop(out, arts, skipped, key, f"built, but {framework} cannot run it: {exc}")
+            continue
+        art["accuracy"] = round(float((preds[key] == data.y_eval).mean()), 6)
+        # a run of the same variant on the same split reports the same hash (info.prediction_hash)
+        art["predictions_sha256"] = prediction_hash(preds[key])
+    return preds
 
 
-def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
+def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data: Dataset,
+               preds: dict[str, np.ndarray], skipped: dict[str, str], samples: int) -> dict[str, Any]:
+    """Run every variant again on its runtime's AVX2 code paths (first ``samples`` evaluation samples;
+    see ``isa_check``) and compare its predictions with this machine's. A variant that promises
+    identical predictions on every ISA and breaks it, or that falls more than ``max_accuracy_drop``
+    below fp32 there, is not shipped."""
+    from ..isa import describe  # noqa: PLC0415
+    from ..machine import cpu_summary  # noqa: PLC0415
+    from . import isa_check  # noqa: PLC0415
+
+    native = cpu_summary()
+    if samples <= 0:
+        return {"native": native, "why": "not checked (--isa-samples 0)"}
+    n = min(samples, len(data.y_eval))
+    PROGRESS.update(f"{recipe.name}: running {len(arts)} variants on AVX2 code paths ({n} samples)")
+    variants = isa_check.variants_of({"artifacts": arts, "family": recipe.family, "config": recipe.config,
+                                      "input": {"shape": list(recipe.input_shape), "layout": recipe.layout,
+                                                "resizable": recipe.resizable, "name": "input"}}, out)
+    scores, how, isa = isa_check.avx2(variants, data.x_eval[:n])
+    y = data.y_eval[:n]
+    fp32 = preds.get("torch/fp32")
+    floor = float((fp32[:n] == y).mean()) - recipe.max_accuracy_drop if fp32 is not None else None
+    checked: dict[str, Any] = {}
+    for key in list(arts):
+        if key not in scores:
+            checked[key] = {"checked": f"no: {isa_check.INSTALL_HINT}"}
+            continue
+        got = scores[key].argmax(-1)
+        differing = int((got != preds[key][:n]).sum())
+        acc = round(float((got == y).mean()), 6)
+        checked[key] = {"checked": how[key], "identical": differing == 0, "differing_samples": differing,
+                        "accuracy_here": round(float((preds[key][:n] == y).mean()), 6), "accuracy_avx2": acc}
+        if arts[key]["isa"]["portable"] and differing:
+            _drop(out, arts, skipped, key, f"promises identical predictions on every ISA, but {differing} of {n} "
+                                           f"differ on AVX2 code paths ({how[key]}): not shipped")
+        elif floor is not None and acc < floor:
+            _drop(out, arts, skipped, key, f"accuracy {acc:.4f} on AVX2 code paths ({how[key]}; {n} samples) is "
+                                           f"more than {recipe.max_accuracy_drop} below fp32's: not shipped")
+    emulated = None if isa is None else {"cpu": f"qemu-x86_64 -cpu {isa_check.CPU_MODEL} (AMD EPYC, Zen 1)",
+                                         "isa": isa, "isa_described": describe(isa),
+                                         "emulator": isa_check.emulator_version()}
+    return {"native": native, "samples": n, "emulated": emulated, "variants": checked}
+
+
+def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 256) -> dict[str, Any]:
     import torch  # noqa: PLC0415
 
     recipe = RECIPES[name]
@@ -146,9 +167,9 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
     base = data[0]
     res = "" if not recipe.resolutions else f" at {'/'.join(map(str, recipe.resolutions))} px"
     _log(f"{name}: training {recipe.family} on {base.name}{res} ({len(base.y_train)} train / {len(base.y_eval)} eval)")
-    model = train(recipe, data)
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
+    model, kernels = train(recipe, out, PROGRESS.quiet)
     for stale in out.glob("model*"):
         stale.unlink()
     arts: dict[str, dict[str, Any]] = {}
@@ -163,16 +184,15 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
             skipped[key] = str(exc)
             _log(f"{name}: skipped {key}: {exc}")
     input_spec = InputSpec(shape=tuple(recipe.input_shape), name="input", layout=recipe.layout, dtype="float32")
-    _measure_variants(recipe, out, arts, base, input_spec, skipped)
+    preds = _measure_variants(recipe, out, arts, base, input_spec, skipped)
     reference_acc = arts.get("torch/fp32", {}).get("accuracy")
     for key, art in list(arts.items()):
         if reference_acc is not None and art["accuracy"] < reference_acc - recipe.max_accuracy_drop:
-            skipped[key] = (f"built, but its accuracy {art['accuracy']:.4f} is more than {recipe.max_accuracy_drop} "
-                            f"below fp32's {reference_acc:.4f} ({art.get('method', '')}): not shipped")
-            _log(f"{name}: dropped {key}: {skipped[key]}")
-            del arts[key]
-            if not any(a["file"] == art["file"] for a in arts.values()):
-                (out / art["file"]).unlink(missing_ok=True)
+            _drop(out, arts, skipped, key, f"built, but its accuracy {art['accuracy']:.4f} on this CPU is more than "
+                                           f"{recipe.max_accuracy_drop} below fp32's {reference_acc:.4f} "
+                                           f"({art.get('method', '')}): not shipped")
+    isa = _isa_check(recipe, out, arts, base, preds, skipped, isa_samples)
+    np.savez_compressed(out / "predictions.npz", **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})
     for art in arts.values():
         art["sha256"] = sha256_file(out / art["file"])
         art["size_bytes"] = (out / art["file"]).stat().st_size
@@ -199,9 +219,16 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
                     "eval": int(len(base.y_eval)), "resolutions": list(recipe.resolutions),
                     "eval_sha256": {str(d.x_eval.shape[-1]): d.content_hash for d in data}},
         "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
-                     "weight_decay": recipe.weight_decay, "seed": recipe.seed, "optimizer": "AdamW + OneCycleLR",
-                     "deterministic": True, "threads": recipe.threads, "resolutions": list(recipe.resolutions)},
+                     "weight_decay": recipe.weight_decay, "seed": recipe.seed, "optimizer": "AdamW (fused) + OneCycleLR",
+                     "deterministic": True, "threads": recipe.threads, "resolutions": list(recipe.resolutions),
+                     "kernels": kernels},
         "accuracy": {k: v["accuracy"] for k, v in arts.items()},
+        # where those accuracies were measured: the instruction set picks the runtimes' kernels
+        "measured_on": isa["native"],
+        "isa_check": {k: v for k, v in isa.items() if k != "native"},
+        "predictions": {"file": "predictions.npz", "sha256": sha256_file(out / "predictions.npz"),
+                        "what": "each variant's predictions on the base evaluation split measured here, keyed "
+                                "framework__quantization (int16)"},
         "reference": {"file": "reference.npz", "sha256": sha256_file(out / "reference.npz"),
                       "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256"},
         "tools": {"python": platform.python_version(), **{d: version_of(d) for d in
@@ -211,7 +238,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = ()) -> dict[str, Any]:
         "skipped": skipped,
     }
     (out / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    files = sorted([a["file"] for a in arts.values()] + ["reference.npz"])
+    files = sorted({a["file"] for a in arts.values()} | {"reference.npz", "predictions.npz"})
     (out / "SHA256SUMS").write_text("".join(f"{sha256_file(out / f)}  {f}\n" for f in files))
     _log(f"{name}: done in {time.perf_counter() - t0:.0f} s; " +
          ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in arts.items()))
@@ -250,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", action="append", default=[], metavar="FRAMEWORK/QUANT",
                    help="export only these variants (repeatable)")
     b.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (for quick checks)")
+    b.add_argument("--isa-samples", type=int, default=256, metavar="N",
+                   help="evaluation samples each variant runs again on its runtime's AVX2 code paths (torch capped "
+                        "to AVX2, the others under qemu-x86_64 -cpu EPYC) to check it across instruction sets; "
+                        "0: skip the check (default 256)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub.add_parser("list", help="list the zoo's recipes")
     sub.add_parser("cards", help="a Markdown table of the built models, from their cards")
@@ -270,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in list(RECIPES):
             RECIPES[n] = replace(RECIPES[n], epochs=args.epochs)
     for name in args.names or list(RECIPES):
-        build(name, args.out, tuple(args.only))
+        build(name, args.out, tuple(args.only), args.isa_samples)
     return 0
 
 

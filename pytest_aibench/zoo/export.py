@@ -21,6 +21,30 @@ class ExportSkipped(Exception):
     """The variant cannot be built here (tool missing or unsupported); the message says why."""
 
 
+#: What each kind of artifact promises across x86 instruction sets (AVX2-only vs AVX-512/VNNI CPUs),
+#: recorded on the card as ``isa``: runtimes pick their kernels by CPUID, so the same file runs other code.
+INTEGER_ORT = {
+    "portable": True,
+    "how": "7-bit weights (reduce_range: int8 weights in [-64, 64]) times uint8 activations: two products "
+           "sum to at most 2*255*64 = 32,640 < 32,767, so MLAS's AVX2 kernels (vpmaddubsw adds pairs in int16 "
+           "with saturation) cannot saturate and compute the same int32 accumulators as VNNI's; "
+           "requantization is the same float arithmetic on every ISA"}
+INTEGER_XNNPACK = {
+    "portable": True,
+    "how": "full-integer int8: XNNPACK's qs8 kernels widen to int16 before multiplying (AVX2) or use VNNI with "
+           "the zero-point correction folded into the bias (AVX-512), exact int32 accumulators either way "
+           "(XNNPACK tests every kernel for equality with its scalar reference); requantization is the same "
+           "float arithmetic on every ISA"}
+
+
+def floating(what: str) -> dict[str, Any]:
+    """A variant whose arithmetic is (partly) floating point: identical predictions are not promised."""
+    return {"portable": False,
+            "how": f"{what}: the runtime picks float kernels by ISA (vector width and blocking change the "
+                   "summation order), so scores can differ in the last bits and a sample at a decision "
+                   "boundary can flip; the card's isa_check says what an AVX2-only CPU gave"}
+
+
 Exporter = Callable[[Any, Recipe, np.ndarray, Path], dict[str, Any]]
 EXPORTERS: dict[str, Exporter] = {}
 
@@ -68,7 +92,8 @@ def torch_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str
     import torch  # noqa: PLC0415
 
     torch.save(model.state_dict(), out / "model.pt")
-    return {"file": "model.pt", "format": "pt", "method": "state_dict (torch.load weights_only=True)"}
+    return {"file": "model.pt", "format": "pt", "method": "state_dict (torch.load weights_only=True)",
+            "isa": floating("fp32 (ATen/oneDNN)")}
 
 
 def unfoldable_batchnorm_to_affine(model: Any) -> Any:
@@ -122,7 +147,9 @@ def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str
         torch.export.save(final, str(out / "model.int8.pt2"))
     return {"file": "model.int8.pt2", "format": "pt2",
             "method": f"torchao pt2e X86InductorQuantizer static int8, {recipe.calibration} train samples; "
-                      "runs as reference quantize/dequantize ops in eager mode"}
+                      "runs as reference quantize/dequantize ops in eager mode",
+            "isa": floating("reference quantize/dequantize around fp32 convolutions (oneDNN); rounding to int8 "
+                            "after each layer makes a flip rare, not impossible")}
 
 
 def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
@@ -142,7 +169,8 @@ def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
 @exporter("onnxruntime/fp32")
 def onnx_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     _require("onnx", "onnx")
-    return {"file": _onnx_fp32(model, recipe, out).name, "format": "onnx", "method": "torch.onnx.export opset 17"}
+    return {"file": _onnx_fp32(model, recipe, out).name, "format": "onnx", "method": "torch.onnx.export opset 17",
+            "isa": floating("fp32 (MLAS)")}
 
 
 class _Reader:
@@ -165,10 +193,12 @@ def onnx_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str,
     quant_pre_process(str(_onnx_fp32(model, recipe, out)), str(pre), skip_symbolic_shape=True)
     quantize_static(str(pre), str(out / "model.int8.onnx"), _Reader(calibration(x, recipe.calibration)),
                     quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QUInt8)
+                    activation_type=QuantType.QUInt8, reduce_range=True)
     pre.unlink()
     return {"file": "model.int8.onnx", "format": "onnx",
-            "method": f"onnxruntime quantize_static, QDQ, per-channel weights, {recipe.calibration} train samples"}
+            "method": f"onnxruntime quantize_static, QDQ, per-channel 7-bit weights (reduce_range), uint8 "
+                      f"activations, {recipe.calibration} train samples",
+            "isa": INTEGER_ORT}
 
 
 @exporter("onnxruntime/int8_dynamic")
@@ -177,10 +207,12 @@ def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> d
     from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
 
     quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
-                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"])
+                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"], reduce_range=True)
     return {"file": "model.int8_dynamic.onnx", "format": "onnx",
-            "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM (dynamic conv quantization is slower and less "
-                      "accurate on CPU)"}
+            "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM, 7-bit weights (reduce_range); dynamic conv "
+                      "quantization is slower and less accurate on CPU",
+            "isa": floating("integer MatMul/Gemm/LSTM cannot saturate (7-bit weights), but the convolutions and the "
+                            "dynamic activation ranges are fp32")}
 
 
 @exporter("onnxruntime/fp16")
@@ -189,7 +221,8 @@ def onnx_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str,
     float16 = _require("onnxconverter_common.float16", "build")
     half = float16.convert_float_to_float16(onnx.load(str(_onnx_fp32(model, recipe, out))), keep_io_types=True)
     onnx.save(half, str(out / "model.fp16.onnx"))
-    return {"file": "model.fp16.onnx", "format": "onnx", "method": "onnxconverter-common float16, float32 I/O"}
+    return {"file": "model.fp16.onnx", "format": "onnx", "method": "onnxconverter-common float16, float32 I/O",
+            "isa": floating("float16 weights computed in fp32 (ORT's CPU casts)")}
 
 
 def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
@@ -209,7 +242,8 @@ def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
 @exporter("litert/fp32")
 def litert_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     shapes = f"fixed batch {recipe.tflite_batch}" if recipe.tflite_batch else "dynamic batch and resolution"
-    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite", "method": f"litert-torch convert ({shapes})"}
+    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite", "method": f"litert-torch convert ({shapes})",
+            "isa": floating("fp32 (XNNPACK)")}
 
 
 def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name: str, kind: str) -> Path:
@@ -247,17 +281,20 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
 @exporter("litert/int8_dynamic")
 def litert_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8_dynamic.tflite", "dynamic")
-    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer dynamic_wi8_afp32 (dynamic range)"}
+    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer dynamic_wi8_afp32 (dynamic range)",
+            "isa": floating("int8 weights with activations quantized at run time from fp32 ranges, between fp32 ops")}
 
 
 @exporter("litert/int8")
 def litert_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8.tflite", "static")
     return {"file": path.name, "format": "tflite",
-            "method": f"ai-edge-quantizer static_wi8_ai8 (full integer, int8 I/O), {recipe.calibration} train samples"}
+            "method": f"ai-edge-quantizer static_wi8_ai8 (full integer, int8 I/O), {recipe.calibration} train samples",
+            "isa": INTEGER_XNNPACK}
 
 
 @exporter("litert/fp16")
 def litert_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.fp16.tflite", "fp16")
-    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer float_casting: float16 weights"}
+    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer float_casting: float16 weights",
+            "isa": floating("float16 weights computed in fp32 (XNNPACK)")}
