@@ -28,8 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pytest_aibench import compare
-from pytest_aibench.compare import judge, parse_rules
+from pytest_aibench.judge import compare
+from pytest_aibench.judge.compare import judge, parse_rules
 from pytest_aibench.report.result import Result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -95,7 +95,7 @@ TWO_TIMERS = '''
 import numpy as np, pytest
 from pytest_aibench.artifact import resolve
 from pytest_aibench.manifest.model import ModelSpec, Settings
-from pytest_aibench.node import Node
+from pytest_aibench.sim.node import Node
 from pytest_aibench.registry import RUNNERS
 
 @pytest.fixture(scope="module")

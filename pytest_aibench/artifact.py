@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .manifest.model import InputSpec, ModelSpec
-from .zoo.cards import Card, CardError, find_card
+from pytest_aibench.manifest.model import InputSpec, ModelSpec
+from pytest_aibench.zoo.cards import Card, CardError, find_card
 
 
 

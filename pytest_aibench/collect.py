@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from .case import Case
-from .matrix import marker_tokens
-from .state import state
+from pytest_aibench.manifest.case import Case
+from pytest_aibench.manifest.matrix import marker_tokens
+from pytest_aibench.state import state
 
 
 def _model_function(model: str, module_name: str, doc: str) -> Any:
     def run(aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner, request):
-        from .item import run_case  # noqa: PLC0415
+        from pytest_aibench.item import run_case  # noqa: PLC0415
 
         run_case(request, aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner)
 

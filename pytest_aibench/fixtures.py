@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from .case import Case
-from .state import state
+from pytest_aibench.manifest.case import Case
+from pytest_aibench.state import state
 
 LOAD_MB = pytest.StashKey[float]()
 PEAK_RESET = pytest.StashKey[bool]()
@@ -42,8 +42,8 @@ def seed_everything(seed: int) -> None:
 
 def adhoc_case(request: pytest.FixtureRequest) -> Case:
     """The case of a hand-written test, from its ``aibench`` marker."""
-    from .manifest.model import DatasetSpec, ModelSpec, Settings, Suite  # noqa: PLC0415
-    from .zoo.cards import CardError, find_card  # noqa: PLC0415
+    from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings, Suite  # noqa: PLC0415
+    from pytest_aibench.zoo.cards import CardError, find_card  # noqa: PLC0415
 
     marker = request.node.get_closest_marker("aibench")
     kw = dict(marker.kwargs) if marker else {}
@@ -93,7 +93,7 @@ def aibench_seed(request: pytest.FixtureRequest, aibench_case: Case) -> int:
 @pytest.fixture
 def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_seed: int) -> Any:
     """The case's dataset, split by its own split seed (loaded once per process, read-only)."""
-    from .data import DatasetError  # noqa: PLC0415
+    from pytest_aibench.data import DatasetError  # noqa: PLC0415
 
     suite = aibench_case.suite
     assert suite is not None
@@ -105,7 +105,7 @@ def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_
     if resolution is not None:
         from dataclasses import replace  # noqa: PLC0415
 
-        from .registry import DATASETS  # noqa: PLC0415
+        from pytest_aibench.registry import DATASETS  # noqa: PLC0415
 
         if not getattr(DATASETS.get(spec.source), "resizable", False):
             fail(f"{aibench_case.id}: setting resolution={resolution} but dataset source {spec.source!r} "
@@ -120,7 +120,7 @@ def aibench_dataset(request: pytest.FixtureRequest, aibench_case: Case, aibench_
 @pytest.fixture
 def aibench_node(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     """The node the model runs on (the host, with the case's thread setting)."""
-    from .node import Node, host_threads  # noqa: PLC0415
+    from pytest_aibench.sim.node import Node, host_threads  # noqa: PLC0415
 
     threads = aibench_case.settings(state(request.config).profile).threads or host_threads()
     suite = aibench_case.suite
@@ -133,10 +133,10 @@ def aibench_node(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
 @pytest.fixture
 def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     """The verified model artifact for the case; skips when the runtime is missing or cannot run it."""
-    from .artifact import ArtifactError, NotAvailable, resolve  # noqa: PLC0415
-    from .files import ChecksumError, verify  # noqa: PLC0415
-    from .registry import UnknownName  # noqa: PLC0415
-    from .runtimes import missing  # noqa: PLC0415
+    from pytest_aibench.artifact import ArtifactError, NotAvailable, resolve  # noqa: PLC0415
+    from pytest_aibench.files import ChecksumError, verify  # noqa: PLC0415
+    from pytest_aibench.registry import UnknownName  # noqa: PLC0415
+    from pytest_aibench.runtimes import missing  # noqa: PLC0415
 
     case = aibench_case
     st = state(request.config)
@@ -169,13 +169,13 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
 def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_model: Any, aibench_node: Any,
                    aibench_seed: int) -> Iterator[Any]:
     """The model prepared on its runtime (a RunnerSession: ``adapt(x)``, ``infer(batch)``)."""
-    from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
-    from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
+    from pytest_aibench.artifact import ArtifactError, NotAvailable  # noqa: PLC0415
+    from pytest_aibench.measure.memory import reset_peak, rss_mb  # noqa: PLC0415
 
     st = state(request.config)
     runner = st.runner(aibench_case.framework)
     if st.isolated(aibench_case.suite):  # prepared in the item's child process, not here
-        from .isolate import Isolated  # noqa: PLC0415
+        from pytest_aibench.isolate import Isolated  # noqa: PLC0415
 
         yield Isolated(runner, aibench_model, aibench_node, aibench_case.settings(st.profile),
                        st.timeout(aibench_case.suite))
@@ -207,7 +207,7 @@ def aibench_runner(request: pytest.FixtureRequest, aibench_case: Case, aibench_m
 def aibench_topology(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     """The case's simulated edge-cloud topology (the manifest's, else a Raspberry-Pi-class edge and a
     cloud server over a 10 ms, 100 Mbit/s link)."""
-    from .item import _topology_and_params  # noqa: PLC0415
+    from pytest_aibench.item import _topology_and_params  # noqa: PLC0415
 
     return _topology_and_params(aibench_case)[0]
 
@@ -229,6 +229,6 @@ def aibench(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     """Measure a model like pytest-benchmark's ``benchmark`` measures a function, into the same
     leaderboard: ``result = aibench(aibench_runner, aibench_dataset)`` or ``aibench(fn, dataset)``
     where ``fn`` maps a batch to class scores. Returns the :class:`Result`."""
-    from .item import Measurer  # noqa: PLC0415
+    from pytest_aibench.item import Measurer  # noqa: PLC0415
 
     return Measurer(request, aibench_case)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .report.result import Result
+    from pytest_aibench.report.result import Result
 
 hookspec = pytest.hookspec  # type: ignore[attr-defined]
 

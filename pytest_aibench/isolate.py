@@ -47,7 +47,7 @@ def _child(job: dict[str, Any], conn: Any) -> None:
         measurement, settings = measure_job(job)
         conn.send(("ok", measurement, settings))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as data
-        from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
+        from pytest_aibench.artifact import ArtifactError, NotAvailable  # noqa: PLC0415
 
         kind = "artifact" if isinstance(exc, ArtifactError) else "skip" if isinstance(exc, NotAvailable) else "error"
         conn.send((kind, f"{type(exc).__name__}: {exc}" if kind == "error" else str(exc),
@@ -59,9 +59,9 @@ def _child(job: dict[str, Any], conn: Any) -> None:
 def measure_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Seed, prepare the runner and run the paradigm on ``job`` in this process: the Measurement and the
     runner's settings (shared by the isolated child and the device-farm worker)."""
-    from .fixtures import seed_everything  # noqa: PLC0415
-    from .measure.memory import reset_peak, rss_mb  # noqa: PLC0415
-    from .paradigms import ParadigmContext  # noqa: PLC0415
+    from pytest_aibench.fixtures import seed_everything  # noqa: PLC0415
+    from pytest_aibench.measure.memory import reset_peak, rss_mb  # noqa: PLC0415
+    from pytest_aibench.paradigms import ParadigmContext  # noqa: PLC0415
 
     seed_everything(job["seed"])
     reset_peak()
@@ -75,7 +75,7 @@ def measure_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
                               job.get("params") or {})
         measurement = job["paradigm"].run(ctx)
         measurement.load_rss_mb = load_mb
-        from .machine import cpu_summary  # noqa: PLC0415
+        from pytest_aibench.machine import cpu_summary  # noqa: PLC0415
 
         measurement.info["machine"] = cpu_summary()
         return measurement, dict(session.settings)
@@ -88,7 +88,7 @@ def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     machine's description."""
     import pathlib  # noqa: PLC0415
 
-    from .machine import machine_info  # noqa: PLC0415
+    from pytest_aibench.machine import machine_info  # noqa: PLC0415
 
     measurement, settings = measure_job(job)
     return measurement, settings, machine_info(pathlib.Path.cwd())
@@ -97,7 +97,7 @@ def run_job(job: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
 def run_isolated(job: dict[str, Any], timeout: float | None) -> tuple[Any, dict[str, Any]]:
     """The child's Measurement and runner settings; ChildCrashed, ChildTimedOut, or the child's error
     re-raised as RuntimeError / ArtifactError / NotAvailable."""
-    from .artifact import ArtifactError, NotAvailable  # noqa: PLC0415
+    from pytest_aibench.artifact import ArtifactError, NotAvailable  # noqa: PLC0415
 
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from .artifact import ArtifactError, NotAvailable
-from .case import Case
-from .fixtures import ARTIFACT, LOAD_MB, PEAK_RESET, fail
-from .report.result import Result
-from .progress import for_item
-from .state import RESULT, state
+from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench.manifest.case import Case
+from pytest_aibench.fixtures import ARTIFACT, LOAD_MB, PEAK_RESET, fail
+from pytest_aibench.report.result import Result
+from pytest_aibench.progress import for_item
+from pytest_aibench.state import RESULT, state
 
 
 def _flags(config: pytest.Config) -> list[str]:
@@ -44,7 +44,7 @@ def model_facts(measurement: Any, artifact: Any, dataset: Any) -> None:
 
 def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: Any, session: Any,
                  measurement: Any, artifact: Any = None) -> Result:
-    from .metrics import compute_all  # noqa: PLC0415
+    from pytest_aibench.judge.metrics import compute_all  # noqa: PLC0415
 
     st = state(item.config)
     suite = case.suite
@@ -55,7 +55,7 @@ def build_result(item: pytest.Item, case: Case, seed: int, dataset: Any, node: A
     metrics = compute_all(suite.metrics + suite.models[case.model].metrics, measurement)
     settings = case.settings(st.profile)
     info = dict(measurement.info)
-    from .machine import cpu_summary  # noqa: PLC0415
+    from pytest_aibench.machine import cpu_summary  # noqa: PLC0415
 
     machine = info.pop("machine", None) or cpu_summary()  # a child or a farm worker measured on its own CPU
     info["peak_memory"] = "this item's (VmHWM reset at setup)" if item.stash.get(PEAK_RESET, False) \
@@ -104,7 +104,7 @@ def check_regressions(item: pytest.Item, case: Case, result: Result) -> list[str
     st = state(item.config)
     if st.baseline is None:
         return []
-    from .compare import judge  # noqa: PLC0415
+    from pytest_aibench.judge.compare import judge  # noqa: PLC0415
 
     base = st.baseline.find(result)
     if base is None:
@@ -128,7 +128,7 @@ def check_regressions(item: pytest.Item, case: Case, result: Result) -> list[str
 
 def run_case(request: pytest.FixtureRequest, case: Case, seed: int, dataset: Any, artifact: Any, node: Any,
              session: Any) -> Result:
-    from .registry import PARADIGMS  # noqa: PLC0415
+    from pytest_aibench.registry import PARADIGMS  # noqa: PLC0415
 
     item = request.node
     st = state(item.config)
@@ -170,8 +170,8 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
                   node: Any, session: Any, seed: int) -> Any:
     """One measurement, here or (isolation mode) in a child process; a crash or timeout there fails
     this item alone."""
-    from .isolate import ChildCrashed, ChildTimedOut, Isolated, run_isolated  # noqa: PLC0415
-    from .paradigms import ParadigmContext  # noqa: PLC0415
+    from pytest_aibench.isolate import ChildCrashed, ChildTimedOut, Isolated, run_isolated  # noqa: PLC0415
+    from pytest_aibench.paradigms import ParadigmContext  # noqa: PLC0415
 
     st = state(item.config)
     extra = {"item_dir": st.item_dir(case.id), **_model_context(artifact, dataset)}
@@ -203,7 +203,7 @@ def _measure_once(item: pytest.Item, case: Case, settings: Any, paradigm: Any, d
 
 def _dispatch(st: Any, case: Case, settings: Any, job: dict[str, Any], session: Any) -> Any:
     """Device farm: measure on a worker offering the item's device (any worker: ``host``)."""
-    from .isolate import run_job  # noqa: PLC0415
+    from pytest_aibench.isolate import run_job  # noqa: PLC0415
 
     device = settings.device or "host"
     cluster = st.backend.cluster
@@ -235,8 +235,8 @@ def _model_context(artifact: Any, dataset: Any) -> dict[str, Any]:
 
 
 def _topology_and_params(case: Case) -> tuple[Any, dict[str, Any]]:
-    from .manifest.model import Settings  # noqa: PLC0415
-    from .sim.topology import Topology  # noqa: PLC0415
+    from pytest_aibench.manifest.model import Settings  # noqa: PLC0415
+    from pytest_aibench.sim.topology import Topology  # noqa: PLC0415
 
     suite = case.suite
     assert suite is not None
@@ -250,8 +250,8 @@ def _topology_and_params(case: Case) -> tuple[Any, dict[str, Any]]:
 def _prepare_other(st: Any, case: Case, model: str, node: Any, settings: Any) -> tuple[Any, Any, Any]:
     """Another model of the suite (e.g. joint inference's cloud model), verified and prepared on the same
     runtime in fp32: (session, MFLOPs, bytes)."""
-    from .artifact import resolve  # noqa: PLC0415
-    from .files import verify  # noqa: PLC0415
+    from pytest_aibench.artifact import resolve  # noqa: PLC0415
+    from pytest_aibench.files import verify  # noqa: PLC0415
 
     assert case.suite is not None
     if model not in case.suite.models:
@@ -306,9 +306,9 @@ class Measurer:
         self.result: Result | None = None
 
     def __call__(self, target: Any, dataset: Any = None, **settings: Any) -> Result:
-        from .measure.memory import peak_rss_mb  # noqa: PLC0415
-        from .paradigms import ParadigmContext  # noqa: PLC0415
-        from .paradigms.single import SingleNode  # noqa: PLC0415
+        from pytest_aibench.measure.memory import peak_rss_mb  # noqa: PLC0415
+        from pytest_aibench.paradigms import ParadigmContext  # noqa: PLC0415
+        from pytest_aibench.paradigms.single import SingleNode  # noqa: PLC0415
 
         if self.result is not None:
             raise pytest.UsageError("the aibench fixture measures once per test; split the test to measure twice")
@@ -323,7 +323,7 @@ class Measurer:
         if unknown:
             raise TypeError(f"aibench() got unknown setting(s) {', '.join(unknown)}; known: {', '.join(base.names())}")
         s = base.merged(settings)
-        from .node import Node, host_threads  # noqa: PLC0415
+        from pytest_aibench.sim.node import Node, host_threads  # noqa: PLC0415
 
         node = Node(threads=s.threads or host_threads())
         t0 = time.perf_counter()

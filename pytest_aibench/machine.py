@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runtimes import version_of
+from pytest_aibench.runtimes import version_of
 
 _DISTS = ("pytest", "pytest-aibench", "numpy", "torch", "onnxruntime", "onnx", "ai-edge-litert",
           "mlcommons-loadgen", "pytest-xdist", "torchao")
@@ -28,7 +28,7 @@ def _cpu_model() -> str:
 def cpu_summary() -> dict[str, Any]:
     """The CPU model and the ISA flags that pick kernels: what every result carries, so a figure can
     be traced to the instruction set it was measured on (also on a device-farm worker)."""
-    from .isa import isa_flags, level  # noqa: PLC0415
+    from pytest_aibench.isa import isa_flags, level  # noqa: PLC0415
 
     flags = list(isa_flags())
     return {"cpu": _cpu_model(), "arch": platform.machine(), "isa": flags, "isa_level": level(flags)}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import (aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner,
+from pytest_aibench.fixtures import (aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner,
                        aibench_seed, aibench_topology, cloud_node, edge_node)
-from .state import RESULT, STATE, State, state
+from pytest_aibench.state import RESULT, STATE, State, state
 
 __all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_runner",
            "aibench_seed", "aibench_topology", "cloud_node", "edge_node"]
@@ -18,7 +18,7 @@ DEFAULT_SEED = 0
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspec  # noqa: PLC0415
+    from pytest_aibench import hookspec  # noqa: PLC0415
 
     pluginmanager.add_hookspecs(hookspec)
 
@@ -86,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _load_baseline(config, st)
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
-        from .session import AibenchSession  # noqa: PLC0415
+        from pytest_aibench.controller import AibenchSession  # noqa: PLC0415
 
         config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
 
@@ -99,8 +99,8 @@ def _connect_cluster(config: pytest.Config, st: State) -> None:
         raise pytest.UsageError("--aibench-dispatch needs a cluster: add --aibench-cluster ADDRESS|local:SPEC")
     if not spec:
         return
-    from .backend import DaskBackend  # noqa: PLC0415
-    from .cluster import ClusterError, start  # noqa: PLC0415
+    from pytest_aibench.cluster.backend import DaskBackend  # noqa: PLC0415
+    from pytest_aibench.cluster import ClusterError, start  # noqa: PLC0415
 
     address = getattr(config, "workerinput", {}).get("aibench_cluster")
     try:
@@ -114,7 +114,7 @@ def _connect_cluster(config: pytest.Config, st: State) -> None:
 def _resume(out: Path, fresh_id: str) -> tuple[str, dict]:
     """The latest run's id and its finished items (case id -> journal record); every process reads
     the same journal before any item runs, so xdist workers deselect the same items."""
-    from .report.journal import read  # noqa: PLC0415
+    from pytest_aibench.report.journal import read  # noqa: PLC0415
 
     latest = out / "latest"
     journal = latest / "journal.jsonl"
@@ -155,9 +155,9 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
         raise pytest.UsageError("--aibench-fail-on needs a baseline: add --aibench-compare NAME|PATH")
     if not opt.aibench_compare:
         return
-    from .baseline import BaselineError, load_baseline  # noqa: PLC0415
-    from .compare import RuleError, parse_rules  # noqa: PLC0415
-    from .metrics import known_metric_names  # noqa: PLC0415
+    from pytest_aibench.judge.baseline import BaselineError, load_baseline  # noqa: PLC0415
+    from pytest_aibench.judge.compare import RuleError, parse_rules  # noqa: PLC0415
+    from pytest_aibench.judge.metrics import known_metric_names  # noqa: PLC0415
 
     try:
         st.baseline = load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
@@ -174,8 +174,8 @@ def _new_run_id() -> str:
 
 
 def _load_suites(config: pytest.Config, st: State) -> None:
-    from .manifest import ManifestError, discover, load_all  # noqa: PLC0415
-    from .manifest.validate import value_token  # noqa: PLC0415
+    from pytest_aibench.manifest import ManifestError, discover, load_all  # noqa: PLC0415
+    from pytest_aibench.manifest.validate import value_token  # noqa: PLC0415
 
     try:
         paths, problems = discover(config.option.aibench, config.invocation_params.dir)
@@ -186,7 +186,7 @@ def _load_suites(config: pytest.Config, st: State) -> None:
         lacking = [f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
                    for ls in loaded if st.profile not in ls.suite.profiles]
         if lacking and len(lacking) == len(loaded):
-            from .registry import suggest  # noqa: PLC0415
+            from pytest_aibench.registry import suggest  # noqa: PLC0415
 
             known = {p for ls in loaded for p in ls.suite.profiles}
             raise pytest.UsageError(f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
@@ -221,7 +221,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     cases = sum(len(ls.cases) for ls in st.suites.values())
     names = ", ".join(f"{ls.suite.name} {ls.suite.version}" for ls in st.suites.values())
-    from .isa import describe, isa_flags  # noqa: PLC0415
+    from pytest_aibench.isa import describe, isa_flags  # noqa: PLC0415
 
     return [f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
             f"aibench: kernels picked for {describe(isa_flags())}"]
@@ -233,7 +233,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     st = parent.config.stash.get(STATE, None)
     if st is None or not st.suites or file_path.resolve() not in st.suites:
         return None
-    from .collect import SuiteModule  # noqa: PLC0415
+    from pytest_aibench.collect import SuiteModule  # noqa: PLC0415
 
     return SuiteModule.from_parent(parent, path=file_path)
 
@@ -257,7 +257,7 @@ def _case_of(item: pytest.Item):  # type: ignore[no-untyped-def]
 
 
 def _stub(item: pytest.Item, case):  # type: ignore[no-untyped-def]
-    from .report.result import Result  # noqa: PLC0415
+    from pytest_aibench.report.result import Result  # noqa: PLC0415
 
     st = state(item.config)
     d = case.describe()

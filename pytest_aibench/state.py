@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .data import Dataset
-    from .manifest import LoadedSuite
-    from .manifest.model import DatasetSpec
+    from pytest_aibench.data import Dataset
+    from pytest_aibench.manifest import LoadedSuite
+    from pytest_aibench.manifest.model import DatasetSpec
 
 
 @dataclass
@@ -52,7 +52,7 @@ class State:
         key = (spec.source, str(spec.path), spec.sha256, spec.eval_fraction, spec.split_seed,
                repr(sorted(spec.params.items())))
         if key not in self._datasets:
-            from .data import materialize  # noqa: PLC0415
+            from pytest_aibench.data import materialize  # noqa: PLC0415
 
             data = materialize(spec)
             for arr in (data.x_train, data.y_train, data.x_eval, data.y_eval):
@@ -74,14 +74,14 @@ class State:
 
     def runner(self, name: str) -> Any:
         """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""
-        from .registry import RUNNERS  # noqa: PLC0415
+        from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
         made = self.config.hook.pytest_aibench_make_runner(name=name, config=self.config)
         return made if made is not None else RUNNERS.get(name)
 
     def runner_names(self) -> list[str]:
         """Every runner name known here: the registry's and those hooks declare."""
-        from .registry import RUNNERS  # noqa: PLC0415
+        from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
         names = list(RUNNERS.names())
         for extra in self.config.hook.pytest_aibench_runner_names(config=self.config):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aibench.node import PROFILES, profile
+from pytest_aibench.sim.node import PROFILES, profile
 from pytest_aibench.paradigms.learning import partition
 from pytest_aibench.sim.links import Channel, Link
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pytest_aibench.measure import Measurement
-from pytest_aibench.metrics import Binary, Retrieval
+from pytest_aibench.judge.metrics import Binary, Retrieval
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def test_litert_runs_a_fixed_batch_model_in_chunks():
     pytest.importorskip("ai_edge_litert")
     from pytest_aibench.artifact import resolve
     from pytest_aibench.manifest.model import ModelSpec, Settings
-    from pytest_aibench.node import Node
+    from pytest_aibench.sim.node import Node
     from pytest_aibench.registry import RUNNERS
 
     runner = RUNNERS.get("litert")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aibench.kernels import Kernel, prepare
+from pytest_aibench.runtimes.kernels import Kernel, prepare
 
 
 def test_flops_are_counted_from_the_shapes():

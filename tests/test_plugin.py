@@ -160,7 +160,7 @@ def test_conftest_fixtures_apply_to_manifest_items(demo, linear_model):
     write(demo, manifest(linear_model[1]))
     (Path(demo.path) / "conftest.py").write_text((Path(demo.path) / "conftest.py").read_text() + '''
 import pytest
-from pytest_aibench.node import Node
+from pytest_aibench.sim.node import Node
 
 @pytest.fixture
 def aibench_node():

@@ -10,7 +10,7 @@ from pytest_aibench.artifact import NotAvailable, resolve
 from pytest_aibench.data import materialize
 from pytest_aibench.files import verify
 from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings
-from pytest_aibench.node import Node
+from pytest_aibench.sim.node import Node
 from pytest_aibench.registry import RUNNERS
 from pytest_aibench.runtimes import missing
 

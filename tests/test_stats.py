@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_aibench.measure.stats import percentile, summarize_ns
-from pytest_aibench.metrics import Vips
+from pytest_aibench.judge.metrics import Vips
 from pytest_aibench.measure import Measurement
 from pytest_aibench.report.result import flatten, nest
 
@@ -51,7 +51,7 @@ def test_nest_and_flatten_round_trip(flat):
 def test_accuracy_loss_vops_and_size_from_one_measurement():
     import numpy as np
 
-    from pytest_aibench.metrics import AccuracyLoss, ModelSize, Vops
+    from pytest_aibench.judge.metrics import AccuracyLoss, ModelSize, Vops
 
     m = Measurement(predictions=np.array([0, 1, 2, 2]), labels=np.array([0, 1, 2, 3]),
                     reference=np.array([0, 1, 3, 3]), latency_ns=[1_000_000], mflops=50.0, model_bytes=2**20)

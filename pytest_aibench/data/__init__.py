@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..manifest.model import DatasetSpec
+from pytest_aibench.manifest.model import DatasetSpec
 
 
 class DatasetError(Exception):
@@ -71,7 +71,7 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 def materialize(spec: DatasetSpec) -> Dataset:
     """Load ``spec`` through its registered source and split it."""
-    from ..registry import DATASETS  # noqa: PLC0415
+    from pytest_aibench.registry import DATASETS  # noqa: PLC0415
 
     source = DATASETS.get(spec.source)
     x, y, meta = source.load(spec)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..files import ChecksumError, recorded_sums, shipped, verify
-from ..manifest.model import DatasetSpec
-from . import DatasetError
+from pytest_aibench.files import ChecksumError, recorded_sums, shipped, verify
+from pytest_aibench.manifest.model import DatasetSpec
+from pytest_aibench.data import DatasetError
 
 
 class DigitsSource:
@@ -34,7 +34,7 @@ class ShapesSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from .procedural import CLASSES, generate  # noqa: PLC0415
+        from pytest_aibench.data.procedural import CLASSES, generate  # noqa: PLC0415
 
         p = spec.params
         try:
@@ -74,7 +74,7 @@ class VitalsSource:
     needs_path = False
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from .vitals import CHANNELS, generate  # noqa: PLC0415
+        from pytest_aibench.data.vitals import CHANNELS, generate  # noqa: PLC0415
 
         p = _int_params(spec, {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0})
         try:
@@ -91,7 +91,7 @@ class _SceneSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from . import scenes  # noqa: PLC0415
+        from pytest_aibench.data import scenes  # noqa: PLC0415
 
         p = _int_params(spec, self.defaults)
         kw = {k: v for k, v in p.items() if k not in ("samples", "size", "seed")}
@@ -159,7 +159,7 @@ def _resized(x: np.ndarray, spec: DatasetSpec, native: int, meta: dict[str, Any]
     """Apply ``params: {size, channels}``: bilinear resize from ``native`` and a repeated grey channel."""
     size = spec.params.get("size")
     if size is not None and int(size) != native:
-        from .transforms import resize_bilinear  # noqa: PLC0415
+        from pytest_aibench.data.transforms import resize_bilinear  # noqa: PLC0415
 
         x = resize_bilinear(x, int(size))
         meta["transform"] = f"bilinear {native}x{native} -> {int(size)}x{int(size)}"

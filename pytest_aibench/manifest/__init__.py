@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..case import Case
-from .model import Gate, Settings, Suite
-from .yamlsafe import Problem, YamlError
+from pytest_aibench.manifest.case import Case
+from pytest_aibench.manifest.model import Gate, Settings, Suite
+from pytest_aibench.manifest.yamlsafe import Problem, YamlError
 
 _SUITE_KEY = re.compile(rb"^suite\s*:", re.MULTILINE)
 
@@ -65,9 +65,9 @@ def discover(args: Iterable[str], cwd: Path) -> tuple[list[Path], list[tuple[Pat
 def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None,
          runner_names: Callable[[], list[str]] | None = None) -> LoadedSuite:
     """Load and validate one manifest; raise :class:`ManifestError` with all of its problems."""
-    from .. import matrix  # noqa: PLC0415
-    from .validate import build_suite  # noqa: PLC0415
-    from .yamlsafe import load as load_yaml  # noqa: PLC0415
+    from pytest_aibench.manifest import matrix  # noqa: PLC0415
+    from pytest_aibench.manifest.validate import build_suite  # noqa: PLC0415
+    from pytest_aibench.manifest.yamlsafe import load as load_yaml  # noqa: PLC0415
 
     shown = display or path
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .yamlsafe import LineIndex
+from pytest_aibench.manifest.yamlsafe import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
 STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"),

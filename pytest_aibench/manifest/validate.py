@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from ..registry import DATASETS, METRICS, PARADIGMS, QUANTIZATIONS, SCENARIOS, suggest
-from .model import DEFAULT_AXES, OPS, STANDARD_AXES, DatasetSpec, Gate, InputSpec, ModelSpec, Settings, Suite
-from .yamlsafe import LineIndex, Problem
+from pytest_aibench.registry import DATASETS, METRICS, PARADIGMS, QUANTIZATIONS, SCENARIOS, suggest
+from pytest_aibench.manifest.model import DEFAULT_AXES, OPS, STANDARD_AXES, DatasetSpec, Gate, InputSpec, ModelSpec, Settings, Suite
+from pytest_aibench.manifest.yamlsafe import LineIndex, Problem
 
 #: marker names pytest or this plugin already use; an axis value may not shadow them
 RESERVED_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings",
@@ -154,12 +154,12 @@ class _Checker:
     def _runner_names(self) -> list[str]:
         if self._names is not None:
             return self._names()
-        from ..registry import RUNNERS  # noqa: PLC0415
+        from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
         return RUNNERS.names()
 
     def kernel(self, keypath: tuple, spec: Any) -> Any:
-        from ..kernels import REQUIRED, Kernel  # noqa: PLC0415
+        from pytest_aibench.runtimes.kernels import REQUIRED, Kernel  # noqa: PLC0415
 
         if not isinstance(spec, dict) or spec.get("op") not in REQUIRED or not isinstance(spec.get("shape"), dict):
             return None
@@ -179,8 +179,8 @@ class _Checker:
                      "'allow_outside_paths: true' at the top level if that is intended")
 
     def regressions(self, keypath: tuple, raw: dict | None) -> tuple[Any, ...]:
-        from ..compare import RuleError, parse_rules  # noqa: PLC0415
-        from ..metrics import known_metric_names  # noqa: PLC0415
+        from pytest_aibench.judge.compare import RuleError, parse_rules  # noqa: PLC0415
+        from pytest_aibench.judge.metrics import known_metric_names  # noqa: PLC0415
 
         out: list[Any] = []
         for metric, change in (raw or {}).items():
@@ -222,7 +222,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     c.root = path.parent
 
     # metric groups first: gates are checked against what they provide
-    from ..metrics import default_groups  # noqa: PLC0415
+    from pytest_aibench.judge.metrics import default_groups  # noqa: PLC0415
 
     metric_groups = data.get("metrics") if isinstance(data.get("metrics"), list) else list(default_groups())
     provided: set[str] = set()
@@ -404,8 +404,8 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
 
 
 def _topologies(c: _Checker, data: dict) -> dict[str, Any]:
-    from ..node import PROFILES  # noqa: PLC0415
-    from ..sim.topology import topology_from  # noqa: PLC0415
+    from pytest_aibench.sim.node import PROFILES  # noqa: PLC0415
+    from pytest_aibench.sim.topology import topology_from  # noqa: PLC0415
 
     custom = {k: v for k, v in _dict(data, "nodes").items() if isinstance(v, dict)}
     for name, spec in custom.items():

@@ -49,7 +49,7 @@ class Calibration:
 
 
 def calibrate(session: Any, xa: np.ndarray, samples_per_query: int, batch_size: int) -> Calibration:
-    from .timing import time_calls  # noqa: PLC0415
+    from pytest_aibench.measure.timing import time_calls  # noqa: PLC0415
 
     ones = [xa[i:i + 1] for i in range(min(32, len(xa)))]
     single = statistics.median(time_calls(session.infer, ones, 3, 30)) / 1e6
@@ -215,7 +215,7 @@ class Scenario:
             acc_dir, _ = start("AccuracyOnly", "accuracy")
             preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
             sut.service_ns.clear()
-            from .energy import EnergyMeter  # noqa: PLC0415
+            from pytest_aibench.measure.energy import EnergyMeter  # noqa: PLC0415
 
             note(f"LoadGen {self.name}: performance pass (at least {s.min_duration_ms} ms, {s.min_query_count} queries)")
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..case import Case
-    from ..data import Dataset
-    from ..manifest.model import Settings
-    from ..measure import Measurement
-    from ..node import Node
-    from ..runtimes import RunnerSession
+    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.data import Dataset
+    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.measure import Measurement
+    from pytest_aibench.sim.node import Node
+    from pytest_aibench.runtimes import RunnerSession
 
 
 @dataclass

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import ArtifactError, NotAvailable
-from ..measure import Measurement
-from ..measure.energy import EnergyMeter
-from ..measure.stats import percentile
-from ..measure.timing import time_calls
-from ..node import Node
-from . import ParadigmContext
-from .single import prediction_hash
+from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench.measure import Measurement
+from pytest_aibench.measure.energy import EnergyMeter
+from pytest_aibench.measure.stats import percentile
+from pytest_aibench.measure.timing import time_calls
+from pytest_aibench.sim.node import Node
+from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms.single import prediction_hash
 
 #: requests arrive this often (simulated seconds) unless params.interval_s says otherwise
 DEFAULT_INTERVAL_S = 0.05
@@ -52,7 +52,7 @@ def _pct(values: list[float], prefix: str) -> dict[str, float]:
 
 
 def backend(ctx: ParadigmContext) -> Any:
-    from ..backend import InProcess  # noqa: PLC0415
+    from pytest_aibench.cluster.backend import InProcess  # noqa: PLC0415
 
     return ctx.extra.get("backend") or InProcess()
 
@@ -63,7 +63,7 @@ def role_scores(ctx: ParadigmContext, role: str, xa: np.ndarray) -> np.ndarray:
     if b.name == "in-process" or ctx.extra.get("runner") is None:
         return np.concatenate([ctx.session.infer(xa[i:i + ctx.settings.batch_size])
                                for i in range(0, len(xa), ctx.settings.batch_size)])
-    from .remote import scores  # noqa: PLC0415
+    from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
 
     return b.run(role, scores, ctx.extra["runner"], ctx.extra["artifact"], ctx.node, ctx.settings, xa,
                  ctx.settings.batch_size)
@@ -118,7 +118,7 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
 
 def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[str, Any]:
     """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio."""
-    from ..sim.calibrate import host_gflops  # noqa: PLC0415
+    from pytest_aibench.sim.calibrate import host_gflops  # noqa: PLC0415
 
     host_ms = statistics.median(latency_ns) / 1e6
     out = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
@@ -212,7 +212,7 @@ class JointInference:
             if backend(ctx).name == "in-process" or ctx.extra.get("runner") is None:
                 cloud_preds = np.concatenate([cloud_session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
             else:
-                from .remote import scores  # noqa: PLC0415
+                from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
 
                 cloud_preds = backend(ctx).run("cloud", scores, ctx.extra["runner"], cloud_artifact, ctx.node,
                                                ctx.settings, cx, bs).argmax(-1)
@@ -277,7 +277,7 @@ class MultiEdgeInference:
         xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         n_edges = int(ctx.param("edges", topo.edges))
         if backend(ctx).name != "in-process" and ctx.extra.get("runner") is not None:  # each share on an edge worker
-            from .remote import scores  # noqa: PLC0415
+            from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
 
             idx = [np.arange(k, len(y), n_edges) for k in range(n_edges)]
             parts = backend(ctx).map("edge", scores, [(ctx.extra["runner"], ctx.extra["artifact"], ctx.node,

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import NotAvailable
-from ..measure import Measurement
-from . import ParadigmContext
-from .single import prediction_hash
+from pytest_aibench.artifact import NotAvailable
+from pytest_aibench.measure import Measurement
+from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms.single import prediction_hash
 
 SIMPY_HINT = "pip install 'pytest-aibench[sim]' (simpy)"
 
@@ -41,7 +41,7 @@ def _deterministic(seed: int) -> Iterator[Any]:
 def _fresh(ctx: ParadigmContext, seed: int) -> Any:
     import torch  # noqa: PLC0415
 
-    from ..zoo import build_module  # noqa: PLC0415
+    from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
     art = ctx.extra.get("artifact")
     if ctx.case.framework != "torch" or art is None or not art.family:
@@ -119,8 +119,8 @@ class FederatedLearning:
         parts = partition(data.y_train, clients, alpha, ctx.seed)
         rng = np.random.default_rng([ctx.seed, 5])
         up, down = topo.channels(ctx.seed)
-        from ..backend import InProcess  # noqa: PLC0415
-        from .remote import client_update, fedavg  # noqa: PLC0415
+        from pytest_aibench.cluster.backend import InProcess  # noqa: PLC0415
+        from pytest_aibench.paradigms.remote import client_update, fedavg  # noqa: PLC0415
 
         backend = ctx.extra.get("backend") or InProcess()
         art = ctx.extra.get("artifact")

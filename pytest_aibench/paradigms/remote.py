@@ -22,8 +22,8 @@ def scores(runner: Any, artifact: Any, node: Any, settings: Any, x: np.ndarray, 
 def client_update(family: str, config: dict[str, Any], state: dict[str, Any], x: np.ndarray, y: np.ndarray,
                   epochs: int, lr: float, seed: int) -> tuple[dict[str, Any], int]:
     """One federated client's local training from the global weights (deterministic: 1 thread)."""
-    from ..zoo import build_module  # noqa: PLC0415
-    from .learning import _deterministic, _train  # noqa: PLC0415
+    from pytest_aibench.zoo import build_module  # noqa: PLC0415
+    from pytest_aibench.paradigms.learning import _deterministic, _train  # noqa: PLC0415
 
     with _deterministic(seed):
         model = build_module(family, config)

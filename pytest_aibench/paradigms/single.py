@@ -13,13 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..artifact import ArtifactError, NotAvailable
-from ..measure import Measurement
-from ..measure.energy import EnergyMeter
-from ..measure.memory import peak_rss_mb
-from ..measure.host import HostLoad, busy_flag
-from ..measure.timing import time_calls, warm_up
-from . import ParadigmContext
+from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench.measure import Measurement
+from pytest_aibench.measure.energy import EnergyMeter
+from pytest_aibench.measure.memory import peak_rss_mb
+from pytest_aibench.measure.host import HostLoad, busy_flag
+from pytest_aibench.measure.timing import time_calls, warm_up
+from pytest_aibench.paradigms import ParadigmContext
 
 #: distinct inputs cycled by the latency loop (enough to defeat trivial caching, small in memory)
 _LATENCY_INPUTS = 256
@@ -109,8 +109,8 @@ class SingleNode:
         return warm, samples, medians if rounds > 1 else []
 
     def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:
-        from ..measure import loadgen  # noqa: PLC0415
-        from ..registry import SCENARIOS  # noqa: PLC0415
+        from pytest_aibench.measure import loadgen  # noqa: PLC0415
+        from pytest_aibench.registry import SCENARIOS  # noqa: PLC0415
 
         if not loadgen.available():
             raise NotAvailable(f"MLPerf LoadGen is not installed: {loadgen.INSTALL_HINT}")

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import ArtifactError, NotAvailable
-from ..measure import Measurement
-from . import ParadigmContext
-from .learning import _deterministic, _predict
-from .single import prediction_hash
+from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench.measure import Measurement
+from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms.learning import _deterministic, _predict
+from pytest_aibench.paradigms.single import prediction_hash
 
 BITS = {"fp32": 32, "bf16": 16, "fp16": 16, "int8": 8, "int8_dynamic": 8}
 
@@ -72,8 +72,8 @@ class Trial:
     name = "trial"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from ..zoo import build_module  # noqa: PLC0415
-        from ..zoo.build import count_flops  # noqa: PLC0415
+        from pytest_aibench.zoo import build_module  # noqa: PLC0415
+        from pytest_aibench.zoo.build import count_flops  # noqa: PLC0415
 
         family, config = _family(ctx)
         p = ctx.param
@@ -114,7 +114,7 @@ class TrainToQuality:
     name = "train_to_quality"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from ..zoo import build_module  # noqa: PLC0415
+        from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
         family, config = _family(ctx)
         p = ctx.param
@@ -169,8 +169,8 @@ class ServeTrained:
     name = "serve_trained"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from ..zoo import build_module  # noqa: PLC0415
-        from .single import SingleNode  # noqa: PLC0415
+        from pytest_aibench.zoo import build_module  # noqa: PLC0415
+        from pytest_aibench.paradigms.single import SingleNode  # noqa: PLC0415
 
         family, config = _family(ctx)
         path = _trained_path(ctx)

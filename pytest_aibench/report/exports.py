@@ -8,9 +8,9 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
-from .result import Result
-from .summary import summarize
-from .terminal import COLUMNS, _fmt, _label
+from pytest_aibench.report.result import Result
+from pytest_aibench.report.summary import summarize
+from pytest_aibench.report.terminal import COLUMNS, _fmt, _label
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
 

@@ -11,9 +11,9 @@ import math
 from html import escape
 from typing import Any
 
-from .result import Result
-from .summary import by_suite, summarize
-from .terminal import COLUMNS, _fmt, _label
+from pytest_aibench.report.result import Result
+from pytest_aibench.report.summary import by_suite, summarize
+from pytest_aibench.report.terminal import COLUMNS, _fmt, _label
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star")

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .result import Result
-from .summary import summarize
+from pytest_aibench.report.result import Result
+from pytest_aibench.report.summary import summarize
 
 SCHEMA = "pytest-aibench/run/1"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .result import Result
-from .summary import by_suite, summarize
+from pytest_aibench.report.result import Result
+from pytest_aibench.report.summary import by_suite, summarize
 
 #: (metric, header, format); a column shows only when some item of the suite has the metric
 COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),

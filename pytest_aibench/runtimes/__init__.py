@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..artifact import ModelArtifact
-    from ..manifest.model import InputSpec, Settings
-    from ..node import Node
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.manifest.model import InputSpec, Settings
+    from pytest_aibench.sim.node import Node
 
 
 class RunnerSession(Protocol):
@@ -88,7 +88,7 @@ def _channel_shape(x: np.ndarray, layout: str) -> tuple[int, ...]:
 
 def check_shape(x: np.ndarray, expected: tuple[int | None, ...] | list, where: str) -> None:
     """Raise ArtifactError when adapted samples cannot feed an input of shape ``expected``."""
-    from ..artifact import ArtifactError  # noqa: PLC0415
+    from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
     exp = list(expected)
     got = list(x.shape)

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import adapt_input, check_shape, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, version_of
 
 if TYPE_CHECKING:
-    from ..artifact import ModelArtifact
-    from ..manifest.model import Settings
-    from ..node import Node
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.sim.node import Node
 
 
 def _interpreter_class() -> tuple[Any, str]:
@@ -40,7 +40,7 @@ class LiteRTRunner:
         return False  # every LiteRT variant is a build artifact (ai-edge-quantizer recipes)
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> LiteRTSession:
-        from ..artifact import ArtifactError  # noqa: PLC0415
+        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
         interpreter_class, dist = _interpreter_class()
         threads = settings.threads or node.threads
@@ -105,7 +105,7 @@ class LiteRTSession:
                 it.resize_tensor_input(self._in_index, list(shape), strict=True)
                 it.allocate_tensors()
             except Exception as exc:
-                from ..artifact import ArtifactError  # noqa: PLC0415
+                from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
                 if self._static_batch and list(shape[1:]) == self._signature[1:]:
                     self._chunked = True  # only the batch differs: feed the fixed batch instead

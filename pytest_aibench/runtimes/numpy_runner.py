@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..artifact import ModelArtifact
-    from ..manifest.model import Settings
-    from ..node import Node
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.sim.node import Node
 
 
 class NumpyRunner:
@@ -20,6 +20,6 @@ class NumpyRunner:
         return False
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> Any:
-        from ..kernels import prepare  # noqa: PLC0415
+        from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
 
         return prepare("numpy", artifact.kernel, artifact.quantization, settings.threads or node.threads)

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import adapt_input, check_shape, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, version_of
 
 if TYPE_CHECKING:
-    from ..artifact import ModelArtifact
-    from ..manifest.model import Settings
-    from ..node import Node
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.sim.node import Node
 
 _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
@@ -28,11 +28,11 @@ class OrtRunner:
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> OrtSession:
         import onnxruntime as ort  # noqa: PLC0415
 
-        from ..artifact import ArtifactError  # noqa: PLC0415
+        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
         threads = settings.threads or node.threads
         if artifact.format == "kernel":
-            from ..kernels import prepare  # noqa: PLC0415
+            from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
 
             return prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         so = ort.SessionOptions()

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import adapt_input, check_shape, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, version_of
 
 if TYPE_CHECKING:
-    from ..artifact import ModelArtifact
-    from ..manifest.model import Settings
-    from ..node import Node
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.sim.node import Node
 
 #: quantizations made from the fp32 state dict at prepare time
 _DERIVED = ("bf16", "fp16", "int8_dynamic")
@@ -21,7 +21,7 @@ def _from_factory(factory: str, folder: Any) -> Any:
     """Call a manifest's ``factory: "module:function"``, importable from the manifest's folder too."""
     import sys  # noqa: PLC0415
 
-    from ..registry import import_path  # noqa: PLC0415
+    from pytest_aibench.registry import import_path  # noqa: PLC0415
 
     added = str(folder) not in sys.path
     if added:
@@ -60,17 +60,17 @@ class TorchRunner:
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> TorchSession:
         import torch  # noqa: PLC0415
 
-        from ..artifact import ArtifactError  # noqa: PLC0415
+        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
         threads = settings.threads or node.threads
         if artifact.format == "kernel":
-            from ..kernels import prepare  # noqa: PLC0415
+            from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
 
             return prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         torch.set_num_threads(threads)
         try:
             if artifact.format == "pt":
-                from ..zoo import build_module  # noqa: PLC0415
+                from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
                 if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
                     if artifact.factory:  # the manifest's documented, explicit code import

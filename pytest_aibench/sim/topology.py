@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..node import Node, PROFILES, profile
-from .links import Channel, Link
+from pytest_aibench.sim.node import Node, PROFILES, profile
+from pytest_aibench.sim.links import Channel, Link
 
 
 @dataclass(frozen=True)

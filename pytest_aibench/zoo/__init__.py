@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import Registry
+from pytest_aibench.registry import Registry
 
 #: family name -> "module:function(**config) -> torch.nn.Module"
 FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {

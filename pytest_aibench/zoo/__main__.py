@@ -1,5 +1,5 @@
 import sys
 
-from .build import main
+from pytest_aibench.zoo.build import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import shipped
+from pytest_aibench.files import shipped
 
 
 class CardError(Exception):
@@ -62,7 +62,7 @@ class Card:
         if cached is None:
             import numpy as np  # noqa: PLC0415
 
-            from ..files import verify  # noqa: PLC0415
+            from pytest_aibench.files import verify  # noqa: PLC0415
 
             path = self.folder / "reference.npz"
             cached = {}

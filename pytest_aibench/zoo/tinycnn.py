@@ -9,7 +9,7 @@ def build(width: int = 16, num_classes: int = 10, in_channels: int = 1) -> Any:
     """conv-bn-relu ×2, max-pool, conv-bn-relu, global average pool, linear."""
     from torch import nn  # noqa: PLC0415
 
-    from .families import global_pool  # noqa: PLC0415
+    from pytest_aibench.zoo.families import global_pool  # noqa: PLC0415
 
     w = width
     return nn.Sequential(

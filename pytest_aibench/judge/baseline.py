@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compare import key
-from .report.result import Result
+from pytest_aibench.judge.compare import key
+from pytest_aibench.report.result import Result
 
 
 class BaselineError(Exception):
@@ -34,7 +34,7 @@ def saved_path(out: Path, name: str) -> Path:
 
 def load_baseline(name_or_path: str, out: Path, cwd: Path) -> Baseline:
     """A saved name (``<out>/saved/NAME.json``) or a run JSON path."""
-    from .report import runjson  # noqa: PLC0415
+    from pytest_aibench.report import runjson  # noqa: PLC0415
 
     candidates = [Path(name_or_path), cwd / name_or_path, saved_path(out, name_or_path)]
     path = next((p for p in candidates if p.is_file()), None)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .report.result import Result
+from pytest_aibench.report.result import Result
 
 ALPHA = 0.01
 #: rank test on round medians, after each side's worst round is set aside: with 5 rounds a side (4 left),
@@ -68,7 +68,7 @@ def resolve_metric(name: str, known: set[str] | None) -> str:
     candidates = [k for k in known if k.startswith(name + "_") and "_" not in k[len(name) + 1:]]
     if len(candidates) == 1:
         return candidates[0]
-    from .registry import suggest  # noqa: PLC0415
+    from pytest_aibench.registry import suggest  # noqa: PLC0415
 
     raise RuleError(f"regression rule names unknown metric {name!r}{suggest(name, known)}")
 
@@ -148,7 +148,7 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     rounds_c = cur.samples.get("round_medians_ns") or []
     if len(rounds_b) >= 3 and len(rounds_c) >= 3:
         return _busy_host(_judge_rounds(rule, b, c, change, beyond, rounds_b, rounds_c), base, cur)
-    from .measure.stats import bootstrap_ci, order_statistic_ci  # noqa: PLC0415
+    from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci  # noqa: PLC0415
 
     a, z = [v / 1e6 for v in ns_b], [v / 1e6 for v in ns_c]
     p = mann_whitney_greater(a, z) if rule.worse_when_higher else mann_whitney_greater(z, a)
@@ -172,7 +172,7 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
 def isa_note(base: Result, cur: Result) -> str | None:
     """Why a deterministic figure (accuracy under the same seed and data) may differ between two
     runs: their CPUs' instruction sets, which pick the runtime's kernels. None when they agree."""
-    from .isa import difference  # noqa: PLC0415
+    from pytest_aibench.isa import difference  # noqa: PLC0415
 
     why = difference(base.machine.get("isa"), cur.machine.get("isa"))
     if why is None:
@@ -188,7 +188,7 @@ def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
     """A timing regression measured while other processes took the cores the runtime needed, or while a
     fixed reference workload also ran slower than beside the baseline, is not pinned on the code: it
     becomes inconclusive, with the reason."""
-    from .measure.host import explains  # noqa: PLC0415
+    from pytest_aibench.measure.host import explains  # noqa: PLC0415
 
     why = explains(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
         if v.regressed else None
@@ -265,7 +265,7 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
     if not a or not b:
         return []
     notes = []
-    from .isa import describe  # noqa: PLC0415
+    from pytest_aibench.isa import describe  # noqa: PLC0415
 
     isa_a, isa_b = _get(a, ("cpu", "isa")), _get(b, ("cpu", "isa"))
     if isa_a and isa_b and list(isa_a) != list(isa_b):

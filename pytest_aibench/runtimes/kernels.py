@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .artifact import NotAvailable
+from pytest_aibench.artifact import NotAvailable
 
 
 @dataclass(frozen=True)

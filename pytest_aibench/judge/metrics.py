@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .measure import Measurement
-from .measure.stats import summarize_ns
+from pytest_aibench.measure import Measurement
+from pytest_aibench.measure.stats import summarize_ns
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class LatencyStats:
                  "latency.outliers": MetricInfo("samples outside Tukey's fences", False)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        from .measure.stats import robustness  # noqa: PLC0415
+        from pytest_aibench.measure.stats import robustness  # noqa: PLC0415
 
         return robustness(m.latency_ns, seed=m.seed)
 
@@ -349,14 +349,14 @@ class Memory:
 
 def default_groups() -> tuple[str, ...]:
     """The groups measured when a manifest names none: every registered one but the opt-in ones."""
-    from .registry import METRICS  # noqa: PLC0415
+    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     return tuple(n for n in METRICS.names() if not getattr(METRICS.get(n), "opt_in", False))
 
 
 def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
     """Every metric of ``groups`` (the default groups when empty) plus the paradigm's own."""
-    from .registry import METRICS  # noqa: PLC0415
+    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     for name in groups or default_groups():
@@ -367,14 +367,14 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
 
 def known_metric_names() -> set[str]:
     """Every metric name a registered group can produce (for validating rules and gates)."""
-    from .registry import METRICS  # noqa: PLC0415
+    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     return {name for group in METRICS.names() for name in METRICS.get(group).provides}
 
 
 def info(name: str) -> MetricInfo | None:
     """What a metric means, looked up across registered groups."""
-    from .registry import METRICS  # noqa: PLC0415
+    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     for group in METRICS.names():
         meta = METRICS.get(group).provides.get(name)

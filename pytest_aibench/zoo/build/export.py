@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .recipes import Recipe
+from pytest_aibench.zoo.build.recipes import Recipe
 
 
 class ExportSkipped(Exception):

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..data import Dataset
-    from .recipes import Recipe
+    from pytest_aibench.data import Dataset
+    from pytest_aibench.zoo.build.recipes import Recipe
 
 #: the environment that pins the child's kernels (read by torch and MKL when they load)
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
@@ -40,7 +40,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
     in a process whose kernels are pinned (:func:`train`), or the weights depend on the CPU."""
     import torch  # noqa: PLC0415
 
-    from . import build_module  # noqa: PLC0415
+    from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
     torch.manual_seed(recipe.seed)
     torch.use_deterministic_algorithms(True)
@@ -84,12 +84,12 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
 
 
 def _child(recipe_path: str, path: str, quiet: bool) -> int:
-    """``python -m pytest_aibench.zoo.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
+    """``python -m pytest_aibench.zoo.build.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
     import pickle  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
 
-    from .build import PROGRESS, datasets_for  # noqa: PLC0415
+    from pytest_aibench.zoo.build import PROGRESS, datasets_for  # noqa: PLC0415
 
     recipe = pickle.loads(Path(recipe_path).read_bytes())  # written by train() just now, in our own folder
     PROGRESS.quiet = quiet
@@ -107,13 +107,13 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
 
     import torch  # noqa: PLC0415
 
-    from . import build_module  # noqa: PLC0415
+    from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
     path = workdir / f".{recipe.name}.trained.pt"
     recipe_path = workdir / f".{recipe.name}.recipe.pkl"
     recipe_path.write_bytes(pickle.dumps(recipe))
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest_aibench.zoo.training", str(recipe_path), str(path),
+        proc = subprocess.run([sys.executable, "-m", "pytest_aibench.zoo.build.training", str(recipe_path), str(path),
                                *(["--quiet"] if quiet else [])], env={**os.environ, **PORTABLE_ENV}, check=False,
                               cwd=str(Path(__file__).resolve().parents[2]))
     finally:

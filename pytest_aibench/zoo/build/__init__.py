@@ -20,20 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset, materialize
-from ..files import sha256_file
-from ..manifest.model import DatasetSpec, InputSpec, Settings
-from ..runtimes import version_of
-from . import build_module
-from .export import EXPORTERS, ExportSkipped
-from .recipes import RECIPES, Recipe
-from .training import train
+from pytest_aibench.data import Dataset, materialize
+from pytest_aibench.files import sha256_file
+from pytest_aibench.manifest.model import DatasetSpec, InputSpec, Settings
+from pytest_aibench.runtimes import version_of
+from pytest_aibench.zoo import build_module
+from pytest_aibench.zoo.build.export import EXPORTERS, ExportSkipped
+from pytest_aibench.zoo.build.recipes import RECIPES, Recipe
+from pytest_aibench.zoo.build.training import train
 
 #: resolutions whose FLOPs the card records (VOPS uses the one an item runs at)
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
 
 
-from ..progress import Progress
+from pytest_aibench.progress import Progress
 
 PROGRESS = Progress(sys.stdout, prefix="[aibench build] ")
 
@@ -89,10 +89,10 @@ def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]]
                       input_spec: InputSpec, skipped: dict[str, str]) -> dict[str, np.ndarray]:
     """Each variant's accuracy on the base evaluation split, through the suites' own runners, on this
     machine; returns each variant's predictions."""
-    from ..artifact import ModelArtifact  # noqa: PLC0415
-    from ..node import Node  # noqa: PLC0415
-    from ..paradigms.single import prediction_hash  # noqa: PLC0415
-    from ..registry import RUNNERS  # noqa: PLC0415
+    from pytest_aibench.artifact import ModelArtifact  # noqa: PLC0415
+    from pytest_aibench.sim.node import Node  # noqa: PLC0415
+    from pytest_aibench.paradigms.single import prediction_hash  # noqa: PLC0415
+    from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
     preds: dict[str, np.ndarray] = {}
     for key, art in list(arts.items()):
@@ -120,9 +120,9 @@ def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data:
     see ``isa_check``) and compare its predictions with this machine's. A variant that promises
     identical predictions on every ISA and breaks it, or that falls more than ``max_accuracy_drop``
     below fp32 there, is not shipped."""
-    from ..isa import describe  # noqa: PLC0415
-    from ..machine import cpu_summary  # noqa: PLC0415
-    from . import isa_check  # noqa: PLC0415
+    from pytest_aibench.isa import describe  # noqa: PLC0415
+    from pytest_aibench.machine import cpu_summary  # noqa: PLC0415
+    from pytest_aibench.zoo.build import isa_check  # noqa: PLC0415
 
     native = cpu_summary()
     if samples <= 0:
@@ -247,7 +247,7 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
 
 def cards_table() -> str:
     """Markdown: one row per built zoo model, accuracy per variant on its evaluation split."""
-    from .cards import CardError, find_card  # noqa: PLC0415
+    from pytest_aibench.zoo.cards import CardError, find_card  # noqa: PLC0415
 
     variants = [v.split("/") for v in ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8",
                                        "onnxruntime/int8_dynamic", "onnxruntime/fp16", "litert/fp32", "litert/int8",

@@ -63,7 +63,7 @@ PROFILES: dict[str, Node] = {
 
 def profile(name: str, overrides: dict[str, Any] | None = None) -> Node:
     """A built-in profile, optionally amended (``{profile: rpi4, gflops: 12}``)."""
-    from .registry import suggest  # noqa: PLC0415
+    from pytest_aibench.registry import suggest  # noqa: PLC0415
 
     if name not in PROFILES:
         raise KeyError(f"unknown node profile {name!r}; built in: {', '.join(PROFILES)}{suggest(name, PROFILES)}")

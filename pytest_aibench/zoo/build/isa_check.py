@@ -17,7 +17,7 @@ on an AVX-512/VNNI one. Two ways to run those paths here:
 The zoo build uses both to check what it ships; the tests use them to check the shipped files on
 whatever CPU CI has. QEMU: ``apt-get install qemu-user`` (Debian/Ubuntu).
 
-``python -m pytest_aibench.zoo.isa_check probe JOB.json`` is the part that runs inside the emulator.
+``python -m pytest_aibench.zoo.build.isa_check probe JOB.json`` is the part that runs inside the emulator.
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ def variants_of(card: dict[str, Any], folder: Path, keys: list[str] | None = Non
 
 def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int = 64) -> dict[str, np.ndarray]:
     """Class scores of each variant on ``x`` through the suites' own runners (here, natively)."""
-    from ..artifact import ModelArtifact  # noqa: PLC0415
-    from ..manifest.model import InputSpec, Settings  # noqa: PLC0415
-    from ..node import Node  # noqa: PLC0415
-    from ..registry import RUNNERS  # noqa: PLC0415
+    from pytest_aibench.artifact import ModelArtifact  # noqa: PLC0415
+    from pytest_aibench.manifest.model import InputSpec, Settings  # noqa: PLC0415
+    from pytest_aibench.sim.node import Node  # noqa: PLC0415
+    from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
     out = {}
     for v in variants:
@@ -164,7 +164,7 @@ def _run(jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_ex
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"jobs": spec, "isa": str(Path(tmp) / "isa.json")}))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", **env_extra}
-        cmd = [*prefix, sys.executable, "-m", "pytest_aibench.zoo.isa_check", "probe", str(job)]
+        cmd = [*prefix, sys.executable, "-m", "pytest_aibench.zoo.build.isa_check", "probe", str(job)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=str(Path(__file__).resolve().parents[2]))
         if proc.returncode != 0:
@@ -181,7 +181,7 @@ def _run(jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_ex
 def _probe(job_path: str) -> int:
     """Inside the emulator: run each job's variants on its inputs, write their scores and the ISA this
     process saw."""
-    from ..isa import isa_flags  # noqa: PLC0415
+    from pytest_aibench.isa import isa_flags  # noqa: PLC0415
 
     job = json.loads(Path(job_path).read_text())
     if "jobs" not in job:  # the one-job form

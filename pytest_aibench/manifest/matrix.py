@@ -6,10 +6,10 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from .case import Case
-from .manifest.model import Suite
-from .manifest.validate import value_token
-from .manifest.yamlsafe import Problem
+from pytest_aibench.manifest.case import Case
+from pytest_aibench.manifest.model import Suite
+from pytest_aibench.manifest.validate import value_token
+from pytest_aibench.manifest.yamlsafe import Problem
 
 
 def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from .report.journal import Journal
-from .report.result import Result
-from .state import State
+from pytest_aibench.report.journal import Journal
+from pytest_aibench.report.result import Result
+from pytest_aibench.state import State
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -135,8 +135,8 @@ class AibenchSession:
 
     def _write_outputs(self, finished: datetime, exitstatus: int) -> None:
         """Every file asked for, from one run document (machine info gathered once)."""
-        from .machine import machine_info  # noqa: PLC0415
-        from .report import exports, runjson  # noqa: PLC0415
+        from pytest_aibench.machine import machine_info  # noqa: PLC0415
+        from pytest_aibench.report import exports, runjson  # noqa: PLC0415
 
         opt = self.config.option
         machine = machine_info(self.config.rootpath)
@@ -150,7 +150,7 @@ class AibenchSession:
             runjson.write_atomic(self._target(opt.aibench_json), doc)
             written.append(self._target(opt.aibench_json))
         if opt.aibench_save:
-            from .baseline import saved_path  # noqa: PLC0415
+            from pytest_aibench.judge.baseline import saved_path  # noqa: PLC0415
 
             runjson.write_atomic(saved_path(self.state.out, opt.aibench_save), doc)
             written.append(saved_path(self.state.out, opt.aibench_save))
@@ -171,8 +171,8 @@ class AibenchSession:
         baseline = self.state.baseline
         if baseline is None:
             return None
-        from .compare import key, machine_differences  # noqa: PLC0415
-        from .report.terminal import _label  # noqa: PLC0415
+        from pytest_aibench.judge.compare import key, machine_differences  # noqa: PLC0415
+        from pytest_aibench.report.terminal import _label  # noqa: PLC0415
 
         seen = {key(r) for r in self.results}
         matched = [r for r in self.results if r.info.get("baseline", {}).get("status") == "matched"]
@@ -194,7 +194,7 @@ class AibenchSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or self.config.get_verbosity() < -1:
             return
-        from .report.terminal import leaderboard  # noqa: PLC0415
+        from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
         tr = terminalreporter
         tr.write_sep("=", "aibench")
@@ -217,13 +217,13 @@ class AibenchSession:
 
 
 def _html(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None) -> str:
-    from .report.html import render  # noqa: PLC0415
+    from pytest_aibench.report.html import render  # noqa: PLC0415
 
     return render(doc, results, comparison)
 
 
 def _plugin_version() -> str | None:
-    from .runtimes import version_of  # noqa: PLC0415
+    from pytest_aibench.runtimes import version_of  # noqa: PLC0415
 
     return version_of("pytest-aibench")
 

@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .report.result import Result
+from pytest_aibench.report.result import Result
 
 
 def _load(path: str) -> tuple[dict[str, Any], list[Result]]:
-    from .report import runjson  # noqa: PLC0415
+    from pytest_aibench.report import runjson  # noqa: PLC0415
 
     p = Path(path)
     if not p.is_file():
-        from .baseline import saved_path  # noqa: PLC0415
+        from pytest_aibench.judge.baseline import saved_path  # noqa: PLC0415
 
         saved = saved_path(Path(".aibench"), path)
         if saved.is_file():
@@ -30,7 +30,7 @@ def _load(path: str) -> tuple[dict[str, Any], list[Result]]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .report.terminal import leaderboard  # noqa: PLC0415
+    from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
     doc, results = _load(args.run)
     m = doc.get("machine", {})
@@ -42,8 +42,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import exports  # noqa: PLC0415
-    from .report.html import render  # noqa: PLC0415
+    from pytest_aibench.report import exports  # noqa: PLC0415
+    from pytest_aibench.report.html import render  # noqa: PLC0415
 
     doc, results = _load(args.run)
     if not (args.html or args.md or args.csv or args.benchmark_json):
@@ -55,7 +55,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             Path(path).write_text(make(), encoding="utf-8")
             print(f"wrote {path}")
     if args.benchmark_json:
-        from .report import runjson  # noqa: PLC0415
+        from pytest_aibench.report import runjson  # noqa: PLC0415
 
         runjson.write_atomic(Path(args.benchmark_json), exports.benchmark_json(doc, results))
         print(f"wrote {args.benchmark_json}")
@@ -64,9 +64,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit 1 when any rule finds a regression, 0 otherwise (CI-friendly)."""
-    from .compare import RuleError, judge, match, parse_rules  # noqa: PLC0415
-    from .metrics import known_metric_names  # noqa: PLC0415
-    from .report.terminal import _label, table  # noqa: PLC0415
+    from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules  # noqa: PLC0415
+    from pytest_aibench.judge.metrics import known_metric_names  # noqa: PLC0415
+    from pytest_aibench.report.terminal import _label, table  # noqa: PLC0415
 
     base_doc, base = _load(args.baseline)
     cur_doc, cur = _load(args.current)
@@ -105,8 +105,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     unique with the machine's name so one leaderboard ranks them together."""
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from .report import runjson  # noqa: PLC0415
-    from .report.terminal import leaderboard  # noqa: PLC0415
+    from pytest_aibench.report import runjson  # noqa: PLC0415
+    from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
     merged: list[Result] = []
     machines, manifests, sources = {}, {}, []
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+")
     p.add_argument("-o", "--output", default="merged.json")
     p.set_defaults(fn=cmd_merge)
-    from .cli_bundle import add_commands  # noqa: PLC0415
+    from pytest_aibench.cli.bundle import add_commands  # noqa: PLC0415
 
     add_commands(sub)
     args = parser.parse_args(argv)

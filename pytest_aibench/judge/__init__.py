@@ -1,0 +1,1 @@
+"""Judging results: metric groups, gates, regression rules against baselines."""
