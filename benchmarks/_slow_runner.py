@@ -12,7 +12,7 @@ from pytest_aibench.runtimes.ort_runner import OrtRunner
 class _Slow:
     def __init__(self, session, factor: float):
         self._s, self._f = session, factor
-        self.settings = {**session.settings, "injected_slowdown": factor}
+        self.options = {**getattr(session, "options", {}), "injected_slowdown": factor}
 
     def adapt(self, x):
         return self._s.adapt(x)

@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
+from pytest_aibench.item import run_item
 from pytest_aibench.manifest.case import Case
 from pytest_aibench.manifest.matrix import marker_tokens
 from pytest_aibench.state import state
 
 
 def _model_function(model: str, module_name: str, doc: str) -> Any:
-    def run(aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner, request):
-        from pytest_aibench.item import run_case  # noqa: PLC0415
-
-        run_case(request, aibench_case, aibench_seed, aibench_dataset, aibench_model, aibench_node, aibench_runner)
+    def run(aibench_plan: Any, aibench_place: Any, request: pytest.FixtureRequest) -> None:
+        run_item(aibench_plan, aibench_place, request.node)
 
     run.__name__ = run.__qualname__ = model
     run.__module__ = module_name

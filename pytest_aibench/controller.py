@@ -10,9 +10,23 @@ from typing import Any
 
 import pytest
 
+from pytest_aibench.judge.baseline import saved_path
+from pytest_aibench.judge.compare import key, machine_differences
+from pytest_aibench.machine import machine_info
+from pytest_aibench.report import exports, runjson
+from pytest_aibench.report.html import render
 from pytest_aibench.report.journal import Journal
+from pytest_aibench.report.ranking import label
 from pytest_aibench.report.result import Result
+from pytest_aibench.report.terminal import leaderboard
+from pytest_aibench.runtimes import version_of
 from pytest_aibench.state import State
+
+
+def _worker_of(report: pytest.TestReport) -> str | None:
+    """The xdist worker that sent ``report`` (None when the run is serial)."""
+    gateway = getattr(getattr(report, "node", None), "gateway", None)
+    return getattr(gateway, "id", None)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -29,12 +43,12 @@ def _failure_reason(report: pytest.TestReport) -> str:
     return text.splitlines()[-1] if text else "failed"
 
 
-class AibenchSession:
+class Controller:
     def __init__(self, config: pytest.Config, st: State):
         self.config = config
         self.state = st
         self.results: list[Result] = []
-        self._pending: dict[str, Result] = {}
+        self._pending: dict[tuple[str, str | None], Result] = {}
         self._journal: Journal | None = None
         self.started = datetime.now(timezone.utc)
         self.run_id = st.run_id
@@ -51,11 +65,13 @@ class AibenchSession:
     # -- gathering ---------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "aibench", None)
-        res = self._pending.get(report.nodeid)
+        # keyed by node and worker, as pytest's junitxml is: under `--dist each` every worker runs every item
+        key = (report.nodeid, _worker_of(report))
+        res = self._pending.get(key)
         if data is not None and res is None:
             res = Result.from_dict(data)
             res.nodeid = report.nodeid
-            self._pending[report.nodeid] = res
+            self._pending[key] = res
         if res is None:
             return
         if report.when == "call":
@@ -69,7 +85,7 @@ class AibenchSession:
             if report.when == "teardown" and res.outcome == "failed" and res.reason is None:
                 res.reason = _failure_reason(report)
         if report.when == "teardown":
-            self._finish(self._pending.pop(report.nodeid))
+            self._finish(self._pending.pop(key))
 
     def _finish(self, res: Result) -> None:
         self.results.append(res)
@@ -114,8 +130,8 @@ class AibenchSession:
         return out
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        for nodeid in list(self._pending):  # an item that never reached teardown (crash, Ctrl-C)
-            res = self._pending.pop(nodeid)
+        for pending in list(self._pending):  # an item that never reached teardown (crash, Ctrl-C)
+            res = self._pending.pop(pending)
             if res.outcome == "passed":
                 res.outcome, res.reason = "error", "item did not finish (interrupted or its worker crashed)"
             self._finish(res)
@@ -135,8 +151,6 @@ class AibenchSession:
 
     def _write_outputs(self, finished: datetime, exitstatus: int) -> None:
         """Every file asked for, from one run document (machine info gathered once)."""
-        from pytest_aibench.machine import machine_info  # noqa: PLC0415
-        from pytest_aibench.report import exports, runjson  # noqa: PLC0415
 
         opt = self.config.option
         machine = machine_info(self.config.rootpath)
@@ -150,20 +164,18 @@ class AibenchSession:
             runjson.write_atomic(self._target(opt.aibench_json), doc)
             written.append(self._target(opt.aibench_json))
         if opt.aibench_save:
-            from pytest_aibench.judge.baseline import saved_path  # noqa: PLC0415
-
             runjson.write_atomic(saved_path(self.state.out, opt.aibench_save), doc)
             written.append(saved_path(self.state.out, opt.aibench_save))
         if opt.aibench_benchmark_json:
             runjson.write_atomic(self._target(opt.aibench_benchmark_json), exports.benchmark_json(doc, self.results))
             written.append(self._target(opt.aibench_benchmark_json))
-        for path, render in ((opt.aibench_csv, lambda: exports.to_csv(self.results)),
+        for path, make in ((opt.aibench_csv, lambda: exports.to_csv(self.results)),
                              (opt.aibench_md, lambda: exports.to_markdown(self.results, self.comparison)),
                              (opt.aibench_html, lambda: _html(doc, self.results, self.comparison))):
             if path:
                 target = self._target(path)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(render(), encoding="utf-8")
+                target.write_text(make(), encoding="utf-8")
                 written.append(target)
         self._written = written
 
@@ -171,8 +183,6 @@ class AibenchSession:
         baseline = self.state.baseline
         if baseline is None:
             return None
-        from pytest_aibench.judge.compare import key, machine_differences  # noqa: PLC0415
-        from pytest_aibench.report.terminal import _label  # noqa: PLC0415
 
         seen = {key(r) for r in self.results}
         matched = [r for r in self.results if r.info.get("baseline", {}).get("status") == "matched"]
@@ -182,10 +192,10 @@ class AibenchSession:
             for metric in ("accuracy", "latency.p50_ms", "latency.p99_ms"):
                 b, c = base.get(metric), r.metrics.get(metric)
                 if isinstance(b, (int, float)) and isinstance(c, (int, float)) and b:
-                    changes.append((_label(r), metric, b, c, c / b - 1))
+                    changes.append((label(r), metric, b, c, c / b - 1))
         return {"baseline": str(baseline.path), "matched": len(matched),
-                "regressions": [(_label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
-                "inconclusive": [(_label(r), f"{v['metric']}: {v['evidence']}") for r in matched
+                "regressions": [(label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
+                "inconclusive": [(label(r), f"{v['metric']}: {v['evidence']}") for r in matched
                                  for v in r.info["baseline"].get("verdicts", ()) if v.get("inconclusive")],
                 "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
                 "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
@@ -194,7 +204,6 @@ class AibenchSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or self.config.get_verbosity() < -1:
             return
-        from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
         tr = terminalreporter
         tr.write_sep("=", "aibench")
@@ -205,10 +214,10 @@ class AibenchSession:
             tr.write_line(f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
                           f"{len(c['new'])} new, {len(c['missing'])} missing from this run",
                           red=bool(c["regressions"]))
-            for label, reason in c["regressions"]:
-                tr.write_line(f"  REGRESSED {label}: {reason}", red=True)
-            for label, reason in c.get("inconclusive", ()):
-                tr.write_line(f"  INCONCLUSIVE {label}: {reason}", yellow=True)
+            for shown, reason in c["regressions"]:
+                tr.write_line(f"  REGRESSED {shown}: {reason}", red=True)
+            for shown, reason in c.get("inconclusive", ()):
+                tr.write_line(f"  INCONCLUSIVE {shown}: {reason}", yellow=True)
             for note in c["machine"]:
                 tr.write_line(f"  machine differs: {note}", yellow=True)
         tr.write_line(f"journal: {self.run_dir / 'journal.jsonl'}")
@@ -217,15 +226,13 @@ class AibenchSession:
 
 
 def _html(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None) -> str:
-    from pytest_aibench.report.html import render  # noqa: PLC0415
 
     return render(doc, results, comparison)
 
 
 def _plugin_version() -> str | None:
-    from pytest_aibench.runtimes import version_of  # noqa: PLC0415
 
     return version_of("pytest-aibench")
 
 
-__all__ = ["AibenchSession"]
+__all__ = ["Controller"]

@@ -1,25 +1,68 @@
 """pytest hooks only: options, manifest loading, collection and wiring. Heavy lifting lives in
-the modules these hooks call; without ``--aibench`` nothing heavy is imported."""
+the modules these hooks call, reached through the package's one lazy-import boundary (``_lazy``):
+without ``--aibench`` nothing heavy is imported."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_aibench.fixtures import (aibench, aibench_case, aibench_dataset, aibench_model, aibench_node, aibench_runner,
-                       aibench_seed, aibench_topology, cloud_node, edge_node)
+from pytest_aibench import hookspec
+from pytest_aibench._lazy import lazy
+from pytest_aibench.fixtures import (
+    aibench,
+    aibench_case,
+    aibench_dataset,
+    aibench_model,
+    aibench_node,
+    aibench_place,
+    aibench_plan,
+    aibench_prepared,
+    aibench_runner,
+    aibench_seed,
+    aibench_settings,
+    aibench_topology,
+    cloud_node,
+    edge_node,
+)
 from pytest_aibench.state import RESULT, STATE, State, state
 
-__all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_runner",
-           "aibench_seed", "aibench_topology", "cloud_node", "edge_node"]
+if TYPE_CHECKING:
+    from pytest_aibench import cluster, collect, controller, isa, registry
+    from pytest_aibench.cluster import backend as backends
+    from pytest_aibench.judge import baseline, compare, metrics
+    from pytest_aibench.manifest import loader as manifest
+    from pytest_aibench.manifest import validate
+    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.report import journal
+    from pytest_aibench.run import measure
+else:
+    backends = lazy("pytest_aibench.cluster.backend")
+    baseline = lazy("pytest_aibench.judge.baseline")
+    cluster = lazy("pytest_aibench.cluster")
+    collect = lazy("pytest_aibench.collect")
+    compare = lazy("pytest_aibench.judge.compare")
+    controller = lazy("pytest_aibench.controller")
+    isa = lazy("pytest_aibench.isa")
+    journal = lazy("pytest_aibench.report.journal")
+    manifest = lazy("pytest_aibench.manifest.loader")
+    measure = lazy("pytest_aibench.run.measure")
+    metrics = lazy("pytest_aibench.judge.metrics")
+    registry = lazy("pytest_aibench.registry")
+    validate = lazy("pytest_aibench.manifest.validate")
+
+__all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_place",
+           "aibench_plan", "aibench_prepared", "aibench_runner", "aibench_seed", "aibench_settings",
+           "aibench_topology", "cloud_node", "edge_node"]
 
 DEFAULT_SEED = 0
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_aibench import hookspec  # noqa: PLC0415
-
     pluginmanager.add_hookspecs(hookspec)
 
 
@@ -86,9 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _load_baseline(config, st)
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
-        from pytest_aibench.controller import AibenchSession  # noqa: PLC0415
-
-        config.pluginmanager.register(AibenchSession(config, st), "aibench-session")
+        config.pluginmanager.register(controller.Controller(config, st), "aibench-controller")
 
 
 def _connect_cluster(config: pytest.Config, st: State) -> None:
@@ -97,30 +138,25 @@ def _connect_cluster(config: pytest.Config, st: State) -> None:
     spec = config.option.aibench_cluster or next((ls.suite.cluster for ls in st.suites.values() if ls.suite.cluster), None)
     if config.option.aibench_dispatch and not spec:
         raise pytest.UsageError("--aibench-dispatch needs a cluster: add --aibench-cluster ADDRESS|local:SPEC")
-    if not spec:
+    if not spec or config.option.collectonly:  # nothing is measured: no cluster to start
         return
-    from pytest_aibench.cluster.backend import DaskBackend  # noqa: PLC0415
-    from pytest_aibench.cluster import ClusterError, start  # noqa: PLC0415
-
     address = getattr(config, "workerinput", {}).get("aibench_cluster")
     try:
-        cluster = start(address or spec)
-    except ClusterError as exc:
+        joined = cluster.start(address or spec)
+    except cluster.ClusterError as exc:
         raise pytest.UsageError(str(exc)) from None
-    st.backend = DaskBackend(cluster)
-    config.add_cleanup(cluster.close)
+    st.backend = backends.DaskBackend(joined)
+    config.add_cleanup(joined.close)
 
 
 def _resume(out: Path, fresh_id: str) -> tuple[str, dict]:
     """The latest run's id and its finished items (case id -> journal record); every process reads
     the same journal before any item runs, so xdist workers deselect the same items."""
-    from pytest_aibench.report.journal import read  # noqa: PLC0415
-
     latest = out / "latest"
-    journal = latest / "journal.jsonl"
-    if not journal.is_file():
+    journal_path = latest / "journal.jsonl"
+    if not journal_path.is_file():
         return fresh_id, {}
-    header, items, _footer = read(journal)
+    header, items, _footer = journal.read(journal_path)
     return header.get("run_id") or latest.resolve().name, {rec["id"]: rec for rec in items if "id" in rec}
 
 
@@ -129,7 +165,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     st = config.stash.get(STATE, None)
     if st is None or not st.resumed:
         return
-    keep, done = [], []
+    keep: list[pytest.Item] = []
+    done: list[pytest.Item] = []
     for item in items:
         case = _case_of(item)
         (done if case is not None and case.id in st.resumed else keep).append(item)
@@ -139,7 +176,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int):  # type: ignore[no-untyped-def]
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
     """Resuming a run whose items are all in the journal ran nothing and lost nothing: that is success."""
     st = session.config.stash.get(STATE, None)
     if st is not None and st.resumed and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -155,42 +192,30 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
         raise pytest.UsageError("--aibench-fail-on needs a baseline: add --aibench-compare NAME|PATH")
     if not opt.aibench_compare:
         return
-    from pytest_aibench.judge.baseline import BaselineError, load_baseline  # noqa: PLC0415
-    from pytest_aibench.judge.compare import RuleError, parse_rules  # noqa: PLC0415
-    from pytest_aibench.judge.metrics import known_metric_names  # noqa: PLC0415
-
     try:
-        st.baseline = load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
-        st.rules = parse_rules(opt.aibench_fail_on or "", known_metric_names())
-    except (BaselineError, RuleError) as exc:
+        st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
+        st.rules = compare.parse_rules(opt.aibench_fail_on or "", metrics.known_metric_names())
+    except (baseline.BaselineError, compare.RuleError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
 def _new_run_id() -> str:
-    import secrets  # noqa: PLC0415
-    from datetime import datetime, timezone  # noqa: PLC0415
-
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 def _load_suites(config: pytest.Config, st: State) -> None:
-    from pytest_aibench.manifest import ManifestError, discover, load_all  # noqa: PLC0415
-    from pytest_aibench.manifest.validate import value_token  # noqa: PLC0415
-
     try:
-        paths, problems = discover(config.option.aibench, config.invocation_params.dir)
-        loaded = load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names)
-    except ManifestError as exc:
+        paths, problems = manifest.discover(config.option.aibench, config.invocation_params.dir)
+        loaded = manifest.load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names)
+    except manifest.ManifestError as exc:
         raise pytest.UsageError(f"invalid aibench manifest\n{exc.report()}") from None
     if st.profile is not None:
         lacking = [f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
                    for ls in loaded if st.profile not in ls.suite.profiles]
         if lacking and len(lacking) == len(loaded):
-            from pytest_aibench.registry import suggest  # noqa: PLC0415
-
             known = {p for ls in loaded for p in ls.suite.profiles}
             raise pytest.UsageError(f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
-                                    + "; ".join(lacking) + suggest(st.profile, known))
+                                    + "; ".join(lacking) + registry.suggest(st.profile, known))
     elif loaded:
         defaults = {ls.suite.default_profile for ls in loaded}
         st.profile = defaults.pop() if len(defaults) == 1 else None
@@ -201,7 +226,7 @@ def _load_suites(config: pytest.Config, st: State) -> None:
         for case in ls.cases:
             tokens.setdefault(case.model, f"aibench model {case.model}")
             for axis, value in case.axes:
-                tokens.setdefault(value_token(axis, value), f"aibench {axis} = {value}")
+                tokens.setdefault(validate.value_token(axis, value), f"aibench {axis} = {value}")
     for token, text in tokens.items():
         if text:
             config.addinivalue_line("markers", f"{token}: {text}")
@@ -221,10 +246,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     cases = sum(len(ls.cases) for ls in st.suites.values())
     names = ", ".join(f"{ls.suite.name} {ls.suite.version}" for ls in st.suites.values())
-    from pytest_aibench.isa import describe, isa_flags  # noqa: PLC0415
-
     return [f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
-            f"aibench: kernels picked for {describe(isa_flags())}"]
+            f"aibench: kernels picked for {isa.describe(isa.isa_flags())}"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -233,13 +256,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     st = parent.config.stash.get(STATE, None)
     if st is None or not st.suites or file_path.resolve() not in st.suites:
         return None
-    from pytest_aibench.collect import SuiteModule  # noqa: PLC0415
-
-    return SuiteModule.from_parent(parent, path=file_path)
+    return collect.SuiteModule.from_parent(parent, path=file_path)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     result = item.stash.get(RESULT, None)
     if result is not None and report.when == "call":
@@ -247,20 +268,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     elif result is None and not report.passed and report.when in ("setup", "call"):
         case = _case_of(item)
         if case is not None:
-            report.aibench = _stub(item, case).to_dict()
+            st = state(item.config)
+            report.aibench = measure.unmeasured(case, item.nodeid, case.seed(st.seed), st.profile,
+                                                st.worker_id).to_dict()
     return report
 
 
-def _case_of(item: pytest.Item):  # type: ignore[no-untyped-def]
+def _case_of(item: pytest.Item) -> Case | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("aibench_case") if callspec is not None else None
-
-
-def _stub(item: pytest.Item, case):  # type: ignore[no-untyped-def]
-    from pytest_aibench.report.result import Result  # noqa: PLC0415
-
-    st = state(item.config)
-    d = case.describe()
-    return Result(id=d["id"], suite=d["suite"], model=d["model"], axes=d["axes"], nodeid=item.nodeid,
-                  suite_version=case.suite.version if case.suite else "", manifest=item.nodeid.split("::")[0],
-                  variables=d["variables"], seed=case.seed(st.seed), profile=st.profile, worker=st.worker_id)

@@ -1,4 +1,5 @@
-"""Per-process state of a run: options, loaded suites, caches. Lives in ``config.stash``."""
+"""Per-process state of a run: options, loaded suites, the baseline, the cluster. Lives in
+``config.stash``; imported in every pytest session, so it imports nothing heavy."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aibench._lazy import lazy
+
 if TYPE_CHECKING:
-    from pytest_aibench.data import Dataset
-    from pytest_aibench.manifest import LoadedSuite
-    from pytest_aibench.manifest.model import DatasetSpec
+    from pytest_aibench import progress, registry
+    from pytest_aibench.cluster import backend as backends
+    from pytest_aibench.judge.baseline import Baseline
+    from pytest_aibench.judge.compare import Rule
+    from pytest_aibench.manifest.loader import LoadedSuite
+    from pytest_aibench.runtimes import Runner
+else:
+    backends = lazy("pytest_aibench.cluster.backend")
+    progress = lazy("pytest_aibench.progress")
+    registry = lazy("pytest_aibench.registry")
 
 
 @dataclass
@@ -21,23 +31,16 @@ class State:
     profile: str | None
     out: Path
     run_id: str = ""
-    baseline: Any = None              # baseline.Baseline from --aibench-compare
-    rules: list[Any] = field(default_factory=list)  # compare.Rule from --aibench-fail-on
+    baseline: Baseline | None = None  # from --aibench-compare
+    rules: list[Rule] = field(default_factory=list)  # from --aibench-fail-on
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
-    backend: Any = None               # backend.DaskBackend with --aibench-cluster; None: in-process
+    backend: Any = None               # cluster.backend.DaskBackend with --aibench-cluster; None: in-process
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
-    _datasets: dict[Any, Dataset] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
         """Where this run's files go (journal, LoadGen logs): ``<out>/runs/<run id>``."""
         return self.out / "runs" / self.run_id
-
-    def item_dir(self, case_id: str) -> Path:
-        """A folder for one item's own files, named after its case id."""
-        import re  # noqa: PLC0415
-
-        return self.run_dir / "items" / re.sub(r"[^A-Za-z0-9_.+-]+", "_", case_id).strip("_")
 
     @property
     def worker_count(self) -> int:
@@ -46,19 +49,6 @@ class State:
     @property
     def worker_id(self) -> str | None:
         return getattr(self.config, "workerinput", {}).get("workerid")
-
-    def dataset(self, spec: DatasetSpec) -> Dataset:
-        """Load each dataset once per process; items share it read-only."""
-        key = (spec.source, str(spec.path), spec.sha256, spec.eval_fraction, spec.split_seed,
-               repr(sorted(spec.params.items())))
-        if key not in self._datasets:
-            from pytest_aibench.data import materialize  # noqa: PLC0415
-
-            data = materialize(spec)
-            for arr in (data.x_train, data.y_train, data.x_eval, data.y_eval):
-                arr.flags.writeable = False
-            self._datasets[key] = data
-        return self._datasets[key]
 
     def timeout(self, suite: Any) -> float | None:
         return self.config.option.aibench_timeout or getattr(suite, "timeout", None)
@@ -72,18 +62,21 @@ class State:
     def dispatch(self) -> bool:
         return bool(self.config.option.aibench_dispatch and self.backend is not None)
 
-    def runner(self, name: str) -> Any:
-        """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""
-        from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
+    def roles(self) -> Any:
+        """Where topology roles run: the cluster's workers, or this process."""
+        return self.backend if self.backend is not None else backends.InProcess()
 
+    def progress_for(self, label: str) -> Any:
+        return progress.for_item(self.config, label)
+
+    def runner(self, name: str) -> Runner:
+        """The runner called ``name``: a ``pytest_aibench_make_runner`` hook first, then the registry."""
         made = self.config.hook.pytest_aibench_make_runner(name=name, config=self.config)
-        return made if made is not None else RUNNERS.get(name)
+        return made if made is not None else registry.RUNNERS.get(name)
 
     def runner_names(self) -> list[str]:
         """Every runner name known here: the registry's and those hooks declare."""
-        from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
-
-        names = list(RUNNERS.names())
+        names = list(registry.RUNNERS.names())
         for extra in self.config.hook.pytest_aibench_runner_names(config=self.config):
             names += [n for n in extra if n not in names]
         return names

@@ -51,7 +51,7 @@ import numpy as np
 class NumpySession:
     def __init__(self, w, b, crash_on=None):
         self.w, self.b, self.crash_on = w, b, crash_on
-        self.settings = {"threads": 1, "engine": "numpy matmul"}
+        self.options = {"threads": 1, "engine": "numpy matmul"}
 
     def adapt(self, x):
         return np.array(x.reshape(len(x), -1), dtype=np.float32)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aibench.measure import Measurement
 from pytest_aibench.judge.metrics import Binary, Retrieval
+from pytest_aibench.measure import Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_lstm_flops_are_counted_analytically():
     cell = torch.nn.LSTMCell(5, 16)  # the same work, one step at a time: torch's counter sees these matmuls
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         h = c = torch.zeros(1, 16)
-        for t in range(12):
+        for _ in range(12):
             h, c = cell(torch.zeros(1, 5), (h, c))
         head(h)
     # the counter sees the gates' matmuls; the analytic count adds biases, activations and the cell
@@ -75,8 +75,8 @@ def test_litert_runs_a_fixed_batch_model_in_chunks():
     pytest.importorskip("ai_edge_litert")
     from pytest_aibench.artifact import resolve
     from pytest_aibench.manifest.model import ModelSpec, Settings
-    from pytest_aibench.sim.node import Node
     from pytest_aibench.registry import RUNNERS
+    from pytest_aibench.sim.node import Node
 
     runner = RUNNERS.get("litert")
     artifact = resolve(ModelSpec(name="icu", dataset="v", zoo="lstm-vitals"), "litert", "fp32", runner)
@@ -85,7 +85,7 @@ def test_litert_runs_a_fixed_batch_model_in_chunks():
     whole = session.infer(x)
     one_by_one = np.concatenate([session.infer(x[i:i + 1]) for i in range(7)])
     assert whole.shape == (7, 2) and np.array_equal(whole, one_by_one)
-    assert "chunks" in session.settings["static_batch"]
+    assert "chunks" in session.options["static_batch"]
 
 
 # -- suites ------------------------------------------------------------------------------------------

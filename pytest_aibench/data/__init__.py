@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytest_aibench.manifest.model import DatasetSpec
+from pytest_aibench.registry import Registry
 
 
 class DatasetError(Exception):
@@ -69,9 +70,23 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+_LOADED: dict[tuple[Any, ...], Dataset] = {}
+
+
+def load(spec: DatasetSpec) -> Dataset:
+    """``spec`` materialised once per process and shared read-only by every item that names it."""
+    key = (spec.source, str(spec.path), spec.sha256, spec.eval_fraction, spec.split_seed,
+           repr(sorted(spec.params.items())))
+    if key not in _LOADED:
+        loaded = materialize(spec)
+        for arr in (loaded.x_train, loaded.y_train, loaded.x_eval, loaded.y_eval):
+            arr.flags.writeable = False
+        _LOADED[key] = loaded
+    return _LOADED[key]
+
+
 def materialize(spec: DatasetSpec) -> Dataset:
     """Load ``spec`` through its registered source and split it."""
-    from pytest_aibench.registry import DATASETS  # noqa: PLC0415
 
     source = DATASETS.get(spec.source)
     x, y, meta = source.load(spec)
@@ -82,3 +97,14 @@ def materialize(spec: DatasetSpec) -> Dataset:
     layout = meta.pop("layout", "NCHW")
     return Dataset(spec.name, spec.source, x_tr, y_tr, x_ev, y_ev, num_classes, spec.split_seed,
                    layout, meta, fingerprint(x_tr, y_tr, x_ev, y_ev))
+
+
+DATASETS: Registry[DatasetSource] = Registry("dataset source", "pytest_aibench.datasets", {
+    "digits": "pytest_aibench.data.sources:DigitsSource",
+    "npz": "pytest_aibench.data.sources:NpzSource",
+    "shapes": "pytest_aibench.data.sources:ShapesSource",
+    "vitals": "pytest_aibench.data.sources:VitalsSource",
+    "signs": "pytest_aibench.data.sources:SignsSource",
+    "reid": "pytest_aibench.data.sources:ReidSource",
+    "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
+})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import statistics
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 #: "stable" warm-up: windows of this many calls, done when two consecutive window medians agree
@@ -15,11 +17,26 @@ STABLE_MAX_CALLS = 2000
 STABLE_MAX_SECONDS = 10.0
 
 
+@contextmanager
+def paused_instrumentation() -> Iterator[None]:
+    """No tracer or profiler (coverage, a debugger, cProfile) runs while calls are timed: they would
+    add their own cost to every Python-level call of the runner. Restored afterwards, as
+    pytest-benchmark's PauseInstrumentation does."""
+    tracer, profiler = sys.gettrace(), sys.getprofile()
+    sys.settrace(None)
+    sys.setprofile(None)
+    try:
+        yield
+    finally:
+        sys.settrace(tracer)
+        sys.setprofile(profiler)
+
+
 def time_calls(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int, samples: int) -> list[int]:
     """Call ``fn`` on ``inputs`` (cycled) ``warmup`` times untimed, then ``samples`` times timed.
 
     Inputs are prepared by the caller so no slicing or conversion lands inside the timed region;
-    the garbage collector is paused so a collection never lands inside a sample.
+    the garbage collector and any tracer or profiler are paused so neither lands inside a sample.
     """
     n = len(inputs)
     clock = time.perf_counter_ns
@@ -28,13 +45,14 @@ def time_calls(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int, sam
     gc.collect()
     gc.disable()
     try:
-        for i in range(warmup):
-            fn(inputs[i % n])
-        for i in range(samples):
-            x = inputs[i % n]
-            t0 = clock()
-            fn(x)
-            out[i] = clock() - t0
+        with paused_instrumentation():
+            for i in range(warmup):
+                fn(inputs[i % n])
+            for i in range(samples):
+                x = inputs[i % n]
+                t0 = clock()
+                fn(x)
+                out[i] = clock() - t0
     finally:
         if was_enabled:
             gc.enable()

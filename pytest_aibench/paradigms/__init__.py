@@ -1,22 +1,56 @@
-"""Paradigms: how a case is deployed and measured (one node; later edge/cloud collaborations).
+"""Paradigms: how a case is deployed and measured (one node; edge/cloud collaborations; learning).
 
-A paradigm gets a :class:`ParadigmContext` and returns a :class:`Measurement`. Register more
+A paradigm gets a :class:`ParadigmContext` and returns a :class:`Measurement`. The context is the
+item's plan made live where it runs (here, in a child process or on a Dask worker): the prepared
+session, the dataset, and typed handles for what a paradigm may need besides (the artifact and its
+facts, the backend that places topology roles, other models of the suite). Register more paradigms
 through the ``pytest_aibench.paradigms`` entry-point group or ``registry.PARADIGMS.register``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_aibench.cluster.backend import Backend, InProcess
+from pytest_aibench.errors import ArtifactError
+from pytest_aibench.progress import Progress
+from pytest_aibench.registry import Registry
+
 if TYPE_CHECKING:
-    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.data import Dataset
+    from pytest_aibench.manifest.case import Case
     from pytest_aibench.manifest.model import Settings
     from pytest_aibench.measure import Measurement
+    from pytest_aibench.runtimes import Runner, RunnerSession
     from pytest_aibench.sim.node import Node
-    from pytest_aibench.runtimes import RunnerSession
+    from pytest_aibench.sim.topology import Topology
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the artifact and its card know that metrics and simulated devices need."""
+
+    bytes: int | None = None          # the artifact's size on disk
+    mflops: float | None = None       # MFLOPs per sample at the resolution the item runs
+
+
+@dataclass
+class Companion:
+    """Another model of the suite, prepared on the same runtime (e.g. joint inference's cloud model)."""
+
+    session: RunnerSession
+    artifact: ModelArtifact
+    facts: ModelFacts
+
+
+class Models(Protocol):
+    """Prepares the suite's other models by name, wherever the item runs."""
+
+    def prepare(self, name: str) -> Companion: ...
 
 
 @dataclass
@@ -27,17 +61,49 @@ class ParadigmContext:
     session: RunnerSession
     node: Node
     seed: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: prepares another, independent session of the same model (for latency rounds); None if unavailable
+    topology: Topology
+    params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (manifest params + grid)
+    runner: Runner | None = None                            # the runner that prepared ``session``
+    artifact: ModelArtifact | None = None
+    facts: ModelFacts = field(default_factory=ModelFacts)
+    models: Models | None = None
+    backend: Backend = field(default_factory=InProcess)     # where topology roles run
+    item_dir: Path = Path(".")                              # a folder for this item's own files (LoadGen logs)
+    progress: Progress = field(default_factory=lambda: Progress(quiet=True))
+    #: prepares another, independent session of the same model (latency rounds); None if impossible
     fresh_session: Callable[[], RunnerSession] | None = None
-    topology: Any = None                       # sim.topology.Topology of the case (a default one if none)
-    params: dict[str, Any] = field(default_factory=dict)  # the paradigm's parameters (manifest params + grid)
 
     def param(self, name: str, default: Any) -> Any:
         return self.params.get(name, default)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether roles run on cluster workers (the case's runner and artifact travel to them)."""
+        return self.backend.name != "in-process" and self.runner is not None and self.artifact is not None
+
+    def other_model(self, name: str) -> Companion:
+        if self.models is None:
+            raise ArtifactError(f"{self.case.paradigm} needs model {name!r}, but no other model can be prepared here")
+        return self.models.prepare(name)
 
 
 class Paradigm(Protocol):
     name: str
 
     def run(self, ctx: ParadigmContext) -> Measurement: ...
+
+
+PARADIGMS: Registry[Paradigm] = Registry("paradigm", "pytest_aibench.paradigms", {
+    "single": "pytest_aibench.paradigms.single:SingleNode",
+    "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
+    "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
+    "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
+    "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
+    "federated_learning": "pytest_aibench.paradigms.learning:FederatedLearning",
+    "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
+    "lifelong_learning": "pytest_aibench.paradigms.learning:LifelongLearning",
+    "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
+    "trial": "pytest_aibench.paradigms.train:Trial",
+    "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
+    "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
+})

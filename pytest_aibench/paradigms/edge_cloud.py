@@ -8,21 +8,36 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.stats import percentile
 from pytest_aibench.measure.timing import time_calls
-from pytest_aibench.sim.node import Node
 from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
+from pytest_aibench.sim.calibrate import host_gflops
+from pytest_aibench.sim.node import Node
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils import flop_counter
+else:
+    torch = lazy("torch")
+    flop_counter = lazy("torch.utils.flop_counter")
 
 #: requests arrive this often (simulated seconds) unless params.interval_s says otherwise
 DEFAULT_INTERVAL_S = 0.05
+
+
+def watts(value: float | None) -> float:
+    """A node's power figure; a host node without one draws nothing in the simulation."""
+    return value or 0.0
 
 
 def compute_s(node: Node, mflops: float | None, quantization: str = "fp32") -> float:
@@ -51,29 +66,19 @@ def _pct(values: list[float], prefix: str) -> dict[str, float]:
             f"{prefix}.p99_ms": percentile(s, 99), f"{prefix}.mean_ms": statistics.fmean(s)}
 
 
-def backend(ctx: ParadigmContext) -> Any:
-    from pytest_aibench.cluster.backend import InProcess  # noqa: PLC0415
-
-    return ctx.extra.get("backend") or InProcess()
-
-
 def role_scores(ctx: ParadigmContext, role: str, xa: np.ndarray) -> np.ndarray:
     """The case's model scored where ``role`` runs: here, or on a worker offering that resource."""
-    b = backend(ctx)
-    if b.name == "in-process" or ctx.extra.get("runner") is None:
+    if not ctx.distributed:
         return np.concatenate([ctx.session.infer(xa[i:i + ctx.settings.batch_size])
                                for i in range(0, len(xa), ctx.settings.batch_size)])
-    from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
-
-    return b.run(role, scores, ctx.extra["runner"], ctx.extra["artifact"], ctx.node, ctx.settings, xa,
-                 ctx.settings.batch_size)
+    return ctx.backend.run(role, scores, ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa, ctx.settings.batch_size)
 
 
 def _measured_move(ctx: ParadigmContext, data: np.ndarray, src: str, dst: str) -> dict[str, Any]:
     """What moving ``data`` between two roles' workers really took (only with a cluster)."""
     if len(data) == 0:
         return {}
-    seconds = backend(ctx).move(data, src, dst)
+    seconds = ctx.backend.move(data, src, dst)
     return {} if seconds is None else {"measured.transfer_ms": seconds * 1e3, "measured.transfer_bytes": int(data.nbytes)}
 
 
@@ -112,13 +117,11 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
     ones = [np.ascontiguousarray(xa[i:i + 1]) for i in range(min(len(xa), 64))]
     latency = time_calls(ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10),
                          min(s.latency_samples, 100))
-    local = backend(ctx).name == "in-process" or ctx.extra.get("runner") is None
-    return HostRun(xa, y, scores, latency, wall, meter.result(len(y)) if local else {})
+    return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)))
 
 
 def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[str, Any]:
     """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio."""
-    from pytest_aibench.sim.calibrate import host_gflops  # noqa: PLC0415
 
     host_ms = statistics.median(latency_ns) / 1e6
     out = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
@@ -131,7 +134,7 @@ def _base(ctx: ParadigmContext, run: HostRun, preds: np.ndarray) -> Measurement:
     return Measurement(predictions=preds, labels=run.y, latency_ns=run.latency, seed=ctx.seed, scores=run.scores,
                        eval_wall_s=run.wall_s, eval_count=len(run.y), energy=run.energy,
                        info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
-                             "backend": backend(ctx).describe(),
+                             "backend": ctx.backend.describe(),
                              "prediction_hash": prediction_hash(preds), "energy_region": "host accuracy pass",
                              "times": "sim.*: from counted FLOPs and the seeded link model (deterministic); "
                                       "measured.*, throughput.*, energy.*: this host's wall time and power model"})
@@ -142,13 +145,13 @@ class EdgeOnly:
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
-        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        check_fits(topo.edge, ctx.facts.bytes, "edge")
         run = _host(ctx)
         y, latency, edge = run.y, run.latency, topo.edge
-        t = compute_s(edge, ctx.extra.get("mflops"), ctx.case.quantization)
+        t = compute_s(edge, ctx.facts.mflops, ctx.case.quantization)
         m = _base(ctx, run, run.preds)
         fps = 1.0 / t
-        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": edge.max_w * t,
+        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": watts(edge.max_w) * t,
                           "sim.fps": fps, "sim.fps_per_w": fps / edge.max_w if edge.max_w else 0.0,
                           "sim.fps_per_price": fps / edge.price_per_hour if edge.price_per_hour else 0.0,
                           "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx)})
@@ -160,13 +163,13 @@ class CloudOnly:
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
-        check_fits(topo.cloud, ctx.extra.get("model_bytes"), "cloud")
+        check_fits(topo.cloud, ctx.facts.bytes, "cloud")
         run = _host(ctx, role="cloud")
         xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = 1.0 / interval
-        t_cloud = compute_s(topo.cloud, ctx.extra.get("mflops"))
+        t_cloud = compute_s(topo.cloud, ctx.facts.mflops)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
         answered, e2e = np.zeros(len(y), bool), []
         for i in range(len(y)):  # the cloud pays the uplink of every input
@@ -181,8 +184,8 @@ class CloudOnly:
         m = _base(ctx, run, final)
         m.metrics.update({**_pct(e2e, "sim.latency"), "sim.availability": float(answered.mean()),
                           "offload_ratio": 1.0, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
-                          "sim.cloud_energy_j_per_inference": topo.cloud.max_w * t_cloud,
-                          "sim.edge_energy_j_per_inference": topo.edge.idle_w * (statistics.fmean(e2e) if e2e else 0),
+                          "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * t_cloud,
+                          "sim.edge_energy_j_per_inference": watts(topo.edge.idle_w) * (statistics.fmean(e2e) if e2e else 0),
                           "link.retransmissions": up.retransmissions + down.retransmissions,
                           **_measured(latency, topo.cloud, ctx), **_measured_move(ctx, xa, "edge", "cloud")})
         return m
@@ -199,32 +202,30 @@ class JointInference:
         cloud_model = ctx.param("cloud_model", None)
         if not cloud_model:
             raise ArtifactError("joint_inference needs params.joint_inference.cloud_model: the suite's large model")
-        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        check_fits(topo.edge, ctx.facts.bytes, "edge")
         run = _host(ctx)
         xa, y, edge_preds, conf, latency = run.xa, run.y, run.preds, run.confidence, run.latency
-        prepare = ctx.extra["prepare_model"]
-        cloud_session, cloud_mflops, cloud_bytes, cloud_artifact = prepare(cloud_model)
+        cloud = ctx.other_model(cloud_model)
+        cloud_mflops = cloud.facts.mflops
         try:
-            check_fits(topo.cloud, cloud_bytes, "cloud")
+            check_fits(topo.cloud, cloud.facts.bytes, "cloud")
             x, _ = ctx.dataset.eval_subset(ctx.settings.eval_samples)
-            cx = cloud_session.adapt(x)
+            cx = cloud.session.adapt(x)
             bs = ctx.settings.batch_size
-            if backend(ctx).name == "in-process" or ctx.extra.get("runner") is None:
-                cloud_preds = np.concatenate([cloud_session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
+            if not ctx.distributed:
+                cloud_preds = np.concatenate([cloud.session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
             else:
-                from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
-
-                cloud_preds = backend(ctx).run("cloud", scores, ctx.extra["runner"], cloud_artifact, ctx.node,
-                                               ctx.settings, cx, bs).argmax(-1)
+                cloud_preds = ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings, cx,
+                                              bs).argmax(-1)
         finally:
-            cloud_session.close()
+            cloud.session.close()
         threshold = float(ctx.param("threshold", 0.8))
         rule = ctx.param("rule", "confidence")
         hard = conf < threshold if rule == "confidence" else _entropy_hard(conf, threshold)
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = float(hard.mean()) / interval
-        t_edge, t_cloud = compute_s(topo.edge, ctx.extra.get("mflops")), compute_s(topo.cloud, cloud_mflops)
+        t_edge, t_cloud = compute_s(topo.edge, ctx.facts.mflops), compute_s(topo.cloud, cloud_mflops)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
         final, e2e, fallbacks, offloaded = edge_preds.copy(), [], 0, 0
         edge_busy = cloud_busy = 0.0
@@ -250,8 +251,8 @@ class JointInference:
             **_pct(e2e, "sim.latency"), "offload_ratio": offloaded / n, "hard_ratio": float(hard.mean()),
             "outage_fallbacks": fallbacks, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
             "accuracy_edge_only": float((edge_preds == y).mean()), "accuracy_cloud_only": float((cloud_preds == y).mean()),
-            "sim.edge_energy_j_per_inference": topo.edge.max_w * edge_busy / n,
-            "sim.cloud_energy_j_per_inference": topo.cloud.max_w * cloud_busy / n,
+            "sim.edge_energy_j_per_inference": watts(topo.edge.max_w) * edge_busy / n,
+            "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * cloud_busy / n,
             **_measured(latency, topo.edge, ctx), **_measured_move(ctx, xa[hard], "edge", "cloud")})
         m.info["joint"] = {"cloud_model": cloud_model, "rule": rule, "threshold": threshold}
         return m
@@ -272,20 +273,18 @@ class MultiEdgeInference:
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
-        check_fits(topo.edge, ctx.extra.get("model_bytes"), "edge")
+        check_fits(topo.edge, ctx.facts.bytes, "edge")
         run = _host(ctx)
         xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         n_edges = int(ctx.param("edges", topo.edges))
-        if backend(ctx).name != "in-process" and ctx.extra.get("runner") is not None:  # each share on an edge worker
-            from pytest_aibench.paradigms.remote import scores  # noqa: PLC0415
-
+        if ctx.distributed:  # each share on an edge worker
             idx = [np.arange(k, len(y), n_edges) for k in range(n_edges)]
-            parts = backend(ctx).map("edge", scores, [(ctx.extra["runner"], ctx.extra["artifact"], ctx.node,
-                                                       ctx.settings, xa[i], ctx.settings.batch_size) for i in idx])
+            parts = ctx.backend.map("edge", scores, [(ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa[i],
+                                                      ctx.settings.batch_size) for i in idx])
             preds = preds.copy()
-            for i, part in zip(idx, parts):
+            for i, part in zip(idx, parts, strict=True):
                 preds[i] = part.argmax(-1)
-        t_edge = compute_s(topo.edge, ctx.extra.get("mflops"))
+        t_edge = compute_s(topo.edge, ctx.facts.mflops)
         shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
         makespan = max(shares) * t_edge
         up, down = topo.channels(ctx.seed)
@@ -305,9 +304,6 @@ class MultiEdgeInference:
 
 
 def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, preds: np.ndarray, topo: Any) -> dict:
-    import torch  # noqa: PLC0415
-    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
-
     if not isinstance(module, torch.nn.Sequential) or len(module) < 2:
         return {}
     sample = torch.from_numpy(np.ascontiguousarray(xa[:1]))
@@ -315,7 +311,7 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
     with torch.inference_mode():
         h = sample
         for layer in module:
-            with FlopCounterMode(display=False) as fc:
+            with flop_counter.FlopCounterMode(display=False) as fc:
                 h = layer(h)
             layer_flops.append(fc.get_total_flops())
             acts.append(int(h.numel() * 4))
@@ -331,7 +327,7 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
         link = acts[k - 1] * 8 / (topo.uplink.bandwidth_mbps * 1e6) + topo.uplink.latency_ms / 1e3 \
             + out_bytes * 8 / (topo.downlink.bandwidth_mbps * 1e6) + topo.downlink.latency_ms / 1e3
         plans[k] = head + link + tail
-    k = min(plans, key=plans.get) if wanted == "auto" else int(wanted)
+    k = min(plans, key=lambda cut: plans[cut]) if wanted == "auto" else int(wanted)
     if k not in plans:
         raise ArtifactError(f"split_at {k} is not a cut point of this model (1..{len(module) - 1})")
     t_up = up.transfer(acts[k - 1], 0.0)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import statistics
 
-from pytest_aibench.artifact import ArtifactError
+from pytest_aibench.errors import ArtifactError
 from pytest_aibench.measure import Measurement
-from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.host import HostLoad, busy_flag
+from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
 from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.runtimes.kernels import peak_gflops
 
 
 class KernelBench:
     name = "kernel"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from pytest_aibench.runtimes.kernels import peak_gflops  # noqa: PLC0415
 
         session = ctx.session
         kernel = getattr(session, "kernel", None)

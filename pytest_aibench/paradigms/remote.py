@@ -7,7 +7,10 @@ from typing import Any
 
 import numpy as np
 
-_SESSIONS: dict[tuple, Any] = {}
+from pytest_aibench.paradigms.torchtrain import deterministic, sgd
+from pytest_aibench.zoo import build_module
+
+_SESSIONS: dict[tuple[Any, ...], Any] = {}
 
 
 def scores(runner: Any, artifact: Any, node: Any, settings: Any, x: np.ndarray, batch: int) -> np.ndarray:
@@ -22,13 +25,10 @@ def scores(runner: Any, artifact: Any, node: Any, settings: Any, x: np.ndarray, 
 def client_update(family: str, config: dict[str, Any], state: dict[str, Any], x: np.ndarray, y: np.ndarray,
                   epochs: int, lr: float, seed: int) -> tuple[dict[str, Any], int]:
     """One federated client's local training from the global weights (deterministic: 1 thread)."""
-    from pytest_aibench.zoo import build_module  # noqa: PLC0415
-    from pytest_aibench.paradigms.learning import _deterministic, _train  # noqa: PLC0415
-
-    with _deterministic(seed):
+    with deterministic(seed):
         model = build_module(family, config)
         model.load_state_dict(state)
-        _train(model, x, y, epochs, lr, seed)
+        sgd(model, x, y, epochs, lr, seed)
         return {k: v.detach().clone() for k, v in model.state_dict().items()}, len(y)
 
 

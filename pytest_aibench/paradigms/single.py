@@ -8,16 +8,19 @@ instead (see :mod:`pytest_aibench.measure.loadgen`)."""
 from __future__ import annotations
 
 import hashlib
+import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from pytest_aibench.artifact import ArtifactError, NotAvailable
-from pytest_aibench.measure import Measurement
+from pytest_aibench.errors import ArtifactError, NotAvailable
+from pytest_aibench.measure import Measurement, loadgen
 from pytest_aibench.measure.energy import EnergyMeter
-from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.host import HostLoad, busy_flag
+from pytest_aibench.measure.loadgen import SCENARIOS
+from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
 from pytest_aibench.paradigms import ParadigmContext
 
@@ -78,17 +81,17 @@ class SingleNode:
         ``latency_span_s`` (idle between rounds) so they meet several of a shared machine's spells, not one.
         ``probe`` times the host's canary before each round and after the last (and halfway through a
         single round)."""
-        import statistics  # noqa: PLC0415
-
         s = ctx.settings
-        rounds = max(1, s.latency_rounds) if ctx.fresh_session is not None else 1
+        rounds = max(1, s.latency_rounds)  # on a fresh session each where the runner can make one
         per_round = -(-s.latency_samples // rounds)
-        warm, samples, medians = {}, [], []
+        warm: dict[str, Any] = {}
+        samples: list[int] = []
+        medians: list[int] = []
         start = time.perf_counter()
         for r in range(rounds):
             if r and s.latency_span_s > 0:  # idle what is left of this round's share of the span
                 time.sleep(max(0.0, start + s.latency_span_s * r / rounds - time.perf_counter()))
-            session = ctx.session if r == 0 else ctx.fresh_session()
+            session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
             try:
                 w = warm_up(session.infer, inputs, s.warmup)
                 warm = warm or w
@@ -109,14 +112,11 @@ class SingleNode:
         return warm, samples, medians if rounds > 1 else []
 
     def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:
-        from pytest_aibench.measure import loadgen  # noqa: PLC0415
-        from pytest_aibench.registry import SCENARIOS  # noqa: PLC0415
-
         if not loadgen.available():
             raise NotAvailable(f"MLPerf LoadGen is not installed: {loadgen.INSTALL_HINT}")
         ones = [xa[i:i + 1] for i in range(min(len(xa), 32))]
         warm = warm_up(ctx.session.infer, ones, ctx.settings.warmup)
-        r = SCENARIOS.get(ctx.case.scenario).run(ctx, xa, y, ctx.extra["item_dir"] / "loadgen")
+        r = SCENARIOS.get(str(ctx.case.scenario)).run(ctx, xa, y, ctx.item_dir / "loadgen")
         return Measurement(
             predictions=r["predictions"], labels=y, latency_ns=r["service_ns"], latency_batch=r["batch"],
             peak_rss_mb=peak_rss_mb(), energy=r["energy"], loadgen=r["loadgen"], seed=ctx.seed,

@@ -7,31 +7,30 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.artifact import ArtifactError, NotAvailable
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import Measurement
 from pytest_aibench.paradigms import ParadigmContext
-from pytest_aibench.paradigms.learning import _deterministic, _predict
-from pytest_aibench.paradigms.single import prediction_hash
+from pytest_aibench.paradigms.single import SingleNode, prediction_hash
+from pytest_aibench.paradigms.torchtrain import architecture, deterministic, predict
+from pytest_aibench.quantization import QUANTIZATIONS
+from pytest_aibench.zoo import build_module, count_flops
 
-BITS = {"fp32": 32, "bf16": 16, "fp16": 16, "int8": 8, "int8_dynamic": 8}
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy("torch")
 
-
-def _family(ctx: ParadigmContext) -> tuple[str, dict[str, Any]]:
-    art = ctx.extra.get("artifact")
-    if ctx.case.framework != "torch" or art is None or not art.family:
-        raise NotAvailable(f"{ctx.case.paradigm} trains a zoo architecture with torch; {ctx.case.framework!r} cannot")
-    return art.family, dict(art.config)
 
 
 def _augment(x: Any, gen: Any) -> Any:
     """Seeded augmentation: a random shift of up to one pixel and, for images, a random flip."""
-    import torch  # noqa: PLC0415
-
     dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
     x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
     if x.shape[1] == 3 and bool(torch.randint(0, 2, (1,), generator=gen)):
@@ -43,8 +42,6 @@ def train_epochs(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: floa
                  on_epoch: Any = None, batch: int = 64, schedule: str = "constant") -> None:
     """AdamW over seeded shuffles; ``schedule="onecycle"`` anneals the rate over exactly ``epochs``
     (a trial's final accuracy then reflects its hyper-parameters, not where the last step landed)."""
-    import torch  # noqa: PLC0415
-
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(y) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps) if schedule == "onecycle" else None
@@ -72,30 +69,26 @@ class Trial:
     name = "trial"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from pytest_aibench.zoo import build_module  # noqa: PLC0415
-        from pytest_aibench.zoo.build import count_flops  # noqa: PLC0415
-
-        family, config = _family(ctx)
+        family, config = architecture(ctx)
         p = ctx.param
         config.update({k: p(k, config.get(k)) for k in ("width", "depth") if p(k, None) is not None})
         epochs, lr = int(p("epochs", 3)), float(p("lr", 0.01))
         data = ctx.dataset
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         t0 = time.perf_counter()
-        with _deterministic(ctx.seed) as torch:
+        with deterministic(ctx.seed):
             model = build_module(family, config)
             shape = (1, *data.x_train.shape[1:])
             fwd = count_flops(model, shape)
             train_epochs(model, data.x_train, data.y_train, epochs, lr, ctx.seed, augment=bool(p("augment", True)),
                          schedule=str(p("schedule", "onecycle")))
-            preds = _predict(model, x_eval)[0]
+            preds = predict(model, x_eval)[0]
             params = int(sum(t.numel() for t in model.parameters()))
-            _ = torch
         wall = time.perf_counter() - t0
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
         m.metrics.update({"trial.accuracy": float((preds == y_eval).mean()), "trial.params": params,
                           "trial.mflops": fwd / 1e6, "trial.train_flops": 3 * fwd * len(data.y_train) * epochs,
-                          "trial.wall_s": wall, "trial.precision_bits": BITS.get(ctx.case.quantization, 32)})
+                          "trial.wall_s": wall, "trial.precision_bits": QUANTIZATIONS.get(ctx.case.quantization).bits})
         m.info.update({"trial": {"family": family, "config": config, "epochs": epochs, "lr": lr,
                                   "schedule": str(p("schedule", "onecycle"))},
                        "prediction_hash": prediction_hash(preds)})
@@ -103,9 +96,31 @@ class Trial:
 
 
 def _trained_path(ctx: ParadigmContext) -> Path:
-    folder = Path(ctx.extra["item_dir"]).parent
+    folder = Path(ctx.item_dir).parent
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"trained-{ctx.case.suite_name}-{ctx.case.model}.pt"
+
+
+class _QualityWatch:
+    """Called after each epoch: evaluates, remembers when the target was first reached, stops there."""
+
+    def __init__(self, model: Any, x_eval: np.ndarray, y_eval: np.ndarray, target: float):
+        self.model, self.x_eval, self.y_eval, self.target = model, x_eval, y_eval, target
+        self.t0 = time.perf_counter()
+        self.reached: dict[str, Any] = {}
+
+    def __call__(self, epoch: int) -> bool:
+        acc = float((predict(self.model, self.x_eval)[0] == self.y_eval).mean())
+        if acc >= self.target and "epochs" not in self.reached:
+            self.reached.update(epochs=epoch, seconds=time.perf_counter() - self.t0, accuracy=acc)
+        self.reached["last"] = (epoch, acc)
+        return acc >= self.target
+
+    def summary(self, seed: int, samples: int) -> dict[str, Any]:
+        wall = time.perf_counter() - self.t0
+        r = self.reached
+        return {"seed": seed, "reached": "epochs" in r, "epochs": r.get("epochs"), "seconds": r.get("seconds"),
+                "final_accuracy": r["last"][1], "samples_per_s": r["last"][0] * samples / wall}
 
 
 class TrainToQuality:
@@ -114,9 +129,7 @@ class TrainToQuality:
     name = "train_to_quality"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from pytest_aibench.zoo import build_module  # noqa: PLC0415
-
-        family, config = _family(ctx)
+        family, config = architecture(ctx)
         p = ctx.param
         target, max_epochs, lr = float(p("target_accuracy", 0.9)), int(p("max_epochs", 20)), float(p("lr", 0.003))
         seeds = [int(s) for s in p("seeds", [0, 1, 2])]
@@ -124,30 +137,17 @@ class TrainToQuality:
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         runs, first_model = [], None
         for seed in seeds:
-            with _deterministic(seed) as torch:
+            with deterministic(seed):
                 model = build_module(family, config)
-                reached: dict[str, Any] = {}
-                t0 = time.perf_counter()
-
-                def check(epoch: int) -> bool:
-                    acc = float((_predict(model, x_eval)[0] == y_eval).mean())
-                    if acc >= target and "epochs" not in reached:
-                        reached.update(epochs=epoch, seconds=time.perf_counter() - t0, accuracy=acc)
-                    reached["last"] = (epoch, acc)
-                    return acc >= target
-
-                train_epochs(model, data.x_train, data.y_train, max_epochs, lr, seed, augment=True, on_epoch=check)
-                wall = time.perf_counter() - t0
-                epochs_run = reached["last"][0]
-                runs.append({"seed": seed, "reached": "epochs" in reached, "epochs": reached.get("epochs"),
-                             "seconds": reached.get("seconds"), "final_accuracy": reached["last"][1],
-                             "samples_per_s": epochs_run * len(data.y_train) / wall})
+                watch = _QualityWatch(model, x_eval, y_eval, target)
+                train_epochs(model, data.x_train, data.y_train, max_epochs, lr, seed, augment=True, on_epoch=watch)
+                runs.append(watch.summary(seed, len(data.y_train)))
                 if first_model is None:
                     first_model = model
                     torch.save(model.state_dict(), _trained_path(ctx))
         ok = [r for r in runs if r["reached"]]
         ttq = [r["seconds"] for r in ok]
-        preds = _predict(first_model, x_eval)[0]
+        preds = predict(first_model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
         m.metrics.update({
             "train.target_accuracy": target, "train.seeds": len(runs), "train.reached": len(ok) / len(runs),
@@ -169,25 +169,22 @@ class ServeTrained:
     name = "serve_trained"
 
     def run(self, ctx: ParadigmContext) -> Measurement:
-        from pytest_aibench.zoo import build_module  # noqa: PLC0415
-        from pytest_aibench.paradigms.single import SingleNode  # noqa: PLC0415
-
-        family, config = _family(ctx)
+        family, config = architecture(ctx)
         path = _trained_path(ctx)
         origin = "trained by this run's train_to_quality item"
         if not path.is_file():
-            TrainToQuality().run(ParadigmContext(ctx.case, ctx.settings, ctx.dataset, ctx.session, ctx.node, ctx.seed,
-                                                 ctx.extra, None, ctx.topology, {**ctx.params, "seeds": [0]}))
+            TrainToQuality().run(replace(ctx, params={**ctx.params, "seeds": [0]}, fresh_session=None))
             origin = "trained here (the train_to_quality item had not run in this process)"
-        import torch  # noqa: PLC0415
-
         model = build_module(family, config)
         try:
             model.load_state_dict(torch.load(path, weights_only=True))
         except Exception as exc:  # noqa: BLE001
             raise ArtifactError(f"cannot load the trained model {path}: {exc}") from None
         model.eval()
-        ctx.session._module = model  # serve the trained weights through the prepared torch session
+        serve = getattr(ctx.session, "replace_module", None)
+        if serve is None:
+            raise NotAvailable(f"serve_trained serves through a torch session; {ctx.case.framework!r} has none")
+        serve(model)  # the trained weights, through the prepared torch session
         m = SingleNode().run(ctx)
         m.info["served"] = {"model": str(path), "origin": origin}
         return m

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from pytest_aibench.errors import ArtifactError
+from pytest_aibench.registry import Registry
+
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.manifest.model import InputSpec, Settings
@@ -20,9 +23,11 @@ if TYPE_CHECKING:
 
 
 class RunnerSession(Protocol):
-    """A prepared model. ``settings`` records how the runtime was configured."""
+    """A prepared model. ``options`` records how the runtime was configured (threads, providers,
+    version...); it goes into each result's ``runner``. Sessions written for 0.1 name it ``settings``,
+    which is still read."""
 
-    settings: dict[str, Any]
+    options: dict[str, Any]
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         """Dataset samples (float32, the dataset's layout) -> this model's input; done before timing."""
@@ -88,12 +93,19 @@ def _channel_shape(x: np.ndarray, layout: str) -> tuple[int, ...]:
 
 def check_shape(x: np.ndarray, expected: tuple[int | None, ...] | list, where: str) -> None:
     """Raise ArtifactError when adapted samples cannot feed an input of shape ``expected``."""
-    from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
     exp = list(expected)
     got = list(x.shape)
-    ok = len(exp) == len(got) and all(e is None or not isinstance(e, int) or e == g for e, g in zip(exp[1:], got[1:]))
+    ok = len(exp) == len(got) and all(e is None or not isinstance(e, int) or e == g for e, g in zip(exp[1:], got[1:], strict=True))
     if not ok:
         shown = ["N" if not isinstance(e, int) else e for e in exp]
         raise ArtifactError(f"{where}: model input expects shape {shown}, the dataset gives {['N', *got[1:]]}; "
                             "fix the model's input spec (shape/layout) or pick the matching dataset")
+
+
+RUNNERS: Registry[Runner] = Registry("runner", "pytest_aibench.runners", {
+    "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
+    "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
+    "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
+    "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
+})

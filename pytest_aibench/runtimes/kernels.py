@@ -11,11 +11,21 @@ import statistics
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.artifact import NotAvailable
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import NotAvailable
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+    import torch
+else:
+    onnx = lazy("onnx")
+    ort = lazy("onnxruntime")
+    torch = lazy("torch")
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ DTYPES = {"fp32": np.float32, "fp16": np.float16}
 class KernelSession:
     """One kernel with its operands prepared; ``infer`` runs it once (its argument is ignored)."""
 
-    def __init__(self, kernel: Kernel, fn: Any, settings: dict[str, Any]):
-        self.kernel, self._fn, self.settings = kernel, fn, settings
+    def __init__(self, kernel: Kernel, fn: Any, options: dict[str, Any]):
+        self.kernel, self._fn, self.options = kernel, fn, options
 
     def adapt(self, x: Any) -> Any:
         return x
@@ -116,8 +126,6 @@ def _numpy(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
 
 
 def _torch(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
-    import torch  # noqa: PLC0415
-
     torch.set_num_threads(threads)
     d = k.dims
     g = torch.Generator().manual_seed(0)
@@ -152,49 +160,45 @@ def _torch(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
 
 
 def _ort(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
-    import onnx  # noqa: PLC0415
-    import onnxruntime as ort  # noqa: PLC0415
-    from onnx import TensorProto, helper  # noqa: PLC0415
-
     d, r = k.dims, _rng()
-    T = {"fp32": TensorProto.FLOAT, "fp16": TensorProto.FLOAT16}
+    T = {"fp32": onnx.TensorProto.FLOAT, "fp16": onnx.TensorProto.FLOAT16}
     if q not in ("fp32", "fp16", "int8") or (q == "int8" and k.op != "gemm") or (q == "fp16" and k.op == "lstm"):
         raise _unsupported("onnxruntime", k, q)
     if k.op == "gemm":
         if q == "int8":
             a = r.integers(0, 255, (d["m"], d["k"]), dtype=np.uint8)
             b = r.integers(-127, 127, (d["k"], d["n"]), dtype=np.int8)
-            node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
-            inputs = [helper.make_tensor_value_info("a", TensorProto.UINT8, a.shape),
-                      helper.make_tensor_value_info("b", TensorProto.INT8, b.shape)]
-            out = helper.make_tensor_value_info("y", TensorProto.INT32, None)
+            node = onnx.helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+            inputs = [onnx.helper.make_tensor_value_info("a", onnx.TensorProto.UINT8, a.shape),
+                      onnx.helper.make_tensor_value_info("b", onnx.TensorProto.INT8, b.shape)]
+            out = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.INT32, None)
         else:
             dt = DTYPES[q]
             a, b = r.random((d["m"], d["k"])).astype(dt), r.random((d["k"], d["n"])).astype(dt)
-            node = helper.make_node("MatMul", ["a", "b"], ["y"])
-            inputs = [helper.make_tensor_value_info(n, T[q], v.shape) for n, v in (("a", a), ("b", b))]
-            out = helper.make_tensor_value_info("y", T[q], None)
-        feeds = {"a": a, "b": b}
-        graph = helper.make_graph([node], "gemm", inputs, [out])
+            node = onnx.helper.make_node("MatMul", ["a", "b"], ["y"])
+            inputs = [onnx.helper.make_tensor_value_info(n, T[q], v.shape) for n, v in (("a", a), ("b", b))]
+            out = onnx.helper.make_tensor_value_info("y", T[q], None)
+        feeds: dict[str, np.ndarray] = {"a": a, "b": b}
+        graph = onnx.helper.make_graph([node], "gemm", inputs, [out])
     elif k.op == "conv":
         dt = DTYPES[q]
         x = r.random((d["n"], d["c"], d["h"], d["w"])).astype(dt)
-        w = helper.make_tensor("w", T[q], (d["k"], d["c"], d["r"], d["s"]),
+        w = onnx.helper.make_tensor("w", T[q], (d["k"], d["c"], d["r"], d["s"]),
                                r.random((d["k"], d["c"], d["r"], d["s"])).astype(dt).ravel().tolist())
         pad = d.get("pad", 0)
-        node = helper.make_node("Conv", ["x", "w"], ["y"], strides=[d.get("stride", 1)] * 2, pads=[pad] * 4)
+        node = onnx.helper.make_node("Conv", ["x", "w"], ["y"], strides=[d.get("stride", 1)] * 2, pads=[pad] * 4)
         feeds = {"x": x}
-        graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", T[q], x.shape)],
-                                  [helper.make_tensor_value_info("y", T[q], None)], [w])
+        graph = onnx.helper.make_graph([node], "conv", [onnx.helper.make_tensor_value_info("x", T[q], x.shape)],
+                                  [onnx.helper.make_tensor_value_info("y", T[q], None)], [w])
     else:
         x = r.random((d["t"], d["b"], d["i"])).astype(np.float32)
-        wts = {n: helper.make_tensor(n, TensorProto.FLOAT, s, (r.random(s) * 0.1).astype(np.float32).ravel().tolist())
+        wts = {n: onnx.helper.make_tensor(n, onnx.TensorProto.FLOAT, s, (r.random(s) * 0.1).astype(np.float32).ravel().tolist())
                for n, s in (("W", (1, 4 * d["h"], d["i"])), ("R", (1, 4 * d["h"], d["h"])))}
-        node = helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=d["h"])
+        node = onnx.helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=d["h"])
         feeds = {"x": x}
-        graph = helper.make_graph([node], "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(wts.values()))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        graph = onnx.helper.make_graph([node], "lstm", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
+                                  [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], list(wts.values()))
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     model.ir_version = 8
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench.errors import ArtifactError
 from pytest_aibench.runtimes import adapt_input, check_shape, version_of
 
 if TYPE_CHECKING:
@@ -18,12 +20,8 @@ if TYPE_CHECKING:
 
 def _interpreter_class() -> tuple[Any, str]:
     if importlib.util.find_spec("ai_edge_litert") is not None:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-
-        return Interpreter, "ai-edge-litert"
-    from tflite_runtime.interpreter import Interpreter  # noqa: PLC0415
-
-    return Interpreter, "tflite-runtime"
+        return importlib.import_module("ai_edge_litert.interpreter").Interpreter, "ai-edge-litert"
+    return importlib.import_module("tflite_runtime.interpreter").Interpreter, "tflite-runtime"
 
 
 class LiteRTRunner:
@@ -40,7 +38,6 @@ class LiteRTRunner:
         return False  # every LiteRT variant is a build artifact (ai-edge-quantizer recipes)
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> LiteRTSession:
-        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
 
         interpreter_class, dist = _interpreter_class()
         threads = settings.threads or node.threads
@@ -65,7 +62,7 @@ class LiteRTSession:
     A model with a fixed batch (most published .tflite files: batch 1) is resized to the batch asked
     for where LiteRT can; where it cannot (recurrent graphs), batches run in chunks of the fixed size."""
 
-    def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, settings: dict[str, Any]):
+    def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, options: dict[str, Any]):
         self._cls, self._artifact, self._threads = cls, artifact, threads
         inp = first.get_input_details()[0]
         out = first.get_output_details()[0]
@@ -82,7 +79,7 @@ class LiteRTSession:
             self._spare = first
         else:
             self._by_shape[tuple(inp["shape"])] = first
-        self.settings = {**settings, "input_dtype": np.dtype(self._in_dtype).name}
+        self.options = {**options, "input_dtype": np.dtype(self._in_dtype).name}
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         spec = self._artifact.input
@@ -105,11 +102,9 @@ class LiteRTSession:
                 it.resize_tensor_input(self._in_index, list(shape), strict=True)
                 it.allocate_tensors()
             except Exception as exc:
-                from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
-
                 if self._static_batch and list(shape[1:]) == self._signature[1:]:
                     self._chunked = True  # only the batch differs: feed the fixed batch instead
-                    self.settings["static_batch"] = f"{self._static_batch} (batches run in chunks)"
+                    self.options["static_batch"] = f"{self._static_batch} (batches run in chunks)"
                     return None
 
                 raise ArtifactError(f"LiteRT cannot run {self._artifact.path.name} at input shape "

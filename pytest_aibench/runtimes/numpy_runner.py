@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pytest_aibench.runtimes.kernels import prepare
+
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.manifest.model import Settings
@@ -20,6 +22,5 @@ class NumpyRunner:
         return False
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> Any:
-        from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
 
         return prepare("numpy", artifact.kernel, artifact.quantization, settings.threads or node.threads)

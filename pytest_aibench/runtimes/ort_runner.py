@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.runtimes import adapt_input, check_shape, version_of
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import ArtifactError
+from pytest_aibench.runtimes import adapt_input, check_shape, kernels, version_of
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+else:
+    ort = lazy("onnxruntime")
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -26,15 +33,9 @@ class OrtRunner:
         return False  # every ORT variant is a build artifact (quantize_static/dynamic, float16)
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> OrtSession:
-        import onnxruntime as ort  # noqa: PLC0415
-
-        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
-
         threads = settings.threads or node.threads
         if artifact.format == "kernel":
-            from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
-
-            return prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
+            return kernels.prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -54,7 +55,7 @@ class OrtRunner:
 
 
 class OrtSession:
-    def __init__(self, sess: Any, artifact: ModelArtifact, settings: dict[str, Any]):
+    def __init__(self, sess: Any, artifact: ModelArtifact, options: dict[str, Any]):
         self._sess = sess
         inp = sess.get_inputs()[0]
         self._name = inp.name
@@ -62,7 +63,7 @@ class OrtSession:
         self._dtype = _NP.get(inp.type, np.float32)
         self._artifact = artifact
         self._run = sess.run
-        self.settings = settings
+        self.options = options
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         out = adapt_input(x, "NCHW", self._artifact.input, self._dtype)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.runtimes import adapt_input, check_shape, version_of
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import ArtifactError
+from pytest_aibench.registry import import_path
+from pytest_aibench.runtimes import adapt_input, check_shape, kernels, version_of
+from pytest_aibench.zoo import build_module
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy("torch")
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -19,9 +31,6 @@ _DERIVED = ("bf16", "fp16", "int8_dynamic")
 
 def _from_factory(factory: str, folder: Any) -> Any:
     """Call a manifest's ``factory: "module:function"``, importable from the manifest's folder too."""
-    import sys  # noqa: PLC0415
-
-    from pytest_aibench.registry import import_path  # noqa: PLC0415
 
     added = str(folder) not in sys.path
     if added:
@@ -43,7 +52,7 @@ def _register_quantized_decomposed(torch: Any) -> None:
     except (AttributeError, RuntimeError):
         pass
     try:
-        import torch.ao.quantization.fx._decomposed  # noqa: F401, PLC0415
+        importlib.import_module("torch.ao.quantization.fx._decomposed")
     except ImportError:
         pass
 
@@ -58,25 +67,17 @@ class TorchRunner:
         return fmt == "pt" and quantization in _DERIVED
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> TorchSession:
-        import torch  # noqa: PLC0415
-
-        from pytest_aibench.artifact import ArtifactError  # noqa: PLC0415
-
         threads = settings.threads or node.threads
         if artifact.format == "kernel":
-            from pytest_aibench.runtimes.kernels import prepare  # noqa: PLC0415
-
-            return prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
+            return kernels.prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         torch.set_num_threads(threads)
         try:
             if artifact.format == "pt":
-                from pytest_aibench.zoo import build_module  # noqa: PLC0415
-
                 if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
                     if artifact.factory:  # the manifest's documented, explicit code import
                         module = _from_factory(artifact.factory, artifact.path.parent)
                     else:
-                        module = build_module(artifact.family, artifact.config)
+                        module = build_module(str(artifact.family), artifact.config)
                     state = torch.load(artifact.path, map_location="cpu", weights_only=True)
                     module.load_state_dict(state)
                 else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
@@ -103,12 +104,10 @@ class TorchRunner:
             elif artifact.quantization == "fp16":
                 module, dtype = module.to(torch.float16), torch.float16
             elif artifact.quantization == "int8_dynamic":
-                import warnings  # noqa: PLC0415
-
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
                     module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
-        settings_used = {"threads": threads, "interop_threads": torch.get_num_interop_threads(),
+        options = {"threads": threads, "interop_threads": torch.get_num_interop_threads(),
                          "mode": "eager", "inference_mode": True, "dtype": str(dtype).replace("torch.", ""),
                          "onednn": bool(torch.backends.mkldnn.is_available()),
                          "int8_kernels": "reference quantize/dequantize ops (eager)" if artifact.format == "pt2"
@@ -116,23 +115,25 @@ class TorchRunner:
                          "version": version_of("torch"),
                          "quantized_by": "torch.ao quantize_dynamic (Linear)" if artifact.quantization == "int8_dynamic"
                          and artifact.derived else None}
-        return TorchSession(module, dtype, artifact, settings_used)
+        return TorchSession(module, dtype, artifact, options)
 
 
 class TorchSession:
-    def __init__(self, module: Any, dtype: Any, artifact: ModelArtifact, settings: dict[str, Any]):
-        import torch  # noqa: PLC0415
-
+    def __init__(self, module: Any, dtype: Any, artifact: ModelArtifact, options: dict[str, Any]):
         self._torch = torch
         self._module = module
         self._dtype = dtype
         self._artifact = artifact
-        self.settings = settings
+        self.options = options
 
     @property
     def module(self) -> Any:
         """The torch module (for paradigms that split or train it)."""
         return self._module
+
+    def replace_module(self, module: Any) -> None:
+        """Serve ``module`` from now on (weights trained in the same run), with this session's settings."""
+        self._module = module.eval()
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         out = adapt_input(x, "NCHW", self._artifact.input)

@@ -1,0 +1,220 @@
+"""The one measuring function: a :class:`Plan` in, a :class:`Result` out, in whatever process runs it.
+
+It seeds, loads the dataset (once per process), prepares the runner (unless the caller prepared it
+at setup), runs the paradigm ``plan.repeats`` times, and builds the item's Result: the only place a
+measured Result is made. Nothing here touches pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_aibench import data
+from pytest_aibench.artifact import ArtifactError, resolve
+from pytest_aibench.cluster.backend import Backend, InProcess
+from pytest_aibench.files import verify
+from pytest_aibench.judge.metrics import compute_all
+from pytest_aibench.machine import cpu_summary
+from pytest_aibench.measure import Measurement
+from pytest_aibench.measure.memory import peak_rss_mb, reset_peak, rss_mb
+from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmContext
+from pytest_aibench.progress import Progress
+from pytest_aibench.report.result import Result
+
+if TYPE_CHECKING:
+    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.run.plan import Plan
+    from pytest_aibench.runtimes import Runner, RunnerSession
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and (if already imported: we never import it just to seed) torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+@dataclass
+class Prepared:
+    """A session prepared for a plan, and what preparing it cost."""
+
+    session: RunnerSession
+    load_mb: float | None = None         # resident memory the model added
+    peak_reset: bool = False             # the process's high-water mark was reset before preparing
+
+
+def prepare(plan: Plan, runner: Runner | None = None) -> Prepared:
+    """Prepare the plan's model on its runtime here; the item's peak memory starts now."""
+    runner = runner or plan.runner.get()
+    reset = reset_peak()
+    before = rss_mb()
+    session = runner.prepare(plan.artifact, plan.node, plan.settings)
+    return Prepared(session, max(0.0, rss_mb() - before), reset)
+
+
+class SuiteModels:
+    """The suite's other models, resolved and prepared on the plan's runtime in fp32, wherever the
+    plan runs (the suite travels with the plan's case)."""
+
+    def __init__(self, plan: Plan, runner: Runner):
+        self._plan, self._runner = plan, runner
+
+    def prepare(self, name: str) -> Companion:
+        case = self._plan.case
+        assert case.suite is not None
+        if name not in case.suite.models:
+            raise ArtifactError(f"no model {name!r} in the suite (it has {', '.join(case.suite.models)})")
+        artifact = resolve(case.suite.models[name], case.framework, "fp32", self._runner)
+        verify(artifact.path, artifact.sha256, f"model {name!r} artifact")
+        card = artifact.card
+        session = self._runner.prepare(artifact, self._plan.node, self._plan.settings)
+        return Companion(session, artifact, ModelFacts(artifact.path.stat().st_size,
+                                                       card.mflops_at(None) if card else None))
+
+
+@dataclass
+class Here:
+    """What only the process measuring can give: a session prepared at setup, the backend placing
+    topology roles, the terminal's progress."""
+
+    prepared: Prepared | None = None
+    backend: Backend = field(default_factory=InProcess)
+    progress: Progress = field(default_factory=lambda: Progress(quiet=True))
+    #: latency rounds may prepare fresh sessions of the plan's artifact (not when measuring a callable)
+    renewable: bool = True
+    dataset: Any = None                  # a Dataset the caller loaded itself (a hand-written test's own)
+
+
+def measure(plan: Plan, here: Here | None = None) -> Result:
+    """Measure ``plan`` in this process: its Result (raises ArtifactError / NotAvailable for an item
+    that cannot be measured; the caller decides what that means)."""
+    here = here or Here()
+    seed_everything(plan.seed)
+    dataset = here.dataset if here.dataset is not None else data.load(plan.dataset) if plan.dataset else None
+    runner = plan.runner.get()
+    prepared = here.prepared or prepare(plan, runner)
+    t0 = time.perf_counter()
+    try:
+        measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
+    finally:
+        if here.prepared is None:
+            prepared.session.close()
+    measurement = measurements[0]
+    if len(measurements) > 1:
+        hashes = [m.info.get("prediction_hash") for m in measurements]
+        measurement.metrics.update({"repro.repeats": len(measurements), "repro.identical": len(set(hashes)) == 1})
+        measurement.info["repro"] = {"prediction_hashes": hashes}
+    measurement.load_rss_mb = prepared.load_mb if measurement.load_rss_mb is None else measurement.load_rss_mb
+    measurement.info["determinism"] = determinism()
+    measurement.info["peak_memory"] = "this item's (VmHWM reset at setup)" if prepared.peak_reset \
+        else "the process's so far (ru_maxrss)"
+    result = result_of(plan, measurement, dataset, options_of(prepared.session))
+    result.duration_s = time.perf_counter() - t0
+    return result
+
+
+def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here: Here) -> Measurement:
+    seed_everything(plan.seed)
+    ctx = ParadigmContext(
+        plan.case, plan.settings, dataset, session, plan.node, plan.seed, plan.topology, dict(plan.params),
+        runner=runner, artifact=plan.artifact, facts=plan.facts, models=SuiteModels(plan, runner),
+        backend=here.backend, item_dir=plan.item_dir, progress=here.progress,
+        fresh_session=(lambda: runner.prepare(plan.artifact, plan.node, plan.settings)) if here.renewable else None)
+    if hasattr(here.backend, "placements"):
+        here.backend.placements.clear()  # each item records its own placements
+    measurement = PARADIGMS.get(plan.case.paradigm).run(ctx)
+    if measurement.peak_rss_mb is None:
+        measurement.peak_rss_mb = peak_rss_mb()
+    return measurement
+
+
+def options_of(session: Any) -> dict[str, Any]:
+    """How the runtime was configured, as the session records it (``options``; ``settings`` was this
+    attribute's name in 0.1 and is still read, with a DeprecationWarning)."""
+    options = getattr(session, "options", None)
+    if options is None and isinstance(getattr(session, "settings", None), dict):
+        warnings.warn(f"{type(session).__name__}.settings is deprecated: name the runner session's recorded "
+                      "configuration `options` (pytest-aibench 0.2)", DeprecationWarning, stacklevel=2)
+        options = session.settings
+    return dict(options) if isinstance(options, dict) else {}
+
+
+def model_facts(measurement: Measurement, plan: Plan, dataset: Any) -> None:
+    """What the artifact and its card know that metrics need: size on disk, MFLOPs at the resolution
+    run, and the fp32 model's predictions on these very samples."""
+    if measurement.model_bytes is None:
+        measurement.model_bytes = plan.facts.bytes
+    if measurement.mflops is None:
+        measurement.mflops = plan.facts.mflops
+    card = plan.artifact.card
+    if card is None or dataset is None:
+        return
+    ref = card.reference(dataset.content_hash)
+    n = len(measurement.labels) if measurement.labels is not None else 0
+    if ref is not None and len(ref) >= n:
+        measurement.reference = ref[:n]
+    elif measurement.predictions is not None:
+        measurement.flags.append("no fp32 reference for this dataset: accuracy loss not computed")
+
+
+def flags_of(plan: Plan) -> list[str]:
+    if plan.item.workers > 1:
+        return [f"concurrent: latency measured beside {plan.item.workers - 1} other xdist worker(s)"]
+    return []
+
+
+def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options: dict[str, Any]) -> Result:
+    """The item's Result from its plan and what was measured."""
+    case = plan.case
+    suite = case.suite
+    assert suite is not None
+    model_facts(measurement, plan, dataset)
+    metrics = compute_all(suite.metrics + suite.models[case.model].metrics, measurement)
+    info = dict(measurement.info)
+    machine = info.pop("machine", None) or cpu_summary()
+    result = unmeasured(case, plan.item.nodeid, plan.seed, plan.item.profile, plan.item.worker)
+    result.metrics = metrics
+    result.dataset = dataset.describe() if dataset is not None else {}
+    result.artifact = plan.artifact.describe()
+    result.runner = {"name": case.framework, **runner_options}
+    result.node = plan.node.describe()
+    result.settings = {k: getattr(plan.settings, k) for k in plan.settings.names()}
+    result.info = info
+    result.samples = {"latency_ns": list(measurement.latency_ns),
+                      **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})}
+    result.flags = flags_of(plan) + list(measurement.flags)
+    result.machine = machine
+    return result
+
+
+def unmeasured(case: Case, nodeid: str, seed: int | None, profile: str | None, worker: str | None) -> Result:
+    """A Result that says which case an item was, before (or without) any measurement."""
+    d = case.describe()
+    suite = case.suite
+    return Result(id=d["id"], suite=d["suite"], model=d["model"], axes=d["axes"], nodeid=nodeid,
+                  suite_version=suite.version if suite else "", manifest=nodeid.split("::")[0],
+                  variables=d["variables"], seed=seed,
+                  profile=profile if suite is not None and profile in suite.profiles else None, worker=worker)
+
+
+def determinism() -> dict[str, Any]:
+    """Settings that decide whether predictions repeat bit for bit: recorded with every item."""
+    out: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                          "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "PYTHONHASHSEED",
+                                                          "ATEN_CPU_CAPABILITY", "MKL_CBWR")
+                           if os.environ.get(k) is not None}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        out.update({"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+                    "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                    "onednn": bool(torch.backends.mkldnn.is_available())})
+    return out

@@ -1,0 +1,131 @@
+"""One item's measurement, described once and frozen: what to run, on what, with which settings.
+
+A :class:`Plan` is built at setup from the item's fixtures (so a conftest overriding
+``aibench_node`` still applies), then handed unchanged to the place that measures it: this process,
+a child process, or a Dask worker. It is picklable and holds no live object: runners travel as a
+:class:`RunnerRef`, datasets as their spec, models as their verified artifact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_aibench.data import DATASETS, DatasetError
+from pytest_aibench.manifest.model import DatasetSpec, Settings
+from pytest_aibench.paradigms import ModelFacts
+from pytest_aibench.registry import import_path
+from pytest_aibench.runtimes import RUNNERS
+from pytest_aibench.sim.topology import Topology
+
+if TYPE_CHECKING:
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.data import Dataset
+    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.runtimes import Runner
+    from pytest_aibench.sim.node import Node
+
+_RUNNERS: dict[tuple[str, str | None], Any] = {}
+
+
+@dataclass(frozen=True)
+class RunnerRef:
+    """A runner by name, and by class where a hook (not the registry) made it, so another process
+    can build the same runner without the hook."""
+
+    name: str
+    path: str | None = None   # "module:Class", importable where the item runs
+
+    @classmethod
+    def of(cls, name: str, runner: Any) -> RunnerRef:
+        kind = type(runner)
+        registered = name in RUNNERS and type(RUNNERS.get(name)) is kind
+        return cls(name, None if registered else f"{kind.__module__}:{kind.__qualname__}")
+
+    def get(self) -> Runner:
+        key = (self.name, self.path)
+        if key not in _RUNNERS:
+            _RUNNERS[key] = RUNNERS.get(self.name) if self.path is None else import_path(self.path)()
+        return _RUNNERS[key]
+
+    def remember(self, runner: Any) -> None:
+        """Use this very object in this process (a hook's runner need not be rebuilt here)."""
+        _RUNNERS[(self.name, self.path)] = runner
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """Where the item sits in the pytest run (recorded with its result)."""
+
+    nodeid: str
+    run_dir: Path
+    profile: str | None = None
+    worker: str | None = None       # the xdist worker id (gw0, ...), None when serial
+    workers: int = 1                # xdist workers measuring at the same time
+
+
+@dataclass(frozen=True)
+class Plan:
+    case: Case
+    seed: int
+    settings: Settings
+    dataset: DatasetSpec | None     # None: a kernel, nothing to evaluate on
+    artifact: ModelArtifact
+    node: Node
+    topology: Topology
+    runner: RunnerRef
+    item: ItemRef
+    facts: ModelFacts = ModelFacts()
+    params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (read-only)
+    repeats: int = 1
+
+    @property
+    def item_dir(self) -> Path:
+        """A folder for this item's own files, named after its case id."""
+        return self.item.run_dir / "items" / re.sub(r"[^A-Za-z0-9_.+-]+", "_", self.case.id).strip("_")
+
+
+def dataset_spec(case: Case, settings: Settings) -> DatasetSpec | None:
+    """The case's dataset at the resolution its settings ask for; None for a kernel (no dataset)."""
+    suite = case.suite
+    assert suite is not None
+    name = suite.models[case.model].dataset
+    if not name:
+        return None
+    spec = suite.datasets[name]
+    if settings.resolution is None:
+        return spec
+    if not getattr(DATASETS.get(spec.source), "resizable", False):
+        raise DatasetError(f"setting resolution={settings.resolution} but dataset source {spec.source!r} cannot "
+                           "render or resize images")
+    return replace(spec, params={**spec.params, "size": settings.resolution})
+
+
+def paradigm_params(case: Case) -> dict[str, Any]:
+    """The suite's parameters for the case's paradigm, overridden by its include variables that are
+    not settings (grid points)."""
+    suite = case.suite
+    assert suite is not None
+    return {**suite.params.get(case.paradigm, {}), **{k: v for k, v in case.variables if k not in Settings.names()}}
+
+
+def topology_of(case: Case) -> Topology:
+    """The case's topology axis value, or the default one (a Raspberry-Pi-class edge and a cloud)."""
+    name = case.axis("topology")
+    suite = case.suite
+    found = suite.topologies.get(name) if suite is not None and name else None
+    return found if found is not None else Topology()
+
+
+def facts(artifact: ModelArtifact | None, dataset: Dataset | None) -> ModelFacts:
+    """The artifact's size and its card's MFLOPs at the resolution the dataset gives."""
+    if artifact is None or artifact.format == "kernel":
+        return ModelFacts()
+    size = artifact.path.stat().st_size if artifact.path.is_file() else None
+    mflops = None
+    if artifact.card is not None and dataset is not None:
+        resolution = int(dataset.x_eval.shape[-1]) if dataset.x_eval.ndim == 4 else None
+        mflops = artifact.card.mflops_at(resolution)
+    return ModelFacts(size, mflops)
