@@ -23,9 +23,9 @@ from pytest_aibench.artifact import resolve
 from pytest_aibench.data import materialize
 from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.measure.timing import time_calls
-from pytest_aibench.sim.node import Node
 from pytest_aibench.registry import RUNNERS
 from pytest_aibench.runtimes import missing
+from pytest_aibench.sim.node import Node
 from pytest_aibench.zoo.cards import find_card
 
 

@@ -11,17 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.manifest.model import InputSpec, ModelSpec
 from pytest_aibench.zoo.cards import Card, CardError, find_card
 
-
-
-class NotAvailable(Exception):
-    """This runtime cannot run this combination; the message is the skip reason."""
-
-
-class ArtifactError(Exception):
-    """The model file is missing, corrupt or does not match its checksum or input spec."""
+__all__ = ["ArtifactError", "ModelArtifact", "NotAvailable", "resolve"]
 
 
 @dataclass(frozen=True)

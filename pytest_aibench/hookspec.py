@@ -9,7 +9,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_aibench.report.result import Result
 
-hookspec = pytest.hookspec  # type: ignore[attr-defined]
+hookspec = pytest.hookspec
 
 
 @hookspec(firstresult=True)
@@ -18,7 +18,7 @@ def pytest_aibench_make_runner(name: str, config: pytest.Config) -> Any | None:
     let the registry answer. Called when a manifest names a framework and when an item is set up."""
 
 
-def pytest_aibench_runner_names(config: pytest.Config) -> list[str]:
+def pytest_aibench_runner_names(config: pytest.Config) -> list[str]:  # type: ignore[empty-body]
     """Names your ``pytest_aibench_make_runner`` answers to, so manifests naming them validate and
     typos get a "did you mean" that includes them."""
 

@@ -11,6 +11,8 @@ the two sources agree on the rest. Names are Linux's (``/proc/cpuinfo``) spellin
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,14 +29,12 @@ _CPUINFO_ONLY = ("avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 
 
 def _numpy_features() -> dict[str, bool] | None:
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__  # noqa: PLC0415
-    except ImportError:
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__  # noqa: PLC0415
-        except ImportError:
-            return None
-    return dict(__cpu_features__)
+    umath = importlib.util.find_spec("numpy._core._multiarray_umath") or importlib.util.find_spec(
+        "numpy.core._multiarray_umath")
+    if umath is None:
+        return None
+    features = getattr(importlib.import_module(umath.name), "__cpu_features__", None)
+    return dict(features) if features is not None else None
 
 
 def _cpuinfo_flags(path: Path = Path("/proc/cpuinfo")) -> set[str] | None:

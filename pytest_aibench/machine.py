@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from pytest_aibench.isa import isa_flags, level
 from pytest_aibench.runtimes import version_of
 
 _DISTS = ("pytest", "pytest-aibench", "numpy", "torch", "onnxruntime", "onnx", "ai-edge-litert",
@@ -28,7 +31,6 @@ def _cpu_model() -> str:
 def cpu_summary() -> dict[str, Any]:
     """The CPU model and the ISA flags that pick kernels: what every result carries, so a figure can
     be traced to the instruction set it was measured on (also on a device-farm worker)."""
-    from pytest_aibench.isa import isa_flags, level  # noqa: PLC0415
 
     flags = list(isa_flags())
     return {"cpu": _cpu_model(), "arch": platform.machine(), "isa": flags, "isa_level": level(flags)}
@@ -50,10 +52,9 @@ def _git(rootdir: Path) -> dict[str, Any]:
 
 
 def machine_info(rootdir: Path) -> dict[str, Any]:
-    import psutil  # noqa: PLC0415
 
     try:
-        affinity = len(os.sched_getaffinity(0))
+        affinity: int | None = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
         affinity = os.cpu_count()
     threads: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",

@@ -1,5 +1,5 @@
 """Named registries for everything a manifest can name: runners, datasets, paradigms, metric groups,
-quantizations.
+scenarios, quantizations.
 
 Built-ins are registered as ``"module:attribute"`` strings and imported on first use, so naming a
 runner never imports its runtime. Third parties add entries through an entry-point group (listed
@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -60,7 +61,6 @@ class Registry(Generic[T]):
         if self._scanned:
             return
         self._scanned = True
-        from importlib.metadata import entry_points  # noqa: PLC0415
 
         for ep in entry_points(group=self.group):
             self._entries.setdefault(ep.name, ep)  # type: ignore[arg-type]
@@ -98,64 +98,15 @@ class Registry(Generic[T]):
         return obj
 
 
-RUNNERS: Registry[Any] = Registry("runner", "pytest_aibench.runners", {
-    "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
-    "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
-    "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
-    "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
-})
-DATASETS: Registry[Any] = Registry("dataset source", "pytest_aibench.datasets", {
-    "digits": "pytest_aibench.data.sources:DigitsSource",
-    "npz": "pytest_aibench.data.sources:NpzSource",
-    "shapes": "pytest_aibench.data.sources:ShapesSource",
-    "vitals": "pytest_aibench.data.sources:VitalsSource",
-    "signs": "pytest_aibench.data.sources:SignsSource",
-    "reid": "pytest_aibench.data.sources:ReidSource",
-    "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
-})
-PARADIGMS: Registry[Any] = Registry("paradigm", "pytest_aibench.paradigms", {
-    "single": "pytest_aibench.paradigms.single:SingleNode",
-    "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
-    "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
-    "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
-    "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
-    "federated_learning": "pytest_aibench.paradigms.learning:FederatedLearning",
-    "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
-    "lifelong_learning": "pytest_aibench.paradigms.learning:LifelongLearning",
-    "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
-    "trial": "pytest_aibench.paradigms.train:Trial",
-    "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
-    "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
-})
-METRICS: Registry[Any] = Registry("metric group", "pytest_aibench.metrics", {
-    "accuracy": "pytest_aibench.judge.metrics:Accuracy",
-    "latency": "pytest_aibench.judge.metrics:Latency",
-    "throughput": "pytest_aibench.judge.metrics:Throughput",
-    "vips": "pytest_aibench.judge.metrics:Vips",
-    "memory": "pytest_aibench.judge.metrics:Memory",
-    "accuracy_loss": "pytest_aibench.judge.metrics:AccuracyLoss",
-    "vops": "pytest_aibench.judge.metrics:Vops",
-    "model": "pytest_aibench.judge.metrics:ModelSize",
-    "stats": "pytest_aibench.judge.metrics:LatencyStats",
-    "energy": "pytest_aibench.judge.metrics:Energy",
-    "loadgen": "pytest_aibench.judge.metrics:LoadGen",
-    "repro": "pytest_aibench.judge.metrics:Repro",
-    "collaborative": "pytest_aibench.judge.metrics:Collaborative",
-    "kernel": "pytest_aibench.judge.metrics:KernelRate",
-    "training": "pytest_aibench.judge.metrics:Training",
-    "binary": "pytest_aibench.judge.metrics:Binary",
-    "retrieval": "pytest_aibench.judge.metrics:Retrieval",
-})
-SCENARIOS: Registry[Any] = Registry("scenario", "pytest_aibench.scenarios", {
-    "single_stream": "pytest_aibench.measure.loadgen:SingleStream",
-    "multi_stream": "pytest_aibench.measure.loadgen:MultiStream",
-    "server": "pytest_aibench.measure.loadgen:Server",
-    "offline": "pytest_aibench.measure.loadgen:Offline",
-})
-QUANTIZATIONS: Registry[Any] = Registry("quantization", "pytest_aibench.quantizations", {
-    "fp32": "pytest_aibench.quantization:FP32",
-    "fp16": "pytest_aibench.quantization:FP16",
-    "bf16": "pytest_aibench.quantization:BF16",
-    "int8": "pytest_aibench.quantization:INT8",
-    "int8_dynamic": "pytest_aibench.quantization:INT8_DYNAMIC",
-})
+#: each registry lives beside the protocol its entries implement; these names stay importable from here
+HOMES = {"RUNNERS": "pytest_aibench.runtimes", "DATASETS": "pytest_aibench.data", "PARADIGMS": "pytest_aibench.paradigms",
+         "METRICS": "pytest_aibench.judge.metrics", "SCENARIOS": "pytest_aibench.measure.loadgen",
+         "QUANTIZATIONS": "pytest_aibench.quantization"}
+
+
+def __getattr__(name: str) -> Any:
+    """``from pytest_aibench.registry import RUNNERS`` (the documented spelling) finds each registry in
+    its home module, imported on first use."""
+    if name in HOMES:
+        return getattr(importlib.import_module(HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,7 +39,7 @@ def test_the_same_scene_renders_at_every_resolution():
 def test_seeded_split_and_fingerprint():
     x, y = generate(0, 100, 16, 5)
     a, b = split(x, y, 0.25, 0), split(x, y, 0.25, 0)
-    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
     assert not np.array_equal(split(x, y, 0.25, 1)[3], a[3])
     assert fingerprint(*a) == fingerprint(*b) != fingerprint(*split(x, y, 0.25, 1))
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aibench.sim.node import PROFILES, profile
 from pytest_aibench.paradigms.learning import partition
 from pytest_aibench.sim.links import Channel, Link
+from pytest_aibench.sim.node import PROFILES, profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,18 +65,17 @@ def copy_suite(pytester, extra: str = "", replace: tuple[str, str] | None = None
     (Path(pytester.path) / "suite.yaml").write_text(text)
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+
 def sim_fields(path: Path) -> dict[str, dict]:
     out = {}
     for item in json.loads(path.read_text())["items"]:
-        flat = {}
-
-        def walk(d, prefix=""):
-            for k, v in d.items():
-                if isinstance(v, dict):
-                    walk(v, f"{prefix}{k}.")
-                else:
-                    flat[prefix + k] = v
-        walk(item["metrics"])
+        flat = _flatten(item["metrics"])
         out[item["id"]] = {k: v for k, v in flat.items() if k.startswith(("sim.", "fl.", "il.", "ll.", "bytes.", "offload"))
                            or k == "accuracy"}
         out[item["id"]]["rounds"] = item["info"].get("accuracy_per_round")

@@ -4,7 +4,7 @@ ISA difference, and the shipped zoo giving its cards' predictions here and on an
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jsonschema
@@ -134,7 +134,7 @@ def test_rerun_names_the_isa_difference(demo, linear_model, capsys, monkeypatch)
 
 
 # -- the shipped zoo on this CPU and on an emulated AVX2 one ----------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _card(name: str) -> dict:
     return json.loads((FIXTURES / name / "card.json").read_text())
 
@@ -144,7 +144,7 @@ def _variants(portable: bool) -> list[tuple[str, str]]:
             for key, art in _card(name)["artifacts"].items() if art["isa"]["portable"] is portable]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _eval_x(name: str):
     from pytest_aibench.zoo.build import datasets_for
 
@@ -163,8 +163,8 @@ def _card_predictions(name: str, key: str) -> np.ndarray:
 
 
 def _here(name: str, key: str, samples: int | None = None) -> np.ndarray:
-    from pytest_aibench.runtimes import missing
     from pytest_aibench.registry import RUNNERS
+    from pytest_aibench.runtimes import missing
     from pytest_aibench.zoo.build import isa_check
 
     why = missing(RUNNERS.get(key.split("/")[0]))
@@ -238,7 +238,7 @@ def test_integer_variants_are_identical_on_an_emulated_avx2_cpu():
     results, isa = isa_check.run_emulated_many(jobs)
     assert level(isa) == "avx2"
     bad = {f"{job[0][0].path.split('/')[-2]} {key}": int((scores.argmax(-1) != want[key]).sum())
-           for job, got, want in zip(jobs, results, expected) for key, scores in got.items()
+           for job, got, want in zip(jobs, results, expected, strict=True) for key, scores in got.items()
            if (scores.argmax(-1) != want[key]).any()}
     assert sum(len(w) for w in expected) >= 20 and not bad, (
         f"on the emulated CPU ({describe(isa)}) these integer variants differ from their cards (samples differing "

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import manifest
 from pytest_aibench.cli import main as aibench
-from pytest_aibench.judge.compare import Rule, judge, mann_whitney_greater, parse_rules, RuleError
+from pytest_aibench.judge.compare import Rule, RuleError, judge, mann_whitney_greater, parse_rules
 from pytest_aibench.report.html import render
 from pytest_aibench.report.result import Result
 

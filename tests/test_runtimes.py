@@ -10,9 +10,9 @@ from pytest_aibench.artifact import NotAvailable, resolve
 from pytest_aibench.data import materialize
 from pytest_aibench.files import verify
 from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings
-from pytest_aibench.sim.node import Node
 from pytest_aibench.registry import RUNNERS
 from pytest_aibench.runtimes import missing
+from pytest_aibench.sim.node import Node
 
 MODEL = ModelSpec(name="tiny", dataset="digits", zoo="tinycnn-digits")
 FRAMEWORKS = ("torch", "onnxruntime", "litert")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_aibench.measure.stats import percentile, summarize_ns
 from pytest_aibench.judge.metrics import Vips
 from pytest_aibench.measure import Measurement
+from pytest_aibench.measure.stats import percentile, summarize_ns
 from pytest_aibench.report.result import flatten, nest
 
 

@@ -4,33 +4,24 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.cli.bundle import add_commands
+from pytest_aibench.cli.runs import load_run as _load
+from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
+from pytest_aibench.judge.metrics import known_metric_names
+from pytest_aibench.report import exports, runjson
+from pytest_aibench.report.html import render
+from pytest_aibench.report.ranking import label
 from pytest_aibench.report.result import Result
-
-
-def _load(path: str) -> tuple[dict[str, Any], list[Result]]:
-    from pytest_aibench.report import runjson  # noqa: PLC0415
-
-    p = Path(path)
-    if not p.is_file():
-        from pytest_aibench.judge.baseline import saved_path  # noqa: PLC0415
-
-        saved = saved_path(Path(".aibench"), path)
-        if saved.is_file():
-            p = saved
-        else:
-            raise SystemExit(f"aibench: {path}: no such run JSON (nor a saved run of that name in .aibench/saved)")
-    try:
-        return runjson.read(p)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"aibench: {p}: not a pytest-aibench run JSON ({exc})") from None
+from pytest_aibench.report.terminal import leaderboard, table
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
     doc, results = _load(args.run)
     m = doc.get("machine", {})
@@ -42,8 +33,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pytest_aibench.report import exports  # noqa: PLC0415
-    from pytest_aibench.report.html import render  # noqa: PLC0415
 
     doc, results = _load(args.run)
     if not (args.html or args.md or args.csv or args.benchmark_json):
@@ -55,8 +44,6 @@ def cmd_report(args: argparse.Namespace) -> int:
             Path(path).write_text(make(), encoding="utf-8")
             print(f"wrote {path}")
     if args.benchmark_json:
-        from pytest_aibench.report import runjson  # noqa: PLC0415
-
         runjson.write_atomic(Path(args.benchmark_json), exports.benchmark_json(doc, results))
         print(f"wrote {args.benchmark_json}")
     return 0
@@ -64,9 +51,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit 1 when any rule finds a regression, 0 otherwise (CI-friendly)."""
-    from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules  # noqa: PLC0415
-    from pytest_aibench.judge.metrics import known_metric_names  # noqa: PLC0415
-    from pytest_aibench.report.terminal import _label, table  # noqa: PLC0415
 
     base_doc, base = _load(args.baseline)
     cur_doc, cur = _load(args.current)
@@ -82,34 +66,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if v.baseline is None:
                 continue
             change = f"{v.change:+.1%}" if rule.relative else f"{v.change:+.6g}"
-            rows.append([_label(r), rule.metric, f"{v.baseline:.6g}", f"{v.current:.6g}", change,
+            rows.append([label(r), rule.metric, f"{v.baseline:.6g}", f"{v.current:.6g}", change,
                          "REGRESSED" if v.regressed else "inconclusive" if v.inconclusive else "ok"])
             if v.regressed:
-                regressions.append(f"{_label(r)}: {v.message()}")
+                regressions.append(f"{label(r)}: {v.message()}")
             elif v.inconclusive:
-                inconclusive.append(f"{_label(r)}: {v.message()}")
+                inconclusive.append(f"{label(r)}: {v.message()}")
     for line in table(["item", "metric", "baseline", "current", "change", "verdict"], rows, {2, 3, 4}):
         print(line)
     print(f"{len(c.matched)} matched, {len(regressions)} regressed, {len(c.new)} new, {len(c.missing)} missing")
     for note in c.machine_notes:
         print(f"machine differs: {note}")
-    for r in regressions:
-        print(f"REGRESSED {r}")
-    for r in inconclusive:
-        print(f"INCONCLUSIVE {r}")
+    for line in regressions:
+        print(f"REGRESSED {line}")
+    for line in inconclusive:
+        print(f"INCONCLUSIVE {line}")
     return 1 if regressions else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """Runs from several machines into one document: each item keeps its machine, and ids are made
     unique with the machine's name so one leaderboard ranks them together."""
-    from datetime import datetime, timezone  # noqa: PLC0415
-
-    from pytest_aibench.report import runjson  # noqa: PLC0415
-    from pytest_aibench.report.terminal import leaderboard  # noqa: PLC0415
 
     merged: list[Result] = []
-    machines, manifests, sources = {}, {}, []
+    machines: dict[str, Any] = {}
+    manifests: dict[tuple[Any, Any], Any] = {}
+    sources: list[dict[str, Any]] = []
     for path in args.runs:
         doc, results = _load(path)
         m = doc.get("machine", {})
@@ -134,7 +116,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal  # noqa: PLC0415
 
     if hasattr(signal, "SIGPIPE"):  # `aibench show run.json | head` ends quietly, as Unix tools do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -159,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+")
     p.add_argument("-o", "--output", default="merged.json")
     p.set_defaults(fn=cmd_merge)
-    from pytest_aibench.cli.bundle import add_commands  # noqa: PLC0415
 
     add_commands(sub)
     args = parser.parse_args(argv)

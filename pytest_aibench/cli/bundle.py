@@ -19,6 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.cli.runs import load_run as _load
+from pytest_aibench.files import sha256_file
+from pytest_aibench.judge.compare import isa_note, match
+from pytest_aibench.report import runjson
+from pytest_aibench.zoo.cards import CardError, find_card
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -44,7 +50,6 @@ def hashes_of(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from pytest_aibench.cli import _load  # noqa: PLC0415
 
     doc, _ = _load(args.run)
     out = Path(args.output or f"{doc.get('run_id', 'run')}.aibench.tar.gz")
@@ -93,8 +98,6 @@ def _extract(bundle: Path, into: Path) -> dict[str, bytes]:
 
 def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[str, bytes]]:
     """Problems (integrity or mismatched artifacts) and notes (artifacts not present here)."""
-    from pytest_aibench.files import sha256_file  # noqa: PLC0415
-    from pytest_aibench.zoo.cards import CardError, find_card  # noqa: PLC0415
 
     files = _extract(bundle, into)
     problems, notes = [], []
@@ -146,8 +149,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Run the bundle's suites again here (same seed and profile) and compare with the bundled run."""
-    from pytest_aibench.judge.compare import isa_note, match  # noqa: PLC0415
-    from pytest_aibench.report import runjson  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         problems, _, files = verify_bundle(Path(args.bundle), Path(tmp))

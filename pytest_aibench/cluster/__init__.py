@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    import dask
+    import distributed
+else:
+    dask = lazy("dask")
+    distributed = lazy("distributed")
 
 INSTALL_HINT = "pip install 'pytest-aibench[cluster]' (dask distributed)"
 ANY_ROLE = {"edge": 1, "cloud": 1, "host": 1}
@@ -62,7 +71,8 @@ class Cluster:
 def start(spec: str) -> Cluster:
     """Connect to ``spec`` (a scheduler address) or start a loopback cluster (``local:...``)."""
     try:
-        from distributed import Client, Nanny, Scheduler, SpecCluster  # noqa: PLC0415
+        Client, Nanny, Scheduler, SpecCluster = (distributed.Client, distributed.Nanny, distributed.Scheduler,
+                                                 distributed.SpecCluster)
     except ImportError:
         raise ClusterError(f"--aibench-cluster needs Dask distributed: {INSTALL_HINT}") from None
     if not spec.startswith("local:"):
@@ -72,8 +82,6 @@ def start(spec: str) -> Cluster:
             raise ClusterError(f"--aibench-cluster {spec}: cannot reach the scheduler ({exc}); start one with "
                                "`dask scheduler` and workers with `dask worker ADDRESS --resources edge=1`") from None
         return Cluster(client, spec, address=spec)
-    import dask  # noqa: PLC0415
-
     dask.config.set({"distributed.scheduler.allowed-failures": 1})  # a dying worker's task is retried once
     quiet = logging.ERROR
     workers = {f"aibench-{i}": {"cls": Nanny, "options": {"host": "127.0.0.1", "nthreads": 1, "resources": r,

@@ -9,7 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
+
+import psutil
+
+
+class Backend(Protocol):
+    """Where a topology's roles run."""
+
+    name: str
+
+    def run(self, role: str, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def map(self, role: str, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    def move(self, data: Any, src: str, dst: str) -> float | None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class InProcess:
@@ -83,7 +99,6 @@ class DaskBackend:
 
 
 def _socket_ips() -> list[str]:
-    import psutil  # noqa: PLC0415
 
     ips = set()
     for c in psutil.Process().net_connections(kind="inet"):

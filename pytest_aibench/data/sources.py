@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pytest_aibench.data import DatasetError, procedural, scenes, vitals
+from pytest_aibench.data.procedural import CLASSES
+from pytest_aibench.data.transforms import resize_bilinear
+from pytest_aibench.data.vitals import CHANNELS
 from pytest_aibench.files import ChecksumError, recorded_sums, shipped, verify
 from pytest_aibench.manifest.model import DatasetSpec
-from pytest_aibench.data import DatasetError
 
 
 class DigitsSource:
@@ -34,7 +36,6 @@ class ShapesSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from pytest_aibench.data.procedural import CLASSES, generate  # noqa: PLC0415
 
         p = spec.params
         try:
@@ -43,7 +44,7 @@ class ShapesSource:
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"dataset {spec.name!r}: params must be integers ({exc})") from None
         try:
-            x, y = generate(seed, count, size, classes)
+            x, y = procedural.generate(seed, count, size, classes)
         except ValueError as exc:
             raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
         return x, y, {"num_classes": classes, "layout": "NCHW", "generator": "shapes", "seed": seed,
@@ -74,11 +75,10 @@ class VitalsSource:
     needs_path = False
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from pytest_aibench.data.vitals import CHANNELS, generate  # noqa: PLC0415
 
         p = _int_params(spec, {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0})
         try:
-            x, y = generate(p["seed"], p["samples"], p["steps"], p["positive_fraction"])
+            x, y = vitals.generate(p["seed"], p["samples"], p["steps"], p["positive_fraction"])
         except ValueError as exc:
             raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
         return x, y, {"num_classes": 2, "layout": "NTC", "generator": "vitals", "channels": list(CHANNELS),
@@ -91,7 +91,6 @@ class _SceneSource:
     resizable = True
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        from pytest_aibench.data import scenes  # noqa: PLC0415
 
         p = _int_params(spec, self.defaults)
         kw = {k: v for k, v in p.items() if k not in ("samples", "size", "seed")}
@@ -159,8 +158,6 @@ def _resized(x: np.ndarray, spec: DatasetSpec, native: int, meta: dict[str, Any]
     """Apply ``params: {size, channels}``: bilinear resize from ``native`` and a repeated grey channel."""
     size = spec.params.get("size")
     if size is not None and int(size) != native:
-        from pytest_aibench.data.transforms import resize_bilinear  # noqa: PLC0415
-
         x = resize_bilinear(x, int(size))
         meta["transform"] = f"bilinear {native}x{native} -> {int(size)}x{int(size)}"
     channels = int(spec.params.get("channels", 1))
@@ -198,27 +195,3 @@ class NpzSource:
         if scale is not None:
             x = x * float(scale)
         return x, y.astype(np.int64), {"layout": spec.params.get("layout", "NCHW")}
-
-
-def _export_digits(target: str) -> None:
-    from sklearn.datasets import load_digits  # noqa: PLC0415 - maintainers only
-
-    d = load_digits()
-    np.savez_compressed(target, x=d.images.astype(np.uint8), y=d.target.astype(np.int64))
-    print(f"wrote {target}; update SHA256SUMS beside it (sha256sum digits.npz > SHA256SUMS)")
-
-
-def _export_lfw(target: str) -> None:
-    from skimage.data import lfw_subset  # noqa: PLC0415 - maintainers only
-
-    faces = lfw_subset()  # (200, 25, 25) float64 in [0, 1]: 100 faces, then 100 non-faces
-    np.savez_compressed(target, x=faces.astype(np.float32), y=(np.arange(len(faces)) < 100).astype(np.int64))
-    print(f"wrote {target}; update SHA256SUMS beside it")
-
-
-if __name__ == "__main__":  # pragma: no cover - maintainer tool
-    exports = {"--export-digits": _export_digits, "--export-lfw": _export_lfw}
-    if len(sys.argv) == 3 and sys.argv[1] in exports:
-        exports[sys.argv[1]](sys.argv[2])
-    else:
-        sys.exit("usage: python -m pytest_aibench.data.sources --export-digits|--export-lfw PATH")

@@ -41,7 +41,7 @@ def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple
         x[:, 0] += rng.uniform(10, 25) * bump
         x[:, 3] += rng.uniform(2, 6) * bump
     for _ in range(rng.poisson(0.6)):  # probe-off desaturation artefacts of one or two readings
-        t = rng.integers(0, steps - 1)
+        t = int(rng.integers(0, steps - 1))
         x[t:t + rng.integers(1, 3), 1] -= rng.uniform(4, 12)
     if label:
         onset = rng.integers(int(steps * 0.3), steps - 8)
@@ -53,7 +53,7 @@ def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple
             x[:, c] += severity * _DETERIORATION[c] * ramp
     x += _NOISE_SD * rng.standard_normal((steps, 5))
     dropped = rng.random(steps) < 0.03
-    for t in np.flatnonzero(dropped):  # a dropped reading repeats the last one, as monitors do
+    for t in (int(i) for i in np.flatnonzero(dropped)):  # a dropped reading repeats the last one, as monitors do
         if t > 0:
             x[t] = x[t - 1]
     return ((x - POP_MEAN) / POP_SCALE).astype(np.float32), label

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aibench.judge.compare import key
+from pytest_aibench.report import runjson
 from pytest_aibench.report.result import Result
 
 
@@ -34,7 +35,6 @@ def saved_path(out: Path, name: str) -> Path:
 
 def load_baseline(name_or_path: str, out: Path, cwd: Path) -> Baseline:
     """A saved name (``<out>/saved/NAME.json``) or a run JSON path."""
-    from pytest_aibench.report import runjson  # noqa: PLC0415
 
     candidates = [Path(name_or_path), cwd / name_or_path, saved_path(out, name_or_path)]
     path = next((p for p in candidates if p.is_file()), None)

@@ -18,6 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_aibench.isa import describe, difference
+from pytest_aibench.measure.host import explains
+from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci
+from pytest_aibench.registry import suggest
 from pytest_aibench.report.result import Result
 
 ALPHA = 0.01
@@ -68,7 +72,6 @@ def resolve_metric(name: str, known: set[str] | None) -> str:
     candidates = [k for k in known if k.startswith(name + "_") and "_" not in k[len(name) + 1:]]
     if len(candidates) == 1:
         return candidates[0]
-    from pytest_aibench.registry import suggest  # noqa: PLC0415
 
     raise RuleError(f"regression rule names unknown metric {name!r}{suggest(name, known)}")
 
@@ -97,7 +100,7 @@ def mann_whitney_greater(a: list[float], b: list[float]) -> float:
         t = j - i + 1
         ties += t ** 3 - t
         i = j + 1
-    r2 = sum(r for r, (_, grp) in zip(ranks, pooled) if grp == 1)
+    r2 = sum(r for r, (_, grp) in zip(ranks, pooled, strict=True) if grp == 1)
     u2 = r2 - n2 * (n2 + 1) / 2
     mean = n1 * n2 / 2
     n = n1 + n2
@@ -119,11 +122,9 @@ class Verdict:
     inconclusive: bool = False     # beyond the tolerance and significant, but the host was busier
 
     def message(self) -> str:
-        unit = "%" if self.rule.relative else ""
         shown = f"{self.change * 100:+.1f}%" if self.rule.relative and self.change is not None else \
             (f"{self.change:+.6g}" if self.change is not None else "n/a")
         limit = f"{self.rule.limit * 100:+g}%" if self.rule.relative else f"{self.rule.limit:+g}"
-        _ = unit
         return (f"{self.rule.metric}: baseline {self.baseline:.6g}, current {self.current:.6g}, change {shown} "
                 f"(limit {limit}); {self.evidence}") if self.baseline is not None and self.current is not None \
             else f"{self.rule.metric}: {self.evidence}"
@@ -148,7 +149,6 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     rounds_c = cur.samples.get("round_medians_ns") or []
     if len(rounds_b) >= 3 and len(rounds_c) >= 3:
         return _busy_host(_judge_rounds(rule, b, c, change, beyond, rounds_b, rounds_c), base, cur)
-    from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci  # noqa: PLC0415
 
     a, z = [v / 1e6 for v in ns_b], [v / 1e6 for v in ns_c]
     p = mann_whitney_greater(a, z) if rule.worse_when_higher else mann_whitney_greater(z, a)
@@ -172,7 +172,6 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
 def isa_note(base: Result, cur: Result) -> str | None:
     """Why a deterministic figure (accuracy under the same seed and data) may differ between two
     runs: their CPUs' instruction sets, which pick the runtime's kernels. None when they agree."""
-    from pytest_aibench.isa import difference  # noqa: PLC0415
 
     why = difference(base.machine.get("isa"), cur.machine.get("isa"))
     if why is None:
@@ -188,7 +187,6 @@ def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
     """A timing regression measured while other processes took the cores the runtime needed, or while a
     fixed reference workload also ran slower than beside the baseline, is not pinned on the code: it
     becomes inconclusive, with the reason."""
-    from pytest_aibench.measure.host import explains  # noqa: PLC0415
 
     why = explains(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
         if v.regressed else None
@@ -265,7 +263,6 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
     if not a or not b:
         return []
     notes = []
-    from pytest_aibench.isa import describe  # noqa: PLC0415
 
     isa_a, isa_b = _get(a, ("cpu", "isa")), _get(b, ("cpu", "isa"))
     if isa_a and isa_b and list(isa_a) != list(isa_b):

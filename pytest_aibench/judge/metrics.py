@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from pytest_aibench.measure import Measurement
-from pytest_aibench.measure.stats import summarize_ns
+from pytest_aibench.measure.stats import robustness, summarize_ns
+from pytest_aibench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,6 @@ class AccuracyLoss:
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions):
             return {}
-        import numpy as np  # noqa: PLC0415
 
         own = m.predictions
         if m.scores is not None and len(m.scores) == len(m.predictions) and np.ndim(m.scores) == 2:
@@ -131,7 +133,6 @@ class LatencyStats:
                  "latency.outliers": MetricInfo("samples outside Tukey's fences", False)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        from pytest_aibench.measure.stats import robustness  # noqa: PLC0415
 
         return robustness(m.latency_ns, seed=m.seed)
 
@@ -280,7 +281,6 @@ class Binary:
         ("binary.balanced_accuracy", "mean of sensitivity and specificity"))}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        import numpy as np  # noqa: PLC0415
 
         if m.predictions is None or m.labels is None or len(m.labels) == 0:
             return {}
@@ -311,7 +311,6 @@ class Retrieval:
                 "retrieval.queries": MetricInfo("queries evaluated", None)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        import numpy as np  # noqa: PLC0415
 
         if m.scores is None or m.labels is None or len(m.labels) < 2:
             return {}
@@ -349,14 +348,12 @@ class Memory:
 
 def default_groups() -> tuple[str, ...]:
     """The groups measured when a manifest names none: every registered one but the opt-in ones."""
-    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     return tuple(n for n in METRICS.names() if not getattr(METRICS.get(n), "opt_in", False))
 
 
 def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
     """Every metric of ``groups`` (the default groups when empty) plus the paradigm's own."""
-    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     for name in groups or default_groups():
@@ -367,17 +364,26 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
 
 def known_metric_names() -> set[str]:
     """Every metric name a registered group can produce (for validating rules and gates)."""
-    from pytest_aibench.registry import METRICS  # noqa: PLC0415
 
     return {name for group in METRICS.names() for name in METRICS.get(group).provides}
 
 
-def info(name: str) -> MetricInfo | None:
-    """What a metric means, looked up across registered groups."""
-    from pytest_aibench.registry import METRICS  # noqa: PLC0415
-
-    for group in METRICS.names():
-        meta = METRICS.get(group).provides.get(name)
-        if meta is not None:
-            return meta
-    return None
+METRICS: Registry[MetricGroup] = Registry("metric group", "pytest_aibench.metrics", {
+    "accuracy": "pytest_aibench.judge.metrics:Accuracy",
+    "latency": "pytest_aibench.judge.metrics:Latency",
+    "throughput": "pytest_aibench.judge.metrics:Throughput",
+    "vips": "pytest_aibench.judge.metrics:Vips",
+    "memory": "pytest_aibench.judge.metrics:Memory",
+    "accuracy_loss": "pytest_aibench.judge.metrics:AccuracyLoss",
+    "vops": "pytest_aibench.judge.metrics:Vops",
+    "model": "pytest_aibench.judge.metrics:ModelSize",
+    "stats": "pytest_aibench.judge.metrics:LatencyStats",
+    "energy": "pytest_aibench.judge.metrics:Energy",
+    "loadgen": "pytest_aibench.judge.metrics:LoadGen",
+    "repro": "pytest_aibench.judge.metrics:Repro",
+    "collaborative": "pytest_aibench.judge.metrics:Collaborative",
+    "kernel": "pytest_aibench.judge.metrics:KernelRate",
+    "training": "pytest_aibench.judge.metrics:Training",
+    "binary": "pytest_aibench.judge.metrics:Binary",
+    "retrieval": "pytest_aibench.judge.metrics:Retrieval",
+})

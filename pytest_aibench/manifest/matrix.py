@@ -16,6 +16,9 @@ def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
     return all(k in combo and combo[k] == v for k, v in rule.items())
 
 
+Combo = tuple[dict[str, Any], dict[str, Any]]   # (model and axis values, include/grid variables)
+
+
 def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     """All cases of ``suite`` in a deterministic order, or the problems that prevent it.
 
@@ -24,25 +27,38 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     variables); if it extends none, it becomes a new combination, which must name every axis.
     """
     problems: list[Problem] = []
-    names = list(suite.axis_names)
-    cases: list[Case] = []
     include_used = [False] * len(suite.include)
-    new_combos: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    base_all: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
+    added = _new_combos(suite, include_used, problems)
+    if suite.grid:  # every hyper-parameter point is its own item
+        combos = [(combo, {**var, **point}) for combo, var in combos for point in suite.grid]
+        added = [(combo, {**var, **point}) for combo, var in added for point in suite.grid]
+    return _cases(suite, combos + added, problems), problems
+
+
+def _model_combos(suite: Suite, model: str, include_used: list[bool]) -> list[Combo]:
+    """One model's product of axis values, less the excluded ones, each with the variables of the
+    include rules that extend it."""
+    names = list(suite.axis_names)
     suite_axes = dict(suite.axes)
-    for model in suite.models.values():
-        values = [model.axes.get(n) or suite_axes[n] for n in names]
-        base = [{"model": model.name, **dict(zip(names, combo))} for combo in product(*values)]
-        base = [c for c in base if not any(_matches(r, c) for r in suite.exclude)]
-        variables: list[dict[str, Any]] = [{} for _ in base]
-        for i, rule in enumerate(suite.include):
-            if rule.get("model", model.name) != model.name:
-                continue
-            for combo, var in zip(base, variables):
-                if all(combo[k] == v for k, v in rule.items() if k in combo):
-                    var.update({k: v for k, v in rule.items() if k not in combo})
-                    include_used[i] = True
-        base_all += list(zip(base, variables))
+    values = [suite.models[model].axes.get(n) or suite_axes[n] for n in names]
+    base = [{"model": model, **dict(zip(names, combo, strict=True))} for combo in product(*values)]
+    base = [c for c in base if not any(_matches(r, c) for r in suite.exclude)]
+    variables: list[dict[str, Any]] = [{} for _ in base]
+    for i, rule in enumerate(suite.include):
+        if rule.get("model", model) != model:
+            continue
+        for combo, var in zip(base, variables, strict=True):
+            if all(combo[k] == v for k, v in rule.items() if k in combo):
+                var.update({k: v for k, v in rule.items() if k not in combo})
+                include_used[i] = True
+    return list(zip(base, variables, strict=True))
+
+
+def _new_combos(suite: Suite, include_used: list[bool], problems: list[Problem]) -> list[Combo]:
+    """Include rules that extended nothing: each a new combination, which must name every axis."""
+    names = list(suite.axis_names)
+    out = []
     for i, rule in enumerate(suite.include):
         if include_used[i]:
             continue
@@ -52,12 +68,15 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
                                     f"include rule matches no combination, and as a new combination it lacks "
                                     f"{', '.join(missing)}"))
             continue
-        new_combos.append(({k: rule[k] for k in ["model", *names]},
-                           {k: v for k, v in rule.items() if k not in names and k != "model"}))
-    if suite.grid:  # every hyper-parameter point is its own item
-        base_all = [(combo, {**var, **point}) for combo, var in base_all for point in suite.grid]
-        new_combos = [(combo, {**var, **point}) for combo, var in new_combos for point in suite.grid]
-    seen: dict[str, int] = {}
+        out.append(({k: rule[k] for k in ["model", *names]},
+                    {k: v for k, v in rule.items() if k not in names and k != "model"}))
+    return out
+
+
+def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[Case]:
+    """Cases with stable, unique ids (axis values, then grid point, then include variables)."""
+    names = list(suite.axis_names)
+    seen: set[str] = set()
     tokens: dict[tuple[str, Any, type], str] = {}  # value_token is pure; 10k items share few values
 
     def token(n: str, v: Any) -> str:
@@ -67,7 +86,8 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
             t = tokens[key] = value_token(n, v)
         return t
 
-    for combo, var in base_all + new_combos:
+    cases: list[Case] = []
+    for combo, var in combos:
         axes = tuple([(n, combo[n]) for n in names])
         pid = "-".join([token(n, v) for n, v in axes])
         if suite.grid:
@@ -81,9 +101,9 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
             problems.append(Problem(suite.lines.line_of(("matrix",)), ("matrix",),
                                     f"two combinations share the id {key}; make the include rules distinct"))
             continue
-        seen[key] = 1
+        seen.add(key)
         cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite))
-    return cases, problems
+    return cases
 
 
 def marker_tokens(case: Case) -> list[str]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -67,7 +69,6 @@ def load(path: Path) -> tuple[Any, LineIndex, bytes]:
 
 def loads(raw: bytes) -> tuple[Any, LineIndex]:
     """Parse bytes; raise :class:`YamlError` for anything that is not a plain data document."""
-    import yaml  # noqa: PLC0415 - lazy: the plugin stays inert without --aibench
 
     if len(raw) > MAX_BYTES:
         raise YamlError([Problem(None, (), f"file is {len(raw)} bytes; manifests are limited to {MAX_BYTES}")])
@@ -99,7 +100,6 @@ def loads(raw: bytes) -> tuple[Any, LineIndex]:
 
 class _Builder:
     def __init__(self) -> None:
-        import yaml  # noqa: PLC0415
 
         # Used only for scalars whose tag is one of YAML's core scalar tags.
         self.scalars = yaml.SafeLoader("")
@@ -111,7 +111,6 @@ class _Builder:
         self.problems.append(Problem(node.start_mark.line + 1, path, message))
 
     def build(self, node: Any, path: KeyPath, depth: int) -> Any:
-        import yaml  # noqa: PLC0415
 
         self.count += 1
         if self.count > MAX_NODES:
@@ -144,7 +143,6 @@ class _Builder:
         return None
 
     def _mapping(self, node: Any, path: KeyPath, depth: int) -> dict:
-        import yaml  # noqa: PLC0415
 
         out: dict = {}
         merged: dict = {}

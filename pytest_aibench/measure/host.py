@@ -20,6 +20,9 @@ import statistics
 import time
 from typing import Any
 
+import numpy as np
+import psutil
+
 #: other processes using at least this many cores while timing make an item "busy" in the record
 BUSY_CPUS = 0.5
 #: a canary this much slower than beside the baseline means the machine, not the code, was slower
@@ -34,7 +37,6 @@ def canary_us() -> float:
     """Microseconds of the reference workload: the median of 7 runs of a Python loop plus the median of
     7 runs of a numpy expression on 32 KiB (interpreter speed, and vector code), about 3 ms in all."""
     global _CANARY_DATA
-    import numpy as np  # noqa: PLC0415
 
     if _CANARY_DATA is None:
         _CANARY_DATA = np.linspace(0.0, 1.0, 4096)
@@ -77,8 +79,6 @@ class HostLoad:
 
     def __enter__(self) -> HostLoad:
         try:
-            import psutil  # noqa: PLC0415
-
             self._psutil = psutil
             self._start = (psutil.cpu_times(), psutil.Process().cpu_times(), time.perf_counter())
         except Exception:  # noqa: BLE001 - a probe that cannot read the counters records nothing

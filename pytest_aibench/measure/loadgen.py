@@ -10,6 +10,7 @@ stay in the item's folder. LoadGen's RNG seeds come from the item's seed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import queue
 import re
@@ -18,9 +19,20 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from pytest_aibench._lazy import lazy
+from pytest_aibench.measure.energy import EnergyMeter
+
+if TYPE_CHECKING:
+    import mlperf_loadgen as lg
+else:
+    lg = lazy("mlperf_loadgen")
+
+from pytest_aibench.measure.timing import time_calls
+from pytest_aibench.registry import Registry
 
 #: per-query cost of the Python SUT path (LoadGen callback, queue, worker hand-off, completion), in ms;
 #: measured by benchmarks/measure_overhead.py. Server QPS is calibrated against model + this.
@@ -34,7 +46,6 @@ INSTALL_HINT = "pip install 'pytest-aibench[loadgen]' (mlcommons-loadgen); witho
 
 
 def available() -> bool:
-    import importlib.util  # noqa: PLC0415
 
     return importlib.util.find_spec("mlperf_loadgen") is not None
 
@@ -49,7 +60,6 @@ class Calibration:
 
 
 def calibrate(session: Any, xa: np.ndarray, samples_per_query: int, batch_size: int) -> Calibration:
-    from pytest_aibench.measure.timing import time_calls  # noqa: PLC0415
 
     ones = [xa[i:i + 1] for i in range(min(32, len(xa)))]
     single = statistics.median(time_calls(session.infer, ones, 3, 30)) / 1e6
@@ -177,8 +187,6 @@ class Scenario:
 
     def run(self, ctx: Any, xa: np.ndarray, labels: np.ndarray, outdir: Path) -> dict[str, Any]:
         """Accuracy then performance; returns predictions, loadgen metrics, service times, settings."""
-        import mlperf_loadgen as lg  # noqa: PLC0415
-
         s = ctx.settings
         cal = calibrate(ctx.session, xa, s.samples_per_query, s.batch_size)
         sut = _SUT(lg, ctx.session, xa, self.batch(s))
@@ -209,14 +217,11 @@ class Scenario:
                     raise sut.error
                 return out, used
 
-            progress = ctx.extra.get("progress")
-            note = progress.note if progress is not None else (lambda text: None)
+            note = ctx.progress.note
             note(f"LoadGen {self.name}: accuracy pass over {n} samples")
             acc_dir, _ = start("AccuracyOnly", "accuracy")
             preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
             sut.service_ns.clear()
-            from pytest_aibench.measure.energy import EnergyMeter  # noqa: PLC0415
-
             note(f"LoadGen {self.name}: performance pass (at least {s.min_duration_ms} ms, {s.min_query_count} queries)")
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
                 perf_dir, used = start("PerformanceOnly", "performance")
@@ -303,3 +308,11 @@ def find_peak(valid_at: Any, start_qps: float, start_valid: bool, steps: int = 6
         else:
             hi = qps
     return lo
+
+
+SCENARIOS: Registry[Scenario] = Registry("scenario", "pytest_aibench.scenarios", {
+    "single_stream": "pytest_aibench.measure.loadgen:SingleStream",
+    "multi_stream": "pytest_aibench.measure.loadgen:MultiStream",
+    "server": "pytest_aibench.measure.loadgen:Server",
+    "offline": "pytest_aibench.measure.loadgen:Offline",
+})

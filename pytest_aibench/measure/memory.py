@@ -11,10 +11,11 @@ import resource
 import sys
 from pathlib import Path
 
+import psutil
+
 
 def rss_mb() -> float:
     """Current resident set size in MiB."""
-    import psutil  # noqa: PLC0415
 
     return psutil.Process().memory_info().rss / 2**20
 

@@ -6,6 +6,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (the smallest value with at least q % of samples at or below it):
@@ -44,7 +46,6 @@ def bootstrap_ci(samples: Sequence[float], q: float, *, level: float = 0.95, res
     Resampling is seeded (the item's seed), so the same samples always give the same interval.
     Resamples are drawn in chunks so memory stays bounded for long runs.
     """
-    import numpy as np  # noqa: PLC0415
 
     x = np.asarray(samples, dtype=np.float64)
     n = len(x)
@@ -113,4 +114,3 @@ def order_statistic_ci(samples: Sequence[float], q: float, level: float = 0.95) 
         z = statistics.NormalDist().inv_cdf(1 - alpha)
         lo, hi = max(int(math.floor(n * p - z * sd)) - 1, 0), min(int(math.ceil(n * p + z * sd)), n - 1)
     return float(x[lo]), float(x[hi])
-

@@ -8,9 +8,9 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
+from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import summarize
-from pytest_aibench.report.terminal import COLUMNS, _fmt, _label
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
 
@@ -44,7 +44,7 @@ def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]
         if not ns:
             continue
         benchmarks.append({
-            "group": r.suite, "name": _label(r), "fullname": r.nodeid or r.id,
+            "group": r.suite, "name": label(r), "fullname": r.nodeid or r.id,
             "params": {k: v for k, v in r.axes.items() if k != "model"}, "param": r.id.split("[", 1)[-1].rstrip("]"),
             "extra_info": {k: v for k, v in r.metrics.items() if not k.startswith("latency.")},
             "options": {"disable_gc": True, "timer": "perf_counter_ns", "min_rounds": len(ns), "max_time": None,
@@ -89,18 +89,17 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
     lines = []
     summaries = summarize(results)
     for suite, s in summaries.items():
-        rs = sorted((r for r in results if r.suite == suite),
-                    key=lambda r: (not r.measured, -(r.metrics.get("vips") or 0.0), r.id))
-        cols = [c for c in COLUMNS if any(r.metrics.get(c[0]) is not None for r in rs)]
+        rs = [r for _, r in ranked([r for r in results if r.suite == suite])]
+        cols = columns(rs)
         lines += [f"### {_md_cell(suite)} {_md_cell(s['version'])}", "",
                   f"{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
                   f"{s['error']} errors" + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else ""), "",
                   "| item | " + " | ".join(c[1] for c in cols) + " | outcome |",
                   "|---|" + "---:|" * len(cols) + "---|"]
         for r in rs:
-            cells = [_fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
+            cells = [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
-            lines.append(f"| `{_md_cell(_label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
+            lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
         lines.append("")
     if comparison:
         lines += comparison_markdown(comparison)

@@ -11,9 +11,9 @@ import math
 from html import escape
 from typing import Any
 
+from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
-from pytest_aibench.report.terminal import COLUMNS, _fmt, _label
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star")
@@ -96,7 +96,7 @@ def pareto_svg(rs: list[Result]) -> str:
                f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
                f'text-anchor="middle">top-1 accuracy</text>')
     frontier, best = [], -1.0
-    for r, lat, acc in sorted(pts, key=lambda p: (p[1], -p[2])):
+    for _r, lat, acc in sorted(pts, key=lambda p: (p[1], -p[2])):
         if acc > best:
             frontier.append((lat, acc))
             best = acc
@@ -104,7 +104,7 @@ def pareto_svg(rs: list[Result]) -> str:
                " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier) + '"><title>Pareto frontier</title></polyline>')
     for r, lat, acc in pts:
         fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
-        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{_label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"))
+        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"))
     lx0, ly = w - mr + 16, mt + 10
     for i, fw in enumerate(fws):
         out.append(f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
@@ -117,14 +117,17 @@ def pareto_svg(rs: list[Result]) -> str:
     return "".join(out)
 
 
+def _rank(sorted_values: list[float], p: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(p * (len(sorted_values) - 1)))]
+
+
 def distributions_svg(rs: list[Result], limit: int = 60) -> str:
-    rows = []
+    rows: list[tuple[Result, float, float, float, float, float]] = []
     for r in rs:
         ns = sorted(r.samples.get("latency_ns") or [])
         if len(ns) >= 5:
             ms = [v / 1e6 for v in ns]
-            q = lambda p: ms[min(len(ms) - 1, int(p * (len(ms) - 1)))]  # noqa: E731
-            rows.append((r, q(0.05), q(0.25), q(0.5), q(0.75), q(0.95)))
+            rows.append((r, _rank(ms, 0.05), _rank(ms, 0.25), _rank(ms, 0.5), _rank(ms, 0.75), _rank(ms, 0.95)))
     if not rows:
         return "<p class=meta>no raw latency samples</p>"
     rows.sort(key=lambda t: t[3])
@@ -147,10 +150,10 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
                            f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
     for i, (r, p5, q1, med, q3, p95) in enumerate(rows):
         y = 8 + rh * i
-        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(_label(r))}</text>'
+        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(label(r))}</text>'
                    f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
                    f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
-                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(_label(r))}: p5 {p5:.4g}, q1 {q1:.4g}, '
+                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))}: p5 {p5:.4g}, q1 {q1:.4g}, '
                    f'median {med:.4g}, q3 {q3:.4g}, p95 {p95:.4g} ms</title></rect>'
                    f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y}" y2="{y + 12}" stroke="#08519c" stroke-width="2"/>')
     out.append("</svg>")
@@ -160,17 +163,17 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
 
 
 def _table(rs: list[Result]) -> str:
-    cols = [c for c in COLUMNS if any(r.metrics.get(c[0]) is not None for r in rs)]
+    cols = columns(rs)
     head = "".join(f"<th>{escape(c[1])}</th>" for c in cols)
     body = []
-    for r in sorted(rs, key=lambda r: (not r.measured, -(r.metrics.get("vips") or 0.0), r.id)):
+    for _, r in ranked(rs):
         cells = []
         for c in cols:
             v = r.metrics.get(c[0])
             sort_v = v if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(_fmt(v, c[2], *c[3:]))}</td>')
+            cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(fmt(v, c[2], *c[3:]))}</td>')
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
-        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(_label(r))}">{escape(_label(r))}</td>'
+        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
                     + "".join(cells) + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
                     + (f" — {reason}" if reason else "") + "</td></tr>")
     return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
@@ -184,8 +187,8 @@ def _comparison(rs: list[Result]) -> str:
             change = v.get("change")
             shown = "n/a" if change is None else (f"{change:+.1%}" if "%" in v["rule"] else f"{change:+.4g}")
             cls = ' class="bad"' if v.get("regressed") else ""
-            rows.append(f"<tr><td class=l>{escape(_label(r))}</td><td class=l>{escape(v['rule'])}</td>"
-                        f"<td>{escape(_fmt(v.get('baseline'), '{:.6g}'))}</td><td>{escape(_fmt(v.get('current'), '{:.6g}'))}</td>"
+            rows.append(f"<tr><td class=l>{escape(label(r))}</td><td class=l>{escape(v['rule'])}</td>"
+                        f"<td>{escape(fmt(v.get('baseline'), '{:.6g}'))}</td><td>{escape(fmt(v.get('current'), '{:.6g}'))}</td>"
                         f"<td{cls}>{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'inconclusive' if v.get('inconclusive') else 'ok'}"
                         f" — {escape(v.get('evidence', ''))}</td></tr>")
     if not rows:

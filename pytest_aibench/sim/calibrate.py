@@ -6,16 +6,23 @@ from __future__ import annotations
 import contextlib
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    import threadpoolctl
+else:
+    threadpoolctl = lazy("threadpoolctl")
 
 
 @lru_cache(maxsize=8)
 def host_gflops(threads: int = 1, n: int = 256, repeats: int = 20) -> float:
-    import numpy as np  # noqa: PLC0415
 
     try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415
-
-        limit = threadpool_limits(limits=threads)
+        limit = threadpoolctl.threadpool_limits(limits=threads)
     except ImportError:  # numpy's BLAS then uses its own thread count
         limit = contextlib.nullcontext()
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)

@@ -9,7 +9,7 @@ per-device request rate, N the devices; a saturated link (lambda * N >= mu) is r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,6 @@ class Channel:
     retransmissions: int = 0
     failures: int = 0
     rate_per_device: float = 0.0
-    history: list[float] = field(default_factory=list)
 
     def transfer(self, payload_bytes: int, t: float) -> float | None:
         """Simulated seconds to move ``payload_bytes`` starting at ``t``; None during an outage."""
@@ -71,5 +70,4 @@ class Channel:
             self.bytes_sent += payload_bytes
         self.bytes_sent += payload_bytes
         self.transfers += 1
-        self.history.append(total)
         return total

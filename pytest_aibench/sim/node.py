@@ -7,6 +7,8 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pytest_aibench.registry import suggest
+
 
 def host_threads() -> int:
     """CPUs this process may run on (affinity), which is what a runtime's thread pool can use."""
@@ -40,8 +42,6 @@ class Node:
     def speedup_for(self, quantization: str) -> float:
         return dict(self.speedup).get(quantization, 1.0)
 
-    def with_threads(self, threads: int | None) -> Node:
-        return replace(self, threads=threads) if threads else self
 
 
 #: Built-in profiles, from public datasheets of each class of device (sustained, not peak, figures).
@@ -63,7 +63,6 @@ PROFILES: dict[str, Node] = {
 
 def profile(name: str, overrides: dict[str, Any] | None = None) -> Node:
     """A built-in profile, optionally amended (``{profile: rpi4, gflops: 12}``)."""
-    from pytest_aibench.registry import suggest  # noqa: PLC0415
 
     if name not in PROFILES:
         raise KeyError(f"unknown node profile {name!r}; built in: {', '.join(PROFILES)}{suggest(name, PROFILES)}")

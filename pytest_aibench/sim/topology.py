@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from pytest_aibench.sim.node import Node, PROFILES, profile
 from pytest_aibench.sim.links import Channel, Link
+from pytest_aibench.sim.node import PROFILES, Node, profile
 
 
 @dataclass(frozen=True)

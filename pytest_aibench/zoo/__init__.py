@@ -3,9 +3,17 @@ and model cards describing built artifacts under ``fixtures/models/<name>/``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_aibench._lazy import lazy
 from pytest_aibench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils import flop_counter
+else:
+    torch = lazy("torch")
+    flop_counter = lazy("torch.utils.flop_counter")
 
 #: family name -> "module:function(**config) -> torch.nn.Module"
 FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
@@ -23,3 +31,13 @@ FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
 def build_module(family: str, config: dict[str, Any]) -> Any:
     """A fresh (untrained) torch module of ``family`` with ``config``."""
     return FAMILIES.get(family)(**config)
+
+
+def count_flops(model: Any, shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass at ``shape``: the model's own analytic count where it has one (fused
+    kernels such as LSTM hide their work from torch's counter), else torch's FLOP counter."""
+    if hasattr(model, "analytic_flops"):
+        return int(model.analytic_flops(shape))
+    with flop_counter.FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(shape))
+    return int(counter.get_total_flops())

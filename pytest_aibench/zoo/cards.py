@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_aibench.files import shipped
+import numpy as np
+
+from pytest_aibench.files import shipped, verify
 
 
 class CardError(Exception):
@@ -60,10 +62,6 @@ class Card:
     def _references(self) -> dict[str, Any]:
         cached = _REFERENCES.get(self.name)
         if cached is None:
-            import numpy as np  # noqa: PLC0415
-
-            from pytest_aibench.files import verify  # noqa: PLC0415
-
             path = self.folder / "reference.npz"
             cached = {}
             if path.is_file():

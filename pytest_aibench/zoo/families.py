@@ -9,7 +9,16 @@ end in global average pooling, so any input resolution works. torch is imported 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:
+    torch = lazy("torch")
+    nn = lazy("torch.nn")
 
 
 def _c(channels: float, width: float, divisor: int = 4) -> int:
@@ -21,15 +30,9 @@ def _n(blocks: int, depth: float) -> int:
     return max(1, round(blocks * depth))
 
 
-def _nn() -> Any:
-    from torch import nn  # noqa: PLC0415
-
-    return nn
-
-
-def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: str | None = "relu") -> Any:
-    nn = _nn()
-    pad = (k - 1) // 2 if isinstance(k, int) else tuple((x - 1) // 2 for x in k)
+def conv_bn(cin: int, cout: int, k: int | tuple[int, int] = 3, s: int = 1, groups: int = 1,
+            act: str | None = "relu") -> Any:
+    pad: int | tuple[int, int] = (k - 1) // 2 if isinstance(k, int) else ((k[0] - 1) // 2, (k[1] - 1) // 2)
     layers = [nn.Conv2d(cin, cout, k, s, pad, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     if act == "relu":
         layers.append(nn.ReLU(inplace=True))
@@ -41,7 +44,6 @@ def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: s
 def global_pool(keepdim: bool = False) -> Any:
     """Global average pooling as a plain mean: no reshape, so exporters keep batch and resolution
     dynamic (AdaptiveAvgPool2d + Flatten makes LiteRT's converter fix them)."""
-    nn = _nn()
 
     class GlobalAvgPool(nn.Module):
         def forward(self, x: Any) -> Any:
@@ -51,13 +53,11 @@ def global_pool(keepdim: bool = False) -> Any:
 
 
 def _head(cin: int, num_classes: int, dropout: float = 0.0) -> Any:
-    nn = _nn()
     return nn.Sequential(global_pool(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
 
 
 # -- ResNet: bottleneck residual blocks ---------------------------------------------------------------
 def resnet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
-    nn = _nn()
 
     class Bottleneck(nn.Module):
         expansion = 4
@@ -85,9 +85,6 @@ def resnet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, dept
 
 # -- Inception: parallel branches concatenated ------------------------------------------------------
 def inception(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
-    nn = _nn()
-    import torch  # noqa: PLC0415
-
     class ModuleA(nn.Module):
         """1x1 | 1x1-3x3 | 1x1-3x3-3x3 (a factorised 5x5) | avgpool-1x1, concatenated."""
 
@@ -132,17 +129,14 @@ def inception(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, d
     for kind, b in (("A", 12), ("R", 24), ("A", 16), ("R", 32), ("B", 24)):
         repeat = 1 if kind == "R" else _n(1, depth)
         for _ in range(repeat):
-            block = {"A": ModuleA, "B": ModuleB, "R": Reduction}[kind](cin, _c(b, width))
+            block: Any = {"A": ModuleA, "B": ModuleB, "R": Reduction}[kind](cin, _c(b, width))
             layers.append(block)
-            cin = block.out
+            cin = int(block.out)
     return nn.Sequential(*layers, _head(cin, num_classes))
 
 
 # -- DenseNet: every layer sees all earlier feature maps --------------------------------------------
 def densenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
-    nn = _nn()
-    import torch  # noqa: PLC0415
-
     class DenseLayer(nn.Module):
         def __init__(self, cin: int, growth: int):
             super().__init__()
@@ -171,9 +165,6 @@ def densenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, de
 
 # -- SqueezeNet: fire modules and a convolutional classifier ----------------------------------------
 def squeezenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
-    nn = _nn()
-    import torch  # noqa: PLC0415
-
     class Fire(nn.Module):
         def __init__(self, cin: int, squeeze: int, expand: int):
             super().__init__()
@@ -205,7 +196,6 @@ class _InvertedResidual:
 
     @staticmethod
     def make(cin: int, cout: int, stride: int, expand: int, k: int = 3, se: bool = False) -> Any:
-        nn = _nn()
 
         class SqueezeExcite(nn.Module):
             def __init__(self, c: int):
@@ -237,7 +227,6 @@ class _InvertedResidual:
 
 def _mbnet(config: tuple, stem: int, last: int, num_classes: int, in_channels: int, width: float, depth: float,
            sep_first: bool = False) -> Any:
-    nn = _nn()
     cin = _c(stem, width, 8)
     layers: list[Any] = [conv_bn(in_channels, cin, 3, 1, act="relu6")]
     if sep_first:  # MnasNet: a separable conv before the MBConv stages

@@ -6,13 +6,18 @@ the fused LSTM kernel, and VOPS and the simulated node times need a real count.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    from torch import nn
+else:
+    nn = lazy("torch.nn")
 
 
 def lstm(num_classes: int = 2, in_channels: int = 5, hidden: int = 32, layers: int = 1, dropout: float = 0.1) -> Any:
     """LSTM over (N, T, C) readings; a linear head on the last step's hidden state."""
-    from torch import nn  # noqa: PLC0415
-
     class LSTMClassifier(nn.Module):
         def __init__(self) -> None:
             super().__init__()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_aibench._lazy import lazy
+from pytest_aibench.zoo.families import global_pool
+
+if TYPE_CHECKING:
+    from torch import nn
+else:
+    nn = lazy("torch.nn")
 
 
 def build(width: int = 16, num_classes: int = 10, in_channels: int = 1) -> Any:
     """conv-bn-relu ×2, max-pool, conv-bn-relu, global average pool, linear."""
-    from torch import nn  # noqa: PLC0415
-
-    from pytest_aibench.zoo.families import global_pool  # noqa: PLC0415
-
     w = width
     return nn.Sequential(
         nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,10 +24,25 @@ from pytest_aibench.data import Dataset, materialize
 from pytest_aibench.files import sha256_file
 from pytest_aibench.manifest.model import DatasetSpec, InputSpec, Settings
 from pytest_aibench.runtimes import version_of
-from pytest_aibench.zoo import build_module
+from pytest_aibench.zoo import build_module, count_flops
 from pytest_aibench.zoo.build.export import EXPORTERS, ExportSkipped
-from pytest_aibench.zoo.build.recipes import RECIPES, Recipe
+from pytest_aibench.zoo.build.recipes import RECIPES, Recipe, datasets_for
 from pytest_aibench.zoo.build.training import train
+from pytest_aibench.artifact import ModelArtifact
+from pytest_aibench.sim.node import Node
+from pytest_aibench.paradigms.single import prediction_hash
+from pytest_aibench.runtimes import RUNNERS
+from pytest_aibench.isa import describe
+from pytest_aibench.machine import cpu_summary
+from pytest_aibench.zoo.build import isa_check
+from pytest_aibench.zoo.cards import CardError, find_card
+from pytest_aibench._lazy import lazy
+
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy("torch")
 
 #: resolutions whose FLOPs the card records (VOPS uses the one an item runs at)
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
@@ -40,35 +55,6 @@ PROGRESS = Progress(sys.stdout, prefix="[aibench build] ")
 
 def _log(msg: str) -> None:
     PROGRESS.note(msg)
-
-
-def dataset_spec(recipe: Recipe, size: int | None = None) -> DatasetSpec:
-    d = recipe.dataset
-    params = dict(d.get("params", {}))
-    if size is not None:
-        params["size"] = size
-    return DatasetSpec(name=d["source"], source=d["source"], eval_fraction=d.get("eval_fraction", 0.25),
-                       split_seed=d.get("split_seed", 0), params=params)
-
-
-def datasets_for(recipe: Recipe) -> list[Dataset]:
-    """The recipe's dataset at each training resolution (the base first)."""
-    if not recipe.resolutions:
-        return [materialize(dataset_spec(recipe))]
-    return [materialize(dataset_spec(recipe, r)) for r in recipe.resolutions]
-
-
-def count_flops(model: Any, shape: tuple[int, ...]) -> int:
-    """FLOPs of one forward pass at ``shape``: the model's own analytic count where it has one (fused
-    kernels such as LSTM hide their work from torch's counter), else torch's FLOP counter."""
-    if hasattr(model, "analytic_flops"):
-        return int(model.analytic_flops(shape))
-    import torch  # noqa: PLC0415
-    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(shape))
-    return int(counter.get_total_flops())
 
 
 def predictions(session: Any, data: Dataset, batch: int = 128) -> np.ndarray:
@@ -89,10 +75,6 @@ def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]]
                       input_spec: InputSpec, skipped: dict[str, str]) -> dict[str, np.ndarray]:
     """Each variant's accuracy on the base evaluation split, through the suites' own runners, on this
     machine; returns each variant's predictions."""
-    from pytest_aibench.artifact import ModelArtifact  # noqa: PLC0415
-    from pytest_aibench.sim.node import Node  # noqa: PLC0415
-    from pytest_aibench.paradigms.single import prediction_hash  # noqa: PLC0415
-    from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
     preds: dict[str, np.ndarray] = {}
     for key, art in list(arts.items()):
@@ -120,9 +102,6 @@ def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data:
     see ``isa_check``) and compare its predictions with this machine's. A variant that promises
     identical predictions on every ISA and breaks it, or that falls more than ``max_accuracy_drop``
     below fp32 there, is not shipped."""
-    from pytest_aibench.isa import describe  # noqa: PLC0415
-    from pytest_aibench.machine import cpu_summary  # noqa: PLC0415
-    from pytest_aibench.zoo.build import isa_check  # noqa: PLC0415
 
     native = cpu_summary()
     if samples <= 0:
@@ -158,9 +137,46 @@ def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data:
     return {"native": native, "samples": n, "emulated": emulated, "variants": checked}
 
 
-def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 256) -> dict[str, Any]:
-    import torch  # noqa: PLC0415
+def _export(recipe: Recipe, model: Any, x_train: np.ndarray, out: Path, only: tuple[str, ...],
+            skipped: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every variant of the recipe (or those in ``only``) exported from the trained model."""
+    for stale in out.glob("model*"):
+        stale.unlink()
+    arts: dict[str, dict[str, Any]] = {}
+    for key in recipe.variants:
+        if only and key not in only:
+            continue
+        PROGRESS.update(f"{recipe.name}: exporting {key}")
+        try:
+            arts[key] = EXPORTERS[key](model, recipe, x_train, out)
+        except ExportSkipped as exc:
+            skipped[key] = str(exc)
+            _log(f"{recipe.name}: skipped {key}: {exc}")
+    return arts
 
+
+def _reference(model: Any, data: list[Dataset], out: Path) -> None:
+    """The fp32 model's own predictions on every evaluation split it was built for: accuracy loss and
+    agreement of any variant are then exact on any subset an item evaluates."""
+    reference = {}
+    with torch.no_grad():
+        for d in data:
+            reference[d.content_hash] = np.concatenate(
+                [model(torch.from_numpy(d.x_eval[i:i + 256])).argmax(-1).numpy() for i in range(0, len(d.y_eval), 256)]
+            ).astype(np.int16)
+    np.savez_compressed(out / "reference.npz", **reference)  # type: ignore[arg-type]
+
+
+def _flops(recipe: Recipe, model: Any) -> tuple[dict[str, int], float]:
+    shape = tuple(1 if d is None else d for d in recipe.input_shape)
+    flops = {str(shape[-1]): count_flops(model, shape)}
+    if recipe.resizable:
+        flops = {str(r): count_flops(model, (*shape[:2], r, r)) for r in FLOP_RESOLUTIONS}
+    return flops, round(flops[str(shape[-1])] / 1e6, 4)
+
+
+def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 256) -> dict[str, Any]:
+    """Train, export, measure (here and on AVX2 code paths) and write the model's folder and card."""
     recipe = RECIPES[name]
     t0 = time.perf_counter()
     data = datasets_for(recipe)
@@ -170,19 +186,8 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
     model, kernels = train(recipe, out, PROGRESS.quiet)
-    for stale in out.glob("model*"):
-        stale.unlink()
-    arts: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
-    for key in recipe.variants:
-        if only and key not in only:
-            continue
-        PROGRESS.update(f"{name}: exporting {key}")
-        try:
-            arts[key] = EXPORTERS[key](model, recipe, base.x_train, out)
-        except ExportSkipped as exc:
-            skipped[key] = str(exc)
-            _log(f"{name}: skipped {key}: {exc}")
+    arts = _export(recipe, model, base.x_train, out, only, skipped)
     input_spec = InputSpec(shape=tuple(recipe.input_shape), name="input", layout=recipe.layout, dtype="float32")
     preds = _measure_variants(recipe, out, arts, base, input_spec, skipped)
     reference_acc = arts.get("torch/fp32", {}).get("accuracy")
@@ -192,27 +197,26 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
                                            f"{recipe.max_accuracy_drop} below fp32's {reference_acc:.4f} "
                                            f"({art.get('method', '')}): not shipped")
     isa = _isa_check(recipe, out, arts, base, preds, skipped, isa_samples)
-    np.savez_compressed(out / "predictions.npz", **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})
+    np.savez_compressed(out / "predictions.npz",
+                        **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})  # type: ignore[arg-type]
     for art in arts.values():
         art["sha256"] = sha256_file(out / art["file"])
         art["size_bytes"] = (out / art["file"]).stat().st_size
-    # the fp32 model's own predictions on every evaluation split it was built for: accuracy loss and
-    # agreement of any variant are then exact on any subset an item evaluates
-    reference = {}
-    with torch.no_grad():
-        for d in data:
-            reference[d.content_hash] = np.concatenate(
-                [model(torch.from_numpy(d.x_eval[i:i + 256])).argmax(-1).numpy() for i in range(0, len(d.y_eval), 256)]
-            ).astype(np.int16)
-    np.savez_compressed(out / "reference.npz", **reference)
-    shape = tuple(1 if d is None else d for d in recipe.input_shape)
-    flops = {str(shape[-1]): count_flops(model, shape)}
-    if recipe.resizable:
-        flops = {str(r): count_flops(model, (*shape[:2], r, r)) for r in FLOP_RESOLUTIONS}
+    _reference(model, data, out)
+    card = _card(recipe, model, data, arts, skipped, isa, kernels, out)
+    _log(f"{name}: done in {time.perf_counter() - t0:.0f} s; " +
+         ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in arts.items()))
+    return card
+
+
+def _card(recipe: Recipe, model: Any, data: list[Dataset], arts: dict[str, dict[str, Any]], skipped: dict[str, str],
+          isa: dict[str, Any], kernels: str, out: Path) -> dict[str, Any]:
+    """The model card (and SHA256SUMS) written into ``out``."""
+    base = data[0]
+    flops, mflops = _flops(recipe, model)
     card = {
-        "name": name, "family": recipe.family, "config": recipe.config,
-        "params": int(sum(p.numel() for p in model.parameters())),
-        "flops": flops, "mflops": round(flops[str(shape[-1])] / 1e6, 4),
+        "name": recipe.name, "family": recipe.family, "config": recipe.config,
+        "params": int(sum(p.numel() for p in model.parameters())), "flops": flops, "mflops": mflops,
         "input": {"name": "input", "shape": list(recipe.input_shape), "layout": recipe.layout, "dtype": "float32",
                   "resizable": recipe.resizable},
         "dataset": {**recipe.dataset, "sha256": base.content_hash, "train": int(len(base.y_train)),
@@ -240,14 +244,11 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
     (out / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     files = sorted({a["file"] for a in arts.values()} | {"reference.npz", "predictions.npz"})
     (out / "SHA256SUMS").write_text("".join(f"{sha256_file(out / f)}  {f}\n" for f in files))
-    _log(f"{name}: done in {time.perf_counter() - t0:.0f} s; " +
-         ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in arts.items()))
     return card
 
 
 def cards_table() -> str:
     """Markdown: one row per built zoo model, accuracy per variant on its evaluation split."""
-    from pytest_aibench.zoo.cards import CardError, find_card  # noqa: PLC0415
 
     variants = [v.split("/") for v in ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8",
                                        "onnxruntime/int8_dynamic", "onnxruntime/fp16", "litert/fp32", "litert/int8",

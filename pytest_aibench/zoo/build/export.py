@@ -10,11 +10,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench._lazy import lazy
 from pytest_aibench.zoo.build.recipes import Recipe
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:
+    torch = lazy("torch")
+    nn = lazy("torch.nn")
+import importlib
+import copy
 
 
 class ExportSkipped(Exception):
@@ -57,7 +67,6 @@ def exporter(key: str) -> Callable[[Exporter], Exporter]:
 
 
 def _require(module: str, extra: str) -> Any:
-    import importlib  # noqa: PLC0415
 
     try:
         return importlib.import_module(module)
@@ -66,15 +75,11 @@ def _require(module: str, extra: str) -> Any:
 
 
 def _example(recipe: Recipe, batch: int = 2) -> Any:
-    import torch  # noqa: PLC0415
-
-    return torch.zeros((batch, *[d for d in recipe.input_shape[1:]]))
+    return torch.zeros((batch, *[int(d or 1) for d in recipe.input_shape[1:]]))
 
 
 def _dynamic(recipe: Recipe) -> tuple[dict[int, Any], ...]:
     """Batch always dynamic; height and width too for image models (any resolution a multiple of 8)."""
-    import torch  # noqa: PLC0415
-
     dims: dict[int, Any] = {0: torch.export.Dim("batch", min=1, max=4096)}
     if len(recipe.input_shape) == 4 and recipe.resizable:
         side = torch.export.Dim("side", min=1, max=64)
@@ -89,8 +94,6 @@ def calibration(x: np.ndarray, n: int) -> list[np.ndarray]:
 
 @exporter("torch/fp32")
 def torch_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
-    import torch  # noqa: PLC0415
-
     torch.save(model.state_dict(), out / "model.pt")
     return {"file": "model.pt", "format": "pt", "method": "state_dict (torch.load weights_only=True)",
             "isa": floating("fp32 (ATen/oneDNN)")}
@@ -101,13 +104,9 @@ def unfoldable_batchnorm_to_affine(model: Any) -> Any:
     affine op. torchao's pt2e prepare folds a BatchNorm into the preceding convolution even when that
     convolution's output has other users (DenseNet's concatenations), which corrupts them; a
     pre-activation BatchNorm has no convolution of its own to fold into anyway."""
-    import copy  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-    from torch import nn  # noqa: PLC0415
 
     class Affine(nn.Module):
-        def __init__(self, bn: nn.BatchNorm2d):
+        def __init__(self, bn: Any):
             super().__init__()
             scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
             self.register_buffer("scale", scale.reshape(1, -1, 1, 1))
@@ -126,23 +125,21 @@ def unfoldable_batchnorm_to_affine(model: Any) -> Any:
 
 @exporter("torch/int8")
 def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
-    import torch  # noqa: PLC0415
-
     _require("torchao", "build")
     model = unfoldable_batchnorm_to_affine(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: PLC0415
-        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq  # noqa: PLC0415
+        pt2e = _require("torchao.quantization.pt2e.quantize_pt2e", "build")
+        xiq = _require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "build")
 
         quantizer = xiq.X86InductorQuantizer()
         quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
         program = torch.export.export(model, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
-        prepared = prepare_pt2e(program.module(), quantizer)
+        prepared = pt2e.prepare_pt2e(program.module(), quantizer)
         with torch.no_grad():
             for batch in calibration(x, recipe.calibration):
                 prepared(torch.from_numpy(batch))
-        converted = convert_pt2e(prepared)
+        converted = pt2e.convert_pt2e(prepared)
         final = torch.export.export(converted, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
         torch.export.save(final, str(out / "model.int8.pt2"))
     return {"file": "model.int8.pt2", "format": "pt2",
@@ -153,8 +150,6 @@ def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str
 
 
 def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
-    import torch  # noqa: PLC0415
-
     path = out / "model.onnx"
     if not path.exists():
         axes = {0: "batch", 2: "height", 3: "width"} if recipe.resizable else {0: "batch"}
@@ -185,15 +180,14 @@ class _Reader:
 
 @exporter("onnxruntime/int8")
 def onnx_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
-    _require("onnxruntime", "onnx")
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # noqa: PLC0415
-    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+    q = _require("onnxruntime.quantization", "onnx")
+    shape_inference = _require("onnxruntime.quantization.shape_inference", "onnx")
 
     pre = out / "model.pre.onnx"
-    quant_pre_process(str(_onnx_fp32(model, recipe, out)), str(pre), skip_symbolic_shape=True)
-    quantize_static(str(pre), str(out / "model.int8.onnx"), _Reader(calibration(x, recipe.calibration)),
-                    quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QUInt8, reduce_range=True)
+    shape_inference.quant_pre_process(str(_onnx_fp32(model, recipe, out)), str(pre), skip_symbolic_shape=True)
+    q.quantize_static(str(pre), str(out / "model.int8.onnx"), _Reader(calibration(x, recipe.calibration)),
+                      quant_format=q.QuantFormat.QDQ, per_channel=True, weight_type=q.QuantType.QInt8,
+                      activation_type=q.QuantType.QUInt8, reduce_range=True)
     pre.unlink()
     return {"file": "model.int8.onnx", "format": "onnx",
             "method": f"onnxruntime quantize_static, QDQ, per-channel 7-bit weights (reduce_range), uint8 "
@@ -203,11 +197,10 @@ def onnx_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str,
 
 @exporter("onnxruntime/int8_dynamic")
 def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
-    _require("onnxruntime", "onnx")
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+    q = _require("onnxruntime.quantization", "onnx")
 
-    quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
-                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"], reduce_range=True)
+    q.quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
+                       weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"], reduce_range=True)
     return {"file": "model.int8_dynamic.onnx", "format": "onnx",
             "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM, 7-bit weights (reduce_range); dynamic conv "
                       "quantization is slower and less accurate on CPU",
@@ -248,9 +241,9 @@ def litert_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[st
 
 def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name: str, kind: str) -> Path:
     aq = _require("ai_edge_quantizer", "build")
-    from ai_edge_quantizer import recipe as recipes  # noqa: PLC0415
-    from ai_edge_quantizer import recipe_manager  # noqa: PLC0415
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName  # noqa: PLC0415
+    recipes = _require("ai_edge_quantizer.recipe", "build")
+    recipe_manager = _require("ai_edge_quantizer.recipe_manager", "build")
+    algorithms = _require("ai_edge_quantizer.algorithm_manager", "build")
 
     src = _tflite_fp32(model, recipe, out)
     if kind == "dynamic":
@@ -260,14 +253,13 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
     else:  # float16 weights, float compute
         manager = recipe_manager.RecipeManager()
         manager.add_weight_only_config(regex=".*", operation_name=recipes.TFLOperationName.ALL_SUPPORTED,
-                                       num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+                                       num_bits=16, algorithm_key=algorithms.AlgorithmName.FLOAT_CASTING)
         rec = manager.get_quantization_recipe()
     quantizer = aq.Quantizer(str(src))
     quantizer.load_quantization_recipe(rec)
     if kind == "static":
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-
-        signature = Interpreter(str(src)).get_signature_runner()
+        interpreter = _require("ai_edge_litert.interpreter", "litert")
+        signature = interpreter.Interpreter(str(src)).get_signature_runner()
         input_name = next(iter(signature.get_input_details()))
         result = quantizer.quantize(quantizer.calibrate(
             {"serving_default": [{input_name: b} for b in calibration(x, recipe.calibration)]}, num_threads=2))

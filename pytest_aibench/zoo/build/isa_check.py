@@ -34,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pytest_aibench.artifact import ModelArtifact
+from pytest_aibench.manifest.model import InputSpec, Settings
+from pytest_aibench.sim.node import Node
+from pytest_aibench.runtimes import RUNNERS
+from pytest_aibench.isa import isa_flags
 
 #: the emulated CPU: Zen 1, the AVX2-only machine kind this project's CI also runs on
 CPU_MODEL = "EPYC"
@@ -85,10 +90,6 @@ def variants_of(card: dict[str, Any], folder: Path, keys: list[str] | None = Non
 
 def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int = 64) -> dict[str, np.ndarray]:
     """Class scores of each variant on ``x`` through the suites' own runners (here, natively)."""
-    from pytest_aibench.artifact import ModelArtifact  # noqa: PLC0415
-    from pytest_aibench.manifest.model import InputSpec, Settings  # noqa: PLC0415
-    from pytest_aibench.sim.node import Node  # noqa: PLC0415
-    from pytest_aibench.registry import RUNNERS  # noqa: PLC0415
 
     out = {}
     for v in variants:
@@ -173,7 +174,7 @@ def _run(jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_ex
         isa = json.loads((Path(tmp) / "isa.json").read_text())["isa"]
         results = []
         for s in spec:
-            with np.load(s["out"], allow_pickle=False) as z:
+            with np.load(str(s["out"]), allow_pickle=False) as z:
                 results.append({k.replace("__", "/"): z[k] for k in z.files})
     return results, isa
 
@@ -181,7 +182,6 @@ def _run(jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_ex
 def _probe(job_path: str) -> int:
     """Inside the emulator: run each job's variants on its inputs, write their scores and the ISA this
     process saw."""
-    from pytest_aibench.isa import isa_flags  # noqa: PLC0415
 
     job = json.loads(Path(job_path).read_text())
     if "jobs" not in job:  # the one-job form
@@ -189,7 +189,7 @@ def _probe(job_path: str) -> int:
     for spec in job["jobs"]:
         x = np.load(spec["x"], allow_pickle=False)
         scores = predict([Variant(**v) for v in spec["variants"]], x)
-        np.savez(spec["out"], **{k.replace("/", "__"): v for k, v in scores.items()})
+        np.savez(spec["out"], **{k.replace("/", "__"): v for k, v in scores.items()})  # type: ignore[arg-type]
     Path(job["isa"]).write_text(json.dumps({"isa": list(isa_flags())}))
     return 0
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_aibench.data import Dataset, materialize
+from pytest_aibench.manifest.model import DatasetSpec
+
 #: every variant the exporters can make, in card order
 ALL_VARIANTS = ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8", "onnxruntime/int8_dynamic",
                 "onnxruntime/fp16", "litert/fp32", "litert/int8", "litert/int8_dynamic", "litert/fp16")
@@ -99,3 +102,19 @@ RECIPES: dict[str, Recipe] = {
     )},
     **{r.name: r for r in EDGE_AI},
 }
+
+
+def dataset_spec(recipe: Recipe, size: int | None = None) -> DatasetSpec:
+    d = recipe.dataset
+    params = dict(d.get("params", {}))
+    if size is not None:
+        params["size"] = size
+    return DatasetSpec(name=d["source"], source=d["source"], eval_fraction=d.get("eval_fraction", 0.25),
+                       split_seed=d.get("split_seed", 0), params=params)
+
+
+def datasets_for(recipe: Recipe) -> list[Dataset]:
+    """The recipe's dataset at each training resolution (the base first)."""
+    if not recipe.resolutions:
+        return [materialize(dataset_spec(recipe))]
+    return [materialize(dataset_spec(recipe, r)) for r in recipe.resolutions]

@@ -21,6 +21,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from pytest_aibench.zoo import build_module
+import pickle
+from pytest_aibench.progress import Progress
+from pytest_aibench.zoo.build.recipes import datasets_for
+import subprocess
+import sys
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy("torch")
 
 if TYPE_CHECKING:
     from pytest_aibench.data import Dataset
@@ -38,10 +50,6 @@ def kernels_description(capability: str) -> str:
 def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any:
     """AdamW + one-cycle, seeded shuffles; batches alternate between the training resolutions. Run it
     in a process whose kernels are pinned (:func:`train`), or the weights depend on the CPU."""
-    import torch  # noqa: PLC0415
-
-    from pytest_aibench.zoo import build_module  # noqa: PLC0415
-
     torch.manual_seed(recipe.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(recipe.threads)
@@ -54,7 +62,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
     gen = torch.Generator().manual_seed(recipe.seed)
     step = 0
     onednn = torch.backends.mkldnn.enabled  # (oneDNN's flags() context warns about TF32)
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
     nnpack = torch.backends.nnpack.set_flags(False)[0]
     try:
         for epoch in range(recipe.epochs):
@@ -85,15 +93,10 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
 
 def _child(recipe_path: str, path: str, quiet: bool) -> int:
     """``python -m pytest_aibench.zoo.build.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
-    import pickle  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-
-    from pytest_aibench.zoo.build import PROGRESS, datasets_for  # noqa: PLC0415
 
     recipe = pickle.loads(Path(recipe_path).read_bytes())  # written by train() just now, in our own folder
-    PROGRESS.quiet = quiet
-    model = train_loop(recipe, datasets_for(recipe), PROGRESS)
+    progress = Progress(sys.stdout, quiet=quiet, prefix="[aibench build] ")
+    model = train_loop(recipe, datasets_for(recipe), progress)
     torch.save({"state_dict": model.state_dict(), "capability": torch.backends.cpu.get_cpu_capability()}, path)
     return 0
 
@@ -101,13 +104,6 @@ def _child(recipe_path: str, path: str, quiet: bool) -> int:
 def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]:
     """Train ``recipe`` in a fresh interpreter with pinned kernels (a subprocess: the caller's torch
     has chosen its kernels already); the trained module (eval mode) and how it was trained."""
-    import pickle  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-
-    from pytest_aibench.zoo import build_module  # noqa: PLC0415
 
     path = workdir / f".{recipe.name}.trained.pt"
     recipe_path = workdir / f".{recipe.name}.recipe.pkl"
@@ -130,6 +126,5 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
 
 
 if __name__ == "__main__":
-    import sys
 
     sys.exit(_child(sys.argv[1], sys.argv[2], "--quiet" in sys.argv[3:]))

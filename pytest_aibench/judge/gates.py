@@ -1,0 +1,78 @@
+"""The tail every measured item goes through, manifest or hand-written: gates, regression rules
+against the baseline, LoadGen validity. Verdicts are recorded on the Result; failures come back as
+messages for the caller to fail the item with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_aibench.judge.compare import Rule, judge
+
+if TYPE_CHECKING:
+    from pytest_aibench.judge.baseline import Baseline
+    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.report.result import Result
+
+SHOWN = ("accuracy", "latency.p50_ms", "latency.p99_ms", "throughput.ips", "vips")
+
+
+def check_gates(case: Case, result: Result) -> list[str]:
+    """Every gate's verdict into ``result.gates``; the failures as one message."""
+    assert case.suite is not None
+    failed = []
+    for gate in case.suite.gates_for(case.model):
+        value = result.metrics.get(gate.metric)
+        ok = gate.check(value)
+        result.gates.append({"metric": gate.metric, "op": gate.op, "limit": gate.limit, "value": value,
+                             "passed": ok, "where": gate.where})
+        if not ok:
+            shown = "not measured" if value is None else f"{value:.6g}"
+            failed.append(f"{gate.metric} = {shown}, required {gate.op} {gate.limit:g} (gate at {gate.where})")
+    return ["gate failed: " + "; ".join(failed)] if failed else []
+
+
+def check_regressions(case: Case, result: Result, baseline: Baseline | None, cli_rules: list[Rule]) -> list[str]:
+    """Judge ``result`` against its baseline counterpart with the manifest's rules, overridden by the
+    command line's; every verdict is recorded, a regression is a failure."""
+    if baseline is None:
+        return []
+    base = baseline.find(result)
+    if base is None:
+        result.info["baseline"] = {"path": str(baseline.path), "status": "new: not in the baseline"}
+        return []
+    rules = {r.metric: r for r in (case.suite.regressions_for(case.model) if case.suite else ())}
+    rules.update({r.metric: r for r in cli_rules})
+    verdicts = [judge(r, base, result) for r in rules.values()]
+    result.info["baseline"] = {
+        "path": str(baseline.path), "status": "matched", "seed": base.seed,
+        "metrics": {k: base.metrics[k] for k in SHOWN if k in base.metrics},
+        "verdicts": [{"rule": str(v.rule), "metric": v.rule.metric, "baseline": v.baseline, "current": v.current,
+                      "change": v.change, "regressed": v.regressed, "inconclusive": v.inconclusive,
+                      "evidence": v.evidence} for v in verdicts]}
+    regressed = [v for v in verdicts if v.regressed]
+    if not regressed:
+        return []
+    return [f"regression against {baseline.path.name}: " + " | ".join(v.message() for v in regressed)]
+
+
+def check_loadgen(case: Case, result: Result, require_valid: bool) -> list[str]:
+    """An INVALID LoadGen run is flagged, or fails the item when the manifest requires valid runs."""
+    if not case.scenario or result.metrics.get("loadgen.valid") is not False:
+        return []
+    why = f"LoadGen result INVALID: {result.metrics.get('loadgen.invalid_reason', 'see its logs')}"
+    if not require_valid:
+        result.flags.append(why)
+        return []
+    result.outcome, result.reason = "failed", why
+    logs = result.info.get("loadgen", {}).get("logs")
+    return [f"{case.id}: {why} (require_valid is set; logs: {logs})"]
+
+
+def check_all(case: Case, result: Result, baseline: Baseline | None, cli_rules: list[Rule],
+              require_valid: bool) -> list[str]:
+    """The whole tail: gates, regressions, LoadGen validity. Records outcome and reason on a failure."""
+    failures = check_gates(case, result) + check_regressions(case, result, baseline, cli_rules)
+    if failures:
+        result.outcome, result.reason = "failed", "; ".join(failures)
+        return [f"aibench {result.reason}"]
+    return check_loadgen(case, result, require_valid)
