@@ -1,10 +1,13 @@
-"""A pytest plugin for benchmarks/gate_quality.py: wraps the onnxruntime runner so every call busy-waits
-AIBENCH_SLOWDOWN (e.g. 0.10) of its own duration longer: a real, known regression to detect."""
+"""A pytest plugin for benchmarks/gate_quality.py: wraps the onnxruntime and torch runners so every
+call busy-waits AIBENCH_SLOWDOWN (e.g. 0.10) of its own duration longer: a real, known regression to
+detect. With AIBENCH_SLOW_UNDER=DIR only models under DIR are slowed (the candidate side of a paired
+run; the reference side, measured in the same process, keeps its speed)."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from pytest_aibench.runtimes.ort_runner import OrtRunner
 
@@ -30,12 +33,31 @@ class _Slow:
         self._s.close()
 
 
-class SlowOrt(OrtRunner):
-    def prepare(self, artifact, node, settings):
-        return _Slow(super().prepare(artifact, node, settings), float(os.environ["AIBENCH_SLOWDOWN"]))
+def _slowed(artifact) -> bool:
+    under = os.environ.get("AIBENCH_SLOW_UNDER")
+    return not under or Path(artifact.path).resolve().is_relative_to(Path(under).resolve())
+
+
+def _wrap(base):
+    class Slow(base):
+        def prepare(self, artifact, node, settings):
+            session = super().prepare(artifact, node, settings)
+            return _Slow(session, float(os.environ["AIBENCH_SLOWDOWN"])) if _slowed(artifact) else session
+
+    Slow.__name__ = Slow.__qualname__ = f"Slow{base.__name__}"
+    return Slow
+
+
+SlowOrt = _wrap(OrtRunner)
 
 
 def pytest_aibench_make_runner(name, config):
-    if name == "onnxruntime" and float(os.environ.get("AIBENCH_SLOWDOWN", "0") or 0) > 0:
+    if float(os.environ.get("AIBENCH_SLOWDOWN", "0") or 0) <= 0:
+        return None
+    if name == "onnxruntime":
         return SlowOrt()
+    if name == "torch":
+        from pytest_aibench.runtimes.torch_runner import TorchRunner
+
+        return _wrap(TorchRunner)()
     return None

@@ -14,7 +14,12 @@ runs are kept; ``--rejudge DIR`` judges kept runs again without measuring.
 
 ``--kinds aa`` measures A/A pairs only (bounding the false-alarm rate below 1 % takes 300 of them).
 
+``--mode paired`` measures the paired gate (``--aibench-against``) instead, beside this unpaired gate and
+pytest-benchmark's on the same runs (benchmarks/_paired_quality.py says how): ``--trials N`` more
+trials into ``--keep DIR`` (resumable), then the report; ``--rejudge DIR`` reports without measuring.
+
 Usage: python benchmarks/gate_quality.py [--pairs 20] [--kinds aa,ab] [--ab-every K] [--keep DIR | --rejudge DIR]
+       python benchmarks/gate_quality.py --mode paired --keep DIR [--trials 240] | --rejudge DIR
 """
 
 from __future__ import annotations
@@ -72,7 +77,19 @@ def main() -> None:
     ap.add_argument("--ab-every", type=int, default=1, metavar="K",
                     help="measure an A/B pair only every K-th round of pairs (A/A pairs are the costly evidence: "
                          "bounding false alarms below 1 %% takes 300 of them, detection needs far fewer)")
+    ap.add_argument("--mode", choices=("unpaired", "paired"), default="unpaired")
+    ap.add_argument("--trials", type=int, default=240, help="--mode paired: trials to measure (16 per cycle)")
     args = ap.parse_args()
+    if args.mode == "paired":
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import _paired_quality as pq
+
+        folder = args.rejudge or args.keep or Path(tempfile.mkdtemp())
+        if not args.rejudge:
+            pq.prepare(folder)
+            pq.measure(folder, args.trials)
+        pq.report(folder, upper95)
+        return
     kinds = [k for k in (("aa", 0.0), ("ab", 0.10)) if k[0] in args.kinds.split(",")]
     folder = args.rejudge or args.keep or Path(tempfile.mkdtemp())
     folder.mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,10 @@ def _input_from_card(card: Card) -> InputSpec | None:
                      dtype=spec.get("dtype", "float32"))
 
 
-def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) -> ModelArtifact:
-    """The artifact for this item, or :class:`NotAvailable` / :class:`ArtifactError`."""
+def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
+            fixtures: Path | None = None) -> ModelArtifact:
+    """The artifact for this item, or :class:`NotAvailable` / :class:`ArtifactError`; zoo models from
+    the shipped fixtures, or from ``fixtures`` (another tree's, for a reference checkout)."""
     if model.kernel is not None:
         if "kernel" not in getattr(runner, "formats", ()):
             raise NotAvailable(f"{framework} runs no kernels (kernels run on numpy, torch and onnxruntime)")
@@ -71,7 +73,7 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any) ->
                              kernel=model.kernel)
     if model.zoo:
         try:
-            card = find_card(model.zoo)
+            card = find_card(model.zoo, fixtures)
         except CardError as exc:
             raise ArtifactError(str(exc)) from None
         built = card.artifacts

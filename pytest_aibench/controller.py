@@ -16,6 +16,7 @@ from pytest_aibench.machine import machine_info
 from pytest_aibench.report import exports, runjson
 from pytest_aibench.report.html import render
 from pytest_aibench.report.journal import Journal
+from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.terminal import leaderboard
@@ -209,10 +210,13 @@ class Controller:
         tr.write_sep("=", "aibench")
         for line in leaderboard(self.results):
             tr.write_line(line)
+        for line in paired_lines(self.results):
+            tr.write_line(line, red=line.lstrip().startswith("REGRESSED"), yellow=line.lstrip().startswith("UNKNOWN"))
         c = getattr(self, "comparison", None)
         if c:
             tr.write_line(f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
-                          f"{len(c['new'])} new, {len(c['missing'])} missing from this run",
+                          f"{len(c['new'])} new, {len(c['missing'])} missing from this run (unpaired, the weaker test: "
+                          "--aibench-against re-measures the baseline beside each item)",
                           red=bool(c["regressions"]))
             for shown, reason in c["regressions"]:
                 tr.write_line(f"  REGRESSED {shown}: {reason}", red=True)

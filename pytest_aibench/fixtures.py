@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from pytest_aibench import artifact, data, files, handwritten, registry, runtimes
     from pytest_aibench.manifest.case import Case
     from pytest_aibench.manifest.model import Settings
-    from pytest_aibench.run import measure, places
+    from pytest_aibench.run import against, measure, places
     from pytest_aibench.run import plan as plans
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.sim import node as nodes
     from pytest_aibench.sim.topology import Topology
 else:
+    against = lazy("pytest_aibench.run.against")
     artifact = lazy("pytest_aibench.artifact")
     data = lazy("pytest_aibench.data")
     handwritten = lazy("pytest_aibench.handwritten")
@@ -142,13 +143,18 @@ def aibench_plan(request: pytest.FixtureRequest, aibench_case: Case, aibench_see
     runner = st.runner(aibench_case.framework)
     ref = plans.RunnerRef.of(aibench_case.framework, runner)
     ref.remember(runner)
+    opt = request.config.option
+    paired = None if st.reference is None else against.against_for(
+        st.reference, aibench_case, aibench_model, runner, request.config.rootpath,
+        request.config.invocation_params.dir, st.knows_runner, st.rules,
+        opt.aibench_against_python, aibench_settings.max_pairs, aibench_settings.max_pair_seconds)
     return plans.Plan(
         aibench_case, aibench_seed, aibench_settings, None if aibench_dataset is None else
         plans.dataset_spec(aibench_case, aibench_settings),
         aibench_model, aibench_node, aibench_topology, ref,
         plans.ItemRef(request.node.nodeid, st.run_dir, st.profile, st.worker_id, st.worker_count),
         plans.facts(aibench_model, aibench_dataset), plans.paradigm_params(aibench_case),
-        max(1, request.config.option.aibench_repeat))
+        max(1, opt.aibench_repeat), paired)
 
 
 @pytest.fixture

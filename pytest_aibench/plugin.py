@@ -4,7 +4,9 @@ without ``--aibench`` nothing heavy is imported."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,8 +41,9 @@ if TYPE_CHECKING:
     from pytest_aibench.manifest import validate
     from pytest_aibench.manifest.case import Case
     from pytest_aibench.report import journal
-    from pytest_aibench.run import measure
+    from pytest_aibench.run import against, measure
 else:
+    against = lazy("pytest_aibench.run.against")
     backends = lazy("pytest_aibench.cluster.backend")
     baseline = lazy("pytest_aibench.judge.baseline")
     cluster = lazy("pytest_aibench.cluster")
@@ -83,9 +86,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="save this run (metrics and raw samples) as baseline NAME in the output folder")
     group.addoption("--aibench-compare", metavar="NAME|PATH", default=None,
                     help="compare each item with a saved baseline (NAME) or a run JSON (PATH)")
+    group.addoption("--aibench-against", metavar="REF", default=None,
+                    help="gate every item against the same case at REF, re-measured now beside it, interleaved: a saved "
+                         "baseline name, a run JSON, a bundle, a folder holding a checkout, or git:REV")
+    group.addoption("--aibench-against-python", metavar="PATH", default=None,
+                    help="with --aibench-against: run the reference side in this interpreter (e.g. a venv with the "
+                         "previous runtime), a lockstep partner pinned to the same CPUs")
+    group.addoption("--aibench-against-unknown", choices=("pass", "fail"), default="pass",
+                    help="with --aibench-against: what an UNKNOWN verdict (budget spent, still undecided) does to its item "
+                         "(default pass, reported as inconclusive)")
     group.addoption("--aibench-fail-on", metavar="RULES", default=None,
-                    help="fail an item that regressed against the baseline, e.g. 'latency.p99:+10%,accuracy:-0.005' "
-                         "(latency changes must also be statistically significant)")
+                    help="fail an item that regressed against the baseline or the reference, e.g. "
+                         "'latency.p99:+10%,accuracy:-0.005' (latency changes must also be borne out by the evidence)")
     group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
                     help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
                          "github-action-benchmark read it)")
@@ -185,18 +197,41 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
 
 
 def _load_baseline(config: pytest.Config, st: State) -> None:
-    """Read --aibench-compare and --aibench-fail-on up front: a bad value is a usage error, not a
-    failure after measuring. Every process loads the baseline (items are judged where they run)."""
+    """Read --aibench-compare / --aibench-against and --aibench-fail-on up front: a bad value is a
+    usage error, not a failure after measuring. Every process opens them (items are judged where
+    they run)."""
     opt = config.option
-    if opt.aibench_fail_on and not opt.aibench_compare:
-        raise pytest.UsageError("--aibench-fail-on needs a baseline: add --aibench-compare NAME|PATH")
-    if not opt.aibench_compare:
-        return
+    if opt.aibench_fail_on and not (opt.aibench_compare or opt.aibench_against):
+        raise pytest.UsageError("--aibench-fail-on needs something to compare with: add --aibench-against REF "
+                                "(paired, the stronger test) or --aibench-compare NAME|PATH")
+    if opt.aibench_compare and opt.aibench_against:
+        raise pytest.UsageError("--aibench-compare and --aibench-against judge the same rules: choose one "
+                                "(--aibench-against re-measures the reference beside each item, interleaved)")
+    if opt.aibench_against_python and not opt.aibench_against:
+        raise pytest.UsageError("--aibench-against-python runs the reference side elsewhere: add --aibench-against REF")
     try:
-        st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
         st.rules = compare.parse_rules(opt.aibench_fail_on or "", metrics.known_metric_names())
+        if opt.aibench_compare:
+            st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
     except (baseline.BaselineError, compare.RuleError) as exc:
         raise pytest.UsageError(str(exc)) from None
+    if opt.aibench_against:
+        _open_reference(config, st)
+
+
+def _open_reference(config: pytest.Config, st: State) -> None:
+    opt = config.option
+    python = opt.aibench_against_python
+    if python is not None:
+        found = shutil.which(python) or (python if Path(python).is_file() else None)
+        if found is None or not os.access(found, os.X_OK):
+            raise pytest.UsageError(f"--aibench-against-python {python!r}: no such executable interpreter")
+        opt.aibench_against_python = found
+    try:
+        st.reference = against.open_reference(opt.aibench_against, st.out, config.invocation_params.dir)
+    except against.ReferenceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.add_cleanup(st.reference.close)
 
 
 def _new_run_id() -> str:

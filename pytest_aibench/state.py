@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pytest_aibench.judge.baseline import Baseline
     from pytest_aibench.judge.compare import Rule
     from pytest_aibench.manifest.loader import LoadedSuite
+    from pytest_aibench.run.against import Reference
     from pytest_aibench.runtimes import Runner
 else:
     backends = lazy("pytest_aibench.cluster.backend")
@@ -35,6 +36,7 @@ class State:
     rules: list[Rule] = field(default_factory=list)  # from --aibench-fail-on
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
     backend: Any = None               # cluster.backend.DaskBackend with --aibench-cluster; None: in-process
+    reference: Reference | None = None  # --aibench-against
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
 
     @property

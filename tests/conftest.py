@@ -49,8 +49,8 @@ import numpy as np
 
 
 class NumpySession:
-    def __init__(self, w, b, crash_on=None):
-        self.w, self.b, self.crash_on = w, b, crash_on
+    def __init__(self, w, b, crash_on=None, cost_us=0.0):
+        self.w, self.b, self.crash_on, self.cost_us = w, b, crash_on, cost_us
         self.options = {"threads": 1, "engine": "numpy matmul"}
 
     def adapt(self, x):
@@ -58,7 +58,7 @@ class NumpySession:
 
     def infer(self, batch):
         out = batch @ self.w + self.b
-        slow = float(os.environ.get("AIBENCH_TEST_SLOW", "0") or 0)
+        slow = float(os.environ.get("AIBENCH_TEST_SLOW", "0") or 0) + self.cost_us
         if slow:  # a real regression on demand: busy-wait this many microseconds per call
             import time
             end = time.perf_counter() + slow / 1e6
@@ -89,7 +89,8 @@ class NumpyRunner:
         if "hang" in artifact.model:
             time.sleep(3600)
         with np.load(artifact.path) as z:
-            return NumpySession(z["w"], z["b"])
+            # a heavier model: ``cost_us`` in the file busy-waits that long per call
+            return NumpySession(z["w"], z["b"], cost_us=float(z["cost_us"]) if "cost_us" in z.files else 0.0)
 
 
 class GhostRunner:

@@ -16,6 +16,7 @@ from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
 from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.report import exports, runjson
 from pytest_aibench.report.html import render
+from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.terminal import leaderboard, table
@@ -27,7 +28,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     m = doc.get("machine", {})
     print(f"run {doc.get('run_id')} · seed {doc.get('seed')} · profile {doc.get('profile')} · "
           f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})")
-    for line in leaderboard(results):
+    for line in leaderboard(results) + paired_lines(results):
         print(line)
     return 0
 
@@ -47,6 +48,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         runjson.write_atomic(Path(args.benchmark_json), exports.benchmark_json(doc, results))
         print(f"wrote {args.benchmark_json}")
     return 0
+
+
+UNPAIRED_NOTE = ("note: an unpaired comparison (two runs measured at different times, in different processes) is "
+                 "the weaker test: on a shared machine a median moves by tens of percent between processes. "
+                 "For a gate, re-measure the baseline beside the change: pytest --aibench ... --aibench-against REF")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -77,6 +83,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{len(c.matched)} matched, {len(regressions)} regressed, {len(c.new)} new, {len(c.missing)} missing")
     for note in c.machine_notes:
         print(f"machine differs: {note}")
+    print(UNPAIRED_NOTE)
     for line in regressions:
         print(f"REGRESSED {line}")
     for line in inconclusive:
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", metavar="PATH")
     p.add_argument("--benchmark-json", metavar="PATH")
     p.set_defaults(fn=cmd_report)
-    p = sub.add_parser("compare", help="compare a run with a baseline; exit 1 on a regression")
+    p = sub.add_parser("compare", help="compare a run with a baseline, unpaired (weaker than --aibench-against); exit 1 on a regression")
     p.add_argument("baseline")
     p.add_argument("current")
     p.add_argument("--fail-on", metavar="RULES", help="as --aibench-fail-on (default latency.p50:+10%%,accuracy:-0.005)")

@@ -81,13 +81,17 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+class BundleError(Exception):
+    """A bundle that cannot be read safely; the message names the bundle and the member."""
+
+
 def _extract(bundle: Path, into: Path) -> dict[str, bytes]:
     files = {}
     with tarfile.open(bundle, "r:gz") as tar:
         for member in tar.getmembers():
             name = member.name
             if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
-                raise SystemExit(f"aibench: {bundle}: refusing unsafe member {name!r}")
+                raise BundleError(f"{bundle}: refusing unsafe member {name!r}")
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
             files[name] = data
             target = into / name
@@ -96,11 +100,11 @@ def _extract(bundle: Path, into: Path) -> dict[str, bytes]:
     return files
 
 
-def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[str, bytes]]:
-    """Problems (integrity or mismatched artifacts) and notes (artifacts not present here)."""
+def open_bundle(bundle: Path, into: Path) -> tuple[list[str], dict[str, bytes]]:
+    """Extract ``bundle`` into ``into``; the integrity problems (checksums, unlisted members) and the files."""
 
     files = _extract(bundle, into)
-    problems, notes = [], []
+    problems = []
     sums = {}
     for line in files.get("SHA256SUMS", b"").decode().splitlines():
         digest, _, name = line.partition("  ")
@@ -115,6 +119,14 @@ def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[
     for name in files:
         if name != "SHA256SUMS" and name not in sums:
             problems.append(f"{name}: not listed in SHA256SUMS")
+    return problems, files
+
+
+def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[str, bytes]]:
+    """Problems (integrity or mismatched artifacts) and notes (artifacts not present here)."""
+
+    problems, files = open_bundle(bundle, into)
+    notes: list[str] = []
     hashes = json.loads(files.get("hashes.json", b"{}") or b"{}")
     for item, a in hashes.get("artifacts", {}).items():
         local = None
@@ -137,7 +149,10 @@ def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[
 
 def cmd_verify(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        problems, notes, files = verify_bundle(Path(args.bundle), Path(tmp))
+        try:
+            problems, notes, files = verify_bundle(Path(args.bundle), Path(tmp))
+        except BundleError as exc:
+            raise SystemExit(f"aibench verify: {exc}") from None
     for n in notes:
         print(f"note: {n}")
     for p in problems:
@@ -151,7 +166,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     """Run the bundle's suites again here (same seed and profile) and compare with the bundled run."""
 
     with tempfile.TemporaryDirectory() as tmp:
-        problems, _, files = verify_bundle(Path(args.bundle), Path(tmp))
+        try:
+            problems, _, files = verify_bundle(Path(args.bundle), Path(tmp))
+        except BundleError as exc:
+            raise SystemExit(f"aibench rerun: {exc}") from None
         if problems:
             print("the bundle does not verify; not rerunning:\n  " + "\n  ".join(problems))
             return 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_aibench.judge.compare import Rule, judge
+from pytest_aibench.judge.paired import PairedVerdict
 
 if TYPE_CHECKING:
     from pytest_aibench.judge.baseline import Baseline
@@ -68,10 +69,28 @@ def check_loadgen(case: Case, result: Result, require_valid: bool) -> list[str]:
     return [f"{case.id}: {why} (require_valid is set; logs: {logs})"]
 
 
+def check_against(result: Result, unknown_fails: bool) -> list[str]:
+    """The paired verdicts measured beside the reference: REGRESSED fails; UNKNOWN (the budget spent,
+    still undecided) is flagged as inconclusive, or fails with ``--aibench-against-unknown=fail``."""
+    info = result.info.get("against") or {}
+    verdicts = info.get("verdicts") or []
+    regressed = [v for v in verdicts if v.get("outcome") == "REGRESSED"]
+    unknown = [v for v in verdicts if v.get("outcome") == "UNKNOWN"]
+    ref = info.get("ref", "the reference")
+    for v in unknown:
+        result.flags.append(f"INCONCLUSIVE against {ref}: {PairedVerdict(**v).message()}")
+    bad = regressed + (unknown if unknown_fails else [])
+    if not bad:
+        return []
+    return [f"against {ref}: " + " | ".join(PairedVerdict(**v).message() for v in bad)]
+
+
 def check_all(case: Case, result: Result, baseline: Baseline | None, cli_rules: list[Rule],
-              require_valid: bool) -> list[str]:
-    """The whole tail: gates, regressions, LoadGen validity. Records outcome and reason on a failure."""
-    failures = check_gates(case, result) + check_regressions(case, result, baseline, cli_rules)
+              require_valid: bool, unknown_fails: bool = False) -> list[str]:
+    """The whole tail: gates, regressions (against a baseline, or paired against a reference),
+    LoadGen validity. Records outcome and reason on a failure."""
+    failures = (check_gates(case, result) + check_regressions(case, result, baseline, cli_rules)
+                + check_against(result, unknown_fails))
     if failures:
         result.outcome, result.reason = "failed", "; ".join(failures)
         return [f"aibench {result.reason}"]

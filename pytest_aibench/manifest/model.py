@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_aibench.manifest.yamlsafe import LineIndex
+from pytest_aibench.manifest.lines import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
 STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"),
@@ -43,6 +43,12 @@ class Settings:
     require_valid: bool = False
     find_peak_qps: bool = False
     device: str | None = None           # the resource a worker must offer to measure the item (--aibench-dispatch)
+    # --aibench-against: pairs are measured in batches until every rule is decided, or this budget is spent
+    max_pairs: int = 20000
+    max_pair_seconds: float = 20.0
+    # intra-op threads spin while waiting for work (None: the runtime's default, on for ONNX Runtime);
+    # paired measurements turn it off on both sides, or the idle side's spinning pool takes the other's core
+    spin_wait: bool | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

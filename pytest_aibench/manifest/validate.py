@@ -27,6 +27,7 @@ from pytest_aibench.manifest.checker import (
     schema_problems,
     value_token,
 )
+from pytest_aibench.manifest.lines import LineIndex, Problem
 from pytest_aibench.manifest.model import (
     DEFAULT_AXES,
     STANDARD_AXES,
@@ -36,7 +37,6 @@ from pytest_aibench.manifest.model import (
     Settings,
     Suite,
 )
-from pytest_aibench.manifest.yamlsafe import LineIndex, Problem
 from pytest_aibench.registry import suggest
 from pytest_aibench.sim.node import PROFILES
 from pytest_aibench.sim.topology import topology_from

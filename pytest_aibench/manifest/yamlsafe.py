@@ -8,31 +8,21 @@ keys, and bound the work an aliased ("billion laughs") document can demand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pytest_aibench.manifest.lines import KeyPath, LineIndex, Problem
+
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
-
-KeyPath = tuple  # tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 # Dates stay the text the author wrote: manifests have no use for datetime objects.
 _AS_TEXT = {_CORE + "timestamp"}
-
-
-@dataclass
-class Problem:
-    """One thing wrong with a document, located by line and key path."""
-
-    line: int | None
-    path: KeyPath
-    message: str
 
 
 class YamlError(Exception):
@@ -41,23 +31,6 @@ class YamlError(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("; ".join(p.message for p in problems))
         self.problems = problems
-
-
-@dataclass
-class LineIndex:
-    """Where each key path of a loaded document starts (1-based lines)."""
-
-    lines: dict[KeyPath, int] = field(default_factory=dict)
-
-    def line_of(self, path: KeyPath) -> int | None:
-        """The line of ``path``, or of its closest ancestor that has one."""
-        path = tuple(path)
-        while True:
-            if path in self.lines:
-                return self.lines[path]
-            if not path:
-                return None
-            path = path[:-1]
 
 
 def load(path: Path) -> tuple[Any, LineIndex, bytes]:

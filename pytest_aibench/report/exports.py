@@ -8,6 +8,7 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
+from pytest_aibench.report import paired
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import summarize
@@ -101,6 +102,7 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
             lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
         lines.append("")
+    lines += paired.markdown_lines(results)
     if comparison:
         lines += comparison_markdown(comparison)
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import math
 from html import escape
 from typing import Any
 
+from pytest_aibench.report import paired
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
@@ -226,5 +227,6 @@ def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any
                   f"{s['error']} errors. {escape(scores)}</p>", _table(rs),
                   "<h3>Accuracy versus latency</h3>", pareto_svg(rs),
                   "<h3>Latency distributions (p5, quartiles, median, p95)</h3>", distributions_svg(rs), _comparison(rs)]
+    parts.append(paired.html_section(results))
     parts.append(f"<script>{JS}</script></body></html>")
     return "\n".join(parts)

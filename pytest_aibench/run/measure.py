@@ -28,6 +28,7 @@ from pytest_aibench.measure.memory import peak_rss_mb, reset_peak, rss_mb
 from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmContext
 from pytest_aibench.progress import Progress
 from pytest_aibench.report.result import Result
+from pytest_aibench.run import paired
 
 if TYPE_CHECKING:
     from pytest_aibench.manifest.case import Case
@@ -105,9 +106,17 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
     t0 = time.perf_counter()
     try:
         measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
+        result = _summarize(plan, measurements, prepared, dataset)
+        if plan.against is not None:
+            _against(plan, runner, prepared.session, dataset, result)
     finally:
         if here.prepared is None:
             prepared.session.close()
+    result.duration_s = time.perf_counter() - t0
+    return result
+
+
+def _summarize(plan: Plan, measurements: list[Measurement], prepared: Prepared, dataset: Any) -> Result:
     measurement = measurements[0]
     if len(measurements) > 1:
         hashes = [m.info.get("prediction_hash") for m in measurements]
@@ -117,9 +126,25 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
     measurement.info["determinism"] = determinism()
     measurement.info["peak_memory"] = "this item's (VmHWM reset at setup)" if prepared.peak_reset \
         else "the process's so far (ru_maxrss)"
-    result = result_of(plan, measurement, dataset, options_of(prepared.session))
-    result.duration_s = time.perf_counter() - t0
-    return result
+    return result_of(plan, measurement, dataset, options_of(prepared.session))
+
+
+def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result) -> None:
+    """``--aibench-against``: the reference side measured beside the candidate, paired; or why not."""
+    against = plan.against
+    assert against is not None
+    why = against.source if against.artifact is None else \
+        f"the {plan.case.paradigm} paradigm is not timed call by call" if plan.case.paradigm != "single" else \
+        "LoadGen scenarios drive their own timing" if plan.case.scenario else None
+    if why is None:
+        try:
+            paired.compare(plan, against, runner, session, dataset, result)
+            return
+        except Exception as exc:  # a runtime's own error types (ORT's Fail, torch's) as well as ours
+            # the candidate's measurement stands; the reference side's failure is reported with it
+            why = f"the reference side failed: {type(exc).__name__}: {str(exc).strip()[:600]}"
+    result.info["against"] = {**against.describe(), "status": f"not compared: {why}"}
+    result.flags.append(f"not compared with {against.ref}: {why}")
 
 
 def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here: Here) -> Measurement:

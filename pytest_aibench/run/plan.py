@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.data import Dataset
     from pytest_aibench.manifest.case import Case
+    from pytest_aibench.run.against import Against
     from pytest_aibench.runtimes import Runner
     from pytest_aibench.sim.node import Node
 
@@ -80,6 +81,7 @@ class Plan:
     facts: ModelFacts = ModelFacts()
     params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (read-only)
     repeats: int = 1
+    against: Against | None = None  # --aibench-against: the reference side measured beside this item
 
     @property
     def item_dir(self) -> Path:

@@ -42,6 +42,8 @@ class OrtRunner:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        if settings.spin_wait is not None:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.spin_wait else "0")
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
         try:
@@ -49,6 +51,7 @@ class OrtRunner:
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {artifact.path}: {exc}".strip()) from None
         used = {"threads": threads, "inter_op_threads": 1, "execution_mode": "sequential",
+                "spin_wait": True if settings.spin_wait is None else settings.spin_wait,
                 "graph_optimization_level": "ORT_ENABLE_ALL", "providers": sess.get_providers(),
                 "version": version_of("onnxruntime")}
         return OrtSession(sess, artifact, used)

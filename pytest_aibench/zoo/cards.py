@@ -60,7 +60,7 @@ class Card:
         return self._references()[dataset_sha256]
 
     def _references(self) -> dict[str, Any]:
-        cached = _REFERENCES.get(self.name)
+        cached = _REFERENCES.get(str(self.folder))
         if cached is None:
             path = self.folder / "reference.npz"
             cached = {}
@@ -68,20 +68,27 @@ class Card:
                 verify(path, self.data.get("reference", {}).get("sha256"), "reference predictions")
                 with np.load(path, allow_pickle=False) as z:
                     cached = {k: z[k] for k in z.files}
-            _REFERENCES[self.name] = cached
+            _REFERENCES[str(self.folder)] = cached
         return cached
 
 
-_CACHE: dict[str, Card] = {}
+_CACHE: dict[tuple[str, str], Card] = {}
 _REFERENCES: dict[str, dict[str, Any]] = {}
 
 
-def find_card(name: str) -> Card:
-    """The card of zoo model ``name`` (``fixtures/models/<name>/card.json``)."""
-    if name in _CACHE:
-        return _CACHE[name]
+def find_card(name: str, fixtures: Path | None = None) -> Card:
+    """The card of zoo model ``name`` (``fixtures/models/<name>/card.json``), in the shipped fixtures
+    or under another tree's ``fixtures`` folder (a reference checkout)."""
+    key = (str(fixtures or ""), name)
+    if key in _CACHE:
+        return _CACHE[key]
     try:
-        path = shipped(f"models/{name}/card.json")
+        if fixtures is None:
+            path = shipped(f"models/{name}/card.json")
+        else:
+            path = fixtures / "models" / name / "card.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} does not exist")
     except FileNotFoundError as exc:
         raise CardError(f"zoo model {name!r} is not built: {exc}. Build it with "
                         f"`python -m pytest_aibench.zoo build {name}`") from None
@@ -90,5 +97,5 @@ def find_card(name: str) -> Card:
     except (OSError, ValueError) as exc:
         raise CardError(f"model card {path} is unreadable: {exc}") from None
     card = Card(name, path.parent, data)
-    _CACHE[name] = card
+    _CACHE[key] = card
     return card
