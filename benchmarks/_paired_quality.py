@@ -59,7 +59,8 @@ def neighbour_of(cycle: int) -> str:
 def trial(folder: Path, index: int, kind: str, neighbour: str) -> Path:
     out = folder / "runs" / f"{index:04d}-{kind}-{neighbour}.json"
     cand = folder / ("heavy" if kind == "heavy" else "cand")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "benchmarks"), "AIBENCH_SLOWDOWN": str(KINDS[kind]),
+    # ROOT first: the trials measure this copy of the plugin even when another one is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "benchmarks"), str(ROOT))), "AIBENCH_SLOWDOWN": str(KINDS[kind]),
            "AIBENCH_SLOW_UNDER": str(cand)}
     pin = None
     hog = None

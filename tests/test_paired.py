@@ -160,7 +160,7 @@ def test_partner_interpreter_runs_the_reference_side(demo: pytest.Pytester, ligh
     assert env["versions"]["numpy"] == np.__version__
     assert info["outcome"] == "REGRESSED"
     if hasattr(os, "sched_getaffinity"):
-        assert info["pinned_cpus"]
+        assert info["placement"]["cpus"]
 
 
 def test_unknown_after_the_budget_is_inconclusive_not_a_silent_pass(demo: pytest.Pytester, light: bytes) -> None:

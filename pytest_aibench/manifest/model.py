@@ -46,6 +46,9 @@ class Settings:
     # --aibench-against: pairs are measured in batches until every rule is decided, or this budget is spent
     max_pairs: int = 20000
     max_pair_seconds: float = 20.0
+    # ... and no verdict before this many seconds of pairs: a state bound to one side for a fraction of
+    # a second (a thread parked beside its caller) must not decide a run that took 0.1 s
+    min_pair_seconds: float = 1.0
     # intra-op threads spin while waiting for work (None: the runtime's default, on for ONNX Runtime);
     # paired measurements turn it off on both sides, or the idle side's spinning pool takes the other's core
     spin_wait: bool | None = None

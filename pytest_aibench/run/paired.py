@@ -25,6 +25,7 @@ import numpy as np
 from pytest_aibench.judge.compare import is_timing
 from pytest_aibench.judge.paired import PairedVerdict, decided, judge_accuracy, judge_paired
 from pytest_aibench.measure.timing import paused_instrumentation, warm_up
+from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
 
 if TYPE_CHECKING:
@@ -101,16 +102,16 @@ def paired_settings(settings: Settings) -> Settings:
     return settings if settings.spin_wait is not None else replace(settings, spin_wait=False)
 
 
-def _pin(threads: int, partner_pid: int | None) -> tuple[set[int], set[int]] | None:
-    """Both processes on the same CPUs (the first ``threads`` this process may use); the old set."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    old = os.sched_getaffinity(0)
-    cpus = set(sorted(old)[:max(1, threads)])
-    os.sched_setaffinity(0, cpus)
-    if partner_pid is not None:
-        os.sched_setaffinity(partner_pid, cpus)
-    return old, cpus
+def _cpus(threads: int) -> list[int]:
+    """The CPUs both sides run on: the first ``threads`` this process may use."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    return allowed[:max(1, threads)]
+
+
+def _new_threads(before: set[int], call: Callable[[], Any]) -> set[int]:
+    """The threads of this process that ``call`` (preparing a side and one call on it) started."""
+    call()
+    return pinning.tasks() - before
 
 
 def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession, dataset: Any,
@@ -123,32 +124,44 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
     xa = session.adapt(x)
     lb = s.latency_batch
     inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(min(len(xa) // lb, INPUTS) or 1)]
-    ref: LocalSide | Partner
-    if against.python:
-        ref = Partner(against.python, plan, against.artifact, xa, inputs, s)
-    else:
-        ref = LocalSide(runner.prepare(against.artifact, plan.node, s), inputs)
-    pinned = None
-    cand = None
+    sides: dict[str, Any] = {}
+    seen = pinning.tasks()
+
+    def prepare_reference() -> None:
+        if against.python:
+            sides["ref"] = Partner(against.python, plan, against.artifact, xa, inputs, s)
+        else:
+            sides["ref"] = LocalSide(runner.prepare(against.artifact, plan.node, s), inputs)
+            sides["ref"].session.infer(inputs[0])
+
+    def prepare_candidate() -> None:  # afresh, as the reference side is
+        sides["cand"] = runner.prepare(plan.artifact, plan.node, s)
+        sides["cand"].infer(inputs[0])
+
+    placement = None
     try:
-        cand = runner.prepare(plan.artifact, plan.node, s)  # afresh, as the reference side is
+        ref_threads = _new_threads(seen, prepare_reference)
+        cand_threads = _new_threads(seen | ref_threads, prepare_candidate)
+        ref: LocalSide | Partner = sides["ref"]
+        cand = sides["cand"]
         ref_preds = ref.predictions(xa, s.batch_size)
         ref_accuracy = float((ref_preds == y).mean())
-        pinned = _pin(plan.node.threads, getattr(ref, "pid", None)) if against.python else None
+        cpus = _cpus(plan.node.threads)
+        placement = (pinning.place_partner(cpus, cand_threads, ref.pid) if isinstance(ref, Partner)
+                     else pinning.place_local(cpus, ref_threads, cand_threads))
         try:
             verdicts, ref_ns, cand_ns, seconds = _time(plan, against, cand, ref, inputs, result, ref_accuracy)
         finally:
-            if pinned is not None:
-                os.sched_setaffinity(0, pinned[0])
+            if placement is not None:
+                placement.restore()
         environment = {"options": getattr(ref, "options", None), **ref.environment}
         cand_options = dict(getattr(cand, "options", {}) or {})
     finally:
-        ref.close()
-        if cand is not None:
-            cand.close()
+        for side in sides.values():
+            side.close()
     environment["candidate_options"] = cand_options
     _record(result, against, verdicts, ref_ns, cand_ns, seconds, ref_accuracy, environment,
-            pinned[1] if pinned else None)
+            placement.describe() if placement is not None else None)
 
 
 def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide | Partner, inputs: list[np.ndarray],
@@ -179,9 +192,14 @@ def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide |
         cand_ns += c
         seconds = time.perf_counter() - start
         verdicts = [judge_paired(rule, ref_ns, cand_ns, seconds, plan.seed) for rule in timing]
-        if decided(verdicts) or len(ref_ns) >= against.max_pairs or seconds >= against.max_seconds:
+        if len(ref_ns) >= against.max_pairs or seconds >= against.max_seconds:
             break
-        batch *= 2
+        if decided(verdicts):
+            if seconds >= s.min_pair_seconds:
+                break
+            batch = int(len(ref_ns) / max(seconds, 1e-6) * (s.min_pair_seconds - seconds)) + 1  # the rest of it
+        else:
+            batch *= 2
     accuracy = result.metrics.get("accuracy")
     verdicts += [judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric == "accuracy"]
     for v in verdicts:
@@ -192,16 +210,17 @@ def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide |
 
 
 def _record(result: Result, against: Against, verdicts: list[PairedVerdict], ref_ns: list[int], cand_ns: list[int],
-            seconds: float, ref_accuracy: float, environment: dict[str, Any], cpus: set[int] | None) -> None:
+            seconds: float, ref_accuracy: float, environment: dict[str, Any], placement: dict[str, Any] | None) -> None:
     result.samples["paired_reference_ns"] = list(ref_ns)
     result.samples["paired_candidate_ns"] = list(cand_ns)
     worst = "REGRESSED" if any(v.outcome == "REGRESSED" for v in verdicts) else \
         "UNKNOWN" if any(v.outcome == "UNKNOWN" for v in verdicts) else "SAME"
     result.info["against"] = {**against.describe(), "status": "compared", "outcome": worst, "pairs": len(ref_ns),
                               "seconds": round(seconds, 3), "reference_accuracy": ref_accuracy,
-                              "reference_environment": environment, "pinned_cpus": sorted(cpus) if cpus else None,
+                              "reference_environment": environment, "placement": placement,
                               "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; both "
-                                       "sides prepared afresh with the same settings (intra-op spinning off unless set)",
+                                       "sides prepared afresh with the same settings (intra-op spinning off unless "
+                                       "set), the calling thread and each side's own workers on the same CPUs",
                               "verdicts": [v.to_dict() for v in verdicts]}
     result.metrics.update({"paired.outcome": worst, "paired.pairs": len(ref_ns), "paired.seconds": seconds,
                            "paired.reference_accuracy": ref_accuracy})
