@@ -118,7 +118,8 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
             result: Result) -> None:
     """Measure the reference side beside ``session`` (the candidate, already measured into ``result``)
     and record both sides' samples and every rule's verdict on ``result``."""
-    assert against.artifact is not None
+    artifact = against.artifact
+    assert artifact is not None
     s = paired_settings(plan.settings)
     x, y = dataset.eval_subset(s.eval_samples)
     xa = session.adapt(x)
@@ -129,9 +130,9 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
 
     def prepare_reference() -> None:
         if against.python:
-            sides["ref"] = Partner(against.python, plan, against.artifact, xa, inputs, s)
+            sides["ref"] = Partner(against.python, plan, artifact, xa, inputs, s)
         else:
-            sides["ref"] = LocalSide(runner.prepare(against.artifact, plan.node, s), inputs)
+            sides["ref"] = LocalSide(runner.prepare(artifact, plan.node, s), inputs)
             sides["ref"].session.infer(inputs[0])
 
     def prepare_candidate() -> None:  # afresh, as the reference side is
