@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"aa": 0.0, "busy10": 0.10, "busy5": 0.05, "busy3": 0.03, "heavy": 0.0}
 #: one cycle of trials: A/A pairs are the costly evidence (a false-alarm rate below 1 % takes 300)
-CYCLE = ["aa"] * 10 + ["busy10", "heavy", "busy10", "heavy", "busy5", "busy3"]
+CYCLE = (["aa"] * 8 + ["busy10", "heavy"]) * 2 + ["busy5", "busy3"]
 LIVE_RULE = "latency.p50:+2%"
 
 

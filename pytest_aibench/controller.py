@@ -49,6 +49,7 @@ class Controller:
         self.config = config
         self.state = st
         self.results: list[Result] = []
+        self.write_failures: list[str] = []  # each output that could not be written, said once
         self._pending: dict[tuple[str, str | None], Result] = {}
         self._journal: Journal | None = None
         self.started = datetime.now(timezone.utc)
@@ -89,14 +90,24 @@ class Controller:
             self._finish(self._pending.pop(key))
 
     def _finish(self, res: Result) -> None:
-        self.results.append(res)
-        if self._journal is None:
-            resuming = bool(self.state.resumed)
-            self._journal = Journal(self.run_dir / "journal.jsonl", self._run_header(),
-                                    kind="resume" if resuming else "header")
-            self._point_latest()
-        self._journal.write({"type": "item", **res.to_dict()})
+        self.results.append(res)  # first: whatever the disk does, the result is kept for the final files
+        try:
+            if self._journal is None:
+                resuming = bool(self.state.resumed)
+                self._journal = Journal(self.run_dir / "journal.jsonl", self._run_header(),
+                                        kind="resume" if resuming else "header")
+                self._point_latest()
+            self._journal.write({"type": "item", **res.to_dict()})
+        except OSError as exc:  # a full or failing disk: report once, keep measuring
+            self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         self.config.hook.pytest_aibench_finished(config=self.config, result=res)
+
+    def _write_failed(self, what: str, exc: BaseException) -> None:
+        first = not any(w.startswith(what) for w in self.write_failures)
+        if first:
+            reason = getattr(exc, "strerror", None) or exc
+            self.write_failures.append(f"{what}: {type(exc).__name__}: {reason}; the results are kept in memory "
+                                       "and in the other files")
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -115,7 +126,7 @@ class Controller:
     def _run_header(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "started": self.started.isoformat(), "seed": self.state.seed,
                 "profile": self.state.profile, "argv": list(self.config.invocation_params.args),
-                "plugin_version": _plugin_version(),
+                "plugin_version": _plugin_version(), "rootdir": str(self.config.rootpath),
                 "manifests": self.manifests()}
 
     def manifests(self) -> list[dict[str, Any]]:
@@ -138,8 +149,11 @@ class Controller:
             self._finish(res)
         finished = datetime.now(timezone.utc)
         if self._journal is not None:
-            self._journal.close({"finished": finished.isoformat(), "exitstatus": int(exitstatus),
-                                 "items": len(self.results)})
+            try:
+                self._journal.close({"finished": finished.isoformat(), "exitstatus": int(exitstatus),
+                                     "items": len(self.results)})
+            except OSError as exc:
+                self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
         wanted = (opt.aibench_json, opt.aibench_save, opt.aibench_benchmark_json, opt.aibench_csv, opt.aibench_md,
                   opt.aibench_html)
@@ -161,23 +175,28 @@ class Controller:
         doc = runjson.build(run, machine, self.manifests(), self.results)
         self.comparison = self._comparison(machine)
         written: list[Path] = []
+        jobs: list[tuple[str, Path, Any]] = []
         if opt.aibench_json:
-            runjson.write_atomic(self._target(opt.aibench_json), doc)
-            written.append(self._target(opt.aibench_json))
+            jobs.append(("--aibench-json", self._target(opt.aibench_json), lambda t: runjson.write_atomic(t, doc)))
         if opt.aibench_save:
-            runjson.write_atomic(saved_path(self.state.out, opt.aibench_save), doc)
-            written.append(saved_path(self.state.out, opt.aibench_save))
+            jobs.append(("--aibench-save", saved_path(self.state.out, opt.aibench_save),
+                         lambda t: runjson.write_atomic(t, doc)))
         if opt.aibench_benchmark_json:
-            runjson.write_atomic(self._target(opt.aibench_benchmark_json), exports.benchmark_json(doc, self.results))
-            written.append(self._target(opt.aibench_benchmark_json))
-        for path, make in ((opt.aibench_csv, lambda: exports.to_csv(self.results)),
-                             (opt.aibench_md, lambda: exports.to_markdown(self.results, self.comparison)),
-                             (opt.aibench_html, lambda: _html(doc, self.results, self.comparison))):
+            jobs.append(("--aibench-benchmark-json", self._target(opt.aibench_benchmark_json),
+                         lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results))))
+        for option, path, make in (("--aibench-csv", opt.aibench_csv, lambda: exports.to_csv(self.results)),
+                                   ("--aibench-md", opt.aibench_md,
+                                    lambda: exports.to_markdown(self.results, self.comparison)),
+                                   ("--aibench-html", opt.aibench_html,
+                                    lambda: _html(doc, self.results, self.comparison))):
             if path:
-                target = self._target(path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(make(), encoding="utf-8")
+                jobs.append((option, self._target(path), lambda t, make=make: _write_text(t, make())))
+        for option, target, write in jobs:  # one failing exporter never stops the others or the leaderboard
+            try:
+                write(target)
                 written.append(target)
+            except Exception as exc:  # noqa: BLE001 (a disk fault or an exporter's bug: reported, not fatal)
+                self._write_failed(f"{option} {target}", exc)
         self._written = written
 
     def _comparison(self, machine: dict[str, Any]) -> dict[str, Any] | None:
@@ -227,6 +246,13 @@ class Controller:
         tr.write_line(f"journal: {self.run_dir / 'journal.jsonl'}")
         for path in getattr(self, "_written", []):
             tr.write_line(f"wrote {path}")
+        for failure in self.write_failures:
+            tr.write_line(f"could not write {failure}", red=True)
+
+
+def _write_text(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
 
 
 def _html(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_aibench import hookspec
+from pytest_aibench import hookspec, outputs
 from pytest_aibench._lazy import lazy
 from pytest_aibench.fixtures import (
     aibench,
@@ -106,11 +106,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
     group.addoption("--aibench-isolate", action="store_true", default=False,
                     help="measure each item in a child process: a runtime that crashes fails only that item")
-    group.addoption("--aibench-timeout", metavar="SECONDS", type=float, default=None,
+    group.addoption("--aibench-timeout", metavar="SECONDS", type=outputs.positive_float, default=None,
                     help="end an item that runs longer (implies --aibench-isolate); a manifest's `timeout:` too")
-    group.addoption("--aibench-resume", action="store_true", default=False,
-                    help="continue the latest run: skip items its journal already holds, keep their results")
-    group.addoption("--aibench-repeat", metavar="N", type=int, default=1,
+    group.addoption("--aibench-resume", nargs="?", const="check", choices=("check", "force"), default=None,
+                    help="continue the latest run: skip items its journal already holds, keep their results; refused "
+                         "when the manifests, seed or profile differ from that run's, unless --aibench-resume=force "
+                         "(each item then keeps its own settings in the run JSON)")
+    group.addoption("--aibench-repeat", metavar="N", type=outputs.at_least_one, default=1,
                     help="measure each item N times and report whether its predictions were bit-identical")
     group.addoption("--aibench-cluster", metavar="ADDRESS|local:SPEC", default=None,
                     help="run topology roles on a Dask cluster: a scheduler address, or local:N / local:edge,cloud "
@@ -129,15 +131,20 @@ def pytest_configure(config: pytest.Config) -> None:
     out = Path(opt.aibench_out)
     if not out.is_absolute():
         out = config.invocation_params.dir / out
+    if not hasattr(config, "workerinput") and not opt.collectonly and (opt.aibench or opt.aibench_out != ".aibench"):
+        outputs.check_outputs(config, out)  # before anything is measured: a usage error, not a lost hour
     run_id = getattr(config, "workerinput", {}).get("aibench_run_id") or _new_run_id()
     resumed: dict = {}
+    header: dict = {}
     if opt.aibench_resume:
-        run_id, resumed = _resume(out, run_id)
+        run_id, header, resumed = _resume(out, run_id)
     st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id,
                resumed=resumed)
     config.stash[STATE] = st
     if opt.aibench:
         _load_suites(config, st)
+    if resumed and opt.aibench_resume != "force":
+        _same_configuration(header, st, out)
     _load_baseline(config, st)
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
@@ -161,15 +168,36 @@ def _connect_cluster(config: pytest.Config, st: State) -> None:
     config.add_cleanup(joined.close)
 
 
-def _resume(out: Path, fresh_id: str) -> tuple[str, dict]:
-    """The latest run's id and its finished items (case id -> journal record); every process reads
-    the same journal before any item runs, so xdist workers deselect the same items."""
+def _resume(out: Path, fresh_id: str) -> tuple[str, dict, dict]:
+    """The latest run's id, its header and its finished items (case id -> journal record); every
+    process reads the same journal before any item runs, so xdist workers deselect the same items."""
     latest = out / "latest"
     journal_path = latest / "journal.jsonl"
     if not journal_path.is_file():
-        return fresh_id, {}
+        return fresh_id, {}, {}
     header, items, _footer = journal.read(journal_path)
-    return header.get("run_id") or latest.resolve().name, {rec["id"]: rec for rec in items if "id" in rec}
+    return (header.get("run_id") or latest.resolve().name, header,
+            {rec["id"]: rec for rec in items if "id" in rec})
+
+
+def _same_configuration(header: dict, st: State, out: Path) -> None:
+    """A resumed run continues the same configuration, or one leaderboard would mix two."""
+    differs = []
+    if header.get("seed", st.seed) != st.seed:
+        differs.append(f"seed {st.seed} now, {header.get('seed')} in the journal")
+    if header.get("profile", st.profile) != st.profile:
+        differs.append(f"profile {st.profile!r} now, {header.get('profile')!r} in the journal")
+    then = {m.get("suite"): m.get("sha256") for m in header.get("manifests", ()) if isinstance(m, dict)}
+    for loaded in st.suites.values():
+        old = then.get(loaded.suite.name)
+        if old is not None and old != loaded.suite.sha256:
+            differs.append(f"manifest {loaded.suite.path} changed (sha256 {loaded.suite.sha256[:12]}... now, "
+                           f"{old[:12]}... in the journal)")
+    if differs:
+        raise pytest.UsageError(f"--aibench-resume: the run in {out / 'latest'} was made with another configuration: "
+                                + "; ".join(differs) + ". Start a new run (leave out --aibench-resume), restore "
+                                "the configuration, or pass --aibench-resume=force to mix them (each item keeps its "
+                                "own settings)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -43,7 +43,7 @@ def test_isolation_holds_under_xdist(demo, linear_model):
 
 def test_timeout_ends_a_hung_item_and_the_run_goes_on(demo, linear_model):
     write(demo, linear_model, ["a", "hang"], extra="timeout: 60\n")
-    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-timeout", "4")
+    result = demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-timeout", "4")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*demo::hang?numpy-fp32-single?: timed out after 4 s; its process was killed*"])
 
@@ -105,7 +105,7 @@ def test_factory_is_the_one_key_that_imports_code(pytester):
         "suite: f\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n"
         f"  tiny:\n    factory: 'my_models:tiny'\n    file: weights.pt\n    sha256: {sha}\n"
         "frameworks: [torch, onnxruntime]\nsettings: {latency_samples: 5, warmup: 1}\n")
-    result = pytester.runpytest("--aibench", "suite.yaml", "-rs", "--aibench-json", "r.json")
+    result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "-rs", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*onnxruntime cannot run a torch factory model (my_models:tiny); only torch can*"])
     (item,) = [i for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"] if i["outcome"] == "passed"]

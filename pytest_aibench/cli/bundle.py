@@ -9,13 +9,16 @@ recorded seed and profile and compares: accuracy exactly, latency within a state
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,20 @@ def hashes_of(doc: dict[str, Any]) -> dict[str, Any]:
     return {"manifests": {m["path"]: m["sha256"] for m in doc.get("manifests", [])}, "artifacts": arts, "datasets": data}
 
 
+def manifest_member(path: str) -> str:
+    """A manifest's name inside a bundle (an absolute path loses its leading slash)."""
+    return "manifests/" + Path(path).as_posix().lstrip("/")
+
+
+def _manifest_source(m: dict[str, Any], root: str, doc: dict[str, Any]) -> Path | None:
+    """The manifest file on disk: under ``--root``, else under the run's own rootdir (a run started
+    from another folder records its manifests relative to that)."""
+    for base in (Path(root), Path(doc["rootdir"]) if doc.get("rootdir") else None):
+        if base is not None and (base / m["path"]).is_file():
+            return base / m["path"]
+    return None
+
+
 def cmd_bundle(args: argparse.Namespace) -> int:
 
     doc, _ = _load(args.run)
@@ -60,15 +77,16 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         _add(tar, "hashes.json", json.dumps(hashes_of(doc), indent=1, sort_keys=True).encode(), sums)
         _add(tar, "environment.json", json.dumps(doc.get("machine", {}), indent=1, sort_keys=True).encode(), sums)
         for m in doc.get("manifests", []):
-            path = Path(args.root) / m["path"]
-            if not path.is_file():
-                notes.append(f"manifest {m['path']} not found under {args.root}: not bundled")
+            path = _manifest_source(m, args.root, doc)
+            if path is None:
+                where = " or ".join(dict.fromkeys([str(args.root), str(doc.get("rootdir") or args.root)]))
+                notes.append(f"manifest {m['path']} not found under {where}: not bundled (give --root)")
                 continue
             raw = path.read_bytes()
             if _sha(raw) != m["sha256"]:
                 notes.append(f"manifest {m['path']} changed since the run (sha256 differs): not bundled")
                 continue
-            _add(tar, f"manifests/{m['path']}", raw, sums)
+            _add(tar, manifest_member(m["path"]), raw, sums)
         for it in doc.get("items", []):
             logs = Path(it.get("info", {}).get("loadgen", {}).get("logs", "") or "/nonexistent")
             for f in sorted(logs.rglob("*")) if logs.is_dir() else []:
@@ -85,28 +103,81 @@ class BundleError(Exception):
     """A bundle that cannot be read safely; the message names the bundle and the member."""
 
 
-def _extract(bundle: Path, into: Path) -> dict[str, bytes]:
-    files = {}
-    with tarfile.open(bundle, "r:gz") as tar:
-        for member in tar.getmembers():
-            name = member.name
-            if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
-                raise BundleError(f"{bundle}: refusing unsafe member {name!r}")
-            data = tar.extractfile(member).read()  # type: ignore[union-attr]
-            files[name] = data
-            target = into / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+#: a bundle holds data only: these members and nothing else (no code, no pytest configuration)
+TOP_MEMBERS = frozenset({"run.json", "hashes.json", "environment.json", "SHA256SUMS"})
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+ARTIFACT_SUFFIXES = (".onnx", ".pt", ".pt2", ".tflite", ".npz")
+LOADGEN_FILE = re.compile(r"mlperf_log_[a-z_]+\.(txt|json)")
+#: limits on what a bundle may unpack to (a gzip bomb of a few hundred KB could otherwise take GBs)
+MAX_MEMBERS = 10_000
+MAX_MEMBER_BYTES = 512 * 2**20
+MAX_TOTAL_BYTES = 2 * 2**30
+CHUNK = 2**20
+
+
+def member_kind(name: str) -> str | None:
+    """Why ``name`` may be in a bundle (``None``: it may not)."""
+    parts = Path(name).parts
+    if name in TOP_MEMBERS:
+        return "record"
+    if len(parts) >= 2 and parts[0] == "manifests" and name.endswith(MANIFEST_SUFFIXES):
+        return "manifest"
+    if len(parts) == 2 and parts[0] == "artifacts" and name.endswith(ARTIFACT_SUFFIXES):
+        return "artifact"
+    if len(parts) >= 3 and parts[0] == "loadgen" and LOADGEN_FILE.fullmatch(parts[-1]):
+        return "loadgen log"
+    return None
+
+
+def _extract(bundle: Path, into: Path) -> dict[str, Path]:
+    """Stream the whitelisted members of ``bundle`` to ``into``: name -> file. Anything else, an unsafe
+    name, a link, or a member over the size limits is refused before its bytes are read."""
+    files: dict[str, Path] = {}
+    total = 0
+    try:
+        with tarfile.open(bundle, "r:gz") as tar:
+            for count, member in enumerate(tar, 1):
+                name = member.name
+                if count > MAX_MEMBERS:
+                    raise BundleError(f"{bundle}: more than {MAX_MEMBERS} members; not a bundle aibench wrote")
+                if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
+                    raise BundleError(f"{bundle}: refusing unsafe member {name!r} (links, folders and paths leaving "
+                                      "the bundle are never extracted)")
+                if member_kind(name) is None:
+                    raise BundleError(f"{bundle}: refusing member {name!r}: a bundle holds only run.json, hashes.json, "
+                                      "environment.json, SHA256SUMS, manifests/*.yaml, artifacts/*.onnx|pt|pt2|tflite|npz "
+                                      "and loadgen/*/mlperf_log_*; never code or pytest configuration")
+                if member.size > MAX_MEMBER_BYTES or total + member.size > MAX_TOTAL_BYTES:
+                    raise BundleError(f"{bundle}: member {name!r} ({member.size:,} bytes) is over the limits "
+                                      f"({MAX_MEMBER_BYTES:,} bytes a member, {MAX_TOTAL_BYTES:,} in all)")
+                total += member.size
+                target = into / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(member)
+                assert src is not None
+                with target.open("wb") as out:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                files[name] = target
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise BundleError(f"{bundle}: not a readable bundle (a gzip-compressed tar written by 'aibench bundle'): "
+                          f"{type(exc).__name__}: {exc}") from None
+    except FileNotFoundError:
+        raise BundleError(f"{bundle}: no such file") from None
+    except IsADirectoryError:
+        raise BundleError(f"{bundle}: a folder, not a bundle file") from None
     return files
 
 
-def open_bundle(bundle: Path, into: Path) -> tuple[list[str], dict[str, bytes]]:
-    """Extract ``bundle`` into ``into``; the integrity problems (checksums, unlisted members) and the files."""
+def open_bundle(bundle: Path, into: Path) -> tuple[list[str], dict[str, Path]]:
+    """Extract ``bundle`` into ``into``; the integrity problems (checksums, unlisted members, manifests
+    the run did not use) and the files."""
 
     files = _extract(bundle, into)
     problems = []
     sums = {}
-    for line in files.get("SHA256SUMS", b"").decode().splitlines():
+    listing = files["SHA256SUMS"].read_text(errors="replace") if "SHA256SUMS" in files else ""
+    for line in listing.splitlines():
         digest, _, name = line.partition("  ")
         sums[name] = digest
     if not sums:
@@ -114,20 +185,33 @@ def open_bundle(bundle: Path, into: Path) -> tuple[list[str], dict[str, bytes]]:
     for name, digest in sums.items():
         if name not in files:
             problems.append(f"{name}: listed in SHA256SUMS but missing")
-        elif _sha(files[name]) != digest:
+        elif sha256_file(files[name]) != digest:
             problems.append(f"{name}: sha256 differs from SHA256SUMS (corrupted or edited)")
     for name in files:
         if name != "SHA256SUMS" and name not in sums:
             problems.append(f"{name}: not listed in SHA256SUMS")
+    ran = set()
+    if "run.json" in files:
+        try:
+            ran = {manifest_member(m["path"]) for m in json.loads(files["run.json"].read_bytes()).get("manifests", [])}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            problems.append("run.json: not a run JSON aibench wrote")
+    for name in files:
+        if member_kind(name) == "manifest" and name not in ran:
+            problems.append(f"{name}: a manifest the bundled run did not use")
     return problems, files
 
 
-def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[str, bytes]]:
+def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[str, Path]]:
     """Problems (integrity or mismatched artifacts) and notes (artifacts not present here)."""
 
     problems, files = open_bundle(bundle, into)
     notes: list[str] = []
-    hashes = json.loads(files.get("hashes.json", b"{}") or b"{}")
+    try:
+        hashes = json.loads(files["hashes.json"].read_bytes() or b"{}") if "hashes.json" in files else {}
+    except ValueError:
+        problems.append("hashes.json: not JSON")
+        hashes = {}
     for item, a in hashes.get("artifacts", {}).items():
         local = None
         if a.get("zoo"):
@@ -179,8 +263,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             original = Path(args.root) / m["path"]  # own model files sit beside the original manifest
             if original.is_file() and _sha(original.read_bytes()) == m["sha256"]:
                 manifests.append(str(original))
-            elif f"manifests/{m['path']}" in files:
-                manifests.append(str(Path(tmp) / "manifests" / m["path"]))
+            elif manifest_member(m["path"]) in files:
+                manifests.append(str(files[manifest_member(m["path"])]))
         if not manifests:
             print("no manifest of the bundled run is available here")
             return 1
@@ -190,6 +274,11 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                *(("--aibench-profile", doc["profile"]) if doc.get("profile") else ())]
         for path in manifests:
             cmd += ["--aibench", path]
+        # the bundle is data only (its members are whitelisted, never code): pytest runs from --root with
+        # that as its rootdir, so the only conftest.py files it may load are the project's own
+        cmd += ["--rootdir", str(Path(args.root).resolve())]
+        print(f"rerun: pytest from {Path(args.root).resolve()} (rootdir); no code from the bundle is imported: "
+              "it holds only records, manifests and model files")
         subprocess.run(cmd, cwd=args.root, check=False)
         if not out.is_file():
             print("the rerun wrote no results")

@@ -186,6 +186,19 @@ class Checker:
             self.bad(keypath, f"path {relpath!r} leaves the suite's folder {self.path.parent}; set "
                      "'allow_outside_paths: true' at the top level if that is intended")
 
+    def factory(self, keypath: tuple, factory: str, trusted: tuple[str, ...]) -> None:
+        """``factory:`` imports the manifest's own code only: its module must be a file (or package)
+        in the manifest's folder, unless the manifest lists it under ``trusted_modules:``."""
+        module = factory.partition(":")[0]
+        if module.split(".")[0] in trusted or module in trusted:
+            return
+        if factory_file(self.root, module) is None:
+            rel = module.replace(".", "/")
+            self.bad(keypath, f"factory {factory!r}: module {module!r} is not a file in the manifest's folder "
+                     f"{self.path.parent} (expected {rel}.py or {rel}/__init__.py there); a factory imports the "
+                     f"suite's own code, never the standard library or site-packages: move the function into "
+                     f"the suite's folder, or list the package under 'trusted_modules:' if you mean it")
+
     def regressions(self, keypath: tuple, raw: dict | None) -> tuple[Any, ...]:
 
         out: list[Any] = []
@@ -212,3 +225,11 @@ class Checker:
         return tuple(out)
 
 
+def factory_file(folder: Path, module: str) -> Path | None:
+    """The file in ``folder`` that defines ``module`` (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``)."""
+    base = folder.joinpath(*module.split("."))
+    root = folder.resolve()
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file() and root in candidate.resolve().parents:
+            return candidate
+    return None

@@ -27,13 +27,36 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     variables); if it extends none, it becomes a new combination, which must name every axis.
     """
     problems: list[Problem] = []
+    size = matrix_size(suite)
+    if size > suite.max_items:
+        return [], [Problem(suite.lines.line_of(("models",)), ("models",),
+                            f"the matrix expands to {size:,} combinations before exclude rules, over this suite's "
+                            f"limit of {suite.max_items:,} items; narrow the axes, or set 'max_items: {size}' at the "
+                            "top level if you mean to run them all")]
     include_used = [False] * len(suite.include)
     combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
     added = _new_combos(suite, include_used, problems)
     if suite.grid:  # every hyper-parameter point is its own item
         combos = [(combo, {**var, **point}) for combo, var in combos for point in suite.grid]
         added = [(combo, {**var, **point}) for combo, var in added for point in suite.grid]
-    return _cases(suite, combos + added, problems), problems
+    cases = _cases(suite, combos + added, problems)
+    if not cases and not problems and suite.exclude:
+        problems.append(Problem(suite.lines.line_of(("matrix", "exclude")), ("matrix", "exclude"),
+                                f"the exclude rules remove every one of the {size:,} combinations: nothing is left "
+                                "to run; loosen a rule, or add the combinations you want with 'include:'"))
+    return cases, problems
+
+
+def matrix_size(suite: Suite) -> int:
+    """Combinations before exclude and include, counted without building them."""
+    suite_axes = dict(suite.axes)
+    total = 0
+    for model in suite.models.values():
+        n = 1
+        for name in suite.axis_names:
+            n *= len(model.axes.get(name) or suite_axes[name])
+        total += n
+    return total * max(1, len(suite.grid or ()))
 
 
 def _model_combos(suite: Suite, model: str, include_used: list[bool]) -> list[Combo]:

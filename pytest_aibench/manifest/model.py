@@ -139,6 +139,7 @@ class Suite:
     description: str = ""
     timeout: float | None = None
     allow_outside_paths: bool = False
+    max_items: int = 100_000             # a matrix larger than this is refused at collection, with its size
     topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters
     grid: tuple[dict[str, Any], ...] = ()                          # hyper-parameter points (each its own item)

@@ -8,7 +8,9 @@ the others.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import os
 import random
 from collections.abc import Callable
 from itertools import product
@@ -63,6 +65,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     _matrix(c, _dict(data, "matrix"), dict(axes), models)
     topologies, grid = _topologies(c, data), _grid(c, data)
     profiles, default_profile = _profiles(c, data)
+    _thread_bounds(c, data)
     suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
     suite_regressions = c.regressions(("regressions",), _dict(data, "regressions"))
     problems += c.problems
@@ -77,7 +80,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         settings=dict(data.get("settings") or {}), profiles=profiles, default_profile=default_profile,
         description=data.get("description", ""), lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
-        allow_outside_paths=allow_outside, topologies=topologies, grid=grid,
+        allow_outside_paths=allow_outside, max_items=_max_items(data), topologies=topologies, grid=grid,
         cluster=data.get("cluster") if isinstance(data.get("cluster"), str) else None,
         params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)}), []
 
@@ -208,6 +211,8 @@ def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: 
               "'kernel:' (an operation on fixed shapes)")
     if "factory" in spec and not has_file:
         c.bad(kp, "'factory:' builds an architecture: give its weights as 'file:' (a state dict) with 'sha256:'")
+    if isinstance(spec.get("factory"), str):
+        c.factory(kp + ("factory",), spec["factory"], _trusted(data))
     if has_file and "sha256" not in spec:
         c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
     if isinstance(spec.get("file"), str):
@@ -250,6 +255,11 @@ def _matrix(c: Checker, matrix: dict, axis_values: dict[str, tuple[Any, ...]], m
                 elif kind == "exclude":
                     names = ["model", *axis_names]
                     c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}")
+                elif difflib.get_close_matches(str(key), ["model", *axis_names], n=1, cutoff=INCLUDE_TYPO_CUTOFF):
+                    names = ["model", *axis_names]
+                    c.bad(kp, f"include rule key {key!r} is not an axis{suggest(key, names)} A key that is not "
+                          f"an axis adds a variable to the item; name it apart from the axes ({', '.join(names)}), "
+                          f"e.g. 'var_{key}', if that is what you mean")
 
 
 def _profiles(c: Checker, data: dict) -> tuple[dict[str, dict[str, Any]], str | None]:
@@ -317,3 +327,34 @@ def _grid(c: Checker, data: dict) -> tuple[dict[str, Any], ...]:
 
 
 __all__ = ["Settings", "build_suite", "parse_gate", "schema", "schema_problems", "value_token"]
+
+
+def _trusted(data: dict) -> tuple[str, ...]:
+    raw = data.get("trusted_modules")
+    return tuple(m for m in raw if isinstance(m, str)) if isinstance(raw, list) else ()
+
+
+#: an include key this close to an axis name is a typo, not a new variable ('quantisation', 'framwork')
+INCLUDE_TYPO_CUTOFF = 0.75
+
+#: more threads than this many per CPU only oversubscribe (and a huge count hangs session creation)
+THREADS_PER_CPU = 8
+
+
+def _thread_bounds(c: Checker, data: dict) -> None:
+    """``threads:`` in every settings block (suite, profiles, models) within a multiple of this machine's CPUs."""
+    cpus = os.cpu_count() or 1
+    blocks: list[tuple[tuple[Any, ...], Any]] = [(("settings",), data.get("settings"))]
+    blocks += [(("profiles", name), spec) for name, spec in _dict(data, "profiles").items()]
+    blocks += [(("models", name, "settings"), spec.get("settings")) for name, spec in _dict(data, "models").items()
+               if isinstance(spec, dict)]
+    for kp, block in blocks:
+        threads = block.get("threads") if isinstance(block, dict) else None
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads > THREADS_PER_CPU * cpus:
+            c.bad(kp + ("threads",), f"threads: {threads} is more than {THREADS_PER_CPU} per CPU on this machine "
+                  f"({cpus} CPUs, so at most {THREADS_PER_CPU * cpus}); leave it out to use the CPUs this process may use")
+
+
+def _max_items(data: dict) -> int:
+    value = data.get("max_items")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 100_000

@@ -39,7 +39,12 @@ def predict(session, x: np.ndarray, batch_size: int, num_classes: int, where: st
                                 f"class scores for the dataset's {num_classes} classes")
         preds.append(scores)
     wall = time.perf_counter() - t0
-    return np.concatenate(preds), wall
+    out = np.concatenate(preds)
+    bad = int((~np.isfinite(out)).any(axis=1).sum()) if out.dtype.kind == "f" else 0
+    if bad:  # argmax over NaN picks index 0: an accuracy from that would be made up
+        raise ArtifactError(f"{where}: model produced NaN/inf scores for {bad} of {len(out)} samples; "
+                            "no accuracy is reported from non-finite outputs (check the input scaling and dtype)")
+    return out, wall
 
 
 def prediction_hash(preds: np.ndarray) -> str:

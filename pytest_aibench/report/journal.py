@@ -14,7 +14,10 @@ class Journal:
         """Open for appending; ``kind`` "resume" marks a continued run (its first header stays)."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        torn = path.is_file() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
         self._f = open(path, "a", encoding="utf-8")
+        if torn:  # a crash mid-line: end that line, so this record is not glued onto it
+            self._f.write("\n")
         self.write({"type": kind, **header})
 
     def write(self, record: dict[str, Any]) -> None:
@@ -26,6 +29,12 @@ class Journal:
         if not self._f.closed:
             self.write({"type": "footer", **footer})
             self._f.close()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
 
 
 def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 #: distinct inputs cycled by the paired loop (as the built-in latency loop does)
 INPUTS = 256
 FIRST_BATCH = 400
+MIN_BATCH = 50
 
 
 class LocalSide:
@@ -188,6 +189,9 @@ def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide |
     verdicts: list[PairedVerdict] = []
     while True:
         n = min(batch, against.max_pairs - len(ref_ns))
+        if ref_ns:  # never run far past the time budget: a doubled batch of slow calls could take minutes
+            rate = len(ref_ns) / max(time.perf_counter() - start, 1e-6)
+            n = max(MIN_BATCH, min(n, int(rate * (against.max_seconds - (time.perf_counter() - start))) + 1))
         r, c = interleave(candidate, ref.timed, n, len(ref_ns), len(inputs), rng)
         ref_ns += r
         cand_ns += c
