@@ -35,7 +35,7 @@ frameworks: [onnxruntime, torch]
 metrics: [accuracy, latency]
 settings: {{batch_size: 64}}
 profiles:
-  ci: {{warmup: 20, latency_samples: 700, latency_rounds: 7, latency_span_s: 6}}
+  ci: {{warmup: 20, latency_samples: 210, latency_rounds: 7, latency_span_s: 6}}
 default_profile: ci
 """
 

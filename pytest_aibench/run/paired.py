@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 #: distinct inputs cycled by the paired loop (as the built-in latency loop does)
 INPUTS = 256
-FIRST_BATCH = 400
+#: the first batch of pairs: the fewest a verdict rests on, so a slow model (or a slowed machine) decides
+#: in seconds; quick models go on doubling up to min_pair_seconds
+FIRST_BATCH = 100
 MIN_BATCH = 50
 
 
@@ -185,7 +187,7 @@ def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide |
     ref_ns: list[int] = []
     cand_ns: list[int] = []
     start = time.perf_counter()
-    batch = max(FIRST_BATCH, s.latency_samples)
+    batch = FIRST_BATCH
     verdicts: list[PairedVerdict] = []
     while True:
         n = min(batch, against.max_pairs - len(ref_ns))
