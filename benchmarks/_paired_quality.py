@@ -61,7 +61,10 @@ def trial(folder: Path, index: int, kind: str, neighbour: str) -> Path:
     cand = folder / ("heavy" if kind == "heavy" else "cand")
     # ROOT first: the trials measure this copy of the plugin even when another one is installed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "benchmarks"), str(ROOT))), "AIBENCH_SLOWDOWN": str(KINDS[kind]),
-           "AIBENCH_SLOW_UNDER": str(cand)}
+           "AIBENCH_SLOW_UNDER": str(cand),
+           # libgomp's default spin-waiting makes smoke's 2-thread torch model ~600x slower with a CPU-bound
+           # neighbour on the other core (198 ms vs 0.30 ms a call, measured): passive waiting, both sides alike
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     pin = None
     hog = None
     if neighbour == "other":
@@ -79,7 +82,8 @@ def trial(folder: Path, index: int, kind: str, neighbour: str) -> Path:
                        preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None)
         if out.is_file():
             doc = json.loads(out.read_text())
-            doc["trial"] = {"kind": kind, "neighbour": neighbour, "started": t0, "wall_s": time.time() - t0}
+            doc["trial"] = {"kind": kind, "neighbour": neighbour, "started": t0, "wall_s": time.time() - t0,
+                            "omp_wait_policy": env["OMP_WAIT_POLICY"]}
             out.write_text(json.dumps(doc))
     finally:
         if hog is not None:

@@ -33,6 +33,7 @@ class ModelArtifact:
     card: Card | None = None
     factory: str | None = None     # "module:function" building the torch module (manifest `factory:`)
     kernel: Any = None             # kernels.Kernel for kernel "models" (format "kernel", no file)
+    output: str | int | None = None  # manifest `output:`: the output holding the class scores
 
     @property
     def derived(self) -> bool:
@@ -93,7 +94,7 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
         entry = built[key]
         return ModelArtifact(model.name, framework, quantization, stored, entry["format"], card.folder / entry["file"],
                              entry.get("sha256"), model.input or _input_from_card(card), card.family,
-                             card.config, card)
+                             card.config, card, output=model.output)
     assert model.file is not None
     if model.factory and framework != "torch":
         raise NotAvailable(f"{framework} cannot run a torch factory model ({model.factory}); only torch can")
@@ -105,4 +106,4 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
         raise NotAvailable(f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
                            "give a file already quantized as its own model")
     return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input,
-                         factory=model.factory)
+                         factory=model.factory, output=model.output)

@@ -386,3 +386,77 @@ def test_resume_after_a_torn_journal_line_starts_a_fresh_line(demo: pytest.Pytes
     demo.runpytest("--aibench", "suite.yaml", "--aibench-resume").assert_outcomes(passed=1, deselected=1)
     _, items, footer = journal.read(Path(demo.path) / ".aibench" / "latest" / "journal.jsonl")
     assert sorted(i["model"] for i in items) == ["a", "b"] and footer is not None
+
+
+# -- model inputs and outputs -------------------------------------------------------------------------
+
+def _onnx_digits(path: Path, *, batch: int | str | None = None, outputs: int = 1) -> str:
+    """A linear digits classifier as ONNX (input 'image', outputs 'scores', 'extra1', ...)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pytest_aibench.data import materialize
+    from pytest_aibench.manifest.model import DatasetSpec
+
+    data = materialize(DatasetSpec(name="digits", source="digits"))
+    x = data.x_train.reshape(len(data.x_train), -1)
+    w = np.linalg.lstsq(np.hstack([x, np.ones((len(x), 1))]), np.eye(10)[data.y_train], rcond=None)[0].astype(np.float32)
+    dim = batch if batch is not None else "N"
+    nodes = [helper.make_node("Flatten", ["image"], ["f"], axis=1), helper.make_node("Gemm", ["f", "w", "b"], ["scores"])]
+    outs = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [dim, 10])]
+    for k in range(1, outputs):
+        nodes.append(helper.make_node("Neg", ["scores"], [f"extra{k}"]))
+        outs.insert(0, helper.make_tensor_value_info(f"extra{k}", TensorProto.FLOAT, [dim, 10]))  # scores not first
+    g = helper.make_graph(nodes, "digits", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [dim, 1, 8, 8])],
+                          outs, [numpy_helper.from_array(w[:-1], "w"), numpy_helper.from_array(w[-1], "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+ONNX_SUITE = """\
+suite: io
+version: '1'
+datasets:
+  digits: {{source: digits}}
+models:
+  m:
+    file: m.onnx
+    sha256: {sha}
+{extra}frameworks: [onnxruntime]
+settings: {{latency_samples: 10, warmup: 1, batch_size: 64}}
+"""
+
+
+@pytest.mark.parametrize(("build", "extra", "outcome", "expected"), [
+    ({"outputs": 3}, "", "errors", "*the model has 3 outputs (extra2, extra1, scores); say which holds the class scores "
+                                  "with 'output:'*"),
+    ({"outputs": 3}, "    output: scores\n", "passed", None),
+    ({"outputs": 3}, "    output: 2\n", "passed", None),
+    ({"outputs": 3}, "    output: logits\n", "errors", "*'output: logits' is not an output of the model (its outputs: "
+                                                        "extra2, extra1, scores)*"),
+    ({"batch": 1}, "", "passed", None),
+    ({}, "    input: {name: pixels, shape: [null, 1, 8, 8]}\n", "errors",
+     "*the manifest's input name 'pixels' is not an input of the model (its inputs: image)*"),
+    ({}, "    input: {shape: [null, 1, 8, 8], dtype: uint8}\n", "errors",
+     "*the manifest says input dtype uint8, the model's input 'image' is tensor(float)*"),
+    ({}, "    input: {shape: [null, 64]}\n", "errors", "*the manifest says input shape ?None, 64?, the model's input "
+                                                     "'image' is ?'N', 1, 8, 8?*"),
+])
+def test_input_and_output_mismatches_are_one_clear_message_and_output_picks_the_scores(
+        pytester: pytest.Pytester, build: dict, extra: str, outcome: str, expected: str | None) -> None:
+    pytest.importorskip("onnxruntime")
+    sha = _onnx_digits(Path(pytester.path) / "m.onnx", **build)
+    (Path(pytester.path) / "suite.yaml").write_text(ONNX_SUITE.format(sha=sha, extra=extra))
+    r = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "r.json")
+    r.assert_outcomes(**{outcome: 1})
+    (item,) = json.loads((Path(pytester.path) / "r.json").read_text())["items"]
+    if expected:
+        r.stdout.fnmatch_lines([expected])
+        assert "Traceback" not in r.stdout.str()
+    else:
+        assert item["metrics"]["accuracy"] > 0.9
+        assert item["runner"]["output"] == "scores"
+        if build.get("batch"):
+            assert item["runner"]["fixed_batch"] == 1

@@ -83,7 +83,7 @@ class InputSpec:
     shape: tuple[int | None, ...]
     name: str | None = None
     layout: str = "NCHW"
-    dtype: str = "float32"
+    dtype: str | None = None           # None: the model's own input dtype
     scale: float | None = None
     mean: Any = None
     std: Any = None
@@ -110,6 +110,7 @@ class ModelSpec:
     kernel: Any = None                  # kernels.Kernel: an operation on fixed shapes instead of a model
     sha256: str | None = None
     input: InputSpec | None = None
+    output: str | int | None = None     # which model output holds the class scores (name or index)
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
     regressions: tuple[Any, ...] = ()   # compare.Rule

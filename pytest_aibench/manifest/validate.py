@@ -198,7 +198,7 @@ def _input(spec: Any) -> InputSpec | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
         return None
     return InputSpec(shape=tuple(spec["shape"]), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
-                     dtype=spec.get("dtype", "float32"), scale=spec.get("scale"), mean=spec.get("mean"),
+                     dtype=spec.get("dtype"), scale=spec.get("scale"), mean=spec.get("mean"),
                      std=spec.get("std"))
 
 
@@ -224,6 +224,7 @@ def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: 
         factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
         kernel=c.kernel(kp + ("kernel",), spec.get("kernel")) if has_kernel else None,
         sha256=spec.get("sha256"), input=_input(spec.get("input")), axes=_model_axes(c, data, kp, spec),
+        output=spec.get("output") if isinstance(spec.get("output"), (str, int)) and not isinstance(spec.get("output"), bool) else None,
         gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided), metrics=own_metrics,
         regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),
         settings=dict(spec.get("settings") or {}) if isinstance(spec.get("settings"), dict) else {},

@@ -227,7 +227,8 @@ def _record(result: Result, against: Against, verdicts: list[PairedVerdict], ref
                               "reference_environment": environment, "placement": placement,
                               "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; both "
                                        "sides prepared afresh with the same settings (intra-op spinning off unless "
-                                       "set), the calling thread and each side's own workers on the same CPUs",
+                                       "set; OMP_WAIT_POLICY " + os.environ.get("OMP_WAIT_POLICY", "unset") + "), the "
+                                       "calling thread and each side's own workers on the same CPUs",
                               "verdicts": [v.to_dict() for v in verdicts]}
     result.metrics.update({"paired.outcome": worst, "paired.pairs": len(ref_ns), "paired.seconds": seconds,
                            "paired.reference_accuracy": ref_accuracy})

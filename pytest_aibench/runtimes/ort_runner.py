@@ -60,13 +60,37 @@ class OrtRunner:
 class OrtSession:
     def __init__(self, sess: Any, artifact: ModelArtifact, options: dict[str, Any]):
         self._sess = sess
-        inp = sess.get_inputs()[0]
+        where = f"{artifact.path.name} (onnxruntime)"
+        inputs = sess.get_inputs()
+        spec = artifact.input
+        names = [i.name for i in inputs]
+        if spec is not None and spec.name is not None:
+            if spec.name not in names:
+                raise ArtifactError(f"{where}: the manifest's input name {spec.name!r} is not an input of the model "
+                                    f"(its inputs: {', '.join(names)}); fix 'input: {{name: ...}}'")
+            inp = inputs[names.index(spec.name)]
+        elif len(inputs) != 1:
+            raise ArtifactError(f"{where}: the model has {len(inputs)} inputs ({', '.join(names)}); aibench feeds one "
+                                "batch of samples: export a single-input model")
+        else:
+            inp = inputs[0]
         self._name = inp.name
         self._shape = [d if isinstance(d, int) else None for d in inp.shape]
         self._dtype = _NP.get(inp.type, np.float32)
+        if spec is not None and spec.dtype and np.dtype(spec.dtype) != np.dtype(self._dtype):
+            raise ArtifactError(f"{where}: the manifest says input dtype {spec.dtype}, the model's input {inp.name!r} "
+                                f"is {inp.type}; fix 'input: {{dtype: ...}}' or leave it out")
+        if spec is not None and spec.shape and not _compatible(spec.shape, self._shape):
+            shown = ["N" if d is None else d for d in self._shape]
+            raise ArtifactError(f"{where}: the manifest says input shape {list(spec.shape)}, the model's input "
+                                f"{inp.name!r} is {shown}; fix 'input: {{shape: ...}}'")
+        self._out = _output_index(sess.get_outputs(), artifact.output, where)
+        self._batch = self._shape[0] if self._shape and isinstance(self._shape[0], int) else None
         self._artifact = artifact
         self._run = sess.run
-        self.options = options
+        self.options = {**options, "input": inp.name, "output": sess.get_outputs()[self._out].name}
+        if self._batch is not None:
+            self.options["fixed_batch"] = self._batch  # batches are cut (and the last padded) to this size
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         out = adapt_input(x, "NCHW", self._artifact.input, self._dtype)
@@ -74,8 +98,45 @@ class OrtSession:
         return out
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        return self._run(None, {self._name: batch})[0]
+        if self._batch is None or len(batch) == self._batch:
+            return self._run(None, {self._name: batch})[self._out]
+        return self._fixed(batch)
+
+    def _fixed(self, batch: np.ndarray) -> np.ndarray:
+        """A model exported with a fixed batch size: run it in chunks of that size, the last padded."""
+        b = self._batch or 1
+        outs = []
+        for i in range(0, len(batch), b):
+            chunk = batch[i:i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+            outs.append(self._run(None, {self._name: chunk})[self._out][:n])
+        return np.concatenate(outs)
 
     def close(self) -> None:
         self._sess = None
         self._run = None
+
+
+def _compatible(spec_shape: tuple[Any, ...], model_shape: list[int | None]) -> bool:
+    if len(spec_shape) != len(model_shape):
+        return False
+    return all(a is None or b is None or a == b for a, b in zip(spec_shape[1:], model_shape[1:], strict=True))
+
+
+def _output_index(outputs: list[Any], wanted: str | int | None, where: str) -> int:
+    """The output holding the class scores: the manifest's ``output:`` (name or index), else the only one."""
+    names = [o.name for o in outputs]
+    if wanted is None:
+        if len(outputs) != 1:
+            raise ArtifactError(f"{where}: the model has {len(outputs)} outputs ({', '.join(names)}); say which holds "
+                                "the class scores with 'output:' (a name or a 0-based index) in the manifest")
+        return 0
+    if isinstance(wanted, int):
+        if not 0 <= wanted < len(outputs):
+            raise ArtifactError(f"{where}: 'output: {wanted}' but the model has {len(outputs)} outputs ({', '.join(names)})")
+        return wanted
+    if wanted not in names:
+        raise ArtifactError(f"{where}: 'output: {wanted}' is not an output of the model (its outputs: {', '.join(names)})")
+    return names.index(wanted)
