@@ -24,7 +24,8 @@ def measure_in(place: Place, plan: Plan) -> Result:
     try:
         return place.measure(plan)
     except (ArtifactError, PlaceError) as exc:  # the model does not fit the data, a crash, a timeout
-        fail(f"{plan.case.id}: {exc}")
+        msg = str(exc)  # the item id once: messages from deeper down may name it already
+        fail(msg if msg.startswith(plan.case.id) else f"{plan.case.id}: {msg}")
     except NotAvailable as exc:
         pytest.skip(str(exc))
     raise AssertionError("unreachable")  # pragma: no cover

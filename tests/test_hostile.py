@@ -460,3 +460,55 @@ def test_input_and_output_mismatches_are_one_clear_message_and_output_picks_the_
         assert item["runner"]["output"] == "scores"
         if build.get("batch"):
             assert item["runner"]["fixed_batch"] == 1
+
+
+# -- datasets -----------------------------------------------------------------------------------------------
+
+def _digits_file(root: Path, *, layout: str = "NCHW", drop_top: bool = False, labels_shift: int = 0) -> str:
+    from pytest_aibench.data import materialize
+    from pytest_aibench.manifest.model import DatasetSpec
+
+    d = materialize(DatasetSpec(name="digits", source="digits", eval_fraction=0.25))
+    x, y = d.x_eval, d.y_eval + labels_shift
+    if drop_top:
+        keep = y != 9
+        x, y = x[keep], y[keep]
+    if layout == "NHWC":
+        x = x.transpose(0, 2, 3, 1)
+    np.savez(root / "test.npz", x=x, y=y)
+    return hashlib.sha256((root / "test.npz").read_bytes()).hexdigest()
+
+
+def _file_suite(demo: pytest.Pytester, linear_model: tuple[bytes, str], data_sha: str, params: str) -> None:
+    text = manifest(linear_model[1]).replace(
+        "  digits: {source: digits, split_seed: 0}",
+        f"  digits: {{source: npz, path: test.npz, sha256: {data_sha}, eval_fraction: 1.0, params: {params}}}")
+    (Path(demo.path) / "suite.yaml").write_text(text)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_a_test_file_is_evaluated_whole_in_its_layout_and_the_leaderboard_says_on_how_many(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str], layout: str) -> None:
+    sha = _digits_file(Path(demo.path), layout=layout)
+    _file_suite(demo, linear_model, sha, f"{{layout: {layout}, num_classes: 10}}")
+    r = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
+    r.assert_outcomes(passed=1)
+    r.stdout.fnmatch_lines(["accuracy on: digits 449 samples (the whole dataset)"])
+    (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
+    assert item["metrics"]["eval"]["samples"] == 449 and item["metrics"]["accuracy"] > 0.9  # NHWC read right
+
+
+def test_num_classes_serves_a_file_lacking_the_top_class_and_labels_outside_fail(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    sha = _digits_file(Path(demo.path), drop_top=True)
+    _file_suite(demo, linear_model, sha, "{}")
+    r = demo.runpytest("--aibench", "suite.yaml")
+    r.assert_outcomes(failed=1)
+    r.stdout.fnmatch_lines(["demo::linear?numpy-fp32-single?: model outputs shape ?64, 10?, expected ?N, 9?*set params.num_classes*"])
+    _file_suite(demo, linear_model, sha, "{num_classes: 10}")
+    demo.runpytest("--aibench", "suite.yaml").assert_outcomes(passed=1)
+    sha = _digits_file(Path(demo.path), labels_shift=1)  # labels 1..10
+    _file_suite(demo, linear_model, sha, "{num_classes: 10}")
+    r = demo.runpytest("--aibench", "suite.yaml")
+    r.stdout.fnmatch_lines(["*label(s) in *test.npz lie outside ?0, 10) (found 1..10); fix the labels or "
+                            "params.num_classes*"])

@@ -194,4 +194,24 @@ class NpzSource:
         scale = spec.params.get("scale")
         if scale is not None:
             x = x * float(scale)
-        return x, y.astype(np.int64), {"layout": spec.params.get("layout", "NCHW")}
+        meta: dict[str, Any] = {"layout": "NCHW"}
+        layout = str(spec.params.get("layout", "NCHW")).upper()
+        if layout == "NHWC" and x.ndim == 4:  # samples travel as NCHW; each runner converts to its model's layout
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+            meta["stored_layout"] = "NHWC"
+        elif layout not in ("NCHW", "NHWC", "NTC", "NC"):
+            raise DatasetError(f"dataset {spec.name!r}: params.layout {layout!r}: expected NCHW, NHWC, NTC or NC")
+        elif layout == "NTC":
+            meta["layout"] = "NTC"
+        classes = spec.params.get("num_classes")
+        if classes is not None:
+            if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+                raise DatasetError(f"dataset {spec.name!r}: params.num_classes must be a whole number >= 2, got {classes!r}")
+            outside = int(((y < 0) | (y >= classes)).sum())
+            if outside:
+                raise DatasetError(f"dataset {spec.name!r}: {outside} label(s) in {path} lie outside [0, {classes}) "
+                                   f"(found {int(y.min())}..{int(y.max())}); fix the labels or params.num_classes")
+            meta["num_classes"] = classes
+        elif len(y) and y.min() < 0:
+            raise DatasetError(f"dataset {spec.name!r}: negative labels in {path} (min {int(y.min())}); class ids start at 0")
+        return x, y.astype(np.int64), meta

@@ -36,7 +36,8 @@ def predict(session, x: np.ndarray, batch_size: int, num_classes: int, where: st
         scores = session.infer(x[i:i + batch_size])
         if scores.ndim != 2 or scores.shape[1] != num_classes:
             raise ArtifactError(f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
-                                f"class scores for the dataset's {num_classes} classes")
+                                f"class scores for the dataset's {num_classes} classes (an npz file lacking its top "
+                                f"classes: set params.num_classes)")
         preds.append(scores)
     wall = time.perf_counter() - t0
     out = np.concatenate(preds)

@@ -27,6 +27,21 @@ def _scores(totals: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def data_used(results: list[Result]) -> str:
+    """How many samples each dataset's accuracy rests on (the eval split, or the whole file)."""
+    seen: dict[str, str] = {}
+    for r in results:
+        d = r.dataset or {}
+        if not d.get("name") or d.get("eval") is None:
+            continue
+        total = int(d.get("eval", 0)) + int(d.get("train", 0))
+        capped = r.metrics.get("eval.samples")
+        n = int(capped) if isinstance(capped, (int, float)) and capped < d["eval"] else int(d["eval"])
+        whole = " (the whole dataset)" if n == total else f" of {total} (the eval split, split_seed {d.get('split_seed')})"
+        seen.setdefault(str(d["name"]), f"{d['name']} {n} samples{whole}")
+    return "; ".join(seen.values())
+
+
 def leaderboard(results: list[Result]) -> list[str]:
     """One table per suite sorted by VIPS (unmeasured items last, with their outcome and reason)."""
     out: list[str] = []
@@ -52,6 +67,9 @@ def leaderboard(results: list[Result]) -> list[str]:
             if len(s["by_runtime"]) > 1:
                 for fw, totals in s["by_runtime"].items():
                     out.append(f"  {fw}: {_scores(totals)}")
+        used = data_used(rs)
+        if used:
+            out.append(f"accuracy on: {used}")
         methods = sorted({str(r.metrics["energy.method"]) for r in rs if r.metrics.get("energy.method")})
         if methods:
             out.append(f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "
