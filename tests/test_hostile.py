@@ -512,3 +512,21 @@ def test_num_classes_serves_a_file_lacking_the_top_class_and_labels_outside_fail
     r = demo.runpytest("--aibench", "suite.yaml")
     r.stdout.fnmatch_lines(["*label(s) in *test.npz lie outside ?0, 10) (found 1..10); fix the labels or "
                             "params.num_classes*"])
+
+
+def test_verify_checks_the_local_dataset_files_against_the_manifests_hashes(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_aibench.cli import main as aibench
+
+    root = Path(demo.path)
+    _file_suite(demo, linear_model, _digits_file(root), "{num_classes: 10}")
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json").assert_outcomes(passed=1)
+    assert aibench(["bundle", str(root / "r.json"), "-o", str(root / "b.tar.gz"), "--root", str(root)]) == 0
+    monkeypatch.chdir(root)
+    assert aibench(["verify", "b.tar.gz"]) == 0
+    with np.load(root / "test.npz") as z:
+        np.savez(root / "test.npz", x=z["x"], y=z["y"][::-1])  # same arrays, labels shuffled
+    capsys.readouterr()
+    assert aibench(["verify", "b.tar.gz"]) == 1
+    assert "dataset 'digits': file test.npz here has sha256" in capsys.readouterr().out

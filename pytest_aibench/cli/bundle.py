@@ -25,6 +25,7 @@ from typing import Any
 from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.files import sha256_file
 from pytest_aibench.judge.compare import isa_note, match
+from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson
 from pytest_aibench.zoo.cards import CardError, find_card
 
@@ -228,7 +229,32 @@ def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[
         elif sha256_file(Path(local)) != a["sha256"]:
             problems.append(f"{item}: artifact {local} here has sha256 {sha256_file(Path(local))[:16]}..., the run used "
                             f"{a['sha256'][:16]}...")
+    _check_dataset_files(files, problems, notes)
     return problems, notes, files
+
+
+def _check_dataset_files(files: dict[str, Path], problems: list[str], notes: list[str]) -> None:
+    """Each bundled manifest's dataset files (``path:`` with ``sha256:``) against the copies here, found
+    beside the manifest at its recorded place (relative to this folder)."""
+    for name, member in files.items():
+        if member_kind(name) != "manifest":
+            continue
+        try:
+            data, _ = loads(member.read_bytes())
+        except YamlError:
+            problems.append(f"{name}: not a manifest aibench can read")
+            continue
+        folder = Path(name.removeprefix("manifests/")).parent
+        datasets = data.get("datasets") if isinstance(data, dict) else None
+        for ds, spec in (datasets or {}).items() if isinstance(datasets, dict) else ():
+            if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not spec.get("sha256"):
+                continue
+            local = folder / spec["path"]
+            if not local.is_file():
+                notes.append(f"dataset {ds!r}: file {local} not present here")
+            elif sha256_file(local) != spec["sha256"]:
+                problems.append(f"dataset {ds!r}: file {local} here has sha256 {sha256_file(local)[:16]}..., the "
+                                f"manifest records {str(spec['sha256'])[:16]}...")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
