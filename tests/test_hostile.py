@@ -530,3 +530,10 @@ def test_verify_checks_the_local_dataset_files_against_the_manifests_hashes(
     capsys.readouterr()
     assert aibench(["verify", "b.tar.gz"]) == 1
     assert "dataset 'digits': file test.npz here has sha256" in capsys.readouterr().out
+
+
+def test_an_include_rules_bad_value_is_reported_at_its_key(demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    rule = "matrix: {include: [{model: linear, framework: numpy, quantization: int9}]}\n"
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1], extra=rule))
+    r = demo.runpytest("--aibench", "suite.yaml", "--collect-only")
+    r.stderr.fnmatch_lines(["*suite.yaml:*: matrix.include.0.quantization: unknown quantization 'int9'*did you mean 'int8'?"])

@@ -146,7 +146,9 @@ class Checker:
     def where(self, keypath: tuple) -> str:
         return f"{self.path}:{self.index.line_of(keypath)}"
 
-    def axis_values(self, keypath: tuple, axis: str, values: list) -> tuple:
+    def axis_values(self, keypath: tuple, axis: str, values: list, single: bool = False) -> tuple:
+        """Each value of ``axis`` known; problems at ``keypath + (i,)`` (``single``: at ``keypath``
+        itself, a matrix rule's one value)."""
         check = {"framework": (self.runner_known, "runner", None),
                  "quantization": (QUANTIZATIONS.__contains__, "quantization", QUANTIZATIONS),
                  "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS),
@@ -155,10 +157,12 @@ class Checker:
             if check and not (isinstance(v, str) and check[0](v)):
                 self.broken_axes.add(axis)
                 known = check[2].names() if check[2] is not None else self._runner_names()
-                self.bad(keypath + (i,), f"unknown {check[1]} {_show(v)}; known: {', '.join(known)}{suggest(v, known)}")
+                self.bad(keypath if single else keypath + (i,),
+                         f"unknown {check[1]} {_show(v)}; known: {', '.join(known)}{suggest(v, known)}")
             token = value_token(axis, v)
             if token in RESERVED_MARKERS:
-                self.bad(keypath + (i,), f"{_show(v)} would shadow pytest's {token!r} marker; choose another name")
+                self.bad(keypath if single else keypath + (i,),
+                         f"{_show(v)} would shadow pytest's {token!r} marker; choose another name")
         return tuple(values)
 
     def _runner_names(self) -> list[str]:

@@ -250,7 +250,7 @@ def _matrix(c: Checker, matrix: dict, axis_values: dict[str, tuple[Any, ...]], m
                         c.bad(kp, f"{_show(value)} is not a value of axis {key!r} ({', '.join(map(str, axis_values[key]))})"
                               f"{suggest(value, axis_values[key])}")
                     elif kind == "include" and key in ("framework", "quantization", "paradigm"):
-                        c.axis_values(kp[:-1], key, [value])
+                        c.axis_values(kp, key, [value], single=True)
                 elif key in {p for _, p in STANDARD_AXES} | {"models"}:
                     c.bad(kp, f"matrix rules use singular axis names: {key[:-1]!r}, not {key!r}")
                 elif kind == "exclude":
