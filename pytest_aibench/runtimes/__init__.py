@@ -103,6 +103,22 @@ def check_shape(x: np.ndarray, expected: tuple[int | None, ...] | list, where: s
                             "fix the model's input spec (shape/layout) or pick the matching dataset")
 
 
+def output_index(names: list[str], wanted: str | int | None, where: str) -> int:
+    """The output holding the class scores: the manifest's ``output:`` (name or index), else the only one."""
+    if wanted is None:
+        if len(names) != 1:
+            raise ArtifactError(f"{where}: the model has {len(names)} outputs ({', '.join(names)}); say which holds "
+                                "the class scores with 'output:' (a name or a 0-based index) in the manifest")
+        return 0
+    if isinstance(wanted, int):
+        if not 0 <= wanted < len(names):
+            raise ArtifactError(f"{where}: 'output: {wanted}' but the model has {len(names)} outputs ({', '.join(names)})")
+        return wanted
+    if wanted not in names:
+        raise ArtifactError(f"{where}: 'output: {wanted}' is not an output of the model (its outputs: {', '.join(names)})")
+    return names.index(wanted)
+
+
 RUNNERS: Registry[Runner] = Registry("runner", "pytest_aibench.runners", {
     "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
     "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import adapt_input, check_shape, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, output_index, version_of
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -65,7 +65,8 @@ class LiteRTSession:
     def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, options: dict[str, Any]):
         self._cls, self._artifact, self._threads = cls, artifact, threads
         inp = first.get_input_details()[0]
-        out = first.get_output_details()[0]
+        outs = first.get_output_details()
+        out = outs[output_index([str(o.get("name")) for o in outs], artifact.output, f"{artifact.path.name} (litert)")]
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype = inp["dtype"]
         self._in_q = inp["quantization"]

@@ -8,7 +8,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import adapt_input, check_shape, kernels, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -84,7 +84,7 @@ class OrtSession:
             shown = ["N" if d is None else d for d in self._shape]
             raise ArtifactError(f"{where}: the manifest says input shape {list(spec.shape)}, the model's input "
                                 f"{inp.name!r} is {shown}; fix 'input: {{shape: ...}}'")
-        self._out = _output_index(sess.get_outputs(), artifact.output, where)
+        self._out = output_index([o.name for o in sess.get_outputs()], artifact.output, where)
         self._batch = self._shape[0] if self._shape and isinstance(self._shape[0], int) else None
         self._artifact = artifact
         self._run = sess.run
@@ -123,20 +123,3 @@ def _compatible(spec_shape: tuple[Any, ...], model_shape: list[int | None]) -> b
     if len(spec_shape) != len(model_shape):
         return False
     return all(a is None or b is None or a == b for a, b in zip(spec_shape[1:], model_shape[1:], strict=True))
-
-
-def _output_index(outputs: list[Any], wanted: str | int | None, where: str) -> int:
-    """The output holding the class scores: the manifest's ``output:`` (name or index), else the only one."""
-    names = [o.name for o in outputs]
-    if wanted is None:
-        if len(outputs) != 1:
-            raise ArtifactError(f"{where}: the model has {len(outputs)} outputs ({', '.join(names)}); say which holds "
-                                "the class scores with 'output:' (a name or a 0-based index) in the manifest")
-        return 0
-    if isinstance(wanted, int):
-        if not 0 <= wanted < len(outputs):
-            raise ArtifactError(f"{where}: 'output: {wanted}' but the model has {len(outputs)} outputs ({', '.join(names)})")
-        return wanted
-    if wanted not in names:
-        raise ArtifactError(f"{where}: 'output: {wanted}' is not an output of the model (its outputs: {', '.join(names)})")
-    return names.index(wanted)
