@@ -537,3 +537,21 @@ def test_an_include_rules_bad_value_is_reported_at_its_key(demo: pytest.Pytester
     (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1], extra=rule))
     r = demo.runpytest("--aibench", "suite.yaml", "--collect-only")
     r.stderr.fnmatch_lines(["*suite.yaml:*: matrix.include.0.quantization: unknown quantization 'int9'*did you mean 'int8'?"])
+
+
+def test_bundle_finds_the_manifests_of_a_run_started_from_another_folder(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    import tarfile
+
+    from pytest_aibench.cli import main as aibench
+
+    root = Path(demo.path)
+    proj = root / "proj"
+    proj.mkdir()
+    (proj / "model.npz").write_bytes(linear_model[0])
+    (proj / "suite.yaml").write_text(manifest(linear_model[1]))
+    demo.runpytest("--aibench", str(proj / "suite.yaml"), "--aibench-json", "r.json").assert_outcomes(passed=1)
+    assert aibench(["bundle", str(root / "r.json"), "-o", str(root / "b.tar.gz"), "--root", str(proj)]) == 0
+    with tarfile.open(root / "b.tar.gz") as tar:
+        assert "manifests/proj/suite.yaml" in tar.getnames()
+    assert aibench(["verify", str(root / "b.tar.gz")]) == 0
