@@ -555,3 +555,40 @@ def test_bundle_finds_the_manifests_of_a_run_started_from_another_folder(
     with tarfile.open(root / "b.tar.gz") as tar:
         assert "manifests/proj/suite.yaml" in tar.getnames()
     assert aibench(["verify", str(root / "b.tar.gz")]) == 0
+
+
+def test_a_torch_program_with_several_outputs_is_scored_on_the_one_output_names(pytester: pytest.Pytester) -> None:
+    torch = pytest.importorskip("torch")
+    from pytest_aibench.zoo.cards import find_card
+    from pytest_aibench.zoo.tinycnn import build
+
+    net = build(width=16)
+    net.load_state_dict(torch.load(find_card("tinycnn-digits").folder / "model.pt", weights_only=True))
+    net.eval()
+
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            s = self.net(x)
+            return -s, s
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    prog = torch.export.export(Two(), (torch.zeros(2, 1, 8, 8),), dynamic_shapes=({0: batch},))
+    path = Path(pytester.path) / "two.pt2"
+    torch.export.save(prog, str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    suite = ("suite: two\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n"
+             f"  two:\n    file: two.pt2\n    sha256: {sha}\nEXTRAframeworks: [torch]\n"
+             "settings: {latency_samples: 5, warmup: 1}\n")
+    (Path(pytester.path) / "suite.yaml").write_text(suite.replace("EXTRA", ""))
+    r = pytester.runpytest_subprocess("--aibench", "suite.yaml")
+    r.assert_outcomes(failed=1)
+    r.stdout.fnmatch_lines(["*two.pt2 (torch): the model has 2 outputs (0, 1); say which holds the class scores*"])
+    (Path(pytester.path) / "suite.yaml").write_text(suite.replace("EXTRA", "    output: 1\n"))
+    r = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "r.json")
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((Path(pytester.path) / "r.json").read_text())["items"]
+    assert item["metrics"]["accuracy"] > 0.95

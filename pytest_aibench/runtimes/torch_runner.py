@@ -15,7 +15,7 @@ from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.manifest.checker import factory_file
 from pytest_aibench.registry import import_path
-from pytest_aibench.runtimes import adapt_input, check_shape, kernels, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 from pytest_aibench.zoo import build_module
 
 if TYPE_CHECKING:
@@ -172,7 +172,20 @@ class TorchSession:
             t = torch.from_numpy(batch)
             if self._dtype is not torch.float32:
                 t = t.to(self._dtype)
-            return self._module(t).float().numpy()
+            out = self._module(t)
+            if not isinstance(out, self._torch.Tensor):
+                out = self._pick(out)
+            return out.float().numpy()
+
+    def _pick(self, out: Any) -> Any:
+        """A module returning several outputs (a tuple, list or dict): the one ``output:`` names."""
+        where = f"{self._artifact.path.name} (torch)"
+        if isinstance(out, dict):
+            names = [str(k) for k in out]
+            return list(out.values())[output_index(names, self._artifact.output, where)]
+        if isinstance(out, (tuple, list)):
+            return out[output_index([str(i) for i in range(len(out))], self._artifact.output, where)]
+        raise ArtifactError(f"{where}: the module returned {type(out).__name__}, expected a tensor of class scores")
 
     def close(self) -> None:
         self._module = None
