@@ -23,8 +23,10 @@ is often hours old.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -48,8 +50,15 @@ def prepare(folder: Path) -> None:
 
 
 def _hog(cpu: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    """A CPU-bound neighbour pinned to ``cpu``; it dies with this process (a killed benchmark must not
+    leave neighbours behind to load the next run's quiet trials)."""
+    def start() -> None:
+        os.sched_setaffinity(0, {cpu})
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=start)
 
 
 def neighbour_of(cycle: int) -> str:

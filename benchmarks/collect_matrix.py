@@ -69,7 +69,10 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one round (CI runs it so; figures not asserted)")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds = 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         manifest, plain = write(folder)

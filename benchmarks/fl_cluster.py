@@ -38,7 +38,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1, help="local epochs per client per round")
+    ap.add_argument("--quick", action="store_true", help="8 clients, 1 round, 1 run each (CI runs it so)")
     args = ap.parse_args()
+    if args.quick:
+        args.clients, args.rounds, args.repeats = 8, 1, 1
     text = (ROOT / "suites" / "edge-cloud" / "suite.yaml").read_text()
     text = text.replace("federated_learning: {clients: 8, rounds: 8, local_epochs: 1,",
                         f"federated_learning: {{clients: {args.clients}, rounds: {args.rounds}, "

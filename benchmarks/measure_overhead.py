@@ -8,7 +8,7 @@
 (c) one function (tinycnn on onnxruntime, batch 1) timed by pytest-benchmark and by pytest-aibench
     in the same pytest process, medians side by side.
 
-Usage: python benchmarks/measure_overhead.py [--skip-b] [--skip-c]
+Usage: python benchmarks/measure_overhead.py [--skip-b] [--skip-c] [--quick]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from pytest_aibench.measure.timing import time_calls
+from pytest_aibench.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def builtin_overhead() -> float:
     return statistics.median(statistics.median(time_calls(NoOp().infer, inputs, 100, 20000)) for _ in range(5))
 
 
-def loadgen_overhead() -> tuple[float, float] | None:
+def loadgen_overhead(quick: bool = False) -> tuple[float, float] | None:
     try:
         import mlperf_loadgen  # noqa: F401
     except ImportError:
@@ -60,20 +61,22 @@ def loadgen_overhead() -> tuple[float, float] | None:
     xa = np.zeros((256, 1, 8, 8), np.float32)
     labels = np.zeros(256, np.int64)
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = SimpleNamespace(settings=Settings(min_duration_ms=2000, min_query_count=5000, expected_latency_ms=0.02,
-                                                server_latency_ms=10.0),
-                              session=NoOp(), seed=0, node=SimpleNamespace(idle_w=None, max_w=None, threads=1))
+        duration, queries = (300, 200) if quick else (2000, 5000)
+        ctx = SimpleNamespace(settings=Settings(min_duration_ms=duration, min_query_count=queries,
+                                                expected_latency_ms=0.02, server_latency_ms=10.0),
+                              session=NoOp(), seed=0, node=SimpleNamespace(idle_w=None, max_w=None, threads=1),
+                              progress=Progress(quiet=True))
         t0 = time.perf_counter()
         r = loadgen.SingleStream().run(ctx, xa, labels, Path(tmp) / "ss")
         wall = time.perf_counter() - t0
         per_query_us = 1e6 / r["loadgen"]["loadgen.samples_per_s"]
 
         def valid_at(qps: float) -> bool:
-            c = SimpleNamespace(**{**ctx.__dict__, "settings": Settings(min_duration_ms=1500, min_query_count=500,
+            c = SimpleNamespace(**{**ctx.__dict__, "settings": Settings(min_duration_ms=duration, min_query_count=queries,
                                                                         server_target_qps=qps, server_latency_ms=10.0)})
             return bool(loadgen.Server().run(c, xa, labels, Path(tmp) / f"s{qps:.0f}")["loadgen"].get("loadgen.valid"))
 
-        peak = loadgen.find_peak(valid_at, 1000.0, valid_at(1000.0), steps=5)
+        peak = loadgen.find_peak(valid_at, 1000.0, valid_at(1000.0), steps=1 if quick else 5)
     _ = wall
     return per_query_us, peak
 
@@ -131,10 +134,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-b", action="store_true")
     ap.add_argument("--skip-c", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="seconds, not minutes: (a) only, shortly (CI runs it so)")
     args = ap.parse_args()
+    if args.quick:
+        args.skip_b = args.skip_c = True
     print("(a) per-inference overhead, no-op runner")
     print(f"    built-in timing loop          {builtin_overhead() / 1e3:8.3f} µs per call   (target < 5 µs)")
-    lg = loadgen_overhead()
+    lg = loadgen_overhead(args.quick)
     if lg is None:
         print("    LoadGen path                  skipped: mlcommons-loadgen not installed")
     else:

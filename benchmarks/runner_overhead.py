@@ -78,7 +78,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="2 rounds of 50 calls (CI runs it so)")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.calls = 2, 50
     card = find_card(args.model)
     d = card.dataset
     data = materialize(DatasetSpec(name=d["source"], source=d["source"], eval_fraction=d.get("eval_fraction", 0.25),
