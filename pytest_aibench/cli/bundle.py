@@ -310,6 +310,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print("the rerun wrote no results")
             return 1
         after_doc, after = runjson.read(out)
+    bad = _rerun_differences(doc, before, after_doc, after, args.tolerance)
+    return 1 if bad else 0
+
+
+def _rerun_differences(doc: dict[str, Any], before: Any, after_doc: dict[str, Any], after: Any,
+                       tolerance: float) -> list[str]:
+    """Print the rerun's comparison with the bundled run; the differences beyond its tolerances."""
     c = match(before, after, doc.get("machine"), after_doc.get("machine"))
     bad = []
     for b, a in c.matched:
@@ -323,16 +330,16 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             ratio = lat_a / lat_b
             line = f"{a.id}: p50 {lat_a:.4g} ms here, {lat_b:.4g} ms in the bundle (x{ratio:.2f})"
             print(line)
-            if not 1 / (1 + args.tolerance) <= ratio <= 1 + args.tolerance:
-                bad.append(line + f": outside the ±{args.tolerance:.0%} latency tolerance")
+            if not 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
+                bad.append(line + f": outside the ±{tolerance:.0%} latency tolerance")
     for item in c.missing:
         bad.append(f"{item.id}: in the bundle but not measured here")
     for note in c.machine_notes:
         print(f"machine differs: {note}")
-    print(f"{len(c.matched)} items rerun; accuracy must match exactly, latency within ±{args.tolerance:.0%}")
+    print(f"{len(c.matched)} items rerun; accuracy must match exactly, latency within ±{tolerance:.0%}")
     for line in bad:
         print(f"DIFFERS: {line}")
-    return 1 if bad else 0
+    return bad
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
