@@ -156,7 +156,7 @@ class Controller:
                 self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
         wanted = (opt.aibench_json, opt.aibench_save, opt.aibench_benchmark_json, opt.aibench_csv, opt.aibench_md,
-                  opt.aibench_html)
+                  opt.aibench_html, opt.aibench_gha_json, opt.aibench_bmf)
         if any(wanted) or self.state.baseline is not None:
             self._write_outputs(finished, exitstatus)
 
@@ -184,6 +184,14 @@ class Controller:
         if opt.aibench_benchmark_json:
             jobs.append(("--aibench-benchmark-json", self._target(opt.aibench_benchmark_json),
                          lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results))))
+        if opt.aibench_gha_json:
+            target = self._target(opt.aibench_gha_json)
+            smaller, bigger = exports.gha_json(self.results)
+            jobs.append(("--aibench-gha-json", target, lambda t: runjson.write_atomic(t, smaller)))
+            jobs.append(("--aibench-gha-json", gha_companion(target), lambda t: runjson.write_atomic(t, bigger)))
+        if opt.aibench_bmf:
+            jobs.append(("--aibench-bmf", self._target(opt.aibench_bmf),
+                         lambda t: runjson.write_atomic(t, exports.bmf_json(self.results))))
         for option, path, make in (("--aibench-csv", opt.aibench_csv, lambda: exports.to_csv(self.results)),
                                    ("--aibench-md", opt.aibench_md,
                                     lambda: exports.to_markdown(self.results, self.comparison)),
@@ -248,6 +256,11 @@ class Controller:
             tr.write_line(f"wrote {path}")
         for failure in self.write_failures:
             tr.write_line(f"could not write {failure}", red=True)
+
+
+def gha_companion(path: Path) -> Path:
+    """Where the bigger-is-better list goes beside ``--aibench-gha-json PATH``: PATH.bigger.json."""
+    return path.with_name(path.stem + ".bigger" + (path.suffix or ".json"))
 
 
 def _write_text(target: Path, text: str) -> None:

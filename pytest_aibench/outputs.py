@@ -18,7 +18,8 @@ import pytest
 
 #: the options whose value is a file the controller writes at the end of the run
 FILE_OPTIONS = (("aibench_json", "--aibench-json"), ("aibench_csv", "--aibench-csv"), ("aibench_md", "--aibench-md"),
-                ("aibench_html", "--aibench-html"), ("aibench_benchmark_json", "--aibench-benchmark-json"))
+                ("aibench_html", "--aibench-html"), ("aibench_benchmark_json", "--aibench-benchmark-json"),
+                ("aibench_gha_json", "--aibench-gha-json"), ("aibench_bmf", "--aibench-bmf"))
 SAVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pytest_aibench.manifest import loader as manifest
     from pytest_aibench.manifest import validate
     from pytest_aibench.manifest.case import Case
-    from pytest_aibench.report import journal
+    from pytest_aibench.report import journal, junit
     from pytest_aibench.run import against, measure
 else:
     against = lazy("pytest_aibench.run.against")
@@ -52,6 +52,7 @@ else:
     controller = lazy("pytest_aibench.controller")
     isa = lazy("pytest_aibench.isa")
     journal = lazy("pytest_aibench.report.journal")
+    junit = lazy("pytest_aibench.report.junit")
     manifest = lazy("pytest_aibench.manifest.loader")
     measure = lazy("pytest_aibench.run.measure")
     metrics = lazy("pytest_aibench.judge.metrics")
@@ -101,6 +102,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
                     help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
                          "github-action-benchmark read it)")
+    group.addoption("--aibench-gha-json", metavar="PATH", default=None,
+                    help="github-action-benchmark's customSmallerIsBetter JSON (p50, p99, top-1 error, time per item); "
+                         "the bigger-is-better figures (accuracy, items/s) go to PATH's .bigger.json companion")
+    group.addoption("--aibench-bmf", metavar="PATH", default=None,
+                    help="Bencher's metric format (BMF): latency, latency-p99, throughput and accuracy per item")
     group.addoption("--aibench-html", metavar="PATH", default=None,
                     help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
     group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
@@ -149,6 +155,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(controller.Controller(config, st), "aibench-controller")
+    if junit.wanted(config):  # xunit2 has no <properties> in a <testcase>: ours go to the testsuite
+        config.pluginmanager.register(junit.Xunit2Properties(config), "aibench-xunit2-properties")
 
 
 def _connect_cluster(config: pytest.Config, st: State) -> None:

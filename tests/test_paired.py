@@ -69,7 +69,7 @@ def test_saved_baseline_same_model_is_same_and_keeps_both_sides(demo: pytest.Pyt
     assert len(item["samples"]["paired_reference_ns"]) == len(item["samples"]["paired_candidate_ns"]) == n >= 100
     assert "Paired against `base`" in (Path(demo.path) / "m.md").read_text()
     junit = (Path(demo.path) / "j.xml").read_text()
-    assert 'name="aibench.paired.outcome" value="SAME"' in junit and "aibench.paired.p50_ratio" in junit
+    assert '::aibench.paired.outcome" value="SAME"' in junit and "::aibench.paired.p50_ratio" in junit
 
 
 def test_run_json_reference_found_by_sha256_in_its_folder_detects_heavier_model(demo: pytest.Pytester,

@@ -108,9 +108,11 @@ def test_run_json_and_junit_carry_metrics(demo, linear_model, tmp_path):
     assert len(item["samples"]["latency_ns"]) == 20 and isinstance(item["seed"], int)
     assert item["dataset"]["sha256"] and item["artifact"]["sha256"] == linear_model[1]
     assert doc["suites"]["demo"]["vips_total"] == pytest.approx(item["metrics"]["vips"])
+    # xunit2 (pytest's default family): on the testsuite, named with the item's node id
     props = {p.get("name"): p.get("value") for p in ET.parse(Path(demo.path) / "junit.xml").iter("property")}
-    assert float(props["aibench.accuracy"]) == pytest.approx(item["metrics"]["accuracy"])
-    assert "aibench.latency.p99_ms" in props and "aibench.vips" in props
+    node = "suite.yaml::linear[numpy-fp32-single]"
+    assert float(props[f"{node}::aibench.accuracy"]) == pytest.approx(item["metrics"]["accuracy"])
+    assert f"{node}::aibench.latency.p99_ms" in props and f"{node}::aibench.vips" in props
 
 
 def test_journal_keeps_finished_items_when_the_process_dies(demo, linear_model, monkeypatch):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
+import importlib
 import io
+import os
+import platform
 import statistics
 from datetime import datetime, timezone
 from typing import Any
@@ -16,27 +20,58 @@ from pytest_aibench.report.summary import summarize
 PYTEST_BENCHMARK_VERSION = "5.3.1"
 
 
-def _stats(ns: list[int]) -> dict[str, Any]:
-    """pytest-benchmark's stats block from raw samples (seconds)."""
-    s = sorted(v / 1e9 for v in ns)
+def _quartiles(s: list[float]) -> tuple[float, float]:
+    """Q1 and Q3 as pytest-benchmark computes them (Wikipedia's methods 2 and 3, by parity)."""
     n = len(s)
-    q = statistics.quantiles(s, n=4, method="inclusive") if n > 1 else [s[0]] * 3
-    q1, median, q3 = q[0], statistics.median(s), q[2]
+    if n == 1:
+        return s[0], s[0]
+    if n % 2:  # method 3
+        k, r = n // 4, n % 4
+        if r == 1:
+            return 0.25 * s[k - 1] + 0.75 * s[k], 0.75 * s[3 * k] + 0.25 * s[3 * k + 1]
+        return 0.75 * s[k] + 0.25 * s[k + 1], 0.25 * s[3 * k + 1] + 0.75 * s[3 * k + 2]
+    return statistics.median(s[: n // 2]), statistics.median(s[n // 2:])  # method 2
+
+
+def _stats(ns: list[int]) -> dict[str, Any]:
+    """pytest-benchmark's stats block from raw samples (seconds), by its own rules (stats.py), with
+    the raw ``data`` as ``--benchmark-save-data`` writes it."""
+    data = [v / 1e9 for v in ns]
+    s = sorted(data)
+    n = len(s)
+    q1, q3 = _quartiles(s)
     iqr = q3 - q1
-    mean = statistics.fmean(s)
+    mean = statistics.mean(s)
     sd = statistics.stdev(s) if n > 1 else 0.0
     lo, hi = q1 - 1.5 * iqr, q3 + 1.5 * iqr
     iqr_out = sum(1 for v in s if v < lo or v > hi)
     sd_out = sum(1 for v in s if v < mean - sd or v > mean + sd)
-    return {"min": s[0], "max": s[-1], "mean": mean, "stddev": sd, "rounds": n, "median": median, "iqr": iqr,
-            "q1": q1, "q3": q3, "iqr_outliers": iqr_out, "stddev_outliers": sd_out,
-            "outliers": f"{sd_out};{iqr_out}", "ld15iqr": min(v for v in s if v >= lo),
-            "hd15iqr": max(v for v in s if v <= hi), "ops": 1.0 / mean if mean > 0 else 0.0, "total": sum(s),
-            "iterations": 1}
+    ld = s[0] if n == 1 else s[bisect.bisect_left(s, lo)]
+    hd = s[0] if n == 1 else s[max(0, bisect.bisect_right(s, hi) - 1)]
+    return {"min": s[0], "max": s[-1], "mean": mean, "stddev": sd, "rounds": n, "median": statistics.median(s),
+            "iqr": iqr, "q1": q1, "q3": q3, "iqr_outliers": iqr_out, "stddev_outliers": sd_out,
+            "outliers": f"{sd_out};{iqr_out}", "ld15iqr": ld, "hd15iqr": hd, "ops": 1.0 / mean if mean else 0.0,
+            "total": sum(s), "data": data, "iterations": 1}
+
+
+def machine_info() -> dict[str, Any]:
+    """``machine_info`` as pytest-benchmark fills it (``pytest_benchmark_generate_machine_info``), so
+    its compare does not warn "machine_info is different" between runs on one machine."""
+    cpu: dict[str, Any]
+    try:  # py-cpuinfo, which pytest-benchmark uses; optional here
+        cpu = importlib.import_module("cpuinfo").get_cpu_info()
+    except Exception:  # noqa: BLE001 (absent or failing: the essentials without it)
+        cpu = {"arch": platform.machine(), "count": os.cpu_count(), "brand_raw": platform.processor()}
+    return {"node": platform.node(), "processor": platform.processor(), "machine": platform.machine(),
+            "python_compiler": platform.python_compiler(), "python_implementation": platform.python_implementation(),
+            "python_implementation_version": platform.python_version(), "python_version": platform.python_version(),
+            "python_build": list(platform.python_build()), "release": platform.release(), "system": platform.system(),
+            "cpu": cpu}
 
 
 def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]:
-    """The run as pytest-benchmark writes it: one benchmark per measured item (its batch latency)."""
+    """The run as pytest-benchmark writes it: one benchmark per measured item (its batch latency; the
+    other metrics in ``extra_info``, as github-action-benchmark and pytest-benchmark compare read it)."""
     machine = doc.get("machine", {})
     git = machine.get("git", {})
     benchmarks = []
@@ -44,26 +79,82 @@ def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]
         ns = r.samples.get("latency_ns") or []
         if not ns:
             continue
+        warm = (r.info.get("warmup") or {}).get("calls")
         benchmarks.append({
             "group": r.suite, "name": label(r), "fullname": r.nodeid or r.id,
             "params": {k: v for k, v in r.axes.items() if k != "model"}, "param": r.id.split("[", 1)[-1].rstrip("]"),
             "extra_info": {k: v for k, v in r.metrics.items() if not k.startswith("latency.")},
-            "options": {"disable_gc": True, "timer": "perf_counter_ns", "min_rounds": len(ns), "max_time": None,
-                        "min_time": None, "warmup": r.info.get("warmup", {}).get("calls")},
+            "options": {"disable_gc": True, "timer": "perf_counter", "min_rounds": len(ns), "max_time": 0.0,
+                        "min_time": 0.0, "warmup": bool(warm)},
             "stats": _stats(ns)})
     return {
-        "machine_info": {"node": machine.get("node"), "processor": machine.get("machine"),
-                         "machine": machine.get("machine"), "python_implementation":
-                         machine.get("python", {}).get("implementation"), "python_version":
-                         machine.get("python", {}).get("version"), "release": machine.get("release"),
-                         "system": machine.get("system"), "cpu": {"brand_raw": machine.get("cpu", {}).get("model"),
-                                                                  "count": machine.get("cpu", {}).get("logical")}},
+        "machine_info": machine_info(),
         "commit_info": {"id": git.get("commit"), "dirty": git.get("dirty"), "branch": git.get("branch"),
                         "project": "pytest-aibench"},
         "benchmarks": benchmarks,
         "datetime": doc.get("finished") or datetime.now(timezone.utc).isoformat(),
         "version": PYTEST_BENCHMARK_VERSION,
     }
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """github-action-benchmark's custom formats (``[{name, unit, value, range?, extra?}]``, read by its
+    ``extractCustomBenchmarkResult``): the smaller-is-better list (p50 and p99 latency; accuracy and
+    throughput inverted, as top-1 error and time per item, so one chart and alert rule serves all), and
+    the bigger-is-better list (accuracy, items/s) for a second action step."""
+    smaller: list[dict[str, Any]] = []
+    bigger: list[dict[str, Any]] = []
+    for r in results:
+        if r.outcome != "passed":
+            continue
+        name = f"{r.suite} {label(r)}"
+        m = r.metrics
+        p50, p99, acc, ips = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy", "throughput.ips"))
+        n = len(r.samples.get("latency_ns") or [])
+        if p50 is not None:
+            smaller.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": f"samples: {n}"})
+        if p99 is not None:
+            smaller.append({"name": f"{name} p99 latency", "unit": "ms", "value": p99, "extra": f"samples: {n}"})
+        if acc is not None:
+            smaller.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc})
+            bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc})
+        if ips:
+            smaller.append({"name": f"{name} time per item (1 / throughput)", "unit": "ms", "value": 1000.0 / ips})
+            bigger.append({"name": f"{name} throughput", "unit": "items/s", "value": ips})
+    return smaller, bigger
+
+
+def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
+    """Bencher's metric format (BMF): ``{benchmark: {measure: {value, lower_value?, upper_value?}}}``,
+    several measures per item: latency (ns, p50 with p1..p99 as its bounds), latency-p99 (ns),
+    throughput (items/s) and accuracy."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for r in results:
+        if r.outcome != "passed":
+            continue
+        m = r.metrics
+        measures: dict[str, dict[str, float]] = {}
+        p50, p99, acc, ips = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy", "throughput.ips"))
+        ns = sorted(r.samples.get("latency_ns") or [])
+        if p50 is not None:
+            lat = {"value": p50 * 1e6}
+            if ns:
+                lat["lower_value"] = float(ns[int(0.01 * (len(ns) - 1))])
+                lat["upper_value"] = float(ns[int(0.99 * (len(ns) - 1))])
+            measures["latency"] = lat
+        if p99 is not None:
+            measures["latency-p99"] = {"value": p99 * 1e6}
+        if ips:
+            measures["throughput"] = {"value": ips}
+        if acc is not None:
+            measures["accuracy"] = {"value": acc}
+        if measures:
+            out[r.id] = measures
+    return out
 
 
 def to_csv(results: list[Result]) -> str:

@@ -20,7 +20,7 @@ def build(run: dict[str, Any], machine: dict[str, Any], manifests: list[dict[str
             "suites": summarize(results), "items": [r.to_dict() for r in results]}
 
 
-def write_atomic(path: Path, doc: dict[str, Any]) -> None:
+def write_atomic(path: Path, doc: Any) -> None:
     """Write JSON next to ``path`` and rename over it: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

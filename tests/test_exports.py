@@ -1,0 +1,128 @@
+"""Exports as their consumers compute them: pytest-benchmark's statistics and machine_info."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import manifest
+from pytest_aibench.report.exports import _stats, machine_info
+
+pb_stats = pytest.importorskip("pytest_benchmark.stats")
+pb_plugin = pytest.importorskip("pytest_benchmark.plugin")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=60))
+def test_stats_are_pytest_benchmarks_own(ns: list[int]) -> None:
+    ours = _stats(ns)
+    theirs = pb_stats.Stats()
+    for v in ns:
+        theirs.update(v / 1e9)
+    for field in theirs.fields:
+        want = getattr(theirs, field)
+        assert ours[field] == pytest.approx(want, rel=1e-12, abs=1e-15) if isinstance(want, float) else \
+            ours[field] == want, field
+    assert ours["data"] == [v / 1e9 for v in ns]
+
+
+def test_machine_info_is_what_pytest_benchmark_fills_in() -> None:
+    ours, theirs = machine_info(), pb_plugin.pytest_benchmark_generate_machine_info()
+    for key in ("node", "processor", "machine", "python_implementation", "python_version", "system", "release",
+                "python_compiler"):
+        assert ours[key] == theirs[key], key
+    assert ours["cpu"].get("brand_raw") == theirs["cpu"].get("brand_raw")
+    assert ours["processor"] == platform.processor()
+
+
+def test_the_export_carries_raw_data_and_valid_options(demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-benchmark-json", "pb.json").assert_outcomes(passed=1)
+    (bench,) = json.loads((Path(demo.path) / "pb.json").read_text())["benchmarks"]
+    assert len(bench["stats"]["data"]) == bench["stats"]["rounds"] == 20
+    assert bench["options"]["timer"] == "perf_counter" and isinstance(bench["options"]["warmup"], bool)
+
+
+def _extract_custom(text: str) -> list[dict]:
+    """github-action-benchmark's extractCustomBenchmarkResult (src/extract.ts), then what its charts
+    and alert comparison need: a string name and unit and a numeric value per entry."""
+    entries = json.loads(text)
+    assert isinstance(entries, list)
+    out = [{k: e.get(k) for k in ("name", "value", "unit", "range", "extra")} for e in entries]
+    for e in out:
+        assert isinstance(e["name"], str) and isinstance(e["unit"], str)
+        assert isinstance(e["value"], (int, float)) and not isinstance(e["value"], bool)
+        assert e["range"] is None or isinstance(e["range"], str)
+        assert e["extra"] is None or isinstance(e["extra"], str)
+    assert len({e["name"] for e in out}) == len(out), "names key the history: they must be unique"
+    return out
+
+
+def _read_bmf(text: str) -> dict:
+    """Bencher's metric format: {benchmark: {measure slug: {value, lower_value?, upper_value?}}}."""
+    doc = json.loads(text)
+    assert isinstance(doc, dict)
+    for bench, measures in doc.items():
+        assert isinstance(bench, str) and isinstance(measures, dict) and measures
+        for slug, m in measures.items():
+            assert slug == slug.lower() and " " not in slug
+            assert set(m) <= {"value", "lower_value", "upper_value"} and isinstance(m["value"], float)
+            if "lower_value" in m:
+                assert m["lower_value"] <= m["value"] <= m["upper_value"]
+    return doc
+
+
+def test_continuous_benchmarking_exports_read_by_their_consumers_rules(demo: pytest.Pytester,
+                                                                       linear_model: tuple[bytes, str]) -> None:
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", "--aibench-gha-json", "gha.json",
+                   "--aibench-bmf", "bmf.json").assert_outcomes(passed=1)
+    root = Path(demo.path)
+    (item,) = json.loads((root / "r.json").read_text())["items"]
+    smaller = {e["name"]: e for e in _extract_custom((root / "gha.json").read_text())}
+    bigger = {e["name"]: e for e in _extract_custom((root / "gha.bigger.json").read_text())}
+    base = "demo linear[numpy-fp32-single]"
+    assert smaller[f"{base} p50 latency"]["value"] == item["metrics"]["latency"]["p50_ms"]
+    assert smaller[f"{base} p99 latency"]["unit"] == "ms"
+    assert smaller[f"{base} top-1 error (1 - accuracy)"]["value"] == pytest.approx(1 - item["metrics"]["accuracy"])
+    assert bigger[f"{base} accuracy"]["value"] == item["metrics"]["accuracy"]
+    assert bigger[f"{base} throughput"]["unit"] == "items/s"
+    bmf = _read_bmf((root / "bmf.json").read_text())
+    measures = bmf[item["id"]]
+    assert measures["latency"]["value"] == pytest.approx(item["metrics"]["latency"]["p50_ms"] * 1e6)
+    assert {"latency", "latency-p99", "throughput", "accuracy"} <= set(measures)
+
+
+XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # pytest's own schema for xunit2 (testing/example_scripts)
+
+
+@pytest.mark.parametrize("extra", [(), ("-n", "2")])
+def test_junit_xunit2_validates_against_pytests_schema_with_the_metrics_on_the_testsuite(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str], extra: tuple[str, ...]) -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    import xml.etree.ElementTree as ET
+
+    models = "".join(f"  {n}:\n    file: model.npz\n    sha256: {linear_model[1]}\n" for n in ("a", "b"))
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1], models=models))
+    demo.runpytest_subprocess("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit2",
+                              *extra).assert_outcomes(passed=2)
+    xmlschema.XMLSchema(str(XSD)).validate(str(Path(demo.path) / "j.xml"))
+    tree = ET.parse(Path(demo.path) / "j.xml")
+    assert all(not tc.findall("properties") for tc in tree.iter("testcase"))
+    names = {p.get("name") for p in tree.iter("property")}
+    for model in ("a", "b"):
+        assert f"suite.yaml::{model}[numpy-fp32-single]::aibench.accuracy" in names
+
+
+def test_junit_xunit1_keeps_the_metrics_in_each_testcase(demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
+    demo.runpytest("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit1").assert_outcomes(passed=1)
+    (tc,) = ET.parse(Path(demo.path) / "j.xml").iter("testcase")
+    assert {p.get("name") for p in tc.iter("property")} >= {"aibench.accuracy", "aibench.latency.p50_ms"}
