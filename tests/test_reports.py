@@ -294,3 +294,88 @@ def test_progress_shows_at_verbose_and_not_when_quiet(demo, linear_model):
     loud.stdout.fnmatch_lines(["*[[]demo::linear*offline*[]] LoadGen offline: accuracy pass over * samples"])
     quiet = demo.runpytest("--aibench", "suite.yaml", "-q")
     quiet.stdout.no_fnmatch_line("*LoadGen offline: accuracy pass*")
+
+
+SELFTEST = """
+<script>
+window.aibenchErrors = [];
+window.addEventListener('error', function(e){ window.aibenchErrors.push(String(e.message)); });
+window.addEventListener('load', function(){
+  var out = [];
+  document.querySelectorAll('table.sortable').forEach(function(table, t){
+    table.querySelectorAll('thead th').forEach(function(th){
+      [1, 2].forEach(function(click){
+        th.click();
+        var col = th.cellIndex;
+        var keys = Array.from(table.tBodies[0].rows).map(function(r){
+          var c = r.cells[col]; return c ? (c.dataset.v !== undefined ? c.dataset.v : c.textContent).trim() : null; });
+        out.push({table: t, col: col, head: th.textContent, click: click, keys: keys});
+      });
+    });
+  });
+  var pre = document.createElement('pre'); pre.id = 'selftest';
+  pre.textContent = JSON.stringify({clicks: out, errors: window.aibenchErrors});
+  document.body.appendChild(pre);
+});
+</script>
+"""
+
+
+def _sorted_as_the_page_sorts(keys: list[str], ascending: bool) -> bool:
+    import functools
+
+    filled = [k for k in keys if k != ""]
+    if keys != filled + [""] * (len(keys) - len(filled)):
+        return False  # blanks last, either way
+
+    def cmp(x: str, y: str) -> int:
+        try:
+            return (float(x) > float(y)) - (float(x) < float(y))
+        except ValueError:
+            return (x > y) - (x < y)
+
+    ordered = sorted(filled, key=functools.cmp_to_key(cmp), reverse=not ascending)
+    return [cmp(a, b) for a, b in zip(filled, filled[1:])] == [cmp(a, b) for a, b in zip(ordered, ordered[1:])]
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_header_of_every_table_sorts_its_own_table_in_headless_chromium(tmp_path):
+    import html as htmlmod
+    import re
+
+    def item(suite, model, fw, acc, p50, *, base=None, against=None):
+        info = {}
+        if base is not None:
+            info["baseline"] = {"verdicts": [{"rule": "latency.p50:+10%", "baseline": base, "current": p50,
+                                              "change": p50 / base - 1, "regressed": p50 / base > 1.1,
+                                              "evidence": "rounds"}]}
+        if against is not None:
+            info["against"] = {"ref": "git:HEAD", "status": "compared", "verdicts": [
+                {"rule": "latency.p50:+5%", "outcome": "SAME" if against < 1.05 else "REGRESSED", "ratio": against,
+                 "ci_low": against - 0.01, "ci_high": against + 0.01, "reference_ms": p50 / against,
+                 "candidate_ms": p50, "pairs": 1000, "seconds": 1.2}]}
+        return Result(f"{suite}::{model}[{fw}-fp32-single]", suite, model,
+                      {"model": model, "framework": fw, "quantization": "fp32"},
+                      metrics={"accuracy": acc, "latency.p50_ms": p50, "latency.p99_ms": p50 * 3, "vips": acc / p50},
+                      samples={"latency_ns": [int(p50 * 1e6)] * 10}, info=info)
+
+    results = [item("one", "a", "torch", 0.91, 0.30, base=0.25, against=1.2),
+               item("one", "b", "onnxruntime", 0.97, 0.05, base=0.06, against=0.99),
+               item("one", "c", "torch", 0.93, 0.12, base=0.12, against=1.01),
+               item("two", "x", "onnxruntime", 0.80, 2.0), item("two", "y", "torch", 0.85, 1.5),
+               item("two", "z", "litert", 0.70, 0.9)]
+    page = tmp_path / "r.html"
+    page.write_text(render({"run_id": "r"}, results).replace("</body>", SELFTEST + "</body>"))
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="selftest">(.*?)</pre>', dom, re.S)
+    assert found, dom[-500:]
+    report = json.loads(htmlmod.unescape(found.group(1)))
+    assert report["errors"] == []
+    tables = {c["table"] for c in report["clicks"]}
+    assert len(tables) >= 4  # two leaderboards, the baseline comparison, the paired comparison
+    for c in report["clicks"]:
+        assert None not in c["keys"], c
+        assert _sorted_as_the_page_sorts(c["keys"], ascending=c["click"] == 1), c

@@ -29,17 +29,31 @@ tr.failed td,tr.error td{background:#fde8e8}tr.skipped td{color:#888}
 """
 
 JS = """
-document.querySelectorAll('table.sortable th').forEach(function(th, col){
-  th.addEventListener('click', function(){
-    var table = th.closest('table'), body = table.tBodies[0], rows = Array.from(body.rows);
-    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
-    rows.sort(function(a, b){
-      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-      return asc ? c : -c;
+function aibenchKey(cell){
+  var v = cell ? (cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent) : '';
+  return String(v).trim();
+}
+function aibenchCompare(x, y){
+  if (x === '' || y === '') { return (x === '') - (y === ''); }
+  var nx = Number(x), ny = Number(y);
+  if (!isNaN(nx) && !isNaN(ny)) { return nx - ny; }
+  return x < y ? -1 : (x > y ? 1 : 0);  /* code-unit order: the same in every browser and locale */
+}
+document.querySelectorAll('table.sortable').forEach(function(table){
+  table.querySelectorAll('thead th').forEach(function(th){
+    th.addEventListener('click', function(){
+      var col = th.cellIndex, body = table.tBodies[0];
+      if (!body) { return; }
+      var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+      var rows = Array.from(body.rows);
+      rows.sort(function(a, b){
+        var x = aibenchKey(a.cells[col]), y = aibenchKey(b.cells[col]);
+        if (x === '' || y === '') { return (x === '') - (y === ''); }  /* blanks last either way */
+        var c = aibenchCompare(x, y);
+        return asc ? c : -c;
+      });
+      rows.forEach(function(r){ body.appendChild(r); });
     });
-    rows.forEach(function(r){ body.appendChild(r); });
   });
 });
 """
@@ -181,6 +195,11 @@ def _table(rs: list[Result]) -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
+def _sort_value(v: Any) -> str:
+    """A cell's sort key: the number itself (the shown text may be rounded or signed), else blank."""
+    return escape(repr(float(v))) if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+
+
 def _comparison(rs: list[Result]) -> str:
     rows = []
     for r in rs:
@@ -189,8 +208,9 @@ def _comparison(rs: list[Result]) -> str:
             shown = "n/a" if change is None else (f"{change:+.1%}" if "%" in v["rule"] else f"{change:+.4g}")
             cls = ' class="bad"' if v.get("regressed") else ""
             rows.append(f"<tr><td class=l>{escape(label(r))}</td><td class=l>{escape(v['rule'])}</td>"
-                        f"<td>{escape(fmt(v.get('baseline'), '{:.6g}'))}</td><td>{escape(fmt(v.get('current'), '{:.6g}'))}</td>"
-                        f"<td{cls}>{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'inconclusive' if v.get('inconclusive') else 'ok'}"
+                        f"<td data-v=\"{_sort_value(v.get('baseline'))}\">{escape(fmt(v.get('baseline'), '{:.6g}'))}</td>"
+                        f"<td data-v=\"{_sort_value(v.get('current'))}\">{escape(fmt(v.get('current'), '{:.6g}'))}</td>"
+                        f"<td{cls} data-v=\"{_sort_value(change)}\">{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'inconclusive' if v.get('inconclusive') else 'ok'}"
                         f" — {escape(v.get('evidence', ''))}</td></tr>")
     if not rows:
         return ""
