@@ -335,7 +335,8 @@ def _sorted_as_the_page_sorts(keys: list[str], ascending: bool) -> bool:
             return (x > y) - (x < y)
 
     ordered = sorted(filled, key=functools.cmp_to_key(cmp), reverse=not ascending)
-    return [cmp(a, b) for a, b in zip(filled, filled[1:])] == [cmp(a, b) for a, b in zip(ordered, ordered[1:])]
+    return [cmp(a, b) for a, b in zip(filled, filled[1:], strict=False)] == \
+        [cmp(a, b) for a, b in zip(ordered, ordered[1:], strict=False)]
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
