@@ -36,7 +36,7 @@ def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_
     same = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base", "--aibench-fail-on",
                           "latency.p50:+50%,accuracy:-0.005")
     same.assert_outcomes(passed=1)
-    same.stdout.fnmatch_lines(["compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run"])
+    same.stdout.fnmatch_lines(["compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run (unpaired, the weaker test*"])
     monkeypatch.setenv("AIBENCH_TEST_SLOW", "200")  # +200 µs on a ~5 µs call
     from pytest_aibench.measure import host  # an xdist neighbour must not make this slowdown inconclusive
 
@@ -80,7 +80,7 @@ def test_a_slowdown_while_other_processes_took_the_cores_is_inconclusive(demo, l
     assert "1 matched, 0 regressed" in md and "| item | inconclusive (rerun on a quiet host) |" in md
     assert ">inconclusive — " in (Path(demo.path) / "busy.html").read_text()
     busy.stdout.fnmatch_lines([
-        "compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run",
+        "compared with *base.json: 1 matched, 0 regressed, 0 new, 0 missing from this run (unpaired*",
         "  INCONCLUSIVE linear*latency.p50_ms*fully separated*inconclusive, not a regression: other processes used "
         "1.6 of 2 CPUs while this run was timed (baseline 0.0), leaving under the 1 its runtime uses; rerun on a quiet host"])
     item = json.loads((Path(demo.path) / "busy.json").read_text())["items"][0]
@@ -159,13 +159,13 @@ def test_missing_new_and_different_items_are_reported_not_crashes(demo, linear_m
     result = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "two", "--aibench-fail-on", "accuracy:-0.01",
                             "--aibench-md", "pr.md")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["compared with *two.json: 1 matched, 0 regressed, 1 new, 1 missing from this run"])
+    result.stdout.fnmatch_lines(["compared with *two.json: 1 matched, 0 regressed, 1 new, 1 missing from this run (unpaired*"])
     md = (Path(demo.path) / "pr.md").read_text()
     assert "1 matched, 0 regressed, 1 new, 1 missing" in md and "| `b[numpy-fp32-single]` |" in md
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--aibench-fail-on", "latency.p99:+10%"], "--aibench-fail-on needs a baseline"),
+    (["--aibench-fail-on", "latency.p99:+10%"], "--aibench-fail-on needs something to compare with"),
     (["--aibench-compare", "nope"], "no saved baseline of that name"),
     (["--aibench-compare", "suite.yaml"], "cannot read"),
 ])

@@ -80,6 +80,9 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
     if suite is None:
         raise ManifestError([(shown, p) for p in problems])
     cases, problems = matrix.expand(suite)
+    empty = matrix.emptied(suite, cases) if not problems else None
+    if empty is not None:
+        problems.append(empty)
     if problems:
         raise ManifestError([(shown, p) for p in problems])
     return LoadedSuite(suite, tuple(cases))

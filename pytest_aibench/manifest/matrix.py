@@ -39,12 +39,16 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     if suite.grid:  # every hyper-parameter point is its own item
         combos = [(combo, {**var, **point}) for combo, var in combos for point in suite.grid]
         added = [(combo, {**var, **point}) for combo, var in added for point in suite.grid]
-    cases = _cases(suite, combos + added, problems)
-    if not cases and not problems and suite.exclude:
-        problems.append(Problem(suite.lines.line_of(("matrix", "exclude")), ("matrix", "exclude"),
-                                f"the exclude rules remove every one of the {size:,} combinations: nothing is left "
-                                "to run; loosen a rule, or add the combinations you want with 'include:'"))
-    return cases, problems
+    return _cases(suite, combos + added, problems), problems
+
+
+def emptied(suite: Suite, cases: list[Case]) -> Problem | None:
+    """A manifest whose exclude rules leave nothing to run: say so (pytest would exit 5 without a word)."""
+    if cases or not suite.exclude:
+        return None
+    return Problem(suite.lines.line_of(("matrix", "exclude")), ("matrix", "exclude"),
+                   f"the exclude rules remove every one of the {matrix_size(suite):,} combinations: nothing is "
+                   "left to run; loosen a rule, or add the combinations you want with 'include:'")
 
 
 def matrix_size(suite: Suite) -> int:
