@@ -175,7 +175,7 @@ def aibench_prepared(request: pytest.FixtureRequest, aibench_plan: Plan) -> Iter
         pytest.skip(str(exc))
     except ImportError as exc:
         pytest.skip(f"{runner.name} failed to import ({exc}): {runner.install_hint}")
-    except Exception as exc:  # a runner's own failure to prepare: an item error, never the session's
+    except (Exception, SystemExit) as exc:  # a runner's own failure (even sys.exit): an item error, never the session's
         first = (str(exc).strip().splitlines() or [""])[0]
         fail(f"{plan.case.id}: {runner.name} could not prepare {plan.artifact.path}: {type(exc).__name__}: {first}")
     yield prepared
