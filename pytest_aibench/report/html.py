@@ -73,6 +73,32 @@ def _marker(shape: str, x: float, y: float, color: str, title: str) -> str:
     return f'<polygon points="{p}" fill="{color}" fill-opacity=".8">{t}</polygon>'
 
 
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Evenly spaced round ticks (steps of 1, 2 or 5 x 10^k) inside [lo, hi], at least two."""
+    if not hi > lo:
+        return [lo]
+    for step in sorted(m * 10.0 ** k for k in range(math.floor(math.log10(hi - lo)) - 2, math.floor(math.log10(hi - lo)) + 2)
+                       for m in (1, 2, 5)):
+        first = math.ceil(lo / step - 1e-9)
+        n = math.floor(hi / step + 1e-9) - first + 1
+        if 2 <= n <= most:
+            return [round((first + i) * step, 12) for i in range(n)]
+    return [lo, hi]
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis from 10^lo to 10^hi: 1-2-5 per decade, or round linear steps when the
+    axis spans too little of a decade for two of those to fall on it."""
+    out = [m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)
+           if lo <= math.log10(m * 10.0 ** k) <= hi]
+    return out if len(out) >= 2 else nice_ticks(10 ** lo, 10 ** hi, 5)
+
+
+def _decimals(ticks: list[float]) -> int:
+    step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=1.0) or 1.0
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
 def pareto_svg(rs: list[Result]) -> str:
     pts = [(r, r.metrics["latency.p50_ms"], r.metrics["accuracy"]) for r in rs
            if isinstance(r.metrics.get("latency.p50_ms"), (int, float)) and r.metrics["latency.p50_ms"] > 0
@@ -97,16 +123,13 @@ def pareto_svg(rs: list[Result]) -> str:
     color = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fws)}
     shape = {q: SHAPES[i % len(SHAPES)] for i, q in enumerate(qs)}
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy versus latency">']
-    for k in range(math.floor(x0), math.ceil(x1) + 1):  # decade grid lines
-        for m in (1, 2, 5):
-            v = m * 10 ** k
-            if x0 <= math.log10(v) <= x1:
-                out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
-                           f'<text x="{sx(v):.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{v:g}</text>')
-    for i in range(5):
-        v = y0 + (y1 - y0) * i / 4
+    for v in log_ticks(x0, x1):  # 1-2-5 per decade, or round steps inside a fraction of one
+        out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
+                   f'<text x="{sx(v):.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{v:g}</text>')
+    yt = nice_ticks(y0, y1)
+    for v in yt:
         out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
-                   f'<text x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.3f}</text>')
+                   f'<text x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>')
     out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log)</text>'
                f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
                f'text-anchor="middle">top-1 accuracy</text>')
@@ -117,9 +140,20 @@ def pareto_svg(rs: list[Result]) -> str:
             best = acc
     out.append('<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="' +
                " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier) + '"><title>Pareto frontier</title></polyline>')
+    models_per_style: dict[tuple[str, str], set[str]] = {}
+    for r, _, _ in pts:
+        models_per_style.setdefault((str(r.axes.get("framework")), str(r.axes.get("quantization"))), set()).add(r.model)
+    failed = False
     for r, lat, acc in pts:
         fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
-        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"))
+        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"
+                           + (f" ({r.outcome})" if r.outcome != "passed" else "")))
+        if len(models_per_style[(fw, q)]) > 1:  # colour and shape alone would not tell these models apart
+            out.append(f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>')
+        if r.outcome in ("failed", "error"):
+            failed = True
+            out.append(f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="10" fill="none" stroke="#b00020" '
+                       f'stroke-width="2" class="failed-mark"><title>{escape(label(r))}: {escape(r.outcome)}</title></circle>')
     lx0, ly = w - mr + 16, mt + 10
     for i, fw in enumerate(fws):
         out.append(f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
@@ -128,12 +162,19 @@ def pareto_svg(rs: list[Result]) -> str:
     for i, q in enumerate(qs):
         out.append(_marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q) +
                    f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>')
+    if failed:
+        ly += 16 * len(qs) + 8
+        out.append(f'<circle cx="{lx0 + 5}" cy="{ly - 3}" r="6" fill="none" stroke="#b00020" stroke-width="2"/>'
+                   f'<text x="{lx0 + 16}" y="{ly + 1}" font-size="11">failed (a gate or a rule)</text>')
     out.append("</svg>")
     return "".join(out)
 
 
 def _rank(sorted_values: list[float], p: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(p * (len(sorted_values) - 1)))]
+    """The nearest-rank percentile (the smallest value with at least p of the samples at or below it),
+    as the README documents for the box plots."""
+    n = len(sorted_values)
+    return sorted_values[min(n - 1, max(0, math.ceil(p * n) - 1))]
 
 
 def distributions_svg(rs: list[Result], limit: int = 60) -> str:
@@ -157,12 +198,9 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
         return ml + (math.log10(v) - lo) / (hi - lo or 1) * (w - ml - mr)
 
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="latency distributions">']
-    for k in range(math.floor(lo), math.ceil(hi) + 1):
-        for m in (1, 2, 5):
-            v = m * 10 ** k
-            if lo <= math.log10(v) <= hi:
-                out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
-                           f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
+    for v in log_ticks(lo, hi):
+        out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
+                   f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
     for i, (r, p5, q1, med, q3, p95) in enumerate(rows):
         y = 8 + rh * i
         out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(label(r))}</text>'
@@ -224,7 +262,7 @@ def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any
     summaries = summarize(results)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pytest-aibench run {escape(str(doc.get('run_id', '')))}"
              f"</title><style>{CSS}</style></head><body><h1>pytest-aibench run {escape(str(doc.get('run_id', '')))}</h1>",
-             f"<p class=meta>seed {escape(str(doc.get('seed')))} · profile {escape(str(doc.get('profile')))} · "
+             f"<p class=meta>seed {escape(str(doc.get('seed')))} · profile {escape(str(doc.get('profile') or '(none)'))} · "
              f"{escape(str(machine.get('cpu', {}).get('model', '')))}, {escape(str(machine.get('cpu', {}).get('logical', '')))} "
              f"logical CPUs · Python {escape(str(machine.get('python', {}).get('version', '')))} · commit "
              f"{escape(str(machine.get('git', {}).get('commit', 'n/a')))}</p>"]
