@@ -99,6 +99,27 @@ def _decimals(ticks: list[float]) -> int:
     return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
+def _points(out: list[str], pts: list[tuple[Result, float, float]], sx: Any, sy: Any, shape: dict[str, str],
+            color: dict[str, str]) -> bool:
+    """Each item's marker; its model's name where colour (runtime) and shape (quantization) alone would
+    not tell it from another model; a red ring on a failed item. Whether any item failed."""
+    models_per_style: dict[tuple[str, str], set[str]] = {}
+    for r, _, _ in pts:
+        models_per_style.setdefault((str(r.axes.get("framework")), str(r.axes.get("quantization"))), set()).add(r.model)
+    failed = False
+    for r, lat, acc in pts:
+        fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
+        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"
+                           + (f" ({r.outcome})" if r.outcome != "passed" else "")))
+        if len(models_per_style[(fw, q)]) > 1:  # colour and shape alone would not tell these models apart
+            out.append(f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>')
+        if r.outcome in ("failed", "error"):
+            failed = True
+            out.append(f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="10" fill="none" stroke="#b00020" '
+                       f'stroke-width="2" class="failed-mark"><title>{escape(label(r))}: {escape(r.outcome)}</title></circle>')
+    return failed
+
+
 def pareto_svg(rs: list[Result]) -> str:
     pts = [(r, r.metrics["latency.p50_ms"], r.metrics["accuracy"]) for r in rs
            if isinstance(r.metrics.get("latency.p50_ms"), (int, float)) and r.metrics["latency.p50_ms"] > 0
@@ -140,20 +161,7 @@ def pareto_svg(rs: list[Result]) -> str:
             best = acc
     out.append('<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="' +
                " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier) + '"><title>Pareto frontier</title></polyline>')
-    models_per_style: dict[tuple[str, str], set[str]] = {}
-    for r, _, _ in pts:
-        models_per_style.setdefault((str(r.axes.get("framework")), str(r.axes.get("quantization"))), set()).add(r.model)
-    failed = False
-    for r, lat, acc in pts:
-        fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
-        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"
-                           + (f" ({r.outcome})" if r.outcome != "passed" else "")))
-        if len(models_per_style[(fw, q)]) > 1:  # colour and shape alone would not tell these models apart
-            out.append(f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>')
-        if r.outcome in ("failed", "error"):
-            failed = True
-            out.append(f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="10" fill="none" stroke="#b00020" '
-                       f'stroke-width="2" class="failed-mark"><title>{escape(label(r))}: {escape(r.outcome)}</title></circle>')
+    failed = _points(out, pts, sx, sy, shape, color)
     lx0, ly = w - mr + 16, mt + 10
     for i, fw in enumerate(fws):
         out.append(f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
