@@ -13,6 +13,7 @@ import pytest
 from pytest_aibench.judge.baseline import saved_path
 from pytest_aibench.judge.compare import key, machine_differences
 from pytest_aibench.machine import machine_info
+from pytest_aibench.outputs import FILE_OPTIONS
 from pytest_aibench.report import exports, runjson
 from pytest_aibench.report.html import render
 from pytest_aibench.report.journal import Journal
@@ -155,8 +156,7 @@ class Controller:
             except OSError as exc:
                 self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
-        wanted = (opt.aibench_json, opt.aibench_save, opt.aibench_benchmark_json, opt.aibench_csv, opt.aibench_md,
-                  opt.aibench_html, opt.aibench_gha_json, opt.aibench_bmf)
+        wanted = [getattr(opt, attr, None) for attr, _ in FILE_OPTIONS] + [opt.aibench_save]
         if any(wanted) or self.state.baseline is not None:
             self._write_outputs(finished, exitstatus)
 

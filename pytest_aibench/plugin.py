@@ -34,13 +34,13 @@ from pytest_aibench.fixtures import (
 from pytest_aibench.state import RESULT, STATE, State, state
 
 if TYPE_CHECKING:
-    from pytest_aibench import cluster, collect, controller, isa, registry
+    from pytest_aibench import cluster, collect, controller, isa, junit, registry
     from pytest_aibench.cluster import backend as backends
     from pytest_aibench.judge import baseline, compare, metrics
     from pytest_aibench.manifest import loader as manifest
     from pytest_aibench.manifest import validate
     from pytest_aibench.manifest.case import Case
-    from pytest_aibench.report import journal, junit
+    from pytest_aibench.report import journal
     from pytest_aibench.run import against, measure
 else:
     against = lazy("pytest_aibench.run.against")
@@ -52,7 +52,7 @@ else:
     controller = lazy("pytest_aibench.controller")
     isa = lazy("pytest_aibench.isa")
     journal = lazy("pytest_aibench.report.journal")
-    junit = lazy("pytest_aibench.report.junit")
+    junit = lazy("pytest_aibench.junit")
     manifest = lazy("pytest_aibench.manifest.loader")
     measure = lazy("pytest_aibench.run.measure")
     metrics = lazy("pytest_aibench.judge.metrics")
@@ -155,7 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(controller.Controller(config, st), "aibench-controller")
-    if junit.wanted(config):  # xunit2 has no <properties> in a <testcase>: ours go to the testsuite
+    if getattr(opt, "xmlpath", None) and junit.wanted(config):  # xunit2: our <properties> go to the testsuite
         config.pluginmanager.register(junit.Xunit2Properties(config), "aibench-xunit2-properties")
 
 
