@@ -98,7 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default pass, reported as inconclusive)")
     group.addoption("--aibench-fail-on", metavar="RULES", default=None,
                     help="fail an item that regressed against the baseline or the reference, e.g. "
-                         "'latency.p99:+10%,accuracy:-0.005' (latency changes must also be borne out by the evidence)")
+                         "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence)")
     group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
                     help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
                          "github-action-benchmark read it)")

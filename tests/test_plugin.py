@@ -256,3 +256,10 @@ def test_paths_cannot_leave_the_suite_folder_unless_allowed(demo, linear_model):
     result.stderr.fnmatch_lines(["*datasets.mine.path: path '/etc/hostname' leaves the suite's folder sub; set "
                                  "'allow_outside_paths: true'*",
                                  "*models.linear.file: path '../../etc/passwd' leaves the suite's folder*"])
+
+
+def test_help_lists_every_aibench_option(pytester):
+    # argparse expands %-formats in help texts: one bare "%" in a help string breaks `pytest --help`
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()[-500:]
+    result.stdout.fnmatch_lines(["*--aibench=PATH*", "*--aibench-fail-on=RULES*latency.p99:+10%,accuracy:-0.005*"])

@@ -42,14 +42,24 @@ class Accuracy:
 
 
 class Latency:
+    """Latency percentiles. A LoadGen item's are LoadGen's own per-query figures, never the model's time
+    per batch: a server query that queued 13 s is 13 s, however fast the model answered once it ran."""
+
     name = "latency"
-    provides = {f"latency.{k}_ms": MetricInfo(f"{k} latency per timed call", False)
+    provides = {f"latency.{k}_ms": MetricInfo(f"{k} latency (see latency.measure)", False)
                 for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")}
-    provides |= {"latency.samples": MetricInfo("timed calls", None),
-                 "latency.batch": MetricInfo("samples per timed call", None)}
+    provides |= {"latency.samples": MetricInfo("timed calls or LoadGen queries", None),
+                 "latency.batch": MetricInfo("samples per timed call or query", None),
+                 "latency.measure": MetricInfo("call, query (LoadGen) or none: what the latency figures time", None)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        return summarize_ns(m.latency_ns, m.latency_batch)
+        out: dict[str, Any] = summarize_ns(m.latency_ns, m.latency_batch)
+        if m.latency_measure == "query":
+            out |= {f"latency.{k}_ms": m.loadgen[f"loadgen.{k}_ms"] for k in ("p50", "p90", "p99", "mean", "min", "max")
+                    if f"loadgen.{k}_ms" in m.loadgen and out}
+        if out or m.latency_measure == "none":
+            out["latency.measure"] = m.latency_measure
+        return out
 
 
 class Throughput:
@@ -69,9 +79,13 @@ class Vips:
     provides = {"vips": MetricInfo("valid images per second: accuracy / mean seconds per image", True)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        if m.predictions is None or not m.latency_ns or m.labels is None or len(m.labels) == 0:
+        if m.predictions is None or m.labels is None or len(m.labels) == 0:
             return {}
         accuracy = float((m.predictions == m.labels).mean())
+        if m.samples_per_s:  # a LoadGen item: seconds per image as LoadGen's scenario paced them
+            return {"vips": accuracy * m.samples_per_s}
+        if not m.latency_ns:
+            return {}
         seconds_per_image = sum(m.latency_ns) / len(m.latency_ns) / 1e9 / max(1, m.latency_batch)
         return {"vips": accuracy / seconds_per_image if seconds_per_image > 0 else 0.0}
 
@@ -162,7 +176,18 @@ class LoadGen:
     provides = {f"loadgen.{k}": MetricInfo(text, better) for k, text, better in (
         ("valid", "LoadGen's result_validity == VALID", True),
         ("result", "VALID or INVALID", None),
-        ("invalid_reason", "why INVALID, as LoadGen says", None),
+        ("invalid_reason", "why INVALID: every failed criterion with LoadGen's numbers, then its advice", None),
+        ("failed", "the failed criteria: min_duration, min_queries, latency_constraint, early_stopping", None),
+        ("mean_ms", "LoadGen's mean per-query latency", False),
+        ("min_ms", "LoadGen's shortest per-query latency", False),
+        ("max_ms", "LoadGen's longest per-query latency", False),
+        ("mlperf", "the figure MLPerf reports for the scenario, with its unit and name", None),
+        ("mlperf_value", "the figure MLPerf reports (early-stopping p90/p99 ms, or samples/s)", None),
+        ("mlperf_unit", "ms or samples/s", None),
+        ("mlperf_metric", "which figure MLPerf reports for the scenario", None),
+        ("service_p50_ms", "model time per SUT batch, median (not a latency LoadGen reports)", False),
+        ("service_p99_ms", "model time per SUT batch, 99th percentile", False),
+        ("service_batch", "samples per SUT batch", None),
         ("p50_ms", "LoadGen's 50th percentile latency", False),
         ("p90_ms", "LoadGen's 90th percentile latency", False),
         ("p99_ms", "LoadGen's 99th percentile latency", False),

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: what ``latency.measure`` says the latency.* figures are, in words every report uses
+LATENCY_MEASURES = {
+    "call": "time per timed call of latency.batch samples",
+    "query": "LoadGen's per-query latency, from when it scheduled a query to its last sample's completion "
+             "(its own percentiles; raw samples from its trace)",
+    "none": "no latency: MLPerf's offline scenario measures throughput only",
+}
+
 
 @dataclass
 class Measurement:
@@ -15,6 +23,8 @@ class Measurement:
     scores: Any = None               # np.ndarray (N, D) raw outputs, eval order (retrieval uses them as embeddings)
     latency_ns: list[int] = field(default_factory=list)  # one entry per timed call
     latency_batch: int = 1           # samples per timed call
+    latency_measure: str = "call"    # what latency_ns times: "call" (one timed call), "query" (LoadGen), "none"
+    samples_per_s: float | None = None  # throughput as a load generator measured it (VIPS of a LoadGen item)
     round_medians_ns: list[int] = field(default_factory=list)  # one per independent latency round
     eval_wall_s: float = 0.0         # wall time of the accuracy pass
     eval_count: int = 0

@@ -11,9 +11,7 @@ stay in the item's folder. LoadGen's RNG seeds come from the item's seed.
 from __future__ import annotations
 
 import importlib.util
-import json
 import queue
-import re
 import statistics
 import threading
 import time
@@ -25,14 +23,18 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.measure.energy import EnergyMeter
+from pytest_aibench.measure.mlperf_log import parse_accuracy, parse_detail, parse_trace, results
 
 if TYPE_CHECKING:
     import mlperf_loadgen as lg
 else:
     lg = lazy("mlperf_loadgen")
 
+from pytest_aibench.measure.stats import percentile
 from pytest_aibench.measure.timing import time_calls
 from pytest_aibench.registry import Registry
+
+__all__ = ["SCENARIOS", "Scenario", "parse_accuracy", "parse_detail", "parse_trace", "results"]
 
 #: per-query cost of the Python SUT path (LoadGen callback, queue, worker hand-off, completion), in ms;
 #: measured by benchmarks/measure_overhead.py. Server QPS is calibrated against model + this.
@@ -40,6 +42,9 @@ SUT_OVERHEAD_MS = 0.045
 #: default server load as a share of the calibrated capacity: the runtime's intra-op threads compete with
 #: LoadGen's issuing thread for the cores, so a quarter keeps p99 within the default bound on 2 cores
 SERVER_LOAD = 0.25
+
+#: offline: the calibrated samples/s times this is the expected QPS LoadGen sizes its one query by
+OFFLINE_MARGIN = 1.5
 
 INSTALL_HINT = "pip install 'pytest-aibench[loadgen]' (mlcommons-loadgen); without it, drop `scenarios:` to " \
                "use the built-in single-stream and offline loops"
@@ -76,14 +81,15 @@ class _SUT:
 
     def __init__(self, lg: Any, session: Any, xa: np.ndarray, batch: int):
         self.lg, self.session, self.xa, self.batch = lg, session, xa, batch
-        self.service_ns: list[int] = []
+        self.service_ns: list[int] = []  # model time per SUT batch
+        self.query_ns: list[int] = []    # per query: issue callback to its last sample's completion
         self.error: BaseException | None = None
         self._q: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="aibench-loadgen-sut", daemon=True)
         self._thread.start()
 
     def issue(self, samples: list[Any]) -> None:
-        self._q.put(samples)
+        self._q.put((time.perf_counter_ns(), samples))
 
     def flush(self) -> None:
         pass
@@ -91,9 +97,10 @@ class _SUT:
     def _work(self) -> None:
         lg, clock = self.lg, time.perf_counter_ns
         while True:
-            samples = self._q.get()
-            if samples is None:
+            got = self._q.get()
+            if got is None:
                 return
+            issued, samples = got
             for start in range(0, len(samples), self.batch):
                 chunk = samples[start:start + self.batch]
                 preds = None
@@ -111,66 +118,11 @@ class _SUT:
                     base = preds.ctypes.data
                     lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, base + 4 * i, 4)
                                              for i, s in enumerate(chunk)])
+            self.query_ns.append(clock() - issued)
 
     def close(self) -> None:
         self._q.put(None)
         self._thread.join(timeout=10)
-
-
-def parse_detail(path: Path) -> dict[str, Any]:
-    """``:::MLLOG {json}`` lines of mlperf_log_detail.txt -> key: value (the last one wins)."""
-    out: dict[str, Any] = {}
-    for line in Path(path).read_text(errors="replace").splitlines():
-        if line.startswith(":::MLLOG"):
-            try:
-                rec = json.loads(line[len(":::MLLOG"):])
-            except ValueError:
-                continue
-            out[rec.get("key")] = rec.get("value")
-    return out
-
-
-def parse_accuracy(path: Path, n: int) -> np.ndarray:
-    """Predicted class per QSL index from mlperf_log_accuracy.json (int32 little-endian payloads)."""
-    preds = np.full(n, -1, dtype=np.int64)
-    for rec in json.loads(Path(path).read_text() or "[]"):
-        data = bytes.fromhex(rec.get("data", ""))
-        if len(data) >= 4:
-            preds[int(rec["qsl_idx"])] = int.from_bytes(data[:4], "little", signed=True)
-    return preds
-
-
-def results(detail: dict[str, Any]) -> dict[str, Any]:
-    """The loadgen.* metrics of one performance run."""
-    out: dict[str, Any] = {}
-    validity = detail.get("result_validity")
-    if validity is not None:
-        out["loadgen.result"] = validity
-        out["loadgen.valid"] = validity == "VALID"
-    if detail.get("result_invalid_reason"):
-        out["loadgen.invalid_reason"] = str(detail["result_invalid_reason"]).strip()
-    elif validity == "INVALID":
-        failed = [k.removeprefix("result_").removesuffix("_met") for k in
-                  ("result_min_duration_met", "result_min_queries_met", "result_perf_constraints_met",
-                   "early_stopping_met") if detail.get(k) is False]
-        out["loadgen.invalid_reason"] = "not met: " + ", ".join(failed)
-    for q, name in (("50.00", "p50"), ("90.00", "p90"), ("99.00", "p99"), ("99.90", "p99_9")):
-        for key in (f"result_{q}_percentile_per_query_latency_ns", f"result_{q}_percentile_latency_ns"):
-            if key in detail:
-                out[f"loadgen.{name}_ms"] = detail[key] / 1e6
-                break
-    text = str(detail.get("early_stopping_result", ""))
-    for pct, value in re.findall(r"Early stopping (\d+(?:\.\d+)?)th percentile estimate: (\d+)", text):
-        out[f"loadgen.early_stopping_p{pct.split('.')[0]}_ms"] = int(value) / 1e6
-    for key in ("result_samples_per_second", "result_completed_samples_per_sec", "result_qps_with_loadgen_overhead"):
-        if key in detail:
-            out["loadgen.samples_per_s"] = float(detail[key])
-            break
-    if "result_scheduled_samples_per_sec" in detail:
-        out["loadgen.server_scheduled_qps"] = float(detail["result_scheduled_samples_per_sec"])
-    if "result_query_count" in detail:
-        out["loadgen.queries"] = int(detail["result_query_count"])
-    return out
 
 
 class Scenario:
@@ -180,6 +132,10 @@ class Scenario:
     lg_name = ""
 
     def batch(self, settings: Any) -> int:
+        return 1
+
+    def per_query_samples(self, settings: Any) -> int | None:
+        """Samples per query, or None where per-query latency means nothing (offline: one query of all)."""
         return 1
 
     def configure(self, ts: Any, settings: Any, cal: Calibration) -> dict[str, Any]:
@@ -194,7 +150,8 @@ class Scenario:
         n = len(xa)
         qsl = lg.ConstructQSL(n, n, lambda samples: None, lambda samples: None)
         try:
-            def start(mode: str, folder: str, extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+            def start(mode: str, folder: str, extra: dict[str, Any] | None = None,
+                      trace: bool = False) -> tuple[Path, dict[str, Any]]:
                 ts = lg.TestSettings()
                 ts.scenario = getattr(lg.TestScenario, self.lg_name)
                 ts.mode = getattr(lg.TestMode, mode)
@@ -211,8 +168,10 @@ class Scenario:
                 ls = lg.LogSettings()
                 ls.log_output.outdir = str(out)
                 ls.log_output.copy_summary_to_stdout = False
-                ls.enable_trace = False
+                ls.enable_trace = trace  # the performance pass: each query's latency as LoadGen measured it
                 lg.StartTestWithLogSettings(lsut, qsl, ts, ls)
+                if not trace:  # LoadGen leaves an empty one behind
+                    (out / "mlperf_log_trace.json").unlink(missing_ok=True)
                 if sut.error is not None:
                     raise sut.error
                 return out, used
@@ -222,17 +181,24 @@ class Scenario:
             acc_dir, _ = start("AccuracyOnly", "accuracy")
             preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
             sut.service_ns.clear()
+            sut.query_ns.clear()
             note(f"LoadGen {self.name}: performance pass (at least {s.min_duration_ms} ms, {s.min_query_count} queries)")
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-                perf_dir, used = start("PerformanceOnly", "performance")
+                perf_dir, used = start("PerformanceOnly", "performance", trace=True)
             note(f"LoadGen {self.name}: done")
             detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
-            metrics = results(detail)
+            metrics = results(detail, self.lg_name)
+            query_ns, clock = queries_of(perf_dir, sut.query_ns)
+            if sut.service_ns:
+                ms = sorted(v / 1e6 for v in sut.service_ns)
+                metrics |= {"loadgen.service_p50_ms": percentile(ms, 50), "loadgen.service_p99_ms": percentile(ms, 99),
+                            "loadgen.service_batch": self.batch(s)}
             metrics["loadgen.accuracy"] = float((preds == labels).mean())
             samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get(
                 "effective_samples_per_query", 1)))
             metrics.update(self.extra(ctx, start, used, metrics))
             return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns),
+                    "query_ns": query_ns, "query_clock": clock,
                     "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__},
                     "energy": meter.result(samples_done), "logs": str(outdir)}
         finally:
@@ -242,6 +208,21 @@ class Scenario:
 
     def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+
+def queries_of(perf_dir: Path, sut_clock_ns: list[int]) -> tuple[list[int], str]:
+    """Per-query latencies from LoadGen's trace, which is then removed (megabytes: one line per sample, and
+    the figures are kept in the run). Without a readable trace, the SUT's clock from issue to completion,
+    which misses the delay between LoadGen's schedule and its issue call."""
+    trace = perf_dir / "mlperf_log_trace.json"
+    try:
+        got = parse_trace(trace)
+    except OSError:
+        got = []
+    trace.unlink(missing_ok=True)
+    if got:
+        return got, "LoadGen trace: scheduled to completion"
+    return list(sut_clock_ns), "SUT clock: issue to completion"
 
 
 class SingleStream(Scenario):
@@ -257,6 +238,9 @@ class MultiStream(Scenario):
 
     def batch(self, s: Any) -> int:
         return s.samples_per_query
+
+    def per_query_samples(self, s: Any) -> int | None:
+        return int(s.samples_per_query)
 
     def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
         ts.multi_stream_samples_per_query = s.samples_per_query
@@ -291,8 +275,13 @@ class Offline(Scenario):
     def batch(self, s: Any) -> int:
         return s.batch_size
 
+    def per_query_samples(self, s: Any) -> int | None:
+        return None
+
     def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
-        ts.offline_expected_qps = float(s.expected_qps or cal.offline_qps)
+        # calibrated QPS over-estimated by half: too low a guess ends the one query before min_duration_ms
+        # (INVALID), too high a guess only makes the run longer
+        ts.offline_expected_qps = float(s.expected_qps or OFFLINE_MARGIN * cal.offline_qps)
         return {"offline_expected_qps": ts.offline_expected_qps}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.errors import ArtifactError, NotAvailable
-from pytest_aibench.measure import Measurement, loadgen
+from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.loadgen import SCENARIOS
@@ -122,11 +122,19 @@ class SingleNode:
             raise NotAvailable(f"MLPerf LoadGen is not installed: {loadgen.INSTALL_HINT}")
         ones = [xa[i:i + 1] for i in range(min(len(xa), 32))]
         warm = warm_up(ctx.session.infer, ones, ctx.settings.warmup)
-        r = SCENARIOS.get(str(ctx.case.scenario)).run(ctx, xa, y, ctx.item_dir / "loadgen")
+        scenario = SCENARIOS.get(str(ctx.case.scenario))
+        r = scenario.run(ctx, xa, y, ctx.item_dir / "loadgen")
+        lgm = r["loadgen"]
+        per_query = scenario.per_query_samples(ctx.settings)
+        measure = "none" if per_query is None else "query"
+        sps = lgm.get("loadgen.samples_per_s")
+        if sps is None and per_query and lgm.get("loadgen.mean_ms"):  # multi-stream: one query in flight at a time
+            sps = per_query * 1e3 / lgm["loadgen.mean_ms"]
         return Measurement(
-            predictions=r["predictions"], labels=y, latency_ns=r["service_ns"], latency_batch=r["batch"],
-            peak_rss_mb=peak_rss_mb(), energy=r["energy"], loadgen=r["loadgen"], seed=ctx.seed,
-            info={"warmup": warm, "loadgen": {"settings": r["settings"], "logs": r["logs"]},
+            predictions=r["predictions"], labels=y, latency_ns=r["query_ns"] if per_query else [],
+            latency_batch=per_query or 1, latency_measure=measure, samples_per_s=sps,
+            peak_rss_mb=peak_rss_mb(), energy=r["energy"], loadgen=lgm, seed=ctx.seed,
+            info={"warmup": warm, "loadgen": {"settings": r["settings"], "logs": r["logs"], "query_clock": r["query_clock"]},
                   "energy_region": "LoadGen performance run",
-                  "latency_samples_are": "SUT service time per query (LoadGen's own percentiles: loadgen.*)",
+                  "latency_samples_are": LATENCY_MEASURES[measure],
                   "prediction_hash": prediction_hash(r["predictions"])})

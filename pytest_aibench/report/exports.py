@@ -12,7 +12,7 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
-from pytest_aibench.report import paired
+from pytest_aibench.report import notes, paired
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import summarize
@@ -76,14 +76,19 @@ def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]
     git = machine.get("git", {})
     benchmarks = []
     for r in results:
-        ns = r.samples.get("latency_ns") or []
+        ns = list(r.samples.get("latency_ns") or [])
+        timed = notes.describe(r)
+        rate = notes.throughput(r)
+        if not ns and notes.measure_of(r) == "none" and rate:  # LoadGen offline: its seconds per sample
+            ns, timed = [round(1e9 / rate[0])], "one round: seconds per sample of LoadGen's offline run (1 / samples/s)"
         if not ns:
             continue
         warm = (r.info.get("warmup") or {}).get("calls")
         benchmarks.append({
             "group": r.suite, "name": label(r), "fullname": r.nodeid or r.id,
             "params": {k: v for k, v in r.axes.items() if k != "model"}, "param": r.id.split("[", 1)[-1].rstrip("]"),
-            "extra_info": {k: v for k, v in r.metrics.items() if not k.startswith("latency.")},
+            "extra_info": {"aibench.timed": timed,
+                           **{k: v for k, v in r.metrics.items() if not k.startswith("latency.")}},
             "options": {"disable_gc": True, "timer": "perf_counter", "min_rounds": len(ns), "max_time": 0.0,
                         "min_time": 0.0, "warmup": bool(warm)},
             "stats": _stats(ns)})
@@ -113,24 +118,27 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
             continue
         name = f"{r.suite} {label(r)}"
         m = r.metrics
-        p50, p99, acc, ips = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy", "throughput.ips"))
-        n = len(r.samples.get("latency_ns") or [])
+        p50, p99, acc = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy"))
+        rate = notes.throughput(r)
+        extra = f"{notes.describe(r)}; samples: {len(r.samples.get('latency_ns') or [])}"
         if p50 is not None:
-            smaller.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": f"samples: {n}"})
+            smaller.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra})
         if p99 is not None:
-            smaller.append({"name": f"{name} p99 latency", "unit": "ms", "value": p99, "extra": f"samples: {n}"})
+            smaller.append({"name": f"{name} p99 latency", "unit": "ms", "value": p99, "extra": extra})
         if acc is not None:
             smaller.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc})
             bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc})
-        if ips:
-            smaller.append({"name": f"{name} time per item (1 / throughput)", "unit": "ms", "value": 1000.0 / ips})
-            bigger.append({"name": f"{name} throughput", "unit": "items/s", "value": ips})
+        if rate:
+            smaller.append({"name": f"{name} time per item (1 / throughput)", "unit": "ms", "value": 1000.0 / rate[0],
+                            "extra": rate[1]})
+            bigger.append({"name": f"{name} throughput", "unit": "items/s", "value": rate[0], "extra": rate[1]})
     return smaller, bigger
 
 
 def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
     """Bencher's metric format (BMF): ``{benchmark: {measure: {value, lower_value?, upper_value?}}}``,
-    several measures per item: latency (ns, p50 with p1..p99 as its bounds), latency-p99 (ns),
+    several measures per item: latency (ns, p50 with p1..p99 as its bounds), latency-p99 (ns) (a LoadGen item's
+    are query-latency and query-latency-p99: another quantity, so another measure),
     throughput (items/s) and accuracy."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for r in results:
@@ -138,18 +146,20 @@ def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
             continue
         m = r.metrics
         measures: dict[str, dict[str, float]] = {}
-        p50, p99, acc, ips = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy", "throughput.ips"))
+        p50, p99, acc = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy"))
+        rate = notes.throughput(r)
         ns = sorted(r.samples.get("latency_ns") or [])
+        slug = "query-latency" if notes.measure_of(r) == "query" else "latency"  # LoadGen's is another measure
         if p50 is not None:
             lat = {"value": p50 * 1e6}
             if ns:
-                lat["lower_value"] = float(ns[int(0.01 * (len(ns) - 1))])
-                lat["upper_value"] = float(ns[int(0.99 * (len(ns) - 1))])
-            measures["latency"] = lat
+                lat["lower_value"] = min(p50 * 1e6, float(ns[int(0.01 * (len(ns) - 1))]))
+                lat["upper_value"] = max(p50 * 1e6, float(ns[int(0.99 * (len(ns) - 1))]))
+            measures[slug] = lat
         if p99 is not None:
-            measures["latency-p99"] = {"value": p99 * 1e6}
-        if ips:
-            measures["throughput"] = {"value": ips}
+            measures[f"{slug}-p99"] = {"value": p99 * 1e6}
+        if rate:
+            measures["throughput"] = {"value": rate[0]}
         if acc is not None:
             measures["accuracy"] = {"value": acc}
         if measures:
@@ -193,6 +203,12 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
             lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
         lines.append("")
+        legend = notes.latency_legend(rs)
+        if legend:
+            lines += [_md_cell(legend), ""]
+        invalid = notes.invalid_runs(rs)
+        if invalid:
+            lines += [f"- LoadGen INVALID `{_md_cell(item)}`: {_md_cell(why)}" for item, why in invalid] + [""]
     lines += paired.markdown_lines(results)
     if comparison:
         lines += comparison_markdown(comparison)

@@ -11,8 +11,8 @@ import math
 from html import escape
 from typing import Any
 
-from pytest_aibench.report import paired
-from pytest_aibench.report.ranking import columns, fmt, label, ranked
+from pytest_aibench.report import notes, paired
+from pytest_aibench.report.ranking import SORT_BY, columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
 
@@ -99,6 +99,11 @@ def _decimals(ticks: list[float]) -> int:
     return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
+def _kind(r: Result) -> str:
+    """Which latency an item's figures are, in a few words (a chart's axis and tooltips)."""
+    return "LoadGen per query" if r.metrics.get("latency.measure") == "query" else "per timed call"
+
+
 def _points(out: list[str], pts: list[tuple[Result, float, float]], sx: Any, sy: Any, shape: dict[str, str],
             color: dict[str, str]) -> bool:
     """Each item's marker; its model's name where colour (runtime) and shape (quantization) alone would
@@ -109,7 +114,8 @@ def _points(out: list[str], pts: list[tuple[Result, float, float]], sx: Any, sy:
     failed = False
     for r, lat, acc in pts:
         fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
-        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms"
+        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms "
+                           f"({_kind(r)})"
                            + (f" ({r.outcome})" if r.outcome != "passed" else "")))
         if len(models_per_style[(fw, q)]) > 1:  # colour and shape alone would not tell these models apart
             out.append(f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>')
@@ -151,7 +157,9 @@ def pareto_svg(rs: list[Result]) -> str:
     for v in yt:
         out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
                    f'<text x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>')
-    out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log)</text>'
+    kinds = " and ".join(sorted({_kind(r) for r, _, _ in pts}))
+    out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log), '
+               f'{escape(kinds)}</text>'
                f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
                f'text-anchor="middle">top-1 accuracy</text>')
     frontier, best = [], -1.0
@@ -211,10 +219,11 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
                    f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
     for i, (r, p5, q1, med, q3, p95) in enumerate(rows):
         y = 8 + rh * i
-        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(label(r))}</text>'
+        tag = " (LoadGen queries)" if r.metrics.get("latency.measure") == "query" else ""
+        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(label(r) + tag)}</text>'
                    f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
                    f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
-                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))}: p5 {p5:.4g}, q1 {q1:.4g}, '
+                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))} ({_kind(r)}): p5 {p5:.4g}, q1 {q1:.4g}, '
                    f'median {med:.4g}, q3 {q3:.4g}, p95 {p95:.4g} ms</title></rect>'
                    f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y}" y2="{y + 12}" stroke="#08519c" stroke-width="2"/>')
     out.append("</svg>")
@@ -231,7 +240,8 @@ def _table(rs: list[Result]) -> str:
         cells = []
         for c in cols:
             v = r.metrics.get(c[0])
-            sort_v = v if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            key = r.metrics.get(SORT_BY.get(c[0], c[0]))
+            sort_v = key if isinstance(key, (int, float)) and not isinstance(key, bool) else ""
             cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(fmt(v, c[2], *c[3:]))}</td>')
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
         body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
@@ -239,6 +249,16 @@ def _table(rs: list[Result]) -> str:
                     + (f" — {reason}" if reason else "") + "</td></tr>")
     return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _notes(rs: list[Result]) -> str:
+    legend = notes.latency_legend(rs)
+    out = f"<p class=meta>{escape(legend)}</p>" if legend else ""
+    invalid = notes.invalid_runs(rs)
+    if invalid:
+        out += ("<p>LoadGen INVALID runs:</p><ul class=invalid>" + "".join(
+            f"<li><code>{escape(item)}</code>: {escape(why)}</li>" for item, why in invalid) + "</ul>")
+    return out
 
 
 def _sort_value(v: Any) -> str:
@@ -290,7 +310,7 @@ def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any
                            for k in ("vips", "vops") if s.get(f"{k}_total") is not None)
         parts += [f"<h2>{escape(suite)} {escape(str(s['version']))}</h2>",
                   f"<p>{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-                  f"{s['error']} errors. {escape(scores)}</p>", _table(rs),
+                  f"{s['error']} errors. {escape(scores)}</p>", _table(rs), _notes(rs),
                   "<h3>Accuracy versus latency</h3>", pareto_svg(rs),
                   "<h3>Latency distributions (p5, quartiles, median, p95)</h3>", distributions_svg(rs), _comparison(rs)]
     parts.append(paired.html_section(results))

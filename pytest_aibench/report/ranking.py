@@ -11,8 +11,7 @@ from pytest_aibench.report.result import Result
 COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
            ("latency.p50_ms", "p50 ms", "{:.3f}"), ("latency.p99_ms", "p99 ms", "{:.3f}"),
            ("throughput.ips", "items/s", "{:.1f}"), ("vips", "VIPS", "{:.1f}"), ("vops", "VOPS", "{:.1f}"),
-           ("model.size_mb", "MB", "{:.2f}"), ("loadgen.result", "LoadGen", "{}"),
-           ("loadgen.p99_ms", "LG p99 ms", "{:.3f}"), ("loadgen.samples_per_s", "LG samples/s", "{:.0f}"),
+           ("model.size_mb", "MB", "{:.2f}"), ("loadgen.result", "LoadGen", "{}"), ("loadgen.mlperf", "MLPerf result", "{}"),
            ("energy.j_per_inference", "mJ/inf", "{:.3f}", 1000.0),
            ("binary.sensitivity", "sens", "{:.3f}"), ("binary.specificity", "spec", "{:.3f}"),
            ("retrieval.rank1", "rank-1", "{:.3f}"), ("retrieval.map", "mAP", "{:.3f}"),
@@ -26,6 +25,9 @@ COLUMNS = (("accuracy", "acc", "{:.4f}"), ("accuracy_loss", "Δacc", "{:+.4f}"),
            ("train.time_to_quality_s", "TTQ s", "{:.2f}"), ("train.time_to_quality_cv", "TTQ cv", "{:.3f}"),
            ("train.epochs_to_quality", "epochs", "{:.1f}"), ("train.throughput_sps", "train samples/s", "{:.0f}"))
 
+
+#: a text column's number, for sorting (HTML) and for tools that want the figure alone
+SORT_BY = {"loadgen.mlperf": "loadgen.mlperf_value"}
 
 #: the score a suite is ranked by: the first of these its items measured
 SCORES = ("vips", "sim.fps", "trial.accuracy", "accuracy")

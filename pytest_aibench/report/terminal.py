@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_aibench.report import notes
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
@@ -67,6 +68,7 @@ def leaderboard(results: list[Result]) -> list[str]:
             if len(s["by_runtime"]) > 1:
                 for fw, totals in s["by_runtime"].items():
                     out.append(f"  {fw}: {_scores(totals)}")
+        out += notes.lines(rs)
         used = data_used(rs)
         if used:
             out.append(f"accuracy on: {used}")

@@ -1,0 +1,64 @@
+"""Lines every leaderboard prints under a suite's table (terminal, Markdown, HTML): which latency the
+p50/p99 columns show, and why each INVALID LoadGen run is INVALID. One source, so the three agree."""
+
+from __future__ import annotations
+
+from pytest_aibench.report.ranking import label
+from pytest_aibench.report.result import Result
+
+
+def _what(measure: str, batch: object) -> str:
+    n = int(batch) if isinstance(batch, (int, float)) and not isinstance(batch, bool) else 1
+    samples = f"{n} sample{'s' if n != 1 else ''}"
+    if measure == "query":
+        return f"LoadGen's per-query latency, its own percentiles (queries of {samples})"
+    if measure == "none":
+        return "none (MLPerf offline measures throughput only; see the MLPerf result column)"
+    return f"time per timed call of {samples}"
+
+
+def measure_of(r: Result) -> str | None:
+    """call, query, none, or None for an item without latency figures."""
+    measure = r.metrics.get("latency.measure")
+    if measure is None and r.metrics.get("latency.p50_ms") is not None:
+        return "call"  # a run recorded before latency.measure existed
+    return None if measure is None else str(measure)
+
+
+def describe(r: Result) -> str | None:
+    """What the item's latency figures time, in the words of the leaderboard's legend."""
+    measure = measure_of(r)
+    return None if measure is None else _what(measure, r.metrics.get("latency.batch"))
+
+
+def throughput(r: Result) -> tuple[float, str] | None:
+    """Samples per second and where it comes from: the batched accuracy pass, or LoadGen's run."""
+    for key, source in (("throughput.ips", "batched accuracy pass"), ("loadgen.samples_per_s", "LoadGen samples/s")):
+        v = r.metrics.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return float(v), source
+    return None
+
+
+def latency_legend(rs: list[Result]) -> str | None:
+    """``latency (p50, p99): time per timed call of 1 sample (4 items); ...``, or None without latency."""
+    groups: dict[str, int] = {}
+    for r in rs:
+        what = describe(r)
+        if what is not None:
+            groups[what] = groups.get(what, 0) + 1
+    if not groups:
+        return None
+    return "latency (p50, p99): " + "; ".join(f"{what} ({n} item{'s' if n != 1 else ''})" for what, n in groups.items())
+
+
+def invalid_runs(rs: list[Result]) -> list[tuple[str, str]]:
+    """(item, every failed criterion) for each LoadGen run its own log calls INVALID."""
+    return [(label(r), str(r.metrics.get("loadgen.invalid_reason") or "see its mlperf_log_summary.txt"))
+            for r in rs if r.metrics.get("loadgen.valid") is False]
+
+
+def lines(rs: list[Result]) -> list[str]:
+    out = [text for text in (latency_legend(rs),) if text]
+    out += [f"LoadGen INVALID {item}: {why}" for item, why in invalid_runs(rs)]
+    return out
