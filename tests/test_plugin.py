@@ -262,4 +262,4 @@ def test_help_lists_every_aibench_option(pytester):
     # argparse expands %-formats in help texts: one bare "%" in a help string breaks `pytest --help`
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0, result.stderr.str()[-500:]
-    result.stdout.fnmatch_lines(["*--aibench=PATH*", "*--aibench-fail-on=RULES*latency.p99:+10%,accuracy:-0.005*"])
+    result.stdout.fnmatch_lines(["*--aibench=PATH*", "*--aibench-fail-on=RULES*", "*latency.p99:+10%,accuracy:-0.005*"])

@@ -244,13 +244,27 @@ class Collaborative:
         ("sim.split_latency_ms", "model split: simulated latency per input", False),
         ("fl.final_accuracy", "federated: accuracy after the last round", True),
         ("fl.best_accuracy", "federated: best accuracy of any round", True),
-        ("sim.fl_time_s", "federated: simulated time of all rounds", False),
+        ("fl.sim_time_s", "federated: simulated seconds when the last round ends (outages included)", False),
+        ("fl.retries", "federated: transfers retried because the link was out", False),
+        ("fl.missed", "federated: client updates that did not arrive by the deadline", False),
+        ("fcil.average_incremental_accuracy", "federated class-incremental: mean over tasks of the accuracy on the classes seen so far", True),
+        ("fcil.final_average_accuracy", "federated class-incremental: mean accuracy over every task's classes at the end", True),
+        ("fcil.forgetting", "federated class-incremental: mean drop from each task's best accuracy", False),
+        ("stl.train_samples", "single-task learning: samples trained on", None),
+        ("sim.gather_s", "single-task learning: simulated seconds to gather the training data", False),
+        ("il.undelivered", "incremental: hard examples still waiting at the edge (the link was out)", False),
+        ("il.trained_on", "incremental: samples in the cloud's training pool", None),
+        ("ll.forgetting", "lifelong: mean drop from each task's best accuracy", False),
+        ("ll.task_detection_accuracy", "lifelong: evaluation tasks routed to their own knowledge-base entry", True),
+        ("ll.known_tasks", "lifelong: entries in the knowledge base", None),
+        ("ll.unseen_at_training", "lifelong: tasks the detector found unseen when they arrived", None),
         ("sim.time_to_target_s", "federated: simulated time to the target accuracy (-1: not reached)", False),
         ("fl.rounds_to_target", "federated: rounds to the target accuracy (-1: not reached)", False),
         ("il.samples_transfer_ratio", "incremental: hard examples sent / samples arrived", False),
         ("il.final_accuracy", "incremental: accuracy after the last round", True),
         ("ll.bwt", "lifelong: backward transfer", True), ("ll.fwt", "lifelong: forward transfer", True),
-        ("ll.average_accuracy", "lifelong: mean accuracy over tasks after the last", True))}
+        ("ll.average_accuracy", "lifelong: mean accuracy over tasks after the last (the headline accuracy)", True),
+        ("ll.tasks", "lifelong: tasks in the sequence", None))}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return {}  # the paradigms measure these themselves (Measurement.metrics)
@@ -287,7 +301,13 @@ class Training:
         ("train.epochs_stdev", "spread of epochs to quality over seeds", False),
         ("train.reached", "share of seeds that reached the target", True),
         ("train.throughput_sps", "training samples per second", True),
-        ("train.target_accuracy", "the target", None), ("train.seeds", "seeds trained", None))}
+        ("train.target_accuracy", "the target", None), ("train.seeds", "seeds trained", None),
+        ("aiperf.score", "AIPerf's regulated score: FLOPS x |ln(1 - best accuracy)|", True),
+        ("aiperf.flops", "AIPerf: operations of every trial / the search's seconds", True),
+        ("aiperf.best_accuracy", "AIPerf: the best trial's accuracy", True),
+        ("aiperf.trials", "AIPerf: trials run", None), ("aiperf.seconds", "AIPerf: the search's seconds", None),
+        ("aiperf.total_flops", "AIPerf: operations of every trial (training and evaluation)", None),
+        ("aiperf.valid", "AIPerf: every validity rule met (the rules judged by are in info.rules)", True))}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return {}

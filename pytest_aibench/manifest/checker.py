@@ -190,7 +190,7 @@ class Checker:
             self.bad(keypath, f"path {relpath!r} leaves the suite's folder {self.path.parent}; set "
                      "'allow_outside_paths: true' at the top level if that is intended")
 
-    def factory(self, keypath: tuple, factory: str, trusted: tuple[str, ...]) -> None:
+    def factory(self, keypath: tuple, factory: str, trusted: tuple[str, ...], what: str = "factory") -> None:
         """``factory:`` imports the manifest's own code only: its module must be a file (or package)
         in the manifest's folder, unless the manifest lists it under ``trusted_modules:``."""
         module = factory.partition(":")[0]
@@ -198,8 +198,8 @@ class Checker:
             return
         if factory_file(self.root, module) is None:
             rel = module.replace(".", "/")
-            self.bad(keypath, f"factory {factory!r}: module {module!r} is not a file in the manifest's folder "
-                     f"{self.path.parent} (expected {rel}.py or {rel}/__init__.py there); a factory imports the "
+            self.bad(keypath, f"{what} {factory!r}: module {module!r} is not a file in the manifest's folder "
+                     f"{self.path.parent} (expected {rel}.py or {rel}/__init__.py there); a {what} imports the "
                      f"suite's own code, never the standard library or site-packages: move the function into "
                      f"the suite's folder, or list the package under 'trusted_modules:' if you mean it")
 

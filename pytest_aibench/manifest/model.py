@@ -52,6 +52,9 @@ class Settings:
     # intra-op threads spin while waiting for work (None: the runtime's default, on for ONNX Runtime);
     # paired measurements turn it off on both sides, or the idle side's spinning pool takes the other's core
     spin_wait: bool | None = None
+    # the search paradigm (AIPerf): its time budget, and whether its validity rules are scaled or as published
+    search_budget_s: float = 60.0
+    aiperf_rules: str = "scaled"
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

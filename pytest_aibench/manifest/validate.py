@@ -66,6 +66,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     topologies, grid = _topologies(c, data), _grid(c, data)
     profiles, default_profile = _profiles(c, data)
     _thread_bounds(c, data)
+    _stages(c, data)
     suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
     suite_regressions = c.regressions(("regressions",), _dict(data, "regressions"))
     problems += c.problems
@@ -328,6 +329,23 @@ def _grid(c: Checker, data: dict) -> tuple[dict[str, Any], ...]:
 
 
 __all__ = ["Settings", "build_suite", "parse_gate", "schema", "schema_problems", "value_token"]
+
+
+#: paradigm params that pick a pluggable stage (paradigms.stages): 'module:callable' there is user code
+STAGE_KEYS = ("hard_example_mining", "aggregation", "task_detection")
+
+
+def _stages(c: Checker, data: dict) -> None:
+    """A stage given as ``module:callable`` follows the ``factory:`` rule: the suite's own files only."""
+    for paradigm, params in _dict(data, "params").items():
+        for key in STAGE_KEYS:
+            value = params.get(key) if isinstance(params, dict) else None
+            if isinstance(value, str) and ":" in value:
+                c.factory(("params", paradigm, key), value, _trusted(data), "stage")
+    for key, values in _dict(_dict(data, "grid"), "params").items():
+        for i, value in enumerate(values if key in STAGE_KEYS and isinstance(values, list) else ()):
+            if isinstance(value, str) and ":" in value:
+                c.factory(("grid", "params", key, i), value, _trusted(data), "stage")
 
 
 def _trusted(data: dict) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from pytest_aibench.measure.timing import time_calls
 from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
+from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.sim.calibrate import host_gflops
 from pytest_aibench.sim.node import Node
 
@@ -220,8 +221,8 @@ class JointInference:
         finally:
             cloud.session.close()
         threshold = float(ctx.param("threshold", 0.8))
-        rule = ctx.param("rule", "confidence")
-        hard = conf < threshold if rule == "confidence" else _entropy_hard(conf, threshold)
+        rule, mine = _mining(ctx)
+        hard = np.asarray(mine(conf, threshold), dtype=bool)
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = float(hard.mean()) / interval
@@ -258,10 +259,11 @@ class JointInference:
         return m
 
 
-def _entropy_hard(conf: np.ndarray, threshold: float) -> np.ndarray:
-    """A second mining rule: binary entropy of the top-1 confidence above ``threshold`` bits is hard."""
-    p = np.clip(conf, 1e-9, 1 - 1e-9)
-    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p)) > threshold
+def _mining(ctx: ParadigmContext) -> tuple[str, Any]:
+    """The hard-example mining stage (``rule:`` is its older name)."""
+    params = dict(ctx.params)
+    params.setdefault("hard_example_mining", params.get("rule", "confidence"))
+    return stage("hard_example_mining", params, ctx.case.suite.root if ctx.case.suite else None)
 
 
 class MultiEdgeInference:
@@ -288,12 +290,17 @@ class MultiEdgeInference:
         shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
         makespan = max(shares) * t_edge
         up, down = topo.channels(ctx.seed)
-        gather = [up.transfer(4 * ctx.dataset.num_classes * s, makespan) or 0.0 for s in shares]
+        out = 4 * ctx.dataset.num_classes
+        # both plans end with the answers gathered where they are consumed (an outage is waited out)
+        gather = [up.transfer_waiting(out * s, makespan) for s in shares]
+        single = len(y) * t_edge
+        single_total = single + up.transfer_waiting(out * len(y), single)
+        dp_total = makespan + max(gather)
         m = _base(ctx, run, preds)
-        m.metrics.update({"multi_edge.edges": n_edges, "sim.dp_makespan_ms": (makespan + max(gather)) * 1e3,
-                          "sim.dp_throughput_ips": len(y) / (makespan + max(gather)),
-                          "sim.single_edge_makespan_ms": len(y) * t_edge * 1e3,
-                          "sim.dp_speedup": len(y) * t_edge / (makespan + max(gather)), "bytes.up": up.bytes_sent,
+        m.metrics.update({"multi_edge.edges": n_edges, "sim.dp_makespan_ms": dp_total * 1e3,
+                          "sim.dp_throughput_ips": len(y) / dp_total,
+                          "sim.single_edge_makespan_ms": single_total * 1e3,
+                          "sim.dp_speedup": single_total / dp_total, "bytes.up": up.bytes_sent,
                           "offload_ratio": 0.0, **_measured(latency, topo.edge, ctx)})
         module = getattr(ctx.session, "module", None)
         if module is not None:

@@ -30,10 +30,3 @@ def client_update(family: str, config: dict[str, Any], state: dict[str, Any], x:
         model.load_state_dict(state)
         sgd(model, x, y, epochs, lr, seed)
         return {k: v.detach().clone() for k, v in model.state_dict().items()}, len(y)
-
-
-def fedavg(updates: list[tuple[dict[str, Any], int]], template: dict[str, Any]) -> dict[str, Any]:
-    """Weights averaged by each client's number of samples (FedAvg)."""
-    total = sum(n for _, n in updates)
-    return {name: sum(sd[name].float() * (n / total) for sd, n in updates).to(template[name].dtype)
-            for name in template}

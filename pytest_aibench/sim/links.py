@@ -71,3 +71,19 @@ class Channel:
         self.bytes_sent += payload_bytes
         self.transfers += 1
         return total
+
+    def up_at(self, t: float) -> float:
+        """The first time at or after ``t`` when the link is up (the end of the outage ``t`` falls in)."""
+        while self.link.down(t):
+            t = next(b for a, b in self.link.outages if a <= t < b)
+        return t
+
+    def transfer_waiting(self, payload_bytes: int, t: float, retry_s: float = 0.0) -> float:
+        """Seconds from ``t`` until ``payload_bytes`` arrive when the sender waits out outages: it retries
+        every ``retry_s`` (0: the instant the link is back). Time always passes through an outage."""
+        start = t
+        while True:
+            got = self.transfer(payload_bytes, t)
+            if got is not None:
+                return t - start + got
+            t = self.up_at(t) if retry_s <= 0 else t + retry_s
