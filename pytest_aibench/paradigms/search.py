@@ -135,6 +135,7 @@ class Search:
         m.info.update({"trials": trials, "best": best, "rules": {"judged_by": "published" if full else "scaled",
                                                                   "limits": rules, "met": met,
                                                                   "published": AIPERF_RULES},
-                       "score": "FLOPS x |ln(1 - best accuracy)|, FLOPS = operations of every trial / search seconds",
+                       "score": "aiperf.score = aiperf.flops x |ln(1 - aiperf.best_accuracy)|, "
+                                "aiperf.flops = operations of every trial / the search's seconds (AIPerf's score.py)",
                        "prediction_hash": prediction_hash(preds)})
         return m
