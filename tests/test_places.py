@@ -17,8 +17,8 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 INFERENCE = ["single", "edge_only", "cloud_only", "joint_inference", "multi_edge_inference"]
-LEARNING = ["federated_learning", "incremental_learning", "lifelong_learning", "trial", "train_to_quality",
-            "serve_trained"]
+LEARNING = ["single_task_learning", "federated_learning", "federated_class_incremental_learning",
+            "incremental_learning", "lifelong_learning", "trial", "search", "train_to_quality", "serve_trained"]
 SUITE = f"""suite: places
 version: "1.0"
 datasets:
@@ -37,6 +37,9 @@ params:
   incremental_learning: {{rounds: 2, epochs: 1}}
   lifelong_learning: {{tasks: [original, rotated], epochs: 1}}
   trial: {{epochs: 1}}
+  single_task_learning: {{epochs: 1}}
+  federated_class_incremental_learning: {{clients: 2, tasks: 2, rounds_per_task: 1}}
+  search: {{widths: [4, 8], depths: [], epochs: [1], parallel: 2, max_trials: 2}}
   train_to_quality: {{target_accuracy: 0.5, max_epochs: 2, seeds: [0]}}
   serve_trained: {{target_accuracy: 0.5, max_epochs: 2}}
 settings: {{warmup: 1, latency_samples: 10, eval_samples: 120}}
@@ -50,7 +53,7 @@ PLACES = {
     "dispatch": ["--aibench-cluster", "local:2", "--aibench-dispatch"],
 }
 #: figures that must not depend on where an item ran: accuracy and everything simulated or counted
-STABLE = ("accuracy", "sim.", "fl.", "il.", "ll.", "offload_ratio", "hard_ratio", "bytes.", "outage", "split.",
+STABLE = ("accuracy", "sim.", "fl.", "il.", "ll.", "fcil.", "stl.", "aiperf.best_accuracy", "aiperf.total_flops", "offload_ratio", "hard_ratio", "bytes.", "outage", "split.",
           "multi_edge.", "trial.accuracy", "trial.params", "trial.mflops", "train.reached", "kernel.flops")
 
 

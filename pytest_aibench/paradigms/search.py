@@ -45,7 +45,7 @@ def run_trial(family: str, config: dict[str, Any], point: dict[str, Any], x: np.
     """One trial (picklable, for Dask workers): train the point's network, evaluate, count operations."""
     t0 = time.perf_counter()
     with deterministic(seed):
-        model = build_module(family, {**config, "width": point["width"], "depth": point["depth"]})
+        model = build_module(family, {**config, **{k: point[k] for k in ("width", "depth") if k in point}})
         fwd = count_flops(model, (1, *x.shape[1:]))
         train_epochs(model, x, y, int(point["epochs"]), float(point["lr"]), seed, augment=True, schedule="onecycle")
         preds = predict(model, x_eval)[0]
@@ -58,8 +58,8 @@ class _Space:
     """The search space and its seeded moves."""
 
     def __init__(self, p: Any, rng: np.random.Generator):
-        self.widths = [float(w) for w in p("widths", [0.25, 0.5, 0.75, 1.0])]
-        self.depths = [float(d) for d in p("depths", [1.0, 2.0, 3.0])]
+        self.widths = list(p("widths", [0.25, 0.5, 0.75, 1.0]))   # the family's own width values
+        self.depths = list(p("depths", [1.0, 2.0, 3.0]))          # empty: a family without a depth knob
         self.epochs = [int(e) for e in p("epochs", [2, 3, 4])]
         self.lr = (float(p("lr_min", 0.001)), float(p("lr_max", 0.03)))
         self.rng = rng
@@ -67,8 +67,11 @@ class _Space:
     def sample(self) -> dict[str, Any]:
         r = self.rng
         lo, hi = np.log(self.lr)
-        return {"width": self.widths[r.integers(len(self.widths))], "depth": self.depths[r.integers(len(self.depths))],
-                "epochs": self.epochs[r.integers(len(self.epochs))], "lr": float(np.exp(r.uniform(lo, hi)))}
+        point = {"width": self.widths[r.integers(len(self.widths))],
+                 "epochs": self.epochs[r.integers(len(self.epochs))], "lr": float(np.exp(r.uniform(lo, hi)))}
+        if self.depths:
+            point["depth"] = self.depths[r.integers(len(self.depths))]
+        return point
 
     def _step(self, values: list[Any], current: Any) -> Any:
         i = values.index(current) if current in values else 0
@@ -76,8 +79,9 @@ class _Space:
 
     def mutate(self, parent: dict[str, Any]) -> dict[str, Any]:
         """A morphism of the parent: one of width, depth, epochs one step, or the learning rate ×/÷ 2."""
-        child = {k: parent[k] for k in ("width", "depth", "epochs", "lr")}
-        move = ("width", "depth", "epochs", "lr")[int(self.rng.integers(4))]
+        child: dict[str, Any] = {k: parent[k] for k in ("width", "depth", "epochs", "lr") if k in parent}
+        moves = ("width", "depth", "epochs", "lr") if "depth" in child else ("width", "epochs", "lr")
+        move = moves[int(self.rng.integers(len(moves)))]
         if move == "width":
             child["width"] = self._step(self.widths, child["width"])
         elif move == "depth":
