@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aibench import progress
 from pytest_aibench._lazy import lazy
 from pytest_aibench.outcomes import fail
 from pytest_aibench.state import state
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.sim import node as nodes
     from pytest_aibench.sim.topology import Topology
+    from pytest_aibench.zoo import cache
 else:
     against = lazy("pytest_aibench.run.against")
     artifact = lazy("pytest_aibench.artifact")
@@ -43,6 +45,7 @@ else:
     runtimes = lazy("pytest_aibench.runtimes")
     files = lazy("pytest_aibench.files")
     registry = lazy("pytest_aibench.registry")
+    cache = lazy("pytest_aibench.zoo.cache")
 
 
 @pytest.fixture
@@ -121,6 +124,13 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     if why:
         pytest.skip(why)
     assert case.suite is not None
+    spec = case.suite.models[case.model]
+    if cache.is_published(spec.zoo):  # a published-size model: built on first use (once; xdist workers wait)
+        assert spec.zoo is not None
+        try:
+            cache.ensure(spec.zoo, progress.for_build(request.config, f"aibench build {spec.zoo}"))
+        except (cache.CardError, OSError) as exc:
+            fail(f"{case.id}: building published model {spec.zoo!r} failed: {exc}")
     try:
         found = artifact.resolve(case.suite.models[case.model], case.framework, case.quantization, runner)
         if found.format != "kernel":

@@ -54,3 +54,34 @@ def for_item(config: Any, label: str) -> Progress:
     if reporter is None or hasattr(config, "workerinput") or config.get_verbosity() < 1:
         return Progress(quiet=True)
     return _ReporterProgress(reporter, f"    [{label}] ")
+
+
+class _LiveProgress(Progress):
+    """Writes to the real terminal with pytest's capture suspended, so a bar can redraw during setup."""
+
+    def __init__(self, capman: Any, reporter: Any, prefix: str):
+        super().__init__(sys.stderr, quiet=False, tty=sys.stderr.isatty(), prefix=prefix)
+        self._capman, self._tr = capman, reporter
+
+    def update(self, text: str) -> None:
+        with self._capman.global_and_fixture_disabled():
+            self.tty = sys.stderr.isatty()
+            self.stream = sys.stderr
+            super().update(text)
+
+    def note(self, text: str) -> None:
+        with self._capman.global_and_fixture_disabled():
+            if self.tty and self._open:
+                super().note(text)
+            else:
+                self._tr.write_line(self.prefix + text)
+
+
+def for_build(config: Any, label: str) -> Progress:
+    """Progress of a build during setup (a published model on first use): a redrawn bar on a terminal,
+    milestones otherwise; silent at -q and on xdist workers (the controller's terminal is not theirs)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capman is None or hasattr(config, "workerinput") or config.get_verbosity() < 0:
+        return Progress(quiet=True)
+    return _LiveProgress(capman, reporter, f"[{label}] ")

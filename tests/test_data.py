@@ -49,7 +49,7 @@ def test_digits_upscaled_and_shapes_sources():
     assert d.x_eval.shape[1:] == (3, 32, 32) and d.meta["transform"] == "bilinear 8x8 -> 32x32"
     s = materialize(DatasetSpec(name="s", source="shapes", params={"samples": 200, "size": 40, "classes": 4}))
     assert s.num_classes == 4 and s.x_train.shape[1:] == (3, 40, 40) and len(s.y_eval) == 50
-    with pytest.raises(DatasetError, match="size must be within 8..224"):
+    with pytest.raises(DatasetError, match="size must be within 8..320"):
         materialize(DatasetSpec(name="s", source="shapes", params={"size": 512}))
 
 

@@ -1,4 +1,4 @@
-"""Procedural labelled images: coloured shapes and textures, any count, any resolution (32-224).
+"""Procedural labelled images: coloured shapes and textures, any count, any resolution (8-320: up to InceptionV3's 299).
 
 The answer to "AI problem size is fixed": a suite picks how many images and how large. Each image is
 a pure function of (seed, index): its scene (class, colours, position, size, period, noise) is drawn
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 CLASSES = ("disc", "square", "triangle", "ring", "cross", "h_stripes", "v_stripes", "checker", "diagonal", "dots")
-MIN_SIZE, MAX_SIZE = 8, 224
+MIN_SIZE, MAX_SIZE = 8, 320
 
 
 def _scene(rng: np.random.Generator) -> dict[str, Any]:

@@ -30,7 +30,8 @@ class DigitsSource:
 
 class ShapesSource:
     """Procedural coloured shapes and textures (see :mod:`pytest_aibench.data.procedural`).
-    ``params: {samples: 3000, size: 32, classes: 10, seed: 0}``."""
+    ``params: {samples: 3000, size: 32, classes: 10, seed: 0}``, and ``num_classes`` (default ``classes``):
+    the label space the model scores, so a 1000-class network can run on the 10 shapes."""
 
     needs_path = False
     resizable = True
@@ -43,11 +44,16 @@ class ShapesSource:
                 int(p.get("classes", 10)), int(p.get("seed", 0))
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"dataset {spec.name!r}: params must be integers ({exc})") from None
+        # the label space a model scores (1000 for an ImageNet-sized head); the shapes use its first `classes`
+        space = p.get("num_classes", classes)
+        if not isinstance(space, int) or isinstance(space, bool) or space < classes:
+            raise DatasetError(f"dataset {spec.name!r}: params.num_classes must be an integer >= classes ({classes}), "
+                               f"got {space!r}; it is the label space the model scores, e.g. 1000 for ImageNet heads")
         try:
             x, y = procedural.generate(seed, count, size, classes)
         except ValueError as exc:
             raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
-        return x, y, {"num_classes": classes, "layout": "NCHW", "generator": "shapes", "seed": seed,
+        return x, y, {"num_classes": space, "layout": "NCHW", "generator": "shapes", "seed": seed,
                       "classes": list(CLASSES[:classes]), "size": size}
 
 

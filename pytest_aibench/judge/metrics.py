@@ -35,7 +35,7 @@ class Accuracy:
                 "eval.samples": MetricInfo("evaluated samples", None)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        if m.predictions is None or m.labels is None or len(m.labels) == 0:
+        if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
             return {}
         correct = int((m.predictions == m.labels).sum())
         return {"accuracy": correct / len(m.labels), "eval.correct": correct, "eval.samples": len(m.labels)}
@@ -72,6 +72,16 @@ class Throughput:
         return {"throughput.ips": m.eval_count / m.eval_wall_s}
 
 
+def images_per_second(m: Measurement) -> float | None:
+    """Images per second as the item paced them: LoadGen's rate, else one over the mean latency per image."""
+    if m.samples_per_s:
+        return m.samples_per_s
+    if not m.latency_ns:
+        return None
+    seconds_per_image = sum(m.latency_ns) / len(m.latency_ns) / 1e9 / max(1, m.latency_batch)
+    return 1.0 / seconds_per_image if seconds_per_image > 0 else None
+
+
 class Vips:
     """AIoTBench's VIPS of one workload: accuracy over mean seconds per image (a/t)."""
 
@@ -79,15 +89,13 @@ class Vips:
     provides = {"vips": MetricInfo("valid images per second: accuracy / mean seconds per image", True)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        if m.predictions is None or m.labels is None or len(m.labels) == 0:
+        if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
             return {}
         accuracy = float((m.predictions == m.labels).mean())
-        if m.samples_per_s:  # a LoadGen item: seconds per image as LoadGen's scenario paced them
-            return {"vips": accuracy * m.samples_per_s}
-        if not m.latency_ns:
+        if not m.samples_per_s and not m.latency_ns:
             return {}
-        seconds_per_image = sum(m.latency_ns) / len(m.latency_ns) / 1e9 / max(1, m.latency_batch)
-        return {"vips": accuracy / seconds_per_image if seconds_per_image > 0 else 0.0}
+        rate = images_per_second(m)
+        return {"vips": accuracy * rate if rate is not None else 0.0}
 
 
 class AccuracyLoss:
@@ -102,7 +110,7 @@ class AccuracyLoss:
                 "agreement": MetricInfo("fraction of predictions equal to the fp32 model's", True)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions):
+        if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions) or m.accuracy_na:
             return {}
 
         own = m.predictions
@@ -116,17 +124,26 @@ class AccuracyLoss:
 
 
 class Vops:
-    """AIoTBench's VOPS of one workload: accuracy × MFLOPs per image over mean seconds per image."""
+    """AIoTBench's VOPS of one workload: accuracy × MFLOPs per image over mean seconds per image; and
+    the effective GFLOP/s (the same without the accuracy term), which untrained weights still have."""
 
     name = "vops"
     provides = {"vops": MetricInfo("valid operations per second: accuracy × MFLOPs / mean seconds per image", True),
-                "mflops": MetricInfo("MFLOPs per sample at the resolution run (counted by code)", None)}
+                "mflops": MetricInfo("MFLOPs per sample at the resolution run (counted by code)", None),
+                "gflops_effective": MetricInfo("effective GFLOP/s: MFLOPs per image × images per second / 1000 "
+                                               "(VOPS without the accuracy term)", True)}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
-        vips = Vips().compute(m).get("vips")
-        if vips is None or m.mflops is None:
+        if m.mflops is None:
             return {}
-        return {"vops": vips * m.mflops, "mflops": m.mflops}
+        out: dict[str, Any] = {"mflops": m.mflops}
+        rate = images_per_second(m)
+        if rate is not None:
+            out["gflops_effective"] = m.mflops * rate / 1e3
+        vips = Vips().compute(m).get("vips")
+        if vips is not None:
+            out["vops"] = vips * m.mflops
+        return out
 
 
 class ModelSize:

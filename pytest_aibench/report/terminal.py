@@ -70,8 +70,9 @@ def leaderboard(results: list[Result]) -> list[str]:
                     out.append(f"  {fw}: {_scores(totals)}")
         out += notes.lines(rs)
         used = data_used(rs)
-        if used:
-            out.append(f"accuracy on: {used}")
+        if used:  # untrained weights (the published-size zoo) have no accuracy: the data only fed them
+            scored = any("accuracy" in r.metrics for r in rs)
+            out.append(f"{'accuracy on' if scored else 'inputs (accuracy not applicable)'}: {used}")
         methods = sorted({str(r.metrics["energy.method"]) for r in rs if r.metrics.get("energy.method")})
         if methods:
             out.append(f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "

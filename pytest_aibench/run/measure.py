@@ -181,6 +181,11 @@ def model_facts(measurement: Measurement, plan: Plan, dataset: Any) -> None:
     if measurement.mflops is None:
         measurement.mflops = plan.facts.mflops
     card = plan.artifact.card
+    if card is not None and card.data.get("trained") is False:
+        measurement.accuracy_na = ("not applicable: seeded untrained weights (their card says trained: false); "
+                                   "latency, throughput, memory and effective GFLOP/s are measured")
+        measurement.info["accuracy"] = measurement.accuracy_na
+        return
     if card is None or dataset is None:
         return
     ref = card.reference(dataset.content_hash)

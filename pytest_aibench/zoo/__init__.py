@@ -25,6 +25,10 @@ FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
     "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
     "mnasnet": "pytest_aibench.zoo.families:mnasnet",
     "lstm": "pytest_aibench.zoo.sequence:lstm",
+    # the six AIoTBench networks at their published size (built on first use: zoo.cache)
+    **{name: f"pytest_aibench.zoo.published:{fn}" for name, fn in (
+        ("resnet50", "resnet50"), ("inceptionv3", "inceptionv3"), ("densenet121", "densenet121"),
+        ("squeezenet1_0", "squeezenet"), ("mobilenetv2_1_0", "mobilenetv2"), ("mnasnet1_0", "mnasnet"))},
 })
 
 

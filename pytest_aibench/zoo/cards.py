@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench._lazy import lazy
 from pytest_aibench.files import shipped, verify
+
+cache = lazy("pytest_aibench.zoo.cache")  # which names are published-size models built into the cache
 
 
 class CardError(Exception):
@@ -83,7 +86,12 @@ def find_card(name: str, fixtures: Path | None = None) -> Card:
     if key in _CACHE:
         return _CACHE[key]
     try:
-        if fixtures is None:
+        if fixtures is None and cache.is_published(name):  # built on first use, into the cache
+            found = cache.cached_card(name)
+            if found is None:
+                raise FileNotFoundError(f"it is built on first use into {cache.cache_root() / name}, and has not been")
+            path = found
+        elif fixtures is None:
             path = shipped(f"models/{name}/card.json")
         else:
             path = fixtures / "models" / name / "card.json"

@@ -36,6 +36,8 @@ from pytest_aibench.isa import describe
 from pytest_aibench.machine import cpu_summary
 from pytest_aibench.zoo.build import isa_check
 from pytest_aibench.zoo.cards import CardError, find_card
+from pytest_aibench.zoo import cache
+from pytest_aibench.files import shipped
 from pytest_aibench._lazy import lazy
 
 
@@ -273,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_aibench.zoo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="train and export zoo models")
-    b.add_argument("names", nargs="*", help=f"models to build (default: all of {', '.join(RECIPES)})")
+    b.add_argument("names", nargs="*", help=f"models to build (default: all of {', '.join(RECIPES)}); a published-size "
+                   "model (resnet50, ...) is built into the cache, as on first use")
     b.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "fixtures" / "models")
     b.add_argument("--only", action="append", default=[], metavar="FRAMEWORK/QUANT",
                    help="export only these variants (repeatable)")
@@ -284,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                         "0: skip the check (default 256)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub.add_parser("list", help="list the zoo's recipes")
+    lk = sub.add_parser("lock", help="rebuild published-size models and pin their sha256s in the lock file")
+    lk.add_argument("names", nargs="*", help="models to re-pin (default: all in the lock)")
     sub.add_parser("cards", help="a Markdown table of the built models, from their cards")
     args = parser.parse_args(argv)
     if args.cmd == "cards":
@@ -292,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         for r in RECIPES.values():
             print(f"{r.name}: {r.family} {r.config} on {r.dataset['source']}; variants {', '.join(r.variants)}")
+        return 0
+    if args.cmd == "lock":
+        names = args.names or list(cache.lock()["models"])
+        cache.write_lock(names, cache.cache_root(), shipped(cache.LOCK), PROGRESS)
+        return 0
+    published = [n for n in args.names if cache.is_published(n)]
+    for name in published:  # the published-size models: into the cache, checked against the lock
+        cache.build(name, cache.cache_root(), PROGRESS, tuple(args.only) or None)
+    args.names = [n for n in args.names if n not in published]
+    if published and not args.names:
         return 0
     unknown = [n for n in args.names if n not in RECIPES]
     if unknown:
