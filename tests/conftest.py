@@ -25,7 +25,8 @@ def _runtimes_imported_once() -> None:
     import). Import the installed ones once, before the first test. A fixture, not module code, because
     pytest loads this conftest (testpaths) even for ``pytest --aibench suites/...`` from the project root,
     which must not pay for importing torch."""
-    for runtime in ("torch", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
+    # torch._dynamo: torch.manual_seed (seed_everything) imports it on first call, which may be inside a run
+    for runtime in ("torch", "torch._dynamo", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
                     "mlperf_loadgen", "simpy"):
         try:
             __import__(runtime)

@@ -58,7 +58,8 @@ def test_accuracy_loss_vops_and_size_from_one_measurement():
     loss = AccuracyLoss().compute(m)
     # fp32 got 3/4 right, the variant 3/4 too, but they disagree on two samples
     assert loss == {"accuracy_fp32": 0.75, "accuracy_loss": 0.0, "accuracy_loss_ratio": 0.0, "agreement": 0.5}
-    assert Vops().compute(m) == {"vops": pytest.approx(0.75 / 0.001 * 50.0), "mflops": 50.0}
+    assert Vops().compute(m) == {"vops": pytest.approx(0.75 / 0.001 * 50.0), "mflops": 50.0,
+                                 "gflops_effective": pytest.approx(50.0 / 0.001 / 1e3)}
     assert ModelSize().compute(m) == {"model.size_mb": 1.0}
     assert AccuracyLoss().compute(Measurement(predictions=m.predictions, labels=m.labels)) == {}
 

@@ -114,6 +114,7 @@ class ModelSpec:
     sha256: str | None = None
     input: InputSpec | None = None
     output: str | int | None = None     # which model output holds the class scores (name or index)
+    preprocess: Any = None              # data.images.Preprocess: how image files become this model's input
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
     regressions: tuple[Any, ...] = ()   # compare.Rule

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aibench.data import DATASETS
+from pytest_aibench.data.images import Preprocess
 from pytest_aibench.judge.metrics import METRICS, default_groups
 from pytest_aibench.manifest.checker import (
     Checker,
@@ -203,6 +204,42 @@ def _input(spec: Any) -> InputSpec | None:
                      std=spec.get("std"))
 
 
+def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
+    """The model's ``preprocess:`` (image files to its input), checked beyond the schema's types."""
+    if not isinstance(spec, dict):
+        return None
+    out: dict[str, Any] = {k: v for k, v in spec.items() if k in Preprocess.__dataclass_fields__}
+    crop = spec.get("crop")
+    if isinstance(crop, int) and not isinstance(crop, bool):
+        out["crop"] = (crop, crop)
+    elif isinstance(crop, list) and len(crop) == 2 and all(isinstance(v, int) for v in crop):
+        out["crop"] = tuple(crop)
+    else:
+        out.pop("crop", None)
+    for key in ("mean", "std"):
+        v = spec.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = (float(v),) * 3
+        elif isinstance(v, list) and len(v) in (1, 3) and all(isinstance(x, (int, float)) for x in v):
+            out[key] = tuple(float(x) for x in v) * (3 if len(v) == 1 else 1)
+        elif v is not None:
+            c.bad(kp + (key,), f"expected a number or 3 numbers (one per channel), got {_show(v)}")
+            out.pop(key, None)
+        if isinstance(inp, dict) and key in out and key in inp:
+            c.bad(kp + (key,), f"{key} is given both here and in the model's input: ({_show(inp[key])}); it would "
+                  "apply twice: keep it in preprocess only")
+    if out.get("std") and any(v == 0 for v in out["std"]):
+        c.bad(kp + ("std",), "std must not contain 0 (the input would be divided by zero)")
+    dtype = out.get("dtype", "float32")
+    if "input_scale" in out and dtype not in ("uint8", "int8"):
+        c.bad(kp + ("input_scale",), f"input_scale quantizes the input: give dtype: int8 or uint8 (dtype is {dtype})")
+    try:
+        return Preprocess(**out)
+    except TypeError as exc:
+        c.bad(kp, f"unusable preprocess: {exc}")
+        return None
+
+
 def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: dict[str, DatasetSpec],
            groups: list[Any], provided: set[str], allow_outside: bool) -> ModelSpec:
     kp: tuple[Any, ...] = ("models", name)
@@ -225,6 +262,7 @@ def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: 
         factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
         kernel=c.kernel(kp + ("kernel",), spec.get("kernel")) if has_kernel else None,
         sha256=spec.get("sha256"), input=_input(spec.get("input")), axes=_model_axes(c, data, kp, spec),
+        preprocess=_preprocess(c, kp + ("preprocess",), spec.get("preprocess"), spec.get("input")),
         output=spec.get("output") if isinstance(spec.get("output"), (str, int)) and not isinstance(spec.get("output"), bool) else None,
         gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided), metrics=own_metrics,
         regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),

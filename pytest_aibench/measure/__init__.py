@@ -33,6 +33,8 @@ class Measurement:
     reference: Any = None             # the fp32 model's predictions on the same samples (accuracy loss)
     mflops: float | None = None       # the model's MFLOPs per sample at the resolution run (VOPS)
     model_bytes: int | None = None    # the artifact's size on disk
+    preprocess_s: float = 0.0         # decoding and preprocessing image files, apart from inference
+    preprocess_count: int = 0         # images decoded in preprocess_s
     accuracy_na: str | None = None    # why accuracy does not apply (seeded untrained weights): no accuracy, no VIPS
     energy: dict[str, Any] = field(default_factory=dict)   # EnergyMeter.result(): always with energy.method
     loadgen: dict[str, Any] = field(default_factory=dict)  # parsed LoadGen results (loadgen.*)

@@ -44,9 +44,18 @@ def watts(value: float | None) -> float:
 def compute_s(node: Node, mflops: float | None, quantization: str = "fp32") -> float:
     """Simulated seconds for one sample on ``node``: FLOPs / (sustained GFLOP/s x the node's speedup for
     this precision)."""
-    if mflops is None or node.gflops is None:
+    gflops = gflops_of(node)
+    if mflops is None or gflops is None:
         raise NotAvailable("simulated compute needs the model's FLOPs (zoo models have them) and a node with gflops")
-    return mflops * 1e6 / (node.gflops * 1e9 * node.speedup_for(quantization))
+    return mflops * 1e6 / (gflops * 1e9 * node.speedup_for(quantization))
+
+
+def gflops_of(node: Node) -> float | None:
+    """A node's sustained GFLOP/s: its profile's figure, or for the calibrated ``host`` profile the float32
+    GEMM rate measured here at first use (once per process and thread count)."""
+    if node.gflops is None and node.calibrated:
+        return host_gflops(node.threads)
+    return node.gflops
 
 
 def check_fits(node: Node, model_bytes: int | None, role: str) -> None:
@@ -125,8 +134,11 @@ def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[s
     """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio."""
 
     host_ms = statistics.median(latency_ns) / 1e6
-    out = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
-    if node.gflops:
+    out: dict[str, Any] = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
+    if node.calibrated:  # the simulator's own error: its latency for this host against the one measured here
+        simulated_ms = compute_s(node, ctx.facts.mflops, ctx.case.quantization) * 1e3
+        out |= {"sim.host_gflops": gflops_of(node), "sim.error_pct": (simulated_ms / host_ms - 1) * 100}
+    elif node.gflops:
         out[f"measured.{node.name}_scaled_p50_ms"] = host_ms * out["measured.host_gflops"] / node.gflops
     return out
 

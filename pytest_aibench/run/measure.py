@@ -20,6 +20,7 @@ import numpy as np
 from pytest_aibench import data
 from pytest_aibench.artifact import ArtifactError, resolve
 from pytest_aibench.cluster.backend import Backend, InProcess
+from pytest_aibench.data import images
 from pytest_aibench.files import verify
 from pytest_aibench.judge.metrics import compute_all
 from pytest_aibench.machine import cpu_summary
@@ -101,6 +102,10 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
     here = here or Here()
     seed_everything(plan.seed)
     dataset = here.dataset if here.dataset is not None else data.load(plan.dataset) if plan.dataset else None
+    if dataset is not None and plan.case.suite is not None:  # image files: decoded as this model declares
+        spec = plan.case.suite.models[plan.case.model]
+        inp = plan.artifact.input if plan.artifact is not None else None
+        dataset = images.bind(dataset, spec.preprocess, inp.shape if inp else None, inp.layout if inp else "NCHW")
     runner = plan.runner.get()
     prepared = here.prepared or prepare(plan, runner)
     t0 = time.perf_counter()

@@ -68,7 +68,7 @@ def version_of(dist: str) -> str | None:
 
 def adapt_input(x: np.ndarray, dataset_layout: str, spec: InputSpec | None, dtype: Any = np.float32) -> np.ndarray:
     """Convert dataset samples to a model's layout, scaling and dtype (outside any timed region)."""
-    out = x
+    out = x if isinstance(x, np.ndarray) else np.asarray(x)  # a lazy dataset (decoded image files) decodes here
     layout = spec.layout if spec is not None else dataset_layout
     if dataset_layout == "NCHW" and layout == "NHWC" and out.ndim == 4:
         out = out.transpose(0, 2, 3, 1)

@@ -28,9 +28,10 @@ from pytest_aibench.progress import Progress
 from pytest_aibench.zoo.cards import CardError
 
 if TYPE_CHECKING:
+    import pytest_aibench.zoo.build.export as export
+    import pytest_aibench.zoo.build.recipes as recipes
     from pytest_aibench import data, runtimes, zoo
     from pytest_aibench.zoo import published
-    from pytest_aibench.zoo.build import export, recipes
 else:  # torch and the exporters load only when something is built
     data, runtimes, zoo = lazy("pytest_aibench.data"), lazy("pytest_aibench.runtimes"), lazy("pytest_aibench.zoo")
     published = lazy("pytest_aibench.zoo.published")
