@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,22 @@ def test_profiles_cover_the_device_classes_and_can_be_amended():
     assert tweaked.gflops == 12.0 and tweaked.memory_mb == PROFILES["rpi4"].memory_mb
     with pytest.raises(KeyError, match="did you mean 'rpi4'"):
         profile("rpi5")
+    assert dict(tweaked.sources)["gflops"] == "the manifest's nodes: entry"
+    assert dict(tweaked.sources)["max_w"] == dict(PROFILES["rpi4"].sources)["max_w"]
+
+
+def test_every_figure_of_every_profile_cites_a_source_with_its_date_or_says_illustrative():
+    for name, node in PROFILES.items():
+        sources = dict(node.sources)
+        for figure in ("idle_w", "max_w", "gflops", "memory_mb", "price_per_hour", "speedup"):
+            if getattr(node, figure) in (None, ()):
+                assert figure not in sources or figure == "gflops" and node.calibrated, (name, figure)
+                continue
+            why = sources.get(figure, "")
+            cited = re.search(r"https://\S+ \([^)]*(19|20)\d\d\)", why)
+            assert cited or why.startswith(("illustrative: ", "measured: ")), f"{name}.{figure}: {why!r}"
+    assert PROFILES["host"].calibrated and PROFILES["host"].gflops is None  # measured at run start, not assumed
+    assert "measured" in dict(PROFILES["host"].sources)["gflops"]
 
 
 def copy_suite(pytester, extra: str = "", replace: tuple[str, str] | None = None) -> None:

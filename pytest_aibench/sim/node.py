@@ -33,10 +33,15 @@ class Node:
     #: throughput multipliers of lower precisions over fp32 on this class of device (an assumption,
     #: from vendors' published int8/fp16 ratios; the host measures nothing here)
     speedup: tuple[tuple[str, float], ...] = ()
+    #: where each figure comes from: (figure, "URL (date): what it says" or "illustrative: why")
+    sources: tuple[tuple[str, str], ...] = ()
+    #: gflops is measured on this host at run start (a float32 GEMM), not assumed: the ``host`` profile
+    calibrated: bool = False
 
     def describe(self) -> dict[str, Any]:
         out = asdict(self)
         out["speedup"] = dict(self.speedup)
+        out["sources"] = dict(self.sources)
         return out
 
     def speedup_for(self, quantization: str) -> float:
@@ -44,20 +49,56 @@ class Node:
 
 
 
-#: Built-in profiles, from public datasheets of each class of device (sustained, not peak, figures).
+def _cite(**figures: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(figures.items()))
+
+
+_ILLUSTRATIVE = "illustrative: a round figure for this class of device, not from a datasheet"
+_PRICE = "illustrative: an amortised hardware (edge) or on-demand (cloud) cost per hour, not a quote"
+_SPEEDUP = ("illustrative: the ratio of the vendor's low-precision to fp32 peak, rounded down; sustained "
+            "ratios depend on the model and runtime")
+_PI_POWER = ("https://www.pidramble.com/wiki/benchmarks/power-consumption (Pi Dramble, 2019): Raspberry Pi 4 "
+             "model B, 540 mA idle and 1280 mA under load at 5 V")
+_PI_SPEC = "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/ (Raspberry Pi, 2019)"
+_NANO = "https://developer.nvidia.com/embedded/jetson-nano-developer-kit (NVIDIA, 2019)"
+_ORIN = "https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/ (NVIDIA, 2023)"
+
+#: Built-in profiles: sustained (not peak) figures, each with its source or marked illustrative.
 PROFILES: dict[str, Node] = {
     "mcu": Node("mcu", "microcontroller", 1, idle_w=0.05, max_w=0.3, gflops=0.2, memory_mb=1.0, price_per_hour=0.0001,
-                speedup=(("int8", 4.0),)),
+                speedup=(("int8", 4.0),),
+                sources=_cite(idle_w=_ILLUSTRATIVE, max_w=_ILLUSTRATIVE, gflops="illustrative: a Cortex-M7-class core "
+                              "at a few hundred MHz with DSP extensions", memory_mb=_ILLUSTRATIVE, price_per_hour=_PRICE,
+                              speedup="illustrative: CMSIS-NN int8 SIMD against scalar float")),
     "rpi4": Node("rpi4", "raspberry-pi", 4, idle_w=2.7, max_w=6.4, gflops=8.0, memory_mb=4096, price_per_hour=0.002,
-                 speedup=(("int8", 2.0), ("int8_dynamic", 1.3))),
+                 speedup=(("int8", 2.0), ("int8_dynamic", 1.3)),
+                 sources=_cite(idle_w=_PI_POWER, max_w=_PI_POWER, memory_mb=_PI_SPEC + ": 4 GB LPDDR4 option",
+                               gflops="illustrative: four Cortex-A72 cores at 1.5 GHz (" + _PI_SPEC + "), a sustained "
+                                      "fraction of their NEON peak", price_per_hour=_PRICE, speedup=_SPEEDUP)),
     "jetson_nano": Node("jetson_nano", "jetson", 4, idle_w=1.5, max_w=10.0, gflops=60.0, memory_mb=4096,
-                        price_per_hour=0.005, speedup=(("fp16", 2.0), ("int8", 2.0))),
+                        price_per_hour=0.005, speedup=(("fp16", 2.0), ("int8", 2.0)),
+                        sources=_cite(max_w=_NANO + ": 5 W and 10 W power modes", memory_mb=_NANO + ": 4 GB",
+                                      gflops="illustrative: sustained fp32, against the " + _NANO + " 472 GFLOPS fp16 peak",
+                                      idle_w=_ILLUSTRATIVE, price_per_hour=_PRICE, speedup=_SPEEDUP)),
     "jetson_orin": Node("jetson_orin", "jetson", 8, idle_w=5.0, max_w=25.0, gflops=400.0, memory_mb=16384,
-                        price_per_hour=0.02, speedup=(("fp16", 2.0), ("int8", 4.0))),
+                        price_per_hour=0.02, speedup=(("fp16", 2.0), ("int8", 4.0)),
+                        sources=_cite(max_w=_ORIN + ": Orin NX 16GB, 10-25 W", memory_mb=_ORIN + ": Orin NX 16GB",
+                                      gflops="illustrative: sustained fp32 of an Orin NX-class GPU", idle_w=_ILLUSTRATIVE,
+                                      price_per_hour=_PRICE, speedup=_SPEEDUP)),
     "mec": Node("mec", "edge-server", 16, idle_w=60.0, max_w=250.0, gflops=1000.0,
-                memory_mb=65536, price_per_hour=0.5, speedup=(("int8", 2.0), ("bf16", 1.5))),
+                memory_mb=65536, price_per_hour=0.5, speedup=(("int8", 2.0), ("bf16", 1.5)),
+                sources=_cite(idle_w=_ILLUSTRATIVE, max_w=_ILLUSTRATIVE, gflops=_ILLUSTRATIVE, memory_mb=_ILLUSTRATIVE,
+                              price_per_hour=_PRICE, speedup=_SPEEDUP)),
     "cloud": Node("cloud", "cloud-server", 64, idle_w=120.0, max_w=450.0, gflops=10000.0, memory_mb=524288,
-                  price_per_hour=3.0, speedup=(("fp16", 1.5), ("bf16", 1.5), ("int8", 2.0))),
+                  price_per_hour=3.0, speedup=(("fp16", 1.5), ("bf16", 1.5), ("int8", 2.0)),
+                  sources=_cite(idle_w=_ILLUSTRATIVE, max_w=_ILLUSTRATIVE, gflops=_ILLUSTRATIVE, memory_mb=_ILLUSTRATIVE,
+                                price_per_hour=_PRICE, speedup=_SPEEDUP)),
+    # this machine: its GFLOP/s measured at run start (sim.calibrate), so its simulated latency can be
+    # checked against the latency really measured here (the simulator's own error)
+    "host": Node("host", "host (calibrated)", calibrated=True, idle_w=5.0 * host_threads(), max_w=15.0 * host_threads(),
+                 sources=_cite(gflops="measured: float32 GEMM on this host at run start (sim.calibrate.host_gflops)",
+                               idle_w="illustrative: the host power model (measure.energy), 5 W per core idle",
+                               max_w="illustrative: the host power model (measure.energy), 15 W per core busy")),
 }
 
 
@@ -70,4 +111,10 @@ def profile(name: str, overrides: dict[str, Any] | None = None) -> Node:
     over = {k: v for k, v in (overrides or {}).items() if k in Node.__dataclass_fields__}
     if isinstance(over.get("speedup"), dict):
         over["speedup"] = tuple(sorted((str(k), float(v)) for k, v in over["speedup"].items()))
+    if over:  # an amended figure is the manifest's, not the profile's source
+        cited = dict(node.sources) | {k: "the manifest's nodes: entry" for k in over if k in _FIGURES}
+        over["sources"] = tuple(sorted(cited.items()))
     return replace(node, **over) if over else node
+
+
+_FIGURES = ("idle_w", "max_w", "gflops", "memory_mb", "price_per_hour", "speedup")
