@@ -61,4 +61,11 @@ def invalid_runs(rs: list[Result]) -> list[tuple[str, str]]:
 def lines(rs: list[Result]) -> list[str]:
     out = [text for text in (latency_legend(rs),) if text]
     out += [f"LoadGen INVALID {item}: {why}" for item, why in invalid_runs(rs)]
+    if any(k.startswith("sim.") for r in rs for k in r.metrics):
+        errors = [r.metrics["sim.error_pct"] for r in rs if isinstance(r.metrics.get("sim.error_pct"), (int, float))]
+        own = f"; on the GEMM-calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % " \
+              f"(sim.error_pct, simulated vs measured latency, {len(errors)} items)" if errors else ""
+        out.append("device figures (sim.*) are simulated from each node profile's GFLOP/s, watts and price (each "
+                   "figure's source, or 'illustrative', is in the run JSON's topology), not measured on the devices"
+                   + own)
     return out
