@@ -144,7 +144,7 @@ def builds(cache: Path) -> None:
         p50 = statistics.median(time_calls(session.infer, inputs, 3, 20)) / 1e6
         session.close()
         rows.append(f"    {name:16s} build {built:5.1f} s   ORT fp32 b1 p50 {p50:7.2f} ms")
-    print("(c) published models, first-use build (all variants installed here) and latency:\n" + "\n".join(rows))
+    print("(c) published models, first-use build (every variant whose converter is installed) and latency:\n" + "\n".join(rows))
 
 
 def main() -> None:

@@ -67,6 +67,8 @@ def test_a_labels_file_names_the_images_and_its_errors_name_the_line(tmp_path):
     (root / "labels.txt").write_text("n00000001/img1.JPEG seven\n")
     with pytest.raises(DatasetError, match=r"labels.txt:1: expected 'FILE LABEL'"):
         ImagesSource().load(spec(root, labels="labels.txt"))
+    with pytest.raises(DatasetError, match="params.samples must be a non-negative integer, got 'ten'"):
+        ImagesSource().load(spec(root, samples="ten"))
     with pytest.raises(DatasetError, match="unknown params colour"):
         ImagesSource().load(spec(root, colour=1))
     with pytest.raises(DatasetError, match="is not a folder"):

@@ -129,3 +129,19 @@ def test_a_suite_of_a_published_model_builds_it_on_first_use_and_reports_no_accu
         assert it["metrics"]["gflops_effective"] > 0 and 1500 < it["metrics"]["mflops"] < 1800
         assert it["info"]["accuracy"].startswith("not applicable: seeded untrained weights")
     assert os.path.isfile(tmp_path / "cache" / "models" / "squeezenet1_0" / "card.json")
+
+
+def test_the_build_progress_redraws_a_bar_on_a_terminal_and_keeps_milestones_in_logs(tmp_path):
+    import io
+
+    from pytest_aibench.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, log = Tty(), io.StringIO()
+    for stream in (tty, log):
+        cache.build("squeezenet1_0", tmp_path / str(id(stream)), Progress(stream), ("onnxruntime/fp32",))
+    assert "\r\x1b[K" in tty.getvalue() and "[########################] 2/2 done" in tty.getvalue()
+    assert "\r" not in log.getvalue() and log.getvalue().splitlines()[-1].startswith("built squeezenet1_0 in ")

@@ -72,8 +72,8 @@ def _labels_file(root: Path, labels: Path, extensions: tuple[str, ...]) -> tuple
         if not line:
             continue
         parts = line.replace(",", " ").split()
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise DatasetError(f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL an integer class id), got {line!r}")
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise DatasetError(f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL a class id, an integer from 0), got {line!r}")
         if not (root / parts[0]).is_file():
             raise DatasetError(f"{labels}:{lineno}: {root / parts[0]} does not exist")
         names.append(parts[0])
@@ -112,6 +112,11 @@ class ImagesSource:
         if unknown:
             raise DatasetError(f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source 'images'; "
                                "known: labels, samples, seed, num_classes, extensions")
+        for key in ("samples", "seed", "num_classes"):
+            if p.get(key) is not None and (not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0):
+                raise DatasetError(f"dataset {spec.name!r}: params.{key} must be a non-negative integer, got {p[key]!r}")
+        if not isinstance(p.get("extensions", []), list) or not all(isinstance(e, str) for e in p.get("extensions", [])):
+            raise DatasetError(f"dataset {spec.name!r}: params.extensions must be a list of suffixes, e.g. [.jpg, .png]")
         extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in p.get("extensions", EXTENSIONS))
         if p.get("labels"):
             names, ys, meta = _labels_file(root, root / str(p["labels"]), extensions)
