@@ -145,3 +145,20 @@ def test_the_build_progress_redraws_a_bar_on_a_terminal_and_keeps_milestones_in_
         cache.build("squeezenet1_0", tmp_path / str(id(stream)), Progress(stream), ("onnxruntime/fp32",))
     assert "\r\x1b[K" in tty.getvalue() and "[########################] 2/2 done" in tty.getvalue()
     assert "\r" not in log.getvalue() and log.getvalue().splitlines()[-1].startswith("built squeezenet1_0 in ")
+
+
+def test_two_processes_needing_the_same_model_build_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    code = ("import sys; from pathlib import Path; from pytest_aibench.zoo import cache; "
+            "print(cache.ensure('squeezenet1_0', cache.Progress(sys.stdout), Path(sys.argv[1])))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum("building published model squeezenet1_0" in o for o in outs) == 1  # the other waited on the lock
+    assert all(o.strip().endswith(str(tmp_path / "squeezenet1_0")) for o in outs)
+    assert json.loads((tmp_path / "squeezenet1_0" / "card.json").read_text())["name"] == "squeezenet1_0"
+    assert not list(tmp_path.glob(".squeezenet1_0.build-*"))  # no half-built folder left behind
