@@ -132,7 +132,7 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
         except (cache.CardError, OSError) as exc:
             fail(f"{case.id}: building published model {spec.zoo!r} failed: {exc}")
     try:
-        found = artifact.resolve(case.suite.models[case.model], case.framework, case.quantization, runner)
+        found = artifact.resolve(spec, case.framework, case.quantization, runner)
         if found.format != "kernel":
             if not found.path.is_file():
                 raise artifact.ArtifactError(f"model file {found.path} not found")

@@ -136,9 +136,12 @@ def inception(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, d
 
 
 # -- DenseNet: every layer sees all earlier feature maps --------------------------------------------
-def densenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
+def dense_layer(cin: int, growth: int) -> Any:
+    """DenseNet's pre-activation bottleneck (BN-ReLU-1x1 to 4 x growth, BN-ReLU-3x3 to growth), its output
+    concatenated to its input (the published DenseNet121 uses it too)."""
+
     class DenseLayer(nn.Module):
-        def __init__(self, cin: int, growth: int):
+        def __init__(self) -> None:
             super().__init__()
             self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, 4 * growth, 1, bias=False),
                                       nn.BatchNorm2d(4 * growth), nn.ReLU(inplace=True),
@@ -147,13 +150,17 @@ def densenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, de
         def forward(self, x: Any) -> Any:
             return torch.cat([x, self.body(x)], 1)
 
+    return DenseLayer()
+
+
+def densenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
     growth = _c(12, width)
     cin = 2 * growth
     layers: list[Any] = [nn.Conv2d(in_channels, cin, 3, 1, 1, bias=False)]
     blocks = (4, 4, 4)  # DenseNet121's (6, 12, 24, 16), scaled
     for i, n in enumerate(blocks):
         for _ in range(_n(n, depth)):
-            layers.append(DenseLayer(cin, growth))
+            layers.append(dense_layer(cin, growth))
             cin += growth
         if i < len(blocks) - 1:  # transition: compress by half, pool
             out = cin // 2

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
-from pytest_aibench.zoo.families import _InvertedResidual, conv_bn, global_pool
+from pytest_aibench.zoo.families import _head, _InvertedResidual, conv_bn, dense_layer, global_pool
 
 if TYPE_CHECKING:
     import torch
@@ -41,10 +41,6 @@ PUBLISHED: dict[str, tuple[int, float, float, str]] = {
 def _basic(cin: int, cout: int, k: Any, s: int = 1, p: Any = 0) -> Any:
     """InceptionV3's conv-BN-ReLU with explicit padding (eps 0.001, as the paper's TF code)."""
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, p, bias=False), nn.BatchNorm2d(cout, eps=0.001), nn.ReLU(inplace=True))
-
-
-def _head(cin: int, num_classes: int, dropout: float = 0.0) -> Any:
-    return nn.Sequential(global_pool(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
 
 
 class _Branches:
@@ -142,22 +138,12 @@ def inceptionv3(num_classes: int = 1000) -> Any:
 
 # -- DenseNet121 --------------------------------------------------------------------------------------
 def densenet121(num_classes: int = 1000, growth: int = 32, blocks: tuple[int, ...] = (6, 12, 24, 16)) -> Any:
-    class DenseLayer(nn.Module):
-        def __init__(self, cin: int):
-            super().__init__()
-            self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, 4 * growth, 1, bias=False),
-                                      nn.BatchNorm2d(4 * growth), nn.ReLU(inplace=True),
-                                      nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False))
-
-        def forward(self, x: Any) -> Any:
-            return torch.cat([x, self.body(x)], 1)
-
     cin = 2 * growth
     layers: list[Any] = [nn.Conv2d(3, cin, 7, 2, 3, bias=False), nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
                          nn.MaxPool2d(3, 2, 1)]
     for i, n in enumerate(blocks):
         for _ in range(n):
-            layers.append(DenseLayer(cin))
+            layers.append(dense_layer(cin, growth))
             cin += growth
         if i < len(blocks) - 1:  # transition: halve the channels, pool
             layers += [nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, cin // 2, 1, bias=False), nn.AvgPool2d(2)]
