@@ -32,6 +32,8 @@ class ModelArtifact:
     config: dict[str, Any] = field(default_factory=dict)
     card: Card | None = None
     factory: str | None = None     # "module:function" building the torch module (manifest `factory:`)
+    code_root: Path | None = None  # the suite's folder, where the factory's module must be (or be trusted)
+    trusted_modules: tuple[str, ...] = ()
     kernel: Any = None             # kernels.Kernel for kernel "models" (format "kernel", no file)
     output: str | int | None = None  # manifest `output:`: the output holding the class scores
 
@@ -106,4 +108,5 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
         raise NotAvailable(f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
                            "give a file already quantized as its own model")
     return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input,
-                         factory=model.factory, output=model.output)
+                         factory=model.factory, output=model.output, code_root=model.code_root,
+                         trusted_modules=model.trusted_modules)

@@ -200,8 +200,9 @@ def aibench_place(request: pytest.FixtureRequest, aibench_plan: Plan) -> Any:
     suite = aibench_plan.case.suite
     if st.dispatch:
         return places.Worker(st.backend)
-    if st.isolated(suite) or getattr(aibench_plan.artifact, "factory", None):
-        # a factory runs the suite's own code: in a child, so an abort or exit there fails this item only
+    if st.isolated(suite) or aibench_plan.runs_user_code:
+        # a factory or stage runs the suite's own code: in a child, so an abort, exit or segfault there fails
+        # this item only (and a process that ends with exit code 0 still fails it: no result came back)
         return places.Child(st.timeout(suite))
     return places.Local(measure.Here(request.getfixturevalue("aibench_prepared"), st.roles(),
                                      st.progress_for(aibench_plan.case.id)))

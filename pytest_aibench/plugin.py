@@ -110,6 +110,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aibench-html", metavar="PATH", default=None,
                     help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
     group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
+    group.addoption("--aibench-no-code", action="store_true", default=False,
+                    help="refuse manifests that name code (factory:, module:callable stages), whatever they trust: "
+                         "`aibench rerun` sets it for a bundle's manifests, which never carry code")
     group.addoption("--aibench-isolate", action="store_true", default=False,
                     help="measure each item in a child process: a runtime that crashes fails only that item")
     group.addoption("--aibench-timeout", metavar="SECONDS", type=outputs.positive_float, default=None,
@@ -237,6 +240,10 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
     usage error, not a failure after measuring. Every process opens them (items are judged where
     they run)."""
     opt = config.option
+    if opt.aibench_against is not None and not opt.aibench_against.strip():
+        raise pytest.UsageError("--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
+                                "git:REV) and got an empty string: is the CI variable that should hold it unset? "
+                                "Leave the option out to measure without a reference")
     if opt.aibench_fail_on and not (opt.aibench_compare or opt.aibench_against):
         raise pytest.UsageError("--aibench-fail-on needs something to compare with: add --aibench-against REF "
                                 "(paired, the stronger test) or --aibench-compare NAME|PATH")
@@ -251,7 +258,7 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
             st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
     except (baseline.BaselineError, compare.RuleError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    if opt.aibench_against:
+    if opt.aibench_against is not None:
         _open_reference(config, st)
 
 
@@ -272,6 +279,11 @@ def _open_reference(config: pytest.Config, st: State) -> None:
     except against.ReferenceError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.add_cleanup(st.reference.close)
+    st.reference_problems = against.problems(st.reference, [(ls.suite.name, ls.suite.path) for ls in st.suites.values()],
+                                             config.rootpath, config.invocation_params.dir)
+    if st.reference_problems and opt.aibench_against_unknown == "fail":
+        raise pytest.UsageError("--aibench-against compares nothing (--aibench-against-unknown fail):\n  "
+                                + "\n  ".join(st.reference_problems))
 
 
 def _new_run_id() -> str:
@@ -281,7 +293,8 @@ def _new_run_id() -> str:
 def _load_suites(config: pytest.Config, st: State) -> None:
     try:
         paths, problems = manifest.discover(config.option.aibench, config.invocation_params.dir)
-        loaded = manifest.load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names)
+        loaded = manifest.load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names,
+                                   code=not config.option.aibench_no_code)
     except manifest.ManifestError as exc:
         raise pytest.UsageError(f"invalid aibench manifest\n{exc.report()}") from None
     if st.profile is not None:
@@ -322,7 +335,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     cases = sum(len(ls.cases) for ls in st.suites.values())
     names = ", ".join(f"{ls.suite.name} {ls.suite.version}" for ls in st.suites.values())
     return [f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
-            f"aibench: kernels picked for {isa.describe(isa.isa_flags())}"]
+            f"aibench: kernels picked for {isa.describe(isa.isa_flags())}",
+            *(f"aibench: WARNING: {why}" for why in st.reference_problems)]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

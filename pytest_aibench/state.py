@@ -37,6 +37,7 @@ class State:
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
     backend: Any = None               # cluster.backend.DaskBackend with --aibench-cluster; None: in-process
     reference: Reference | None = None  # --aibench-against
+    reference_problems: list[str] = field(default_factory=list)  # why --aibench-against may compare nothing
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
 
     @property

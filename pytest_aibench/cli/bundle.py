@@ -22,9 +22,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench import data
 from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.files import sha256_file
 from pytest_aibench.judge.compare import isa_note, match
+from pytest_aibench.manifest.model import DatasetSpec
 from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson
 from pytest_aibench.zoo.cards import CardError, find_card
@@ -247,6 +249,9 @@ def _check_dataset_files(files: dict[str, Path], problems: list[str], notes: lis
         folder = Path(name.removeprefix("manifests/")).parent
         datasets = data.get("datasets") if isinstance(data, dict) else None
         for ds, spec in (datasets or {}).items() if isinstance(datasets, dict) else ():
+            if isinstance(spec, dict) and isinstance(spec.get("path"), str) and (folder / spec["path"]).is_dir():
+                _check_folder(ds, spec, folder / spec["path"], _recorded_hashes(files, ds), problems, notes)
+                continue
             if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not spec.get("sha256"):
                 continue
             local = folder / spec["path"]
@@ -255,6 +260,34 @@ def _check_dataset_files(files: dict[str, Path], problems: list[str], notes: lis
             elif sha256_file(local) != spec["sha256"]:
                 problems.append(f"dataset {ds!r}: file {local} here has sha256 {sha256_file(local)[:16]}..., the "
                                 f"manifest records {str(spec['sha256'])[:16]}...")
+
+
+def _recorded_hashes(files: dict[str, Path], dataset: str) -> set[str]:
+    """The content hashes the bundled run recorded for ``dataset``'s items."""
+    try:
+        items = json.loads(files["run.json"].read_bytes()).get("items", []) if "run.json" in files else []
+    except (ValueError, AttributeError):
+        return set()
+    return {str(i["dataset"]["sha256"]) for i in items if isinstance(i, dict) and isinstance(i.get("dataset"), dict)
+            and i["dataset"].get("name") == dataset and i["dataset"].get("sha256")}
+
+
+def _check_folder(name: str, spec: dict[str, Any], local: Path, recorded: set[str], problems: list[str],
+                  notes: list[str]) -> None:
+    """An image folder here against the content hash the run recorded (names and bytes of every file used)."""
+    if not recorded:
+        notes.append(f"dataset {name!r}: folder {local} is here, but the run recorded no content hash for it")
+        return
+    try:
+        got = data.materialize(DatasetSpec(name, str(spec.get("source")), local, None,
+                                           float(spec.get("eval_fraction", 0.25)), int(spec.get("split_seed", 0)),
+                                           dict(spec.get("params") or {}))).content_hash
+    except (data.DatasetError, LookupError, TypeError, ValueError) as exc:
+        problems.append(f"dataset {name!r}: folder {local} cannot be read as the run read it: {exc}")
+        return
+    if got not in recorded:
+        problems.append(f"dataset {name!r}: folder {local} here hashes to {got[:16]}..., the run recorded "
+                        f"{', '.join(sorted(h[:16] + '...' for h in recorded))} (files added, removed or changed)")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -284,13 +317,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print("the bundle does not verify; not rerunning:\n  " + "\n  ".join(problems))
             return 1
         doc, before = runjson.read(Path(tmp) / "run.json")
-        manifests = []
+        manifests, from_bundle = [], False
         for m in doc.get("manifests", []):
             original = Path(args.root) / m["path"]  # own model files sit beside the original manifest
             if original.is_file() and _sha(original.read_bytes()) == m["sha256"]:
                 manifests.append(str(original))
             elif manifest_member(m["path"]) in files:
                 manifests.append(str(files[manifest_member(m["path"])]))
+                from_bundle = True
         if not manifests:
             print("no manifest of the bundled run is available here")
             return 1
@@ -300,6 +334,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                *(("--aibench-profile", doc["profile"]) if doc.get("profile") else ())]
         for path in manifests:
             cmd += ["--aibench", path]
+        if from_bundle:  # a bundle's own manifest: whatever it trusts, it may name no code
+            cmd += ["--aibench-no-code"]
         # the bundle is data only (its members are whitelisted, never code): pytest runs from --root with
         # that as its rootdir, so the only conftest.py files it may load are the project's own
         cmd += ["--rootdir", str(Path(args.root).resolve())]

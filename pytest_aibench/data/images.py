@@ -24,6 +24,11 @@ from pytest_aibench.files import sha256_file
 from pytest_aibench.manifest.model import DatasetSpec
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
+#: the only decoders an image file reaches, whatever its name says: Pillow identifies a file by its bytes,
+#: and some of its plugins hand files to external programs (EPS, PS and PDF to Ghostscript)
+DECODERS = ("JPEG", "PNG", "BMP", "WEBP")
+#: largest label a labels file may give (a label space larger than this is a typo)
+MAX_LABEL = 1_000_000
 INSTALL_HINT = "pip install 'pytest-aibench[images]' (Pillow decodes the image files)"
 
 
@@ -64,32 +69,82 @@ class ImageFiles:
                            "(pytest_aibench.data.images.bind)")
 
 
-def _labels_file(root: Path, labels: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[int], dict]:
+def _name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as text; a name that is not UTF-8 is refused (it could not be recorded)."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DatasetError(f"{root}: file name {rel.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
+                           "rename it (results record every file's name)") from None
+    return rel
+
+
+def _inside(path: Path, confine: Path | None, what: str) -> None:
+    """Data stays inside the suite's folder: a symlink or a ``..`` that leaves it is refused."""
+    if confine is not None and confine not in path.resolve().parents:
+        raise DatasetError(f"{what} leads outside the suite's folder {confine} (to {path.resolve()}); set "
+                           "'allow_outside_paths: true' at the top level if that is intended")
+
+
+def _labels_file(root: Path, labels: Path, extensions: tuple[str, ...],
+                 confine: Path | None = None) -> tuple[list[str], list[int], dict]:
     """``file label`` per line (whitespace or comma separated); '#' starts a comment."""
+    try:
+        text = labels.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"params.labels: {labels} does not exist; expected a text file of 'FILE LABEL' lines "
+                           f"in {root}") from None
+    except IsADirectoryError:
+        raise DatasetError(f"params.labels: {labels} is a folder; expected a text file of 'FILE LABEL' lines") from None
+    except UnicodeDecodeError as exc:
+        bad_line = labels.read_bytes()[:exc.start].count(b"\n") + 1
+        raise DatasetError(f"{labels}:{bad_line}: not UTF-8 text (byte {exc.start}); save the labels file as UTF-8") from None
+    except OSError as exc:
+        raise DatasetError(f"params.labels: cannot read {labels}: {exc.strerror or exc}") from None
     names, ys = [], []
-    for lineno, line in enumerate(labels.read_text().splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.replace(",", " ").split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise DatasetError(f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL a class id, an integer from 0), got {line!r}")
-        if not (root / parts[0]).is_file():
-            raise DatasetError(f"{labels}:{lineno}: {root / parts[0]} does not exist")
-        names.append(parts[0])
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) > MAX_LABEL:
+            raise DatasetError(f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL a class id, an integer from 0 to "
+                               f"{MAX_LABEL}), got {line[:80]!r}")
+        name = Path(parts[0])
+        if name.is_absolute() or ".." in name.parts:
+            raise DatasetError(f"{labels}:{lineno}: {parts[0]!r} must be a path inside {root} (no absolute path, "
+                               "no '..')")
+        if not (root / name).is_file():
+            raise DatasetError(f"{labels}:{lineno}: {root / name} does not exist")
+        _inside(root / name, confine, f"{labels}:{lineno}: {parts[0]}")
+        names.append(name.as_posix())
         ys.append(int(parts[1]))
     return names, ys, {"labels": labels.name}
 
 
-def _class_folders(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[int], dict]:
-    """One subfolder per class, sorted by name: the i-th folder is class i (ImageNet's wnid order)."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+def _visible(path: Path) -> bool:
+    """Hidden entries (.ipynb_checkpoints, .DS_Store, dot-folders) are never data."""
+    return not path.name.startswith(".") and path.name != "__MACOSX"
+
+
+def _class_folders(root: Path, extensions: tuple[str, ...], confine: Path | None) -> tuple[list[str], list[int], dict]:
+    """One subfolder per class, sorted by name: the i-th folder is class i (ImageNet's wnid order).
+    Hidden folders are no class; an empty class folder is refused (dropping it would renumber the
+    classes after it)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and _visible(p))
     names, ys = [], []
     for label, cls in enumerate(classes):
-        for f in sorted((root / cls).iterdir()):
-            if f.is_file() and f.suffix.lower() in extensions:
-                names.append(f"{cls}/{f.name}")
-                ys.append(label)
+        folder = root / cls
+        _inside(folder, confine, f"class folder {folder}")
+        files = [f for f in sorted(folder.iterdir()) if _visible(f) and f.is_file() and f.suffix.lower() in extensions]
+        if not files:
+            raise DatasetError(f"class folder {folder} holds no image with {', '.join(extensions)} extensions: remove it "
+                               f"(its class would have no sample, and dropping it would renumber the classes after it)")
+        for f in files:
+            _inside(f, confine, f"image {f}")
+            names.append(_name(f, root))
+            ys.append(label)
     return names, ys, {"classes": classes if len(classes) <= 20 else f"{len(classes)} folders"}
 
 
@@ -119,20 +174,25 @@ class ImagesSource:
             raise DatasetError(f"dataset {spec.name!r}: params.extensions must be a list of suffixes, e.g. [.jpg, .png]")
         extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in p.get("extensions", EXTENSIONS))
         if p.get("labels"):
-            names, ys, meta = _labels_file(root, root / str(p["labels"]), extensions)
+            names, ys, meta = _labels_file(root, root / str(p["labels"]), extensions, spec.confine)
         else:
-            names, ys, meta = _class_folders(root, extensions)
+            names, ys, meta = _class_folders(root, extensions, spec.confine)
         if len(names) < 2:
             raise DatasetError(f"dataset {spec.name!r}: {root} holds {len(names)} images with {', '.join(extensions)} "
                                "extensions; expected class subfolders of images (or params.labels)")
         order = np.arange(len(names))
         if p.get("samples") is not None:
             n = int(p["samples"])
-            if not 2 <= n <= len(names):
-                raise DatasetError(f"dataset {spec.name!r}: params.samples must be within 2..{len(names)}, got {n}")
-            order = np.sort(np.random.default_rng(int(p.get("seed", 0))).choice(len(names), n, replace=False))
+            if n < 2:
+                raise DatasetError(f"dataset {spec.name!r}: params.samples must be at least 2, got {n}")
+            if n >= len(names):  # more than there is: all of them, said in the item's flags
+                meta["notes"] = [f"dataset {spec.name!r}: params.samples {n} is more than the {len(names)} images in "
+                                 f"{root}: all {len(names)} are used"]
+            else:
+                order = np.sort(np.random.default_rng(int(p.get("seed", 0))).choice(len(names), n, replace=False))
         y = np.asarray(ys, dtype=np.int64)[order]
-        space = int(p.get("num_classes", len(meta.get("classes", ())) if not p.get("labels") else int(y.max()) + 1))
+        folders = len(meta["classes"]) if isinstance(meta.get("classes"), list) else len(set(ys))
+        space = int(p.get("num_classes", folders if not p.get("labels") else int(y.max()) + 1))
         if space <= int(y.max()):
             raise DatasetError(f"dataset {spec.name!r}: params.num_classes {space} is below the largest label {y.max()}")
         files = ImageFiles(root, tuple(names[i] for i in order))
@@ -160,7 +220,7 @@ class Preprocess:
 
     def apply(self, image: Any) -> np.ndarray:
         """One PIL image to the model's tensor (C, H, W) or (H, W, C)."""
-        img = image.convert("RGB")
+        img = to_rgb(image)
         if self.resize:
             w, h = img.size
             k = self.resize / min(w, h)
@@ -189,6 +249,26 @@ class Preprocess:
         return np.ascontiguousarray(a, dtype=self.dtype)
 
 
+#: Pillow's modes of more than 8 bits per sample, and the full scale of each
+_DEEP = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
+def to_rgb(image: Any) -> Any:
+    """8-bit RGB from any mode an allowed decoder gives: greyscale, palette, CMYK, YCbCr and 1-bit through
+    Pillow's conversions; alpha (LA, RGBA, PA, palette transparency) dropped, as torchvision's loader does;
+    16-bit greyscale scaled to 8 bits (Pillow's own conversion clips it at 255, turning a 16-bit image white).
+    32-bit integer images are read as 16-bit (what PNG gives); float images have no agreed range: refused."""
+    mode = image.mode
+    if mode in _DEEP:
+        a = np.asarray(image, dtype=np.float64) * (255.0 / _DEEP[mode])
+        return _pil().fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if mode == "F":
+        raise ValueError("a 32-bit float image has no agreed pixel range; save it as 8- or 16-bit PNG")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image if mode == "RGB" else image.convert("RGB")
+
+
 class Decoded:
     """:class:`ImageFiles` bound to a preprocessing: slices stay lazy, batches decode when iterated."""
 
@@ -215,10 +295,15 @@ class Decoded:
         for i, name in enumerate(names):
             path = self.files.root / name
             try:
-                with image.open(path) as img:
+                with image.open(path, formats=DECODERS) as img:  # never a decoder outside the allow-list
                     out[i] = self.pre.apply(img)
-            except (OSError, ValueError) as exc:
-                raise DatasetError(f"image {path}: cannot decode ({exc}); remove or replace the file") from None
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - corrupt, truncated, a bomb, another format: one message
+                kind = "too many pixels (a decompression bomb?)" if "DecompressionBomb" in type(exc).__name__ \
+                    else f"{type(exc).__name__}: {exc}"
+                raise DatasetError(f"image {path}: cannot decode as {', '.join(DECODERS)} ({kind}); remove or "
+                                   "replace the file") from None
         return out
 
     def batches(self, size: int) -> Iterator[tuple[np.ndarray, float]]:

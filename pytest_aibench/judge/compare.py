@@ -28,7 +28,7 @@ ALPHA = 0.01
 #: rank test on round medians, after each side's worst round is set aside: with 5 rounds a side (4 left),
 #: p < 0.02 means complete separation, which happens by chance with probability 1/70 when nothing changed
 ROUNDS_ALPHA = 0.02
-_RULE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*:\s*([-+])\s*(\d+(?:\.\d+)?|\.\d+)\s*(%?)\s*$")
+_RULE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*:\s*([-+])\s*(\d+(?:\.\d+)?|\.\d+)\s*(%|ms)?\s*$")
 
 
 class RuleError(ValueError):
@@ -41,10 +41,11 @@ class Rule:
     limit: float      # signed: +0.10 (relative) or -0.005 (absolute)
     relative: bool
     text: str
+    sign: int = 0     # +1 / -1 as written; the direction of a zero limit (+0%: any rise is worse)
 
     @property
     def worse_when_higher(self) -> bool:
-        return self.limit > 0
+        return self.sign > 0 if self.sign else self.limit > 0
 
     def __str__(self) -> str:
         return self.text
@@ -58,10 +59,17 @@ def parse_rules(text: str, known_metrics: set[str] | None = None) -> list[Rule]:
         if not m:
             raise RuleError(f"cannot read regression rule {part.strip()!r}: expected METRIC:+N% or METRIC:-N "
                             "(e.g. latency.p99:+10% or accuracy:-0.005)")
-        name, sign, number, pct = m.groups()
+        name, sign, number, unit = m.groups()
+        metric = resolve_metric(name, known_metrics)
+        if unit == "ms" and not metric.endswith("_ms"):
+            raise RuleError(f"regression rule {part.strip()!r}: {metric} is not measured in milliseconds; "
+                            f"write {name}:{sign}{number}% (relative) or {name}:{sign}{number} (in its own unit)")
+        if unit is None and metric.endswith("_ms") and float(number) != 0:
+            raise RuleError(f"regression rule {part.strip()!r} gives no unit: write {name}:{sign}{number}% for a "
+                            f"relative tolerance, or {name}:{sign}{number}ms for an absolute one of {number} ms")
+        pct = unit == "%"
         value = float(number) / (100.0 if pct else 1.0)
-        rules.append(Rule(resolve_metric(name, known_metrics), value if sign == "+" else -value, bool(pct),
-                          part.strip()))
+        rules.append(Rule(metric, value if sign == "+" else -value, pct, part.strip(), 1 if sign == "+" else -1))
     return rules
 
 

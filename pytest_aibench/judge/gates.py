@@ -77,6 +77,9 @@ def check_against(result: Result, unknown_fails: bool) -> list[str]:
     regressed = [v for v in verdicts if v.get("outcome") == "REGRESSED"]
     unknown = [v for v in verdicts if v.get("outcome") == "UNKNOWN"]
     ref = info.get("ref", "the reference")
+    status = str(info.get("status", ""))
+    if unknown_fails and status.startswith("not compared"):
+        return [f"against {ref}: {status} (--aibench-against-unknown fail)"]
     for v in unknown:
         result.flags.append(f"INCONCLUSIVE against {ref}: {PairedVerdict(**v).message()}")
     bad = regressed + (unknown if unknown_fails else [])

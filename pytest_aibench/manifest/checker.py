@@ -27,6 +27,7 @@ from pytest_aibench.quantization import QUANTIZATIONS
 from pytest_aibench.registry import suggest
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.runtimes.kernels import REQUIRED, Kernel
+from pytest_aibench.usercode import factory_file, refusal
 
 #: marker names pytest or this plugin already use; an axis value may not shadow them
 RESERVED_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings",
@@ -137,6 +138,7 @@ class Checker:
         self.path, self.data, self.index, self.runner_known = path, data, index, runner_known
         self._names = runner_names
         self.root: Path = path.parent
+        self.code = True  # False: no module:callable may be named at all (a bundle's manifest)
         self.problems: list[Problem] = []
         self.broken_axes: set[str] = set()  # axes with a reported bad value: no follow-on errors about them
 
@@ -191,17 +193,10 @@ class Checker:
                      "'allow_outside_paths: true' at the top level if that is intended")
 
     def factory(self, keypath: tuple, factory: str, trusted: tuple[str, ...], what: str = "factory") -> None:
-        """``factory:`` imports the manifest's own code only: its module must be a file (or package)
-        in the manifest's folder, unless the manifest lists it under ``trusted_modules:``."""
-        module = factory.partition(":")[0]
-        if module.split(".")[0] in trusted or module in trusted:
-            return
-        if factory_file(self.root, module) is None:
-            rel = module.replace(".", "/")
-            self.bad(keypath, f"{what} {factory!r}: module {module!r} is not a file in the manifest's folder "
-                     f"{self.path.parent} (expected {rel}.py or {rel}/__init__.py there); a {what} imports the "
-                     f"suite's own code, never the standard library or site-packages: move the function into "
-                     f"the suite's folder, or list the package under 'trusted_modules:' if you mean it")
+        """``factory:`` and stages import the manifest's own code only (:mod:`pytest_aibench.usercode`)."""
+        why = refusal(factory, self.root, trusted, what, self.code)
+        if why is not None:
+            self.bad(keypath, why.replace(str(self.root), str(self.path.parent), 1))
 
     def regressions(self, keypath: tuple, raw: dict | None) -> tuple[Any, ...]:
 
@@ -229,11 +224,4 @@ class Checker:
         return tuple(out)
 
 
-def factory_file(folder: Path, module: str) -> Path | None:
-    """The file in ``folder`` that defines ``module`` (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``)."""
-    base = folder.joinpath(*module.split("."))
-    root = folder.resolve()
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file() and root in candidate.resolve().parents:
-            return candidate
-    return None
+__all__ = ["Checker", "factory_file", "parse_gate", "schema", "schema_problems", "value_token"]

@@ -66,8 +66,9 @@ def discover(args: Iterable[str], cwd: Path) -> tuple[list[Path], list[tuple[Pat
 
 
 def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None,
-         runner_names: Callable[[], list[str]] | None = None) -> LoadedSuite:
-    """Load and validate one manifest; raise :class:`ManifestError` with all of its problems."""
+         runner_names: Callable[[], list[str]] | None = None, code: bool = True) -> LoadedSuite:
+    """Load and validate one manifest; raise :class:`ManifestError` with all of its problems
+    (``code=False``: a manifest naming any code, factory or stage, is refused)."""
 
     shown = display or path
     try:
@@ -76,7 +77,7 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
         raise ManifestError([(shown, p) for p in exc.problems]) from None
     except OSError as exc:
         raise ManifestError([(shown, Problem(None, (), f"cannot read: {exc.strerror or exc}"))]) from None
-    suite, problems = build_suite(path, data, index, raw, runner_known, shown, runner_names)
+    suite, problems = build_suite(path, data, index, raw, runner_known, shown, runner_names, code)
     if suite is None:
         raise ManifestError([(shown, p) for p in problems])
     cases, problems = matrix.expand(suite)
@@ -90,7 +91,7 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
 
 def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Path,
              problems: list[tuple[Path, Problem]] | None = None,
-             runner_names: Callable[[], list[str]] | None = None) -> list[LoadedSuite]:
+             runner_names: Callable[[], list[str]] | None = None, code: bool = True) -> list[LoadedSuite]:
     """Load every manifest, collecting all problems of all files (and ``problems`` already found)
     before raising."""
     out: list[LoadedSuite] = []
@@ -99,7 +100,7 @@ def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Pa
     for path in paths:
         shown = _rel(path, rootdir)
         try:
-            loaded = load(path, runner_known, shown, runner_names)
+            loaded = load(path, runner_known, shown, runner_names, code)
         except ManifestError as exc:
             problems += exc.problems
             continue

@@ -101,6 +101,9 @@ class DatasetSpec:
     eval_fraction: float = 0.25
     split_seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    #: the folder the data must stay inside (the suite's; None with allow_outside_paths): symlinks and a
+    #: labels file's lines are held to it too, not only ``path:``
+    confine: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class ModelSpec:
     zoo: str | None = None
     file: Path | None = None
     factory: str | None = None          # "module:function" building the torch module for `file`'s weights
+    #: where ``factory:`` may import from (the suite's folder) and what it may import besides (usercode's rule)
+    code_root: Path | None = None
+    trusted_modules: tuple[str, ...] = ()
     kernel: Any = None                  # kernels.Kernel: an operation on fixed shapes instead of a model
     sha256: str | None = None
     input: InputSpec | None = None
@@ -144,6 +150,7 @@ class Suite:
     description: str = ""
     timeout: float | None = None
     allow_outside_paths: bool = False
+    trusted_modules: tuple[str, ...] = ()  # modules a factory or stage may import besides the suite's own files
     max_items: int = 100_000             # a matrix larger than this is refused at collection, with its size
     topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters

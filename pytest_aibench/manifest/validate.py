@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import random
 from collections.abc import Callable
@@ -43,20 +44,22 @@ from pytest_aibench.manifest.model import (
 from pytest_aibench.registry import suggest
 from pytest_aibench.sim.node import PROFILES
 from pytest_aibench.sim.topology import topology_from
+from pytest_aibench.usercode import STAGE_KEYS, is_code
 
 
 def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_known: Callable[[str], bool],
                 display: Path | None = None,
-                runner_names: Callable[[], list[str]] | None = None) -> tuple[Suite | None, list[Problem]]:
+                runner_names: Callable[[], list[str]] | None = None,
+                code: bool = True) -> tuple[Suite | None, list[Problem]]:
     """Validate ``data`` (from ``path``, shown as ``display``); return the Suite, or None and every
-    problem found."""
+    problem found. ``code=False`` refuses every ``module:callable`` (a bundle's manifest carries none)."""
     if not isinstance(data, dict):
         return None, [Problem(index.line_of(()), (),
                               f"expected a mapping at the top level (suite:, version:, datasets:, models:), "
                               f"got {_typename(data)}")]
     problems = schema_problems(data, index)
     c = Checker(display or path, data, index, runner_known, runner_names)
-    c.root = path.parent
+    c.root, c.code = path.parent, code
     groups, provided = _metric_groups(c, data)  # first: gates are checked against what they provide
     allow_outside = data.get("allow_outside_paths") is True
     datasets = _datasets(c, data, path, allow_outside)
@@ -68,6 +71,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     profiles, default_profile = _profiles(c, data)
     _thread_bounds(c, data)
     _stages(c, data)
+    _finite(c, data, ())
     suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
     suite_regressions = c.regressions(("regressions",), _dict(data, "regressions"))
     problems += c.problems
@@ -82,7 +86,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         settings=dict(data.get("settings") or {}), profiles=profiles, default_profile=default_profile,
         description=data.get("description", ""), lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
-        allow_outside_paths=allow_outside, max_items=_max_items(data), topologies=topologies, grid=grid,
+        allow_outside_paths=allow_outside, trusted_modules=_trusted(data), max_items=_max_items(data), topologies=topologies, grid=grid,
         cluster=data.get("cluster") if isinstance(data.get("cluster"), str) else None,
         params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)}), []
 
@@ -124,6 +128,9 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
         kp: tuple[Any, ...] = ("datasets", name)
         if isinstance(spec.get("path"), str):
             c.inside(kp + ("path",), spec["path"], allow_outside)
+            labels = _dict(spec, "params").get("labels")
+            if isinstance(labels, str):
+                c.inside(kp + ("params", "labels"), str(Path(spec["path"]) / labels), allow_outside)
         if spec["source"] not in DATASETS:
             c.bad(kp + ("source",), f"unknown dataset source {spec['source']!r}; known: {', '.join(DATASETS.names())}"
                   f"{suggest(spec['source'], DATASETS.names())}")
@@ -135,7 +142,7 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
             path=(path.parent / spec["path"]) if isinstance(spec.get("path"), str) else None,
             sha256=spec.get("sha256"), eval_fraction=float(spec.get("eval_fraction", 0.25)),
             split_seed=int(spec.get("split_seed", 0)) if isinstance(spec.get("split_seed", 0), int) else 0,
-            params=dict(spec.get("params") or {}))
+            params=dict(spec.get("params") or {}), confine=None if allow_outside else path.parent.resolve())
     return datasets
 
 
@@ -228,11 +235,26 @@ def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
         if isinstance(inp, dict) and key in out and key in inp:
             c.bad(kp + (key,), f"{key} is given both here and in the model's input: ({_show(inp[key])}); it would "
                   "apply twice: keep it in preprocess only")
-    if out.get("std") and any(v == 0 for v in out["std"]):
-        c.bad(kp + ("std",), "std must not contain 0 (the input would be divided by zero)")
+    if out.get("std") and any(not abs(v) >= MIN_STD for v in out["std"]):
+        c.bad(kp + ("std",), f"std must be at least {MIN_STD:g} in size (0 divides by zero; a tinier one only blows the "
+              f"input up), got {_show(list(out['std']))}")
+    if isinstance(inp, dict) and "scale" in inp and "scale" in spec:
+        c.bad(kp + ("scale",), f"scale is given both here and in the model's input: ({_show(inp['scale'])}); both would "
+              "apply: keep it in preprocess only")
+    for key in ("resize", "crop"):
+        sides = out.get(key) if key == "crop" else (out.get(key),)
+        if sides and any(isinstance(v, int) and v > MAX_SIDE for v in sides):
+            c.bad(kp + (key,), f"{key} above {MAX_SIDE} pixels: expected a side the model takes (e.g. 224)")
     dtype = out.get("dtype", "float32")
     if "input_scale" in out and dtype not in ("uint8", "int8"):
         c.bad(kp + ("input_scale",), f"input_scale quantizes the input: give dtype: int8 or uint8 (dtype is {dtype})")
+    if dtype in ("uint8", "int8") and "input_scale" not in out:
+        if dtype == "int8" or any(k in spec for k in ("mean", "std")) or spec.get("scale", 1) != 1:
+            c.bad(kp + ("dtype",), f"dtype {dtype} without input_scale: the values would be cast to {dtype} as they "
+                  "are (a 1/255 scale truncates every pixel to 0 or 1); give input_scale and input_zero_point (the "
+                  "model's input quantization), or for raw 0..255 pixels dtype: uint8 with no scale, mean or std")
+        else:
+            out["scale"] = 1.0  # uint8 with nothing else: the raw pixels, not 1/255 of them
     try:
         return Preprocess(**out)
     except TypeError as exc:
@@ -251,6 +273,8 @@ def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: 
         c.bad(kp, "'factory:' builds an architecture: give its weights as 'file:' (a state dict) with 'sha256:'")
     if isinstance(spec.get("factory"), str):
         c.factory(kp + ("factory",), spec["factory"], _trusted(data))
+    elif "factory" in spec:
+        c.bad(kp + ("factory",), f"expected 'module:function' (a function in the suite's folder), got {_show(spec['factory'])}")
     if has_file and "sha256" not in spec:
         c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
     if isinstance(spec.get("file"), str):
@@ -260,6 +284,7 @@ def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: 
         name=name, dataset=_model_dataset(c, data, kp, spec, datasets), zoo=spec.get("zoo"),
         file=(path.parent / spec["file"]) if isinstance(spec.get("file"), str) else None,
         factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
+        code_root=path.parent, trusted_modules=_trusted(data),
         kernel=c.kernel(kp + ("kernel",), spec.get("kernel")) if has_kernel else None,
         sha256=spec.get("sha256"), input=_input(spec.get("input")), axes=_model_axes(c, data, kp, spec),
         preprocess=_preprocess(c, kp + ("preprocess",), spec.get("preprocess"), spec.get("input")),
@@ -369,27 +394,47 @@ def _grid(c: Checker, data: dict) -> tuple[dict[str, Any], ...]:
 __all__ = ["Settings", "build_suite", "parse_gate", "schema", "schema_problems", "value_token"]
 
 
-#: paradigm params that pick a pluggable stage (paradigms.stages): 'module:callable' there is user code
-STAGE_KEYS = ("hard_example_mining", "aggregation", "task_detection")
-
-
 def _stages(c: Checker, data: dict) -> None:
-    """A stage given as ``module:callable`` follows the ``factory:`` rule: the suite's own files only."""
+    """A stage given as ``module:callable`` follows the ``factory:`` rule (the suite's own files only),
+    by every route a paradigm's params take: ``params.<paradigm>``, ``grid.params``, ``matrix.include``
+    variables and extra ``axes`` values."""
+    routes: list[tuple[tuple[Any, ...], Any]] = []
     for paradigm, params in _dict(data, "params").items():
-        for key in STAGE_KEYS:
-            value = params.get(key) if isinstance(params, dict) else None
-            if isinstance(value, str) and ":" in value:
-                c.factory(("params", paradigm, key), value, _trusted(data), "stage")
+        for key, value in params.items() if isinstance(params, dict) else ():
+            routes.append((("params", paradigm, key), value))
     for key, values in _dict(_dict(data, "grid"), "params").items():
-        for i, value in enumerate(values if key in STAGE_KEYS and isinstance(values, list) else ()):
-            if isinstance(value, str) and ":" in value:
-                c.factory(("grid", "params", key, i), value, _trusted(data), "stage")
+        routes += [(("grid", "params", key, i), v) for i, v in enumerate(values if isinstance(values, list) else ())]
+    for key, values in _dict(data, "axes").items():
+        routes += [(("axes", key, i), v) for i, v in enumerate(values if isinstance(values, list) else ())]
+    include = _dict(data, "matrix").get("include")
+    for i, rule in enumerate(include if isinstance(include, list) else ()):
+        routes += [(("matrix", "include", i, key), v) for key, v in (rule.items() if isinstance(rule, dict) else ())]
+    for kp, value in routes:
+        if kp[-1 if kp[0] != "grid" and kp[0] != "axes" else -2] in STAGE_KEYS and is_code(value):
+            c.factory(kp, value, _trusted(data), "stage")
+
+
+def _finite(c: Checker, value: Any, keypath: tuple[Any, ...]) -> None:
+    """No NaN or infinity anywhere (YAML's .nan/.inf): every bound in the schema lets them through,
+    and every figure computed from one would be one too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        c.bad(keypath, f"expected a finite number, got {value!r}")
+    elif isinstance(value, dict):
+        for key, v in value.items():
+            _finite(c, v, keypath + (key,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(c, v, keypath + (i,))
 
 
 def _trusted(data: dict) -> tuple[str, ...]:
     raw = data.get("trusted_modules")
     return tuple(m for m in raw if isinstance(m, str)) if isinstance(raw, list) else ()
 
+
+#: a std smaller than this is degenerate; a crop or resize larger than this is a typo
+MIN_STD = 1e-6
+MAX_SIDE = 8192
 
 #: an include key this close to an axis name is a typo, not a new variable ('quantisation', 'framwork')
 INCLUDE_TYPO_CUTOFF = 0.75

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from pytest_aibench.cluster.backend import Backend, InProcess
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.progress import Progress
@@ -28,6 +30,18 @@ if TYPE_CHECKING:
     from pytest_aibench.runtimes import Runner, RunnerSession
     from pytest_aibench.sim.node import Node
     from pytest_aibench.sim.topology import Topology
+
+
+def finite(scores: Any, where: str) -> Any:
+    """``scores`` unchanged when every value is finite; else this item's error. An argmax over NaN picks
+    class 0, and a quality figure made from that would be made up (every paradigm's predictions pass here)."""
+    arr = np.asarray(scores)
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        rows = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum()) if arr.ndim else 1
+        raise ArtifactError(f"{where}: NaN/inf scores for {rows} of {len(arr) if arr.ndim else 1} samples; no quality "
+                            "figure is reported from non-finite outputs (check the input scaling, the dtype, the "
+                            "learning rate or the aggregation)")
+    return scores
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.stats import percentile
 from pytest_aibench.measure.timing import time_calls
-from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms import ParadigmContext, finite
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.paradigms.stages import stage
@@ -226,10 +226,11 @@ class JointInference:
             cx = cloud.session.adapt(x)
             bs = ctx.settings.batch_size
             if not ctx.distributed:
-                cloud_preds = np.concatenate([cloud.session.infer(cx[i:i + bs]).argmax(-1) for i in range(0, len(cx), bs)])
+                cloud_preds = np.concatenate([finite(cloud.session.infer(cx[i:i + bs]), "the cloud model").argmax(-1)
+                                              for i in range(0, len(cx), bs)])
             else:
-                cloud_preds = ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings, cx,
-                                              bs).argmax(-1)
+                cloud_preds = finite(ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings,
+                                                     cx, bs), "the cloud model").argmax(-1)
         finally:
             cloud.session.close()
         threshold = float(ctx.param("threshold", 0.8))
@@ -275,7 +276,7 @@ def _mining(ctx: ParadigmContext) -> tuple[str, Any]:
     """The hard-example mining stage (``rule:`` is its older name)."""
     params = dict(ctx.params)
     params.setdefault("hard_example_mining", params.get("rule", "confidence"))
-    return stage("hard_example_mining", params, ctx.case.suite.root if ctx.case.suite else None)
+    return stage("hard_example_mining", params, ctx.case.suite)
 
 
 class MultiEdgeInference:
@@ -297,7 +298,7 @@ class MultiEdgeInference:
                                                       ctx.settings.batch_size) for i in idx])
             preds = preds.copy()
             for i, part in zip(idx, parts, strict=True):
-                preds[i] = part.argmax(-1)
+                preds[i] = finite(part, "an edge worker").argmax(-1)
         t_edge = compute_s(topo.edge, ctx.facts.mflops)
         shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
         makespan = max(shares) * t_edge
@@ -353,7 +354,7 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
     t_down = down.transfer(out_bytes, 0.0)
     with torch.inference_mode():  # the split really runs: head then tail gives the full model's answers
         x = torch.from_numpy(np.ascontiguousarray(xa))
-        split_preds = module[k:](module[:k](x)).argmax(-1).numpy()
+        split_preds = finite(module[k:](module[:k](x)).numpy(), "the split model").argmax(-1)
     head_s = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)
     tail_s = sum(layer_flops[k:]) / (topo.cloud.gflops * 1e9)
     return {"multi_edge.split_at": k, "multi_edge.split_layers": len(module),

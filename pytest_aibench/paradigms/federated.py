@@ -10,6 +10,7 @@ always runs on through an outage and nothing learns from data that never moved."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,37 @@ def _probe_simpy(paradigm: str) -> None:
         raise NotAvailable(f"{paradigm} runs client rounds in simulated time with simpy: {SIMPY_HINT}") from None
 
 
+#: a simulated duration past this (about 3 million years) is a typo, not an experiment
+MAX_SIM_SECONDS = 1e14
+
+
+def bounded(p: Any, key: str, default: float) -> float:
+    """``params.<key>``, a positive, finite number of simulated seconds (else one clear error): a zero
+    or negative retry interval would never let simulated time pass."""
+    raw = p(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0 < value <= MAX_SIM_SECONDS:
+        raise ArtifactError(f"params.{key}: expected a number of simulated seconds above 0 and at most "
+                            f"{MAX_SIM_SECONDS:g}, got {raw!r}")
+    return value
+
+
+#: more clients or rounds than this simulate for hours: refused with the limit named
+MAX_COUNT = 10_000
+
+
+def count(p: Any, key: str, default: int) -> int:
+    """``params.<key>``, a whole number from 1 to :data:`MAX_COUNT` (else one clear error)."""
+    raw = p(key, default)
+    if not (isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw) and raw == int(raw)
+            and 1 <= raw <= MAX_COUNT):
+        raise ArtifactError(f"params.{key}: expected a whole number from 1 to {MAX_COUNT}, got {raw!r}")
+    return int(raw)
+
+
 @dataclass
 class Federation:
     """One federated run's clock, links and tallies; ``round`` is one FedAvg round in simulated time."""
@@ -85,26 +117,31 @@ class Federation:
         policy = str(p("on_outage", "wait"))
         if policy not in OUTAGE_POLICIES:
             raise ArtifactError(f"params.on_outage {policy!r}: expected one of {', '.join(OUTAGE_POLICIES)}")
+        retry_s, deadline_s = bounded(p, "retry_s", 0.5), bounded(p, "deadline_s", 1e9)
         up, down = topo.channels(ctx.seed)
-        fed = cls(ctx, clients, int(p("local_epochs", 1)), float(p("lr", 0.05)), float(p("deadline_s", 1e9)),
-                  float(p("dropout", 0.0)), float(p("straggler_sigma", 0.3)), float(p("retry_s", 0.5)), policy,
+        fed = cls(ctx, clients, int(p("local_epochs", 1)), float(p("lr", 0.05)), deadline_s,
+                  float(p("dropout", 0.0)), float(p("straggler_sigma", 0.3)), retry_s, policy,
                   3 * (ctx.facts.mflops or 1.0) * 1e6,  # forward + backward ~ 3x forward
                   np.random.default_rng([ctx.seed, 5]), up, down, simpy.Environment(),
-                  stage("aggregation", ctx.params, ctx.case.suite.root if ctx.case.suite else None)[1])
+                  stage("aggregation", ctx.params, ctx.case.suite)[1])
         fed.edge_gflops = topo.edge.gflops
         return fed
 
     def _send(self, channel: Any) -> Generator[Any, Any, bool]:
-        """Move the model over ``channel`` from now; through an outage, wait and retry or give up."""
+        """Move the model over ``channel`` from now; through an outage, wait and retry or give up. The
+        retries that fall inside an outage all fail, so they are counted, not simulated one by one: an
+        outage of any length costs one step (the round's deadline interrupts a wait past it)."""
         while True:
-            seconds = channel.transfer(self.size, self.env.now)
+            now = self.env.now
+            seconds = channel.transfer(self.size, now)
             if seconds is not None:
                 yield self.env.timeout(seconds)
                 return True
             if self.on_outage == "skip":
                 return False
-            self.retries += 1
-            yield self.env.timeout(self.retry_s)
+            waits = max(1, math.ceil((channel.up_at(now) - now) / self.retry_s))
+            self.retries += waits
+            yield self.env.timeout(waits * self.retry_s)
 
     def client(self, k: int, samples: int, slow: float, finished: dict[int, float]) -> Generator[Any, Any, None]:
         """A simpy process: download, compute, upload; interrupted when the round's deadline passes."""
@@ -170,7 +207,7 @@ class FederatedLearning:
     def run(self, ctx: ParadigmContext) -> Measurement:
         _probe_simpy(self.name)
         p, topo, data = ctx.param, ctx.topology, ctx.dataset
-        clients, rounds = int(p("clients", topo.edges if topo.edges > 1 else 8)), int(p("rounds", 10))
+        clients, rounds = count(p, "clients", topo.edges if topo.edges > 1 else 8), count(p, "rounds", 10)
         alpha = None if p("partition", "iid") == "iid" else float(p("alpha", 0.5))
         target = float(p("target_accuracy", 0.9))
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
@@ -218,7 +255,7 @@ class FederatedClassIncrementalLearning:
         p, data = ctx.param, ctx.dataset
         classes = np.unique(data.y_train)
         groups = [np.asarray(g) for g in np.array_split(classes, int(p("tasks", 2)))]
-        clients, per_task = int(p("clients", 4)), int(p("rounds_per_task", 3))
+        clients, per_task = count(p, "clients", 4), count(p, "rounds_per_task", 3)
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval, x_train = ctx.session.adapt(x_eval), ctx.session.adapt(data.x_train)
         fed = Federation.from_params(ctx, clients)

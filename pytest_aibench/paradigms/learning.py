@@ -37,7 +37,7 @@ class IncrementalLearning:
         n0 = max(10, int(len(rest) * initial))
         seen, arriving = rest[:n0], np.array_split(rest[n0:], rounds)
         up, _ = topo.channels(ctx.seed)
-        _, mine = stage("hard_example_mining", ctx.params, ctx.case.suite.root if ctx.case.suite else None)
+        _, mine = stage("hard_example_mining", ctx.params, ctx.case.suite)
         interval = float(p("round_s", 1.0))  # simulated seconds between rounds (when uploads start)
         with deterministic(ctx.seed):
             model = fresh(ctx, ctx.seed)

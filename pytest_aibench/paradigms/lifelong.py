@@ -76,7 +76,7 @@ class LifelongLearning:
         p, data = ctx.param, ctx.dataset
         names = list(p("tasks", list(TASKS)))
         epochs, lr, threshold = int(p("epochs", 3)), float(p("lr", 0.05)), float(p("unseen_threshold", 0.25))
-        detector_name, detect = stage("task_detection", ctx.params, ctx.case.suite.root if ctx.case.suite else None)
+        detector_name, detect = stage("task_detection", ctx.params, ctx.case.suite)
         x_train = ctx.session.adapt(data.x_train)
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval = ctx.session.adapt(x_eval)

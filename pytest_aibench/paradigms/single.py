@@ -22,7 +22,7 @@ from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
-from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms import ParadigmContext, finite
 
 #: distinct inputs cycled by the latency loop (enough to defeat trivial caching, small in memory)
 _LATENCY_INPUTS = 256
@@ -30,23 +30,32 @@ _LATENCY_INPUTS = 256
 _STREAMED_LATENCY_INPUTS = 64
 
 
-def predict(session, x: np.ndarray, batch_size: int, num_classes: int, where: str) -> tuple[np.ndarray, float]:
+def classes_hint(dataset: Any, outputs: int) -> str:
+    """What to do when a model's scores do not match the dataset's classes, naming the source used."""
+    source = getattr(dataset, "source", "?")
+    where = {"images": "its class folders or labels file", "npz": "the labels in its file"}.get(
+        source, f"its {source} source")
+    fix = (f"; if the model's {outputs} outputs are a label space the dataset's classes belong to (e.g. ImageNet's "
+           f"1000), set params.num_classes: {outputs} on dataset {getattr(dataset, 'name', '?')!r}"
+           if outputs > dataset.num_classes else "; the model must output one score per class")
+    return f"dataset {getattr(dataset, 'name', '?')!r} (source {source}) has {dataset.num_classes} classes, from {where}{fix}"
+
+
+def predict(session, x: np.ndarray, batch_size: int, dataset: Any, where: str) -> tuple[np.ndarray, float]:
     """Raw scores (N, classes) for ``x`` (already adapted) and the wall time the batched pass took."""
     preds = []
+    num_classes = dataset.num_classes
     t0 = time.perf_counter()
     for i in range(0, len(x), batch_size):
         scores = session.infer(x[i:i + batch_size])
         if scores.ndim != 2 or scores.shape[1] != num_classes:
+            outputs = int(scores.shape[-1]) if scores.ndim else 0
             raise ArtifactError(f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
-                                f"class scores for the dataset's {num_classes} classes (an npz file lacking its top "
-                                f"classes: set params.num_classes)")
+                                f"class scores: {classes_hint(dataset, outputs)}")
         preds.append(scores)
     wall = time.perf_counter() - t0
     out = np.concatenate(preds)
-    bad = int((~np.isfinite(out)).any(axis=1).sum()) if out.dtype.kind == "f" else 0
-    if bad:  # argmax over NaN picks index 0: an accuracy from that would be made up
-        raise ArtifactError(f"{where}: model produced NaN/inf scores for {bad} of {len(out)} samples; "
-                            "no accuracy is reported from non-finite outputs (check the input scaling and dtype)")
+    finite(out, f"{where}: the model")
     return out, wall
 
 
@@ -68,7 +77,7 @@ class SingleNode:
         if ctx.case.scenario:
             return self._loadgen(ctx, xa, y)
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-            scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset.num_classes, ctx.case.id)
+            scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset, ctx.case.id)
         preds = scores.argmax(-1)
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
@@ -91,7 +100,7 @@ class SingleNode:
         scores, wall, pre_s = [], 0.0, 0.0
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
             for raw, seconds in x.batches(s.batch_size):
-                got, w = predict(ctx.session, ctx.session.adapt(raw), len(raw), ctx.dataset.num_classes, ctx.case.id)
+                got, w = predict(ctx.session, ctx.session.adapt(raw), len(raw), ctx.dataset, ctx.case.id)
                 scores.append(got)
                 wall += w
                 pre_s += seconds

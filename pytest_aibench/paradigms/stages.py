@@ -17,16 +17,14 @@ param                     used by                          called as
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from pytest_aibench import usercode
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.manifest.checker import factory_file
-from pytest_aibench.registry import import_path
+from pytest_aibench.usercode import is_code
 
 
 class HardExampleMining(Protocol):
@@ -79,50 +77,80 @@ BUILT_IN: dict[str, dict[str, Any]] = {
 DEFAULTS = {"hard_example_mining": "confidence", "aggregation": "fedavg", "task_detection": "similarity"}
 
 
-def is_user_code(value: Any) -> bool:
-    return isinstance(value, str) and ":" in value
-
-
-def _load(spec: str, folder: Path) -> Any:
-    module, _, attr = spec.partition(":")
-    path = factory_file(folder, module)
-    if path is None:  # validation let it through: the manifest lists it under trusted_modules
-        return import_path(spec)
-    name = f"aibench_stage_{abs(hash(str(path)))}_{module.replace('.', '_')}"
-    mod = sys.modules.get(name)
-    if mod is None:
-        loader = importlib.util.spec_from_file_location(name, path)
-        assert loader is not None and loader.loader is not None
-        mod = importlib.util.module_from_spec(loader)
-        sys.path.insert(0, str(path.parent))
+def _mining_checked(name: str, fn: Any) -> Any:
+    def mine(confidence: np.ndarray, threshold: float) -> np.ndarray:
+        out = fn(confidence, threshold)
         try:
-            loader.loader.exec_module(mod)
-        finally:
-            sys.path.remove(str(path.parent))
-        sys.modules[name] = mod
-        try:  # Dask workers cannot import a suite's file by this name: ship its code with the function
-            import cloudpickle  # noqa: PLC0415 - optional (Dask), only for user code
-            cloudpickle.register_pickle_by_value(mod)
-        except Exception:  # noqa: BLE001 - without cloudpickle nothing is shipped anywhere
-            pass
-    obj: Any = mod
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+            mask = np.asarray(out)
+        except Exception:  # noqa: BLE001 - whatever came back is named below
+            mask = np.asarray(None)
+        if mask.shape != np.shape(confidence) or mask.dtype.kind not in "bi":
+            raise ArtifactError(f"stage hard_example_mining {name!r} returned {_what(out)}; expected a boolean mask "
+                                f"of shape {list(np.shape(confidence))} (one flag per sample: True = hard)")
+        return mask.astype(bool)
+    return mine
 
 
-def stage(kind: str, params: dict[str, Any], folder: Path | None) -> tuple[str, Any]:
-    """(name, callable) of the ``kind`` stage the params select: a built-in or the suite's own code."""
+def _aggregation_checked(name: str, fn: Any) -> Any:
+    def aggregate(updates: list[tuple[dict[str, Any], int]], template: dict[str, Any]) -> dict[str, Any]:
+        out = fn(updates, template)
+        if not isinstance(out, dict) or set(out) != set(template):
+            raise ArtifactError(f"stage aggregation {name!r} returned {_what(out)}; expected a state dict with the "
+                                f"model's {len(template)} tensors ({', '.join(list(template)[:3])}, ...)")
+        for key, value in out.items():
+            shape = tuple(getattr(value, "shape", ()))
+            if shape != tuple(template[key].shape):
+                raise ArtifactError(f"stage aggregation {name!r}: tensor {key!r} has shape {list(shape)}, the model's "
+                                    f"is {list(template[key].shape)}")
+            if getattr(value, "is_floating_point", lambda: False)() and not bool(value.isfinite().all()):
+                raise ArtifactError(f"stage aggregation {name!r} returned NaN/inf weights in {key!r}; no accuracy is "
+                                    "reported from a model with non-finite weights")
+        return out
+    return aggregate
+
+
+def _detection_checked(name: str, fn: Any) -> Any:
+    def detect(x: np.ndarray, knowledge_base: Any, threshold: float) -> str | None:
+        out = fn(x, knowledge_base, threshold)
+        if out is not None and not isinstance(out, str):
+            raise ArtifactError(f"stage task_detection {name!r} returned {_what(out)}; expected a task name (str) "
+                                "or None (an unseen task)")
+        return out
+    return detect
+
+
+def _what(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+#: how each stage's answer is checked before a paradigm uses it (the wrong type or NaN fails the item)
+_CHECKS = {"hard_example_mining": _mining_checked, "aggregation": _aggregation_checked,
+           "task_detection": _detection_checked}
+
+
+def checked(kind: str, name: str, fn: Any) -> Any:
+    """``fn`` with its answers checked: one clear message instead of a traceback far away."""
+    return _CHECKS[kind](name, fn)
+
+
+def stage(kind: str, params: dict[str, Any], suite: Any) -> tuple[str, Any]:
+    """(name, callable) of the ``kind`` stage the params select: a built-in, or the suite's own code
+    (loaded through :mod:`pytest_aibench.usercode`, whose rule holds whatever route the value took)."""
     choice = params.get(kind, DEFAULTS[kind])
     known = BUILT_IN[kind]
-    if is_user_code(choice):
+    if is_code(choice):
+        folder = suite.root if suite is not None else Path(".")
+        trusted = tuple(getattr(suite, "trusted_modules", ()))
         try:
-            fn = _load(str(choice), folder or Path("."))
+            fn = usercode.load(str(choice), folder, trusted, "stage")
+        except usercode.UserCodeRefused as exc:
+            raise ArtifactError(f"params.{kind}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - user code: its failure is this item's error, named
             raise ArtifactError(f"params.{kind} {choice!r} could not be loaded: {type(exc).__name__}: {exc}") from None
         if not callable(fn):
             raise ArtifactError(f"params.{kind} {choice!r} is not callable")
-        return str(choice), fn
+        return str(choice), checked(kind, str(choice), fn)
     if choice not in known:
         raise ArtifactError(f"params.{kind} {choice!r} is not a built-in ({', '.join(known)}) nor 'module:callable'")
-    return str(choice), known[choice]
+    return str(choice), checked(kind, str(choice), known[choice])

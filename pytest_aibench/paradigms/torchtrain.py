@@ -11,6 +11,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import NotAvailable
+from pytest_aibench.paradigms import finite
 from pytest_aibench.zoo import build_module
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def predict(model: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes and their softmax confidence."""
     with torch.inference_mode():
         scores = model(torch.from_numpy(np.ascontiguousarray(x)))
+        finite(scores.numpy(), "the trained model")
         prob = torch.softmax(scores, -1)
     return prob.argmax(-1).numpy(), prob.max(-1).values.numpy()
 

@@ -10,10 +10,12 @@ measured here, with the candidate's settings, on the candidate's data.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,11 +133,9 @@ class Reference:
         if self.folder is None:
             return None
         seen = total = 0
-        for p in sorted(self.folder.rglob("*")):
+        for p in _walk(self.folder):  # lazily: a large folder is never listed whole before the first hash
             if seen >= SEARCH_FILES or total >= SEARCH_BYTES:
                 break
-            if not p.is_file() or ".git" in p.parts:
-                continue
             seen += 1
             total += p.stat().st_size
             if sha256_file(p) == sha:
@@ -148,8 +148,21 @@ class Reference:
                 shutil.rmtree(folder.parent if folder.name == "tree" else folder, ignore_errors=True)
 
 
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files under ``folder``, folder by folder in name order, never inside ``.git``; no symlinks followed."""
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            p = Path(here) / name
+            if p.is_file() and not p.is_symlink():
+                yield p
+
+
 def open_reference(spec: str, out: Path, cwd: Path) -> Reference:
     """Open REF (see the module docstring); :class:`ReferenceError` when it names nothing usable."""
+    if not spec.strip():
+        raise ReferenceError("--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
+                             "git:REV) and got an empty string: is the CI variable that should hold it unset?")
     if spec.startswith("git:"):
         return _git(spec, cwd)
     path = Path(spec) if Path(spec).is_absolute() else cwd / spec
@@ -193,7 +206,13 @@ def _git(spec: str, cwd: Path) -> Reference:
     rev = spec[4:]
 
     def git(*args: str, **kw: Any) -> subprocess.CompletedProcess[Any]:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120, **kw)
+        try:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120, **kw)
+        except FileNotFoundError:
+            raise ReferenceError(f"--aibench-against {spec}: git is not installed (no 'git' on PATH); use a "
+                                 "folder holding the other checkout instead") from None
+        except subprocess.TimeoutExpired:
+            raise ReferenceError(f"--aibench-against {spec}: git {args[0]} took over 120 s") from None
 
     top = git("rev-parse", "--show-toplevel", text=True)
     if top.returncode != 0:
@@ -201,18 +220,45 @@ def _git(spec: str, cwd: Path) -> Reference:
     commit = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", text=True)
     if commit.returncode != 0 or not commit.stdout.strip():
         raise ReferenceError(f"--aibench-against {spec}: no such revision {rev!r} (try git:HEAD~1 or git:origin/main)")
-    into = Path(tempfile.mkdtemp(prefix="aibench-against-git-")) / "tree"
-    into.mkdir()
     archive = git("archive", "--format=tar", commit.stdout.strip())
     if archive.returncode != 0:
-        shutil.rmtree(into.parent, ignore_errors=True)
         raise ReferenceError(f"--aibench-against {spec}: git archive failed: {archive.stderr.decode()[:200]}")
-    with tempfile.TemporaryFile() as f:
-        f.write(archive.stdout)
-        f.seek(0)
-        with tarfile.open(fileobj=f) as tar:
-            tar.extractall(into, filter="data")
+    into = Path(tempfile.mkdtemp(prefix="aibench-against-git-")) / "tree"
+    try:
+        into.mkdir()
+        with tempfile.TemporaryFile() as f:
+            f.write(archive.stdout)
+            f.seek(0)
+            with tarfile.open(fileobj=f) as tar:
+                tar.extractall(into, filter="data")  # refuses absolute and escaping links, device files
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(into.parent, ignore_errors=True)
+        raise ReferenceError(f"--aibench-against {spec}: cannot unpack that revision safely: {type(exc).__name__}: "
+                             f"{exc}") from None
     return Reference(f"{spec} ({commit.stdout.strip()[:12]})", "git", root=into)
+
+
+def problems(reference: Reference, manifests: list[tuple[str, Path]], rootdir: Path, cwd: Path) -> list[str]:
+    """What makes REF compare nothing, said before anything is measured: a tree that holds none of
+    this run's manifests, this very tree, a run of other suites. ``manifests``: (suite name, path)."""
+    out = []
+    if reference.root is not None:
+        bases: list[Path | None] = [repo_top(rootdir)] if reference.kind == "git" else [cwd, rootdir]
+        rels = [_relative(path, bases) for _, path in manifests]
+        if rels and not any((reference.root / rel).is_file() for rel in rels):
+            out.append(f"{reference.spec} holds none of this run's manifests ({', '.join(map(str, rels[:3]))}): is it a "
+                       "checkout of this project? No item can be compared")
+        here = {p.resolve() for p in (cwd, rootdir, repo_top(rootdir)) if p is not None}
+        if reference.kind == "folder" and reference.root.resolve() in here:
+            out.append(f"{reference.spec} is this tree itself: both sides would be the same files, so any verdict is "
+                       "noise; name another checkout or git:REV")
+    else:
+        ran = {str(i.get("suite")) for i in reference.doc.get("items", []) if isinstance(i, dict)}
+        mine = {name for name, _ in manifests}
+        if mine and not ran & mine:
+            out.append(f"{reference.spec} is a run of {', '.join(sorted(ran)) or 'no suite'}; this run measures "
+                       f"{', '.join(sorted(mine))}: no item can be compared")
+    return out
 
 
 DEFAULT_RULES = "latency.p50:+10%,accuracy:-0"

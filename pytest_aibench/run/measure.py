@@ -226,7 +226,8 @@ def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options
     result.info = info
     result.samples = {"latency_ns": list(measurement.latency_ns),
                       **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})}
-    result.flags = flags_of(plan) + list(measurement.flags)
+    notes = list(getattr(dataset, "meta", {}).get("notes", ())) if dataset is not None else []
+    result.flags = flags_of(plan) + notes + list(measurement.flags)
     result.machine = machine
     return result
 

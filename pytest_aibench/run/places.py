@@ -100,7 +100,8 @@ class Child:
         if answer is None:
             code = proc.exitcode
             raise PlaceError(f"the runtime crashed in its isolated process: killed by {signal_name(code)}"
-                             if code is not None and code < 0 else f"its isolated process exited with code {code}")
+                             if code is not None and code < 0 else f"its isolated process exited with code {code} before "
+                             "sending a result (code the item ran, a factory or stage, ended the process)")
         kind, body, trace = answer
         if kind == "ok":
             return Result.from_dict(body)

@@ -19,6 +19,7 @@ from pytest_aibench.paradigms import ModelFacts
 from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.sim.topology import Topology
+from pytest_aibench.usercode import stage_specs
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -82,6 +83,11 @@ class Plan:
     params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (read-only)
     repeats: int = 1
     against: Against | None = None  # --aibench-against: the reference side measured beside this item
+
+    @property
+    def runs_user_code(self) -> bool:
+        """The item calls the manifest's own code (a factory or a stage): measured in a child process."""
+        return bool(self.artifact.factory or stage_specs(self.params))
 
     @property
     def item_dir(self) -> Path:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench import usercode
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.manifest.checker import factory_file
-from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 from pytest_aibench.zoo import build_module
 
@@ -32,39 +29,18 @@ if TYPE_CHECKING:
 _DERIVED = ("bf16", "fp16", "int8_dynamic")
 
 
-def _from_factory(factory: str, folder: Any) -> Any:
-    """Call a manifest's ``factory: "module:function"``: the module is the file in the manifest's
-    folder (validation refused any other unless the manifest trusts it). Whatever the user's code
-    raises, ``SystemExit`` included, becomes this item's error; it never reaches pytest's machinery."""
-    module, _, attr = factory.partition(":")
-    path = factory_file(Path(folder), module)
+def _from_factory(artifact: ModelArtifact) -> Any:
+    """Call a manifest's ``factory: "module:function"`` (through :mod:`pytest_aibench.usercode`: the
+    suite's own file, or a module the manifest trusts). Whatever the user's code raises, ``SystemExit``
+    included, becomes this item's error; it never reaches pytest's machinery."""
+    factory = str(artifact.factory)
+    folder = artifact.code_root or artifact.path.parent
     try:
-        if path is None:  # a module the manifest lists under trusted_modules
-            obj = import_path(factory)
-        else:
-            obj = _load_file(f"aibench_factory_{abs(hash(str(path)))}_{module.replace('.', '_')}", path)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        return obj()
-    except KeyboardInterrupt:
+        return usercode.load(factory, folder, artifact.trusted_modules, "factory")()
+    except (KeyboardInterrupt, usercode.UserCodeRefused):
         raise
     except BaseException as exc:  # noqa: BLE001 (user code: SystemExit and the like end this item only)
         raise RuntimeError(f"factory {factory!r} raised {type(exc).__name__}: {exc}") from None
-
-
-def _load_file(name: str, path: Path) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=None)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))  # the suite's sibling modules, as a script would see them
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    sys.modules[name] = module
-    return module
 
 
 def _register_quantized_decomposed(torch: Any) -> None:
@@ -100,7 +76,7 @@ class TorchRunner:
             if artifact.format == "pt":
                 if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
                     if artifact.factory:  # the manifest's documented, explicit code import
-                        module = _from_factory(artifact.factory, artifact.path.parent)
+                        module = _from_factory(artifact)
                     else:
                         module = build_module(str(artifact.family), artifact.config)
                     state = torch.load(artifact.path, map_location="cpu", weights_only=True)

@@ -27,6 +27,9 @@ class Link:
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Link:
         outages = tuple((float(a), float(b)) for a, b in spec.get("outages", ()))
+        for a, b in outages:
+            if not b > a:
+                raise ValueError(f"outage [{a:g}, {b:g}] ends before it starts: give [start_s, end_s] with end_s > start_s")
         return cls(float(spec.get("latency_ms", 10.0)), float(spec.get("bandwidth_mbps", 100.0)),
                    float(spec.get("jitter_ms", 0.0)), float(spec.get("loss", 0.0)), outages,
                    int(spec.get("shared_by", 1)))
@@ -86,4 +89,5 @@ class Channel:
             got = self.transfer(payload_bytes, t)
             if got is not None:
                 return t - start + got
-            t = self.up_at(t) if retry_s <= 0 else t + retry_s
+            back = self.up_at(t)  # every retry before the link is back fails: jump, never poll
+            t = back if retry_s <= 0 else t + max(1, math.ceil((back - t) / retry_s)) * retry_s

@@ -45,7 +45,8 @@ TOOLS = ("torch", "onnx", "onnxruntime", "numpy")
 def cache_root() -> Path:
     """``$AIBENCH_CACHE/models``, else ``$XDG_CACHE_HOME/pytest-aibench/models`` (``~/.cache``)."""
     env = os.environ.get("AIBENCH_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-aibench"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(env).expanduser() if env else (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pytest-aibench"
     return base / "models"
 
 
@@ -84,9 +85,22 @@ def ensure(name: str, progress: Progress | None = None, root: Path | None = None
     root = root or cache_root()
     if cached_card(name, root) is None:
         with _file_lock(root / f".{name}.lock"):
+            for stale in root.glob(f".{name}.build-*"):  # a build killed before it finished; none runs now (we hold the lock)
+                shutil.rmtree(stale, ignore_errors=True)
             if cached_card(name, root) is None:  # another process may have built it while we waited
                 build(name, root, progress or Progress())
     return root / name
+
+
+def check_pinned(name: str, artifacts: dict[str, dict[str, Any]], where: Path) -> None:
+    """A cached card's pinned variants must be the lock's bytes: a card edited to match a swapped file
+    still disagrees with the lock, which the project commits and the cache cannot change."""
+    pinned = lock()["models"].get(name, {}).get("sha256", {})
+    bad = [k for k, sha in pinned.items() if k in artifacts and artifacts[k].get("sha256") != sha]
+    if bad:
+        raise CardError(f"cached published model {name!r} at {where}: {', '.join(bad)} differ from the sha256 pinned in "
+                        f"{shipped(LOCK)} ({', '.join(pinned[k][:16] for k in bad)}…); the cache was altered or built by "
+                        f"other tools: delete {where} and it is rebuilt on first use")
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
@@ -107,6 +121,13 @@ def build(name: str, root: Path, progress: Progress, variants: tuple[str, ...] |
     tmp = root / f".{name}.build-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        return _build_into(name, entry, recipe, root, tmp, progress)
+    finally:  # a failed build leaves nothing behind (a killed one is swept by the next ensure())
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_into(name: str, entry: dict[str, Any], recipe: Any, root: Path, tmp: Path, progress: Progress) -> dict[str, Any]:
     t0 = time.perf_counter()
     steps = len(recipe.variants) + 1
     progress.note(f"building published model {name} ({entry['params'] / 1e6:.1f} M parameters) into {root / name}")

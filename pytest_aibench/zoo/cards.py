@@ -86,7 +86,9 @@ def find_card(name: str, fixtures: Path | None = None) -> Card:
     if key in _CACHE:
         return _CACHE[key]
     try:
-        if fixtures is None and cache.is_published(name):  # built on first use, into the cache
+        if cache.is_published(name) and (fixtures is None or not (fixtures / "models" / name).is_dir()):
+            # built on first use, into the cache: a reference checkout's published models are the same seeded
+            # builds, pinned by the same lock (check_pinned below)
             found = cache.cached_card(name)
             if found is None:
                 raise FileNotFoundError(f"it is built on first use into {cache.cache_root() / name}, and has not been")
@@ -104,6 +106,8 @@ def find_card(name: str, fixtures: Path | None = None) -> Card:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise CardError(f"model card {path} is unreadable: {exc}") from None
+    if cache.is_published(name) and isinstance(data, dict):
+        cache.check_pinned(name, data.get("artifacts") or {}, path.parent)
     card = Card(name, path.parent, data)
     _CACHE[key] = card
     return card
