@@ -98,7 +98,7 @@ def test_a_model_scoring_nan_fails_its_item_saying_so(demo: pytest.Pytester) -> 
     _npz_suite(demo, w, np.zeros(10, np.float32))
     r = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
     r.assert_outcomes(failed=1)
-    r.stdout.fnmatch_lines(["*model produced NaN/inf scores for * of * samples; no accuracy is reported*"])
+    r.stdout.fnmatch_lines(["*the model: NaN/inf scores for * of * samples; no quality figure is reported*"])
     (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
     assert "accuracy" not in item["metrics"]
 

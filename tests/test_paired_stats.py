@@ -75,7 +75,7 @@ def test_too_few_pairs_and_absolute_rules_are_unknown() -> None:
     ref, cand = sides(50, 2.0, 1)
     assert judge_paired(rule("latency.p50:+5%"), ref, cand, 0.1).outcome == UNKNOWN
     ref, cand = sides(2000, 2.0, 1)
-    v = judge_paired(rule("latency.p50:+0.5"), ref, cand, 0.1)
+    v = judge_paired(rule("latency.p50:+0.5ms"), ref, cand, 0.1)
     assert v.outcome == UNKNOWN and "relative" in v.why
 
 
