@@ -538,3 +538,16 @@ def test_a_reference_checkout_finds_published_models_in_the_cache(tmp_path: Path
     ref_tree = tmp_path / "ref" / "fixtures"  # git:REV's tree: its zoo cards, but published models live in the cache
     (ref_tree / "models").mkdir(parents=True)
     assert find_card(name, ref_tree).folder == folder
+
+
+def test_a_bundled_manifest_larger_than_any_manifest_is_refused_before_it_is_read(
+        demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    from test_hostile import _bundle, _repack
+
+    from pytest_aibench.cli import main as aibench
+
+    good = _bundle(demo, linear_model)
+    _repack(good, good.with_name("fat.tar.gz"), {"manifests/fat.yaml": b"#" * (5 * 2**20)})
+    with pytest.raises(SystemExit, match=r"member 'manifests/fat.yaml' \(5,242,880 bytes\) is over the limits "
+                                         r"\(4,194,304 bytes for a manifest"):
+        aibench(["verify", str(good.with_name("fat.tar.gz"))])

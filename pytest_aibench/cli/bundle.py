@@ -27,6 +27,7 @@ from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.files import sha256_file
 from pytest_aibench.judge.compare import isa_note, match
 from pytest_aibench.manifest.model import DatasetSpec
+from pytest_aibench.manifest.yamlsafe import MAX_BYTES as MAX_MANIFEST_BYTES
 from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson
 from pytest_aibench.zoo.cards import CardError, find_card
@@ -115,6 +116,8 @@ LOADGEN_FILE = re.compile(r"mlperf_log_[a-z_]+\.(txt|json)")
 MAX_MEMBERS = 10_000
 MAX_MEMBER_BYTES = 512 * 2**20
 MAX_TOTAL_BYTES = 2 * 2**30
+#: tighter limits by kind: a manifest is read whole (the loader takes 4 MiB at most), a record is parsed whole
+KIND_LIMITS = {"manifest": MAX_MANIFEST_BYTES, "record": 256 * 2**20}
 CHUNK = 2**20
 
 
@@ -146,13 +149,16 @@ def _extract(bundle: Path, into: Path) -> dict[str, Path]:
                 if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
                     raise BundleError(f"{bundle}: refusing unsafe member {name!r} (links, folders and paths leaving "
                                       "the bundle are never extracted)")
-                if member_kind(name) is None:
+                kind = member_kind(name)
+                if kind is None:
                     raise BundleError(f"{bundle}: refusing member {name!r}: a bundle holds only run.json, hashes.json, "
                                       "environment.json, SHA256SUMS, manifests/*.yaml, artifacts/*.onnx|pt|pt2|tflite|npz "
                                       "and loadgen/*/mlperf_log_*; never code or pytest configuration")
-                if member.size > MAX_MEMBER_BYTES or total + member.size > MAX_TOTAL_BYTES:
+                limit = KIND_LIMITS.get(kind, MAX_MEMBER_BYTES)
+                if member.size > limit or total + member.size > MAX_TOTAL_BYTES:
                     raise BundleError(f"{bundle}: member {name!r} ({member.size:,} bytes) is over the limits "
-                                      f"({MAX_MEMBER_BYTES:,} bytes a member, {MAX_TOTAL_BYTES:,} in all)")
+                                      f"({limit:,} bytes for a {kind}, {MAX_TOTAL_BYTES:,} in all); refused before "
+                                      "any of it is read")
                 total += member.size
                 target = into / name
                 target.parent.mkdir(parents=True, exist_ok=True)
