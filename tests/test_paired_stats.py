@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pytest_aibench.judge.compare import parse_rules
 from pytest_aibench.judge.metrics import known_metric_names
-from pytest_aibench.judge.paired import REGRESSED, SAME, UNKNOWN, judge_accuracy, judge_paired
+from pytest_aibench.judge.paired import REGRESSED, SAME, UNKNOWN, judge_accuracy, judge_paired, pair_ratio
 from pytest_aibench.run.paired import interleave
 
 
@@ -72,25 +72,29 @@ def test_change_at_the_tolerance_is_unknown_with_the_reason() -> None:
 
 
 def test_too_few_pairs_and_absolute_rules_are_unknown() -> None:
-    ref, cand = sides(50, 2.0, 1)
-    assert judge_paired(rule("latency.p50:+5%"), ref, cand, 0.1).outcome == UNKNOWN
+    ref, cand = sides(20, 2.0, 1)
+    v = judge_paired(rule("latency.p50:+5%"), ref, cand, 0.1)
+    assert v.outcome == UNKNOWN and "only 20 pairs a session pair" in v.why
     ref, cand = sides(2000, 2.0, 1)
     v = judge_paired(rule("latency.p50:+0.5ms"), ref, cand, 0.1)
     assert v.outcome == UNKNOWN and "relative" in v.why
 
 
-def test_tail_rule_uses_blocks_and_sees_a_heavier_tail() -> None:
+def test_tail_rule_needs_its_pairs_in_every_session_and_sees_a_heavier_tail() -> None:
     r = rule("latency.p99:+10%")
     ref, cand = sides(3000, 1.0, 2)
-    v = judge_paired(r, ref, cand, 1.0)
-    assert v.outcome == UNKNOWN and "blocks" in v.why     # 3 blocks of 1000 pairs: too few for a p99
+    six = np.repeat(np.arange(6), 500)
+    v = judge_paired(r, ref, cand, 1.0, sessions=six)
+    assert v.outcome == UNKNOWN and "the p99 needs 1000" in v.why   # 500 pairs a session: too few for a p99
     ref, cand = sides(12000, 1.0, 2)
-    assert judge_paired(r, ref, cand, 1.0).outcome == SAME
+    six = np.tile(np.repeat(np.arange(6), 10), 200)
+    assert judge_paired(r, ref, cand, 1.0, sessions=six).outcome == SAME
     rng = np.random.default_rng(9)
     spikes = np.where(rng.random(12000) < 0.03, 3.0, 1.0)  # 3 % of the candidate's calls take x3
-    v = judge_paired(r, ref, (cand * spikes).astype(np.int64), 1.0)
+    heavy = (cand * spikes).astype(np.int64)
+    v = judge_paired(r, ref, heavy, 1.0, sessions=six)
     assert v.outcome == REGRESSED
-    assert judge_paired(rule("latency.p50:+5%"), ref, (cand * spikes).astype(np.int64), 1.0).outcome == SAME
+    assert judge_paired(rule("latency.p50:+5%"), ref, heavy, 1.0, sessions=six).outcome == SAME
 
 
 def test_mean_rule() -> None:
@@ -100,15 +104,17 @@ def test_mean_rule() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0.2, 5.0), min_size=150, max_size=400), st.integers(0, 2**16))
-def test_a_factor_common_to_each_pair_never_changes_the_verdict(factors: list[float], seed: int) -> None:
+@given(st.lists(st.floats(0.2, 5.0), min_size=150, max_size=400), st.integers(0, 2**16), st.floats(0.01, 100.0))
+def test_noise_common_to_a_pair_never_moves_the_pair_ratio_and_a_common_scale_never_moves_the_verdict(
+        factors: list[float], seed: int, scale: float) -> None:
     ref, cand = sides(len(factors), 1.07, seed)
     f = np.asarray(factors)
+    assert abs(pair_ratio(ref * f, cand * f) - pair_ratio(ref, cand)) < 1e-9
     r = rule("latency.p50:+5%")
-    plain = judge_paired(r, ref, cand, 1.0, seed)
-    scaled = judge_paired(r, ref * f, cand * f, 1.0, seed)
-    assert scaled.outcome == plain.outcome
-    assert abs(scaled.ratio - plain.ratio) < 1e-9 * plain.ratio
+    sessions = np.arange(len(factors)) % 4
+    plain = judge_paired(r, ref, cand, 1.0, seed, sessions)
+    scaled = judge_paired(r, ref * scale, cand * scale, 1.0, seed, sessions)
+    assert scaled.outcome == plain.outcome and abs(scaled.ratio - plain.ratio) < 1e-9 * plain.ratio
 
 
 def test_accuracy_is_compared_exactly() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_aibench.isa import describe, difference
+from pytest_aibench.judge.metrics import metric_directions
 from pytest_aibench.measure.host import explains
 from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci
 from pytest_aibench.registry import suggest
@@ -61,6 +62,13 @@ def parse_rules(text: str, known_metrics: set[str] | None = None) -> list[Rule]:
                             "(e.g. latency.p99:+10% or accuracy:-0.005)")
         name, sign, number, unit = m.groups()
         metric = resolve_metric(name, known_metrics)
+        higher_better = metric_directions().get(metric) if known_metrics else None
+        if higher_better is not None and float(number) != 0 and (sign == "+") == higher_better:
+            worse = "lower" if higher_better else "higher"
+            other = "-" if sign == "+" else "+"
+            raise RuleError(f"regression rule {part.strip()!r}: {metric} is worse when {worse}, so its tolerance is "
+                            f"signed {other}: write {name}:{other}{number}{unit or ''} (a {'fall' if higher_better else 'rise'} "
+                            f"of more than {number}{unit or ''} is a regression)")
         if unit == "ms" and not metric.endswith("_ms"):
             raise RuleError(f"regression rule {part.strip()!r}: {metric} is not measured in milliseconds; "
                             f"write {name}:{sign}{number}% (relative) or {name}:{sign}{number} (in its own unit)")
@@ -69,7 +77,10 @@ def parse_rules(text: str, known_metrics: set[str] | None = None) -> list[Rule]:
                             f"relative tolerance, or {name}:{sign}{number}ms for an absolute one of {number} ms")
         pct = unit == "%"
         value = float(number) / (100.0 if pct else 1.0)
-        rules.append(Rule(metric, value if sign == "+" else -value, pct, part.strip(), 1 if sign == "+" else -1))
+        # the direction: the metric's own where it declares one (so +0% and -0 both mean "any change for the
+        # worse"), else the sign as written
+        up = (not higher_better) if higher_better is not None else sign == "+"
+        rules.append(Rule(metric, (value if up else -value), pct, part.strip(), 1 if up else -1))
     return rules
 
 

@@ -443,6 +443,11 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
     return out
 
 
+def metric_directions() -> dict[str, bool | None]:
+    """Each known metric's ``higher_is_better`` (None: no direction, e.g. a count)."""
+    return {name: info.higher_is_better for group in METRICS.names() for name, info in METRICS.get(group).provides.items()}
+
+
 def known_metric_names() -> set[str]:
     """Every metric name a registered group can produce (for validating rules and gates)."""
 

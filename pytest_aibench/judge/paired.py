@@ -1,22 +1,27 @@
 """Verdicts from paired timings: the reference and the candidate timed call by call, interleaved in
 a seeded random order, so that the machine's noise (slow spells lasting milliseconds to minutes on a
-shared VM) hits both sides alike and cancels in each pair's ratio.
+shared VM) hits both sides alike.
 
-For a rule on the median (``latency.p50:+5%``) the statistic is the median of the pairs' log-ratios
-(candidate / reference); for a tail (``latency.p99``) the pairs are cut into consecutive blocks and
-the statistic is the median over blocks of each block's tail ratio; for the mean, the ratio of the
-means. Its confidence interval comes from a moving-block bootstrap over consecutive pairs, which
-keeps the noise's time structure (a slow spell spans many pairs) instead of pretending pairs are
-independent. Three outcomes, as Chromium's Pinpoint has:
+Each side is prepared as several independent sessions (session pairs), and a run has a persistent
+offset between its own two sessions (memory placement, thread placement, code layout: up to a few %
+measured here), which no number of pairs within one session pair averages away. So the statistic a
+rule names is computed per session pair and the interval is taken over session pairs:
 
-- ``REGRESSED``: the whole interval lies beyond the rule's tolerance;
-- ``SAME``: the whole interval lies within it (the change, if any, is smaller than the tolerance);
-- ``UNKNOWN``: the interval straddles the tolerance: measure more pairs, and if the budget runs out,
-  report it as inconclusive (never as a pass that says nothing).
+- ``latency.p50``/``p90``/``p99``: the ratio of that percentile of the candidate's calls to the
+  reference's (the percentile the rule names, not a median of per-pair ratios); ``latency.mean``:
+  the ratio of the means. Per session pair j, r_j = log(candidate stat / reference stat); the
+  estimate is exp(mean r_j) and its interval exp(mean ± t(K-1) · sd(r_j)/sqrt(K)) at 99 %, a
+  summary-statistics (random-effects) interval over K session pairs, whose Student t keeps the
+  stated confidence with few of them. Each session pair needs enough calls for its percentile
+  (about 10 beyond it: 1,000 for a p99).
+- With fewer than 3 session pairs (a partner interpreter has one) the interval is a moving-block
+  bootstrap over consecutive pairs, and the verdict says it rests on one session pair.
 
-The interval is at 99 %, not 95 %: the measurement looks at it after each batch of pairs and stops
-as soon as it is decided, and looking more often needs a wider interval to keep false alarms rare.
-Nothing here imports pytest.
+The median of per-pair ratios is kept under its own name (``paired.pair_ratio``). Three outcomes, as
+Chromium's Pinpoint has: ``REGRESSED`` (the whole interval beyond the tolerance), ``SAME`` (the whole
+interval within it), ``UNKNOWN`` (it straddles the tolerance: measure more, else inconclusive). The
+interval is at 99 %: the loop looks at it after each round and stops once decided. Nothing here
+imports pytest.
 """
 
 from __future__ import annotations
@@ -33,9 +38,6 @@ from pytest_aibench.judge.compare import Rule
 REGRESSED, SAME, UNKNOWN = "REGRESSED", "SAME", "UNKNOWN"
 LEVEL = 0.99
 BOOTSTRAP = 1000
-#: fewest pairs (or tail blocks) a verdict rests on
-MIN_PAIRS = 100
-MIN_BLOCKS = 6
 
 
 @dataclass
@@ -78,8 +80,29 @@ def block_length(n: int) -> int:
     return max(10, int(round(math.sqrt(n))))
 
 
+#: Student t quantiles at 0.995 (a two-sided 99 % interval) by degrees of freedom; the normal's beyond
+_T995 = (63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012, 2.977, 2.947,
+         2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779, 2.771, 2.763, 2.756, 2.750)
+#: fewest calls per side a session pair's figure rests on, and fewest session pairs for the t interval
+MIN_PER_SESSION = 25
+MIN_SESSIONS = 3
+
+
+def t995(df: int) -> float:
+    return _T995[df - 1] if df <= len(_T995) else 2.576
+
+
+def needed_per_session(q: float | None) -> int:
+    """Calls per side a session pair needs for the q-th percentile (about 10 beyond it), or the mean."""
+    return MIN_PER_SESSION if q is None else max(MIN_PER_SESSION, int(math.ceil(10 * 100 / max(1e-9, 100 - q))))
+
+
+def _stat(q: float | None) -> Any:
+    return (lambda x: float(np.mean(x))) if q is None else (lambda x: float(np.percentile(x, q)))
+
+
 def _bootstrap(values: np.ndarray, stat: Any, block: int, seed: int) -> tuple[float, float]:
-    """A moving-block bootstrap interval of ``stat`` over ``values`` (time-ordered)."""
+    """A moving-block bootstrap interval of ``stat`` over ``values`` (time-ordered; stat on axis -1)."""
     n = len(values)
     rng = np.random.default_rng(seed)
     k = -(-n // block)
@@ -90,71 +113,75 @@ def _bootstrap(values: np.ndarray, stat: Any, block: int, seed: int) -> tuple[fl
     return float(np.quantile(stats, tail)), float(np.quantile(stats, 1 - tail))
 
 
-def _tail_blocks(a: np.ndarray, b: np.ndarray, q: float) -> np.ndarray:
-    """Each consecutive block's log-ratio of the q-th percentiles (blocks of 1000/(100-q) pairs, at
-    least 50, so a block's tail rests on about 10 samples: 1,000 pairs a block for the p99)."""
-    size = max(50, int(math.ceil(10 * 100 / max(1e-9, 100 - q))))
-    k = len(a) // size
-    if k == 0:
-        return np.array([])
-    qa = np.percentile(a[:k * size].reshape(k, size), q, axis=1)
-    qb = np.percentile(b[:k * size].reshape(k, size), q, axis=1)
-    return np.log(qb) - np.log(qa)
+def _one_session(a: np.ndarray, b: np.ndarray, q: float | None, seed: int) -> tuple[float, float, float]:
+    """(log ratio, low, high) from one session pair: a moving-block bootstrap of the pooled statistic."""
+    n = len(a)
+    thin = max(1, n // 4000)  # bounds the bootstrap's cost: every thin-th pair
+    pairs = np.stack([a[::thin], b[::thin]], axis=1)
+    block = block_length(len(pairs))
+    if q is None:
+        stat = lambda x: np.log(x[..., 1].mean(axis=-1)) - np.log(x[..., 0].mean(axis=-1))  # noqa: E731
+    else:
+        stat = lambda x: np.log(np.percentile(x[..., 1], q, axis=-1)) - np.log(np.percentile(x[..., 0], q, axis=-1))  # noqa: E731
+    center = float(stat(pairs))
+    lo, hi = _bootstrap(pairs, stat, block, seed)
+    return center, lo, hi
+
+
+def pair_ratio(ref_ns: Any, cand_ns: Any) -> float | None:
+    """The median of the per-pair ratios (candidate / reference): robust to noise common to a pair,
+    but not the p50 of either side when the mixture of fast and slow calls moves."""
+    a, b = np.asarray(ref_ns, np.float64), np.asarray(cand_ns, np.float64)
+    n = min(len(a), len(b))
+    if n == 0:
+        return None
+    return float(math.exp(np.median(np.log(np.maximum(b[:n], 1.0)) - np.log(np.maximum(a[:n], 1.0)))))
 
 
 def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] | np.ndarray, seconds: float,
-                 seed: int = 0) -> PairedVerdict:
-    """The rule's verdict on paired timings (``ref_ns[i]`` and ``cand_ns[i]`` timed back to back)."""
+                 seed: int = 0, sessions: list[int] | np.ndarray | None = None) -> PairedVerdict:
+    """The rule's verdict on paired timings (``ref_ns[i]`` and ``cand_ns[i]`` timed back to back, on the
+    session pair ``sessions[i]``; all on one when None)."""
     a = np.asarray(ref_ns, dtype=np.float64)
     b = np.asarray(cand_ns, dtype=np.float64)
     n = min(len(a), len(b))
     a, b = np.maximum(a[:n], 1.0), np.maximum(b[:n], 1.0)
+    sess = np.zeros(n, dtype=np.int64) if sessions is None else np.asarray(sessions, dtype=np.int64)[:n]
     q = percentile_of(rule.metric)
     base = PairedVerdict(str(rule), rule.metric, UNKNOWN, None, None, None, None, None, n, seconds)
     if not rule.relative:
         base.why = "paired timing rules are relative (e.g. latency.p50:+5%)"
         return base
-    if n < MIN_PAIRS:
-        base.why = f"only {n} pairs (a verdict needs {MIN_PAIRS})"
+    need = needed_per_session(q)
+    what = "the mean" if q is None else f"the p{q:g}"
+    ids, counts = np.unique(sess, return_counts=True)
+    ready = ids[counts >= need]
+    if len(ready) == 0:
+        base.why = (f"only {int(counts.max()) if len(counts) else 0} pairs a session pair ({what} needs {need} "
+                    "in at least one)")
         return base
-    if q is None:  # the mean: ratio of means over resampled blocks of pairs
-        ratio = float(b.mean() / a.mean())
-        pairs = np.stack([a, b], axis=1)
-        lo, hi = _bootstrap_pairs_mean(pairs, block_length(n), seed)
-        ref, cand = a.mean(), b.mean()
-    elif q <= 75:
-        d = np.log(b) - np.log(a)
-        ratio = float(math.exp(np.median(d)))
-        lo, hi = (math.exp(v) for v in _bootstrap(d, lambda x: np.median(x, axis=-1), block_length(n), seed))
-        ref, cand = np.percentile(a, q), np.percentile(b, q)
+    stat = _stat(q)
+    ref, cand = stat(a), stat(b)
+    if len(ready) >= MIN_SESSIONS:
+        r = np.array([math.log(stat(b[sess == j]) / stat(a[sess == j])) for j in ready])
+        k = len(r)
+        center = float(r.mean())
+        half = t995(k - 1) * float(r.std(ddof=1)) / math.sqrt(k)
+        lo, hi = center - half, center + half
+        note = f"over {k} session pairs"
     else:
-        blocks = _tail_blocks(a, b, q)
-        if len(blocks) < MIN_BLOCKS:
-            base.why = f"{len(blocks)} blocks of pairs for the p{q:g} (a tail verdict needs {MIN_BLOCKS})"
-            return base
-        ratio = float(math.exp(np.median(blocks)))
-        lo, hi = (math.exp(v) for v in _bootstrap(blocks, lambda x: np.median(x, axis=-1), 2, seed))
-        ref, cand = np.percentile(a, q), np.percentile(b, q)
+        keep = np.isin(sess, ready)
+        center, lo, hi = _one_session(a[keep], b[keep], q, seed)
+        note = (f"{len(ready)} session pair{'s' * (len(ready) > 1)}: between-session variance not sampled "
+                f"(a verdict over sessions needs {MIN_SESSIONS} with {need} pairs each)")
+    ratio, lo, hi = math.exp(center), math.exp(lo), math.exp(hi)
     limit = 1 + rule.limit
     if rule.worse_when_higher:
         outcome = REGRESSED if lo > limit else SAME if hi < limit else UNKNOWN
     else:
         outcome = REGRESSED if hi < limit else SAME if lo > limit else UNKNOWN
-    why = "" if outcome != UNKNOWN else f"the interval straddles the tolerance ({limit:.3f})"
-    return PairedVerdict(str(rule), rule.metric, outcome, ratio, lo, hi, float(ref) / 1e6, float(cand) / 1e6, n,
-                         seconds, why)
-
-
-def _bootstrap_pairs_mean(pairs: np.ndarray, block: int, seed: int) -> tuple[float, float]:
-    n = len(pairs)
-    rng = np.random.default_rng(seed)
-    k = -(-n // block)
-    starts = rng.integers(0, n - block + 1, size=(BOOTSTRAP, k))
-    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(BOOTSTRAP, -1)[:, :n]
-    sampled = pairs[idx]                     # (BOOTSTRAP, n, 2)
-    ratios = sampled[:, :, 1].mean(axis=1) / sampled[:, :, 0].mean(axis=1)
-    tail = (1 - LEVEL) / 2
-    return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail))
+    why = note if outcome != UNKNOWN else f"the interval straddles the tolerance ({limit:.3f}); {note}"
+    return PairedVerdict(str(rule), rule.metric, outcome, ratio, lo, hi, ref / 1e6, cand / 1e6, n, seconds, why)
 
 
 def judge_accuracy(rule: Rule, ref: float | None, cand: float | None) -> PairedVerdict:

@@ -49,6 +49,9 @@ class Settings:
     # ... and no verdict before this many seconds of pairs: a state bound to one side for a fraction of
     # a second (a thread parked beside its caller) must not decide a run that took 0.1 s
     min_pair_seconds: float = 1.0
+    # ... each side prepared as this many independent sessions, pairs drawn across them (more are added,
+    # up to 4x, while a verdict stays open): the interval then covers the offset between two sessions
+    paired_sessions: int = 6
     # intra-op threads spin while waiting for work (None: the runtime's default, on for ONNX Runtime);
     # paired measurements turn it off on both sides, or the idle side's spinning pool takes the other's core
     spin_wait: bool | None = None

@@ -113,7 +113,7 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
         measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
         result = _summarize(plan, measurements, prepared, dataset)
         if plan.against is not None:
-            _against(plan, runner, prepared.session, dataset, result)
+            _against(plan, runner, prepared.session, dataset, result, here.progress)
     finally:
         if here.prepared is None:
             prepared.session.close()
@@ -134,7 +134,8 @@ def _summarize(plan: Plan, measurements: list[Measurement], prepared: Prepared, 
     return result_of(plan, measurement, dataset, options_of(prepared.session))
 
 
-def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result) -> None:
+def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result,
+             progress: Any = None) -> None:
     """``--aibench-against``: the reference side measured beside the candidate, paired; or why not."""
     against = plan.against
     assert against is not None
@@ -143,7 +144,7 @@ def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, r
         "LoadGen scenarios drive their own timing" if plan.case.scenario else None
     if why is None:
         try:
-            paired.compare(plan, against, runner, session, dataset, result)
+            paired.compare(plan, against, runner, session, dataset, result, progress)
             return
         except Exception as exc:  # a runtime's own error types (ORT's Fail, torch's) as well as ours
             # the candidate's measurement stands; the reference side's failure is reported with it

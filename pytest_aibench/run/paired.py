@@ -16,14 +16,23 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pytest_aibench.judge.compare import is_timing
-from pytest_aibench.judge.paired import PairedVerdict, decided, judge_accuracy, judge_paired
+from pytest_aibench.judge.paired import (
+    PairedVerdict,
+    decided,
+    judge_accuracy,
+    judge_paired,
+    needed_per_session,
+    pair_ratio,
+    percentile_of,
+)
 from pytest_aibench.measure.timing import paused_instrumentation, warm_up
 from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
@@ -82,10 +91,11 @@ def _quiet() -> Iterator[None]:
 
 
 def interleave(candidate: Callable[[int], int], reference: Callable[[int], int], n: int, start: int,
-               inputs: int, rng: random.Random) -> tuple[list[int], list[int]]:
-    """``n`` pairs: each the same input on both sides, back to back, the order drawn per pair."""
+               inputs: int, rng: random.Random, quiet: bool = True) -> tuple[list[int], list[int]]:
+    """``n`` pairs: each the same input on both sides, back to back, the order drawn per pair (with the
+    collector and tracers paused, unless the caller has paused them for a whole round: ``quiet=False``)."""
     ref, cand = [0] * n, [0] * n
-    with _quiet():
+    with _quiet() if quiet else nullcontext():
         for k in range(n):
             i = (start + k) % inputs
             if rng.random() < 0.5:
@@ -117,10 +127,89 @@ def _new_threads(before: set[int], call: Callable[[], Any]) -> set[int]:
     return pinning.tasks() - before
 
 
+def steady(call: Callable[[int], int], inputs: int, policy: int | str) -> dict[str, Any]:
+    """Warm one side to its steady state, detected on that side alone: windows of calls (about 0.2 s,
+    3 to 20 calls) until two consecutive window medians agree within 2 %, after at least ``policy``
+    calls when it is a count; capped at 2,000 calls or 5 s. Returns what was seen (the first call's
+    time is kept apart: a side that is only slower to warm up is reported as such, not as slower)."""
+    first = call(0)
+    second = call(1 % inputs)
+    window = max(3, min(20, int(WARM_WINDOW_S / max(second / 1e9, 1e-7))))
+    back = 2 if window < 10 else 4  # compare with the window this many back: a slow decay shows as a drift
+    at_least = int(policy) if policy != "stable" else 0
+    calls, medians, stable = 2, [float(second)], False
+    start = time.perf_counter()
+    with _quiet():
+        while calls < WARM_MAX_CALLS and time.perf_counter() - start < WARM_MAX_SECONDS:
+            medians.append(float(np.median([call((calls + k) % inputs) for k in range(window)])))
+            calls += window
+            if len(medians) > back and calls >= at_least and \
+                    abs(medians[-1] - medians[-1 - back]) <= WARM_TOLERANCE * medians[-1 - back]:
+                stable = True
+                break
+    median = medians[-1]
+    return {"first_call_ns": first, "calls": calls, "median_ns": median, "stable": stable}
+
+
+def _make_into(made: dict[str, Any], key: str, make: Callable[[], Any]) -> None:
+    made[key] = make()
+
+
+class SessionPairs:
+    """Both sides as independent sessions: pair j is (reference j, candidate j), created in alternating
+    order (reference first for even j) so neither side always gets the first allocation."""
+
+    def __init__(self, make_reference: Callable[[], Any], make_candidate: Callable[[], Any], inputs: list[np.ndarray],
+                 policy: int | str):
+        self.make_reference, self.make_candidate = make_reference, make_candidate
+        self.inputs, self.policy = inputs, policy
+        self.pairs: list[tuple[Any, Any]] = []
+        self.warm: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.ref_threads: set[int] = set()
+        self.cand_threads: set[int] = set()
+
+    def add(self, count: int) -> None:
+        for _ in range(count):
+            made: dict[str, Any] = {}
+            order = ("ref", "cand") if len(self.pairs) % 2 == 0 else ("cand", "ref")
+            seen = pinning.tasks()
+            for side in order:
+                make = self.make_reference if side == "ref" else self.make_candidate
+                new = _new_threads(seen, partial(_make_into, made, side, make))
+                seen |= new
+                (self.ref_threads if side == "ref" else self.cand_threads).update(new)
+            self.pairs.append((made["ref"], made["cand"]))
+            n = len(self.inputs)
+            self.warm.append((steady(made["ref"].timed, n, self.policy), steady(made["cand"].timed, n, self.policy)))
+
+    def close(self) -> None:
+        for ref, cand in self.pairs:
+            ref.close()
+            cand.close()
+
+
+class TimedSession:
+    """The candidate's runner session with a timed call, like :class:`LocalSide`."""
+
+    def __init__(self, session: RunnerSession, inputs: list[np.ndarray]):
+        self.session, self.inputs = session, inputs
+        self.options = dict(getattr(session, "options", {}) or {})
+
+    def timed(self, i: int) -> int:
+        x = self.inputs[i]
+        clock = time.perf_counter_ns
+        t0 = clock()
+        self.session.infer(x)
+        return clock() - t0
+
+    def close(self) -> None:
+        self.session.close()
+
+
 def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession, dataset: Any,
-            result: Result) -> None:
-    """Measure the reference side beside ``session`` (the candidate, already measured into ``result``)
-    and record both sides' samples and every rule's verdict on ``result``."""
+            result: Result, progress: Any = None) -> None:
+    """Measure the reference side beside the candidate (already measured into ``result``), both as
+    several fresh session pairs, and record both sides' samples and every rule's verdict on ``result``."""
     artifact = against.artifact
     assert artifact is not None
     s = paired_settings(plan.settings)
@@ -128,110 +217,169 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
     xa = session.adapt(x)
     lb = s.latency_batch
     inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(min(len(xa) // lb, INPUTS) or 1)]
-    sides: dict[str, Any] = {}
-    seen = pinning.tasks()
 
-    def prepare_reference() -> None:
+    def make_reference() -> LocalSide | Partner:
         if against.python:
-            sides["ref"] = Partner(against.python, plan, artifact, xa, inputs, s)
-        else:
-            sides["ref"] = LocalSide(runner.prepare(artifact, plan.node, s), inputs)
-            sides["ref"].session.infer(inputs[0])
+            return Partner(against.python, plan, artifact, xa, inputs, s)
+        side = LocalSide(runner.prepare(artifact, plan.node, s), inputs)
+        side.session.infer(inputs[0])
+        return side
 
-    def prepare_candidate() -> None:  # afresh, as the reference side is
-        sides["cand"] = runner.prepare(plan.artifact, plan.node, s)
-        sides["cand"].infer(inputs[0])
+    def make_candidate() -> TimedSession:
+        side = TimedSession(runner.prepare(plan.artifact, plan.node, s), inputs)
+        side.session.infer(inputs[0])
+        return side
 
+    pairs = SessionPairs(make_reference, make_candidate, inputs, s.warmup)
     placement = None
     try:
-        ref_threads = _new_threads(seen, prepare_reference)
-        cand_threads = _new_threads(seen | ref_threads, prepare_candidate)
-        ref: LocalSide | Partner = sides["ref"]
-        cand = sides["cand"]
-        ref_preds = ref.predictions(xa, s.batch_size)
-        ref_accuracy = float((ref_preds == y).mean())
+        pairs.add(1 if against.python else max(1, s.paired_sessions))  # a partner interpreter holds one session
+        ref0 = pairs.pairs[0][0]
+        ref_accuracy = float((ref0.predictions(xa, s.batch_size) == y).mean())
         cpus = _cpus(plan.node.threads)
-        placement = (pinning.place_partner(cpus, cand_threads, ref.pid) if isinstance(ref, Partner)
-                     else pinning.place_local(cpus, ref_threads, cand_threads))
+        placement = (pinning.place_partner(cpus, pairs.cand_threads, ref0.pid) if isinstance(ref0, Partner)
+                     else pinning.place_local(cpus, pairs.ref_threads, pairs.cand_threads))
         try:
-            verdicts, ref_ns, cand_ns, seconds = _time(plan, against, cand, ref, inputs, result, ref_accuracy)
+            loop = _time(plan, against, pairs, result, ref_accuracy, progress)
         finally:
             if placement is not None:
                 placement.restore()
-        environment = {"options": getattr(ref, "options", None), **ref.environment}
-        cand_options = dict(getattr(cand, "options", {}) or {})
+        environment = {"options": getattr(ref0, "options", None), **ref0.environment,
+                       "candidate_options": pairs.pairs[0][1].options}
     finally:
-        for side in sides.values():
-            side.close()
-    environment["candidate_options"] = cand_options
-    _record(result, against, verdicts, ref_ns, cand_ns, seconds, ref_accuracy, environment,
-            placement.describe() if placement is not None else None)
+        pairs.close()
+    _record(result, against, loop, ref_accuracy, environment, placement.describe() if placement is not None else None,
+            pairs.warm)
 
 
-def _time(plan: Plan, against: Against, session: RunnerSession, ref: LocalSide | Partner, inputs: list[np.ndarray],
-          result: Result, ref_accuracy: float) -> tuple[list[PairedVerdict], list[int], list[int], float]:
-    """Batches of interleaved pairs until every latency rule is decided or the budget is spent."""
-    s = plan.settings
-    warm_up(session.infer, inputs, s.warmup)
-    ref.warm(s.warmup)
-    clock = time.perf_counter_ns
+#: warm-up windows of about this long, the steady-state tolerance and caps per side and session
+WARM_WINDOW_S = 0.2
+WARM_TOLERANCE = 0.02
+WARM_MAX_CALLS = 2000
+WARM_MAX_SECONDS = 5.0
+#: consecutive pairs a session pair gives per round (rounds visit every session pair in a shuffled order)
+ROUND_PAIRS = 10
+#: an open verdict adds 2 session pairs once each has this many pairs (more pairs would not narrow it)
+GROW_AT = 200
+MAX_SESSIONS = 32
+#: the budget a slow model may take beyond max_pair_seconds to reach the pairs a verdict needs
+MAX_AUTO_SECONDS = 240.0
 
-    def candidate(i: int) -> int:
-        x = inputs[i]
-        t0 = clock()
-        session.infer(x)
-        return clock() - t0
 
-    rng = random.Random(plan.seed)
+@dataclass
+class Loop:
+    verdicts: list[PairedVerdict]
+    ref_ns: list[int]
+    cand_ns: list[int]
+    sessions: list[int]
+    seconds: float
+    budget_s: float
+    planned: str
+
+
+def _plan_budget(plan: Plan, against: Against, pairs: SessionPairs, timing: list[Any]) -> tuple[float, int, str]:
+    """(seconds budget, pairs needed, what it says before it starts): the budget is set by the pairs the
+    rules need at this model's speed, not only by max_pair_seconds."""
+    call_s = float(np.median([w["median_ns"] for both in pairs.warm for w in both])) / 1e9
+    k = len(pairs.pairs)
+    need = k * max([needed_per_session(percentile_of(r.metric)) for r in timing] or [0])
+    expected = need * 2 * call_s
+    budget = max(against.max_seconds, min(2 * expected, MAX_AUTO_SECONDS))
+    said = (f"paired: {k} session pair{'s' * (k != 1)} a side, at least {need} pairs at {call_s * 1e3:.3g} ms a call: "
+            f"about {max(expected, plan.settings.min_pair_seconds):.0f} s, at most {budget:.0f} s")
+    if expected > budget:
+        said += " (too little for the rules' percentiles: expect UNKNOWN; raise max_pair_seconds)"
+    return budget, need, said
+
+
+def _time(plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref_accuracy: float,
+          progress: Any) -> Loop:
+    """Rounds of interleaved pairs over every session pair until every latency rule is decided or the
+    budget is spent."""
     timing = [r for r in against.rules if is_timing(r.metric)]
-    ref_ns: list[int] = []
-    cand_ns: list[int] = []
-    start = time.perf_counter()
-    batch = FIRST_BATCH
-    verdicts: list[PairedVerdict] = []
-    while True:
-        n = min(batch, against.max_pairs - len(ref_ns))
-        if ref_ns:  # never run far past the time budget: a doubled batch of slow calls could take minutes
-            rate = len(ref_ns) / max(time.perf_counter() - start, 1e-6)
-            n = max(MIN_BATCH, min(n, int(rate * (against.max_seconds - (time.perf_counter() - start))) + 1))
-        r, c = interleave(candidate, ref.timed, n, len(ref_ns), len(inputs), rng)
-        ref_ns += r
-        cand_ns += c
-        seconds = time.perf_counter() - start
-        verdicts = [judge_paired(rule, ref_ns, cand_ns, seconds, plan.seed) for rule in timing]
-        if len(ref_ns) >= against.max_pairs or seconds >= against.max_seconds:
-            break
-        if decided(verdicts):
-            if seconds >= s.min_pair_seconds:
-                break
-            batch = int(len(ref_ns) / max(seconds, 1e-6) * (s.min_pair_seconds - seconds)) + 1  # the rest of it
-        else:
-            batch *= 2
+    budget, need, said = _plan_budget(plan, against, pairs, timing)
+    if progress is not None:
+        progress.note(said)
+    rng = random.Random(plan.seed)
+    loop = Loop([], [], [], [], 0.0, budget, said)
+    offsets = [0] * len(pairs.pairs)
+    check_at = max(need, 1)
+    with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
+        _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
     accuracy = result.metrics.get("accuracy")
-    verdicts += [judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric == "accuracy"]
-    for v in verdicts:
+    loop.verdicts += [judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules
+                      if rule.metric == "accuracy"]
+    for v in loop.verdicts:
         if v.outcome == "UNKNOWN" and v.ratio is not None:
-            v.why = (f"{v.why}; still undecided after {v.pairs} pairs and {v.seconds:.1f} s "
-                     f"(budget: max_pairs {against.max_pairs}, max_pair_seconds {against.max_seconds:g}): inconclusive")
-    return verdicts, ref_ns, cand_ns, time.perf_counter() - start
+            v.why = (f"{v.why}; still undecided after {v.pairs} pairs on {len(pairs.pairs)} session pairs and "
+                     f"{v.seconds:.1f} s (budget: max_pairs {against.max_pairs}, {budget:.0f} s): inconclusive")
+    return loop
 
 
-def _record(result: Result, against: Against, verdicts: list[PairedVerdict], ref_ns: list[int], cand_ns: list[int],
-            seconds: float, ref_accuracy: float, environment: dict[str, Any], placement: dict[str, Any] | None) -> None:
-    result.samples["paired_reference_ns"] = list(ref_ns)
-    result.samples["paired_candidate_ns"] = list(cand_ns)
+def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: random.Random, offsets: list[int],
+            check_at: int, need: int) -> None:
+    s = plan.settings
+    timing = [r for r in against.rules if is_timing(r.metric)]
+    budget = loop.budget_s
+    start = time.perf_counter()
+    while True:
+        order = list(range(len(pairs.pairs)))
+        rng.shuffle(order)
+        for j in order:
+            ref, cand = pairs.pairs[j]
+            r, c = interleave(cand.timed, ref.timed, ROUND_PAIRS, offsets[j], len(pairs.inputs), rng, quiet=False)
+            offsets[j] += ROUND_PAIRS
+            loop.ref_ns += r
+            loop.cand_ns += c
+            loop.sessions += [j] * ROUND_PAIRS
+        loop.seconds = time.perf_counter() - start
+        out_of_budget = len(loop.ref_ns) >= against.max_pairs or loop.seconds >= budget
+        if len(loop.ref_ns) >= check_at or out_of_budget:
+            check_at = int(len(loop.ref_ns) * 1.25) + 1
+            loop.verdicts = [judge_paired(rule, loop.ref_ns, loop.cand_ns, loop.seconds, plan.seed, loop.sessions)
+                             for rule in timing]
+            if decided(loop.verdicts) and loop.seconds >= s.min_pair_seconds:
+                break
+            if not decided(loop.verdicts) and min(offsets) >= GROW_AT and len(pairs.pairs) < min(
+                    MAX_SESSIONS, 4 * max(1, s.paired_sessions)) and not against.python and not out_of_budget:
+                pairs.add(2)  # the spread between session pairs keeps it open: sample more of them
+                offsets += [0, 0]
+        if out_of_budget:
+            break
+    loop.seconds = time.perf_counter() - start
+
+
+def _record(result: Result, against: Against, loop: Loop, ref_accuracy: float, environment: dict[str, Any],
+            placement: dict[str, Any] | None, warm: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    verdicts = loop.verdicts
+    result.samples["paired_reference_ns"] = list(loop.ref_ns)
+    result.samples["paired_candidate_ns"] = list(loop.cand_ns)
+    result.samples["paired_session"] = list(loop.sessions)
     worst = "REGRESSED" if any(v.outcome == "REGRESSED" for v in verdicts) else \
         "UNKNOWN" if any(v.outcome == "UNKNOWN" for v in verdicts) else "SAME"
-    result.info["against"] = {**against.describe(), "status": "compared", "outcome": worst, "pairs": len(ref_ns),
-                              "seconds": round(seconds, 3), "reference_accuracy": ref_accuracy,
+    first = [c["first_call_ns"] / max(r["first_call_ns"], 1) for r, c in warm]
+    sessions = len(warm)
+    result.info["against"] = {**against.describe(), "status": "compared", "outcome": worst, "pairs": len(loop.ref_ns),
+                              "seconds": round(loop.seconds, 3), "budget_s": round(loop.budget_s, 1),
+                              "planned": loop.planned, "sessions": sessions,
+                              "reference_accuracy": ref_accuracy,
                               "reference_environment": environment, "placement": placement,
-                              "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; both "
-                                       "sides prepared afresh with the same settings (intra-op spinning off unless "
+                              "warmup": [{"reference": r, "candidate": c} for r, c in warm],
+                              "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; each "
+                                       f"side prepared as {sessions} fresh session(s) in alternating creation order, "
+                                       "rounds over every session pair in a shuffled order, each side warmed to its "
+                                       "own steady state first; the same settings (intra-op spinning off unless "
                                        "set; OMP_WAIT_POLICY " + os.environ.get("OMP_WAIT_POLICY", "unset") + "), the "
                                        "calling thread and each side's own workers on the same CPUs",
                               "verdicts": [v.to_dict() for v in verdicts]}
-    result.metrics.update({"paired.outcome": worst, "paired.pairs": len(ref_ns), "paired.seconds": seconds,
-                           "paired.reference_accuracy": ref_accuracy})
+    result.metrics.update({"paired.outcome": worst, "paired.pairs": len(loop.ref_ns), "paired.seconds": loop.seconds,
+                           "paired.sessions": sessions, "paired.reference_accuracy": ref_accuracy,
+                           "paired.first_call_ratio": float(np.median(first)),
+                           "paired.warmup_calls_reference": int(np.median([r["calls"] for r, _ in warm])),
+                           "paired.warmup_calls_candidate": int(np.median([c["calls"] for _, c in warm]))})
+    pr = pair_ratio(loop.ref_ns, loop.cand_ns)
+    if pr is not None:
+        result.metrics["paired.pair_ratio"] = pr
     for v in verdicts:
         if v.ratio is None:
             continue
