@@ -133,7 +133,8 @@ def _verdict_rows(folder: Path) -> list[dict[str, Any]]:
             v = info["verdicts"][0]
             ref_ns, cand_ns = r.samples["paired_reference_ns"], r.samples["paired_candidate_ns"]
             row = {"kind": t["kind"], "neighbour": t["neighbour"], "item": r.model, "started": t["started"],
-                   "paired2": v["outcome"], "paired5": judge_paired(rule5, ref_ns, cand_ns, 0.0).outcome,
+                   "paired2": v["outcome"],
+                   "paired5": judge_paired(rule5, ref_ns, cand_ns, 0.0, 0, r.samples.get("paired_session")).outcome,
                    "ratio": v["ratio"], "pairs": v["pairs"], "seconds": v["seconds"],
                    "p50": r.metrics["latency.p50_ms"]}
             base = last_a.get(r.model)

@@ -173,3 +173,19 @@ def test_every_rule_is_judged_in_its_metrics_own_direction(metric: str, higher_i
 def test_unknown_stays_unknown_not_same() -> None:
     ref, cand, sess = sessions_run(6, 60, 1.02, 0.0, 0)
     assert judge_paired(rule("latency.p50:+2%"), ref, cand, 1.0, 0, sess).outcome == UNKNOWN
+
+
+def test_an_unknown_paired_verdict_reaches_the_continuous_benchmarking_exports() -> None:
+    from pytest_aibench.report.exports import bmf_json, gha_json
+    from pytest_aibench.report.result import Result
+
+    verdict = {"rule": "latency.p50:+2%", "metric": "latency.p50_ms", "outcome": UNKNOWN, "ratio": 1.021,
+               "ci_low": 1.004, "ci_high": 1.039, "pairs": 900}
+    r = Result(id="s::m[ort]", suite="s", model="m", axes={"framework": "onnxruntime"},
+               metrics={"latency.p50_ms": 0.5}, samples={"latency_ns": [500_000] * 10},
+               info={"against": {"status": "compared", "verdicts": [verdict]}})
+    smaller, _ = gha_json([r])
+    paired_rows = [e for e in smaller if "paired" in e["name"]]
+    assert paired_rows and paired_rows[0]["value"] == 1.021 and "UNKNOWN" in paired_rows[0]["extra"]
+    assert all("paired latency.p50:+2%: UNKNOWN" in e["extra"] for e in smaller if "p50 latency" in e["name"])
+    assert bmf_json([r])["s::m[ort]"]["paired-ratio"] == {"value": 1.021, "lower_value": 1.004, "upper_value": 1.039}

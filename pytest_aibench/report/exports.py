@@ -106,6 +106,12 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def paired_verdict(r: Result) -> dict[str, Any] | None:
+    """The first timing verdict of a paired item (``--aibench-against``), with its outcome, or None."""
+    info = r.info.get("against") or {}
+    return next((v for v in info.get("verdicts") or [] if v.get("ratio") is not None), None)
+
+
 def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """github-action-benchmark's custom formats (``[{name, unit, value, range?, extra?}]``, read by its
     ``extractCustomBenchmarkResult``): the smaller-is-better list (p50 and p99 latency; accuracy and
@@ -121,6 +127,12 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
         p50, p99, acc = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy"))
         rate = notes.throughput(r)
         extra = f"{notes.describe(r)}; samples: {len(r.samples.get('latency_ns') or [])}"
+        v = paired_verdict(r)
+        if v is not None:  # the paired gate's figure: stable where each side's own median is not
+            extra += f"; paired {v['rule']}: {v['outcome']}"
+            smaller.append({"name": f"{name} paired {v['metric']} ratio", "unit": "x reference",
+                            "value": v["ratio"], "range": f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
+                            "extra": f"{v['outcome']} over {v['pairs']} pairs"})
         if p50 is not None:
             smaller.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra})
         if p99 is not None:
@@ -158,6 +170,9 @@ def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
             measures[slug] = lat
         if p99 is not None:
             measures[f"{slug}-p99"] = {"value": p99 * 1e6}
+        v = paired_verdict(r)
+        if v is not None:  # candidate / reference with its interval; an UNKNOWN one straddles the tolerance
+            measures["paired-ratio"] = {"value": v["ratio"], "lower_value": v["ci_low"], "upper_value": v["ci_high"]}
         if rate:
             measures["throughput"] = {"value": rate[0]}
         if acc is not None:

@@ -1,12 +1,15 @@
 """Measuring an item against its reference side, paired in time (``--aibench-against``).
 
-Both sides are prepared with the candidate's settings, evaluated on the same samples (accuracy
-compared exactly), warmed up, then timed call by call on the same inputs in a seeded random order
-(each pair's two calls back to back, who goes first drawn anew: ABBA-like), with the garbage
-collector and any tracer paused. Pairs are measured in batches until every rule has a verdict
-(REGRESSED or SAME) or the budget (``max_pairs``, ``max_pair_seconds``) is spent; then the rest is
-UNKNOWN. With ``--aibench-against-python`` the reference side runs in that interpreter instead, a
-lockstep partner pinned to the same CPUs (``run.partner``).
+Both sides are prepared with the candidate's settings as several independent session pairs (created in
+alternating order), evaluated on the same samples (accuracy compared exactly), each side warmed to its
+own steady state, then timed call by call on the same inputs in a seeded random order (each pair's two
+calls back to back, who goes first drawn anew: ABBA-like), in rounds over every session pair, with the
+garbage collector and any tracer paused. Rounds go on until every rule has a verdict (REGRESSED or
+SAME) or the budget is spent: the pairs the rules need at the model's speed (said before it starts),
+``max_pairs`` and ``max_pair_seconds``; then the rest is UNKNOWN. An open verdict adds session pairs
+(the spread between sessions, not the pairs within one, is what keeps it open). With
+``--aibench-against-python`` the reference side runs in that interpreter instead, a lockstep partner
+pinned to the same CPUs (``run.partner``), as one session pair.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pytest_aibench.judge.paired import (
     pair_ratio,
     percentile_of,
 )
-from pytest_aibench.measure.timing import paused_instrumentation, warm_up
+from pytest_aibench.measure.timing import paused_instrumentation
 from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
 
@@ -69,9 +72,6 @@ class LocalSide:
 
     def predictions(self, x: np.ndarray, batch: int) -> np.ndarray:
         return np.concatenate([self.session.infer(x[i:i + batch]).argmax(-1) for i in range(0, len(x), batch)])
-
-    def warm(self, policy: int | str) -> None:
-        warm_up(self.session.infer, self.inputs, policy)
 
     def close(self) -> None:
         self.session.close()
@@ -259,8 +259,8 @@ WARM_MAX_CALLS = 2000
 WARM_MAX_SECONDS = 5.0
 #: consecutive pairs a session pair gives per round (rounds visit every session pair in a shuffled order)
 ROUND_PAIRS = 10
-#: an open verdict adds 2 session pairs once each has this many pairs (more pairs would not narrow it)
-GROW_AT = 200
+#: an open verdict adds 2 session pairs once each has this many times the pairs its rules need
+GROW_AT = 4
 MAX_SESSIONS = 32
 #: the budget a slow model may take beyond max_pair_seconds to reach the pairs a verdict needs
 MAX_AUTO_SECONDS = 240.0
@@ -284,7 +284,7 @@ def _plan_budget(plan: Plan, against: Against, pairs: SessionPairs, timing: list
     k = len(pairs.pairs)
     need = k * max([needed_per_session(percentile_of(r.metric)) for r in timing] or [0])
     expected = need * 2 * call_s
-    budget = max(against.max_seconds, min(2 * expected, MAX_AUTO_SECONDS))
+    budget = max(against.max_seconds, min(4 * expected, MAX_AUTO_SECONDS))
     said = (f"paired: {k} session pair{'s' * (k != 1)} a side, at least {need} pairs at {call_s * 1e3:.3g} ms a call: "
             f"about {max(expected, plan.settings.min_pair_seconds):.0f} s, at most {budget:.0f} s")
     if expected > budget:
@@ -319,6 +319,7 @@ def _time(plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref
 def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: random.Random, offsets: list[int],
             check_at: int, need: int) -> None:
     s = plan.settings
+    need_each = max(1, need // max(1, len(pairs.pairs)))
     timing = [r for r in against.rules if is_timing(r.metric)]
     budget = loop.budget_s
     start = time.perf_counter()
@@ -340,7 +341,7 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
                              for rule in timing]
             if decided(loop.verdicts) and loop.seconds >= s.min_pair_seconds:
                 break
-            if not decided(loop.verdicts) and min(offsets) >= GROW_AT and len(pairs.pairs) < min(
+            if not decided(loop.verdicts) and min(offsets) >= GROW_AT * need_each and len(pairs.pairs) < min(
                     MAX_SESSIONS, 4 * max(1, s.paired_sessions)) and not against.python and not out_of_budget:
                 pairs.add(2)  # the spread between session pairs keeps it open: sample more of them
                 offsets += [0, 0]

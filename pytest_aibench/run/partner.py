@@ -96,10 +96,6 @@ class Partner:
         self._read(2)
         return np.load(self._dir / "predictions.npy")
 
-    def warm(self, policy: int | str) -> None:
-        self._send(b"W" + struct.pack("<I", int(policy) if policy != "stable" else 200))
-        self._read(2)
-
     def timed(self, i: int) -> int:
         self._send(b"T" + struct.pack("<I", i))
         return int(struct.unpack("<q", self._read(8))[0])
@@ -147,10 +143,6 @@ def _serve(job_path: str) -> int:
             x = session.adapt(np.load(job["eval"]))
             b = job["settings"].batch_size
             np.save(job["predictions"], np.concatenate([infer(x[i:i + b]).argmax(-1) for i in range(0, len(x), b)]))
-            out.write(b"ok")
-        elif op == b"W":
-            for k in range(struct.unpack("<I", read(4))[0]):
-                infer(inputs[k % len(inputs)])
             out.write(b"ok")
         elif op == b"T":
             x = inputs[struct.unpack("<I", read(4))[0]]
