@@ -205,7 +205,8 @@ def aibench_place(request: pytest.FixtureRequest, aibench_plan: Plan) -> Any:
         # this item only (and a process that ends with exit code 0 still fails it: no result came back)
         return places.Child(st.timeout(suite))
     return places.Local(measure.Here(request.getfixturevalue("aibench_prepared"), st.roles(),
-                                     st.progress_for(aibench_plan.case.id)))
+                                     st.progress_for(aibench_plan.case.id),
+                                     announce=progress.for_build(request.config, aibench_plan.case.id)))
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def headline(ref: str, counts: dict[str, int]) -> str:
     items = "item" if done == 1 else "items"
     return (f"paired against {ref}: {done} {items} measured side by side, {counts[REGRESSED]} REGRESSED, "
             f"{counts[SAME]} SAME, {counts[UNKNOWN]} UNKNOWN (inconclusive), {counts[NOT_COMPARED]} not compared; "
-            f"ratio = candidate / reference, {LEVEL:.0%} block-bootstrap interval")
+            f"ratio = candidate / reference of the rule's statistic, {LEVEL:.0%} interval over session pairs")
 
 
 HEADERS = ["item", "rule", "outcome", "reference", "candidate", "ratio", "interval", "pairs", "s"]

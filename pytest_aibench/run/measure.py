@@ -91,6 +91,8 @@ class Here:
     prepared: Prepared | None = None
     backend: Backend = field(default_factory=InProcess)
     progress: Progress = field(default_factory=lambda: Progress(quiet=True))
+    #: what a user should hear before a long wait, at the default verbosity (a paired item's expected time)
+    announce: Progress = field(default_factory=lambda: Progress(quiet=True))
     #: latency rounds may prepare fresh sessions of the plan's artifact (not when measuring a callable)
     renewable: bool = True
     dataset: Any = None                  # a Dataset the caller loaded itself (a hand-written test's own)
@@ -113,7 +115,7 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
         measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
         result = _summarize(plan, measurements, prepared, dataset)
         if plan.against is not None:
-            _against(plan, runner, prepared.session, dataset, result, here.progress)
+            _against(plan, runner, prepared.session, dataset, result, here.announce)
     finally:
         if here.prepared is None:
             prepared.session.close()
