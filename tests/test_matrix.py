@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 from hypothesis import given
@@ -54,7 +56,12 @@ def test_ids_seeds_and_markers_are_stable():
                                      "s::b[torch-batch_1-fast_true]", "s::b[torch-batch_8-fast_true]"]
     again, _ = expand(s)
     assert [c.seed(0) for c in cases] == [c.seed(0) for c in again]
-    assert len({c.seed(0) for c in cases}) == 4 and cases[0].seed(0) != cases[0].seed(1)
+    assert cases[0].seed(0) != cases[0].seed(1)
+    # common random numbers: the batch axis is a compared condition, so it does not feed the seed
+    assert cases[0].seed(0) == cases[1].seed(0) != cases[2].seed(0) == cases[3].seed(0)
+    assert "batch" not in dict(cases[0].seed_keys()) and dict(cases[0].seed_keys())["model"] == "a"
+    opted, _ = expand(replace(s, seed_from=("batch",)))  # a manifest that wants each value's own numbers
+    assert len({c.seed(0) for c in opted}) == 4
     assert marker_tokens(cases[1]) == ["a", "torch", "batch_8", "fast_true"]
 
 

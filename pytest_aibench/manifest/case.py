@@ -49,9 +49,26 @@ class Case:
         """``suite::model[param-id]``: independent of paths, so baselines and seeds survive moves."""
         return f"{self.suite_name}::{self.model}[{self.param_id}]"
 
+    def seed_keys(self) -> tuple[tuple[str, Any], ...]:
+        """What feeds the item's seed: the suite, the model, its dataset and the paradigm, a ``seed``
+        variable, and the axes or variables the manifest names in ``seed_from:``; never the conditions
+        under comparison (framework, quantization, topology, threads, scenario, device, grid points),
+        so compared conditions share their random numbers and only what is compared differs."""
+        keys: list[tuple[str, Any]] = [("suite", self.suite_name), ("model", self.model), ("paradigm", self.paradigm)]
+        suite = self.suite
+        if suite is not None and self.model in suite.models:
+            keys.append(("dataset", suite.models[self.model].dataset))
+        named = dict(self.variables)
+        for name in ("seed", *(suite.seed_from if suite is not None else ())):
+            value = named.get(name, self.axis(name))
+            if value is not None and all(k != name for k, _ in keys):
+                keys.append((name, value))
+        return tuple(keys)
+
     def seed(self, run_seed: int) -> int:
-        """The item's seed: a function of the run seed and the case id only (never of order)."""
-        digest = hashlib.sha256(f"{run_seed}:{self.id}".encode()).digest()
+        """The item's seed: a function of the run seed and :meth:`seed_keys` only (never of order)."""
+        text = ";".join(f"{k}={v!r}" for k, v in self.seed_keys())
+        digest = hashlib.sha256(f"{run_seed}:{text}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
 
     def settings(self, profile: str | None) -> Settings:

@@ -154,6 +154,7 @@ class Suite:
     timeout: float | None = None
     allow_outside_paths: bool = False
     trusted_modules: tuple[str, ...] = ()  # modules a factory or stage may import besides the suite's own files
+    seed_from: tuple[str, ...] = ()        # axes/variables that feed the seed besides model, dataset, paradigm
     max_items: int = 100_000             # a matrix larger than this is refused at collection, with its size
     topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters

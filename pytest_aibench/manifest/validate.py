@@ -72,6 +72,7 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     _thread_bounds(c, data)
     _stages(c, data)
     _finite(c, data, ())
+    seed_from = _seed_from(c, data, axes)
     suite_gates = c.gates(("gates",), _dict(data, "gates"), provided)
     suite_regressions = c.regressions(("regressions",), _dict(data, "regressions"))
     problems += c.problems
@@ -86,7 +87,8 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         settings=dict(data.get("settings") or {}), profiles=profiles, default_profile=default_profile,
         description=data.get("description", ""), lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
-        allow_outside_paths=allow_outside, trusted_modules=_trusted(data), max_items=_max_items(data), topologies=topologies, grid=grid,
+        allow_outside_paths=allow_outside, trusted_modules=_trusted(data), seed_from=seed_from,
+        max_items=_max_items(data), topologies=topologies, grid=grid,
         cluster=data.get("cluster") if isinstance(data.get("cluster"), str) else None,
         params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)}), []
 
@@ -425,6 +427,26 @@ def _finite(c: Checker, value: Any, keypath: tuple[Any, ...]) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _finite(c, v, keypath + (i,))
+
+
+def _seed_from(c: Checker, data: dict, axes: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, ...]:
+    """``seed_from:``: the axes (or include/grid variables) that should give compared items their own
+    random numbers; by default none does (common random numbers)."""
+    raw = data.get("seed_from")
+    names = [n for n, _ in axes]
+    variables = set(_dict(_dict(data, "grid"), "params"))
+    include = _dict(data, "matrix").get("include")
+    for rule in include if isinstance(include, list) else ():
+        variables |= set(rule) if isinstance(rule, dict) else set()
+    known = names + sorted(variables - set(names) - {"model"})
+    out = []
+    for i, name in enumerate(raw if isinstance(raw, list) else ()):
+        if name not in known:
+            c.bad(("seed_from", i), f"{_show(name)} is not an axis or variable of this suite; known: {', '.join(known)}"
+                  f"{suggest(str(name), known)}")
+        else:
+            out.append(str(name))
+    return tuple(out)
 
 
 def _trusted(data: dict) -> tuple[str, ...]:

@@ -226,7 +226,7 @@ def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options
     result.runner = {"name": case.framework, **runner_options}
     result.node = plan.node.describe()
     result.settings = {k: getattr(plan.settings, k) for k in plan.settings.names()}
-    result.info = info
+    result.info = {**info, "seed_keys": {k: v for k, v in case.seed_keys()}}
     result.samples = {"latency_ns": list(measurement.latency_ns),
                       **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})}
     notes = list(getattr(dataset, "meta", {}).get("notes", ())) if dataset is not None else []
