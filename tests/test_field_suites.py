@@ -165,7 +165,8 @@ gates:
 
 def test_automl_trials_are_seeded_items_with_a_search_summary_and_validity_gates(pytester):
     pytest.importorskip("torch")
-    (Path(pytester.path) / "suite.yaml").write_text(AUTOML.replace("MIN", "0.5"))
+    # a floor every sampled trial clears (its seed is the same for every grid point: common random numbers)
+    (Path(pytester.path) / "suite.yaml").write_text(AUTOML.replace("MIN", "0.3"))
     serial = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "a.json")
     serial.assert_outcomes(passed=4)
     serial.stdout.fnmatch_lines(["search: best valid accuracy * after 4 trials (4 valid), * TFLOP and * trial-seconds*",

@@ -130,7 +130,7 @@ def test_a_candidate_only_slower_to_warm_up_is_same_and_its_first_call_is_report
     assert [v.outcome for v in loop.verdicts] == [SAME]
     result = SimpleNamespace(samples={}, info={}, metrics={})
     paired._record(result, SimpleNamespace(describe=lambda: {}), loop, 1.0, {}, None, pairs.warm)  # type: ignore[arg-type]
-    assert result.metrics["paired.first_call_ratio"] > 2.9 and result.metrics["paired.sessions"] == 6
+    assert result.metrics["paired.first_call_ratio"] > 2.9 and result.metrics["paired.sessions"] >= 6
     assert result.metrics["paired.warmup_calls_candidate"] > 300 > result.metrics["paired.warmup_calls_reference"]
     assert result.samples["paired_session"][:10] == [result.samples["paired_session"][0]] * 10
 

@@ -12,7 +12,9 @@ rule names is computed per session pair and the interval is taken over session p
   the ratio of the means. Per session pair j, r_j = log(candidate stat / reference stat); the
   estimate is exp(mean r_j) and its interval exp(mean ± t(K-1) · sd(r_j)/sqrt(K)) at 99 %, a
   summary-statistics (random-effects) interval over K session pairs, whose Student t keeps the
-  stated confidence with few of them. Each session pair needs enough calls for its percentile
+  stated confidence with few of them. The spread used is never less than one session pair's own
+  sampling error (order statistics), so timings quantised by the clock (a 2 µs model) cannot give a
+  t interval of width zero by chance. Each session pair needs enough calls for its percentile
   (about 10 beyond it: 1,000 for a p99).
 - With fewer than 3 session pairs (a partner interpreter has one) the interval is a moving-block
   bootstrap over consecutive pairs, and the verdict says it rests on one session pair.
@@ -128,6 +130,19 @@ def _one_session(a: np.ndarray, b: np.ndarray, q: float | None, seed: int) -> tu
     return center, lo, hi
 
 
+def _log_se(x: np.ndarray, q: float | None) -> float:
+    """The standard error of log(statistic) of one side's calls: from the order statistics one binomial
+    standard deviation either side of the percentile (distribution-free), or of the mean."""
+    n = len(x)
+    if q is None:
+        return float(np.std(x) / (np.mean(x) * math.sqrt(n)))
+    xs = np.sort(x)
+    p = q / 100
+    spread = math.sqrt(n * p * (1 - p))
+    lo, hi = max(0, int(math.floor(n * p - spread))), min(n - 1, int(math.ceil(n * p + spread)))
+    return float((math.log(xs[hi]) - math.log(xs[lo])) / 2)
+
+
 def pair_ratio(ref_ns: Any, cand_ns: Any) -> float | None:
     """The median of the per-pair ratios (candidate / reference): robust to noise common to a pair,
     but not the p50 of either side when the mixture of fast and slow calls moves."""
@@ -166,7 +181,11 @@ def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] 
         r = np.array([math.log(stat(b[sess == j]) / stat(a[sess == j])) for j in ready])
         k = len(r)
         center = float(r.mean())
-        half = t995(k - 1) * float(r.std(ddof=1)) / math.sqrt(k)
+        # the spread between session pairs, never less than one session pair's own sampling error: timings
+        # quantised by the clock (a 2 µs model) can give session pairs equal figures by chance
+        within = math.sqrt(float(np.mean([_log_se(a[sess == j], q) ** 2 + _log_se(b[sess == j], q) ** 2
+                                          for j in ready])))
+        half = t995(k - 1) * max(float(r.std(ddof=1)), within) / math.sqrt(k)
         lo, hi = center - half, center + half
         note = f"over {k} session pairs"
     else:

@@ -56,7 +56,7 @@ MIN_BATCH = 50
 
 
 class LocalSide:
-    """The reference prepared in this process."""
+    """One side prepared in this process (every candidate session; the reference unless a partner runs it)."""
 
     def __init__(self, session: RunnerSession, inputs: list[np.ndarray]):
         self.session, self.inputs = session, inputs
@@ -188,24 +188,6 @@ class SessionPairs:
             cand.close()
 
 
-class TimedSession:
-    """The candidate's runner session with a timed call, like :class:`LocalSide`."""
-
-    def __init__(self, session: RunnerSession, inputs: list[np.ndarray]):
-        self.session, self.inputs = session, inputs
-        self.options = dict(getattr(session, "options", {}) or {})
-
-    def timed(self, i: int) -> int:
-        x = self.inputs[i]
-        clock = time.perf_counter_ns
-        t0 = clock()
-        self.session.infer(x)
-        return clock() - t0
-
-    def close(self) -> None:
-        self.session.close()
-
-
 def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession, dataset: Any,
             result: Result, progress: Any = None) -> None:
     """Measure the reference side beside the candidate (already measured into ``result``), both as
@@ -225,8 +207,8 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
         side.session.infer(inputs[0])
         return side
 
-    def make_candidate() -> TimedSession:
-        side = TimedSession(runner.prepare(plan.artifact, plan.node, s), inputs)
+    def make_candidate() -> LocalSide:
+        side = LocalSide(runner.prepare(plan.artifact, plan.node, s), inputs)
         side.session.infer(inputs[0])
         return side
 
@@ -302,7 +284,9 @@ def _time(plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref
         progress.note(said)
     rng = random.Random(plan.seed)
     loop = Loop([], [], [], [], 0.0, budget, said)
-    offsets = [0] * len(pairs.pairs)
+    # each session pair starts at its own seeded place in the inputs, so a few pairs a session still cover
+    # the inputs between them (an input-dependent model's mix of paths is sampled, not its first inputs)
+    offsets = [rng.randrange(len(pairs.inputs)) for _ in pairs.pairs]
     check_at = max(need, 1)
     with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
         _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
@@ -320,6 +304,7 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
             check_at: int, need: int) -> None:
     s = plan.settings
     need_each = max(1, need // max(1, len(pairs.pairs)))
+    done = [0] * len(pairs.pairs)  # pairs measured on each session pair
     timing = [r for r in against.rules if is_timing(r.metric)]
     budget = loop.budget_s
     start = time.perf_counter()
@@ -328,8 +313,9 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
         rng.shuffle(order)
         for j in order:
             ref, cand = pairs.pairs[j]
-            r, c = interleave(cand.timed, ref.timed, ROUND_PAIRS, offsets[j], len(pairs.inputs), rng, quiet=False)
-            offsets[j] += ROUND_PAIRS
+            r, c = interleave(cand.timed, ref.timed, ROUND_PAIRS, offsets[j] + done[j], len(pairs.inputs), rng,
+                              quiet=False)
+            done[j] += ROUND_PAIRS
             loop.ref_ns += r
             loop.cand_ns += c
             loop.sessions += [j] * ROUND_PAIRS
@@ -341,10 +327,11 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
                              for rule in timing]
             if decided(loop.verdicts) and loop.seconds >= s.min_pair_seconds:
                 break
-            if not decided(loop.verdicts) and min(offsets) >= GROW_AT * need_each and len(pairs.pairs) < min(
+            if not decided(loop.verdicts) and min(done) >= GROW_AT * need_each and len(pairs.pairs) < min(
                     MAX_SESSIONS, 4 * max(1, s.paired_sessions)) and not against.python and not out_of_budget:
                 pairs.add(2)  # the spread between session pairs keeps it open: sample more of them
-                offsets += [0, 0]
+                offsets += [rng.randrange(len(pairs.inputs)) for _ in range(2)]
+                done += [0, 0]
         if out_of_budget:
             break
     loop.seconds = time.perf_counter() - start
