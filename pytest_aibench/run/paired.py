@@ -168,7 +168,9 @@ class SessionPairs:
         self.ref_threads: set[int] = set()
         self.cand_threads: set[int] = set()
 
-    def add(self, count: int) -> None:
+    def add(self, count: int, warm: bool = True) -> None:
+        """``count`` more session pairs, warmed now unless ``warm`` is False (then :meth:`warm_up` does it,
+        once the threads are placed)."""
         for _ in range(count):
             made: dict[str, Any] = {}
             order = ("ref", "cand") if len(self.pairs) % 2 == 0 else ("cand", "ref")
@@ -179,8 +181,14 @@ class SessionPairs:
                 seen |= new
                 (self.ref_threads if side == "ref" else self.cand_threads).update(new)
             self.pairs.append((made["ref"], made["cand"]))
-            n = len(self.inputs)
-            self.warm.append((steady(made["ref"].timed, n, self.policy), steady(made["cand"].timed, n, self.policy)))
+        if warm:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Each side of every session pair not yet warmed, to its own steady state."""
+        n = len(self.inputs)
+        for ref, cand in self.pairs[len(self.warm):]:
+            self.warm.append((steady(ref.timed, n, self.policy), steady(cand.timed, n, self.policy)))
 
     def close(self) -> None:
         for ref, cand in self.pairs:
@@ -215,13 +223,14 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
     pairs = SessionPairs(make_reference, make_candidate, inputs, s.warmup)
     placement = None
     try:
-        pairs.add(1 if against.python else max(1, s.paired_sessions))  # a partner interpreter holds one session
+        pairs.add(1 if against.python else max(1, s.paired_sessions), warm=False)  # a partner holds one session
         ref0 = pairs.pairs[0][0]
         ref_accuracy = float((ref0.predictions(xa, s.batch_size) == y).mean())
         cpus = _cpus(plan.node.threads)
         placement = (pinning.place_partner(cpus, pairs.cand_threads, ref0.pid) if isinstance(ref0, Partner)
                      else pinning.place_local(cpus, pairs.ref_threads, pairs.cand_threads))
         try:
+            pairs.warm_up()  # on the CPUs the threads were just placed on
             loop = _time(plan, against, pairs, result, ref_accuracy, progress)
         finally:
             if placement is not None:
