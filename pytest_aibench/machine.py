@@ -66,11 +66,12 @@ def machine_info(rootdir: Path) -> dict[str, Any]:
     isa = cpu_summary()
     return {
         "node": platform.node(), "system": platform.system(), "release": platform.release(),
-        "machine": platform.machine(),
+        "machine": platform.machine(), "processor": platform.processor(),
         "cpu": {"model": _cpu_model(), "logical": os.cpu_count(), "physical": psutil.cpu_count(logical=False),
                 "affinity": affinity, "isa": isa["isa"], "isa_level": isa["isa_level"]},
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
-        "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
+        "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
+                   "compiler": platform.python_compiler(), "build": list(platform.python_build())},
         "versions": {d: version_of(d) for d in _DISTS},
         "threads": threads,
         "git": _git(rootdir),

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import manifest
-from pytest_aibench.report.exports import _stats, machine_info
+from pytest_aibench.machine import machine_info as run_machine
+from pytest_aibench.report.exports import _stats, benchmark_json, machine_info
 
 pb_stats = pytest.importorskip("pytest_benchmark.stats")
 pb_plugin = pytest.importorskip("pytest_benchmark.plugin")
@@ -32,12 +33,25 @@ def test_stats_are_pytest_benchmarks_own(ns: list[int]) -> None:
 
 
 def test_machine_info_is_what_pytest_benchmark_fills_in() -> None:
-    ours, theirs = machine_info(), pb_plugin.pytest_benchmark_generate_machine_info()
+    ours = machine_info(run_machine(Path.cwd()))
+    theirs = pb_plugin.pytest_benchmark_generate_machine_info()
     for key in ("node", "processor", "machine", "python_implementation", "python_version", "system", "release",
                 "python_compiler"):
         assert ours[key] == theirs[key], key
     assert ours["cpu"].get("brand_raw") == theirs["cpu"].get("brand_raw")
     assert ours["processor"] == platform.processor()
+
+
+def test_machine_info_is_the_runs_not_the_reporting_machines() -> None:
+    """A run measured elsewhere keeps its machine when reported here, and a merged run keeps its first."""
+    elsewhere = {"node": "vendor-box", "machine": "aarch64", "system": "Linux", "release": "6.1",
+                 "cpu": {"model": "Neoverse-V2", "logical": 72, "isa": ["asimd", "sve2"]},
+                 "python": {"version": "3.12.1", "implementation": "CPython"}}
+    got = benchmark_json({"machine": elsewhere}, [])["machine_info"]
+    assert (got["node"], got["machine"], got["cpu"]["brand_raw"], got["cpu"]["count"]) == \
+        ("vendor-box", "aarch64", "Neoverse-V2", 72)
+    merged = benchmark_json({"machine": {"machines": {"vendor-box": elsewhere}}}, [])["machine_info"]
+    assert merged["node"] == "vendor-box" and platform.node() != "vendor-box"
 
 
 def test_the_export_carries_raw_data_and_valid_options(demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:

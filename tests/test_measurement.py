@@ -109,6 +109,28 @@ def test_peak_search_doubles_then_bisects():
     assert tried[:3] == [200, 400, 800]
 
 
+def test_peak_search_from_an_invalid_start_steps_down_then_bisects():
+    tried = []
+
+    def valid(qps):
+        tried.append(qps)
+        return qps <= 300
+
+    assert loadgen.find_peak(valid, 1000, None, steps=5) == pytest.approx(250)
+    assert tried[:3] == [1000, 250, 625] and loadgen.find_peak(lambda q: False, 100, None, steps=3) == 0.0
+
+
+def test_loadgen_runtime_errors_join_the_invalid_reason(tmp_path):
+    log = tmp_path / "mlperf_log_detail.txt"
+    lines = [{"key": "result_validity", "value": "INVALID"}, {"key": "result_min_duration_met", "value": False},
+             {"key": "error_runtime", "value": "Max test duration reached", "metadata": {"is_error": True}},
+             {"key": "error_runtime", "value": "Ending early: too many outstanding queries"}]
+    log.write_text("".join(f":::MLLOG {json.dumps(rec)}\n" for rec in lines))
+    why = loadgen.results(loadgen.parse_detail(log), "Server")["loadgen.invalid_reason"]
+    assert why.startswith("min duration") and why.endswith(
+        "LoadGen logged: Max test duration reached; Ending early: too many outstanding queries")
+
+
 SCENARIO_SUITE = 'scenarios: [single_stream, multi_stream, server, offline]\nsettings: {min_duration_ms: 300, min_query_count: 100, warmup: 2}\n'
 
 
@@ -148,7 +170,18 @@ def test_scenarios_run_under_loadgen_with_logs_and_accuracy(demo, linear_model):
         assert (logs / "accuracy" / "mlperf_log_accuracy.json").exists()
         assert item["metrics"]["energy"]["method"] == "model"
         assert scenario == "offline" or item["metrics"]["latency"]["p99_ci_high_ms"] > 0
-    assert items["server"]["metrics"]["loadgen"]["server_target_qps"] > 0
+    server = items["server"]["metrics"]["loadgen"]
+    probes = items["server"]["info"]["loadgen"]["settings"]["search"]
+    # the target is searched: the highest rate whose probe run was VALID, then measured again at it
+    assert server["server_search_probes"] == len(probes) >= 2 and server["server_target_qps"] > 0
+    valid = [p["qps"] for p in probes if p["valid"]]
+    assert server["server_target_qps"] == (max(valid) if valid else min(p["qps"] for p in probes))
+    assert all(p["reason"] for p in probes if not p["valid"])  # each INVALID probe says why
+    for item in items.values():  # scaled settings say so; the durations and seeds it ran under are recorded
+        used = item["info"]["loadgen"]["settings"]
+        assert used["note"] == "scaled settings, not a valid MLPerf result" and used["min_duration_ms"] == 300
+        assert item["metrics"]["loadgen"]["official_settings"] is False
+    result.stdout.fnmatch_lines(["*LoadGen: 4 items ran under scaled settings, not a valid MLPerf result*"])
     assert items["multi_stream"]["metrics"]["latency"]["batch"] == 8
 
 

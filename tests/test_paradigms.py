@@ -185,6 +185,15 @@ def test_search_mutates_the_best_trial_and_scores_like_aiperf(pytester):
     rules = item["info"]["rules"]
     assert rules["judged_by"] == "scaled" and rules["limits"]["min_seconds"] == 600 and rules["published"]["min_seconds"] == 3600
     assert a["valid"] is False and rules["met"]["min_seconds"] is False  # 4 trials stop before the 600 s budget
+    assert (a["random_trials"], a["mutated_trials"]) == (2, 2) and [t["origin"] for t in trials] == \
+        ["random", "random", "mutated", "mutated"]
+    # a budget the first trial spends: no trial starts after it, so the search overruns by at most that trial
+    (Path(pytester.path) / "suite.yaml").write_text(text.replace("search_budget_s: 600", "search_budget_s: 0.5"))
+    pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "b.json").assert_outcomes(passed=1)
+    (item,) = json.loads((Path(pytester.path) / "b.json").read_text())["items"]
+    a, (only,) = item["metrics"]["aiperf"], item["info"]["trials"]
+    assert a["trials"] == 1 and a["mutated_trials"] == 0 and a["over_budget_s"] <= only["wall_s"] + 0.5
+    assert a["valid"] is False and item["info"]["rules"]["met"]["searched"] is False  # no search, no AIPerf result
 
 
 def test_single_task_and_federated_class_incremental_learning_run(pytester):

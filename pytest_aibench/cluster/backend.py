@@ -18,6 +18,7 @@ class Backend(Protocol):
     """Where a topology's roles run."""
 
     name: str
+    concurrent: bool  # whether map() runs its jobs side by side (a search sizes its generations by it)
 
     def run(self, role: str, fn: Callable[..., Any], *args: Any) -> Any: ...
 
@@ -30,6 +31,7 @@ class Backend(Protocol):
 
 class InProcess:
     name = "in-process"
+    concurrent = False
 
     def run(self, role: str, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
@@ -50,6 +52,7 @@ def _nbytes(data: Any) -> int:
 
 class DaskBackend:
     name = "dask"
+    concurrent = True
 
     def __init__(self, cluster: Any):
         self.cluster = cluster

@@ -232,6 +232,9 @@ class LoadGen:
         ("server_latency_bound_ms", "server scenario: the p99 latency bound", None),
         ("server_scheduled_qps", "server scenario: scheduled samples per second", None),
         ("server_peak_qps", "server scenario: highest QPS found VALID under the bound", True),
+        ("server_search_probes", "server scenario: LoadGen runs that searched the target QPS", None),
+        ("official_settings", "whether LoadGen ran under its own durations, query counts and seeds "
+                              "(false: scaled settings, not a valid MLPerf result)", None),
         ("queries", "queries LoadGen issued", None),
         ("accuracy", "top-1 accuracy of LoadGen's logged responses (accuracy mode)", True))}
 
@@ -343,7 +346,12 @@ class Training:
         ("aiperf.best_accuracy", "AIPerf: the best trial's accuracy", True),
         ("aiperf.trials", "AIPerf: trials run", None), ("aiperf.seconds", "AIPerf: the search's seconds", None),
         ("aiperf.total_flops", "AIPerf: operations of every trial (training and evaluation)", None),
-        ("aiperf.valid", "AIPerf: every validity rule met (the rules judged by are in info.rules)", True))}
+        ("aiperf.valid", "AIPerf: every validity rule met, a mutation made and no trial started after the budget "
+                         "(the rules judged by are in info.rules)", True),
+        ("aiperf.budget_s", "AIPerf: the search's time budget (search_budget_s)", None),
+        ("aiperf.over_budget_s", "AIPerf: seconds the search ran past its budget (at most its last trial)", False),
+        ("aiperf.random_trials", "AIPerf: trials sampled at random (generation 0)", None),
+        ("aiperf.mutated_trials", "AIPerf: trials that mutated the best so far", None))}
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return {}

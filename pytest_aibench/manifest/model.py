@@ -41,7 +41,8 @@ class Settings:
     server_latency_ms: float | None = None
     samples_per_query: int = 8
     require_valid: bool = False
-    find_peak_qps: bool = False
+    find_peak_qps: bool = True          # Server: search the highest VALID target QPS (unless server_target_qps)
+    loadgen_settings: str = "scaled"    # "official": LoadGen's own durations, query counts and seeds
     device: str | None = None           # the resource a worker must offer to measure the item (--aibench-dispatch)
     # --aibench-against: pairs are measured in batches until every rule is decided, or this budget is spent
     max_pairs: int = 20000

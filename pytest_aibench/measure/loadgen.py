@@ -23,7 +23,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.measure.energy import EnergyMeter
-from pytest_aibench.measure.mlperf_log import parse_accuracy, parse_detail, parse_trace, results
+from pytest_aibench.measure.mlperf_log import invalid_reason, parse_accuracy, parse_detail, parse_trace, results
 
 if TYPE_CHECKING:
     import mlperf_loadgen as lg
@@ -39,9 +39,11 @@ __all__ = ["SCENARIOS", "Scenario", "parse_accuracy", "parse_detail", "parse_tra
 #: per-query cost of the Python SUT path (LoadGen callback, queue, worker hand-off, completion), in ms;
 #: measured by benchmarks/measure_overhead.py. Server QPS is calibrated against model + this.
 SUT_OVERHEAD_MS = 0.045
-#: default server load as a share of the calibrated capacity: the runtime's intra-op threads compete with
-#: LoadGen's issuing thread for the cores, so a quarter keeps p99 within the default bound on 2 cores
-SERVER_LOAD = 0.25
+#: probes of the Server target QPS search (each a performance run under the item's settings)
+SERVER_SEARCH_STEPS = 5
+
+#: what the result says when LoadGen ran under the suite's scaled durations and counts
+SCALED_NOTE = "scaled settings, not a valid MLPerf result"
 
 #: offline: the calibrated samples/s times this is the expected QPS LoadGen sizes its one query by
 OFFLINE_MARGIN = 1.5
@@ -160,11 +162,13 @@ class Scenario:
                 ts = lg.TestSettings()
                 ts.scenario = getattr(lg.TestScenario, self.lg_name)
                 ts.mode = getattr(lg.TestMode, mode)
-                ts.min_duration_ms, ts.max_duration_ms = s.min_duration_ms, s.max_duration_ms
-                ts.min_query_count = s.min_query_count
-                seed = ctx.seed
-                ts.qsl_rng_seed, ts.sample_index_rng_seed, ts.schedule_rng_seed = seed, seed + 1, seed + 2
+                if s.loadgen_settings != "official":  # official: LoadGen's own durations, counts and seeds
+                    ts.min_duration_ms, ts.max_duration_ms = s.min_duration_ms, s.max_duration_ms
+                    ts.min_query_count = s.min_query_count
+                    seed = ctx.seed
+                    ts.qsl_rng_seed, ts.sample_index_rng_seed, ts.schedule_rng_seed = seed, seed + 1, seed + 2
                 used = self.configure(ts, s, cal)
+                used |= {k: getattr(ts, k) for k in OFFICIAL_FIELDS if hasattr(ts, k)}
                 for k, v in (extra or {}).items():
                     setattr(ts, k, v)
                     used[k] = v
@@ -186,29 +190,43 @@ class Scenario:
             acc_dir, _ = start("AccuracyOnly", "accuracy")
             preds = parse_accuracy(acc_dir / "mlperf_log_accuracy.json", n)
             sut.reset()
-            note(f"LoadGen {self.name}: performance pass (at least {s.min_duration_ms} ms, {s.min_query_count} queries)")
+            chosen = self.choose(ctx, start, cal)
+            sut.reset()
+            note(f"LoadGen {self.name}: performance pass ({s.loadgen_settings} settings)")
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-                perf_dir, used = start("PerformanceOnly", "performance", trace=True)
+                perf_dir, used = start("PerformanceOnly", "performance", chosen, trace=True)
             note(f"LoadGen {self.name}: done")
             detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
             metrics = results(detail, self.lg_name)
             query_ns, clock = queries_of(perf_dir, sut.query_ns)
             metrics |= service_times(sut.service_ns, self.batch(s))
             metrics["loadgen.accuracy"] = float((preds == labels).mean())
+            metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
             samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get(
                 "effective_samples_per_query", 1)))
             metrics.update(self.extra(ctx, start, used, metrics))
             return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns),
                     "query_ns": query_ns, "query_clock": clock,
-                    "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__},
+                    "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__,
+                                                         "kind": s.loadgen_settings,
+                                                         **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})},
                     "energy": meter.result(samples_done), "logs": str(outdir)}
         finally:
             sut.close()
             lg.DestroyQSL(qsl)
             lg.DestroySUT(lsut)
 
+    def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
+        """Settings found by running LoadGen before the reported performance pass (none by default)."""
+        return {}
+
     def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         return {}
+
+
+#: TestSettings fields recorded with every run, so a reader sees the durations, counts and seeds it ran under
+OFFICIAL_FIELDS = ("min_duration_ms", "max_duration_ms", "min_query_count", "qsl_rng_seed", "sample_index_rng_seed",
+                   "schedule_rng_seed")
 
 
 def service_times(service_ns: list[int], batch: int) -> dict[str, Any]:
@@ -260,23 +278,51 @@ class MultiStream(Scenario):
 
 
 class Server(Scenario):
+    """MLPerf's Server result is the highest Poisson arrival rate whose run is VALID (latency bound met,
+    enough queries), so the target QPS is searched, probe runs under the item's own settings, unless
+    the manifest fixes ``server_target_qps``."""
+
     name, lg_name = "server", "Server"
 
     def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
-        ts.server_target_qps = float(s.server_target_qps or SERVER_LOAD * 1000.0 / (cal.single_ms + SUT_OVERHEAD_MS))
+        ts.server_target_qps = float(s.server_target_qps or capacity(cal))
         # MLPerf's server bounds are tens of ms (ResNet-50: 15 ms); without one, 50x the median, >= 10 ms
         ts.server_target_latency_ns = int((s.server_latency_ms or max(10.0, 50 * cal.single_ms)) * 1e6)
         return {"server_target_qps": ts.server_target_qps, "server_target_latency_ns": ts.server_target_latency_ns}
 
+    def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
+        s = ctx.settings
+        if s.server_target_qps or not s.find_peak_qps:
+            return {}
+        probes: list[dict[str, Any]] = []
+
+        def valid_at(qps: float) -> bool:
+            out, _ = start("PerformanceOnly", f"search-{len(probes)}-{qps:.0f}qps", {"server_target_qps": qps})
+            detail = parse_detail(out / "mlperf_log_detail.txt")
+            ok = detail.get("result_validity") == "VALID"
+            probes.append({"qps": qps, "valid": ok, "reason": None if ok else invalid_reason(detail)})
+            ctx.progress.note(f"LoadGen server: {qps:.0f} QPS {'VALID' if ok else 'INVALID'}")
+            return ok
+
+        peak = find_peak(valid_at, capacity(cal), None, SERVER_SEARCH_STEPS)
+        self.searched = probes
+        # none VALID: the lowest probe is reported (INVALID, with LoadGen's reason), not a made-up rate
+        return {"server_target_qps": peak or min(p["qps"] for p in probes)}
+
     def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         out = {"loadgen.server_target_qps": used["server_target_qps"],
                "loadgen.server_latency_bound_ms": used["server_target_latency_ns"] / 1e6}
-        if ctx.settings.find_peak_qps:
-            out["loadgen.server_peak_qps"] = find_peak(
-                lambda qps: parse_detail(start("PerformanceOnly", f"peak-{qps:.0f}", {"server_target_qps": qps})[0]
-                                         / "mlperf_log_detail.txt").get("result_validity") == "VALID",
-                used["server_target_qps"], bool(metrics.get("loadgen.valid")))
+        probes = getattr(self, "searched", None)
+        if probes:
+            out["loadgen.server_search_probes"] = len(probes)
+            out["loadgen.server_peak_qps"] = max((p["qps"] for p in probes if p["valid"]), default=0.0)
+            used["search"] = probes
         return out
+
+
+def capacity(cal: Calibration) -> float:
+    """Queries per second one stream of batch-1 calls sustains (the search's first probe)."""
+    return 1000.0 / (cal.single_ms + SUT_OVERHEAD_MS)
 
 
 class Offline(Scenario):
@@ -295,11 +341,15 @@ class Offline(Scenario):
         return {"offline_expected_qps": ts.offline_expected_qps}
 
 
-def find_peak(valid_at: Any, start_qps: float, start_valid: bool, steps: int = 6) -> float:
-    """The highest QPS found VALID: double from a valid start until INVALID, then bisect."""
+def find_peak(valid_at: Any, start_qps: float, start_valid: bool | None, steps: int = 6) -> float:
+    """The highest QPS found VALID (0.0 if none): probe ``start_qps`` (unless its outcome is given), double
+    while VALID, then bisect between the highest VALID and the lowest INVALID rate."""
+    if start_valid is None:
+        start_valid = bool(valid_at(start_qps))
+        steps -= 1
     lo, hi = (start_qps, None) if start_valid else (0.0, start_qps)
     for _ in range(steps):
-        qps = lo * 2 if hi is None else (lo + hi) / 2
+        qps = lo * 2 if hi is None else (lo + hi) / 2 if lo else hi / 4  # from nothing VALID: quarter steps down
         if qps <= 0:
             break
         if valid_at(qps):

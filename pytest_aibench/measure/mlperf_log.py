@@ -22,7 +22,8 @@ REPORTED = {
 
 
 def parse_detail(path: Path) -> dict[str, Any]:
-    """``:::MLLOG {json}`` lines of mlperf_log_detail.txt -> key: value (the last one wins)."""
+    """``:::MLLOG {json}`` lines of mlperf_log_detail.txt -> key: value (the last one wins), and every
+    runtime error LoadGen logged (``error_runtime``: "Max test duration reached", ...) under ``errors``."""
     out: dict[str, Any] = {}
     for line in Path(path).read_text(errors="replace").splitlines():
         if line.startswith(":::MLLOG"):
@@ -30,7 +31,10 @@ def parse_detail(path: Path) -> dict[str, Any]:
                 rec = json.loads(line[len(":::MLLOG"):])
             except ValueError:
                 continue
-            out[rec.get("key")] = rec.get("value")
+            key = str(rec.get("key"))
+            out[key] = rec.get("value")
+            if key.startswith("error") or rec.get("metadata", {}).get("is_error"):  # every one, not the last
+                out.setdefault("errors", []).append(str(rec.get("value")))
     return out
 
 
@@ -106,6 +110,9 @@ def invalid_reason(detail: dict[str, Any]) -> str | None:
     advice = str(detail.get("result_invalid_reason") or "").strip()
     if advice:
         parts.append(f"LoadGen advises: {advice}")
+    errors = list(dict.fromkeys(detail.get("errors") or []))
+    if errors:
+        parts.append("LoadGen logged: " + "; ".join(errors))
     return "; ".join(parts) or "INVALID, with no criterion named in mlperf_log_detail.txt"
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-import importlib
 import io
-import os
-import platform
 import statistics
 from datetime import datetime, timezone
 from typing import Any
@@ -54,19 +51,25 @@ def _stats(ns: list[int]) -> dict[str, Any]:
             "total": sum(s), "data": data, "iterations": 1}
 
 
-def machine_info() -> dict[str, Any]:
-    """``machine_info`` as pytest-benchmark fills it (``pytest_benchmark_generate_machine_info``), so
-    its compare does not warn "machine_info is different" between runs on one machine."""
-    cpu: dict[str, Any]
-    try:  # py-cpuinfo, which pytest-benchmark uses; optional here
-        cpu = importlib.import_module("cpuinfo").get_cpu_info()
-    except Exception:  # noqa: BLE001 (absent or failing: the essentials without it)
-        cpu = {"arch": platform.machine(), "count": os.cpu_count(), "brand_raw": platform.processor()}
-    return {"node": platform.node(), "processor": platform.processor(), "machine": platform.machine(),
-            "python_compiler": platform.python_compiler(), "python_implementation": platform.python_implementation(),
-            "python_implementation_version": platform.python_version(), "python_version": platform.python_version(),
-            "python_build": list(platform.python_build()), "release": platform.release(), "system": platform.system(),
-            "cpu": cpu}
+def machine_info(run_machine: dict[str, Any]) -> dict[str, Any]:
+    """``machine_info`` in pytest-benchmark's shape (``pytest_benchmark_generate_machine_info``), filled
+    from the machine the run recorded: ``aibench report`` on a laptop must not stamp the laptop's CPU on
+    figures measured on a vendor's server."""
+    cpu = run_machine.get("cpu") or {}
+    python = run_machine.get("python") or {}
+    return {"node": run_machine.get("node"), "processor": run_machine.get("processor", cpu.get("model")), "machine": run_machine.get("machine"),
+            "python_implementation": python.get("implementation"),
+            "python_implementation_version": python.get("version"), "python_version": python.get("version"),
+            "python_compiler": python.get("compiler"), "python_build": python.get("build"),
+            "release": run_machine.get("release"), "system": run_machine.get("system"),
+            "cpu": {"arch": run_machine.get("machine"), "count": cpu.get("logical"), "brand_raw": cpu.get("model"),
+                    "flags": list(cpu.get("isa") or [])}}
+
+
+def _one_machine(machine: dict[str, Any]) -> dict[str, Any]:
+    """A merged run holds several machines (``machines``); pytest-benchmark's file has room for one: the first."""
+    many = machine.get("machines")
+    return next(iter(many.values()), {}) if isinstance(many, dict) and many else machine
 
 
 def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]
                         "min_time": 0.0, "warmup": bool(warm)},
             "stats": _stats(ns)})
     return {
-        "machine_info": machine_info(),
+        "machine_info": machine_info(_one_machine(machine)),
         "commit_info": {"id": git.get("commit"), "dirty": git.get("dirty"), "branch": git.get("branch"),
                         "project": "pytest-aibench"},
         "benchmarks": benchmarks,

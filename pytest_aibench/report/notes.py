@@ -61,6 +61,10 @@ def invalid_runs(rs: list[Result]) -> list[tuple[str, str]]:
 def lines(rs: list[Result]) -> list[str]:
     out = [text for text in (latency_legend(rs),) if text]
     out += [f"LoadGen INVALID {item}: {why}" for item, why in invalid_runs(rs)]
+    scaled = [r for r in rs if r.metrics.get("loadgen.official_settings") is False]
+    if scaled:
+        out.append(f"LoadGen: {len(scaled)} item{'s' if len(scaled) != 1 else ''} ran under scaled settings, not a "
+                   "valid MLPerf result (LoadGen's own durations, query counts and seeds: --aibench-profile mlperf)")
     if any(k.startswith("sim.") for r in rs for k in r.metrics):
         errors = [r.metrics["sim.error_pct"] for r in rs if isinstance(r.metrics.get("sim.error_pct"), (int, float))]
         own = f"; on the GEMM-calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % " \
