@@ -186,9 +186,10 @@ class Controller:
                          lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results))))
         if opt.aibench_gha_json:
             target = self._target(opt.aibench_gha_json)
-            smaller, bigger = exports.gha_json(self.results)
-            jobs.append(("--aibench-gha-json", target, lambda t: runjson.write_atomic(t, smaller)))
-            jobs.append(("--aibench-gha-json", gha_companion(target), lambda t: runjson.write_atomic(t, bigger)))
+            gated, bigger, extras = exports.gha_json(self.results)
+            for path, entries in ((target, gated), (gha_companion(target), bigger),
+                                  (gha_companion(target, "extras"), extras)):
+                jobs.append(("--aibench-gha-json", path, lambda t, e=entries: runjson.write_atomic(t, e)))
         if opt.aibench_bmf:
             jobs.append(("--aibench-bmf", self._target(opt.aibench_bmf),
                          lambda t: runjson.write_atomic(t, exports.bmf_json(self.results))))
@@ -258,9 +259,10 @@ class Controller:
             tr.write_line(f"could not write {failure}", red=True)
 
 
-def gha_companion(path: Path) -> Path:
-    """Where the bigger-is-better list goes beside ``--aibench-gha-json PATH``: PATH.bigger.json."""
-    return path.with_name(path.stem + ".bigger" + (path.suffix or ".json"))
+def gha_companion(path: Path, kind: str = "bigger") -> Path:
+    """Where the other lists go beside ``--aibench-gha-json PATH``: PATH.bigger.json (bigger is better)
+    and PATH.extras.json (tails and one-pass figures: charts, not alerts)."""
+    return path.with_name(path.stem + f".{kind}" + (path.suffix or ".json"))
 
 
 def _write_text(target: Path, text: str) -> None:

@@ -98,18 +98,45 @@ def test_continuous_benchmarking_exports_read_by_their_consumers_rules(demo: pyt
                    "--aibench-bmf", "bmf.json").assert_outcomes(passed=1)
     root = Path(demo.path)
     (item,) = json.loads((root / "r.json").read_text())["items"]
-    smaller = {e["name"]: e for e in _extract_custom((root / "gha.json").read_text())}
+    gated = {e["name"]: e for e in _extract_custom((root / "gha.json").read_text())}
     bigger = {e["name"]: e for e in _extract_custom((root / "gha.bigger.json").read_text())}
+    extras = {e["name"]: e for e in _extract_custom((root / "gha.extras.json").read_text())}
     base = "demo linear[numpy-fp32-single]"
-    assert smaller[f"{base} p50 latency"]["value"] == item["metrics"]["latency"]["p50_ms"]
-    assert smaller[f"{base} p99 latency"]["unit"] == "ms"
-    assert smaller[f"{base} top-1 error (1 - accuracy)"]["value"] == pytest.approx(1 - item["metrics"]["accuracy"])
-    assert bigger[f"{base} accuracy"]["value"] == item["metrics"]["accuracy"]
-    assert bigger[f"{base} throughput"]["unit"] == "items/s"
+    lat = item["metrics"]["latency"]
+    # what the action alerts on is stable: the median (with its CI) and top-1 error; no tail, no one-pass figure
+    assert set(gated) == {f"{base} p50 latency", f"{base} top-1 error (1 - accuracy)"}
+    assert gated[f"{base} p50 latency"]["value"] == lat["p50_ms"]
+    assert gated[f"{base} p50 latency"]["range"] == f"[{lat['p50_ci_low_ms']:.4g}, {lat['p50_ci_high_ms']:.4g}] ms (95 % CI)"
+    assert gated[f"{base} top-1 error (1 - accuracy)"]["value"] == pytest.approx(1 - item["metrics"]["accuracy"])
+    assert set(bigger) == {f"{base} accuracy"} and bigger[f"{base} accuracy"]["value"] == item["metrics"]["accuracy"]
+    assert extras[f"{base} p99 latency (tail)"]["value"] == lat["p99_ms"]
+    assert extras[f"{base} time per item (1 / throughput, one pass)"]["unit"] == "ms"
     bmf = _read_bmf((root / "bmf.json").read_text())
     measures = bmf[item["id"]]
-    assert measures["latency"]["value"] == pytest.approx(item["metrics"]["latency"]["p50_ms"] * 1e6)
-    assert {"latency", "latency-p99", "throughput", "accuracy"} <= set(measures)
+    # each measure's bounds are its own confidence interval, the figures they are named for
+    assert measures["latency"] == {"value": pytest.approx(lat["p50_ms"] * 1e6),
+                                   "lower_value": pytest.approx(lat["p50_ci_low_ms"] * 1e6),
+                                   "upper_value": pytest.approx(lat["p50_ci_high_ms"] * 1e6)}
+    assert measures["latency-p99"]["value"] == pytest.approx(lat["p99_ms"] * 1e6)
+    assert measures["latency-p99"]["upper_value"] == pytest.approx(lat["p99_ci_high_ms"] * 1e6)
+    assert {"latency", "latency-p99", "throughput", "accuracy"} <= set(measures) and "failed" not in measures
+
+
+def test_failed_and_invalid_items_are_marked_in_the_ci_exports_not_dropped() -> None:
+    from pytest_aibench.report.exports import bmf_json, gha_json
+    from pytest_aibench.report.result import Result
+
+    failed = Result(id="s::a[ort]", suite="s", model="a", axes={}, outcome="failed",
+                    reason="gate accuracy >= 0.9: 0.42\nmore", metrics={"accuracy": 0.42, "latency.p50_ms": 2.0})
+    invalid = Result(id="s::b[ort]", suite="s", model="b", axes={}, metrics={
+        "latency.p50_ms": 3.0, "loadgen.valid": False, "loadgen.invalid_reason": "latency constraint: p99 9 ms"})
+    gated, bigger, _ = gha_json([failed, invalid])
+    extra = {e["name"]: e.get("extra") or "" for e in gated + bigger}
+    assert any(n.startswith("s a") and "FAILED: gate accuracy >= 0.9: 0.42" in x for n, x in extra.items())
+    assert any(n.startswith("s b") and "LoadGen INVALID: latency constraint" in x for n, x in extra.items())
+    bmf = bmf_json([failed, invalid])
+    assert bmf["s::a[ort]"]["failed"] == {"value": 1.0} and bmf["s::b[ort]"]["loadgen-invalid"] == {"value": 1.0}
+    assert bmf["s::a[ort]"]["accuracy"] == {"value": 0.42}
 
 
 XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # pytest's own schema for xunit2 (testing/example_scripts)

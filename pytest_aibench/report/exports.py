@@ -115,71 +115,109 @@ def paired_verdict(r: Result) -> dict[str, Any] | None:
     return next((v for v in info.get("verdicts") or [] if v.get("ratio") is not None), None)
 
 
-def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _mark(r: Result) -> str | None:
+    """What a continuous-benchmarking reader must know about an item that is not a clean pass."""
+    if r.outcome not in ("passed", "skipped"):
+        return f"{r.outcome.upper()}: {(r.reason or '').splitlines()[0][:160] if r.reason else 'no reason given'}"
+    if r.metrics.get("loadgen.valid") is False:
+        return f"LoadGen INVALID: {str(r.metrics.get('loadgen.invalid_reason') or '')[:160]}"
+    return None
+
+
+def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """github-action-benchmark's custom formats (``[{name, unit, value, range?, extra?}]``, read by its
-    ``extractCustomBenchmarkResult``): the smaller-is-better list (p50 and p99 latency; accuracy and
-    throughput inverted, as top-1 error and time per item, so one chart and alert rule serves all), and
-    the bigger-is-better list (accuracy, items/s) for a second action step."""
-    smaller: list[dict[str, Any]] = []
+    ``extractCustomBenchmarkResult``), in three lists because the action alerts on every entry of a file:
+
+    - gated, smaller is better: what is stable between two runs: the paired gate's ratio (candidate /
+      reference, measured side by side) where ``--aibench-against`` ran, else the median latency; and
+      top-1 error (1 - accuracy);
+    - bigger is better: accuracy;
+    - extras (smaller is better, for charts, not for ``fail-on-alert``): tails (p99) and one-pass figures
+      (time per item = 1 / throughput of a single accuracy pass), which move by tens of percent between
+      two runs of the same commit.
+
+    A failed, erroring or LoadGen-INVALID item keeps its entries, its ``extra`` saying so."""
+    gated: list[dict[str, Any]] = []
     bigger: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
     for r in results:
-        if r.outcome != "passed":
+        if r.outcome == "skipped":
             continue
         name = f"{r.suite} {label(r)}"
         m = r.metrics
         p50, p99, acc = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy"))
         rate = notes.throughput(r)
-        extra = f"{notes.describe(r)}; samples: {len(r.samples.get('latency_ns') or [])}"
+        mark = _mark(r)
+        tail = f"; {mark}" if mark else ""
+        extra = f"{notes.describe(r)}; samples: {len(r.samples.get('latency_ns') or [])}{tail}"
         v = paired_verdict(r)
         if v is not None:  # the paired gate's figure: stable where each side's own median is not
-            extra += f"; paired {v['rule']}: {v['outcome']}"
-            smaller.append({"name": f"{name} paired {v['metric']} ratio", "unit": "x reference",
-                            "value": v["ratio"], "range": f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
-                            "extra": f"{v['outcome']} over {v['pairs']} pairs"})
-        if p50 is not None:
-            smaller.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra})
+            gated.append({"name": f"{name} paired {v['metric']} ratio", "unit": "x reference",
+                          "value": v["ratio"], "range": f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
+                          "extra": f"paired {v['rule']}: {v['outcome']} over {v['pairs']} pairs{tail}"})
+            if p50 is not None:
+                extras.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra})
+        elif p50 is not None:
+            gated.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra,
+                          **_range(m, "p50")})
         if p99 is not None:
-            smaller.append({"name": f"{name} p99 latency", "unit": "ms", "value": p99, "extra": extra})
+            extras.append({"name": f"{name} p99 latency (tail)", "unit": "ms", "value": p99, "extra": extra,
+                           **_range(m, "p99")})
         if acc is not None:
-            smaller.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc})
-            bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc})
+            gated.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc,
+                          **({"extra": mark} if mark else {})})
+            bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc,
+                           **({"extra": mark} if mark else {})})
         if rate:
-            smaller.append({"name": f"{name} time per item (1 / throughput)", "unit": "ms", "value": 1000.0 / rate[0],
-                            "extra": rate[1]})
-            bigger.append({"name": f"{name} throughput", "unit": "items/s", "value": rate[0], "extra": rate[1]})
-    return smaller, bigger
+            extras.append({"name": f"{name} time per item (1 / throughput, one pass)", "unit": "ms",
+                           "value": 1000.0 / rate[0], "extra": rate[1] + tail})
+    return gated, bigger, extras
+
+
+def _range(m: dict[str, Any], pct: str) -> dict[str, str]:
+    """The percentile's confidence interval as github-action-benchmark's free-text ``range``."""
+    lo, hi = _num(m.get(f"latency.{pct}_ci_low_ms")), _num(m.get(f"latency.{pct}_ci_high_ms"))
+    return {"range": f"[{lo:.4g}, {hi:.4g}] ms (95 % CI)"} if lo is not None and hi is not None else {}
+
+
+def _bounded(value: float, lo: float | None, hi: float | None, scale: float = 1.0) -> dict[str, float]:
+    out = {"value": value * scale}
+    if lo is not None and hi is not None and lo <= value <= hi:
+        out |= {"lower_value": lo * scale, "upper_value": hi * scale}
+    return out
 
 
 def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
-    """Bencher's metric format (BMF): ``{benchmark: {measure: {value, lower_value?, upper_value?}}}``,
-    several measures per item: latency (ns, p50 with p1..p99 as its bounds), latency-p99 (ns) (a LoadGen item's
-    are query-latency and query-latency-p99: another quantity, so another measure),
-    throughput (items/s) and accuracy."""
+    """Bencher's metric format (BMF): ``{benchmark: {measure: {value, lower_value?, upper_value?}}}``.
+    Each measure's bounds are its own confidence interval, never another figure: ``latency`` (ns, the
+    median with its 95 % CI), ``latency-p99`` (ns, with its CI); a LoadGen item's are ``query-latency`` and
+    ``query-latency-p99`` (another quantity, so another measure); ``paired-ratio`` (candidate /
+    reference with the paired gate's interval), ``throughput`` (items/s), ``accuracy``. An item that
+    failed or whose LoadGen run was INVALID is kept and carries ``failed`` or ``loadgen-invalid`` = 1."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for r in results:
-        if r.outcome != "passed":
+        if r.outcome == "skipped":
             continue
         m = r.metrics
         measures: dict[str, dict[str, float]] = {}
         p50, p99, acc = (_num(m.get(k)) for k in ("latency.p50_ms", "latency.p99_ms", "accuracy"))
         rate = notes.throughput(r)
-        ns = sorted(r.samples.get("latency_ns") or [])
         slug = "query-latency" if notes.measure_of(r) == "query" else "latency"  # LoadGen's is another measure
-        if p50 is not None:
-            lat = {"value": p50 * 1e6}
-            if ns:
-                lat["lower_value"] = min(p50 * 1e6, float(ns[int(0.01 * (len(ns) - 1))]))
-                lat["upper_value"] = max(p50 * 1e6, float(ns[int(0.99 * (len(ns) - 1))]))
-            measures[slug] = lat
-        if p99 is not None:
-            measures[f"{slug}-p99"] = {"value": p99 * 1e6}
+        for pct, value, name in (("p50", p50, slug), ("p99", p99, f"{slug}-p99")):
+            if value is not None:
+                measures[name] = _bounded(value, _num(m.get(f"latency.{pct}_ci_low_ms")),
+                                          _num(m.get(f"latency.{pct}_ci_high_ms")), 1e6)
         v = paired_verdict(r)
         if v is not None:  # candidate / reference with its interval; an UNKNOWN one straddles the tolerance
-            measures["paired-ratio"] = {"value": v["ratio"], "lower_value": v["ci_low"], "upper_value": v["ci_high"]}
+            measures["paired-ratio"] = _bounded(float(v["ratio"]), v.get("ci_low"), v.get("ci_high"))
         if rate:
-            measures["throughput"] = {"value": rate[0]}
+            measures["throughput"] = {"value": float(rate[0])}
         if acc is not None:
             measures["accuracy"] = {"value": acc}
+        if r.outcome not in ("passed", "skipped"):
+            measures["failed"] = {"value": 1.0}
+        if m.get("loadgen.valid") is False:
+            measures["loadgen-invalid"] = {"value": 1.0}
         if measures:
             out[r.id] = measures
     return out
