@@ -167,3 +167,6 @@ def test_junit_xunit1_keeps_the_metrics_in_each_testcase(demo: pytest.Pytester, 
     demo.runpytest("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit1").assert_outcomes(passed=1)
     (tc,) = ET.parse(Path(demo.path) / "j.xml").iter("testcase")
     assert {p.get("name") for p in tc.iter("property")} >= {"aibench.accuracy", "aibench.latency.p50_ms"}
+    # file and line point at the model in the manifest (0-based, pytest's convention), not at the plugin
+    lines = (Path(demo.path) / "suite.yaml").read_text().splitlines()
+    assert tc.get("file") == "suite.yaml" and lines[int(tc.get("line"))] == "  linear:"
