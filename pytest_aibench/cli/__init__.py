@@ -14,7 +14,7 @@ from pytest_aibench.cli.bundle import add_commands
 from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
 from pytest_aibench.judge.metrics import known_metric_names
-from pytest_aibench.report import exports, runjson
+from pytest_aibench.report import exports, notes, runjson
 from pytest_aibench.report.html import render
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
@@ -27,7 +27,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     doc, results = _load(args.run)
     m = doc.get("machine", {})
     print(f"run {doc.get('run_id')} · seed {doc.get('seed')} · profile {doc.get('profile')} · "
-          f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})")
+          f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})"
+          + (f" · {notes.busy_summary(results)}" if notes.busy_summary(results) else ""))
     for line in leaderboard(results) + paired_lines(results):
         print(line)
     return 0

@@ -229,11 +229,11 @@ def to_csv(results: list[Result]) -> str:
     metrics = sorted({k for r in results for k in r.metrics})
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["id", "suite", "suite_version", *axes, "outcome", "reason", "seed", "dataset_sha256",
+    w.writerow(["id", "suite", "suite_version", *axes, "outcome", "reason", "host", "seed", "dataset_sha256",
                 "artifact_sha256", *metrics])
     for r in results:
         w.writerow([r.id, r.suite, r.suite_version, *(r.axes.get(a, "") for a in axes), r.outcome, r.reason or "",
-                    r.seed, r.dataset.get("sha256", ""), r.artifact.get("sha256", ""),
+                    notes.busy(r) or "", r.seed, r.dataset.get("sha256", ""), r.artifact.get("sha256", ""),
                     *(r.metrics.get(m, "") for m in metrics)])
     return out.getvalue()
 
@@ -251,17 +251,19 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
         cols = columns(rs)
         lines += [f"### {_md_cell(suite)} {_md_cell(s['version'])}", "",
                   f"{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-                  f"{s['error']} errors" + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else ""), "",
+                  f"{s['error']} errors" + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else "")
+                  + (f"; **{notes.busy_summary(rs)}**" if notes.busy_summary(rs) else ""), "",
                   "| item | " + " | ".join(c[1] for c in cols) + " | outcome |",
                   "|---|" + "---:|" * len(cols) + "---|"]
         for r in rs:
             cells = [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
-            lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
+            mark = f" {notes.BUSY_MARK} host busy" if notes.busy(r) else ""
+            lines.append(f"| `{_md_cell(label(r))}`{mark} | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
         lines.append("")
-        legend = notes.latency_legend(rs)
-        if legend:
-            lines += [_md_cell(legend), ""]
+        for text in (notes.latency_legend(rs), notes.busy_line(rs)):
+            if text:
+                lines += [_md_cell(text), ""]
         invalid = notes.invalid_runs(rs)
         if invalid:
             lines += [f"- LoadGen INVALID `{_md_cell(item)}`: {_md_cell(why)}" for item, why in invalid] + [""]

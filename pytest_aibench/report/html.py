@@ -25,7 +25,7 @@ h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd
 table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
 th{cursor:pointer;background:#f6f6f6;position:sticky;top:0}td.l,th.l{text-align:left}
 tr.failed td,tr.error td{background:#fde8e8}tr.skipped td{color:#888}
-.meta{color:#555;font-size:12px}.bad{color:#b00020;font-weight:600}svg{background:#fff;border:1px solid #ddd}
+.meta{color:#555;font-size:12px}.bad{color:#b00020;font-weight:600}.busy{color:#b00020;font-size:11px}svg{background:#fff;border:1px solid #ddd}
 """
 
 JS = """
@@ -244,7 +244,9 @@ def _table(rs: list[Result]) -> str:
             sort_v = key if isinstance(key, (int, float)) and not isinstance(key, bool) else ""
             cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(fmt(v, c[2], *c[3:]))}</td>')
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
-        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
+        busy = notes.busy(r)
+        mark = f' <span class=busy title="{escape(busy)}">{notes.BUSY_MARK} host busy</span>' if busy else ""
+        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}{mark}</td>'
                     + "".join(cells) + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
                     + (f" — {reason}" if reason else "") + "</td></tr>")
     return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
@@ -252,8 +254,7 @@ def _table(rs: list[Result]) -> str:
 
 
 def _notes(rs: list[Result]) -> str:
-    legend = notes.latency_legend(rs)
-    out = f"<p class=meta>{escape(legend)}</p>" if legend else ""
+    out = "".join(f"<p class=meta>{escape(text)}</p>" for text in (notes.latency_legend(rs), notes.busy_line(rs)) if text)
     invalid = notes.invalid_runs(rs)
     if invalid:
         out += ("<p>LoadGen INVALID runs:</p><ul class=invalid>" + "".join(
@@ -294,6 +295,9 @@ def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any
              f"{escape(str(machine.get('cpu', {}).get('model', '')))}, {escape(str(machine.get('cpu', {}).get('logical', '')))} "
              f"logical CPUs · Python {escape(str(machine.get('python', {}).get('version', '')))} · commit "
              f"{escape(str(machine.get('git', {}).get('commit', 'n/a')))}</p>"]
+    if notes.busy_summary(results):
+        parts.append(f"<p class=bad>{escape(str(notes.busy_summary(results)))}: other processes took the CPU "
+                     "(marked in the tables); their latencies are not comparable</p>")
     for m in doc.get("manifests", []):
         parts.append(f"<p class=meta>manifest {escape(str(m.get('path')))} ({escape(str(m.get('suite')))} "
                      f"{escape(str(m.get('version')))}) sha256 {escape(str(m.get('sha256')))}</p>")

@@ -58,8 +58,32 @@ def invalid_runs(rs: list[Result]) -> list[tuple[str, str]]:
             for r in rs if r.metrics.get("loadgen.valid") is False]
 
 
+def busy(r: Result) -> str | None:
+    """The item's "host busy" flag (other processes took the CPU while it was timed), or None."""
+    return next((f for f in r.flags if f.startswith("host busy")), None)
+
+
+BUSY_MARK = "!"
+
+
+def busy_summary(rs: list[Result]) -> str | None:
+    """``host busy while timing 2 of 5 items`` for a run's header, or None on a quiet host."""
+    n = sum(1 for r in rs if busy(r))
+    return f"host busy while timing {n} of {len(rs)} item{'s' if len(rs) != 1 else ''}" if n else None
+
+
+def busy_line(rs: list[Result]) -> str | None:
+    """The footnote every leaderboard carries when an item was timed on a busy host."""
+    worst = [b for b in (busy(r) for r in rs) if b]
+    if not worst:
+        return None
+    return (f"{BUSY_MARK} host busy: other processes took the CPU while {len(worst)} item"
+            f"{'s were' if len(worst) != 1 else ' was'} timed ({worst[0].split(': ', 1)[-1]}"
+            f"{' ...' if len(worst) > 1 else ''}): their latencies are not comparable; measure again on a quiet host")
+
+
 def lines(rs: list[Result]) -> list[str]:
-    out = [text for text in (latency_legend(rs),) if text]
+    out = [text for text in (latency_legend(rs), busy_line(rs)) if text]
     out += [f"LoadGen INVALID {item}: {why}" for item, why in invalid_runs(rs)]
     scaled = [r for r in rs if r.metrics.get("loadgen.official_settings") is False]
     if scaled:

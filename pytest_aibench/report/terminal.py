@@ -52,7 +52,8 @@ def leaderboard(results: list[Result]) -> list[str]:
         cols = columns(rs)
         rows = []
         for rank, r in ranked(rs):
-            mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
+            mark = ("*" if any(f.startswith("concurrent") for f in r.flags) else "") + \
+                (notes.BUSY_MARK if notes.busy(r) else "")
             cells = [str(rank) if rank is not None else "", label(r) + mark]
             cells += [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             status = r.outcome if r.outcome != "passed" else ""
@@ -61,7 +62,8 @@ def leaderboard(results: list[Result]) -> list[str]:
             rows.append(cells + [status])
         version = f" {s['version']}" if s["version"] else ""
         out.append(f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
-                   f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors)")
+                   f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors"
+                   + (f"; {notes.busy_summary(rs)}" if notes.busy_summary(rs) else "") + ")")
         out += table(["#", "item", *(c[1] for c in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
         if _scores(s):
             out.append(f"total: {_scores(s)}")

@@ -1,0 +1,40 @@
+"""What the machine did is shown where people look; absent metrics stay absent (issue: numbers that mean
+what they say)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from pytest_aibench.report import exports, html, terminal
+from pytest_aibench.report.result import Result
+
+BUSY = "host busy: other processes used 1.4 of 2 CPUs while timing"
+
+
+def _results() -> list[Result]:
+    quiet = Result(id="s::a[ort]", suite="s", model="a", axes={"framework": "onnxruntime"},
+                   metrics={"accuracy": 0.9, "latency.p50_ms": 1.0, "latency.p99_ms": 2.0})
+    busy = Result(id="s::b[ort]", suite="s", model="b", axes={"framework": "onnxruntime"},
+                  metrics={"accuracy": 0.8, "latency.p50_ms": 3.0, "latency.p99_ms": 9.0}, flags=[BUSY])
+    return [quiet, busy]
+
+
+def test_host_busy_is_shown_beside_the_item_and_in_the_header_of_every_leaderboard() -> None:
+    rs = _results()
+    text = "\n".join(terminal.leaderboard(rs))
+    assert "host busy while timing 1 of 2 items" in text.splitlines()[0]
+    assert "b[ort]!" in text and "a[ort]!" not in text
+    assert "! host busy: other processes took the CPU while 1 item was timed (other processes used 1.4 of 2 CPUs" in text
+    md = exports.to_markdown(rs)
+    assert "**host busy while timing 1 of 2 items**" in md and "| `b[ort]` ! host busy |" in md and "| `a[ort]` |" in md
+    page = html.render({"run_id": "r"}, rs)
+    assert page.count("! host busy</span>") == 1 and "host busy while timing 1 of 2 items" in page
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(exports.to_csv(rs)))}
+    assert rows["s::b[ort]"]["host"] == BUSY and rows["s::a[ort]"]["host"] == ""
+
+
+def test_a_quiet_host_says_nothing() -> None:
+    quiet = _results()[:1]
+    assert "host busy" not in "\n".join(terminal.leaderboard(quiet)) + exports.to_markdown(quiet) + \
+        html.render({"run_id": "r"}, quiet)
