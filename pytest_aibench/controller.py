@@ -53,6 +53,7 @@ class Controller:
         self.write_failures: list[str] = []  # each output that could not be written, said once
         self._pending: dict[tuple[str, str | None], Result] = {}
         self._journal: Journal | None = None
+        self._machine_doc: dict[str, Any] | None = None
         self.started = datetime.now(timezone.utc)
         self.run_id = st.run_id
         # --aibench-resume: the journal's finished items are this run's results too
@@ -150,15 +151,22 @@ class Controller:
             self._finish(res)
         finished = datetime.now(timezone.utc)
         if self._journal is not None:
-            try:
+            try:  # the machine too: `aibench show` / `report` read a default run from its journal alone
                 self._journal.close({"finished": finished.isoformat(), "exitstatus": int(exitstatus),
-                                     "items": len(self.results)})
+                                     "items": len(self.results), "machine": self._machine()})
             except OSError as exc:
                 self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
         wanted = [getattr(opt, attr, None) for attr, _ in FILE_OPTIONS] + [opt.aibench_save]
         if any(wanted) or self.state.baseline is not None:
             self._write_outputs(finished, exitstatus)
+
+    def _machine(self) -> dict[str, Any]:
+        """The machine, gathered once per session (git and psutil calls), hooks applied."""
+        if self._machine_doc is None:
+            self._machine_doc = machine_info(self.config.rootpath)
+            self.config.hook.pytest_aibench_machine_info(config=self.config, info=self._machine_doc)
+        return self._machine_doc
 
     def _target(self, path: str) -> Path:
         target = Path(path)
@@ -168,8 +176,7 @@ class Controller:
         """Every file asked for, from one run document (machine info gathered once)."""
 
         opt = self.config.option
-        machine = machine_info(self.config.rootpath)
-        self.config.hook.pytest_aibench_machine_info(config=self.config, info=machine)
+        machine = self._machine()
         run = {**self._run_header(), "finished": finished.isoformat(),
                "duration_s": round((finished - self.started).total_seconds(), 3), "exitstatus": int(exitstatus)}
         doc = runjson.build(run, machine, self.manifests(), self.results)

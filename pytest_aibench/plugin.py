@@ -121,6 +121,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="continue the latest run: skip items its journal already holds, keep their results; refused "
                          "when the manifests, seed or profile differ from that run's, unless --aibench-resume=force "
                          "(each item then keeps its own settings in the run JSON)")
+    group.addoption("--aibench-items", metavar="FILE", default=None,
+                    help="run only the items whose ids (suite::model[params]) FILE lists, one per line "
+                         "(aibench rerun passes a bundle's items)")
     group.addoption("--aibench-repeat", metavar="N", type=outputs.at_least_one, default=1,
                     help="measure each item N times and report whether its predictions were bit-identical")
     group.addoption("--aibench-cluster", metavar="ADDRESS|local:SPEC", default=None,
@@ -212,18 +215,32 @@ def _same_configuration(header: dict, st: State, out: Path) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--aibench-resume: items the journal already holds are deselected (their results are kept)."""
+    """--aibench-resume: items the journal already holds are deselected (their results are kept);
+    --aibench-items: items the file does not list are deselected."""
     st = config.stash.get(STATE, None)
-    if st is None or not st.resumed:
+    only = _listed_items(config)
+    if st is None or not (st.resumed or only is not None):
         return
     keep: list[pytest.Item] = []
     done: list[pytest.Item] = []
     for item in items:
         case = _case_of(item)
-        (done if case is not None and case.id in st.resumed else keep).append(item)
+        drop = case is not None and (case.id in st.resumed or (only is not None and case.id not in only))
+        (done if drop else keep).append(item)
     if done:
         config.hook.pytest_deselected(items=done)
         items[:] = keep
+
+
+def _listed_items(config: pytest.Config) -> set[str] | None:
+    path = config.option.aibench_items
+    if not path:
+        return None
+    try:
+        return {line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise pytest.UsageError(f"--aibench-items {path}: cannot read the item list ({exc}); expected a text "
+                                "file of item ids, one per line") from None
 
 
 @pytest.hookimpl(wrapper=True)

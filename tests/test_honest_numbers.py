@@ -4,6 +4,7 @@ what they say)."""
 from __future__ import annotations
 
 import csv
+import json
 import io
 
 from pytest_aibench.report import exports, html, terminal
@@ -38,3 +39,24 @@ def test_a_quiet_host_says_nothing() -> None:
     quiet = _results()[:1]
     assert "host busy" not in "\n".join(terminal.leaderboard(quiet)) + exports.to_markdown(quiet) + \
         html.render({"run_id": "r"}, quiet)
+
+
+def test_show_and_report_read_the_journal_a_default_run_writes(demo, linear_model, capsys, monkeypatch) -> None:
+    from pathlib import Path
+
+    from conftest import manifest
+    from pytest_aibench.cli import main as aibench
+
+    root = Path(demo.path)
+    (root / "suite.yaml").write_text(manifest(linear_model[1]))
+    demo.runpytest("--aibench", "suite.yaml").assert_outcomes(passed=1)  # no --aibench-json: the journal only
+    assert not list(root.glob("*.json"))
+    monkeypatch.chdir(root)
+    assert aibench(["show"]) == 0
+    shown = capsys.readouterr().out
+    assert "linear[numpy-fp32-single]" in shown and "(?)" not in shown.splitlines()[0]  # the run's machine too
+    (run_dir,) = (root / ".aibench" / "runs").iterdir()
+    assert aibench(["report", str(run_dir), "--md", "r.md", "--benchmark-json", "pb.json"]) == 0
+    assert "linear[numpy-fp32-single]" in (root / "r.md").read_text()
+    assert json.loads((root / "pb.json").read_text())["benchmarks"][0]["name"] == "linear[numpy-fp32-single]"
+    assert aibench(["show", str(run_dir / "journal.jsonl")]) == 0 and "linear" in capsys.readouterr().out

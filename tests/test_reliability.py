@@ -143,6 +143,16 @@ def test_bundle_verify_and_rerun(demo, linear_model, capsys, monkeypatch):
     assert aibench(["rerun", str(d / "b.tar.gz"), "--root", str(d), "--tolerance", "10"]) == 0
     assert "2 items rerun; accuracy must match exactly" in capsys.readouterr().out
 
+    # a bundle of one item of two re-measures that one item only
+    first = json.loads((d / "r.json").read_text())["items"][0]["id"]
+    (d / "one.txt").write_text(first + "\n")
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-items", "one.txt", "--aibench-json", "one.json").assert_outcomes(passed=1)
+    assert aibench(["bundle", str(d / "one.json"), "-o", str(d / "one.tar.gz"), "--root", str(d)]) == 0
+    capsys.readouterr()
+    assert aibench(["rerun", str(d / "one.tar.gz"), "--root", str(d), "--tolerance", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "1 items rerun" in out and "the bundle does not hold" not in out
+
     (d / "model.npz").write_bytes(b"something else")
     assert aibench(["verify", str(d / "b.tar.gz")]) == 1
     assert "the run used" in capsys.readouterr().out

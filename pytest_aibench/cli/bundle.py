@@ -335,7 +335,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print("no manifest of the bundled run is available here")
             return 1
         out = Path(tmp) / "rerun.json"
+        listed = Path(tmp) / "items.txt"  # only what the bundle holds: a bundle of 3 items re-measures 3
+        listed.write_text("".join(f"{r.id}\n" for r in before), encoding="utf-8")
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--aibench-seed", str(doc.get("seed", 0)),
+               "--aibench-items", str(listed),
                "--aibench-json", str(out), "--aibench-out", str(Path(tmp) / "out"),
                *(("--aibench-profile", doc["profile"]) if doc.get("profile") else ())]
         for path in manifests:
@@ -378,6 +381,8 @@ def _rerun_differences(doc: dict[str, Any], before: Any, after_doc: dict[str, An
         bad.append(f"{item.id}: in the bundle but not measured here")
     for note in c.machine_notes:
         print(f"machine differs: {note}")
+    if c.new:  # --aibench-items keeps the rerun to the bundle's items; anything else is a defect to show
+        print(f"{len(c.new)} items measured here that the bundle does not hold: " + ", ".join(r.id for r in c.new))
     print(f"{len(c.matched)} items rerun; accuracy must match exactly, latency within ±{tolerance:.0%}")
     for line in bad:
         print(f"DIFFERS: {line}")
