@@ -128,7 +128,8 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     if cache.is_published(spec.zoo):  # a published-size model: built on first use (once; xdist workers wait)
         assert spec.zoo is not None
         try:
-            cache.ensure(spec.zoo, progress.for_build(request.config, f"aibench build {spec.zoo}"))
+            cache.ensure(spec.zoo, progress.for_build(request.config, f"aibench build {spec.zoo}"),
+                         session=state(request.config).run_id)
         except (cache.CardError, OSError) as exc:
             fail(f"{case.id}: building published model {spec.zoo!r} failed: {exc}")
     try:

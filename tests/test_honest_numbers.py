@@ -60,3 +60,35 @@ def test_show_and_report_read_the_journal_a_default_run_writes(demo, linear_mode
     assert "linear[numpy-fp32-single]" in (root / "r.md").read_text()
     assert json.loads((root / "pb.json").read_text())["benchmarks"][0]["name"] == "linear[numpy-fp32-single]"
     assert aibench(["show", str(run_dir / "journal.jsonl")]) == 0 and "linear" in capsys.readouterr().out
+
+
+def test_a_failed_build_is_tried_once_per_session_and_named_by_every_item_after(tmp_path, monkeypatch) -> None:
+    import pytest
+
+    from pytest_aibench.zoo import cache
+
+    name = next(iter(cache.lock()["models"]))
+    calls: list[str] = []
+
+    def broken(n: str, root: object, progress: object) -> None:
+        calls.append(n)
+        raise RuntimeError("converter crashed: out of memory")
+
+    monkeypatch.setattr(cache, "build", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        cache.ensure(name, root=tmp_path, session="run-1")
+    for _ in range(3):  # the other items of the session: at once, naming the first failure
+        with pytest.raises(cache.CardError, match="already failed in this session, not retried: converter crashed"):
+            cache.ensure(name, root=tmp_path, session="run-1")
+    assert calls == [name]
+    with pytest.raises(RuntimeError):  # a new session tries again
+        cache.ensure(name, root=tmp_path, session="run-2")
+    assert calls == [name, name]
+
+    def built(n: str, root, progress) -> None:
+        (root / n).mkdir()
+        (root / n / "card.json").write_text("{}")
+
+    monkeypatch.setattr(cache, "build", built)
+    cache.ensure(name, root=tmp_path, session="run-3")
+    assert not (tmp_path / f".{name}.failed.json").exists()

@@ -80,16 +80,41 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure(name: str, progress: Progress | None = None, root: Path | None = None) -> Path:
-    """The folder of published model ``name``, built (once, under a file lock) if the cache lacks it."""
+def ensure(name: str, progress: Progress | None = None, root: Path | None = None, session: str | None = None) -> Path:
+    """The folder of published model ``name``, built (once, under a file lock) if the cache lacks it.
+
+    A build that fails is not tried again in the same ``session`` (a run id, shared by xdist workers):
+    eight items needing one model would otherwise each spend the build's minutes failing the same way.
+    The failure is kept beside the lock, so every process of the session errors at once, naming it."""
     root = root or cache_root()
     if cached_card(name, root) is None:
         with _file_lock(root / f".{name}.lock"):
+            failed = _failed_before(root, name, session)
+            if failed:
+                raise CardError(f"published model {name!r}: its build already failed in this session, not retried: "
+                                f"{failed}")
             for stale in root.glob(f".{name}.build-*"):  # a build killed before it finished; none runs now (we hold the lock)
                 shutil.rmtree(stale, ignore_errors=True)
             if cached_card(name, root) is None:  # another process may have built it while we waited
-                build(name, root, progress or Progress())
+                try:
+                    build(name, root, progress or Progress())
+                except Exception as exc:
+                    if session:
+                        (root / f".{name}.failed.json").write_text(json.dumps({"session": session, "error": str(exc)}))
+                    raise
+            (root / f".{name}.failed.json").unlink(missing_ok=True)
     return root / name
+
+
+def _failed_before(root: Path, name: str, session: str | None) -> str | None:
+    """The error of this session's earlier failed build of ``name``, or None."""
+    if not session:
+        return None
+    try:
+        rec = json.loads((root / f".{name}.failed.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return str(rec.get("error")) if isinstance(rec, dict) and rec.get("session") == session else None
 
 
 def check_pinned(name: str, artifacts: dict[str, dict[str, Any]], where: Path) -> None:

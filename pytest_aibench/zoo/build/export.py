@@ -211,12 +211,10 @@ def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> d
 @exporter("onnxruntime/fp16")
 def onnx_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     onnx = _require("onnx", "onnx")
-    try:
-        float16 = importlib.import_module("onnxconverter_common.float16")
-        tool = "onnxconverter-common"
-    except ImportError:  # onnxruntime ships the same converter (the onnx extra, so every install has one)
-        float16 = _require("onnxruntime.transformers.float16", "onnx")
-        tool = "onnxruntime.transformers"
+    # onnxruntime's own converter, always: every install has it (the onnx extra), so the bytes, which the
+    # published lock pins, never depend on whether onnxconverter-common happens to be installed too
+    float16 = _require("onnxruntime.transformers.float16", "onnx")
+    tool = "onnxruntime.transformers"
     half = float16.convert_float_to_float16(onnx.load(str(_onnx_fp32(model, recipe, out))), keep_io_types=True)
     onnx.save(half, str(out / "model.fp16.onnx"))
     return {"file": "model.fp16.onnx", "format": "onnx", "method": f"{tool} float16, float32 I/O",
