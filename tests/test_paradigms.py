@@ -124,8 +124,21 @@ def test_lifelong_headline_is_the_mean_over_tasks_and_tasks_are_detected(pyteste
     assert acc == pytest.approx(np.mean(list(per_task.values())), abs=1e-12) == pytest.approx(ll["average_accuracy"])
     assert ll["task_detection_accuracy"] == 1.0 and ll["known_tasks"] == 3 and ll["unseen_at_training"] == 3
     matrix = item["info"]["accuracy_matrix"]
-    assert ll["forgetting"] == pytest.approx(np.mean([max(matrix[i][j] for i in range(j, 2)) - matrix[2][j]
-                                                      for j in range(2)]))
+    # Ianvs's definitions on the matrix whose row 0 is the untrained model
+    rows = [item["info"]["random_init_accuracy"], *matrix]
+    assert ll["bwt"] == pytest.approx(np.mean([rows[i + 1][j] - rows[i][j] for i in range(3) for j in range(3)]))
+    assert ll["fwt"] == pytest.approx(np.mean([rows[i][i] - rows[0][i] for i in range(3)]))
+    # every task kept its own model and was routed to it: GEM's BWT and forgetting are 0 by construction, absent
+    assert "forgetting" not in ll and "gem_bwt" not in ll
+
+
+def test_ianvs_transfer_matches_its_compute():
+    from pytest_aibench.paradigms.lifelong import ianvs_transfer
+
+    rows = [[0.1, 0.1], [0.9, 0.2], [0.7, 0.8]]
+    assert ianvs_transfer(rows) == {"ll.bwt": pytest.approx(((0.8 + 0.1) + (-0.2 + 0.6)) / 4),
+                                    "ll.fwt": pytest.approx(((0.1 - 0.1) + (0.2 - 0.1)) / 2)}
+    assert ianvs_transfer([[0.5]]) == {} and ianvs_transfer([[0.1, 0.2], [0.3]]) == {}
 
 
 USER = '''

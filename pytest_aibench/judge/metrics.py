@@ -293,7 +293,10 @@ class Collaborative:
         ("sim.gather_s", "single-task learning: simulated seconds to gather the training data", False),
         ("il.undelivered", "incremental: hard examples still waiting at the edge (the link was out)", False),
         ("il.trained_on", "incremental: samples in the cloud's training pool", None),
-        ("ll.forgetting", "lifelong: mean drop from each task's best accuracy", False),
+        ("ll.forgetting", "lifelong: mean drop from each task's best accuracy (Chaudhry et al.; absent where 0 by "
+                          "construction)", False),
+        ("ll.gem_bwt", "lifelong: GEM's backward transfer, final minus just-learned accuracy (absent where 0 by "
+                       "construction)", True),
         ("ll.task_detection_accuracy", "lifelong: evaluation tasks routed to their own knowledge-base entry", True),
         ("ll.known_tasks", "lifelong: entries in the knowledge base", None),
         ("ll.unseen_at_training", "lifelong: tasks the detector found unseen when they arrived", None),
@@ -301,7 +304,10 @@ class Collaborative:
         ("fl.rounds_to_target", "federated: rounds to the target accuracy (-1: not reached)", False),
         ("il.samples_transfer_ratio", "incremental: hard examples sent / samples arrived", False),
         ("il.final_accuracy", "incremental: accuracy after the last round", True),
-        ("ll.bwt", "lifelong: backward transfer", True), ("ll.fwt", "lifelong: forward transfer", True),
+        ("ll.bwt", "lifelong: Ianvs's BWT, the mean change of every task's accuracy from one learning round to the "
+                   "next (its testcasecontroller metrics)", True),
+        ("ll.fwt", "lifelong: Ianvs's FWT, mean accuracy on each task before learning it minus the untrained model's",
+         True),
         ("ll.average_accuracy", "lifelong: mean accuracy over tasks after the last (the headline accuracy)", True),
         ("ll.tasks", "lifelong: tasks in the sequence", None))}
 

@@ -165,8 +165,10 @@ class EdgeOnly:
         m = _base(ctx, run, run.preds)
         fps = 1.0 / t
         m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": watts(edge.max_w) * t,
-                          "sim.fps": fps, "sim.fps_per_w": fps / edge.max_w if edge.max_w else 0.0,
-                          "sim.fps_per_price": fps / edge.price_per_hour if edge.price_per_hour else 0.0,
+                          "sim.fps": fps,
+                          # a device without a power or price figure has no FPS/W or FPS/price: absent, not 0
+                          **({"sim.fps_per_w": fps / edge.max_w} if edge.max_w else {}),
+                          **({"sim.fps_per_price": fps / edge.price_per_hour} if edge.price_per_hour else {}),
                           "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx)})
         return m
 

@@ -6,8 +6,9 @@ inference is answered by that nearest model and counted.
 
 After each training task every task's evaluation data is answered through task detection and the
 knowledge base, giving the accuracy matrix; from it: the average accuracy over tasks (the headline
-``accuracy``: every task's evaluation samples count once, ``ll.average_accuracy``), backward transfer
-(BWT), forward transfer (FWT, against the untrained model) and forgetting."""
+``accuracy``: every task's evaluation samples count once, ``ll.average_accuracy``), and backward and
+forward transfer as Ianvs defines them (its matrix's row 0 is the untrained model); GEM's backward
+transfer and forgetting only where they are not 0 by construction."""
 
 from __future__ import annotations
 
@@ -69,6 +70,18 @@ class KnowledgeBase:
             self.entries[name] = Entry(model, (old.signature * old.samples + signature(x) * len(x)) / n, n)
 
 
+def ianvs_transfer(rows: list[list[float]]) -> dict[str, float]:
+    """Ianvs's BWT and FWT (``compute`` in its testcasecontroller metrics) of a (T+1) x T accuracy matrix
+    whose row 0 is before any task: BWT = mean over i, j < T of M[i+1][j] - M[i][j]; FWT = mean over
+    i < T of M[i][i] - M[0][i]. Absent for fewer than two rows, as Ianvs returns NaN."""
+    t = len(rows) - 1
+    if t < 1 or any(len(r) != t for r in rows):
+        return {}
+    bwt = sum(rows[i + 1][j] - rows[i][j] for i in range(t) for j in range(t)) / (t * t)
+    fwt = sum(rows[i][i] - rows[0][i] for i in range(t)) / t
+    return {"ll.bwt": float(bwt), "ll.fwt": float(fwt)}
+
+
 class LifelongLearning:
     name = "lifelong_learning"
 
@@ -126,20 +139,31 @@ class LifelongLearning:
                      log: list[dict[str, Any]], preds: np.ndarray, labels: np.ndarray, detector: str) -> Measurement:
         n = len(names)
         final = matrix[-1]
-        bwt = float(np.mean([final[j] - matrix[j][j] for j in range(n - 1)])) if n > 1 else 0.0
-        fwt = float(np.mean([matrix[j - 1][j] - baseline[j] for j in range(1, n)])) if n > 1 else 0.0
-        forgetting = float(np.mean([max(matrix[i][j] for i in range(j, n - 1)) - final[j] for j in range(n - 1)])) \
-            if n > 1 else 0.0
+        transfer = ianvs_transfer([baseline, *matrix])
+        # GEM's backward transfer and forgetting compare a task's accuracy after later tasks with its own;
+        # where every task kept its own untouched model and routing never moved, both are 0 by construction:
+        # absent then, not a measured 0
+        retrained = len({e["stored_as"] for e in log}) < n
+        gem = {}
+        if n > 1:
+            drop = [max(matrix[i][j] for i in range(j, n - 1)) - final[j] for j in range(n - 1)]
+            back = [final[j] - matrix[j][j] for j in range(n - 1)]
+            if retrained or any(back) or any(drop):
+                gem = {"ll.gem_bwt": float(np.mean(back)), "ll.forgetting": float(np.mean(drop))}
         last = log[-1]["routing"]
         m = Measurement(predictions=preds, labels=labels, seed=ctx.seed)
         m.metrics.update({
-            "ll.average_accuracy": float(np.mean(final)), "ll.bwt": bwt, "ll.fwt": fwt, "ll.forgetting": forgetting,
+            "ll.average_accuracy": float(np.mean(final)), **transfer, **gem,
             "ll.tasks": n, "ll.known_tasks": len({e["stored_as"] for e in log}),
             "ll.task_detection_accuracy": float(np.mean([last[t] == t for t in names])),
             "ll.unseen_at_training": sum(e["detected_as"] == "unseen" for e in log),
             **{f"ll.task_accuracy.{t}": final[j] for j, t in enumerate(names)}})
         m.info.update({"tasks": names, "accuracy_matrix": matrix, "random_init_accuracy": baseline,
                        "matrix_rows": "after learning task i (row), accuracy on task j (column), through task detection",
+                       "transfer": "ll.bwt, ll.fwt as Ianvs computes them (core/testcasecontroller/metrics/metrics.py) "
+                                   "on the matrix whose row 0 is the untrained model: BWT the mean change of every "
+                                   "cell from one row to the next, FWT the mean of M[i][i] - M[0][i]; ll.gem_bwt and "
+                                   "ll.forgetting (GEM, Chaudhry et al.) only where not 0 by construction",
                        "task_detection": detector, "learning_log": log,
                        "headline": "accuracy = ll.average_accuracy: the mean over tasks of the final row",
                        "prediction_hash": prediction_hash(preds)})
