@@ -156,6 +156,9 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     change = (c / b - 1.0) if rule.relative and b != 0 else (c - b)
     beyond = change > rule.limit if rule.worse_when_higher else change < rule.limit
     if not is_timing(rule.metric):
+        spread = _seed_spread(rule, base, cur, change, beyond)
+        if spread is not None:
+            return Verdict(rule, b, c, change, beyond and spread[0], spread[1])
         same = base.seed == cur.seed and base.dataset.get("sha256") == cur.dataset.get("sha256")
         note = "exact comparison (same seed and data)" if same else "exact comparison, but seed or data differ"
         isa = isa_note(base, cur) if b != c else None
@@ -186,6 +189,22 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     if beyond and not significant:
         evidence += ": beyond the tolerance but not significant, so not a regression"
     return _busy_host(Verdict(rule, b, c, change, beyond and significant, evidence), base, cur)
+
+
+def _seed_spread(rule: Rule, base: Result, cur: Result, change: float, beyond: bool) -> tuple[bool, str] | None:
+    """With ``seeds: N`` on both sides, a change is judged against the seeds' spread: a regression must be
+    beyond the tolerance and outside both 95 % intervals of the mean over seeds. None without seeds."""
+    key = rule.metric.replace(".", "_")
+    lo_b, hi_b, lo_c, hi_c = (r.metrics.get(f"seeds.{key}_ci_{end}") for r in (base, cur) for end in ("low", "high"))
+    if not all(isinstance(v, (int, float)) for v in (lo_b, hi_b, lo_c, hi_c)):
+        return None
+    worse = cur.metrics[rule.metric] > hi_b if rule.worse_when_higher else cur.metrics[rule.metric] < lo_b  # type: ignore[operator]
+    separated = worse and (lo_c > hi_b if rule.worse_when_higher else hi_c < lo_b)  # type: ignore[operator]
+    text = (f"over {cur.metrics.get('seeds.n')} seeds: 95 % intervals [{lo_b:.4g}, {hi_b:.4g}] vs "
+            f"[{lo_c:.4g}, {hi_c:.4g}], {'disjoint' if separated else 'overlapping'}")
+    if beyond and not separated:
+        text += ": beyond the tolerance but within the seeds' spread, so not a regression"
+    return bool(separated), text
 
 
 def isa_note(base: Result, cur: Result) -> str | None:

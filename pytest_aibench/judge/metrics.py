@@ -253,6 +253,21 @@ class Repro:
         return {}  # measured by the item itself (it repeats the paradigm); see item.run_case
 
 
+class Seeds:
+    """``seeds: N`` over a learning paradigm (run.seeds): how many seeds, and the headline metrics' spread."""
+
+    name = "seeds"
+    provides = {"seeds.n": MetricInfo("seeds the learning paradigm ran over (metrics are their means)", None),
+                **{f"seeds.{k.replace('.', '_')}_{part}": MetricInfo(f"{k} over seeds: {text}", None)
+                   for k in ("accuracy", "fl.final_accuracy", "ll.average_accuracy", "il.final_accuracy",
+                             "aiperf.best_accuracy", "trial.accuracy", "stl.accuracy")
+                   for part, text in (("sd", "standard deviation"), ("ci_low", "95 % interval of the mean, low"),
+                                      ("ci_high", "95 % interval of the mean, high"))}}
+
+    def compute(self, m: Measurement) -> dict[str, Any]:
+        return {}  # the item combines its seeds' metrics (run.measure._over_seeds)
+
+
 class Collaborative:
     """Metrics the edge-cloud paradigms measure themselves (declared here so gates and rules validate)."""
 
@@ -481,6 +496,7 @@ METRICS: Registry[MetricGroup] = Registry("metric group", "pytest_aibench.metric
     "energy": "pytest_aibench.judge.metrics:Energy",
     "loadgen": "pytest_aibench.judge.metrics:LoadGen",
     "repro": "pytest_aibench.judge.metrics:Repro",
+    "seeds": "pytest_aibench.judge.metrics:Seeds",
     "collaborative": "pytest_aibench.judge.metrics:Collaborative",
     "kernel": "pytest_aibench.judge.metrics:KernelRate",
     "training": "pytest_aibench.judge.metrics:Training",

@@ -58,6 +58,9 @@ class Settings:
     spin_wait: bool | None = None
     # the search paradigm (AIPerf): its time budget, and whether its validity rules are scaled or as published
     search_budget_s: float = 60.0
+    # learning paradigms (federated, lifelong, incremental, trial, search): run over this many seeds
+    # (derived from the item's, the same for every compared condition); metrics are means with a 95 % CI
+    seeds: int = 1
     aiperf_rules: str = "scaled"
 
     @classmethod

@@ -203,6 +203,7 @@ class Federation:
 
 class FederatedLearning:
     name = "federated_learning"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         _probe_simpy(self.name)
@@ -249,6 +250,7 @@ class FederatedClassIncrementalLearning:
     class seen so far. Reports accuracy per task, the average incremental accuracy and forgetting."""
 
     name = "federated_class_incremental_learning"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         _probe_simpy(self.name)

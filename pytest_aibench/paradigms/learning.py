@@ -23,6 +23,7 @@ class IncrementalLearning:
     retrains a candidate; the candidate replaces the model only if it evaluates better."""
 
     name = "incremental_learning"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data, topo = ctx.param, ctx.dataset, ctx.topology
@@ -84,6 +85,7 @@ class SingleTaskLearning:
     gathered), then evaluated; the bytes it took to gather the data are counted."""
 
     name = "single_task_learning"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data = ctx.param, ctx.dataset

@@ -84,6 +84,7 @@ def ianvs_transfer(rows: list[list[float]]) -> dict[str, float]:
 
 class LifelongLearning:
     name = "lifelong_learning"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data = ctx.param, ctx.dataset

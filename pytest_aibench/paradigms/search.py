@@ -97,6 +97,7 @@ class _Space:
 
 class Search:
     name = "search"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)

@@ -67,6 +67,7 @@ class Trial:
     """One point of a hyper-parameter / architecture search: train, evaluate, count the operations."""
 
     name = "trial"
+    learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)

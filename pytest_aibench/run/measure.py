@@ -12,7 +12,7 @@ import random
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from pytest_aibench.measure.memory import peak_rss_mb, reset_peak, rss_mb
 from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmContext
 from pytest_aibench.progress import Progress
 from pytest_aibench.report.result import Result
-from pytest_aibench.run import paired
+from pytest_aibench.run import paired, seeds
 
 if TYPE_CHECKING:
     from pytest_aibench.manifest.case import Case
@@ -112,8 +112,11 @@ def measure(plan: Plan, here: Here | None = None) -> Result:
     prepared = here.prepared or prepare(plan, runner)
     t0 = time.perf_counter()
     try:
-        measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
-        result = _summarize(plan, measurements, prepared, dataset)
+        if plan.settings.seeds > 1 and getattr(PARADIGMS.get(plan.case.paradigm), "learns", False):
+            result = _over_seeds(plan, dataset, runner, prepared, here)
+        else:
+            measurements = [_once(plan, dataset, runner, prepared.session, here) for _ in range(max(1, plan.repeats))]
+            result = _summarize(plan, measurements, prepared, dataset)
         if plan.against is not None:
             _against(plan, runner, prepared.session, dataset, result, here.announce)
     finally:
@@ -134,6 +137,21 @@ def _summarize(plan: Plan, measurements: list[Measurement], prepared: Prepared, 
     measurement.info["peak_memory"] = "this item's (VmHWM reset at setup)" if prepared.peak_reset \
         else "the process's so far (ru_maxrss)"
     return result_of(plan, measurement, dataset, options_of(prepared.session))
+
+
+def _over_seeds(plan: Plan, dataset: Any, runner: Runner, prepared: Prepared, here: Here) -> Result:
+    """``seeds: N``: the learning paradigm once per seed; the Result's metrics are the means, with the
+    headline metrics' 95 % intervals, and its predictions the first seed's."""
+    chosen = seeds.seed_list(plan.seed, plan.settings.seeds)
+    results = []
+    for i, s in enumerate(chosen):
+        here.progress.note(f"seed {i + 1}/{len(chosen)}: {s}")
+        results.append(_summarize(replace(plan, seed=s), [_once(replace(plan, seed=s), dataset, runner,
+                                                                prepared.session, here)], prepared, dataset))
+    first = results[0]
+    first.metrics, first.info["seeds"] = seeds.combine([r.metrics for r in results], chosen)
+    first.seed = plan.seed
+    return first
 
 
 def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result,
