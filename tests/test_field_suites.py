@@ -122,12 +122,15 @@ def test_devices_table_ranks_profiles_by_fps_with_per_watt_price_and_accuracy_lo
     pytest.importorskip("onnxruntime")
     copy_suite(pytester, "devices")
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "squeezenet", "--aibench-json", "r.json")
-    result.assert_outcomes(passed=21)
+    result.assert_outcomes(passed=20, skipped=1)  # Jetson Nano's Maxwell GPU has no int8 path: not offered
     result.stdout.fnmatch_lines(["*Δacc*sim FPS*FPS/W*FPS/price*", "* 1  squeezenet*-cloud]*",
-                                 "device figures (sim.*) are simulated*not measured on the devices; on the "
-                                 "GEMM-calibrated host its own error is * % to * % (sim.error_pct*3 items)"])
+                                 "*squeezenet[[]onnxruntime-int8-edge_only-jetson_nano]*skipped: the jetson_nano profile "
+                                 "has no int8 compute path*",
+                                 "device figures (sim.*) are simulated by a roofline*not measured on the devices; on "
+                                 "the calibrated host its own error is * % to * % (sim.error_pct*3 items)"])
     items = run_items(Path(pytester.path) / "r.json")
     fps = {q: {} for q in ("fp32", "int8", "fp16")}
+    items = {k: v for k, v in items.items() if v["outcome"] == "passed"}
     for item in items.values():
         fps[item["axes"]["quantization"]][item["axes"]["topology"]] = item["metrics"]["sim"]
         if item["axes"]["quantization"] != "fp32":
@@ -140,6 +143,8 @@ def test_devices_table_ranks_profiles_by_fps_with_per_watt_price_and_accuracy_lo
         host = fps[q]["host"]
         assert host["host_gflops"] > 0 and isinstance(host["error_pct"], float) and host["error_pct"] > -100
         assert "error_pct" not in fps[q]["rpi4"]
+        # the roofline is nearer the measured latency than FLOPs alone (which misses memory and dispatch)
+        assert abs(host["error_pct"]) < abs(host["flops_only_error_pct"])
 
 
 AUTOML = """

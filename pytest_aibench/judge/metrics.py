@@ -293,9 +293,15 @@ class Collaborative:
         ("sim.dp_throughput_ips", "data parallel over the edges: inferences per second", True),
         ("sim.dp_speedup", "data parallel over the edges: speedup over one edge", True),
         ("sim.split_latency_ms", "model split: simulated latency per input", False),
-        ("sim.error_pct", "the simulator's own error on the calibrated host: simulated / measured latency - 1, in %",
-         None),
-        ("sim.host_gflops", "the calibrated host's float32 GEMM GFLOP/s, measured at run start", None),
+        ("sim.error_pct", "the device model's own error on the calibrated host: roofline-simulated / measured latency "
+                          "- 1, in % (both the 5th percentile: the host's speed when a neighbour leaves it alone)", None),
+        ("sim.flops_only_error_pct", "the same error for FLOPs / calibrated GEMM peak (the model before the "
+                                     "roofline), in %", None),
+        ("sim.host_slowdown", "how much slower the probe ran beside the item than at calibration (the load the "
+                              "error was measured under)", None),
+        ("sim.host_gflops", "the calibrated host's peak: ONNX Runtime's 512x512 float32 GEMM, GFLOP/s", None),
+        ("measured.host_p5_ms", "the item's batch-1 latency on the host, 5th percentile of calls interleaved with "
+                                "the probe (what sim.error_pct compares with)", None),
         ("fl.final_accuracy", "federated: accuracy after the last round", True),
         ("fl.best_accuracy", "federated: best accuracy of any round", True),
         ("fl.sim_time_s", "federated: simulated seconds when the last round ends (outages included)", False),

@@ -50,6 +50,19 @@ class ModelFacts:
 
     bytes: int | None = None          # the artifact's size on disk
     mflops: float | None = None       # MFLOPs per sample at the resolution the item runs
+    onnx: Path | None = None          # the model's fp32 ONNX graph, whose operators the roofline counts
+    sample: tuple[int, ...] | None = None  # one sample's shape (free sizes of the graph are this)
+
+    def work(self) -> dict[str, Any] | None:
+        """Per-kind FLOPs and bytes of one sample (sim.roofline.count), or None where no graph is counted."""
+        if self.onnx is None or not self.onnx.is_file():
+            return None
+        from pytest_aibench.sim import roofline
+
+        try:
+            return roofline.count(self.onnx, self.sample) or None
+        except Exception:  # noqa: BLE001 - a graph onnx cannot infer: the FLOPs-only model then
+            return None
 
 
 @dataclass

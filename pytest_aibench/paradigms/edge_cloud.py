@@ -22,7 +22,9 @@ from pytest_aibench.paradigms import ParadigmContext, finite
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.paradigms.stages import stage
+from pytest_aibench.sim import roofline
 from pytest_aibench.sim.calibrate import host_gflops
+from pytest_aibench.sim.compute import compute_s, flops_only_s, gflops_of, host_calibration, model_of
 from pytest_aibench.sim.node import Node
 
 if TYPE_CHECKING:
@@ -39,23 +41,6 @@ DEFAULT_INTERVAL_S = 0.05
 def watts(value: float | None) -> float:
     """A node's power figure; a host node without one draws nothing in the simulation."""
     return value or 0.0
-
-
-def compute_s(node: Node, mflops: float | None, quantization: str = "fp32") -> float:
-    """Simulated seconds for one sample on ``node``: FLOPs / (sustained GFLOP/s x the node's speedup for
-    this precision)."""
-    gflops = gflops_of(node)
-    if mflops is None or gflops is None:
-        raise NotAvailable("simulated compute needs the model's FLOPs (zoo models have them) and a node with gflops")
-    return mflops * 1e6 / (gflops * 1e9 * node.speedup_for(quantization))
-
-
-def gflops_of(node: Node) -> float | None:
-    """A node's sustained GFLOP/s: its profile's figure, or for the calibrated ``host`` profile the float32
-    GEMM rate measured here at first use (once per process and thread count)."""
-    if node.gflops is None and node.calibrated:
-        return host_gflops(node.threads)
-    return node.gflops
 
 
 def check_fits(node: Node, model_bytes: int | None, role: str) -> None:
@@ -130,16 +115,45 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
     return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)))
 
 
-def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext) -> dict[str, Any]:
-    """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio."""
+def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext, xa: np.ndarray | None = None) -> dict[str, Any]:
+    """Measured host latency, and that latency scaled to ``node`` by the calibrated speed ratio; on the
+    calibrated ``host`` node, the simulator's own error, measured beside the item."""
 
     host_ms = statistics.median(latency_ns) / 1e6
     out: dict[str, Any] = {"measured.host_p50_ms": host_ms, "measured.host_gflops": host_gflops(ctx.node.threads)}
-    if node.calibrated:  # the simulator's own error: its latency for this host against the one measured here
-        simulated_ms = compute_s(node, ctx.facts.mflops, ctx.case.quantization) * 1e3
-        out |= {"sim.host_gflops": gflops_of(node), "sim.error_pct": (simulated_ms / host_ms - 1) * 100}
+    if node.calibrated:
+        out |= _own_error(node, ctx, xa, host_ms)
     elif node.gflops:
         out[f"measured.{node.name}_scaled_p50_ms"] = host_ms * out["measured.host_gflops"] / node.gflops
+    return out
+
+
+#: item calls (each followed by one probe of the calibration's GEMM) behind the simulator's own error
+OWN_ERROR_CALLS = 200
+
+
+def _own_error(node: Node, ctx: ParadigmContext, xa: np.ndarray | None, host_ms: float) -> dict[str, Any]:
+    """The simulator's prediction for this host against the latency measured here. The item's calls and
+    the calibration's probe alternate, so a neighbour that slows one slows the other: each call is brought
+    back to the calibration's speed by its probe's slowdown, and the error stays the model's, not the host's."""
+    cal = host_calibration(node)
+    slowdown, measured_ms = 1.0, host_ms
+    if cal is not None and xa is not None and len(xa):
+        probe = roofline.Probe(node.threads)
+        ones = [np.ascontiguousarray(xa[i % len(xa):i % len(xa) + 1]) for i in range(OWN_ERROR_CALLS)]
+        ctx.session.infer(ones[0])
+        item_s = []
+        for one in ones:
+            t0 = time.perf_counter()
+            ctx.session.infer(one)
+            item_s.append(time.perf_counter() - t0)
+            probe()
+        slowdown, measured_ms = probe.slowdown(cal), roofline.low(item_s) * 1e3
+    simulated_ms = compute_s(node, ctx.facts, ctx.case.quantization) * 1e3
+    flops_ms = flops_only_s(node, ctx.facts, ctx.case.quantization) * 1e3
+    out: dict[str, Any] = {"sim.host_gflops": gflops_of(node), "sim.error_pct": (simulated_ms / measured_ms - 1) * 100,
+                           "sim.flops_only_error_pct": (flops_ms / measured_ms - 1) * 100,
+                           "sim.host_slowdown": slowdown, "measured.host_p5_ms": measured_ms}
     return out
 
 
@@ -149,7 +163,9 @@ def _base(ctx: ParadigmContext, run: HostRun, preds: np.ndarray) -> Measurement:
                        info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
                              "backend": ctx.backend.describe(),
                              "prediction_hash": prediction_hash(preds), "energy_region": "host accuracy pass",
-                             "times": "sim.*: from counted FLOPs and the seeded link model (deterministic); "
+                             "times": "sim.*: from the roofline (counted FLOPs and bytes per operator, the node's "
+                                      "peaks and bandwidth, committed per-kind efficiencies) or counted FLOPs alone, "
+                                      "and the seeded link model (deterministic); "
                                       "measured.*, throughput.*, energy.*: this host's wall time and power model"})
 
 
@@ -161,7 +177,7 @@ class EdgeOnly:
         check_fits(topo.edge, ctx.facts.bytes, "edge")
         run = _host(ctx)
         y, latency, edge = run.y, run.latency, topo.edge
-        t = compute_s(edge, ctx.facts.mflops, ctx.case.quantization)
+        t = compute_s(edge, ctx.facts, ctx.case.quantization)
         m = _base(ctx, run, run.preds)
         fps = 1.0 / t
         m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": watts(edge.max_w) * t,
@@ -169,7 +185,10 @@ class EdgeOnly:
                           # a device without a power or price figure has no FPS/W or FPS/price: absent, not 0
                           **({"sim.fps_per_w": fps / edge.max_w} if edge.max_w else {}),
                           **({"sim.fps_per_price": fps / edge.price_per_hour} if edge.price_per_hour else {}),
-                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx)})
+                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx, run.xa)})
+        m.info["device_model"] = model_of(edge, ctx.facts)
+        if edge.calibrated and host_calibration(edge) is not None:
+            m.info["calibration"] = host_calibration(edge).describe()  # type: ignore[union-attr]
         return m
 
 
@@ -184,7 +203,7 @@ class CloudOnly:
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = 1.0 / interval
-        t_cloud = compute_s(topo.cloud, ctx.facts.mflops)
+        t_cloud = compute_s(topo.cloud, ctx.facts)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
         answered, e2e = np.zeros(len(y), bool), []
         for i in range(len(y)):  # the cloud pays the uplink of every input
@@ -221,7 +240,7 @@ class JointInference:
         run = _host(ctx)
         xa, y, edge_preds, conf, latency = run.xa, run.y, run.preds, run.confidence, run.latency
         cloud = ctx.other_model(cloud_model)
-        cloud_mflops = cloud.facts.mflops
+        cloud_facts = cloud.facts
         try:
             check_fits(topo.cloud, cloud.facts.bytes, "cloud")
             x, _ = ctx.dataset.eval_subset(ctx.settings.eval_samples)
@@ -241,7 +260,7 @@ class JointInference:
         up, down = topo.channels(ctx.seed)
         interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
         up.rate_per_device = float(hard.mean()) / interval
-        t_edge, t_cloud = compute_s(topo.edge, ctx.facts.mflops), compute_s(topo.cloud, cloud_mflops)
+        t_edge, t_cloud = compute_s(topo.edge, ctx.facts), compute_s(topo.cloud, cloud_facts)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
         final, e2e, fallbacks, offloaded = edge_preds.copy(), [], 0, 0
         edge_busy = cloud_busy = 0.0
@@ -301,7 +320,7 @@ class MultiEdgeInference:
             preds = preds.copy()
             for i, part in zip(idx, parts, strict=True):
                 preds[i] = finite(part, "an edge worker").argmax(-1)
-        t_edge = compute_s(topo.edge, ctx.facts.mflops)
+        t_edge = compute_s(topo.edge, ctx.facts)
         shares = [len(range(k, len(y), n_edges)) for k in range(n_edges)]
         makespan = max(shares) * t_edge
         up, down = topo.channels(ctx.seed)

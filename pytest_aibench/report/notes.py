@@ -91,9 +91,10 @@ def lines(rs: list[Result]) -> list[str]:
                    "valid MLPerf result (LoadGen's own durations, query counts and seeds: --aibench-profile mlperf)")
     if any(k.startswith("sim.") for r in rs for k in r.metrics):
         errors = [r.metrics["sim.error_pct"] for r in rs if isinstance(r.metrics.get("sim.error_pct"), (int, float))]
-        own = f"; on the GEMM-calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % " \
+        own = f"; on the calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % " \
               f"(sim.error_pct, simulated vs measured latency, {len(errors)} items)" if errors else ""
-        out.append("device figures (sim.*) are simulated from each node profile's GFLOP/s, watts and price (each "
-                   "figure's source, or 'illustrative', is in the run JSON's topology), not measured on the devices"
-                   + own)
+        out.append("device figures (sim.*) are simulated by a roofline (each operator's counted FLOPs and bytes "
+                   "against the profile's peak per precision and bandwidth, at efficiencies calibrated on a host) "
+                   "and the profile's watts and price (each figure's source, or 'illustrative', is in the run "
+                   "JSON's topology), not measured on the devices" + own)
     return out

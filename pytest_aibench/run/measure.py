@@ -30,6 +30,7 @@ from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmC
 from pytest_aibench.progress import Progress
 from pytest_aibench.report.result import Result
 from pytest_aibench.run import paired, seeds
+from pytest_aibench.sim.roofline import onnx_of
 
 if TYPE_CHECKING:
     from pytest_aibench.manifest.case import Case
@@ -80,7 +81,8 @@ class SuiteModels:
         card = artifact.card
         session = self._runner.prepare(artifact, self._plan.node, self._plan.settings)
         return Companion(session, artifact, ModelFacts(artifact.path.stat().st_size,
-                                                       card.mflops_at(None) if card else None))
+                                                       card.mflops_at(None) if card else None, onnx_of(artifact),
+                                                       self._plan.facts.sample))
 
 
 @dataclass

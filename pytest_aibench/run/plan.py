@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_aibench.data import DATASETS, DatasetError
 from pytest_aibench.manifest.model import DatasetSpec, Settings
+from pytest_aibench.sim.roofline import onnx_of
 from pytest_aibench.paradigms import ModelFacts
 from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import RUNNERS
@@ -136,4 +137,5 @@ def facts(artifact: ModelArtifact | None, dataset: Dataset | None) -> ModelFacts
     if artifact.card is not None and dataset is not None:
         resolution = int(dataset.x_eval.shape[-1]) if dataset.x_eval.ndim == 4 else None
         mflops = artifact.card.mflops_at(resolution)
-    return ModelFacts(size, mflops)
+    sample = tuple(int(v) for v in dataset.x_eval.shape[1:]) if dataset is not None and dataset.x_eval.ndim > 1 else None
+    return ModelFacts(size, mflops, onnx_of(artifact), sample)

@@ -1,0 +1,443 @@
+"""A roofline device model: a model's work counted per operator kind, a device's peak compute per
+precision and its memory bandwidth, and per-kind efficiencies calibrated on this host.
+
+FLOPs alone predict badly: small convolutions, depthwise convolutions and element-wise operators are
+bound by memory and per-operator dispatch, not by arithmetic, so a FLOPs-only estimate of this host's
+latency was off by −64…−88 % on the compact models. Here each operator kind k of a model contributes
+
+    t_k = max(F_k / (peak(precision) × e_k), B_k / bandwidth) + n_k × overhead
+
+with F_k and B_k the FLOPs and bytes moved counted from the model's ONNX graph (batch 1), e_k the
+fraction of peak that kind reaches, measured on this host by single-operator graphs on ONNX Runtime
+(:func:`calibrate`), and ``overhead`` the per-operator dispatch cost measured the same way. A device
+profile gives its peaks and bandwidth (each cited, or marked illustrative); the efficiencies are the
+host's, the one place they can be measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_aibench._lazy import lazy
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+else:
+    onnx = lazy("onnx")
+    ort = lazy("onnxruntime")
+
+#: operator kinds, each with its own efficiency curve ("elementwise": bound by memory alone)
+KINDS = ("conv", "depthwise", "gemm", "elementwise")
+#: operators that move no data (a view, a shape, a constant): dispatch overhead only
+_NO_DATA = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Dropout"}
+#: element-wise operators a runtime fuses into the convolution or GEMM that feeds them
+_FUSABLE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization", "Add",
+            "Mul", "Div", "Sub"}
+#: bytes per element of a precision's weights and activations
+BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int8_dynamic": 1.0}
+
+
+@dataclass
+class Counts:
+    """FLOPs, bytes moved and operators of one kind, per sample (fp32 bytes), and each operator's own."""
+
+    flops: float = 0.0
+    bytes: float = 0.0
+    ops: int = 0
+    each: list[tuple[float, float]] = field(default_factory=list)
+
+    def add(self, flops: float, moved: float) -> None:
+        self.flops += flops
+        self.bytes += moved
+        self.ops += 1
+        self.each.append((flops, moved))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What this host's ONNX Runtime reaches: GEMM peak, streaming bandwidth, each kind's efficiency
+    against the roofline bound, per-operator overhead, and a probe's time to track the host's speed."""
+
+    peak_gflops: float
+    bandwidth_gbs: float
+    #: per kind, (operator size, efficiency) points: FLOPs -> share of peak compute for the compute kinds,
+    #: bytes -> share of the streaming bandwidth for "memory"; interpolated in log size between them
+    efficiency: dict[str, list[tuple[float, float]]]
+    overhead_s: float
+    threads: int
+    call_s: float = 0.0                                       # one inference call's fixed cost
+    probe_s: float = 0.0
+    spread: dict[str, float] = field(default_factory=dict)   # relative spread of each figure over repeats
+    measured: str = ""                                       # when
+    cached: str | None = None                                # the cache file it was read from
+
+    def describe(self) -> dict[str, Any]:
+        return {"peak_gflops": self.peak_gflops, "bandwidth_gbs": self.bandwidth_gbs,
+                "efficiency": {k: [list(p) for p in v] for k, v in self.efficiency.items()},
+                "overhead_us": self.overhead_s * 1e6, "call_us": self.call_s * 1e6, "threads": self.threads,
+                "spread": dict(self.spread), "measured": self.measured, "cached": self.cached,
+                "how": "single-operator ONNX graphs on this host's ONNX Runtime (sim.roofline.calibrate)"}
+
+
+# -- counting -----------------------------------------------------------------------------------------
+
+
+def _dims(t: Any) -> list[int] | None:
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in t.type.tensor_type.shape.dim]
+    return None if any(d is None for d in dims) else [int(d) for d in dims]
+
+
+@lru_cache(maxsize=64)
+def _count_file(path: str, mtime_ns: int, sample: tuple[int, ...] | None) -> dict[str, Counts]:
+    model = onnx.load(path)
+    inits = {i.name for i in model.graph.initializer}
+    for inp in (i for i in model.graph.input if i.name not in inits):
+        dims = inp.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):  # batch 1
+            dims[0].dim_value = 1
+        for i, d in enumerate(list(dims)[1:]):  # a free size: the one the item runs at
+            if not d.HasField("dim_value"):
+                if sample is None or i >= len(sample):
+                    return {}
+                d.dim_value = int(sample[i])
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    shapes: dict[str, list[int]] = {}
+    for t in [*g.input, *g.value_info, *g.output]:
+        dims = _dims(t)
+        if dims is not None:
+            shapes[t.name] = dims
+    for init in g.initializer:
+        shapes[init.name] = list(init.dims)
+    out = {k: Counts() for k in KINDS}
+    consumers: dict[str, int] = {}
+    for node in g.node:
+        for n in node.input:
+            consumers[n] = consumers.get(n, 0) + 1
+    fused_into: dict[str, tuple[str, int]] = {}  # tensor -> the (kind, index) of the operator that wrote it
+    for node in g.node:
+        ins = [shapes.get(n) for n in node.input if n]
+        outs = [shapes.get(n) for n in node.output if n]
+        size = lambda s: float(np.prod(s)) if s else 0.0  # noqa: E731
+        o = outs[0] if outs else None
+        kind, flops = "elementwise", size(o)
+        if node.op_type in ("Conv", "ConvTranspose") and o and len(ins) > 1 and ins[1]:
+            w = ins[1]
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            if node.op_type == "Conv":
+                flops = 2.0 * size(o) * float(np.prod(w[1:]))
+            else:
+                flops = 2.0 * size(ins[0]) * float(np.prod(w[1:]))
+            cin = ins[0][1] if ins[0] else 0
+            kind = "depthwise" if group > 1 and group == cin else "conv"
+        elif node.op_type in ("Gemm", "MatMul") and o and ins and ins[0]:
+            kind, flops = "gemm", 2.0 * size(o) * float(ins[0][-1])
+        elif node.op_type in ("MaxPool", "AveragePool") and o:
+            k = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
+            flops = size(o) * float(np.prod(k))
+        elif node.op_type.startswith("Global") and ins and ins[0]:
+            flops = size(ins[0])
+        host = next((fused_into[n] for n in node.input if n in fused_into and consumers.get(n) == 1), None)
+        if kind == "elementwise" and node.op_type in _FUSABLE and host is not None:
+            # runtimes fuse an activation, a folded BatchNorm or a residual Add into the operator before it:
+            # its work joins that operator's, with no dispatch or round trip through memory of its own
+            hk, hi = host
+            f0, b0 = out[hk].each[hi]
+            extra = sum(size(shapes.get(n)) for n in node.input if n and n not in fused_into and n not in inits) * 4.0
+            out[hk].each[hi] = (f0 + flops, b0 + extra)
+            out[hk].flops += flops
+            out[hk].bytes += extra
+            for n in node.output:
+                fused_into[n] = host
+            continue
+        moved = 0.0 if node.op_type in _NO_DATA else 4.0 * (sum(size(s) for s in ins if s) + sum(size(s) for s in outs if s))
+        out[kind].add(flops if node.op_type not in _NO_DATA else 0.0, moved)
+        if kind != "elementwise":
+            for n in node.output:
+                fused_into[n] = (kind, out[kind].ops - 1)
+    return out
+
+
+def count(path: Path | str, sample: tuple[int, ...] | None = None) -> dict[str, Counts]:
+    """Per-kind FLOPs, bytes and operators of an ONNX model at batch 1, free sizes taken from ``sample``
+    (one sample's shape, without the batch); empty when a size stays unknown."""
+    p = Path(path)
+    return _count_file(str(p), p.stat().st_mtime_ns, tuple(int(v) for v in sample) if sample is not None else None)
+
+
+def onnx_of(artifact: Any) -> Path | None:
+    """The ONNX fp32 file of an item's model: the artifact itself, or its card's ``onnxruntime/fp32``."""
+    if getattr(artifact, "format", None) == "onnx" and str(getattr(artifact, "key", "")).endswith("fp32"):
+        return Path(artifact.path)
+    card = getattr(artifact, "card", None)
+    entry = card.artifacts.get("onnxruntime/fp32") if card is not None else None
+    if entry and (card.folder / entry["file"]).is_file():
+        return card.folder / entry["file"]
+    if getattr(artifact, "format", None) == "onnx":
+        return Path(artifact.path)
+    return None
+
+
+# -- predicting -----------------------------------------------------------------------------------------
+
+
+def _curve(points: list[tuple[float, float]], size: float) -> float:
+    """The efficiency at ``size``, linear in log size between calibrated points, flat beyond them."""
+    if not points:
+        return 1.0
+    pts = sorted(points)
+    if size <= pts[0][0]:
+        return pts[0][1]
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if size <= x1:
+            w = (math.log(size) - math.log(x0)) / (math.log(x1) - math.log(x0)) if x1 > x0 else 1.0
+            return y0 + w * (y1 - y0)
+    return pts[-1][1]
+
+
+def predict_s(counts: dict[str, Counts], peak_gflops: float, bandwidth_gbs: float,
+              efficiency: dict[str, list[tuple[float, float]]], overhead_s: float, precision: str = "fp32",
+              call_s: float = 0.0) -> float:
+    """Seconds per sample: each operator at the slower of its compute and memory bounds (each at the
+    efficiency the host reaches for its kind and size), plus per-operator dispatch and the call's cost."""
+    scale = BYTES.get(precision, 4.0) / 4.0
+    total = call_s
+    memory_curve = efficiency.get("memory", [])
+    for kind, c in counts.items():
+        curve = efficiency.get(kind, [])
+        for flops, moved in c.each:
+            compute = flops / (peak_gflops * 1e9 * max(1e-6, _curve(curve, max(flops, 1.0)))) if kind != "elementwise" else 0.0
+            b = moved * scale
+            memory = b / (bandwidth_gbs * 1e9 * max(1e-6, _curve(memory_curve, max(b, 1.0))))
+            total += max(compute, memory) + overhead_s
+    return total
+
+
+def flops_only_s(counts: dict[str, Counts], gflops: float) -> float:
+    return sum(c.flops for c in counts.values()) / (gflops * 1e9)
+
+
+# -- calibrating ----------------------------------------------------------------------------------------
+
+
+def _model(nodes: list[Any], shape_in: list[int], shape_out: list[int], inits: list[Any], name: str) -> Any:
+    h, tp = onnx.helper, onnx.TensorProto
+    graph = h.make_graph(nodes, name, [h.make_tensor_value_info("x", tp.FLOAT, shape_in)],
+                         [h.make_tensor_value_info("y", tp.FLOAT, shape_out)], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+#: the single-operator graphs: (kind, size parameter) -> a small and a large operator of each kind
+POINTS = {"gemm": (64, 512), "conv": ((16, 16), (32, 32), (64, 56)), "depthwise": ((32, 16), (64, 32), (128, 56)),
+          "memory": (1 << 14, 1 << 18, 1 << 22), "overhead": (1, 64)}
+
+
+def _graph(kind: str, size: Any) -> tuple[Any, dict[str, np.ndarray], float, float]:
+    """A one-kind ONNX graph at ``size``, its feed, and its FLOPs and bytes moved."""
+    h, tp = onnx.helper, onnx.TensorProto
+    rng = np.random.default_rng(0)
+    if kind == "gemm":
+        n = int(size)
+        w = rng.random((n, n), dtype=np.float32)
+        model = _model([h.make_node("MatMul", ["x", "w"], ["y"])], [n, n], [n, n],
+                       [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())], kind)
+        return model, {"x": rng.random((n, n), dtype=np.float32)}, 2.0 * n ** 3, 12.0 * n * n
+    if kind in ("conv", "depthwise"):
+        c, side = size
+        group = 1 if kind == "conv" else c
+        w = rng.random((c, c // group, 3, 3), dtype=np.float32)
+        model = _model([h.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], group=group)], [1, c, side, side],
+                       [1, c, side, side], [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())], kind)
+        return (model, {"x": rng.random((1, c, side, side), dtype=np.float32)}, 2.0 * c * side * side * (c // group) * 9,
+                4.0 * (2 * c * side * side + w.size))
+    if kind == "memory":
+        n = int(size)
+        model = _model([h.make_node("Relu", ["x"], ["y"])], [n], [n], [], kind)
+        return model, {"x": rng.random((n,), dtype=np.float32) - 0.5}, float(n), 8.0 * n
+    ops = int(size)  # overhead: chained operators on a tiny tensor
+    nodes = [h.make_node("Relu", ["x" if i == 0 else f"t{i}"], [f"t{i + 1}" if i < ops - 1 else "y"]) for i in range(ops)]
+    return _model(nodes, [8], [8], [], kind), {"x": np.ones(8, np.float32)}, 0.0, 0.0
+
+
+def _session(model: Any, threads: int, spin: bool = True) -> Any:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    model.ir_version = min(model.ir_version, 10)
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+#: the quantile of call times every figure is taken at, calibration and item alike: the host's speed when
+#: a neighbour leaves it alone, which a busy neighbour moves far less than the median
+QUANTILE = 0.05
+
+
+def low(times: list[float]) -> float:
+    """The QUANTILE of ``times`` (nearest rank)."""
+    s = sorted(times)
+    return s[min(len(s) - 1, int(QUANTILE * len(s)))]
+
+
+def _times(sess: Any, feed: dict[str, np.ndarray], calls: int) -> list[float]:
+    sess.run(None, feed)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+PROBE = ("gemm", 512)  # the peak
+#: the speed probe: a small GEMM on the item's threads whose pool never spins (it must not take the item's cores)
+PROBE_GRAPH = ("gemm", 128)
+
+
+def _cache_file(threads: int) -> Path:
+    import hashlib
+    import os
+    from importlib import metadata
+
+    from pytest_aibench.machine import cpu_summary
+    from pytest_aibench.zoo.cache import cache_root
+
+    cpu = cpu_summary()
+    key = json.dumps([cpu["cpu"], cpu["isa"], threads, metadata.version("onnxruntime"), os.cpu_count(),
+                      CALIBRATION_VERSION])
+    return cache_root().parent / "roofline" / f"host-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+#: bumped when the calibration's graphs or rules change (a cached calibration of another version is remeasured)
+CALIBRATION_VERSION = 4
+
+
+@lru_cache(maxsize=8)
+def calibrate(threads: int = 1, repeats: int = 5) -> Calibration:
+    """This host's calibration: measured once per machine (CPU, instruction set, threads, ONNX Runtime
+    version) and kept in the cache with its spread, so one item's ``sim.error_pct`` does not swing with
+    the calibration's own noise from run to run; ``AIBENCH_RECALIBRATE=1`` measures it again. The item's
+    interleaved :class:`Probe` says how much slower the host runs now than then."""
+    import os
+
+    path = _cache_file(threads)
+    if os.environ.get("AIBENCH_RECALIBRATE") != "1":
+        try:
+            rec = json.loads(path.read_text())
+            return Calibration(rec["peak_gflops"], rec["bandwidth_gbs"],
+                               {k: [tuple(p) for p in v] for k, v in rec["efficiency"].items()},  # type: ignore[misc]
+                               rec["overhead_s"], rec["threads"], rec["call_s"], rec["probe_s"], rec["spread"],
+                               measured=rec.get("measured", "?"), cached=str(path))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    cal = measure_calibration(threads, repeats)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"peak_gflops": cal.peak_gflops, "bandwidth_gbs": cal.bandwidth_gbs,
+                                   "efficiency": cal.efficiency, "overhead_s": cal.overhead_s, "threads": cal.threads,
+                                   "call_s": cal.call_s, "probe_s": cal.probe_s, "spread": cal.spread,
+                                   "measured": cal.measured}))
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache: measured every process, as before
+        pass
+    return cal
+
+
+def measure_calibration(threads: int = 1, repeats: int = 5) -> Calibration:
+    """This host's figures, measured ``repeats`` times in rotation (medians kept, spread recorded): the
+    large GEMM's rate is the peak, the mid-size streaming operator's the bandwidth; every other point is
+    an efficiency against them."""
+    built = {(k, sz): _graph(k, sz) for k, sizes in POINTS.items() for sz in sizes}
+    times: dict[tuple[str, Any], list[float]] = {key: [] for key in built}
+    probe = Probe(threads)
+    for _ in range(repeats):  # in rotation: a neighbour's burst touches every figure, not one
+        for key, (model, feed, _, _) in built.items():
+            # one session at a time, spinning as a runtime's does by default: a pool left spinning beside
+            # the one being timed would take its cores
+            sess = _session(model, threads)
+            times[key] += _times(sess, feed, 7 if key == ("memory", POINTS["memory"][-1]) else 15)
+            del sess
+            probe()
+    t = {key: low(v) for key, v in times.items()}  # the same low quantile over every repeat's calls
+    spread = {f"{k}@{sz}": (max(v) - min(v)) / statistics.median(v) for (k, sz), v in times.items()
+              if statistics.median(v) > 0}
+    call = t[("overhead", 1)]
+    overhead = max(0.0, t[("overhead", 64)] - call) / 63
+    peak = built[PROBE][2] / max(1e-9, t[PROBE] - call) / 1e9
+    # the bandwidth figure is the mid-size (cache-spilling) stream's: a neighbour moves it far less than
+    # the largest's; the curve says how much slower or faster the other sizes stream
+    ref = ("memory", POINTS["memory"][1])
+    bandwidth = built[ref][3] / max(1e-9, t[ref] - call) / 1e9
+    eff: dict[str, list[tuple[float, float]]] = {}
+    for (k, sz), (_, _, f, b) in built.items():
+        spent = max(1e-9, t[(k, sz)] - call - overhead)
+        if k in ("gemm", "conv", "depthwise"):  # the share of peak that makes the roofline time the measured
+            eff.setdefault(k, []).append((f, min(1.0, f / (peak * 1e9) / spent)))
+        elif k == "memory":
+            eff.setdefault(k, []).append((b, b / (bandwidth * 1e9) / spent))
+    return Calibration(peak, bandwidth, eff, overhead, threads, call_s=call, probe_s=low(probe.times),
+                       spread=spread, measured=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+class Probe:
+    """A small GEMM timed between calibration steps and again between an item's own timed calls: how much
+    slower the host runs now than when it was calibrated (``sim.host_slowdown``, a record of the load the
+    error was measured under; the error itself compares low quantiles, which a neighbour moves little)."""
+
+    def __init__(self, threads: int):
+        model, self.feed, _, _ = _graph(*PROBE_GRAPH)
+        self.sess = _session(model, threads, spin=False)
+        self.sess.run(None, self.feed)
+        self.times: list[float] = []
+
+    def __call__(self) -> None:
+        self.sess.run(None, self.feed)  # its operands back in cache, whatever ran before: hot in both contexts
+        t0 = time.perf_counter()
+        self.sess.run(None, self.feed)
+        self.times.append(time.perf_counter() - t0)
+
+    def slowdown(self, cal: Calibration) -> float:
+        if not self.times or cal.probe_s <= 0:
+            return 1.0
+        return max(0.05, low(self.times) / cal.probe_s)
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, float) and math.isfinite(x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_aibench.sim.roofline [THREADS]``: this host's calibration as the JSON committed
+    in ``fixtures/sim/efficiency.json`` (the simulated devices' per-kind efficiencies)."""
+    import json
+    import sys
+    from datetime import date
+
+    from pytest_aibench.machine import cpu_summary
+
+    threads = int((argv if argv is not None else sys.argv[1:] or ["2"])[0])
+    cal = measure_calibration(threads, repeats=5)
+    cpu = cpu_summary()
+    print(json.dumps({"what": "per-kind efficiency curves of the roofline (sim.roofline): (operator FLOPs or bytes, "
+                              "share of peak compute or of streaming bandwidth), measured by single-operator ONNX "
+                              "graphs on ONNX Runtime; simulated devices apply them to their own peaks",
+                      "command": f"python -m pytest_aibench.sim.roofline {threads}", "measured": str(date.today()),
+                      "machine": {"cpu": cpu["cpu"], "isa_level": cpu["isa_level"], "isa": cpu["isa"]},
+                      **cal.describe()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
