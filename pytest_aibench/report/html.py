@@ -94,6 +94,25 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return out if len(out) >= 2 else nice_ticks(10 ** lo, 10 ** hi, 5)
 
 
+def text_width(text: str, size: float) -> float:
+    """A generous estimate of ``text``'s rendered width in a sans-serif font of ``size`` px (wide glyphs
+    count more), so labels placed by it are never clipped and never collide."""
+    wide = sum(1 for c in text if c in "MWmw@%")
+    narrow = sum(1 for c in text if c in "il.,:;|!'[]()-1 ")
+    return size * (0.62 * (len(text) - wide - narrow) + 0.95 * wide + 0.4 * narrow)
+
+
+def spaced(ticks: list[tuple[float, str]], size: float, gap: float = 6.0) -> list[tuple[float, str]]:
+    """Of (x, label) ticks on a horizontal axis, the most whose labels do not overlap: every other one,
+    then every fourth, ... until neighbours are ``gap`` px apart (the first tick always kept)."""
+    for step in (1, 2, 3, 4, 5, 6, 8, 10, 20, 50):
+        kept = ticks[::step]
+        if all(b[0] - a[0] >= (text_width(a[1], size) + text_width(b[1], size)) / 2 + gap
+               for a, b in zip(kept, kept[1:])):
+            return kept
+    return ticks[:1]
+
+
 def _decimals(ticks: list[float]) -> int:
     step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=1.0) or 1.0
     return max(0, -math.floor(math.log10(step) + 1e-9))
@@ -132,7 +151,11 @@ def pareto_svg(rs: list[Result]) -> str:
            and isinstance(r.metrics.get("accuracy"), (int, float))]
     if not pts:
         return "<p class=meta>no item with both accuracy and latency to plot</p>"
-    w, h, ml, mr, mt, mb = 720, 380, 60, 170, 20, 45
+    fws = sorted({str(r.axes.get("framework")) for r, _, _ in pts})
+    qs = sorted({str(r.axes.get("quantization")) for r, _, _ in pts})
+    legend = max(text_width(t, 11) for t in [*fws, *qs, "failed (a gate or a rule)"])
+    w, h, ml, mr, mt, mb = 720, 380, 60, int(max(170, legend + 36)), 20, 45
+    w += mr - 170  # a long legend widens the chart, never clips
     lx = [math.log10(p[1]) for p in pts]
     x0, x1 = min(lx) - 0.05, max(lx) + 0.05
     y0, y1 = min(p[2] for p in pts) - 0.01, min(1.0, max(p[2] for p in pts) + 0.01)
@@ -145,18 +168,16 @@ def pareto_svg(rs: list[Result]) -> str:
     def sy(v: float) -> float:
         return mt + (y1 - v) / (y1 - y0) * (h - mt - mb)
 
-    fws = sorted({str(r.axes.get("framework")) for r, _, _ in pts})
-    qs = sorted({str(r.axes.get("quantization")) for r, _, _ in pts})
     color = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fws)}
     shape = {q: SHAPES[i % len(SHAPES)] for i, q in enumerate(qs)}
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy versus latency">']
-    for v in log_ticks(x0, x1):  # 1-2-5 per decade, or round steps inside a fraction of one
-        out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
-                   f'<text x="{sx(v):.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{v:g}</text>')
+    for x, text in spaced([(sx(v), f"{v:g}") for v in log_ticks(x0, x1)], 10):  # 1-2-5 per decade, thinned
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
+                   f'<text class="tick" x="{x:.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{text}</text>')
     yt = nice_ticks(y0, y1)
     for v in yt:
         out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
-                   f'<text x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>')
+                   f'<text class="tick" x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>')
     kinds = " and ".join(sorted({_kind(r) for r, _, _ in pts}))
     out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log), '
                f'{escape(kinds)}</text>'
@@ -205,7 +226,9 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
     rows.sort(key=lambda t: t[3])
     more = len(rows) - limit
     rows = rows[:limit]
-    w, ml, mr, rh = 900, 330, 20, 16
+    names = [label(r) + (" (LoadGen queries)" if r.metrics.get("latency.measure") == "query" else "") for r, *_ in rows]
+    ml, mr, rh = int(max(120, max(text_width(n, 11) for n in names) + 12)), 40, 16
+    w = ml + 570 + mr  # the plot keeps its width; the longest item label widens the chart, never clipped
     h = 30 + rh * len(rows)
     lo = math.log10(min(t[1] for t in rows)) - 0.05
     hi = math.log10(max(t[5] for t in rows)) + 0.05
@@ -214,13 +237,12 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
         return ml + (math.log10(v) - lo) / (hi - lo or 1) * (w - ml - mr)
 
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="latency distributions">']
-    for v in log_ticks(lo, hi):
-        out.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
-                   f'<text x="{sx(v):.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{v:g} ms</text>')
-    for i, (r, p5, q1, med, q3, p95) in enumerate(rows):
+    for x, text in spaced([(sx(v), f"{v:g} ms") for v in log_ticks(lo, hi)], 10):
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
+                   f'<text class="tick" x="{x:.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{text}</text>')
+    for i, ((r, p5, q1, med, q3, p95), name) in enumerate(zip(rows, names, strict=True)):
         y = 8 + rh * i
-        tag = " (LoadGen queries)" if r.metrics.get("latency.measure") == "query" else ""
-        out.append(f'<text x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(label(r) + tag)}</text>'
+        out.append(f'<text class="item-label" x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(name)}</text>'
                    f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
                    f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
                    f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))} ({_kind(r)}): p5 {p5:.4g}, q1 {q1:.4g}, '
