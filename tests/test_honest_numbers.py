@@ -4,8 +4,8 @@ what they say)."""
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 
 from pytest_aibench.report import exports, html, terminal
 from pytest_aibench.report.result import Result

@@ -50,7 +50,7 @@ def test_spacing_drops_ticks_until_their_labels_clear_each_other() -> None:
     crowded = [(float(x), f"{x / 10:g} ms") for x in range(0, 300, 12)]
     kept = spaced(crowded, 10)
     assert kept[0] == crowded[0] and len(kept) < len(crowded)
-    assert all(b[0] - a[0] >= (text_width(a[1], 10) + text_width(b[1], 10)) / 2 for a, b in zip(kept, kept[1:]))
+    assert all(b[0] - a[0] >= (text_width(a[1], 10) + text_width(b[1], 10)) / 2 for a, b in zip(kept, kept[1:], strict=False))
     assert spaced([(0.0, "1"), (100.0, "2")], 10) == [(0.0, "1"), (100.0, "2")]
 
 
@@ -80,6 +80,6 @@ def test_in_chromium_tick_labels_never_overlap_and_item_labels_are_never_clipped
         rows.setdefault((b["svg"], round(b["y0"])), []).append(b)
     for row in rows.values():  # labels on one axis line never overlap
         row.sort(key=lambda b: b["x0"])
-        for a, c in zip(row, row[1:]):
+        for a, c in zip(row, row[1:], strict=False):
             assert a["x1"] <= c["x0"], (a["text"], c["text"])
         assert all(b["x0"] >= 0 and b["x1"] <= b["w"] + 0.5 for b in row)

@@ -198,7 +198,7 @@ def _seed_spread(rule: Rule, base: Result, cur: Result, change: float, beyond: b
     lo_b, hi_b, lo_c, hi_c = (r.metrics.get(f"seeds.{key}_ci_{end}") for r in (base, cur) for end in ("low", "high"))
     if not all(isinstance(v, (int, float)) for v in (lo_b, hi_b, lo_c, hi_c)):
         return None
-    worse = cur.metrics[rule.metric] > hi_b if rule.worse_when_higher else cur.metrics[rule.metric] < lo_b  # type: ignore[operator]
+    worse = cur.metrics[rule.metric] > hi_b if rule.worse_when_higher else cur.metrics[rule.metric] < lo_b
     separated = worse and (lo_c > hi_b if rule.worse_when_higher else hi_c < lo_b)  # type: ignore[operator]
     text = (f"over {cur.metrics.get('seeds.n')} seeds: 95 % intervals [{lo_b:.4g}, {hi_b:.4g}] vs "
             f"[{lo_c:.4g}, {hi_c:.4g}], {'disjoint' if separated else 'overlapping'}")

@@ -20,6 +20,7 @@ from pytest_aibench.cluster.backend import Backend, InProcess
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.progress import Progress
 from pytest_aibench.registry import Registry
+from pytest_aibench.sim import roofline
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -57,8 +58,6 @@ class ModelFacts:
         """Per-kind FLOPs and bytes of one sample (sim.roofline.count), or None where no graph is counted."""
         if self.onnx is None or not self.onnx.is_file():
             return None
-        from pytest_aibench.sim import roofline
-
         try:
             return roofline.count(self.onnx, self.sample) or None
         except Exception:  # noqa: BLE001 - a graph onnx cannot infer: the FLOPs-only model then

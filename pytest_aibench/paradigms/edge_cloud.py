@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
-from pytest_aibench.errors import ArtifactError, NotAvailable
+from pytest_aibench.errors import ArtifactError
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.stats import percentile

@@ -108,7 +108,7 @@ def spaced(ticks: list[tuple[float, str]], size: float, gap: float = 6.0) -> lis
     for step in (1, 2, 3, 4, 5, 6, 8, 10, 20, 50):
         kept = ticks[::step]
         if all(b[0] - a[0] >= (text_width(a[1], size) + text_width(b[1], size)) / 2 + gap
-               for a, b in zip(kept, kept[1:])):
+               for a, b in zip(kept, kept[1:], strict=False)):
             return kept
     return ticks[:1]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_aibench.data import DATASETS, DatasetError
 from pytest_aibench.manifest.model import DatasetSpec, Settings
-from pytest_aibench.sim.roofline import onnx_of
 from pytest_aibench.paradigms import ModelFacts
 from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import RUNNERS
+from pytest_aibench.sim.roofline import onnx_of
 from pytest_aibench.sim.topology import Topology
 from pytest_aibench.usercode import stage_specs
 

@@ -71,7 +71,7 @@ def compute_s(node: Node, facts: Any, quantization: str = "fp32", slowdown: floa
                                                      cal.overhead_s, node.computes_in(quantization), cal.call_s)
         elif node.peak_gflops and node.bandwidth_gbs:
             eff = {k: [tuple(p) for p in v] for k, v in committed()["efficiency"].items()}
-            return roofline.predict_s(work, float(node.peak_for(quantization) or 0.0), node.bandwidth_gbs, eff,  # type: ignore[arg-type]
+            return roofline.predict_s(work, float(node.peak_for(quantization) or 0.0), node.bandwidth_gbs, eff,
                                       (node.op_overhead_us or 0.0) * 1e-6, node.computes_in(quantization),
                                       (node.call_overhead_us or 0.0) * 1e-6)
     return flops_only_s(node, facts, quantization) * (slowdown if node.calibrated else 1.0)

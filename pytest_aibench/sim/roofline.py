@@ -16,12 +16,17 @@ host's, the one place they can be measured.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +98,10 @@ class Calibration:
 
 
 def _dims(t: Any) -> list[int] | None:
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in t.type.tensor_type.shape.dim]
-    return None if any(d is None for d in dims) else [int(d) for d in dims]
+    dims = t.type.tensor_type.shape.dim
+    if not all(d.HasField("dim_value") for d in dims):
+        return None
+    return [int(d.dim_value) for d in dims]
 
 
 @lru_cache(maxsize=64)
@@ -181,8 +188,8 @@ def onnx_of(artifact: Any) -> Path | None:
         return Path(artifact.path)
     card = getattr(artifact, "card", None)
     entry = card.artifacts.get("onnxruntime/fp32") if card is not None else None
-    if entry and (card.folder / entry["file"]).is_file():
-        return card.folder / entry["file"]
+    if card is not None and entry and (card.folder / entry["file"]).is_file():
+        return Path(card.folder) / entry["file"]
     if getattr(artifact, "format", None) == "onnx":
         return Path(artifact.path)
     return None
@@ -198,7 +205,7 @@ def _curve(points: list[tuple[float, float]], size: float) -> float:
     pts = sorted(points)
     if size <= pts[0][0]:
         return pts[0][1]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
         if size <= x1:
             w = (math.log(size) - math.log(x0)) / (math.log(x1) - math.log(x0)) if x1 > x0 else 1.0
             return y0 + w * (y1 - y0)
@@ -306,12 +313,8 @@ PROBE_GRAPH = ("gemm", 128)
 
 
 def _cache_file(threads: int) -> Path:
-    import hashlib
-    import os
-    from importlib import metadata
-
-    from pytest_aibench.machine import cpu_summary
-    from pytest_aibench.zoo.cache import cache_root
+    from pytest_aibench.machine import cpu_summary  # noqa: PLC0415 - psutil, only when calibrating
+    from pytest_aibench.zoo.cache import cache_root  # noqa: PLC0415 - the zoo, only when calibrating
 
     cpu = cpu_summary()
     key = json.dumps([cpu["cpu"], cpu["isa"], threads, metadata.version("onnxruntime"), os.cpu_count(),
@@ -329,14 +332,12 @@ def calibrate(threads: int = 1, repeats: int = 5) -> Calibration:
     version) and kept in the cache with its spread, so one item's ``sim.error_pct`` does not swing with
     the calibration's own noise from run to run; ``AIBENCH_RECALIBRATE=1`` measures it again. The item's
     interleaved :class:`Probe` says how much slower the host runs now than then."""
-    import os
-
     path = _cache_file(threads)
     if os.environ.get("AIBENCH_RECALIBRATE") != "1":
         try:
             rec = json.loads(path.read_text())
             return Calibration(rec["peak_gflops"], rec["bandwidth_gbs"],
-                               {k: [tuple(p) for p in v] for k, v in rec["efficiency"].items()},  # type: ignore[misc]
+                               {k: [tuple(p) for p in v] for k, v in rec["efficiency"].items()},
                                rec["overhead_s"], rec["threads"], rec["call_s"], rec["probe_s"], rec["spread"],
                                measured=rec.get("measured", "?"), cached=str(path))
         except (OSError, ValueError, KeyError, TypeError):
@@ -421,11 +422,7 @@ def finite(x: float) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """``python -m pytest_aibench.sim.roofline [THREADS]``: this host's calibration as the JSON committed
     in ``fixtures/sim/efficiency.json`` (the simulated devices' per-kind efficiencies)."""
-    import json
-    import sys
-    from datetime import date
-
-    from pytest_aibench.machine import cpu_summary
+    from pytest_aibench.machine import cpu_summary  # noqa: PLC0415 - psutil, only for this command
 
     threads = int((argv if argv is not None else sys.argv[1:] or ["2"])[0])
     cal = measure_calibration(threads, repeats=5)
