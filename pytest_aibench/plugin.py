@@ -99,17 +99,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aibench-fail-on", metavar="RULES", default=None,
                     help="fail an item that regressed against the baseline or the reference, e.g. "
                          "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence)")
-    group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
-                    help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
-                         "github-action-benchmark read it)")
-    group.addoption("--aibench-gha-json", metavar="PATH", default=None,
-                    help="github-action-benchmark's customSmallerIsBetter JSON (p50, p99, top-1 error, time per item); "
-                         "the bigger-is-better figures (accuracy, items/s) go to PATH's .bigger.json companion")
-    group.addoption("--aibench-bmf", metavar="PATH", default=None,
-                    help="Bencher's metric format (BMF): latency, latency-p99, throughput and accuracy per item")
-    group.addoption("--aibench-html", metavar="PATH", default=None,
-                    help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
-    group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
     group.addoption("--aibench-no-code", action="store_true", default=False,
                     help="refuse manifests that name code (factory:, module:callable stages), whatever they trust: "
                          "`aibench rerun` sets it for a bundle's manifests, which never carry code")
@@ -131,6 +120,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "for loopback worker processes (also `cluster:` in a manifest)")
     group.addoption("--aibench-dispatch", action="store_true", default=False,
                     help="measure each item on a cluster worker offering its `device` resource (a device farm)")
+    _add_file_options(group)
+
+
+def _add_file_options(group: Any) -> None:
+    """The files a run may write besides its journal (each checked before the first item)."""
+    group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
+                    help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
+                         "github-action-benchmark read it)")
+    group.addoption("--aibench-gha-json", metavar="PATH", default=None,
+                    help="github-action-benchmark's customSmallerIsBetter JSON to alert on (the paired ratio or the "
+                         "median, top-1 error); accuracy goes to PATH's .bigger.json, tails and one-pass figures to "
+                         "its .extras.json (charts, not alerts)")
+    group.addoption("--aibench-bmf", metavar="PATH", default=None,
+                    help="Bencher's metric format (BMF): latency, latency-p99, paired-ratio (each with its own CI as "
+                         "bounds), throughput and accuracy per item")
+    group.addoption("--aibench-html", metavar="PATH", default=None,
+                    help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
+    group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
     group.addoption("--aibench-md", metavar="PATH", default=None,
                     help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment")
 

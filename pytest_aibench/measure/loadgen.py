@@ -196,25 +196,28 @@ class Scenario:
             with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
                 perf_dir, used = start("PerformanceOnly", "performance", chosen, trace=True)
             note(f"LoadGen {self.name}: done")
-            detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
-            metrics = results(detail, self.lg_name)
-            query_ns, clock = queries_of(perf_dir, sut.query_ns)
-            metrics |= service_times(sut.service_ns, self.batch(s))
-            metrics["loadgen.accuracy"] = float((preds == labels).mean())
-            metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
-            samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get(
-                "effective_samples_per_query", 1)))
-            metrics.update(self.extra(ctx, start, used, metrics))
-            return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns),
-                    "query_ns": query_ns, "query_clock": clock,
-                    "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__,
-                                                         "kind": s.loadgen_settings,
-                                                         **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})},
-                    "energy": meter.result(samples_done), "logs": str(outdir)}
+            return self._outcome(ctx, start, used, perf_dir, sut, preds, labels, cal, meter, outdir)
         finally:
             sut.close()
             lg.DestroyQSL(qsl)
             lg.DestroySUT(lsut)
+
+    def _outcome(self, ctx: Any, start: Any, used: dict[str, Any], perf_dir: Path, sut: _SUT, preds: np.ndarray,
+                 labels: np.ndarray, cal: Calibration, meter: Any, outdir: Path) -> dict[str, Any]:
+        """The performance pass's figures from LoadGen's own logs, with what the run was set up with."""
+        s = ctx.settings
+        detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
+        metrics = results(detail, self.lg_name)
+        query_ns, clock = queries_of(perf_dir, sut.query_ns)
+        metrics |= service_times(sut.service_ns, self.batch(s))
+        metrics["loadgen.accuracy"] = float((preds == labels).mean())
+        metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
+        samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get("effective_samples_per_query", 1)))
+        metrics.update(self.extra(ctx, start, used, metrics))
+        kind = {"kind": s.loadgen_settings, **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})}
+        return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns), "query_ns": query_ns,
+                "query_clock": clock, "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__, **kind},
+                "energy": meter.result(samples_done), "logs": str(outdir)}
 
     def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
         """Settings found by running LoadGen before the reported performance pass (none by default)."""
@@ -289,6 +292,23 @@ class Server(Scenario):
         # MLPerf's server bounds are tens of ms (ResNet-50: 15 ms); without one, 50x the median, >= 10 ms
         ts.server_target_latency_ns = int((s.server_latency_ms or max(10.0, 50 * cal.single_ms)) * 1e6)
         return {"server_target_qps": ts.server_target_qps, "server_target_latency_ns": ts.server_target_latency_ns}
+
+    def _outcome(self, ctx: Any, start: Any, used: dict[str, Any], perf_dir: Path, sut: _SUT, preds: np.ndarray,
+                 labels: np.ndarray, cal: Calibration, meter: Any, outdir: Path) -> dict[str, Any]:
+        """The performance pass's figures from LoadGen's own logs, with what the run was set up with."""
+        s = ctx.settings
+        detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
+        metrics = results(detail, self.lg_name)
+        query_ns, clock = queries_of(perf_dir, sut.query_ns)
+        metrics |= service_times(sut.service_ns, self.batch(s))
+        metrics["loadgen.accuracy"] = float((preds == labels).mean())
+        metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
+        samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get("effective_samples_per_query", 1)))
+        metrics.update(self.extra(ctx, start, used, metrics))
+        kind = {"kind": s.loadgen_settings, **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})}
+        return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns), "query_ns": query_ns,
+                "query_clock": clock, "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__, **kind},
+                "energy": meter.result(samples_done), "logs": str(outdir)}
 
     def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
         s = ctx.settings

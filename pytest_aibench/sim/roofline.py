@@ -104,9 +104,32 @@ def _dims(t: Any) -> list[int] | None:
     return [int(d.dim_value) for d in dims]
 
 
-@lru_cache(maxsize=64)
-def _count_file(path: str, mtime_ns: int, sample: tuple[int, ...] | None) -> dict[str, Counts]:
-    model = onnx.load(path)
+def _size(shape: list[int] | None) -> float:
+    return float(np.prod(shape)) if shape else 0.0
+
+
+def _node_work(node: Any, ins: list[list[int] | None], outs: list[list[int] | None]) -> tuple[str, float]:
+    """An operator's kind and FLOPs at the given shapes."""
+    o = outs[0] if outs else None
+    kind, flops = "elementwise", _size(o)
+    if node.op_type in ("Conv", "ConvTranspose") and o and len(ins) > 1 and ins[1]:
+        w = ins[1]
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        flops = 2.0 * (_size(o) if node.op_type == "Conv" else _size(ins[0])) * float(np.prod(w[1:]))
+        cin = ins[0][1] if ins[0] else 0
+        kind = "depthwise" if group > 1 and group == cin else "conv"
+    elif node.op_type in ("Gemm", "MatMul") and o and ins and ins[0]:
+        kind, flops = "gemm", 2.0 * _size(o) * float(ins[0][-1])
+    elif node.op_type in ("MaxPool", "AveragePool") and o:
+        k = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
+        flops = _size(o) * float(np.prod(k))
+    elif node.op_type.startswith("Global") and ins and ins[0]:
+        flops = _size(ins[0])
+    return kind, 0.0 if node.op_type in _NO_DATA else flops
+
+
+def _shapes(model: Any, sample: tuple[int, ...] | None) -> dict[str, list[int]] | None:
+    """Every tensor's shape at batch 1, free sizes from ``sample`` (None when one stays free)."""
     inits = {i.name for i in model.graph.initializer}
     for inp in (i for i in model.graph.input if i.name not in inits):
         dims = inp.type.tensor_type.shape.dim
@@ -115,63 +138,47 @@ def _count_file(path: str, mtime_ns: int, sample: tuple[int, ...] | None) -> dic
         for i, d in enumerate(list(dims)[1:]):  # a free size: the one the item runs at
             if not d.HasField("dim_value"):
                 if sample is None or i >= len(sample):
-                    return {}
+                    return None
                 d.dim_value = int(sample[i])
-    inferred = onnx.shape_inference.infer_shapes(model)
-    g = inferred.graph
-    shapes: dict[str, list[int]] = {}
-    for t in [*g.input, *g.value_info, *g.output]:
-        dims = _dims(t)
-        if dims is not None:
-            shapes[t.name] = dims
-    for init in g.initializer:
-        shapes[init.name] = list(init.dims)
+    g = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {t.name: dims for t in [*g.input, *g.value_info, *g.output] if (dims := _dims(t)) is not None}
+    shapes.update({init.name: list(init.dims) for init in g.initializer})
+    return shapes
+
+
+@lru_cache(maxsize=64)
+def _count_file(path: str, mtime_ns: int, sample: tuple[int, ...] | None) -> dict[str, Counts]:
+    model = onnx.load(path)
+    shapes = _shapes(model, sample)
+    if shapes is None:
+        return {}
+    inits = {i.name for i in model.graph.initializer}
     out = {k: Counts() for k in KINDS}
     consumers: dict[str, int] = {}
-    for node in g.node:
+    for node in model.graph.node:
         for n in node.input:
             consumers[n] = consumers.get(n, 0) + 1
     fused_into: dict[str, tuple[str, int]] = {}  # tensor -> the (kind, index) of the operator that wrote it
-    for node in g.node:
+    for node in model.graph.node:
         ins = [shapes.get(n) for n in node.input if n]
         outs = [shapes.get(n) for n in node.output if n]
-        size = lambda s: float(np.prod(s)) if s else 0.0  # noqa: E731
-        o = outs[0] if outs else None
-        kind, flops = "elementwise", size(o)
-        if node.op_type in ("Conv", "ConvTranspose") and o and len(ins) > 1 and ins[1]:
-            w = ins[1]
-            group = next((a.i for a in node.attribute if a.name == "group"), 1)
-            if node.op_type == "Conv":
-                flops = 2.0 * size(o) * float(np.prod(w[1:]))
-            else:
-                flops = 2.0 * size(ins[0]) * float(np.prod(w[1:]))
-            cin = ins[0][1] if ins[0] else 0
-            kind = "depthwise" if group > 1 and group == cin else "conv"
-        elif node.op_type in ("Gemm", "MatMul") and o and ins and ins[0]:
-            kind, flops = "gemm", 2.0 * size(o) * float(ins[0][-1])
-        elif node.op_type in ("MaxPool", "AveragePool") and o:
-            k = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
-            flops = size(o) * float(np.prod(k))
-        elif node.op_type.startswith("Global") and ins and ins[0]:
-            flops = size(ins[0])
+        kind, flops = _node_work(node, ins, outs)
         host = next((fused_into[n] for n in node.input if n in fused_into and consumers.get(n) == 1), None)
         if kind == "elementwise" and node.op_type in _FUSABLE and host is not None:
             # runtimes fuse an activation, a folded BatchNorm or a residual Add into the operator before it:
             # its work joins that operator's, with no dispatch or round trip through memory of its own
             hk, hi = host
             f0, b0 = out[hk].each[hi]
-            extra = sum(size(shapes.get(n)) for n in node.input if n and n not in fused_into and n not in inits) * 4.0
+            extra = sum(_size(shapes.get(n)) for n in node.input if n and n not in fused_into and n not in inits) * 4.0
             out[hk].each[hi] = (f0 + flops, b0 + extra)
             out[hk].flops += flops
             out[hk].bytes += extra
-            for n in node.output:
-                fused_into[n] = host
+            fused_into.update({n: host for n in node.output})
             continue
-        moved = 0.0 if node.op_type in _NO_DATA else 4.0 * (sum(size(s) for s in ins if s) + sum(size(s) for s in outs if s))
-        out[kind].add(flops if node.op_type not in _NO_DATA else 0.0, moved)
+        moved = 0.0 if node.op_type in _NO_DATA else 4.0 * (sum(map(_size, ins)) + sum(map(_size, outs)))
+        out[kind].add(flops, moved)
         if kind != "elementwise":
-            for n in node.output:
-                fused_into[n] = (kind, out[kind].ops - 1)
+            fused_into.update({n: (kind, out[kind].ops - 1) for n in node.output})
     return out
 
 
