@@ -260,8 +260,9 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
         for r in rs:
             cells = [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
-            mark = f" {notes.BUSY_MARK} host busy" if notes.busy(r) else ""
-            lines.append(f"| `{_md_cell(label(r))}`{mark} | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
+            if notes.busy(r):
+                outcome = f"{notes.BUSY_MARK} host busy; {outcome}"
+            lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
         lines.append("")
         for text in (notes.latency_legend(rs), notes.busy_line(rs)):
             if text:

@@ -268,9 +268,9 @@ def _table(rs: list[Result]) -> str:
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
         busy = notes.busy(r)
         mark = f' <span class=busy title="{escape(busy)}">{notes.BUSY_MARK} host busy</span>' if busy else ""
-        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}{mark}</td>'
+        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
                     + "".join(cells) + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
-                    + (f" — {reason}" if reason else "") + "</td></tr>")
+                    + (f" — {reason}" if reason else "") + mark + "</td></tr>")
     return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
 

@@ -52,13 +52,14 @@ def leaderboard(results: list[Result]) -> list[str]:
         cols = columns(rs)
         rows = []
         for rank, r in ranked(rs):
-            mark = ("*" if any(f.startswith("concurrent") for f in r.flags) else "") + \
-                (notes.BUSY_MARK if notes.busy(r) else "")
+            mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
             cells = [str(rank) if rank is not None else "", label(r) + mark]
             cells += [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             status = r.outcome if r.outcome != "passed" else ""
             if r.reason and r.outcome != "passed":
                 status += ": " + r.reason.splitlines()[0][:90]
+            if notes.busy(r):  # beside the item: its latency was measured while the CPU was taken
+                status = f"{notes.BUSY_MARK} host busy" + (f"; {status}" if status else "")
             rows.append(cells + [status])
         version = f" {s['version']}" if s["version"] else ""
         out.append(f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
