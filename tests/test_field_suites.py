@@ -54,7 +54,7 @@ def test_lstm_flops_are_counted_analytically():
     from torch.utils.flop_counter import FlopCounterMode
 
     from pytest_aibench.zoo import build_module
-    from pytest_aibench.zoo.build import count_flops
+    from pytest_aibench.zoo.builder import count_flops
 
     model = build_module("lstm", {"num_classes": 2, "in_channels": 5, "hidden": 16}).eval()
     lstm, head = model.lstm, model.head

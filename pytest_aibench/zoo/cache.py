@@ -28,14 +28,14 @@ from pytest_aibench.progress import Progress
 from pytest_aibench.zoo.cards import CardError
 
 if TYPE_CHECKING:
-    import pytest_aibench.zoo.build.export as export
-    import pytest_aibench.zoo.build.recipes as recipes
+    import pytest_aibench.zoo.builder.export as export
+    import pytest_aibench.zoo.builder.recipes as recipes
     from pytest_aibench import data, runtimes, zoo
     from pytest_aibench.zoo import published
 else:  # torch and the exporters load only when something is built
     data, runtimes, zoo = lazy("pytest_aibench.data"), lazy("pytest_aibench.runtimes"), lazy("pytest_aibench.zoo")
     published = lazy("pytest_aibench.zoo.published")
-    export, recipes = lazy("pytest_aibench.zoo.build.export"), lazy("pytest_aibench.zoo.build.recipes")
+    export, recipes = lazy("pytest_aibench.zoo.builder.export"), lazy("pytest_aibench.zoo.builder.recipes")
 
 LOCK = "models/published.lock.json"
 #: tools whose versions decide the artifacts' bytes

@@ -20,26 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.data import Dataset, materialize
-from pytest_aibench.files import sha256_file
-from pytest_aibench.manifest.model import DatasetSpec, InputSpec, Settings
-from pytest_aibench.runtimes import version_of
-from pytest_aibench.zoo import build_module, count_flops
-from pytest_aibench.zoo.build.export import EXPORTERS, ExportSkipped
-from pytest_aibench.zoo.build.recipes import RECIPES, Recipe, datasets_for
-from pytest_aibench.zoo.build.training import train
+from pytest_aibench._lazy import lazy
 from pytest_aibench.artifact import ModelArtifact
-from pytest_aibench.sim.node import Node
-from pytest_aibench.paradigms.single import prediction_hash
-from pytest_aibench.runtimes import RUNNERS
+from pytest_aibench.data import Dataset
+from pytest_aibench.files import PACKAGE_ROOT, sha256_file, shipped
 from pytest_aibench.isa import describe
 from pytest_aibench.machine import cpu_summary
-from pytest_aibench.zoo.build import isa_check
+from pytest_aibench.manifest.model import InputSpec, Settings
+from pytest_aibench.paradigms.single import prediction_hash
+from pytest_aibench.progress import Progress
+from pytest_aibench.runtimes import RUNNERS, version_of
+from pytest_aibench.sim.node import Node
+from pytest_aibench.zoo import cache, count_flops
+from pytest_aibench.zoo.builder import isa_check
+from pytest_aibench.zoo.builder.export import EXPORTERS, ExportSkipped
+from pytest_aibench.zoo.builder.recipes import RECIPES, Recipe, datasets_for
+from pytest_aibench.zoo.builder.training import train
 from pytest_aibench.zoo.cards import CardError, find_card
-from pytest_aibench.zoo import cache
-from pytest_aibench.files import shipped
-from pytest_aibench._lazy import lazy
-
 
 if TYPE_CHECKING:
     import torch
@@ -50,9 +47,15 @@ else:
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
 
 
-from pytest_aibench.progress import Progress
-
 PROGRESS = Progress(sys.stdout, prefix="[aibench build] ")
+
+
+def models_root() -> Path:
+    """Where ``find_card`` reads shipped cards: a rebuild must land there, or it silently changes nothing."""
+    try:
+        return shipped("models")
+    except FileNotFoundError:
+        return PACKAGE_ROOT.parent / "fixtures" / "models"
 
 
 def _log(msg: str) -> None:
@@ -277,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="train and export zoo models")
     b.add_argument("names", nargs="*", help=f"models to build (default: all of {', '.join(RECIPES)}); a published-size "
                    "model (resnet50, ...) is built into the cache, as on first use")
-    b.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "fixtures" / "models")
+    b.add_argument("--out", type=Path, default=models_root(),
+                   help="where the built folders go (default: where the zoo reads cards, %(default)s)")
     b.add_argument("--only", action="append", default=[], metavar="FRAMEWORK/QUANT",
                    help="export only these variants (repeatable)")
     b.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (for quick checks)")

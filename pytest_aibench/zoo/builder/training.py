@@ -19,15 +19,16 @@ weights. The child is spawned, so the parent's torch (and its already chosen ker
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from pytest_aibench.zoo import build_module
 import pickle
-from pytest_aibench.progress import Progress
-from pytest_aibench.zoo.build.recipes import datasets_for
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from pytest_aibench._lazy import lazy
+from pytest_aibench.progress import Progress
+from pytest_aibench.zoo import build_module
+from pytest_aibench.zoo.builder.recipes import datasets_for
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +37,7 @@ else:
 
 if TYPE_CHECKING:
     from pytest_aibench.data import Dataset
-    from pytest_aibench.zoo.build.recipes import Recipe
+    from pytest_aibench.zoo.builder.recipes import Recipe
 
 #: the environment that pins the child's kernels (read by torch and MKL when they load)
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
@@ -92,7 +93,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
 
 
 def _child(recipe_path: str, path: str, quiet: bool) -> int:
-    """``python -m pytest_aibench.zoo.build.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
+    """``python -m pytest_aibench.zoo.builder.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
 
     recipe = pickle.loads(Path(recipe_path).read_bytes())  # written by train() just now, in our own folder
     progress = Progress(sys.stdout, quiet=quiet, prefix="[aibench build] ")
@@ -109,7 +110,7 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
     recipe_path = workdir / f".{recipe.name}.recipe.pkl"
     recipe_path.write_bytes(pickle.dumps(recipe))
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest_aibench.zoo.build.training", str(recipe_path), str(path),
+        proc = subprocess.run([sys.executable, "-m", "pytest_aibench.zoo.builder.training", str(recipe_path), str(path),
                                *(["--quiet"] if quiet else [])], env={**os.environ, **PORTABLE_ENV}, check=False,
                               cwd=str(Path(__file__).resolve().parents[2]))
     finally:

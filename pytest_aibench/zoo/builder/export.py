@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
-from pytest_aibench.zoo.build.recipes import Recipe
+from pytest_aibench.zoo.builder.recipes import Recipe
 
 if TYPE_CHECKING:
     import torch
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 else:
     torch = lazy("torch")
     nn = lazy("torch.nn")
-import importlib
 import copy
+import importlib
 
 
 class ExportSkipped(Exception):
