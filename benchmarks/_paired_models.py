@@ -53,10 +53,16 @@ def _onnx(extra: int, path: Path) -> None:
     new_nodes = []
     for i in range(extra):
         w = np.eye(32, dtype=np.float32).reshape(32, 32, 1, 1)
-        g.initializer.extend([numpy_helper.from_array(w, f"extra{i}.w"),
-                              numpy_helper.from_array(np.zeros(32, np.float32), f"extra{i}.b")])
-        new_nodes += [helper.make_node("Conv", [prev, f"extra{i}.w", f"extra{i}.b"], [f"extra{i}.conv"]),
-                      helper.make_node("Relu", [f"extra{i}.conv"], [f"extra{i}.out"])]
+        g.initializer.extend(
+            [
+                numpy_helper.from_array(w, f"extra{i}.w"),
+                numpy_helper.from_array(np.zeros(32, np.float32), f"extra{i}.b"),
+            ]
+        )
+        new_nodes += [
+            helper.make_node("Conv", [prev, f"extra{i}.w", f"extra{i}.b"], [f"extra{i}.conv"]),
+            helper.make_node("Relu", [f"extra{i}.conv"], [f"extra{i}.out"]),
+        ]
         prev = f"extra{i}.out"
     for n in users:
         n.input[list(n.input).index(last)] = prev

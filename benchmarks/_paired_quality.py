@@ -52,12 +52,14 @@ def prepare(folder: Path) -> None:
 def _hog(cpu: int) -> subprocess.Popen[bytes]:
     """A CPU-bound neighbour pinned to ``cpu``; it dies with this process (a killed benchmark must not
     leave neighbours behind to load the next run's quiet trials)."""
+
     def start() -> None:
         os.sched_setaffinity(0, {cpu})
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+
     return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=start)
 
 
@@ -69,11 +71,15 @@ def trial(folder: Path, index: int, kind: str, neighbour: str) -> Path:
     out = folder / "runs" / f"{index:04d}-{kind}-{neighbour}.json"
     cand = folder / ("heavy" if kind == "heavy" else "cand")
     # ROOT first: the trials measure this copy of the plugin even when another one is installed
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "benchmarks"), str(ROOT))), "AIBENCH_SLOWDOWN": str(KINDS[kind]),
-           "AIBENCH_SLOW_UNDER": str(cand),
-           # libgomp's default spin-waiting makes smoke's 2-thread torch model ~600x slower with a CPU-bound
-           # neighbour on the other core (198 ms vs 0.30 ms a call, measured): passive waiting, both sides alike
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join((str(ROOT / "benchmarks"), str(ROOT))),
+        "AIBENCH_SLOWDOWN": str(KINDS[kind]),
+        "AIBENCH_SLOW_UNDER": str(cand),
+        # libgomp's default spin-waiting makes smoke's 2-thread torch model ~600x slower with a CPU-bound
+        # neighbour on the other core (198 ms vs 0.30 ms a call, measured): passive waiting, both sides alike
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    }
     pin = None
     hog = None
     if neighbour == "other":
@@ -83,16 +89,46 @@ def trial(folder: Path, index: int, kind: str, neighbour: str) -> Path:
         pin = {0}
     try:
         t0 = time.time()
-        subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suite.yaml", "-q", "-p", "no:cacheprovider",
-                        "-p", "_slow_runner", "-p", "no:hypothesispytest", "--aibench-profile", "ci",
-                        "--aibench-against", str(folder / "ref"), "--aibench-fail-on", LIVE_RULE,
-                        "--aibench-json", str(out), "--aibench-out", str(folder / "o")],
-                       cwd=cand, env=env, capture_output=True, check=False,
-                       preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--aibench",
+                "suite.yaml",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "_slow_runner",
+                "-p",
+                "no:hypothesispytest",
+                "--aibench-profile",
+                "ci",
+                "--aibench-against",
+                str(folder / "ref"),
+                "--aibench-fail-on",
+                LIVE_RULE,
+                "--aibench-json",
+                str(out),
+                "--aibench-out",
+                str(folder / "o"),
+            ],
+            cwd=cand,
+            env=env,
+            capture_output=True,
+            check=False,
+            preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
+        )
         if out.is_file():
             doc = json.loads(out.read_text())
-            doc["trial"] = {"kind": kind, "neighbour": neighbour, "started": t0, "wall_s": time.time() - t0,
-                            "omp_wait_policy": env["OMP_WAIT_POLICY"]}
+            doc["trial"] = {
+                "kind": kind,
+                "neighbour": neighbour,
+                "started": t0,
+                "wall_s": time.time() - t0,
+                "omp_wait_policy": env["OMP_WAIT_POLICY"],
+            }
             out.write_text(json.dumps(doc))
     finally:
         if hog is not None:
@@ -108,8 +144,11 @@ def measure(folder: Path, trials: int) -> None:
         kind = CYCLE[i % len(CYCLE)]
         neighbour = neighbour_of(i // len(CYCLE))
         path = trial(folder, i, kind, neighbour)
-        print(f"trial {i + 1 - done}/{trials} {kind} neighbour={neighbour}: "
-              f"{'ok' if path.is_file() else 'no result'}", file=sys.stderr, flush=True)
+        print(
+            f"trial {i + 1 - done}/{trials} {kind} neighbour={neighbour}: {'ok' if path.is_file() else 'no result'}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _verdict_rows(folder: Path) -> list[dict[str, Any]]:
@@ -132,11 +171,18 @@ def _verdict_rows(folder: Path) -> list[dict[str, Any]]:
                 continue
             v = info["verdicts"][0]
             ref_ns, cand_ns = r.samples["paired_reference_ns"], r.samples["paired_candidate_ns"]
-            row = {"kind": t["kind"], "neighbour": t["neighbour"], "item": r.model, "started": t["started"],
-                   "paired2": v["outcome"],
-                   "paired5": judge_paired(rule5, ref_ns, cand_ns, 0.0, 0, r.samples.get("paired_session")).outcome,
-                   "ratio": v["ratio"], "pairs": v["pairs"], "seconds": v["seconds"],
-                   "p50": r.metrics["latency.p50_ms"]}
+            row = {
+                "kind": t["kind"],
+                "neighbour": t["neighbour"],
+                "item": r.model,
+                "started": t["started"],
+                "paired2": v["outcome"],
+                "paired5": judge_paired(rule5, ref_ns, cand_ns, 0.0, 0, r.samples.get("paired_session")).outcome,
+                "ratio": v["ratio"],
+                "pairs": v["pairs"],
+                "seconds": v["seconds"],
+                "p50": r.metrics["latency.p50_ms"],
+            }
             base = last_a.get(r.model)
             if base is not None:
                 u = judge(rule5, base, r)
@@ -159,8 +205,12 @@ def _rate(rows: list[dict[str, Any]], gate: str, upper95: Any) -> str:
     return f"{k}/{len(rs)} {k / len(rs):.1%} (<= {upper95(k, len(rs)):.1%}{extra})"
 
 
-GATES = (("paired2", "paired, latency.p50:+2% (as run)"), ("paired5", "paired, the same pairs at +5%"),
-         ("unpaired", "unpaired, latency.p50:+5% (7 rounds)"), ("pytest_benchmark", "pytest-benchmark median:5%"))
+GATES = (
+    ("paired2", "paired, latency.p50:+2% (as run)"),
+    ("paired5", "paired, the same pairs at +5%"),
+    ("unpaired", "unpaired, latency.p50:+5% (7 rounds)"),
+    ("pytest_benchmark", "pytest-benchmark median:5%"),
+)
 
 
 def report(folder: Path, upper95: Any) -> None:
@@ -169,26 +219,38 @@ def report(folder: Path, upper95: Any) -> None:
         sys.exit(f"no paired trials in {folder / 'runs'}")
     span_h = (max(r["started"] for r in rows) - min(r["started"] for r in rows)) / 3600
     print(f"{len(rows)} item measurements over {span_h:.2f} h; lscpu: {_cpu()}")
-    groups = [("A/A (false alarms)", "aa"), ("busy-wait +10 %", "busy10"), ("two layers more", "heavy"),
-              ("busy-wait +5 %", "busy5"), ("busy-wait +3 %", "busy3")]
+    groups = [
+        ("A/A (false alarms)", "aa"),
+        ("busy-wait +10 %", "busy10"),
+        ("two layers more", "heavy"),
+        ("busy-wait +5 %", "busy5"),
+        ("busy-wait +3 %", "busy3"),
+    ]
     for title, kind in groups:
         rs = [r for r in rows if r["kind"] == kind]
         if not rs:
             continue
         ratios = sorted(r["ratio"] for r in rs)
-        print(f"\n{title}: {len(rs)} (neighbour: " + ", ".join(
-            f"{n} {sum(r['neighbour'] == n for r in rs)}" for n in ("none", "other", "same")) + ")"
-              f"; paired ratio {ratios[0]:.3f} .. {ratios[-1]:.3f}, median {ratios[len(ratios) // 2]:.3f}")
+        print(
+            f"\n{title}: {len(rs)} (neighbour: "
+            + ", ".join(f"{n} {sum(r['neighbour'] == n for r in rs)}" for n in ("none", "other", "same"))
+            + ")"
+            f"; paired ratio {ratios[0]:.3f} .. {ratios[-1]:.3f}, median {ratios[len(ratios) // 2]:.3f}"
+        )
         for gate, name in GATES:
-            by_item = "; ".join(f"{item}: {_rate([r for r in rs if r['item'] == item], gate, upper95)}"
-                                for item in sorted({r["item"] for r in rs}))
+            by_item = "; ".join(
+                f"{item}: {_rate([r for r in rs if r['item'] == item], gate, upper95)}"
+                for item in sorted({r["item"] for r in rs})
+            )
             print(f"  {name:<40} {_rate(rs, gate, upper95):<34} [{by_item}]")
         for n in ("none", "other", "same"):
             sub = [r for r in rs if r["neighbour"] == n]
             if sub:
-                print(f"    neighbour {n:<6} paired +2%: {_rate(sub, 'paired2', upper95):<30} "
-                      f"unpaired: {_rate(sub, 'unpaired', upper95):<30} pytest-benchmark: "
-                      f"{_rate(sub, 'pytest_benchmark', upper95)}")
+                print(
+                    f"    neighbour {n:<6} paired +2%: {_rate(sub, 'paired2', upper95):<30} "
+                    f"unpaired: {_rate(sub, 'unpaired', upper95):<30} pytest-benchmark: "
+                    f"{_rate(sub, 'pytest_benchmark', upper95)}"
+                )
         changes = sorted(r["unpaired_change"] for r in rs if "unpaired_change" in r)
         if changes:
             print(f"  unpaired change of the p50 between processes: {changes[0]:+.1%} .. {changes[-1]:+.1%}")
@@ -197,13 +259,17 @@ def report(folder: Path, upper95: Any) -> None:
         if rs:
             secs = sorted(r["seconds"] for r in rs)
             pairs = sorted(r["pairs"] for r in rs)
-            print(f"\ntime to verdict ({kind}, detected): median {secs[len(secs) // 2]:.2f} s, max {secs[-1]:.2f} s of "
-                  f"pairs; pairs median {pairs[len(pairs) // 2]}, max {pairs[-1]}")
+            print(
+                f"\ntime to verdict ({kind}, detected): median {secs[len(secs) // 2]:.2f} s, max {secs[-1]:.2f} s of "
+                f"pairs; pairs median {pairs[len(pairs) // 2]}, max {pairs[-1]}"
+            )
     rs = [r for r in rows if r["kind"] == "aa"]
     secs = sorted(r["seconds"] for r in rs)
     print(f"time to verdict (A/A): median {secs[len(secs) // 2]:.2f} s, max {secs[-1]:.2f} s")
-    print("targets: A/A false alarms < 1 %, detection of 10 % >= 95 %; (<= x) is the one-sided 95 % "
-          "Clopper-Pearson upper bound")
+    print(
+        "targets: A/A false alarms < 1 %, detection of 10 % >= 95 %; (<= x) is the one-sided 95 % "
+        "Clopper-Pearson upper bound"
+    )
 
 
 def _cpu() -> str:

@@ -89,8 +89,10 @@ def main() -> None:
         print(f"{'what':<38}{'median s':>10}{'min s':>8}{'max s':>8}")
         print(f"{'pytest --co --aibench (manifest)':<38}{m_ours:>10.2f}{min(ours):>8.2f}{max(ours):>8.2f}")
         print(f"{'pytest --co (plain parametrize)':<38}{m_floor:>10.2f}{min(floor):>8.2f}{max(floor):>8.2f}")
-        print(f"ratio manifest / plain: {m_ours / m_floor:.2f}   target: manifest under 3 s -> "
-              f"{'met' if m_ours < 3 else 'NOT met'}")
+        print(
+            f"ratio manifest / plain: {m_ours / m_floor:.2f}   target: manifest under 3 s -> "
+            f"{'met' if m_ours < 3 else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,28 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(folder: Path, extra: list[str], tag: str) -> tuple[float, float]:
     out = folder / f"{tag}.json"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "--aibench", str(folder / "suite.yaml"), "-q", "-p", "no:cacheprovider",
-                    "-k", "federated_learning-good", "--aibench-json", str(out), "--aibench-out", str(folder / "o"),
-                    *extra], cwd=folder, check=False, capture_output=True)  # a gate may fail: wall time counts
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aibench",
+            str(folder / "suite.yaml"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "federated_learning-good",
+            "--aibench-json",
+            str(out),
+            "--aibench-out",
+            str(folder / "o"),
+            *extra,
+        ],
+        cwd=folder,
+        check=False,
+        capture_output=True,
+    )  # a gate may fail: wall time counts
     wall = time.perf_counter() - t0
     (item,) = json.loads(out.read_text())["items"]
     return wall, item["metrics"]["accuracy"]
@@ -43,9 +62,10 @@ def main() -> None:
     if args.quick:
         args.clients, args.rounds, args.repeats = 8, 1, 1
     text = (ROOT / "suites" / "edge-cloud" / "suite.yaml").read_text()
-    text = text.replace("federated_learning: {clients: 8, rounds: 8, local_epochs: 1,",
-                        f"federated_learning: {{clients: {args.clients}, rounds: {args.rounds}, "
-                        f"local_epochs: {args.epochs},")
+    text = text.replace(
+        "federated_learning: {clients: 8, rounds: 8, local_epochs: 1,",
+        f"federated_learning: {{clients: {args.clients}, rounds: {args.rounds}, local_epochs: {args.epochs},",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "suite.yaml").write_text(text)
@@ -55,9 +75,11 @@ def main() -> None:
             cluster.append(run(folder, ["--aibench-cluster", "local:2"], f"cluster{i}"))
     assert {a for _, a in local} == {a for _, a in cluster}, "accuracy differs between backends"
     ml, mc = statistics.median(w for w, _ in local), statistics.median(w for w, _ in cluster)
-    print(f"federated_learning, {args.clients} clients x {args.rounds} rounds x {args.epochs} local epochs, good "
-          f"topology; accuracy "
-          f"{local[0][1]:.4f} on both backends")
+    print(
+        f"federated_learning, {args.clients} clients x {args.rounds} rounds x {args.epochs} local epochs, good "
+        f"topology; accuracy "
+        f"{local[0][1]:.4f} on both backends"
+    )
     print(f"{'backend':<28}{'median wall s':>14}   (whole pytest process, {args.repeats} runs each)")
     print(f"{'in-process':<28}{ml:>14.2f}")
     print(f"{'local:2 (Dask, 2 workers)':<28}{mc:>14.2f}")

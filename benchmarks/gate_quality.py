@@ -42,10 +42,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(out: Path, slowdown: float) -> Result:
     env = {**os.environ, "AIBENCH_SLOWDOWN": str(slowdown), "PYTHONPATH": str(ROOT / "benchmarks")}
-    subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suites/smoke", "-q", "-p", "no:cacheprovider",
-                    "-p", "_slow_runner", "-p", "no:hypothesispytest", "-k", "onnxruntime-fp32", "--aibench-profile", "ci",
-                    "--aibench-json", str(out), "--aibench-out", str(out.parent / "o")],
-                   cwd=ROOT, env=env, capture_output=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aibench",
+            "suites/smoke",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "_slow_runner",
+            "-p",
+            "no:hypothesispytest",
+            "-k",
+            "onnxruntime-fp32",
+            "--aibench-profile",
+            "ci",
+            "--aibench-json",
+            str(out),
+            "--aibench-out",
+            str(out.parent / "o"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     (item,) = json.loads(out.read_text())["items"]
     return Result.from_dict(item)
 
@@ -63,7 +87,7 @@ def upper95(k: int, n: int) -> float:
     lo, hi = k / n, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        tail = sum(math.comb(n, i) * mid ** i * (1 - mid) ** (n - i) for i in range(k + 1))
+        tail = sum(math.comb(n, i) * mid**i * (1 - mid) ** (n - i) for i in range(k + 1))
         lo, hi = (mid, hi) if tail > 0.05 else (lo, mid)
     return hi
 
@@ -74,11 +98,21 @@ def main() -> None:
     ap.add_argument("--keep", type=Path)
     ap.add_argument("--rejudge", type=Path)
     ap.add_argument("--kinds", default="aa,ab", help="which pairs to measure: aa, ab or both")
-    ap.add_argument("--ab-every", type=int, default=1, metavar="K",
-                    help="measure an A/B pair only every K-th round of pairs (A/A pairs are the costly evidence: "
-                         "bounding false alarms below 1 %% takes 300 of them, detection needs far fewer)")
+    ap.add_argument(
+        "--ab-every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="measure an A/B pair only every K-th round of pairs (A/A pairs are the costly evidence: "
+        "bounding false alarms below 1 %% takes 300 of them, detection needs far fewer)",
+    )
     ap.add_argument("--mode", choices=("unpaired", "paired"), default="unpaired")
-    ap.add_argument("--trials", type=int, default=240, help="--mode paired: trials to measure (22 per cycle: 16 A/A, 4 of 10 %, one each of 5 % and 3 %)")
+    ap.add_argument(
+        "--trials",
+        type=int,
+        default=240,
+        help="--mode paired: trials to measure (22 per cycle: 16 A/A, 4 of 10 %, one each of 5 % and 3 %)",
+    )
     ap.add_argument("--quick", action="store_true", help="one paired A/A trial in a temporary folder (CI runs it so)")
     args = ap.parse_args()
     if args.quick:
@@ -106,10 +140,14 @@ def main() -> None:
                 b, c = base.metrics["latency.p50_ms"], cur.metrics["latency.p50_ms"]
                 print(f"pair {i + 1}/{args.pairs} {kind}: {c / b - 1:+.1%}", file=sys.stderr, flush=True)
     (rule,) = parse_rules("latency.p50_ms:+5%")
-    gates = {"pytest-aibench latency.p50:+5%": lambda b, c: judge(rule, b, c).regressed,
-             "  of ours: inconclusive, host busy": lambda b, c: judge(rule, b, c).inconclusive,
-             "  stricter: rounds fully separated": lambda b, c: strict(rule, b, c),
-             "pytest-benchmark median:5%": lambda b, c: (c.metrics["latency.p50_ms"] / b.metrics["latency.p50_ms"] - 1) > 0.05}
+    gates = {
+        "pytest-aibench latency.p50:+5%": lambda b, c: judge(rule, b, c).regressed,
+        "  of ours: inconclusive, host busy": lambda b, c: judge(rule, b, c).inconclusive,
+        "  stricter: rounds fully separated": lambda b, c: strict(rule, b, c),
+        "pytest-benchmark median:5%": lambda b, c: (
+            (c.metrics["latency.p50_ms"] / b.metrics["latency.p50_ms"] - 1) > 0.05
+        ),
+    }
     counts = {name: {"aa": 0, "ab": 0} for name in gates}
     changes = {"aa": [], "ab": []}
     n = {"aa": 0, "ab": 0}
@@ -126,11 +164,17 @@ def main() -> None:
             counts[name][kind] += bool(gate(base, cur))
     if not n["aa"] and not n["ab"]:
         sys.exit(f"no measured pairs in {folder}")
-    print(f"{n['aa']} A/A and {n['ab']} A/B pairs (+10 % injected), separate processes, alternating; "
-          f"rank-test alpha {compare.ROUNDS_ALPHA}")
+    print(
+        f"{n['aa']} A/A and {n['ab']} A/B pairs (+10 % injected), separate processes, alternating; "
+        f"rank-test alpha {compare.ROUNDS_ALPHA}"
+    )
     print(f"{'gate':<38}{'false alarms (A/A)':>30}{'detections (A/B)':>20}")
     for name, c in counts.items():
-        fa = f"{c['aa']:>6}/{n['aa']} {c['aa'] / n['aa']:>5.1%} (<= {upper95(c['aa'], n['aa']):.1%})" if n["aa"] else f"{'-':>30}"
+        fa = (
+            f"{c['aa']:>6}/{n['aa']} {c['aa'] / n['aa']:>5.1%} (<= {upper95(c['aa'], n['aa']):.1%})"
+            if n["aa"]
+            else f"{'-':>30}"
+        )
         det = f"{c['ab']:>8}/{n['ab']} {c['ab'] / n['ab']:>6.1%}" if n["ab"] else f"{'-':>20}"
         print(f"{name:<38}{fa}{det}")
     print("targets: false alarms < 1 %, detection >= 95 %; (<= x) is the one-sided 95 % upper bound")

@@ -43,13 +43,37 @@ def alerts(previous: list[dict], current: list[dict], threshold: float = THRESHO
 
 def run(cand: Path, ref: Path, out: Path) -> tuple[list[dict], list[dict]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suite.yaml", "-q", "-p", "no:cacheprovider",
-                    "-p", "no:hypothesispytest", "--aibench-against", str(ref), "--aibench-fail-on", "latency.p50:+2%",
-                    "--aibench-gha-json", str(out), "--aibench-out", str(out.parent / "o")],
-                   cwd=cand, env=env, capture_output=True, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aibench",
+            "suite.yaml",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "--aibench-against",
+            str(ref),
+            "--aibench-fail-on",
+            "latency.p50:+2%",
+            "--aibench-gha-json",
+            str(out),
+            "--aibench-out",
+            str(out.parent / "o"),
+        ],
+        cwd=cand,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     extras = out.with_name(out.stem + ".extras" + out.suffix)
-    return (json.loads(out.read_text()) if out.is_file() else [],
-            json.loads(extras.read_text()) if extras.is_file() else [])
+    return (
+        json.loads(out.read_text()) if out.is_file() else [],
+        json.loads(extras.read_text()) if extras.is_file() else [],
+    )
 
 
 def main() -> None:
@@ -75,13 +99,17 @@ def main() -> None:
     aa_alerts = [alerts(history[i - 1][0], history[i][0]) for i in range(1, runs)]
     aa_extras = [alerts(history[i - 1][1], history[i][1]) for i in range(1, runs)]
     slow_alerts = alerts(history[runs - 1][0], history[runs][0])
-    print(f"{runs} A/A paired runs of {items} items ({'no load' if args.no_load else 'a CPU-bound neighbour'}); "
-          f"github-action-benchmark's rule at {THRESHOLD:.0%} between consecutive runs")
+    print(
+        f"{runs} A/A paired runs of {items} items ({'no load' if args.no_load else 'a CPU-bound neighbour'}); "
+        f"github-action-benchmark's rule at {THRESHOLD:.0%} between consecutive runs"
+    )
     for i, run_entries in enumerate(history):
         ratios = [f"{e['value']:.3f}" for e in run_entries[0] if "ratio" in e["name"]]
         print(f"  run {i + 1}{' (+10 %)' if i == runs else ''}: paired ratios {' '.join(ratios)}")
-    print(f"alerts on the gated file over {runs - 1} A/A comparisons: {sum(len(a) for a in aa_alerts)}"
-          + "".join(f"\n  {a}" for batch in aa_alerts for a in batch))
+    print(
+        f"alerts on the gated file over {runs - 1} A/A comparisons: {sum(len(a) for a in aa_alerts)}"
+        + "".join(f"\n  {a}" for batch in aa_alerts for a in batch)
+    )
     print(f"alerts the extras file (tails, one pass) would have raised: {sum(len(a) for a in aa_extras)}")
     print(f"alerts on the +10 % run: {len(slow_alerts)} of {items} items" + "".join(f"\n  {a}" for a in slow_alerts))
 

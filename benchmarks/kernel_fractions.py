@@ -23,9 +23,29 @@ def main() -> None:
     only = "fp32 and gemm" if args.quick else "fp32"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "micro.json"
-        subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suites/micro", "-q", "-p", "no:cacheprovider",
-                        "-k", only, "--aibench-profile", args.profile, "--aibench-json", str(out),
-                        "--aibench-out", str(Path(tmp) / "o")], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--aibench",
+                "suites/micro",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-k",
+                only,
+                "--aibench-profile",
+                args.profile,
+                "--aibench-json",
+                str(out),
+                "--aibench-out",
+                str(Path(tmp) / "o"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         items = json.loads(out.read_text())["items"]
     table: dict[str, dict[str, float]] = {}
     peak = 0.0
@@ -37,8 +57,12 @@ def main() -> None:
     print(f"best fp32 GEMM here (numpy/torch, 1024^3): {peak:.1f} GFLOP/s; fraction of it reached, fp32:")
     print(f"{'kernel':<20}{'numpy':>8}{'torch':>8}{'onnxruntime':>13}")
     for model, row in table.items():
-        print(f"{model:<20}" + "".join(f"{row.get(f, float('nan')):>{w}.2f}" for f, w in
-                                       (("numpy", 8), ("torch", 8), ("onnxruntime", 13))))
+        print(
+            f"{model:<20}"
+            + "".join(
+                f"{row.get(f, float('nan')):>{w}.2f}" for f, w in (("numpy", 8), ("torch", 8), ("onnxruntime", 13))
+            )
+        )
     for fw in ("torch", "onnxruntime"):
         vals = sorted(r[fw] for r in table.values() if fw in r)
         print(f"{fw}: median {vals[len(vals) // 2]:.2f} of peak over {len(vals)} kernels")

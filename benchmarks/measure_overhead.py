@@ -62,18 +62,29 @@ def loadgen_overhead(quick: bool = False) -> tuple[float, float] | None:
     labels = np.zeros(256, np.int64)
     with tempfile.TemporaryDirectory() as tmp:
         duration, queries = (300, 200) if quick else (2000, 5000)
-        ctx = SimpleNamespace(settings=Settings(min_duration_ms=duration, min_query_count=queries,
-                                                expected_latency_ms=0.02, server_latency_ms=10.0),
-                              session=NoOp(), seed=0, node=SimpleNamespace(idle_w=None, max_w=None, threads=1),
-                              progress=Progress(quiet=True))
+        ctx = SimpleNamespace(
+            settings=Settings(
+                min_duration_ms=duration, min_query_count=queries, expected_latency_ms=0.02, server_latency_ms=10.0
+            ),
+            session=NoOp(),
+            seed=0,
+            node=SimpleNamespace(idle_w=None, max_w=None, threads=1),
+            progress=Progress(quiet=True),
+        )
         t0 = time.perf_counter()
         r = loadgen.SingleStream().run(ctx, xa, labels, Path(tmp) / "ss")
         wall = time.perf_counter() - t0
         per_query_us = 1e6 / r["loadgen"]["loadgen.samples_per_s"]
 
         def valid_at(qps: float) -> bool:
-            c = SimpleNamespace(**{**ctx.__dict__, "settings": Settings(min_duration_ms=duration, min_query_count=queries,
-                                                                        server_target_qps=qps, server_latency_ms=10.0)})
+            c = SimpleNamespace(
+                **{
+                    **ctx.__dict__,
+                    "settings": Settings(
+                        min_duration_ms=duration, min_query_count=queries, server_target_qps=qps, server_latency_ms=10.0
+                    ),
+                }
+            )
             return bool(loadgen.Server().run(c, xa, labels, Path(tmp) / f"s{qps:.0f}")["loadgen"].get("loadgen.valid"))
 
         peak = loadgen.find_peak(valid_at, 1000.0, valid_at(1000.0), steps=1 if quick else 5)
@@ -86,15 +97,33 @@ def repeat_item(times: int = 5) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(times):
             out = Path(tmp) / f"r{i}.json"
-            subprocess.run([sys.executable, "-m", "pytest", "--aibench", str(ROOT / "suites" / "smoke"), "-q",
-                            "-p", "no:cacheprovider", "-k", "onnxruntime-fp32", "--aibench-json", str(out),
-                            "--aibench-out", str(Path(tmp) / "o")], cwd=ROOT, capture_output=True, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "--aibench",
+                    str(ROOT / "suites" / "smoke"),
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-k",
+                    "onnxruntime-fp32",
+                    "--aibench-json",
+                    str(out),
+                    "--aibench-out",
+                    str(Path(tmp) / "o"),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
             (item,) = json.loads(out.read_text())["items"]
             medians.append(item["metrics"]["latency"]["p50_ms"] * 1000)
     return medians
 
 
-TWO_TIMERS = '''
+TWO_TIMERS = """
 import numpy as np, pytest
 from pytest_aibench.artifact import resolve
 from pytest_aibench.manifest.model import ModelSpec, Settings
@@ -116,15 +145,34 @@ def test_pytest_benchmark(benchmark, infer, round):
 @pytest.mark.parametrize("round", range(3))
 def test_pytest_aibench(aibench, infer, round):
     aibench(infer[2], latency_samples=3000, warmup=100, eval_samples=64)
-'''
+"""
 
 
 def two_timers() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "test_timers.py").write_text(textwrap.dedent(TWO_TIMERS))
-        subprocess.run([sys.executable, "-m", "pytest", "test_timers.py", "-q", "-p", "no:cacheprovider",
-                        "--benchmark-json", "pb.json", "--aibench-json", "ab.json", "--aibench-out", "o",
-                        "-p", "no:randomly"], cwd=tmp, capture_output=True, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "test_timers.py",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--benchmark-json",
+                "pb.json",
+                "--aibench-json",
+                "ab.json",
+                "--aibench-out",
+                "o",
+                "-p",
+                "no:randomly",
+            ],
+            cwd=tmp,
+            capture_output=True,
+            check=True,
+        )
         pb = [b["stats"]["median"] * 1e6 for b in json.loads((Path(tmp) / "pb.json").read_text())["benchmarks"]]
         ab = [i["metrics"]["latency"]["p50_ms"] * 1e3 for i in json.loads((Path(tmp) / "ab.json").read_text())["items"]]
     return statistics.median(pb), statistics.median(ab)
@@ -149,8 +197,10 @@ def main() -> None:
     if not args.skip_b:
         medians = repeat_item()
         cv = statistics.stdev(medians) / statistics.mean(medians)
-        print("(b) smoke tinycnn[onnxruntime-fp32] run 5 times, median latency per run (µs): "
-              + ", ".join(f"{m:.1f}" for m in medians))
+        print(
+            "(b) smoke tinycnn[onnxruntime-fp32] run 5 times, median latency per run (µs): "
+            + ", ".join(f"{m:.1f}" for m in medians)
+        )
         print(f"    coefficient of variation of the medians: {cv * 100:.2f} %   (target < 3 %)")
     if not args.skip_c:
         pb, ab = two_timers()

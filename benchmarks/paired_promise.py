@@ -61,8 +61,13 @@ def matmul_chain(path: Path, width: int, layers: int, weight: np.ndarray) -> str
         nodes.append(helper.make_node("MatMul", [prev, "w"], [f"h{i}"]))
         prev = f"h{i}"
     nodes.append(helper.make_node("MatMul", [prev, "head"], ["y"]))
-    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])], [w, head])
+    g = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])],
+        [w, head],
+    )
     return _save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
@@ -84,14 +89,22 @@ def bimodal(path: Path, threshold: float) -> str:
             nodes.append(helper.make_node("MatMul", [prev, "eye"], [f"{name}{i}"]))
             prev = f"{name}{i}"
         nodes.append(helper.make_node("MatMul", [prev, "head"], [f"{name}_y"]))
-        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT,
-                                                                                  [None, 10])])
+        return helper.make_graph(
+            nodes, name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, [None, 10])]
+        )
 
-    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0),
-             helper.make_node("Greater", ["m", "thr"], ["heavy"]),
-             helper.make_node("If", ["heavy"], ["y"], then_branch=branch("heavyb", 30), else_branch=branch("light", 10))]
-    g = helper.make_graph(nodes, "bimodal", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])], [eye, head, thr])
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0),
+        helper.make_node("Greater", ["m", "thr"], ["heavy"]),
+        helper.make_node("If", ["heavy"], ["y"], then_branch=branch("heavyb", 30), else_branch=branch("light", 10)),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "bimodal",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])],
+        [eye, head, thr],
+    )
     return _save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
@@ -118,43 +131,86 @@ settings: {{threads: 1, warmup: 5, latency_samples: 20, batch_size: {batch}, lat
 """
 
 
-def folder_for(root: Path, name: str, build, items: int, width: int, spread: bool = False,  # noqa: ANN001
-               lbatch: int = 1) -> Path:
+def folder_for(
+    root: Path,
+    name: str,
+    build,
+    items: int,
+    width: int,
+    spread: bool = False,  # noqa: ANN001
+    lbatch: int = 1,
+) -> Path:
     """A suite of ``items`` copies of one model (each copy is one trial: its own fresh session pairs)."""
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     sha = build(d / "m.onnx")
     _data(d, width, 256 if lbatch == 1 else 640, spread)
-    models = "".join(f"  t{i:03d}: {{file: m.onnx, sha256: {sha}, input: {{name: x, shape: "
-                     f"[{'1' if spread else 'null'}, {width}]}}}}\n" for i in range(items))
+    models = "".join(
+        f"  t{i:03d}: {{file: m.onnx, sha256: {sha}, input: {{name: x, shape: "
+        f"[{'1' if spread else 'null'}, {width}]}}}}\n"
+        for i in range(items)
+    )
     (d / "suite.yaml").write_text(MANIFEST.format(models=models, batch=1 if spread else 64, lbatch=lbatch))
     return d
 
 
 def _hog() -> subprocess.Popen[bytes]:
     """A CPU-bound neighbour (it dies with this process)."""
+
     def start() -> None:
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+
     return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=start)
 
 
 def gate(cand: Path, ref: Path, out: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "pytest", "--aibench", "suite.yaml", "-q", "-p", "no:cacheprovider",
-                    "-p", "no:hypothesispytest", "--aibench-against", str(ref), "--aibench-fail-on", RULE,
-                    "--aibench-json", str(out), "--aibench-out", str(out.parent / "o")],
-                   cwd=cand, env=env, capture_output=True, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aibench",
+            "suite.yaml",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "--aibench-against",
+            str(ref),
+            "--aibench-fail-on",
+            RULE,
+            "--aibench-json",
+            str(out),
+            "--aibench-out",
+            str(out.parent / "o"),
+        ],
+        cwd=cand,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     rows = []
     for item in json.loads(out.read_text())["items"] if out.is_file() else []:
         info = (item.get("info") or {}).get("against") or {}
         v = (info.get("verdicts") or [{}])[0]
-        rows.append({"outcome": v.get("outcome", "none"), "ratio": v.get("ratio"), "low": v.get("ci_low"),
-                     "high": v.get("ci_high"), "seconds": info.get("seconds"), "sessions": info.get("sessions"),
-                     "pair_ratio": (item.get("metrics") or {}).get("paired", {}).get("pair_ratio"),
-                     "item_s": item.get("duration_s"), "p50_ms": (item.get("metrics") or {}).get("latency", {}).get("p50_ms")})
+        rows.append(
+            {
+                "outcome": v.get("outcome", "none"),
+                "ratio": v.get("ratio"),
+                "low": v.get("ci_low"),
+                "high": v.get("ci_high"),
+                "seconds": info.get("seconds"),
+                "sessions": info.get("sessions"),
+                "pair_ratio": (item.get("metrics") or {}).get("paired", {}).get("pair_ratio"),
+                "item_s": item.get("duration_s"),
+                "p50_ms": (item.get("metrics") or {}).get("latency", {}).get("p50_ms"),
+            }
+        )
     return rows
 
 
@@ -190,8 +246,17 @@ def truth(ref: Path, cand: Path, x: np.ndarray, sessions: int = 6, pairs: int = 
     return float(np.median(ratios))
 
 
-def run(kind: str, cand: Path, ref: Path, trials: int, per: int, keep: Path, x: np.ndarray, true_pairs: int,
-        aa: bool = False) -> dict:
+def run(
+    kind: str,
+    cand: Path,
+    ref: Path,
+    trials: int,
+    per: int,
+    keep: Path,
+    x: np.ndarray,
+    true_pairs: int,
+    aa: bool = False,
+) -> dict:
     """``trials`` gate runs of ``cand`` against ``ref``; with ``aa`` the models are the same bytes, so the
     true ratio is exactly 1 and the intervals are checked against it."""
     rows: list[dict] = []
@@ -205,14 +270,26 @@ def run(kind: str, cand: Path, ref: Path, trials: int, per: int, keep: Path, x: 
     secs = sorted(r["seconds"] for r in rows if r["seconds"] is not None)
     items = sorted(r["item_s"] for r in rows if r["item_s"] is not None)
     p50 = sorted(r["p50_ms"] for r in rows if r["p50_ms"] is not None)
-    out = {"kind": kind, "true_change": change, "n": len(rows), **count, "interval_covers_truth": covered,
-           "median_s": secs[len(secs) // 2] if secs else None, "max_s": secs[-1] if secs else None,
-           "item_median_s": items[len(items) // 2] if items else None, "p50_ms": p50[len(p50) // 2] if p50 else None,
-           "wall_s": time.time() - t0, "rows": rows}
-    print(f"{kind:<10} true {change:+.1%}  n={len(rows):<4} REGRESSED {count['REGRESSED']:<4} SAME {count['SAME']:<4} "
-          f"UNKNOWN {count['UNKNOWN']:<4}{f' interval covers 1.0 in {covered}/{len(rows)}' if aa else ''}  median "
-          f"{out['median_s'] or 0:.1f} s, max {out['max_s'] or 0:.1f} s of pairing to a verdict (whole item, sessions "
-          f"prepared and warmed: median {out['item_median_s'] or 0:.1f} s; a call {out['p50_ms'] or 0:.3g} ms)", flush=True)
+    out = {
+        "kind": kind,
+        "true_change": change,
+        "n": len(rows),
+        **count,
+        "interval_covers_truth": covered,
+        "median_s": secs[len(secs) // 2] if secs else None,
+        "max_s": secs[-1] if secs else None,
+        "item_median_s": items[len(items) // 2] if items else None,
+        "p50_ms": p50[len(p50) // 2] if p50 else None,
+        "wall_s": time.time() - t0,
+        "rows": rows,
+    }
+    print(
+        f"{kind:<10} true {change:+.1%}  n={len(rows):<4} REGRESSED {count['REGRESSED']:<4} SAME {count['SAME']:<4} "
+        f"UNKNOWN {count['UNKNOWN']:<4}{f' interval covers 1.0 in {covered}/{len(rows)}' if aa else ''}  median "
+        f"{out['median_s'] or 0:.1f} s, max {out['max_s'] or 0:.1f} s of pairing to a verdict (whole item, sessions "
+        f"prepared and warmed: median {out['item_median_s'] or 0:.1f} s; a call {out['p50_ms'] or 0:.3g} ms)",
+        flush=True,
+    )
     return out
 
 
@@ -245,14 +322,20 @@ def main() -> None:
     xb = np.load(bref / "data.npz")["x"]
     xs = np.load(sref / "data.npz")["x"].reshape(10, 64, 1024)
     hog = None if args.no_load else _hog()
-    print(f"paired gate, rule {RULE}, {'with a CPU-bound neighbour' if hog else 'no neighbour'}; CPU "
-          f"{os.cpu_count()} cores; kept in {keep}", flush=True)
+    print(
+        f"paired gate, rule {RULE}, {'with a CPU-bound neighbour' if hog else 'no neighbour'}; CPU "
+        f"{os.cpu_count()} cores; kept in {keep}",
+        flush=True,
+    )
     results = []
     try:
         for kind, cand, base, trials, data, each, aa_ in (
-                ("A/A", aa, ref, args.aa, x, per, True), ("+3 %", small, ref, args.small, x, per, False),
-                ("+10 %", ten, ref, args.ten, x, per, False), ("bimodal", bcand, bref, args.bimodal, xb, per, False),
-                ("50 ms +10 %", scand, sref, args.slow, xs, 1, False)):
+            ("A/A", aa, ref, args.aa, x, per, True),
+            ("+3 %", small, ref, args.small, x, per, False),
+            ("+10 %", ten, ref, args.ten, x, per, False),
+            ("bimodal", bcand, bref, args.bimodal, xb, per, False),
+            ("50 ms +10 %", scand, sref, args.slow, xs, 1, False),
+        ):
             if trials:
                 results.append(run(kind, cand, base, trials, each, keep, data, 20 if each == 1 else true_pairs, aa_))
     finally:

@@ -74,10 +74,12 @@ def overhead(cache: Path, rounds: int, calls: int) -> None:
         b_med.append(statistics.median(b))
         ratios.append(h_med[-1] / b_med[-1])
     session.close()
-    print(f"(a) ResNet50 ORT fp32 batch 1, {rounds} interleaved rounds x {calls} calls: harness p50 "
-          f"{statistics.median(h_med) / 1e6:.2f} ms, bare p50 {statistics.median(b_med) / 1e6:.2f} ms, "
-          f"median ratio harness/bare {statistics.median(ratios):.4f} (target <= 1.02; rounds "
-          f"{min(ratios):.3f}..{max(ratios):.3f})")
+    print(
+        f"(a) ResNet50 ORT fp32 batch 1, {rounds} interleaved rounds x {calls} calls: harness p50 "
+        f"{statistics.median(h_med) / 1e6:.2f} ms, bare p50 {statistics.median(b_med) / 1e6:.2f} ms, "
+        f"median ratio harness/bare {statistics.median(ratios):.4f} (target <= 1.02; rounds "
+        f"{min(ratios):.3f}..{max(ratios):.3f})"
+    )
 
 
 STREAM = textwrap.dedent("""
@@ -115,18 +117,23 @@ def streaming(n: int) -> None:
             a = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
             Image.fromarray(a).save(d / f"img{i:05d}.JPEG", quality=85)
         made = time.perf_counter() - t0
-        g = helper.make_graph([helper.make_node("GlobalAveragePool", ["x"], ["y"])], "gap",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 224, 224])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3, 1, 1])])
+        g = helper.make_graph(
+            [helper.make_node("GlobalAveragePool", ["x"], ["y"])],
+            "gap",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 224, 224])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3, 1, 1])],
+        )
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
         m.ir_version = 8
         onnx.save(m, str(Path(tmp) / "gap.onnx"))
         out = subprocess.run([sys.executable, "-c", STREAM, str(root)], capture_output=True, text=True, check=True)
         count, before, peak, per_image, wall = out.stdout.split()
     held = int(count) * 3 * 224 * 224 * 4 / 2**20
-    print(f"(b) images source, {count} JPEGs 400x300 (made in {made:.0f} s) decoded at 224 px, 32 per batch: peak RSS "
-          f"{peak} MiB (after imports and listing {before} MiB); holding the decoded tensors would take {held:.0f} MiB; "
-          f"decode+preprocess {per_image} ms/image, {wall} s in all")
+    print(
+        f"(b) images source, {count} JPEGs 400x300 (made in {made:.0f} s) decoded at 224 px, 32 per batch: peak RSS "
+        f"{peak} MiB (after imports and listing {before} MiB); holding the decoded tensors would take {held:.0f} MiB; "
+        f"decode+preprocess {per_image} ms/image, {wall} s in all"
+    )
 
 
 def builds(cache: Path) -> None:
@@ -144,7 +151,10 @@ def builds(cache: Path) -> None:
         p50 = statistics.median(time_calls(session.infer, inputs, 3, 20)) / 1e6
         session.close()
         rows.append(f"    {name:16s} build {built:5.1f} s   ORT fp32 b1 p50 {p50:7.2f} ms")
-    print("(c) published models, first-use build (every variant whose converter is installed) and latency:\n" + "\n".join(rows))
+    print(
+        "(c) published models, first-use build (every variant whose converter is installed) and latency:\n"
+        + "\n".join(rows)
+    )
 
 
 def main() -> None:

@@ -58,8 +58,9 @@ def measure(name: str, threads: int, calls: int) -> tuple[float, float, float]:
         probe()
     measured = roofline.low(times)  # the low quantile the calibration and the host node use
     work = roofline.count(path, sample)
-    roof = roofline.predict_s(work, cal.peak_gflops, cal.bandwidth_gbs, cal.efficiency, cal.overhead_s,
-                                     "fp32", cal.call_s)
+    roof = roofline.predict_s(
+        work, cal.peak_gflops, cal.bandwidth_gbs, cal.efficiency, cal.overhead_s, "fp32", cal.call_s
+    )
     flops = roofline.flops_only_s(work, cal.peak_gflops)
     return measured * 1e3, (roof / measured - 1) * 100, (flops / measured - 1) * 100
 
@@ -79,33 +80,58 @@ def stability(runs: int, busy: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(runs):
                 out = Path(tmp) / f"r{i}.json"
-                subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--aibench",
-                                "suites/devices", "-k", "squeezenet and fp32 and host", "--aibench-json", str(out)],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "--aibench",
+                        "suites/devices",
+                        "-k",
+                        "squeezenet and fp32 and host",
+                        "--aibench-json",
+                        str(out),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 (item,) = json.loads(out.read_text())["items"]
                 errors.append(item["metrics"]["sim"]["error_pct"])
                 flops.append(item["metrics"]["sim"]["flops_only_error_pct"])
     finally:
         if spinner is not None:
             spinner.kill()
-    print(f"sim.error_pct over {runs} runs{' beside a busy neighbour' if busy else ''}: "
-          + " ".join(f"{e:+.0f}" for e in errors) + f"; range {max(errors) - min(errors):.1f} points "
-          f"(FLOPs-only: {min(flops):+.0f}..{max(flops):+.0f})")
+    print(
+        f"sim.error_pct over {runs} runs{' beside a busy neighbour' if busy else ''}: "
+        + " ".join(f"{e:+.0f}" for e in errors)
+        + f"; range {max(errors) - min(errors):.1f} points "
+        f"(FLOPs-only: {min(flops):+.0f}..{max(flops):+.0f})"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="the compact models only, one pass")
-    ap.add_argument("--stability", type=int, default=0, metavar="RUNS",
-                    help="also run the devices suite's squeezenet host item RUNS times beside a busy neighbour")
+    ap.add_argument(
+        "--stability",
+        type=int,
+        default=0,
+        metavar="RUNS",
+        help="also run the devices suite's squeezenet host item RUNS times beside a busy neighbour",
+    )
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     names = COMPACT if args.quick else (*COMPACT, *PUBLISHED)
     repeats = 1 if args.quick else args.repeats
     cal = roofline.calibrate(args.threads)
-    print(f"calibration: GEMM peak {cal.peak_gflops:.0f} GFLOP/s, bandwidth {cal.bandwidth_gbs:.1f} GB/s, "
-          f"call {cal.call_s * 1e6:.1f} µs, per operator {cal.overhead_s * 1e6:.2f} µs ({args.threads} threads)")
+    print(
+        f"calibration: GEMM peak {cal.peak_gflops:.0f} GFLOP/s, bandwidth {cal.bandwidth_gbs:.1f} GB/s, "
+        f"call {cal.call_s * 1e6:.1f} µs, per operator {cal.overhead_s * 1e6:.2f} µs ({args.threads} threads)"
+    )
     got: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     for _ in range(repeats):
         for n in names:
@@ -115,8 +141,10 @@ def main() -> None:
         ms = statistics.median(g[0] for g in got[n])
         r = [g[1] for g in got[n]]
         f = [g[2] for g in got[n]]
-        print(f"{n:22s} {ms:12.3f} {statistics.median(r):+15.0f} {statistics.median(f):+17.0f}"
-              + (f"   (roofline {min(r):+.0f}..{max(r):+.0f})" if len(r) > 1 else ""))
+        print(
+            f"{n:22s} {ms:12.3f} {statistics.median(r):+15.0f} {statistics.median(f):+17.0f}"
+            + (f"   (roofline {min(r):+.0f}..{max(r):+.0f})" if len(r) > 1 else "")
+        )
     for group, members in (("compact", COMPACT), ("published", PUBLISHED)):
         members = tuple(m for m in members if m in names)
         if members:

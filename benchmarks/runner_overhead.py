@@ -54,6 +54,7 @@ def bare_call(framework: str, artifact: Any, threads: int, shape: tuple[int, ...
             it.set_tensor(i, x)
             it.invoke()
             return it.get_tensor(o)
+
         return run
     if framework == "torch":
         import torch
@@ -68,6 +69,7 @@ def bare_call(framework: str, artifact: Any, threads: int, shape: tuple[int, ...
         def run_torch(x: np.ndarray) -> Any:
             with torch.inference_mode():
                 return model(torch.from_numpy(x)).numpy()
+
         return run_torch
     raise ValueError(framework)
 
@@ -84,11 +86,20 @@ def main() -> None:
         args.rounds, args.calls = 2, 50
     card = find_card(args.model)
     d = card.dataset
-    data = materialize(DatasetSpec(name=d["source"], source=d["source"], eval_fraction=d.get("eval_fraction", 0.25),
-                                   split_seed=d.get("split_seed", 0), params=d.get("params", {})))
+    data = materialize(
+        DatasetSpec(
+            name=d["source"],
+            source=d["source"],
+            eval_fraction=d.get("eval_fraction", 0.25),
+            split_seed=d.get("split_seed", 0),
+            params=d.get("params", {}),
+        )
+    )
     spec = ModelSpec(name=args.model, dataset=d["source"], zoo=args.model)
-    print(f"model {args.model}, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds of "
-          f"{args.calls} calls; medians in microseconds")
+    print(
+        f"model {args.model}, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds of "
+        f"{args.calls} calls; medians in microseconds"
+    )
     print(f"{'runtime':<13}{'runner µs':>11}{'bare µs':>10}{'ratio':>8}   target <= 1.03")
     for framework in ("torch", "onnxruntime", "litert"):
         runner = RUNNERS.get(framework)
@@ -98,7 +109,7 @@ def main() -> None:
         artifact = resolve(spec, framework, "fp32", runner)
         session = runner.prepare(artifact, Node(threads=args.threads), Settings(threads=args.threads))
         xa = session.adapt(data.x_eval)
-        inputs = [np.ascontiguousarray(xa[i:i + 1]) for i in range(64)]
+        inputs = [np.ascontiguousarray(xa[i : i + 1]) for i in range(64)]
         bare = bare_call(framework, artifact, args.threads, inputs[0].shape)
         ours, theirs = [], []
         for _ in range(args.rounds):

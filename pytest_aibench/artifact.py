@@ -22,19 +22,19 @@ __all__ = ["ArtifactError", "ModelArtifact", "NotAvailable", "resolve"]
 class ModelArtifact:
     model: str
     framework: str
-    quantization: str          # what the item measures
-    stored_quantization: str   # the variant on disk (fp32 when the runner derives)
-    format: str                # onnx | tflite | pt (state dict of a zoo family) | pt2 (torch.export)
+    quantization: str  # what the item measures
+    stored_quantization: str  # the variant on disk (fp32 when the runner derives)
+    format: str  # onnx | tflite | pt (state dict of a zoo family) | pt2 (torch.export)
     path: Path
     sha256: str | None
     input: InputSpec | None = None
     family: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     card: Card | None = None
-    factory: str | None = None     # "module:function" building the torch module (manifest `factory:`)
+    factory: str | None = None  # "module:function" building the torch module (manifest `factory:`)
     code_root: Path | None = None  # the suite's folder, where the factory's module must be (or be trusted)
     trusted_modules: tuple[str, ...] = ()
-    kernel: Any = None             # kernels.Kernel for kernel "models" (format "kernel", no file)
+    kernel: Any = None  # kernels.Kernel for kernel "models" (format "kernel", no file)
     output: str | int | None = None  # manifest `output:`: the output holding the class scores
 
     @property
@@ -43,11 +43,21 @@ class ModelArtifact:
 
     def describe(self) -> dict[str, Any]:
         if self.kernel is not None:
-            return {"model": self.model, "format": "kernel", "op": self.kernel.op, "shape": self.kernel.dims,
-                    "flops": self.kernel.flops()}
-        out = {"model": self.model, "format": self.format, "path": str(self.path), "sha256": self.sha256,
-               "stored_quantization": self.stored_quantization, "size_bytes": self.path.stat().st_size
-               if self.path.exists() else None}
+            return {
+                "model": self.model,
+                "format": "kernel",
+                "op": self.kernel.op,
+                "shape": self.kernel.dims,
+                "flops": self.kernel.flops(),
+            }
+        out = {
+            "model": self.model,
+            "format": self.format,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "stored_quantization": self.stored_quantization,
+            "size_bytes": self.path.stat().st_size if self.path.exists() else None,
+        }
         if self.card is not None:
             out["zoo"] = self.card.name
             out["family"] = self.family
@@ -61,19 +71,22 @@ def _input_from_card(card: Card) -> InputSpec | None:
     shape = list(spec["shape"])
     if spec.get("resizable") and len(shape) == 4:  # global pooling: any height and width
         shape[2] = shape[3] = None
-    return InputSpec(shape=tuple(shape), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
-                     dtype=spec.get("dtype", "float32"))
+    return InputSpec(
+        shape=tuple(shape), name=spec.get("name"), layout=spec.get("layout", "NCHW"), dtype=spec.get("dtype", "float32")
+    )
 
 
-def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
-            fixtures: Path | None = None) -> ModelArtifact:
+def resolve(
+    model: ModelSpec, framework: str, quantization: str, runner: Any, fixtures: Path | None = None
+) -> ModelArtifact:
     """The artifact for this item, or :class:`NotAvailable` / :class:`ArtifactError`; zoo models from
     the shipped fixtures, or from ``fixtures`` (another tree's, for a reference checkout)."""
     if model.kernel is not None:
         if "kernel" not in getattr(runner, "formats", ()):
             raise NotAvailable(f"{framework} runs no kernels (kernels run on numpy, torch and onnxruntime)")
-        return ModelArtifact(model.name, framework, quantization, quantization, "kernel", Path("."), None,
-                             kernel=model.kernel)
+        return ModelArtifact(
+            model.name, framework, quantization, quantization, "kernel", Path("."), None, kernel=model.kernel
+        )
     if model.zoo:
         try:
             card = find_card(model.zoo, fixtures)
@@ -91,22 +104,50 @@ def resolve(model: ModelSpec, framework: str, quantization: str, runner: Any,
                 if why:
                     raise NotAvailable(f"{framework} {quantization} of zoo model {card.name!r}: {why}")
                 have = sorted(k.split("/", 1)[1] for k in built if k.startswith(framework + "/"))
-                raise NotAvailable(f"{framework} has no {quantization} variant of zoo model {card.name!r} "
-                                   f"(built for {framework}: {', '.join(have) or 'nothing'})")
+                raise NotAvailable(
+                    f"{framework} has no {quantization} variant of zoo model {card.name!r} "
+                    f"(built for {framework}: {', '.join(have) or 'nothing'})"
+                )
         entry = built[key]
-        return ModelArtifact(model.name, framework, quantization, stored, entry["format"], card.folder / entry["file"],
-                             entry.get("sha256"), model.input or _input_from_card(card), card.family,
-                             card.config, card, output=model.output)
+        return ModelArtifact(
+            model.name,
+            framework,
+            quantization,
+            stored,
+            entry["format"],
+            card.folder / entry["file"],
+            entry.get("sha256"),
+            model.input or _input_from_card(card),
+            card.family,
+            card.config,
+            card,
+            output=model.output,
+        )
     assert model.file is not None
     if model.factory and framework != "torch":
         raise NotAvailable(f"{framework} cannot run a torch factory model ({model.factory}); only torch can")
     fmt = model.file.suffix.lower().lstrip(".")  # a file's format is its suffix: onnx, tflite, pt2, ...
     if fmt not in runner.formats:
-        raise NotAvailable(f"{framework} cannot run {model.file.suffix or 'extension-less'} files "
-                           f"(it runs: {', '.join('.' + f for f in runner.formats)})")
+        raise NotAvailable(
+            f"{framework} cannot run {model.file.suffix or 'extension-less'} files "
+            f"(it runs: {', '.join('.' + f for f in runner.formats)})"
+        )
     if quantization != "fp32" and not runner.derives(quantization, fmt):
-        raise NotAvailable(f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
-                           "give a file already quantized as its own model")
-    return ModelArtifact(model.name, framework, quantization, "fp32", fmt, model.file, model.sha256, model.input,
-                         factory=model.factory, output=model.output, code_root=model.code_root,
-                         trusted_modules=model.trusted_modules)
+        raise NotAvailable(
+            f"{framework} cannot make a {quantization} variant of the file {model.file.name}; "
+            "give a file already quantized as its own model"
+        )
+    return ModelArtifact(
+        model.name,
+        framework,
+        quantization,
+        "fp32",
+        fmt,
+        model.file,
+        model.sha256,
+        model.input,
+        factory=model.factory,
+        output=model.output,
+        code_root=model.code_root,
+        trusted_modules=model.trusted_modules,
+    )

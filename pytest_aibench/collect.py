@@ -57,14 +57,24 @@ class SuiteModule(pytest.Module):
         for model, cases in by_model.items():
             spec = suite.models[model]
             source = f"zoo model {spec.zoo}" if spec.zoo else f"file {spec.file}"
-            setattr(mod, model, _model_function(model, mod.__name__,
-                                                f"{suite.name} {suite.version}: {model} ({source}), {len(cases)} combinations",
-                                                str(self.path), suite.lines.line_of(("models", model))))
+            setattr(
+                mod,
+                model,
+                _model_function(
+                    model,
+                    mod.__name__,
+                    f"{suite.name} {suite.version}: {model} ({source}), {len(cases)} combinations",
+                    str(self.path),
+                    suite.lines.line_of(("models", model)),
+                ),
+            )
 
         def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             cases = by_model[metafunc.function.__aibench_model__]
-            metafunc.parametrize("aibench_case", [
-                pytest.param(c, id=c.param_id, marks=[mark(t) for t in marker_tokens(c)]) for c in cases])
+            metafunc.parametrize(
+                "aibench_case",
+                [pytest.param(c, id=c.param_id, marks=[mark(t) for t in marker_tokens(c)]) for c in cases],
+            )
 
         mod.pytest_generate_tests = pytest_generate_tests  # type: ignore[attr-defined]
         mod.pytestmark = [pytest.mark.aibench]  # type: ignore[attr-defined]

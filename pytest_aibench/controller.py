@@ -96,8 +96,9 @@ class Controller:
         try:
             if self._journal is None:
                 resuming = bool(self.state.resumed)
-                self._journal = Journal(self.run_dir / "journal.jsonl", self._run_header(),
-                                        kind="resume" if resuming else "header")
+                self._journal = Journal(
+                    self.run_dir / "journal.jsonl", self._run_header(), kind="resume" if resuming else "header"
+                )
                 self._point_latest()
             self._journal.write({"type": "item", **res.to_dict()})
         except OSError as exc:  # a full or failing disk: report once, keep measuring
@@ -108,8 +109,9 @@ class Controller:
         first = not any(w.startswith(what) for w in self.write_failures)
         if first:
             reason = getattr(exc, "strerror", None) or exc
-            self.write_failures.append(f"{what}: {type(exc).__name__}: {reason}; the results are kept in memory "
-                                       "and in the other files")
+            self.write_failures.append(
+                f"{what}: {type(exc).__name__}: {reason}; the results are kept in memory and in the other files"
+            )
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -126,10 +128,16 @@ class Controller:
             pass
 
     def _run_header(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "started": self.started.isoformat(), "seed": self.state.seed,
-                "profile": self.state.profile, "argv": list(self.config.invocation_params.args),
-                "plugin_version": _plugin_version(), "rootdir": str(self.config.rootpath),
-                "manifests": self.manifests()}
+        return {
+            "run_id": self.run_id,
+            "started": self.started.isoformat(),
+            "seed": self.state.seed,
+            "profile": self.state.profile,
+            "argv": list(self.config.invocation_params.args),
+            "plugin_version": _plugin_version(),
+            "rootdir": str(self.config.rootpath),
+            "manifests": self.manifests(),
+        }
 
     def manifests(self) -> list[dict[str, Any]]:
         root = self.config.rootpath
@@ -139,8 +147,15 @@ class Controller:
                 shown = str(path.relative_to(root))
             except ValueError:
                 shown = str(path)
-            out.append({"path": shown, "suite": loaded.suite.name, "version": loaded.suite.version,
-                        "sha256": loaded.suite.sha256, "cases": len(loaded.cases)})
+            out.append(
+                {
+                    "path": shown,
+                    "suite": loaded.suite.name,
+                    "version": loaded.suite.version,
+                    "sha256": loaded.suite.sha256,
+                    "cases": len(loaded.cases),
+                }
+            )
         return out
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -152,8 +167,14 @@ class Controller:
         finished = datetime.now(timezone.utc)
         if self._journal is not None:
             try:  # the machine too: `aibench show` / `report` read a default run from its journal alone
-                self._journal.close({"finished": finished.isoformat(), "exitstatus": int(exitstatus),
-                                     "items": len(self.results), "machine": self._machine()})
+                self._journal.close(
+                    {
+                        "finished": finished.isoformat(),
+                        "exitstatus": int(exitstatus),
+                        "items": len(self.results),
+                        "machine": self._machine(),
+                    }
+                )
             except OSError as exc:
                 self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
@@ -177,8 +198,12 @@ class Controller:
 
         opt = self.config.option
         machine = self._machine()
-        run = {**self._run_header(), "finished": finished.isoformat(),
-               "duration_s": round((finished - self.started).total_seconds(), 3), "exitstatus": int(exitstatus)}
+        run = {
+            **self._run_header(),
+            "finished": finished.isoformat(),
+            "duration_s": round((finished - self.started).total_seconds(), 3),
+            "exitstatus": int(exitstatus),
+        }
         doc = runjson.build(run, machine, self.manifests(), self.results)
         self.comparison = self._comparison(machine)
         written: list[Path] = []
@@ -186,25 +211,39 @@ class Controller:
         if opt.aibench_json:
             jobs.append(("--aibench-json", self._target(opt.aibench_json), lambda t: runjson.write_atomic(t, doc)))
         if opt.aibench_save:
-            jobs.append(("--aibench-save", saved_path(self.state.out, opt.aibench_save),
-                         lambda t: runjson.write_atomic(t, doc)))
+            jobs.append(
+                ("--aibench-save", saved_path(self.state.out, opt.aibench_save), lambda t: runjson.write_atomic(t, doc))
+            )
         if opt.aibench_benchmark_json:
-            jobs.append(("--aibench-benchmark-json", self._target(opt.aibench_benchmark_json),
-                         lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results))))
+            jobs.append(
+                (
+                    "--aibench-benchmark-json",
+                    self._target(opt.aibench_benchmark_json),
+                    lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results)),
+                )
+            )
         if opt.aibench_gha_json:
             target = self._target(opt.aibench_gha_json)
             gated, bigger, extras = exports.gha_json(self.results)
-            for path, entries in ((target, gated), (gha_companion(target), bigger),
-                                  (gha_companion(target, "extras"), extras)):
+            for path, entries in (
+                (target, gated),
+                (gha_companion(target), bigger),
+                (gha_companion(target, "extras"), extras),
+            ):
                 jobs.append(("--aibench-gha-json", path, lambda t, e=entries: runjson.write_atomic(t, e)))
         if opt.aibench_bmf:
-            jobs.append(("--aibench-bmf", self._target(opt.aibench_bmf),
-                         lambda t: runjson.write_atomic(t, exports.bmf_json(self.results))))
-        for option, path, make in (("--aibench-csv", opt.aibench_csv, lambda: exports.to_csv(self.results)),
-                                   ("--aibench-md", opt.aibench_md,
-                                    lambda: exports.to_markdown(self.results, self.comparison)),
-                                   ("--aibench-html", opt.aibench_html,
-                                    lambda: _html(doc, self.results, self.comparison))):
+            jobs.append(
+                (
+                    "--aibench-bmf",
+                    self._target(opt.aibench_bmf),
+                    lambda t: runjson.write_atomic(t, exports.bmf_json(self.results)),
+                )
+            )
+        for option, path, make in (
+            ("--aibench-csv", opt.aibench_csv, lambda: exports.to_csv(self.results)),
+            ("--aibench-md", opt.aibench_md, lambda: exports.to_markdown(self.results, self.comparison)),
+            ("--aibench-html", opt.aibench_html, lambda: _html(doc, self.results, self.comparison)),
+        ):
             if path:
                 jobs.append((option, self._target(path), lambda t, make=make: _write_text(t, make())))
         for option, target, write in jobs:  # one failing exporter never stops the others or the leaderboard
@@ -229,13 +268,21 @@ class Controller:
                 b, c = base.get(metric), r.metrics.get(metric)
                 if isinstance(b, (int, float)) and isinstance(c, (int, float)) and b:
                     changes.append((label(r), metric, b, c, c / b - 1))
-        return {"baseline": str(baseline.path), "matched": len(matched),
-                "regressions": [(label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
-                "inconclusive": [(label(r), f"{v['metric']}: {v['evidence']}") for r in matched
-                                 for v in r.info["baseline"].get("verdicts", ()) if v.get("inconclusive")],
-                "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
-                "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
-                "machine": machine_differences(baseline.machine, machine), "changes": changes}
+        return {
+            "baseline": str(baseline.path),
+            "matched": len(matched),
+            "regressions": [(label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
+            "inconclusive": [
+                (label(r), f"{v['metric']}: {v['evidence']}")
+                for r in matched
+                for v in r.info["baseline"].get("verdicts", ())
+                if v.get("inconclusive")
+            ],
+            "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
+            "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
+            "machine": machine_differences(baseline.machine, machine),
+            "changes": changes,
+        }
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or self.config.get_verbosity() < -1:
@@ -249,10 +296,12 @@ class Controller:
             tr.write_line(line, red=line.lstrip().startswith("REGRESSED"), yellow=line.lstrip().startswith("UNKNOWN"))
         c = getattr(self, "comparison", None)
         if c:
-            tr.write_line(f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
-                          f"{len(c['new'])} new, {len(c['missing'])} missing from this run (unpaired, the weaker test: "
-                          "--aibench-against re-measures the baseline beside each item)",
-                          red=bool(c["regressions"]))
+            tr.write_line(
+                f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
+                f"{len(c['new'])} new, {len(c['missing'])} missing from this run (unpaired, the weaker test: "
+                "--aibench-against re-measures the baseline beside each item)",
+                red=bool(c["regressions"]),
+            )
             for shown, reason in c["regressions"]:
                 tr.write_line(f"  REGRESSED {shown}: {reason}", red=True)
             for shown, reason in c.get("inconclusive", ()):

@@ -29,8 +29,10 @@ def shipped(relpath: str) -> Path:
         if candidate.exists():
             return candidate
     looked = ", ".join(str(r) for r in fixture_roots()) or f"{PACKAGE_ROOT.parent / 'fixtures'} (missing)"
-    raise FileNotFoundError(f"shipped fixture {relpath!r} not found (looked in {looked}); "
-                            "set AIBENCH_FIXTURES to the project's fixtures/ folder")
+    raise FileNotFoundError(
+        f"shipped fixture {relpath!r} not found (looked in {looked}); "
+        "set AIBENCH_FIXTURES to the project's fixtures/ folder"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -52,8 +54,10 @@ def verify(path: Path, expected: str | None, what: str = "file") -> str:
     """Return the file's sha256; raise :class:`ChecksumError` when ``expected`` is given and differs."""
     actual = sha256_file(path)
     if expected and actual != expected.lower():
-        raise ChecksumError(f"{what} {path} has sha256 {actual}, expected {expected}: the file changed or is "
-                            "corrupt; rebuild it or update the recorded digest if the change is intended")
+        raise ChecksumError(
+            f"{what} {path} has sha256 {actual}, expected {expected}: the file changed or is "
+            "corrupt; rebuild it or update the recorded digest if the change is intended"
+        )
     return actual
 
 

@@ -128,8 +128,11 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
     if cache.is_published(spec.zoo):  # a published-size model: built on first use (once; xdist workers wait)
         assert spec.zoo is not None
         try:
-            cache.ensure(spec.zoo, progress.for_build(request.config, f"aibench build {spec.zoo}"),
-                         session=state(request.config).run_id)
+            cache.ensure(
+                spec.zoo,
+                progress.for_build(request.config, f"aibench build {spec.zoo}"),
+                session=state(request.config).run_id,
+            )
         except (cache.CardError, OSError) as exc:
             fail(f"{case.id}: building published model {spec.zoo!r} failed: {exc}")
     try:
@@ -146,8 +149,16 @@ def aibench_model(request: pytest.FixtureRequest, aibench_case: Case) -> Any:
 
 
 @pytest.fixture
-def aibench_plan(request: pytest.FixtureRequest, aibench_case: Case, aibench_seed: int, aibench_settings: Settings,
-                 aibench_dataset: Any, aibench_model: Any, aibench_node: Any, aibench_topology: Topology) -> Plan:
+def aibench_plan(
+    request: pytest.FixtureRequest,
+    aibench_case: Case,
+    aibench_seed: int,
+    aibench_settings: Settings,
+    aibench_dataset: Any,
+    aibench_model: Any,
+    aibench_node: Any,
+    aibench_topology: Topology,
+) -> Plan:
     """Everything the item's measurement needs, frozen: the same plan runs here, in a child process
     or on a cluster worker."""
     st = state(request.config)
@@ -155,17 +166,38 @@ def aibench_plan(request: pytest.FixtureRequest, aibench_case: Case, aibench_see
     ref = plans.RunnerRef.of(aibench_case.framework, runner)
     ref.remember(runner)
     opt = request.config.option
-    paired = None if st.reference is None else against.against_for(
-        st.reference, aibench_case, aibench_model, runner, request.config.rootpath,
-        request.config.invocation_params.dir, st.knows_runner, st.rules,
-        opt.aibench_against_python, aibench_settings.max_pairs, aibench_settings.max_pair_seconds)
+    paired = (
+        None
+        if st.reference is None
+        else against.against_for(
+            st.reference,
+            aibench_case,
+            aibench_model,
+            runner,
+            request.config.rootpath,
+            request.config.invocation_params.dir,
+            st.knows_runner,
+            st.rules,
+            opt.aibench_against_python,
+            aibench_settings.max_pairs,
+            aibench_settings.max_pair_seconds,
+        )
+    )
     return plans.Plan(
-        aibench_case, aibench_seed, aibench_settings, None if aibench_dataset is None else
-        plans.dataset_spec(aibench_case, aibench_settings),
-        aibench_model, aibench_node, aibench_topology, ref,
+        aibench_case,
+        aibench_seed,
+        aibench_settings,
+        None if aibench_dataset is None else plans.dataset_spec(aibench_case, aibench_settings),
+        aibench_model,
+        aibench_node,
+        aibench_topology,
+        ref,
         plans.ItemRef(request.node.nodeid, st.run_dir, st.profile, st.worker_id, st.worker_count),
-        plans.facts(aibench_model, aibench_dataset), plans.paradigm_params(aibench_case),
-        max(1, opt.aibench_repeat), paired)
+        plans.facts(aibench_model, aibench_dataset),
+        plans.paradigm_params(aibench_case),
+        max(1, opt.aibench_repeat),
+        paired,
+    )
 
 
 @pytest.fixture
@@ -205,9 +237,14 @@ def aibench_place(request: pytest.FixtureRequest, aibench_plan: Plan) -> Any:
         # a factory or stage runs the suite's own code: in a child, so an abort, exit or segfault there fails
         # this item only (and a process that ends with exit code 0 still fails it: no result came back)
         return places.Child(st.timeout(suite))
-    return places.Local(measure.Here(request.getfixturevalue("aibench_prepared"), st.roles(),
-                                     st.progress_for(aibench_plan.case.id),
-                                     announce=progress.for_build(request.config, aibench_plan.case.id)))
+    return places.Local(
+        measure.Here(
+            request.getfixturevalue("aibench_prepared"),
+            st.roles(),
+            st.progress_for(aibench_plan.case.id),
+            announce=progress.for_build(request.config, aibench_plan.case.id),
+        )
+    )
 
 
 @pytest.fixture

@@ -40,17 +40,23 @@ def _dataset(model: str, dataset: Any) -> DatasetSpec:
         d = find_card(model).dataset
     except CardError:
         d = {"source": "digits"}
-    return DatasetSpec(name=d.get("source", "digits"), source=d.get("source", "digits"),
-                       eval_fraction=d.get("eval_fraction", 0.25), split_seed=d.get("split_seed", 0),
-                       params=d.get("params", {}))
+    return DatasetSpec(
+        name=d.get("source", "digits"),
+        source=d.get("source", "digits"),
+        eval_fraction=d.get("eval_fraction", 0.25),
+        split_seed=d.get("split_seed", 0),
+        params=d.get("params", {}),
+    )
 
 
 def _gates(nodeid: str, spec: Any) -> tuple[Gate, ...]:
     if not spec:
         return ()
     if not isinstance(spec, dict):
-        raise pytest.UsageError(f"{nodeid}: aibench marker gates= expects a mapping such as "
-                                "{'accuracy': '>= 0.9', 'latency.p99_ms': '<= 5'}")
+        raise pytest.UsageError(
+            f"{nodeid}: aibench marker gates= expects a mapping such as "
+            "{'accuracy': '>= 0.9', 'latency.p99_ms': '<= 5'}"
+        )
     out = []
     for metric, text in spec.items():
         gate = parse_gate(str(metric), text, f"{nodeid} (marker)")
@@ -77,8 +83,10 @@ def case_from_marker(request: pytest.FixtureRequest) -> Case:
     nodeid = request.node.nodeid
     unknown = [k for k in kw if k not in MARKER_KEYS and k not in Settings.names()]
     if unknown:
-        raise pytest.UsageError(f"{nodeid}: unknown aibench marker argument(s) {', '.join(unknown)}; expected "
-                                f"{', '.join(MARKER_KEYS)} or a setting ({', '.join(Settings.names())})")
+        raise pytest.UsageError(
+            f"{nodeid}: unknown aibench marker argument(s) {', '.join(unknown)}; expected "
+            f"{', '.join(MARKER_KEYS)} or a setting ({', '.join(Settings.names())})"
+        )
     model = kw.pop("model", "tinycnn-digits")
     framework = kw.pop("framework", "onnxruntime")
     quantization = kw.pop("quantization", "fp32")
@@ -87,10 +95,16 @@ def case_from_marker(request: pytest.FixtureRequest) -> Case:
     label = request.node.name
     file = nodeid.split("::")[0]
     axes = (("framework", framework), ("quantization", quantization), ("paradigm", "single"))
-    suite = Suite(name=file, version="", path=Path(str(request.node.path)), sha256="",
-                  datasets={dataset.name: dataset},
-                  models={label: ModelSpec(name=label, dataset=dataset.name, zoo=model, gates=gates, regressions=rules)},
-                  axes=tuple((k, (v,)) for k, v in axes), settings=kw)
+    suite = Suite(
+        name=file,
+        version="",
+        path=Path(str(request.node.path)),
+        sha256="",
+        datasets={dataset.name: dataset},
+        models={label: ModelSpec(name=label, dataset=dataset.name, zoo=model, gates=gates, regressions=rules)},
+        axes=tuple((k, (v,)) for k, v in axes),
+        settings=kw,
+    )
     return Case(file, label, axes, (), "-".join(v for _, v in axes), suite)
 
 
@@ -155,7 +169,9 @@ class Measurer:
         req, plan = self._request, self._plan
         unknown = [k for k in settings if k not in Settings.names()]
         if unknown:
-            raise TypeError(f"aibench() got unknown setting(s) {', '.join(unknown)}; known: {', '.join(Settings.names())}")
+            raise TypeError(
+                f"aibench() got unknown setting(s) {', '.join(unknown)}; known: {', '.join(Settings.names())}"
+            )
         plan = replace(plan, settings=plan.settings.merged(settings))
         own = req.node.funcargs.get("aibench_runner")
         st = state(req.config)
@@ -163,14 +179,21 @@ class Measurer:
             place = req.getfixturevalue("aibench_place")
             result = measure_in(place, plan)
         elif st.isolated(plan.case.suite):
-            fail(f"{req.node.nodeid}: aibench({type(target).__name__}) cannot measure a Python object in another "
-                 "process (--aibench-isolate, a timeout or --aibench-dispatch): pass the aibench_runner fixture, "
-                 "whose model is prepared where it is measured, or run without isolation")
+            fail(
+                f"{req.node.nodeid}: aibench({type(target).__name__}) cannot measure a Python object in another "
+                "process (--aibench-isolate, a timeout or --aibench-dispatch): pass the aibench_runner fixture, "
+                "whose model is prepared where it is measured, or run without isolation"
+            )
         else:
             session = target if hasattr(target, "infer") and hasattr(target, "adapt") else CallableSession(target)
             fixture_data = req.node.funcargs.get("aibench_dataset")
-            here = Here(Prepared(session), st.roles(), st.progress_for(plan.case.id), renewable=False,
-                        dataset=None if dataset is None or dataset is fixture_data else dataset)
+            here = Here(
+                Prepared(session),
+                st.roles(),
+                st.progress_for(plan.case.id),
+                renewable=False,
+                dataset=None if dataset is None or dataset is fixture_data else dataset,
+            )
             result = measure_in(Local(here), plan)
         self.result = result
         finish(req.node, plan, result)

@@ -17,20 +17,48 @@ from functools import lru_cache
 from pathlib import Path
 
 #: the extensions that select int8/fp16/bf16/fp32 kernels on x86, in report order
-KERNEL_FLAGS = ("sse4_1", "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl",
-                "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16")
+KERNEL_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "fma",
+    "f16c",
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 
 #: numpy's CPUID feature names -> Linux's
-_NUMPY = {"SSE41": "sse4_1", "SSE42": "sse4_2", "AVX": "avx", "FMA3": "fma", "F16C": "f16c", "AVX2": "avx2",
-          "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VL": "avx512vl", "AVX512VNNI": "avx512_vnni",
-          "AVX512BF16": "avx512_bf16", "AVX512FP16": "avx512_fp16"}
+_NUMPY = {
+    "SSE41": "sse4_1",
+    "SSE42": "sse4_2",
+    "AVX": "avx",
+    "FMA3": "fma",
+    "F16C": "f16c",
+    "AVX2": "avx2",
+    "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw",
+    "AVX512VL": "avx512vl",
+    "AVX512VNNI": "avx512_vnni",
+    "AVX512BF16": "avx512_bf16",
+    "AVX512FP16": "avx512_fp16",
+}
 #: flags numpy does not probe; taken from /proc/cpuinfo
 _CPUINFO_ONLY = ("avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 
 
 def _numpy_features() -> dict[str, bool] | None:
     umath = importlib.util.find_spec("numpy._core._multiarray_umath") or importlib.util.find_spec(
-        "numpy.core._multiarray_umath")
+        "numpy.core._multiarray_umath"
+    )
     if umath is None:
         return None
     features = getattr(importlib.import_module(umath.name), "__cpu_features__", None)

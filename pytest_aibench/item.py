@@ -44,8 +44,14 @@ def finish(item: pytest.Item, plan: Plan, result: Result) -> None:
     """The shared tail: record, then gates, regression rules and LoadGen validity."""
     record(item, result)
     st = state(item.config)
-    failures = check_all(plan.case, result, st.baseline, st.rules, plan.settings.require_valid,
-                         item.config.option.aibench_against_unknown == "fail")
+    failures = check_all(
+        plan.case,
+        result,
+        st.baseline,
+        st.rules,
+        plan.settings.require_valid,
+        item.config.option.aibench_against_unknown == "fail",
+    )
     if failures:
         fail(failures[0])
 

@@ -21,8 +21,11 @@ PREFIX = "aibench."
 
 def wanted(config: pytest.Config) -> bool:
     """A JUnit file is being written in the xunit2 family, by this (controller) process."""
-    return (bool(getattr(config.option, "xmlpath", None)) and not hasattr(config, "workerinput")
-            and config.getini("junit_family") == "xunit2")
+    return (
+        bool(getattr(config.option, "xmlpath", None))
+        and not hasattr(config, "workerinput")
+        and config.getini("junit_family") == "xunit2"
+    )
 
 
 class Xunit2Properties:

@@ -14,8 +14,18 @@ import psutil
 from pytest_aibench.isa import isa_flags, level
 from pytest_aibench.runtimes import version_of
 
-_DISTS = ("pytest", "pytest-aibench", "numpy", "torch", "onnxruntime", "onnx", "ai-edge-litert",
-          "mlcommons-loadgen", "pytest-xdist", "torchao")
+_DISTS = (
+    "pytest",
+    "pytest-aibench",
+    "numpy",
+    "torch",
+    "onnxruntime",
+    "onnx",
+    "ai-edge-litert",
+    "mlcommons-loadgen",
+    "pytest-xdist",
+    "torchao",
+)
 
 
 def _cpu_model() -> str:
@@ -47,8 +57,11 @@ def _git(rootdir: Path) -> dict[str, Any]:
     commit = run("rev-parse", "HEAD")
     if commit is None:
         return {}
-    return {"commit": commit, "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
-            "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+    return {
+        "commit": commit,
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": bool(run("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 def machine_info(rootdir: Path) -> dict[str, Any]:
@@ -57,21 +70,37 @@ def machine_info(rootdir: Path) -> dict[str, Any]:
         affinity: int | None = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
         affinity = os.cpu_count()
-    threads: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                                "OPENBLAS_NUM_THREADS") if os.environ.get(k)}
+    threads: dict[str, Any] = {
+        k: os.environ.get(k)
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+        if os.environ.get(k)
+    }
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         threads["torch_intra_op"] = torch.get_num_threads()
         threads["torch_inter_op"] = torch.get_num_interop_threads()
     isa = cpu_summary()
     return {
-        "node": platform.node(), "system": platform.system(), "release": platform.release(),
-        "machine": platform.machine(), "processor": platform.processor(),
-        "cpu": {"model": _cpu_model(), "logical": os.cpu_count(), "physical": psutil.cpu_count(logical=False),
-                "affinity": affinity, "isa": isa["isa"], "isa_level": isa["isa_level"]},
+        "node": platform.node(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu": {
+            "model": _cpu_model(),
+            "logical": os.cpu_count(),
+            "physical": psutil.cpu_count(logical=False),
+            "affinity": affinity,
+            "isa": isa["isa"],
+            "isa_level": isa["isa_level"],
+        },
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
-        "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
-                   "compiler": platform.python_compiler(), "build": list(platform.python_build())},
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "compiler": platform.python_compiler(),
+            "build": list(platform.python_build()),
+        },
         "versions": {d: version_of(d) for d in _DISTS},
         "threads": threads,
         "git": _git(rootdir),

@@ -17,9 +17,15 @@ from pathlib import Path
 import pytest
 
 #: the options whose value is a file the controller writes at the end of the run
-FILE_OPTIONS = (("aibench_json", "--aibench-json"), ("aibench_csv", "--aibench-csv"), ("aibench_md", "--aibench-md"),
-                ("aibench_html", "--aibench-html"), ("aibench_benchmark_json", "--aibench-benchmark-json"),
-                ("aibench_gha_json", "--aibench-gha-json"), ("aibench_bmf", "--aibench-bmf"))
+FILE_OPTIONS = (
+    ("aibench_json", "--aibench-json"),
+    ("aibench_csv", "--aibench-csv"),
+    ("aibench_md", "--aibench-md"),
+    ("aibench_html", "--aibench-html"),
+    ("aibench_benchmark_json", "--aibench-benchmark-json"),
+    ("aibench_gha_json", "--aibench-gha-json"),
+    ("aibench_bmf", "--aibench-bmf"),
+)
 SAVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -29,8 +35,9 @@ def positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r} (leave the option out for no "
-                                         "timeout)")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds > 0, got {text!r} (leave the option out for no timeout)"
+        )
     return value
 
 
@@ -52,8 +59,9 @@ def _writable_folder(folder: Path, option: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".aibench-probe-"):
             pass
     except OSError as exc:
-        raise pytest.UsageError(f"{option} {folder}: cannot write there ({exc.strerror or exc}); choose a writable "
-                                "folder") from None
+        raise pytest.UsageError(
+            f"{option} {folder}: cannot write there ({exc.strerror or exc}); choose a writable folder"
+        ) from None
 
 
 def check_outputs(config: pytest.Config, out: Path) -> None:
@@ -74,5 +82,7 @@ def check_outputs(config: pytest.Config, out: Path) -> None:
     name = opt.aibench_save
     if name is not None and not SAVE_NAME.fullmatch(name):
         clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "baseline"
-        raise pytest.UsageError(f"--aibench-save {name!r}: a baseline name is letters, digits, '.', '_' and '-' "
-                                f"(it names <out>/saved/NAME.json and never leaves that folder); e.g. {clean!r}")
+        raise pytest.UsageError(
+            f"--aibench-save {name!r}: a baseline name is letters, digits, '.', '_' and '-' "
+            f"(it names <out>/saved/NAME.json and never leaves that folder); e.g. {clean!r}"
+        )

@@ -59,9 +59,22 @@ else:
     registry = lazy("pytest_aibench.registry")
     validate = lazy("pytest_aibench.manifest.validate")
 
-__all__ = ["aibench", "aibench_case", "aibench_dataset", "aibench_model", "aibench_node", "aibench_place",
-           "aibench_plan", "aibench_prepared", "aibench_runner", "aibench_seed", "aibench_settings",
-           "aibench_topology", "cloud_node", "edge_node"]
+__all__ = [
+    "aibench",
+    "aibench_case",
+    "aibench_dataset",
+    "aibench_model",
+    "aibench_node",
+    "aibench_place",
+    "aibench_plan",
+    "aibench_prepared",
+    "aibench_runner",
+    "aibench_seed",
+    "aibench_settings",
+    "aibench_topology",
+    "cloud_node",
+    "edge_node",
+]
 
 DEFAULT_SEED = 0
 
@@ -72,80 +85,185 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("aibench", "AI benchmark suites (pytest-aibench)")
-    group.addoption("--aibench", action="append", default=[], metavar="PATH",
-                    help="run the suite manifest PATH, or every manifest under the folder PATH; repeatable")
-    group.addoption("--aibench-profile", metavar="NAME", default=None,
-                    help="settings profile from the manifests (e.g. quick, full); default: each manifest's "
-                         "default_profile, else 'quick' where defined")
-    group.addoption("--aibench-seed", metavar="INT", type=int, default=DEFAULT_SEED,
-                    help=f"run seed; each item's seed derives from it and the item id (default {DEFAULT_SEED})")
-    group.addoption("--aibench-out", metavar="DIR", default=".aibench",
-                    help="folder for journals and run records (default .aibench)")
-    group.addoption("--aibench-json", metavar="PATH", default=None,
-                    help="write the whole run (machine, manifests, every item) as JSON to PATH")
-    group.addoption("--aibench-save", metavar="NAME", default=None,
-                    help="save this run (metrics and raw samples) as baseline NAME in the output folder")
-    group.addoption("--aibench-compare", metavar="NAME|PATH", default=None,
-                    help="compare each item with a saved baseline (NAME) or a run JSON (PATH)")
-    group.addoption("--aibench-against", metavar="REF", default=None,
-                    help="gate every item against the same case at REF, re-measured now beside it, interleaved: a saved "
-                         "baseline name, a run JSON, a bundle, a folder holding a checkout, or git:REV")
-    group.addoption("--aibench-against-python", metavar="PATH", default=None,
-                    help="with --aibench-against: run the reference side in this interpreter (e.g. a venv with the "
-                         "previous runtime), a lockstep partner pinned to the same CPUs")
-    group.addoption("--aibench-against-unknown", choices=("pass", "fail"), default="pass",
-                    help="with --aibench-against: what an UNKNOWN verdict (budget spent, still undecided) does to its item "
-                         "(default pass, reported as inconclusive)")
-    group.addoption("--aibench-fail-on", metavar="RULES", default=None,
-                    help="fail an item that regressed against the baseline or the reference, e.g. "
-                         "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence)")
-    group.addoption("--aibench-no-code", action="store_true", default=False,
-                    help="refuse manifests that name code (factory:, module:callable stages), whatever they trust: "
-                         "`aibench rerun` sets it for a bundle's manifests, which never carry code")
-    group.addoption("--aibench-isolate", action="store_true", default=False,
-                    help="measure each item in a child process: a runtime that crashes fails only that item")
-    group.addoption("--aibench-timeout", metavar="SECONDS", type=outputs.positive_float, default=None,
-                    help="end an item that runs longer (implies --aibench-isolate); a manifest's `timeout:` too")
-    group.addoption("--aibench-resume", nargs="?", const="check", choices=("check", "force"), default=None,
-                    help="continue the latest run: skip items its journal already holds, keep their results; refused "
-                         "when the manifests, seed or profile differ from that run's, unless --aibench-resume=force "
-                         "(each item then keeps its own settings in the run JSON)")
-    group.addoption("--aibench-items", metavar="FILE", default=None,
-                    help="run only the items whose ids (suite::model[params]) FILE lists, one per line "
-                         "(aibench rerun passes a bundle's items)")
-    group.addoption("--aibench-repeat", metavar="N", type=outputs.at_least_one, default=1,
-                    help="measure each item N times and report whether its predictions were bit-identical")
-    group.addoption("--aibench-cluster", metavar="ADDRESS|local:SPEC", default=None,
-                    help="run topology roles on a Dask cluster: a scheduler address, or local:N / local:edge,cloud "
-                         "for loopback worker processes (also `cluster:` in a manifest)")
-    group.addoption("--aibench-dispatch", action="store_true", default=False,
-                    help="measure each item on a cluster worker offering its `device` resource (a device farm)")
+    group.addoption(
+        "--aibench",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="run the suite manifest PATH, or every manifest under the folder PATH; repeatable",
+    )
+    group.addoption(
+        "--aibench-profile",
+        metavar="NAME",
+        default=None,
+        help="settings profile from the manifests (e.g. quick, full); default: each manifest's "
+        "default_profile, else 'quick' where defined",
+    )
+    group.addoption(
+        "--aibench-seed",
+        metavar="INT",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"run seed; each item's seed derives from it and the item id (default {DEFAULT_SEED})",
+    )
+    group.addoption(
+        "--aibench-out",
+        metavar="DIR",
+        default=".aibench",
+        help="folder for journals and run records (default .aibench)",
+    )
+    group.addoption(
+        "--aibench-json",
+        metavar="PATH",
+        default=None,
+        help="write the whole run (machine, manifests, every item) as JSON to PATH",
+    )
+    group.addoption(
+        "--aibench-save",
+        metavar="NAME",
+        default=None,
+        help="save this run (metrics and raw samples) as baseline NAME in the output folder",
+    )
+    group.addoption(
+        "--aibench-compare",
+        metavar="NAME|PATH",
+        default=None,
+        help="compare each item with a saved baseline (NAME) or a run JSON (PATH)",
+    )
+    group.addoption(
+        "--aibench-against",
+        metavar="REF",
+        default=None,
+        help="gate every item against the same case at REF, re-measured now beside it, interleaved: a saved "
+        "baseline name, a run JSON, a bundle, a folder holding a checkout, or git:REV",
+    )
+    group.addoption(
+        "--aibench-against-python",
+        metavar="PATH",
+        default=None,
+        help="with --aibench-against: run the reference side in this interpreter (e.g. a venv with the "
+        "previous runtime), a lockstep partner pinned to the same CPUs",
+    )
+    group.addoption(
+        "--aibench-against-unknown",
+        choices=("pass", "fail"),
+        default="pass",
+        help="with --aibench-against: what an UNKNOWN verdict (budget spent, still undecided) does to its item "
+        "(default pass, reported as inconclusive)",
+    )
+    group.addoption(
+        "--aibench-fail-on",
+        metavar="RULES",
+        default=None,
+        help="fail an item that regressed against the baseline or the reference, e.g. "
+        "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence)",
+    )
+    group.addoption(
+        "--aibench-no-code",
+        action="store_true",
+        default=False,
+        help="refuse manifests that name code (factory:, module:callable stages), whatever they trust: "
+        "`aibench rerun` sets it for a bundle's manifests, which never carry code",
+    )
+    group.addoption(
+        "--aibench-isolate",
+        action="store_true",
+        default=False,
+        help="measure each item in a child process: a runtime that crashes fails only that item",
+    )
+    group.addoption(
+        "--aibench-timeout",
+        metavar="SECONDS",
+        type=outputs.positive_float,
+        default=None,
+        help="end an item that runs longer (implies --aibench-isolate); a manifest's `timeout:` too",
+    )
+    group.addoption(
+        "--aibench-resume",
+        nargs="?",
+        const="check",
+        choices=("check", "force"),
+        default=None,
+        help="continue the latest run: skip items its journal already holds, keep their results; refused "
+        "when the manifests, seed or profile differ from that run's, unless --aibench-resume=force "
+        "(each item then keeps its own settings in the run JSON)",
+    )
+    group.addoption(
+        "--aibench-items",
+        metavar="FILE",
+        default=None,
+        help="run only the items whose ids (suite::model[params]) FILE lists, one per line "
+        "(aibench rerun passes a bundle's items)",
+    )
+    group.addoption(
+        "--aibench-repeat",
+        metavar="N",
+        type=outputs.at_least_one,
+        default=1,
+        help="measure each item N times and report whether its predictions were bit-identical",
+    )
+    group.addoption(
+        "--aibench-cluster",
+        metavar="ADDRESS|local:SPEC",
+        default=None,
+        help="run topology roles on a Dask cluster: a scheduler address, or local:N / local:edge,cloud "
+        "for loopback worker processes (also `cluster:` in a manifest)",
+    )
+    group.addoption(
+        "--aibench-dispatch",
+        action="store_true",
+        default=False,
+        help="measure each item on a cluster worker offering its `device` resource (a device farm)",
+    )
     _add_file_options(group)
 
 
 def _add_file_options(group: Any) -> None:
     """The files a run may write besides its journal (each checked before the first item)."""
-    group.addoption("--aibench-benchmark-json", metavar="PATH", default=None,
-                    help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
-                         "github-action-benchmark read it)")
-    group.addoption("--aibench-gha-json", metavar="PATH", default=None,
-                    help="github-action-benchmark's customSmallerIsBetter JSON to alert on (the paired ratio or the "
-                         "median, top-1 error); accuracy goes to PATH's .bigger.json, tails and one-pass figures to "
-                         "its .extras.json (charts, not alerts)")
-    group.addoption("--aibench-bmf", metavar="PATH", default=None,
-                    help="Bencher's metric format (BMF): latency, latency-p99, paired-ratio (each with its own CI as "
-                         "bounds), throughput and accuracy per item")
-    group.addoption("--aibench-html", metavar="PATH", default=None,
-                    help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)")
+    group.addoption(
+        "--aibench-benchmark-json",
+        metavar="PATH",
+        default=None,
+        help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
+        "github-action-benchmark read it)",
+    )
+    group.addoption(
+        "--aibench-gha-json",
+        metavar="PATH",
+        default=None,
+        help="github-action-benchmark's customSmallerIsBetter JSON to alert on (the paired ratio or the "
+        "median, top-1 error); accuracy goes to PATH's .bigger.json, tails and one-pass figures to "
+        "its .extras.json (charts, not alerts)",
+    )
+    group.addoption(
+        "--aibench-bmf",
+        metavar="PATH",
+        default=None,
+        help="Bencher's metric format (BMF): latency, latency-p99, paired-ratio (each with its own CI as "
+        "bounds), throughput and accuracy per item",
+    )
+    group.addoption(
+        "--aibench-html",
+        metavar="PATH",
+        default=None,
+        help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)",
+    )
     group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
-    group.addoption("--aibench-md", metavar="PATH", default=None,
-                    help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment")
+    group.addoption(
+        "--aibench-md",
+        metavar="PATH",
+        default=None,
+        help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment",
+    )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "aibench(model=, framework=, quantization=, dataset=, **settings): "
-                                       "what the aibench fixtures measure in a hand-written test")
+    config.addinivalue_line(
+        "markers",
+        "aibench(model=, framework=, quantization=, dataset=, **settings): "
+        "what the aibench fixtures measure in a hand-written test",
+    )
     opt = config.option
     out = Path(opt.aibench_out)
     if not out.is_absolute():
@@ -157,8 +275,9 @@ def pytest_configure(config: pytest.Config) -> None:
     header: dict = {}
     if opt.aibench_resume:
         run_id, header, resumed = _resume(out, run_id)
-    st = State(config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id,
-               resumed=resumed)
+    st = State(
+        config=config, seed=opt.aibench_seed, profile=opt.aibench_profile, out=out, run_id=run_id, resumed=resumed
+    )
     config.stash[STATE] = st
     if opt.aibench:
         _load_suites(config, st)
@@ -175,7 +294,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def _connect_cluster(config: pytest.Config, st: State) -> None:
     """--aibench-cluster (or a manifest's cluster:): start or join the cluster once; xdist workers join
     the controller's. Without the option everything runs in-process, as always."""
-    spec = config.option.aibench_cluster or next((ls.suite.cluster for ls in st.suites.values() if ls.suite.cluster), None)
+    spec = config.option.aibench_cluster or next(
+        (ls.suite.cluster for ls in st.suites.values() if ls.suite.cluster), None
+    )
     if config.option.aibench_dispatch and not spec:
         raise pytest.UsageError("--aibench-dispatch needs a cluster: add --aibench-cluster ADDRESS|local:SPEC")
     if not spec or config.option.collectonly:  # nothing is measured: no cluster to start
@@ -197,8 +318,7 @@ def _resume(out: Path, fresh_id: str) -> tuple[str, dict, dict]:
     if not journal_path.is_file():
         return fresh_id, {}, {}
     header, items, _footer = journal.read(journal_path)
-    return (header.get("run_id") or latest.resolve().name, header,
-            {rec["id"]: rec for rec in items if "id" in rec})
+    return (header.get("run_id") or latest.resolve().name, header, {rec["id"]: rec for rec in items if "id" in rec})
 
 
 def _same_configuration(header: dict, st: State, out: Path) -> None:
@@ -212,13 +332,18 @@ def _same_configuration(header: dict, st: State, out: Path) -> None:
     for loaded in st.suites.values():
         old = then.get(loaded.suite.name)
         if old is not None and old != loaded.suite.sha256:
-            differs.append(f"manifest {loaded.suite.path} changed (sha256 {loaded.suite.sha256[:12]}... now, "
-                           f"{old[:12]}... in the journal)")
+            differs.append(
+                f"manifest {loaded.suite.path} changed (sha256 {loaded.suite.sha256[:12]}... now, "
+                f"{old[:12]}... in the journal)"
+            )
     if differs:
-        raise pytest.UsageError(f"--aibench-resume: the run in {out / 'latest'} was made with another configuration: "
-                                + "; ".join(differs) + ". Start a new run (leave out --aibench-resume), restore "
-                                "the configuration, or pass --aibench-resume=force to mix them (each item keeps its "
-                                "own settings)")
+        raise pytest.UsageError(
+            f"--aibench-resume: the run in {out / 'latest'} was made with another configuration: "
+            + "; ".join(differs)
+            + ". Start a new run (leave out --aibench-resume), restore "
+            "the configuration, or pass --aibench-resume=force to mix them (each item keeps its "
+            "own settings)"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -246,8 +371,9 @@ def _listed_items(config: pytest.Config) -> set[str] | None:
     try:
         return {line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()}
     except (OSError, UnicodeDecodeError) as exc:
-        raise pytest.UsageError(f"--aibench-items {path}: cannot read the item list ({exc}); expected a text "
-                                "file of item ids, one per line") from None
+        raise pytest.UsageError(
+            f"--aibench-items {path}: cannot read the item list ({exc}); expected a text file of item ids, one per line"
+        ) from None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -265,15 +391,21 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
     they run)."""
     opt = config.option
     if opt.aibench_against is not None and not opt.aibench_against.strip():
-        raise pytest.UsageError("--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
-                                "git:REV) and got an empty string: is the CI variable that should hold it unset? "
-                                "Leave the option out to measure without a reference")
+        raise pytest.UsageError(
+            "--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
+            "git:REV) and got an empty string: is the CI variable that should hold it unset? "
+            "Leave the option out to measure without a reference"
+        )
     if opt.aibench_fail_on and not (opt.aibench_compare or opt.aibench_against):
-        raise pytest.UsageError("--aibench-fail-on needs something to compare with: add --aibench-against REF "
-                                "(paired, the stronger test) or --aibench-compare NAME|PATH")
+        raise pytest.UsageError(
+            "--aibench-fail-on needs something to compare with: add --aibench-against REF "
+            "(paired, the stronger test) or --aibench-compare NAME|PATH"
+        )
     if opt.aibench_compare and opt.aibench_against:
-        raise pytest.UsageError("--aibench-compare and --aibench-against judge the same rules: choose one "
-                                "(--aibench-against re-measures the reference beside each item, interleaved)")
+        raise pytest.UsageError(
+            "--aibench-compare and --aibench-against judge the same rules: choose one "
+            "(--aibench-against re-measures the reference beside each item, interleaved)"
+        )
     if opt.aibench_against_python and not opt.aibench_against:
         raise pytest.UsageError("--aibench-against-python runs the reference side elsewhere: add --aibench-against REF")
     try:
@@ -303,11 +435,17 @@ def _open_reference(config: pytest.Config, st: State) -> None:
     except against.ReferenceError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.add_cleanup(st.reference.close)
-    st.reference_problems = against.problems(st.reference, [(ls.suite.name, ls.suite.path) for ls in st.suites.values()],
-                                             config.rootpath, config.invocation_params.dir)
+    st.reference_problems = against.problems(
+        st.reference,
+        [(ls.suite.name, ls.suite.path) for ls in st.suites.values()],
+        config.rootpath,
+        config.invocation_params.dir,
+    )
     if st.reference_problems and opt.aibench_against_unknown == "fail":
-        raise pytest.UsageError("--aibench-against compares nothing (--aibench-against-unknown fail):\n  "
-                                + "\n  ".join(st.reference_problems))
+        raise pytest.UsageError(
+            "--aibench-against compares nothing (--aibench-against-unknown fail):\n  "
+            + "\n  ".join(st.reference_problems)
+        )
 
 
 def _new_run_id() -> str:
@@ -317,17 +455,24 @@ def _new_run_id() -> str:
 def _load_suites(config: pytest.Config, st: State) -> None:
     try:
         paths, problems = manifest.discover(config.option.aibench, config.invocation_params.dir)
-        loaded = manifest.load_all(paths, st.knows_runner, config.rootpath, problems, st.runner_names,
-                                   code=not config.option.aibench_no_code)
+        loaded = manifest.load_all(
+            paths, st.knows_runner, config.rootpath, problems, st.runner_names, code=not config.option.aibench_no_code
+        )
     except manifest.ManifestError as exc:
         raise pytest.UsageError(f"invalid aibench manifest\n{exc.report()}") from None
     if st.profile is not None:
-        lacking = [f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
-                   for ls in loaded if st.profile not in ls.suite.profiles]
+        lacking = [
+            f"{ls.suite.path} (has: {', '.join(ls.suite.profiles) or 'none'})"
+            for ls in loaded
+            if st.profile not in ls.suite.profiles
+        ]
         if lacking and len(lacking) == len(loaded):
             known = {p for ls in loaded for p in ls.suite.profiles}
-            raise pytest.UsageError(f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
-                                    + "; ".join(lacking) + registry.suggest(st.profile, known))
+            raise pytest.UsageError(
+                f"--aibench-profile {st.profile!r} is defined in none of the manifests: "
+                + "; ".join(lacking)
+                + registry.suggest(st.profile, known)
+            )
     elif loaded:
         defaults = {ls.suite.default_profile for ls in loaded}
         st.profile = defaults.pop() if len(defaults) == 1 else None
@@ -358,9 +503,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     cases = sum(len(ls.cases) for ls in st.suites.values())
     names = ", ".join(f"{ls.suite.name} {ls.suite.version}" for ls in st.suites.values())
-    return [f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
-            f"aibench: kernels picked for {isa.describe(isa.isa_flags())}",
-            *(f"aibench: WARNING: {why}" for why in st.reference_problems)]
+    return [
+        f"aibench: {names}; {cases} cases; profile {st.profile or '(none)'}; seed {st.seed}",
+        f"aibench: kernels picked for {isa.describe(isa.isa_flags())}",
+        *(f"aibench: WARNING: {why}" for why in st.reference_problems),
+    ]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -382,8 +529,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         case = _case_of(item)
         if case is not None:
             st = state(item.config)
-            report.aibench = measure.unmeasured(case, item.nodeid, case.seed(st.seed), st.profile,
-                                                st.worker_id).to_dict()
+            report.aibench = measure.unmeasured(
+                case, item.nodeid, case.seed(st.seed), st.profile, st.worker_id
+            ).to_dict()
     return report
 
 

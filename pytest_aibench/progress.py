@@ -12,8 +12,7 @@ from typing import Any, TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, tty: bool | None = None,
-                 prefix: str = ""):
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, tty: bool | None = None, prefix: str = ""):
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty() if tty is None else tty

@@ -84,8 +84,9 @@ class Registry(Generic[T]):
         try:
             entry = self._entries[name]
         except KeyError:
-            raise UnknownName(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}"
-                              f"{suggest(name, self._entries)}") from None
+            raise UnknownName(
+                f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}{suggest(name, self._entries)}"
+            ) from None
         if isinstance(entry, str):
             obj = import_path(entry)
         elif hasattr(entry, "load") and hasattr(entry, "group"):  # an importlib.metadata.EntryPoint
@@ -99,9 +100,14 @@ class Registry(Generic[T]):
 
 
 #: each registry lives beside the protocol its entries implement; these names stay importable from here
-HOMES = {"RUNNERS": "pytest_aibench.runtimes", "DATASETS": "pytest_aibench.data", "PARADIGMS": "pytest_aibench.paradigms",
-         "METRICS": "pytest_aibench.judge.metrics", "SCENARIOS": "pytest_aibench.measure.loadgen",
-         "QUANTIZATIONS": "pytest_aibench.quantization"}
+HOMES = {
+    "RUNNERS": "pytest_aibench.runtimes",
+    "DATASETS": "pytest_aibench.data",
+    "PARADIGMS": "pytest_aibench.paradigms",
+    "METRICS": "pytest_aibench.judge.metrics",
+    "SCENARIOS": "pytest_aibench.measure.loadgen",
+    "QUANTIZATIONS": "pytest_aibench.quantization",
+}
 
 
 def __getattr__(name: str) -> Any:

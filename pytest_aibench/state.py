@@ -35,7 +35,7 @@ class State:
     baseline: Baseline | None = None  # from --aibench-compare
     rules: list[Rule] = field(default_factory=list)  # from --aibench-fail-on
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id -> journal record (--aibench-resume)
-    backend: Any = None               # cluster.backend.DaskBackend with --aibench-cluster; None: in-process
+    backend: Any = None  # cluster.backend.DaskBackend with --aibench-cluster; None: in-process
     reference: Reference | None = None  # --aibench-against
     reference_problems: list[str] = field(default_factory=list)  # why --aibench-against may compare nothing
     suites: dict[Path, LoadedSuite] = field(default_factory=dict)
@@ -85,8 +85,10 @@ class State:
         return names
 
     def knows_runner(self, name: str) -> bool:
-        return name in self.runner_names() or \
-            self.config.hook.pytest_aibench_make_runner(name=name, config=self.config) is not None
+        return (
+            name in self.runner_names()
+            or self.config.hook.pytest_aibench_make_runner(name=name, config=self.config) is not None
+        )
 
 
 STATE = pytest.StashKey[State]()

@@ -53,15 +53,19 @@ def refusal(spec: str, folder: Path, trusted_modules: tuple[str, ...], what: str
     """Why ``spec`` may not be imported (None: it may)."""
     module = spec.partition(":")[0]
     if not allowed:
-        return (f"{what} {spec!r} names code, and this run takes none (a bundle's manifest never carries code; "
-                "run the suite from its own checkout to use it)")
+        return (
+            f"{what} {spec!r} names code, and this run takes none (a bundle's manifest never carries code; "
+            "run the suite from its own checkout to use it)"
+        )
     if trusted(module, trusted_modules) or factory_file(folder, module) is not None:
         return None
     rel = module.replace(".", "/")
-    return (f"{what} {spec!r}: module {module!r} is not a file in the manifest's folder {folder} (expected "
-            f"{rel}.py or {rel}/__init__.py there); a {what} imports the suite's own code, never the standard "
-            "library or site-packages: move the function into the suite's folder, or list the package under "
-            "'trusted_modules:' if you mean it")
+    return (
+        f"{what} {spec!r}: module {module!r} is not a file in the manifest's folder {folder} (expected "
+        f"{rel}.py or {rel}/__init__.py there); a {what} imports the suite's own code, never the standard "
+        "library or site-packages: move the function into the suite's folder, or list the package under "
+        "'trusted_modules:' if you mean it"
+    )
 
 
 def load(spec: str, folder: Path, trusted_modules: tuple[str, ...], what: str) -> Any:

@@ -26,8 +26,16 @@ def _runtimes_imported_once() -> None:
     pytest loads this conftest (testpaths) even for ``pytest --aibench suites/...`` from the project root,
     which must not pay for importing torch."""
     # torch._dynamo: torch.manual_seed (seed_everything) imports it on first call, which may be inside a run
-    for runtime in ("torch", "torch._dynamo", "onnx", "onnxruntime", "onnxruntime.quantization", "ai_edge_litert.interpreter",
-                    "mlperf_loadgen", "simpy"):
+    for runtime in (
+        "torch",
+        "torch._dynamo",
+        "onnx",
+        "onnxruntime",
+        "onnxruntime.quantization",
+        "ai_edge_litert.interpreter",
+        "mlperf_loadgen",
+        "simpy",
+    ):
         try:
             __import__(runtime)
         except ImportError:
@@ -42,7 +50,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"cpu: {cpu_summary()['cpu']}, ISA {describe(isa_flags())}"
 
 
-DEMO_RUNNERS = '''
+DEMO_RUNNERS = """
 import os
 import signal
 import time
@@ -107,9 +115,9 @@ class GhostRunner:
         raise AssertionError("never prepared: the runtime is missing")
 
 
-'''
+"""
 
-NUMPY_RUNNER_CONFTEST = '''
+NUMPY_RUNNER_CONFTEST = """
 from demo_runners import GhostRunner, NumpyRunner
 
 
@@ -119,13 +127,21 @@ def pytest_aibench_runner_names(config):
 
 def pytest_aibench_make_runner(name, config):
     return {"numpy": NumpyRunner, "ghost": GhostRunner}.get(name, lambda: None)()
-'''
+"""
 
 
-def manifest(sha: str, *, extra: str = "", gates: str = 'accuracy: ">= 0.9"', frameworks: str = "[numpy]",
-             quantizations: str = "[fp32]", models: str | None = None) -> str:
+def manifest(
+    sha: str,
+    *,
+    extra: str = "",
+    gates: str = 'accuracy: ">= 0.9"',
+    frameworks: str = "[numpy]",
+    quantizations: str = "[fp32]",
+    models: str | None = None,
+) -> str:
     models = models or f"  linear:\n    file: model.npz\n    sha256: {sha}\n"
-    return textwrap.dedent("""\
+    return (
+        textwrap.dedent("""\
         suite: demo
         version: "1.0"
         datasets:
@@ -135,7 +151,9 @@ def manifest(sha: str, *, extra: str = "", gates: str = 'accuracy: ">= 0.9"', fr
         quantizations: {quantizations}
         settings: {{warmup: 2, latency_samples: 20}}
         gates: {{{gates}}}
-        """).format(models=models, frameworks=frameworks, quantizations=quantizations, gates=gates) + extra
+        """).format(models=models, frameworks=frameworks, quantizations=quantizations, gates=gates)
+        + extra
+    )
 
 
 @pytest.fixture(scope="session")

@@ -39,20 +39,33 @@ def exported(tmp_path_factory):
 def test_own_files_run_and_broken_ones_fail_alone(pytester, exported):
     models = ""
     pytest.importorskip("ai_edge_litert")
-    for name, file, fw in (("ts", "net.pt", "torch"), ("ep", "net.pt2", "torch"), ("ox", "net.onnx", "onnxruntime"),
-                           ("lt", "net.tflite", "litert"), ("broken", "broken.onnx", "onnxruntime"),
-                           ("broken_lt", "broken.tflite", "litert")):
+    for name, file, fw in (
+        ("ts", "net.pt", "torch"),
+        ("ep", "net.pt2", "torch"),
+        ("ox", "net.onnx", "onnxruntime"),
+        ("lt", "net.tflite", "litert"),
+        ("broken", "broken.onnx", "onnxruntime"),
+        ("broken_lt", "broken.tflite", "litert"),
+    ):
         (Path(pytester.path) / file).write_bytes((exported / file).read_bytes())
         sha = hashlib.sha256((exported / file).read_bytes()).hexdigest()
-        models += (f"  {name}:\n    file: {file}\n    sha256: {sha}\n    frameworks: [{fw}]\n"
-                   "    input: {shape: [null, 1, 8, 8], layout: NCHW}\n")
+        models += (
+            f"  {name}:\n    file: {file}\n    sha256: {sha}\n    frameworks: [{fw}]\n"
+            "    input: {shape: [null, 1, 8, 8], layout: NCHW}\n"
+        )
     (Path(pytester.path) / "suite.yaml").write_text(
-        "suite: byo\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n" + models +
-        "frameworks: [torch, onnxruntime, litert]\nsettings: {latency_samples: 10, warmup: 1}\n")
+        "suite: byo\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n"
+        + models
+        + "frameworks: [torch, onnxruntime, litert]\nsettings: {latency_samples: 10, warmup: 1}\n"
+    )
     result = pytester.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
     result.assert_outcomes(passed=4, errors=2)
-    result.stdout.fnmatch_lines(["byo::broken?onnxruntime-fp32-single?: onnxruntime cannot load *broken.onnx*",
-                                 "byo::broken_lt?litert-fp32-single?: LiteRT cannot load *broken.tflite*"])
+    result.stdout.fnmatch_lines(
+        [
+            "byo::broken?onnxruntime-fp32-single?: onnxruntime cannot load *broken.onnx*",
+            "byo::broken_lt?litert-fp32-single?: LiteRT cannot load *broken.tflite*",
+        ]
+    )
     items = {i["model"]: i for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"]}
     assert all(items[m]["metrics"]["accuracy"] > 0.9 for m in ("ts", "ep", "ox", "lt"))
     assert items["ts"]["metrics"]["accuracy"] == items["ox"]["metrics"]["accuracy"]
@@ -64,8 +77,13 @@ def test_wrong_input_shape_is_a_clear_item_error(pytester, exported):
     (Path(pytester.path) / "suite.yaml").write_text(
         "suite: byo\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n"
         f"  ox:\n    file: net.onnx\n    sha256: {sha}\n    input: {{shape: [null, 8, 8, 1], layout: NHWC}}\n"
-        "frameworks: [onnxruntime]\n")
+        "frameworks: [onnxruntime]\n"
+    )
     result = pytester.runpytest("--aibench", "suite.yaml")
     result.assert_outcomes(errors=1)  # found when the model is prepared: the spec contradicts the file
-    result.stdout.fnmatch_lines(["*net.onnx (onnxruntime): the manifest says input shape ?None, 8, 8, 1?, the model's "
-                                 "input * is ?'N', 1, 8, 8?; fix 'input: {shape: ...}'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*net.onnx (onnxruntime): the manifest says input shape ?None, 8, 8, 1?, the model's "
+            "input * is ?'N', 1, 8, 8?; fix 'input: {shape: ...}'*"
+        ]
+    )

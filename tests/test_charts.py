@@ -19,7 +19,7 @@ def test_log_axes_always_get_at_least_two_round_ticks_inside(lo: float, span: fl
     ticks = log_ticks(lo, hi)
     assert len(ticks) >= 2
     for v in ticks:
-        assert 10 ** lo * (1 - 1e-9) <= v <= 10 ** hi * (1 + 1e-9)
+        assert 10**lo * (1 - 1e-9) <= v <= 10**hi * (1 + 1e-9)
     mantissas = {round(v / 10 ** math.floor(math.log10(v)), 6) for v in ticks}
     assert mantissas <= {1.0, 2.0, 5.0} or _evenly_spaced(ticks)
 
@@ -52,14 +52,25 @@ def test_box_plot_percentiles_are_nearest_rank() -> None:
 
 
 def _item(model: str, fw: str, acc: float, p50: float, outcome: str = "passed") -> Result:
-    return Result(f"s::{model}[{fw}-fp32-single]", "s", model, {"model": model, "framework": fw, "quantization": "fp32"},
-                  outcome=outcome, metrics={"accuracy": acc, "latency.p50_ms": p50, "vips": acc / p50},
-                  samples={"latency_ns": [int(p50 * 1e6)] * 20})
+    return Result(
+        f"s::{model}[{fw}-fp32-single]",
+        "s",
+        model,
+        {"model": model, "framework": fw, "quantization": "fp32"},
+        outcome=outcome,
+        metrics={"accuracy": acc, "latency.p50_ms": p50, "vips": acc / p50},
+        samples={"latency_ns": [int(p50 * 1e6)] * 20},
+    )
 
 
 def test_models_sharing_runtime_and_quantization_are_named_and_failures_ringed() -> None:
-    svg = pareto_svg([_item("alpha", "torch", 0.9, 0.2), _item("beta", "torch", 0.8, 0.3, "failed"),
-                      _item("gamma", "onnxruntime", 0.85, 0.1)])
+    svg = pareto_svg(
+        [
+            _item("alpha", "torch", 0.9, 0.2),
+            _item("beta", "torch", 0.8, 0.3, "failed"),
+            _item("gamma", "onnxruntime", 0.85, 0.1),
+        ]
+    )
     assert ">alpha</text>" in svg and ">beta</text>" in svg and ">gamma</text>" not in svg  # gamma's style is unique
     assert svg.count('class="failed-mark"') == 1 and "failed (a gate or a rule)" in svg
     box = distributions_svg([_item("alpha", "torch", 0.9, 0.0312), _item("beta", "torch", 0.8, 0.0335)])

@@ -41,8 +41,7 @@ def test_the_same_item_on_two_links_without_faults_learns_the_same_model(pyteste
         good, bad = by[(paradigm, "good")], by[(paradigm, "bad")]
         assert good["seed"] == bad["seed"]
         assert good["metrics"]["accuracy"] == bad["metrics"]["accuracy"], paradigm
-        assert good["info"]["seed_keys"] == {"suite": "crn", "model": "tiny", "paradigm": paradigm,
-                                             "dataset": "digits"}
+        assert good["info"]["seed_keys"] == {"suite": "crn", "model": "tiny", "paradigm": paradigm, "dataset": "digits"}
     fl_good, fl_bad = by[("federated_learning", "good")], by[("federated_learning", "bad")]
     assert fl_bad["metrics"]["fl"]["sim_time_s"] > fl_good["metrics"]["fl"]["sim_time_s"]  # the link still counts
     assert by[("federated_learning", "good")]["seed"] != by[("lifelong_learning", "good")]["seed"]
@@ -57,16 +56,22 @@ def test_seed_from_names_axes_that_should_get_their_own_numbers(tmp_path: Path) 
     seeds = {c.axis("topology"): c.seed(0) for c in cases if c.paradigm == "lifelong_learning"}
     assert seeds["good"] != seeds["bad"]
     path.write_text(SUITE + "seed_from: [topolgy]\n")
-    with pytest.raises(ManifestError, match=r"seed_from.0: 'topolgy' is not an axis or variable.*did you mean 'topology'"):
+    with pytest.raises(
+        ManifestError, match=r"seed_from.0: 'topolgy' is not an axis or variable.*did you mean 'topology'"
+    ):
         load(path, lambda name: True)
 
 
 def test_seeds_n_reports_the_mean_and_interval_over_the_same_seeds_for_every_condition(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("simpy")
-    text = SUITE.replace("paradigms: [federated_learning, lifelong_learning]", "paradigms: [lifelong_learning]") \
-        .replace("settings: {eval_samples: 150, batch_size: 64}", "settings: {eval_samples: 150, batch_size: 64, seeds: 3}")
+    text = SUITE.replace(
+        "paradigms: [federated_learning, lifelong_learning]", "paradigms: [lifelong_learning]"
+    ).replace(
+        "settings: {eval_samples: 150, batch_size: 64}", "settings: {eval_samples: 150, batch_size: 64, seeds: 3}"
+    )
     (Path(pytester.path) / "suite.yaml").write_text(text)
     result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "r.json", timeout=600)
     result.assert_outcomes(passed=2)
@@ -88,9 +93,10 @@ def test_seed_list_is_the_items_seed_then_derived_ones_and_the_interval_is_stude
     assert seed_list(5, 3)[0] == 5 and seed_list(5, 3) == seed_list(5, 3) and len(set(seed_list(5, 4))) == 4
     mean, sd, lo, hi = interval([0.8, 0.9, 1.0])
     assert mean == pytest.approx(0.9) and sd == pytest.approx(0.1)
-    assert hi - mean == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
-    metrics, record = combine([{"accuracy": 0.8, "fl.rounds": 2, "note": "a"}, {"accuracy": 1.0, "fl.rounds": 2,
-                                                                                 "note": "b"}], [1, 2])
+    assert hi - mean == pytest.approx(4.303 * 0.1 / 3**0.5)
+    metrics, record = combine(
+        [{"accuracy": 0.8, "fl.rounds": 2, "note": "a"}, {"accuracy": 1.0, "fl.rounds": 2, "note": "b"}], [1, 2]
+    )
     assert metrics["accuracy"] == pytest.approx(0.9) and metrics["note"] == "a" and metrics["seeds.n"] == 2
     assert record["per_seed"] == [{"accuracy": 0.8}, {"accuracy": 1.0}]
 
@@ -103,13 +109,22 @@ def test_a_change_within_the_seeds_spread_is_not_a_regression() -> None:
     (rule,) = parse_rules("accuracy:-0.01", known_metric_names())
 
     def res(acc: float, lo: float, hi: float) -> Result:
-        return Result(id="s::m[t]", suite="s", model="m", axes={}, seed=1, metrics={
-            "accuracy": acc, "seeds.n": 5, "seeds.accuracy_ci_low": lo, "seeds.accuracy_ci_high": hi})
+        return Result(
+            id="s::m[t]",
+            suite="s",
+            model="m",
+            axes={},
+            seed=1,
+            metrics={"accuracy": acc, "seeds.n": 5, "seeds.accuracy_ci_low": lo, "seeds.accuracy_ci_high": hi},
+        )
 
     noisy = judge(rule, res(0.90, 0.86, 0.94), res(0.87, 0.83, 0.91))
     assert not noisy.regressed and "within the seeds' spread" in noisy.evidence
     real = judge(rule, res(0.90, 0.89, 0.91), res(0.80, 0.79, 0.81))
     assert real.regressed and "disjoint" in real.evidence
-    plain = judge(rule, Result(id="x", suite="s", model="m", axes={}, metrics={"accuracy": 0.9}),
-                  Result(id="x", suite="s", model="m", axes={}, metrics={"accuracy": 0.8}))
+    plain = judge(
+        rule,
+        Result(id="x", suite="s", model="m", axes={}, metrics={"accuracy": 0.9}),
+        Result(id="x", suite="s", model="m", axes={}, metrics={"accuracy": 0.8}),
+    )
     assert plain.regressed and "exact comparison" in plain.evidence

@@ -58,8 +58,11 @@ def test_digits_upscaled_and_shapes_sources():
 def test_scenario_generators_are_pure_functions_of_seed_and_index(seed, index):
     from pytest_aibench.data import scenes, vitals
 
-    for render_fn, args in ((vitals.render, (48, 0.3)), (scenes.render_sign, (32, 8)),
-                            (scenes.render_person, (32, 30, 3))):
+    for render_fn, args in (
+        (vitals.render, (48, 0.3)),
+        (scenes.render_sign, (32, 8)),
+        (scenes.render_person, (32, 30, 3)),
+    ):
         a, la = render_fn(seed, index, *args)
         b, lb = render_fn(seed, index, *args)
         assert np.array_equal(a, b) and la == lb and a.dtype == np.float32 and np.isfinite(a).all()
@@ -87,8 +90,8 @@ def test_re_id_views_of_one_identity_match_across_cameras():
         c = img[:, 10:16, 13:19].reshape(3, -1).mean(1)
         return c / (c.sum() + 1e-6), label
 
-    cam0 = [torso(i) for i in range(30)]          # each identity once by camera 0
-    cam1 = [torso(i + 30) for i in range(30)]     # and once by camera 1
+    cam0 = [torso(i) for i in range(30)]  # each identity once by camera 0
+    cam1 = [torso(i + 30) for i in range(30)]  # and once by camera 1
     hits = sum(min(range(30), key=lambda j: np.abs(cam1[j][0] - f).sum()) == i for i, (f, _) in enumerate(cam0))
     assert [label for _, label in cam0] == [label for _, label in cam1] == list(range(30))
     assert hits >= 4  # crude colour matching re-identifies well above chance (P(>=4 of 30 by chance) < 0.5 %)

@@ -93,8 +93,11 @@ def sim_fields(path: Path) -> dict[str, dict]:
     out = {}
     for item in json.loads(path.read_text())["items"]:
         flat = _flatten(item["metrics"])
-        out[item["id"]] = {k: v for k, v in flat.items() if k.startswith(("sim.", "fl.", "il.", "ll.", "bytes.", "offload"))
-                           or k == "accuracy"}
+        out[item["id"]] = {
+            k: v
+            for k, v in flat.items()
+            if k.startswith(("sim.", "fl.", "il.", "ll.", "bytes.", "offload")) or k == "accuracy"
+        }
         out[item["id"]]["rounds"] = item["info"].get("accuracy_per_round")
     return out
 
@@ -104,13 +107,18 @@ def test_same_seed_same_accuracy_and_simulated_times_serial_and_xdist(pytester):
     pytest.importorskip("simpy")
     copy_suite(pytester)
     pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "a.json").assert_outcomes(passed=14)
-    pytester.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "b.json").assert_outcomes(passed=14)
+    pytester.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "b.json").assert_outcomes(
+        passed=14
+    )
     a, b = sim_fields(Path(pytester.path) / "a.json"), sim_fields(Path(pytester.path) / "b.json")
     assert a == b
     joint = a["edge-cloud::small[torch-fp32-joint_inference-bad]"]
     assert joint["offload_ratio"] > 0 and joint["sim.latency.p99_ms"] > joint["sim.latency.p50_ms"]
     cloud_bad = a["edge-cloud::small[torch-fp32-cloud_only-bad]"]
-    assert cloud_bad["sim.availability"] < 1.0 and cloud_bad["accuracy"] < a["edge-cloud::small[torch-fp32-cloud_only-good]"]["accuracy"]
+    assert (
+        cloud_bad["sim.availability"] < 1.0
+        and cloud_bad["accuracy"] < a["edge-cloud::small[torch-fp32-cloud_only-good]"]["accuracy"]
+    )
     fl = a["edge-cloud::large[torch-fp32-federated_learning-good]"]
     assert len(fl["rounds"]) == 8 and fl["bytes.up"] > 0
     ll = a["edge-cloud::large[torch-fp32-lifelong_learning-good]"]
@@ -132,41 +140,58 @@ def test_outage_falls_back_to_the_edge_answer(pytester):
 
 def test_grid_points_are_items_with_constraints_and_seeded_sampling(pytester):
     pytest.importorskip("torch")
-    copy_suite(pytester, extra="grid:\n  params: {threshold: [0.5, 0.7, 0.9, 0.99], interval_s: [0.01, 0.05]}\n"
-                               "  exclude:\n    - {threshold: 0.99, interval_s: 0.01}\n  sample: {n: 5, seed: 3}\n")
+    copy_suite(
+        pytester,
+        extra="grid:\n  params: {threshold: [0.5, 0.7, 0.9, 0.99], interval_s: [0.01, 0.05]}\n"
+        "  exclude:\n    - {threshold: 0.99, interval_s: 0.01}\n  sample: {n: 5, seed: 3}\n",
+    )
     items, _ = pytester.inline_genitems("--aibench", "suite.yaml")
     assert len(items) == 14 * 5  # every combination at each of the 5 sampled points
     ids = [i.name for i in items if "joint_inference-good" in i.name]
     assert len(ids) == 5 and all("threshold_" in i and "interval_s_" in i for i in ids)
     assert "small[torch-fp32-joint_inference-good-threshold_0.99-interval_s_0.01]" not in ids
     again, _ = pytester.inline_genitems("--aibench", "suite.yaml")
-    assert [i.name for i in again if "joint_inference-good" in i.name] == ids  # seeded: the same sample every time (and on every xdist worker)
+    assert [
+        i.name for i in again if "joint_inference-good" in i.name
+    ] == ids  # seeded: the same sample every time (and on every xdist worker)
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "joint_inference and good", "--aibench-json", "r.json")
     result.assert_outcomes(passed=5)
-    got = {json.dumps(i["info"]["joint"]["threshold"]) for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"]}
+    got = {
+        json.dumps(i["info"]["joint"]["threshold"])
+        for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"]
+    }
     assert len(got) > 1  # each point's parameters reached the paradigm
 
 
 def test_a_model_that_does_not_fit_the_node_fails_with_the_reason(pytester):
     pytest.importorskip("torch")
-    copy_suite(pytester, extra="nodes:\n  tiny_mcu: {profile: mcu, memory_mb: 0.001}\n",
-               replace=("  good:\n    edge: rpi4", "  good:\n    edge: tiny_mcu"))
+    copy_suite(
+        pytester,
+        extra="nodes:\n  tiny_mcu: {profile: mcu, memory_mb: 0.001}\n",
+        replace=("  good:\n    edge: rpi4", "  good:\n    edge: tiny_mcu"),
+    )
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "edge_only and good")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*needs about * MiB (weights x3) but the edge node 'tiny_mcu' has 0.001 MiB: it does not fit*"])
+    result.stdout.fnmatch_lines(
+        ["*needs about * MiB (weights x3) but the edge node 'tiny_mcu' has 0.001 MiB: it does not fit*"]
+    )
 
 
 def test_unknown_node_profile_is_a_manifest_error(pytester):
     copy_suite(pytester, replace=("  good:\n    edge: rpi4", "  good:\n    edge: rpi5"))
     result = pytester.runpytest("--aibench", "suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*topologies.good.edge: unknown node 'rpi5'; built in: mcu, rpi4*did you mean 'rpi4'?"])
+    result.stderr.fnmatch_lines(
+        ["*topologies.good.edge: unknown node 'rpi5'; built in: mcu, rpi4*did you mean 'rpi4'?"]
+    )
 
 
 def test_topology_fixtures_in_a_handwritten_test(pytester):
-    pytester.makepyfile(test_topo='''
+    pytester.makepyfile(
+        test_topo="""
         def test_edges(aibench_topology, edge_node, cloud_node):
             assert edge_node.name == "rpi4" and cloud_node.gflops > edge_node.gflops
             assert aibench_topology.uplink.bandwidth_mbps > 0
-    ''')
+    """
+    )
     pytester.runpytest("test_topo.py").assert_outcomes(passed=1)

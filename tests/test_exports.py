@@ -27,16 +27,25 @@ def test_stats_are_pytest_benchmarks_own(ns: list[int]) -> None:
         theirs.update(v / 1e9)
     for field in theirs.fields:
         want = getattr(theirs, field)
-        assert ours[field] == pytest.approx(want, rel=1e-12, abs=1e-15) if isinstance(want, float) else \
-            ours[field] == want, field
+        assert (
+            ours[field] == pytest.approx(want, rel=1e-12, abs=1e-15) if isinstance(want, float) else ours[field] == want
+        ), field
     assert ours["data"] == [v / 1e9 for v in ns]
 
 
 def test_machine_info_is_what_pytest_benchmark_fills_in() -> None:
     ours = machine_info(run_machine(Path.cwd()))
     theirs = pb_plugin.pytest_benchmark_generate_machine_info()
-    for key in ("node", "processor", "machine", "python_implementation", "python_version", "system", "release",
-                "python_compiler"):
+    for key in (
+        "node",
+        "processor",
+        "machine",
+        "python_implementation",
+        "python_version",
+        "system",
+        "release",
+        "python_compiler",
+    ):
         assert ours[key] == theirs[key], key
     assert ours["cpu"].get("brand_raw") == theirs["cpu"].get("brand_raw")
     assert ours["processor"] == platform.processor()
@@ -44,12 +53,21 @@ def test_machine_info_is_what_pytest_benchmark_fills_in() -> None:
 
 def test_machine_info_is_the_runs_not_the_reporting_machines() -> None:
     """A run measured elsewhere keeps its machine when reported here, and a merged run keeps its first."""
-    elsewhere = {"node": "vendor-box", "machine": "aarch64", "system": "Linux", "release": "6.1",
-                 "cpu": {"model": "Neoverse-V2", "logical": 72, "isa": ["asimd", "sve2"]},
-                 "python": {"version": "3.12.1", "implementation": "CPython"}}
+    elsewhere = {
+        "node": "vendor-box",
+        "machine": "aarch64",
+        "system": "Linux",
+        "release": "6.1",
+        "cpu": {"model": "Neoverse-V2", "logical": 72, "isa": ["asimd", "sve2"]},
+        "python": {"version": "3.12.1", "implementation": "CPython"},
+    }
     got = benchmark_json({"machine": elsewhere}, [])["machine_info"]
-    assert (got["node"], got["machine"], got["cpu"]["brand_raw"], got["cpu"]["count"]) == \
-        ("vendor-box", "aarch64", "Neoverse-V2", 72)
+    assert (got["node"], got["machine"], got["cpu"]["brand_raw"], got["cpu"]["count"]) == (
+        "vendor-box",
+        "aarch64",
+        "Neoverse-V2",
+        72,
+    )
     merged = benchmark_json({"machine": {"machines": {"vendor-box": elsewhere}}}, [])["machine_info"]
     assert merged["node"] == "vendor-box" and platform.node() != "vendor-box"
 
@@ -91,11 +109,20 @@ def _read_bmf(text: str) -> dict:
     return doc
 
 
-def test_continuous_benchmarking_exports_read_by_their_consumers_rules(demo: pytest.Pytester,
-                                                                       linear_model: tuple[bytes, str]) -> None:
+def test_continuous_benchmarking_exports_read_by_their_consumers_rules(
+    demo: pytest.Pytester, linear_model: tuple[bytes, str]
+) -> None:
     (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
-    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", "--aibench-gha-json", "gha.json",
-                   "--aibench-bmf", "bmf.json").assert_outcomes(passed=1)
+    demo.runpytest(
+        "--aibench",
+        "suite.yaml",
+        "--aibench-json",
+        "r.json",
+        "--aibench-gha-json",
+        "gha.json",
+        "--aibench-bmf",
+        "bmf.json",
+    ).assert_outcomes(passed=1)
     root = Path(demo.path)
     (item,) = json.loads((root / "r.json").read_text())["items"]
     gated = {e["name"]: e for e in _extract_custom((root / "gha.json").read_text())}
@@ -104,19 +131,28 @@ def test_continuous_benchmarking_exports_read_by_their_consumers_rules(demo: pyt
     base = "demo linear[numpy-fp32-single]"
     lat = item["metrics"]["latency"]
     # unpaired: the median (with its CI) and top-1 error, then the tail and one-pass figure named as extras
-    assert set(gated) == {f"{base} p50 latency", f"{base} top-1 error (1 - accuracy)", f"{base} p99 latency (extra: tail)",
-                          f"{base} time per item (extra: 1 / throughput of one pass)"}
+    assert set(gated) == {
+        f"{base} p50 latency",
+        f"{base} top-1 error (1 - accuracy)",
+        f"{base} p99 latency (extra: tail)",
+        f"{base} time per item (extra: 1 / throughput of one pass)",
+    }
     assert gated[f"{base} p50 latency"]["value"] == lat["p50_ms"]
-    assert gated[f"{base} p50 latency"]["range"] == f"[{lat['p50_ci_low_ms']:.4g}, {lat['p50_ci_high_ms']:.4g}] ms (95 % CI)"
+    assert (
+        gated[f"{base} p50 latency"]["range"]
+        == f"[{lat['p50_ci_low_ms']:.4g}, {lat['p50_ci_high_ms']:.4g}] ms (95 % CI)"
+    )
     assert gated[f"{base} top-1 error (1 - accuracy)"]["value"] == pytest.approx(1 - item["metrics"]["accuracy"])
     assert set(bigger) == {f"{base} accuracy"} and bigger[f"{base} accuracy"]["value"] == item["metrics"]["accuracy"]
     assert gated[f"{base} p99 latency (extra: tail)"]["value"] == lat["p99_ms"] and not extras
     bmf = _read_bmf((root / "bmf.json").read_text())
     measures = bmf[item["id"]]
     # each measure's bounds are its own confidence interval, the figures they are named for
-    assert measures["latency"] == {"value": pytest.approx(lat["p50_ms"] * 1e6),
-                                   "lower_value": pytest.approx(lat["p50_ci_low_ms"] * 1e6),
-                                   "upper_value": pytest.approx(lat["p50_ci_high_ms"] * 1e6)}
+    assert measures["latency"] == {
+        "value": pytest.approx(lat["p50_ms"] * 1e6),
+        "lower_value": pytest.approx(lat["p50_ci_low_ms"] * 1e6),
+        "upper_value": pytest.approx(lat["p50_ci_high_ms"] * 1e6),
+    }
     assert measures["latency-p99"]["value"] == pytest.approx(lat["p99_ms"] * 1e6)
     assert measures["latency-p99"]["upper_value"] == pytest.approx(lat["p99_ci_high_ms"] * 1e6)
     assert {"latency", "latency-p99", "throughput", "accuracy"} <= set(measures) and "failed" not in measures
@@ -126,10 +162,26 @@ def test_failed_and_invalid_items_are_marked_in_the_ci_exports_not_dropped() -> 
     from pytest_aibench.report.exports import bmf_json, gha_json
     from pytest_aibench.report.result import Result
 
-    failed = Result(id="s::a[ort]", suite="s", model="a", axes={}, outcome="failed",
-                    reason="gate accuracy >= 0.9: 0.42\nmore", metrics={"accuracy": 0.42, "latency.p50_ms": 2.0})
-    invalid = Result(id="s::b[ort]", suite="s", model="b", axes={}, metrics={
-        "latency.p50_ms": 3.0, "loadgen.valid": False, "loadgen.invalid_reason": "latency constraint: p99 9 ms"})
+    failed = Result(
+        id="s::a[ort]",
+        suite="s",
+        model="a",
+        axes={},
+        outcome="failed",
+        reason="gate accuracy >= 0.9: 0.42\nmore",
+        metrics={"accuracy": 0.42, "latency.p50_ms": 2.0},
+    )
+    invalid = Result(
+        id="s::b[ort]",
+        suite="s",
+        model="b",
+        axes={},
+        metrics={
+            "latency.p50_ms": 3.0,
+            "loadgen.valid": False,
+            "loadgen.invalid_reason": "latency constraint: p99 9 ms",
+        },
+    )
     gated, bigger, _ = gha_json([failed, invalid])
     extra = {e["name"]: e.get("extra") or "" for e in gated + bigger}
     assert any(n.startswith("s a") and "FAILED: gate accuracy >= 0.9: 0.42" in x for n, x in extra.items())
@@ -144,14 +196,16 @@ XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # pytest's own schema for
 
 @pytest.mark.parametrize("extra", [(), ("-n", "2")])
 def test_junit_xunit2_validates_against_pytests_schema_with_the_metrics_on_the_testsuite(
-        demo: pytest.Pytester, linear_model: tuple[bytes, str], extra: tuple[str, ...]) -> None:
+    demo: pytest.Pytester, linear_model: tuple[bytes, str], extra: tuple[str, ...]
+) -> None:
     xmlschema = pytest.importorskip("xmlschema")
     import xml.etree.ElementTree as ET
 
     models = "".join(f"  {n}:\n    file: model.npz\n    sha256: {linear_model[1]}\n" for n in ("a", "b"))
     (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1], models=models))
-    demo.runpytest_subprocess("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit2",
-                              *extra).assert_outcomes(passed=2)
+    demo.runpytest_subprocess(
+        "--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit2", *extra
+    ).assert_outcomes(passed=2)
     xmlschema.XMLSchema(str(XSD)).validate(str(Path(demo.path) / "j.xml"))
     tree = ET.parse(Path(demo.path) / "j.xml")
     assert all(not tc.findall("properties") for tc in tree.iter("testcase"))
@@ -160,11 +214,15 @@ def test_junit_xunit2_validates_against_pytests_schema_with_the_metrics_on_the_t
         assert f"suite.yaml::{model}[numpy-fp32-single]::aibench.accuracy" in names
 
 
-def test_junit_xunit1_keeps_the_metrics_in_each_testcase(demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+def test_junit_xunit1_keeps_the_metrics_in_each_testcase(
+    demo: pytest.Pytester, linear_model: tuple[bytes, str]
+) -> None:
     import xml.etree.ElementTree as ET
 
     (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
-    demo.runpytest("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit1").assert_outcomes(passed=1)
+    demo.runpytest("--aibench", "suite.yaml", "--junitxml", "j.xml", "-o", "junit_family=xunit1").assert_outcomes(
+        passed=1
+    )
     (tc,) = ET.parse(Path(demo.path) / "j.xml").iter("testcase")
     assert {p.get("name") for p in tc.iter("property")} >= {"aibench.accuracy", "aibench.latency.p50_ms"}
     # file and line point at the model in the manifest (0-based, pytest's convention), not at the plugin

@@ -34,7 +34,9 @@ def test_binary_metrics_count_the_event_class_and_unanswered_inputs_as_wrong():
     got = Binary().compute(Measurement(predictions=p, labels=y))
     assert got["binary.sensitivity"] == pytest.approx(3 / 4) and got["binary.specificity"] == pytest.approx(4 / 6)
     assert got["binary.precision"] == pytest.approx(3 / 4)
-    assert got["binary.f1"] == pytest.approx(0.75) and got["binary.balanced_accuracy"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+    assert got["binary.f1"] == pytest.approx(0.75) and got["binary.balanced_accuracy"] == pytest.approx(
+        (3 / 4 + 4 / 6) / 2
+    )
     assert Binary().compute(Measurement(predictions=np.array([0, 2]), labels=np.array([0, 2]))) == {}  # not binary
 
 
@@ -83,7 +85,7 @@ def test_litert_runs_a_fixed_batch_model_in_chunks():
     session = runner.prepare(artifact, Node(threads=1), Settings())
     x = session.adapt(np.random.default_rng(0).standard_normal((7, 48, 5)).astype(np.float32))
     whole = session.infer(x)
-    one_by_one = np.concatenate([session.infer(x[i:i + 1]) for i in range(7)])
+    one_by_one = np.concatenate([session.infer(x[i : i + 1]) for i in range(7)])
     assert whole.shape == (7, 2) and np.array_equal(whole, one_by_one)
     assert "chunks" in session.options["static_batch"]
 
@@ -114,8 +116,12 @@ def test_a_model_level_topology_must_be_defined(pytester):
     copy_suite(pytester, "edge-ai", replace=("topologies: [ward]", "topologies: [wards]"))
     result = pytester.runpytest("--aibench", "suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*models.icu_monitor.topologies.0: unknown topology 'wards'; the suite's "
-                                 "topologies: ward, home, street, vehicle*did you mean 'ward'?"])
+    result.stderr.fnmatch_lines(
+        [
+            "*models.icu_monitor.topologies.0: unknown topology 'wards'; the suite's "
+            "topologies: ward, home, street, vehicle*did you mean 'ward'?"
+        ]
+    )
 
 
 def test_devices_table_ranks_profiles_by_fps_with_per_watt_price_and_accuracy_loss(pytester):
@@ -123,11 +129,16 @@ def test_devices_table_ranks_profiles_by_fps_with_per_watt_price_and_accuracy_lo
     copy_suite(pytester, "devices")
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "squeezenet", "--aibench-json", "r.json")
     result.assert_outcomes(passed=20, skipped=1)  # Jetson Nano's Maxwell GPU has no int8 path: not offered
-    result.stdout.fnmatch_lines(["*Δacc*sim FPS*FPS/W*FPS/price*", "* 1  squeezenet*-cloud]*",
-                                 "*squeezenet[[]onnxruntime-int8-edge_only-jetson_nano]*skipped: the jetson_nano profile "
-                                 "has no int8 compute path*",
-                                 "device figures (sim.*) are simulated by a roofline*not measured on the devices; on "
-                                 "the calibrated host its own error is * % to * % (sim.error_pct*3 items)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*Δacc*sim FPS*FPS/W*FPS/price*",
+            "* 1  squeezenet*-cloud]*",
+            "*squeezenet[[]onnxruntime-int8-edge_only-jetson_nano]*skipped: the jetson_nano profile "
+            "has no int8 compute path*",
+            "device figures (sim.*) are simulated by a roofline*not measured on the devices; on "
+            "the calibrated host its own error is * % to * % (sim.error_pct*3 items)",
+        ]
+    )
     items = run_items(Path(pytester.path) / "r.json")
     fps = {q: {} for q in ("fp32", "int8", "fp16")}
     items = {k: v for k, v in items.items() if v["outcome"] == "passed"}
@@ -174,19 +185,29 @@ def test_automl_trials_are_seeded_items_with_a_search_summary_and_validity_gates
     (Path(pytester.path) / "suite.yaml").write_text(AUTOML.replace("MIN", "0.3"))
     serial = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "a.json")
     serial.assert_outcomes(passed=4)
-    serial.stdout.fnmatch_lines(["search: best valid accuracy * after 4 trials (4 valid), * TFLOP and * trial-seconds*",
-                                 "search: best so far (trial-seconds: accuracy): *"])
-    pytester.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "b.json").assert_outcomes(passed=4)
+    serial.stdout.fnmatch_lines(
+        [
+            "search: best valid accuracy * after 4 trials (4 valid), * TFLOP and * trial-seconds*",
+            "search: best so far (trial-seconds: accuracy): *",
+        ]
+    )
+    pytester.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "b.json").assert_outcomes(
+        passed=4
+    )
     a, b = (run_items(Path(pytester.path) / f) for f in ("a.json", "b.json"))
     assert a.keys() == b.keys() and all("width_" in k and "lr_" in k and "epochs_" in k for k in a)
-    assert {k: v["metrics"]["trial"]["accuracy"] for k, v in a.items()} == \
-        {k: v["metrics"]["trial"]["accuracy"] for k, v in b.items()}  # seeded: the same trial, the same result
+    assert {k: v["metrics"]["trial"]["accuracy"] for k, v in a.items()} == {
+        k: v["metrics"]["trial"]["accuracy"] for k, v in b.items()
+    }  # seeded: the same trial, the same result
     run = json.loads((Path(pytester.path) / "a.json").read_text())
     search = run["suites"]["search"]["search"]
     accs = [v["metrics"]["trial"]["accuracy"] for v in a.values()]
     assert search["best_accuracy"] == max(accs) and search["total_train_flops"] == pytest.approx(
-        sum(v["metrics"]["trial"]["train_flops"] for v in a.values()))
-    assert [p["best_accuracy"] for p in search["best_over_time"]] == sorted(p["best_accuracy"] for p in search["best_over_time"])
+        sum(v["metrics"]["trial"]["train_flops"] for v in a.values())
+    )
+    assert [p["best_accuracy"] for p in search["best_over_time"]] == sorted(
+        p["best_accuracy"] for p in search["best_over_time"]
+    )
     # AIPerf's validity rule: a trial under the minimum accuracy fails and does not count as the best
     cut = sorted(accs)[1] + 1e-9
     (Path(pytester.path) / "suite.yaml").write_text(AUTOML.replace("MIN", f"{cut:.9f}"))

@@ -14,10 +14,21 @@ BUSY = "host busy: other processes used 1.4 of 2 CPUs while timing"
 
 
 def _results() -> list[Result]:
-    quiet = Result(id="s::a[ort]", suite="s", model="a", axes={"framework": "onnxruntime"},
-                   metrics={"accuracy": 0.9, "latency.p50_ms": 1.0, "latency.p99_ms": 2.0})
-    busy = Result(id="s::b[ort]", suite="s", model="b", axes={"framework": "onnxruntime"},
-                  metrics={"accuracy": 0.8, "latency.p50_ms": 3.0, "latency.p99_ms": 9.0}, flags=[BUSY])
+    quiet = Result(
+        id="s::a[ort]",
+        suite="s",
+        model="a",
+        axes={"framework": "onnxruntime"},
+        metrics={"accuracy": 0.9, "latency.p50_ms": 1.0, "latency.p99_ms": 2.0},
+    )
+    busy = Result(
+        id="s::b[ort]",
+        suite="s",
+        model="b",
+        axes={"framework": "onnxruntime"},
+        metrics={"accuracy": 0.8, "latency.p50_ms": 3.0, "latency.p99_ms": 9.0},
+        flags=[BUSY],
+    )
     return [quiet, busy]
 
 
@@ -27,7 +38,9 @@ def test_host_busy_is_shown_beside_the_item_and_in_the_header_of_every_leaderboa
     assert "host busy while timing 1 of 2 items" in text.splitlines()[0]
     rows = {line.split()[1]: line for line in text.splitlines() if line[:1].isdigit()}
     assert rows["b[ort]"].rstrip().endswith("! host busy") and "host busy" not in rows["a[ort]"]
-    assert "! host busy: other processes took the CPU while 1 item was timed (other processes used 1.4 of 2 CPUs" in text
+    assert (
+        "! host busy: other processes took the CPU while 1 item was timed (other processes used 1.4 of 2 CPUs" in text
+    )
     md = exports.to_markdown(rs)
     assert "**host busy while timing 1 of 2 items**" in md and "| ! host busy; passed |" in md
     assert md.count("! host busy; ") == 1
@@ -39,8 +52,9 @@ def test_host_busy_is_shown_beside_the_item_and_in_the_header_of_every_leaderboa
 
 def test_a_quiet_host_says_nothing() -> None:
     quiet = _results()[:1]
-    assert "host busy" not in "\n".join(terminal.leaderboard(quiet)) + exports.to_markdown(quiet) + \
-        html.render({"run_id": "r"}, quiet)
+    assert "host busy" not in "\n".join(terminal.leaderboard(quiet)) + exports.to_markdown(quiet) + html.render(
+        {"run_id": "r"}, quiet
+    )
 
 
 def test_show_and_report_read_the_journal_a_default_run_writes(demo, linear_model, capsys, monkeypatch) -> None:

@@ -45,8 +45,9 @@ settings: {eval_samples: 100, batch_size: 64}
 
 def _suite(root: Path, paradigm: str, params: str, outages: str = "[]", extra: str = "") -> Path:
     path = root / "suite.yaml"
-    path.write_text(TORCH_SUITE.replace("PARADIGM", paradigm).replace("PARAMS", params).replace("OUTAGES", outages)
-                    + extra)
+    path.write_text(
+        TORCH_SUITE.replace("PARADIGM", paradigm).replace("PARAMS", params).replace("OUTAGES", outages) + extra
+    )
     return path
 
 
@@ -58,12 +59,21 @@ def _problems(path: Path, **kw: object) -> str:
 
 # -- 1. no code from data, by any route ---------------------------------------------------------------
 def test_stage_code_is_refused_by_every_route_a_manifest_has(tmp_path: Path) -> None:
-    path = _suite(tmp_path, "joint_inference", "{rule: 'os:system'}", extra=(
-        "grid:\n  params: {aggregation: [fedavg, 'os:abort']}\n"
-        "matrix:\n  include:\n    - {model: large, hard_example_mining: 'subprocess:run'}\n"))
+    path = _suite(
+        tmp_path,
+        "joint_inference",
+        "{rule: 'os:system'}",
+        extra=(
+            "grid:\n  params: {aggregation: [fedavg, 'os:abort']}\n"
+            "matrix:\n  include:\n    - {model: large, hard_example_mining: 'subprocess:run'}\n"
+        ),
+    )
     report = _problems(path)
-    for key, spec in (("params.joint_inference.rule", "os:system"), ("grid.params.aggregation.1", "os:abort"),
-                      ("matrix.include.0.hard_example_mining", "subprocess:run")):
+    for key, spec in (
+        ("params.joint_inference.rule", "os:system"),
+        ("grid.params.aggregation.1", "os:abort"),
+        ("matrix.include.0.hard_example_mining", "subprocess:run"),
+    ):
         assert "suite.yaml:" in report and f"{key}: stage '{spec}': module" in report, report
     assert "is not a file in the manifest's folder" in report
 
@@ -86,7 +96,7 @@ def test_a_run_that_takes_no_code_refuses_a_manifest_that_trusts_some(tmp_path: 
 
 
 # -- 2. user code that ends the process never ends the run green ----------------------------------------
-ENDINGS = '''
+ENDINGS = """
 import os, signal
 import torch
 
@@ -105,7 +115,7 @@ def nan(updates, template):
 
 def wrong(updates, template):
     return [1, 2, 3]
-'''
+"""
 
 
 @pytest.mark.slow
@@ -114,15 +124,23 @@ def test_a_stage_that_ends_the_process_or_returns_nonsense_fails_its_item_only(p
     pytest.importorskip("simpy")
     root = Path(pytester.path)
     (root / "algos.py").write_text(ENDINGS)
-    _suite(root, "federated_learning", "{clients: 2, rounds: 1}", extra=(
-        "grid:\n  params: {aggregation: ['algos:exits', 'algos:killed', 'algos:nan', 'algos:wrong', fedavg]}\n"))
+    _suite(
+        root,
+        "federated_learning",
+        "{clients: 2, rounds: 1}",
+        extra=("grid:\n  params: {aggregation: ['algos:exits', 'algos:killed', 'algos:nan', 'algos:wrong', fedavg]}\n"),
+    )
     result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "r.json", timeout=600)
     result.assert_outcomes(passed=1, failed=4)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines_random([
-        "*its isolated process exited with code 0 before sending a result*", "*killed by SIGKILL*",
-        "*stage aggregation 'algos:nan' returned NaN/inf weights*",
-        "*stage aggregation 'algos:wrong' returned list [[]1, 2, 3[]]; expected a state dict*"])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*its isolated process exited with code 0 before sending a result*",
+            "*killed by SIGKILL*",
+            "*stage aggregation 'algos:nan' returned NaN/inf weights*",
+            "*stage aggregation 'algos:wrong' returned list [[]1, 2, 3[]]; expected a state dict*",
+        ]
+    )
     items = json.loads((root / "r.json").read_text())["items"]
     good = [i for i in items if i["outcome"] == "passed"]
     assert good[0]["metrics"]["accuracy"] > 0 and "isolated" not in good[0]["runner"]  # built-in: measured here
@@ -135,11 +153,14 @@ def test_retries_through_an_outage_of_any_length_take_one_step() -> None:
     assert ch.transfer_waiting(1000, 0.0) >= 1e11
 
 
-@pytest.mark.parametrize("params,message", [
-    ("{retry_s: 0}", "params.retry_s: expected a number of simulated seconds above 0"),
-    ("{retry_s: -1}", "params.retry_s: expected a number of simulated seconds above 0"),
-    ("{rounds: 100000000}", "params.rounds: expected a whole number from 1 to 10000"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ("{retry_s: 0}", "params.retry_s: expected a number of simulated seconds above 0"),
+        ("{retry_s: -1}", "params.retry_s: expected a number of simulated seconds above 0"),
+        ("{rounds: 100000000}", "params.rounds: expected a whole number from 1 to 10000"),
+    ],
+)
 def test_loops_that_would_never_end_are_one_line_errors(pytester: pytest.Pytester, params: str, message: str) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("simpy")
@@ -152,8 +173,12 @@ def test_loops_that_would_never_end_are_one_line_errors(pytester: pytest.Pyteste
 def test_an_endless_outage_under_a_huge_deadline_is_a_bounded_result(pytester: pytest.Pytester) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("simpy")
-    _suite(Path(pytester.path), "federated_learning", "{clients: 2, rounds: 2, deadline_s: 1e12, retry_s: 0.5}",
-           outages="[[0.0, 1.0e+12]]")
+    _suite(
+        Path(pytester.path),
+        "federated_learning",
+        "{clients: 2, rounds: 2, deadline_s: 1e12, retry_s: 0.5}",
+        outages="[[0.0, 1.0e+12]]",
+    )
     result = pytester.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1)
     (item,) = json.loads((Path(pytester.path) / "r.json").read_text())["items"]
@@ -198,16 +223,19 @@ def test_every_image_mode_decodes_like_its_8_bit_rgb_copy(tmp_path: Path, mode: 
         img = rgb.convert("L") if mode in ("L", "LA", "1") else rgb.quantize(16) if mode.startswith("P") else rgb
         img = img.convert(mode) if not mode.startswith("P") else img
         want = img.convert("RGB")
-        img.save(tmp_path / ("x.jpg" if mode == "CMYK" else "x.png"),
-                 **({"transparency": 0} if mode == "P+transparency" else {}))
+        img.save(
+            tmp_path / ("x.jpg" if mode == "CMYK" else "x.png"),
+            **({"transparency": 0} if mode == "P+transparency" else {}),
+        )
         if mode == "CMYK":  # the lossy round trip is the file's own: compare with what Pillow reads back
             want = Image.open(tmp_path / "x.jpg").convert("RGB")
     got = _decode(tmp_path / ("x.jpg" if mode == "CMYK" else "x.png"))
     np.testing.assert_allclose(got, np.asarray(want, np.float32).transpose(2, 0, 1) / 255, atol=1 / 255 + 1e-6)
 
 
-def test_an_eps_file_under_any_name_never_reaches_an_external_program(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_eps_file_under_any_name_never_reaches_an_external_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "gs").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")
     (tmp_path / "bin" / "gs").chmod(0o755)
@@ -251,13 +279,16 @@ def test_data_that_a_symlink_takes_outside_the_suite_is_refused(tmp_path: Path) 
     assert len(_load(root)[0]) == 7  # allow_outside_paths: true (no confinement)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"c0/i0.png 1\n../outside.png 0\n", r"labels.txt:2: '../outside.png' must be a path inside"),
-    (b"/etc/passwd 0\n", r"labels.txt:1: '/etc/passwd' must be a path inside"),
-    (b"c0/i0.png 99999999999999999999999\n", r"labels.txt:1: expected 'FILE LABEL'"),
-    (b"c0/i0.png one\n", r"labels.txt:1: expected 'FILE LABEL'"),
-    (b"c0/i0.png 1\nc0/i1.png \xff\xfe\n", r"labels.txt:2: not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"c0/i0.png 1\n../outside.png 0\n", r"labels.txt:2: '../outside.png' must be a path inside"),
+        (b"/etc/passwd 0\n", r"labels.txt:1: '/etc/passwd' must be a path inside"),
+        (b"c0/i0.png 99999999999999999999999\n", r"labels.txt:1: expected 'FILE LABEL'"),
+        (b"c0/i0.png one\n", r"labels.txt:1: expected 'FILE LABEL'"),
+        (b"c0/i0.png 1\nc0/i1.png \xff\xfe\n", r"labels.txt:2: not UTF-8 text"),
+    ],
+)
 def test_bad_labels_files_are_one_message_naming_file_and_line(tmp_path: Path, content: bytes, message: str) -> None:
     root = _tree(tmp_path / "d")
     (root / "labels.txt").write_bytes(content)
@@ -303,38 +334,51 @@ frameworks: [onnxruntime]
 """
 
 
-@pytest.mark.parametrize("pre,inp,message", [
-    ("{dtype: uint8, scale: 0.00392}", "{shape: [null, 3, 8, 8]}", "m.yaml:10: models.m.preprocess.dtype: dtype uint8 "
-     "without input_scale"),
-    ("{dtype: int8}", "{shape: [null, 3, 8, 8]}", "dtype int8 without input_scale"),
-    ("{scale: 0.5}", "{shape: [null, 3, 8, 8], scale: 2.0}", "models.m.preprocess.scale: scale is given both here"),
-    ("{std: [1, 0.0000001, 1]}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.std: std must be at least"),
-    ("{std: .inf}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.std: expected a finite number, got inf"),
-    ("{mean: .nan}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.mean: expected a finite number, got nan"),
-    ("{resize: 100000}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.resize: resize above 8192 pixels"),
-])
+@pytest.mark.parametrize(
+    "pre,inp,message",
+    [
+        (
+            "{dtype: uint8, scale: 0.00392}",
+            "{shape: [null, 3, 8, 8]}",
+            "m.yaml:10: models.m.preprocess.dtype: dtype uint8 without input_scale",
+        ),
+        ("{dtype: int8}", "{shape: [null, 3, 8, 8]}", "dtype int8 without input_scale"),
+        ("{scale: 0.5}", "{shape: [null, 3, 8, 8], scale: 2.0}", "models.m.preprocess.scale: scale is given both here"),
+        ("{std: [1, 0.0000001, 1]}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.std: std must be at least"),
+        ("{std: .inf}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.std: expected a finite number, got inf"),
+        ("{mean: .nan}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.mean: expected a finite number, got nan"),
+        ("{resize: 100000}", "{shape: [null, 3, 8, 8]}", "models.m.preprocess.resize: resize above 8192 pixels"),
+    ],
+)
 def test_degenerate_preprocessing_is_refused_at_collection(tmp_path: Path, pre: str, inp: str, message: str) -> None:
     report = _problems(_manifest_with(tmp_path, PRE.replace("PRE", pre).replace("INPUT", inp)))
     assert message in report, report
 
 
 def test_uint8_input_alone_means_raw_pixels(tmp_path: Path) -> None:
-    path = _manifest_with(tmp_path, PRE.replace("PRE", "{dtype: uint8}").replace("INPUT", "{shape: [null, 3, 8, 8]}")
-                          .replace("path: d}", "path: d}\nallow_outside_paths: true"))
+    path = _manifest_with(
+        tmp_path,
+        PRE.replace("PRE", "{dtype: uint8}")
+        .replace("INPUT", "{shape: [null, 3, 8, 8]}")
+        .replace("path: d}", "path: d}\nallow_outside_paths: true"),
+    )
     assert load(path, lambda name: True).suite.models["m"].preprocess.scale == 1.0
 
 
 @pytest.mark.parametrize("value", ["0", "-5", ".nan", ".inf", "1e308"])
 def test_device_figures_outside_reason_are_refused(tmp_path: Path, value: str) -> None:
-    text = TORCH_SUITE.replace("PARADIGM", "edge_only").replace("PARAMS", "{}").replace("OUTAGES", "[]") \
+    text = (
+        TORCH_SUITE.replace("PARADIGM", "edge_only").replace("PARAMS", "{}").replace("OUTAGES", "[]")
         + f"nodes:\n  box: {{profile: rpi4, gflops: {value}}}\n"
+    )
     report = _problems(_manifest_with(tmp_path, text))
     assert "nodes.box.gflops: expected" in report, report
 
 
 # -- 6. the gate never silently compares nothing -----------------------------------------------------------
-def test_empty_ref_is_a_usage_error_and_a_ref_of_nothing_is_said(demo: pytest.Pytester,
-                                                                   linear_model: tuple[bytes, str]) -> None:
+def test_empty_ref_is_a_usage_error_and_a_ref_of_nothing_is_said(
+    demo: pytest.Pytester, linear_model: tuple[bytes, str]
+) -> None:
     demo.makefile(".yaml", suite=manifest(linear_model[1]))
     r = demo.runpytest("--aibench", "suite.yaml", "--aibench-against", "")
     assert r.ret == pytest.ExitCode.USAGE_ERROR
@@ -361,13 +405,15 @@ def _temps() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("aibench-against-git-*")}
 
 
-def test_git_refs_that_cannot_be_unpacked_or_without_git_leave_nothing_behind(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_git_refs_that_cannot_be_unpacked_or_without_git_leave_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pytest_aibench.run.against import ReferenceError, open_reference
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
 
     git("init", "-q")
     (tmp_path / "abs").symlink_to("/etc/hostname")
@@ -441,7 +487,7 @@ def test_a_failed_or_killed_build_leaves_no_partial_folder(tmp_path: Path, monke
 def _readme_block(after: str, lang: str = "yaml") -> str:
     text = (Path(__file__).parent.parent / "README.md").read_text()
     start = text.index(f"```{lang}\n", text.index(after)) + len(lang) + 4
-    return text[start:text.index("```", start)]
+    return text[start : text.index("```", start)]
 
 
 @pytest.mark.slow
@@ -460,12 +506,17 @@ def test_the_readme_resnet_example_runs_as_written_on_a_small_folder(pytester: p
             Image.fromarray(a).save(root / "ImageNet" / "val" / f"n0{c}" / f"{i}.JPEG")
     w = np.zeros((3, 1000), np.float32)
     w[[0, 1, 2], [0, 1, 2]] = 1.0  # a 1000-way "ResNet50": the channel means, classes 0..2
-    g = helper.make_graph([helper.make_node("GlobalAveragePool", ["input"], ["p"]),
-                           helper.make_node("Flatten", ["p"], ["f"], axis=1),
-                           helper.make_node("Gemm", ["f", "w", "b"], ["logits"])], "r",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 224, 224])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 1000])],
-                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(1000, np.float32), "b")])
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["p"]),
+            helper.make_node("Flatten", ["p"], ["f"], axis=1),
+            helper.make_node("Gemm", ["f", "w", "b"], ["logits"]),
+        ],
+        "r",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 1000])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(1000, np.float32), "b")],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, root / "resnet50.onnx")
@@ -484,21 +535,29 @@ def _bright_onnx(path: Path) -> str:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    g = helper.make_graph([helper.make_node("GlobalAveragePool", ["x"], ["p"]),
-                           helper.make_node("Flatten", ["p"], ["f"], axis=1),
-                           helper.make_node("Gemm", ["f", "w", "b"], ["y"])], "bright",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 12, 16])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
-                          [numpy_helper.from_array(np.array([[-4, 4]] * 3, np.float32), "w"),
-                           numpy_helper.from_array(np.array([2, -2], np.float32), "b")])
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+            helper.make_node("Flatten", ["p"], ["f"], axis=1),
+            helper.make_node("Gemm", ["f", "w", "b"], ["y"]),
+        ],
+        "bright",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 12, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        [
+            numpy_helper.from_array(np.array([[-4, 4]] * 3, np.float32), "w"),
+            numpy_helper.from_array(np.array([2, -2], np.float32), "b"),
+        ],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
     return __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
-def test_verify_checks_a_bundled_runs_image_folder(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_checks_a_bundled_runs_image_folder(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("onnxruntime")
     from pytest_aibench.cli import main as aibench
 
@@ -525,8 +584,9 @@ settings: {{latency_samples: 5, warmup: 1}}
     assert "dataset 'd': folder imgs here hashes to" in capsys.readouterr().out
 
 
-def test_a_reference_checkout_finds_published_models_in_the_cache(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reference_checkout_finds_published_models_in_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pytest_aibench.zoo import cache
     from pytest_aibench.zoo.cards import find_card
 
@@ -541,13 +601,17 @@ def test_a_reference_checkout_finds_published_models_in_the_cache(tmp_path: Path
 
 
 def test_a_bundled_manifest_larger_than_any_manifest_is_refused_before_it_is_read(
-        demo: pytest.Pytester, linear_model: tuple[bytes, str]) -> None:
+    demo: pytest.Pytester, linear_model: tuple[bytes, str]
+) -> None:
     from test_hostile import _bundle, _repack
 
     from pytest_aibench.cli import main as aibench
 
     good = _bundle(demo, linear_model)
     _repack(good, good.with_name("fat.tar.gz"), {"manifests/fat.yaml": b"#" * (5 * 2**20)})
-    with pytest.raises(SystemExit, match=r"member 'manifests/fat.yaml' \(5,242,880 bytes\) is over the limits "
-                                         r"\(4,194,304 bytes for a manifest"):
+    with pytest.raises(
+        SystemExit,
+        match=r"member 'manifests/fat.yaml' \(5,242,880 bytes\) is over the limits "
+        r"\(4,194,304 bytes for a manifest",
+    ):
         aibench(["verify", str(good.with_name("fat.tar.gz"))])

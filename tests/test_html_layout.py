@@ -38,11 +38,19 @@ def _results() -> list[Result]:
         lat = float(10 ** rng.uniform(-2, 2))
         name = f"model_{i}_" + "with_a_rather_long_descriptive_name" * (1 + i % 2)
         ns = [int(lat * 1e6 * f) for f in rng.lognormal(0, 0.2, 50)]
-        out.append(Result(id=f"suite::{name}[onnxruntime-fp32-single-topology_{i}]", suite="suite", model=name,
-                          axes={"framework": ["onnxruntime", "torch", "litert"][i % 3],
-                                "quantization": ["fp32", "int8_dynamic", "fp16"][i % 3]},
-                          metrics={"latency.p50_ms": lat, "accuracy": float(rng.uniform(0.5, 1.0))},
-                          samples={"latency_ns": ns}))
+        out.append(
+            Result(
+                id=f"suite::{name}[onnxruntime-fp32-single-topology_{i}]",
+                suite="suite",
+                model=name,
+                axes={
+                    "framework": ["onnxruntime", "torch", "litert"][i % 3],
+                    "quantization": ["fp32", "int8_dynamic", "fp16"][i % 3],
+                },
+                metrics={"latency.p50_ms": lat, "accuracy": float(rng.uniform(0.5, 1.0))},
+                samples={"latency_ns": ns},
+            )
+        )
     return out
 
 
@@ -50,7 +58,9 @@ def test_spacing_drops_ticks_until_their_labels_clear_each_other() -> None:
     crowded = [(float(x), f"{x / 10:g} ms") for x in range(0, 300, 12)]
     kept = spaced(crowded, 10)
     assert kept[0] == crowded[0] and len(kept) < len(crowded)
-    assert all(b[0] - a[0] >= (text_width(a[1], 10) + text_width(b[1], 10)) / 2 for a, b in zip(kept, kept[1:], strict=False))
+    assert all(
+        b[0] - a[0] >= (text_width(a[1], 10) + text_width(b[1], 10)) / 2 for a, b in zip(kept, kept[1:], strict=False)
+    )
     assert spaced([(0.0, "1"), (100.0, "2")], 10) == [(0.0, "1"), (100.0, "2")]
 
 
@@ -62,14 +72,30 @@ def _browser() -> str | None:
 def test_in_chromium_tick_labels_never_overlap_and_item_labels_are_never_clipped(tmp_path) -> None:
     page = render({"run_id": "layout"}, _results()).replace("</body>", MEASURE + "</body>")
     (tmp_path / "r.html").write_text(page, encoding="utf-8")
-    got = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-                          (tmp_path / "r.html").as_uri()], capture_output=True, text=True, timeout=120)
+    got = subprocess.run(
+        [
+            _browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            (tmp_path / "r.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'<pre id="boxes">(.*?)</pre>', got.stdout, re.S)
     assert found, got.stderr[-2000:]
-    boxes = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                       .replace("&gt;", ">"))
+    boxes = json.loads(
+        found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    )
     ticks = [b for b in boxes if b["cls"] == "tick"]
     labels = [b for b in boxes if b["cls"] == "item-label"]
     assert len(labels) == 24 and len(ticks) >= 6

@@ -76,8 +76,15 @@ def test_a_labels_file_names_the_images_and_its_errors_name_the_line(tmp_path):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.from_regex(r"[a-z]{1,8}\.png", fullmatch=True), st.integers(0, 999)), min_size=1,
-                max_size=8, unique_by=lambda t: t[0]), st.sampled_from([" ", ",", "\t", " , "]))
+@given(
+    st.lists(
+        st.tuples(st.from_regex(r"[a-z]{1,8}\.png", fullmatch=True), st.integers(0, 999)),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda t: t[0],
+    ),
+    st.sampled_from([" ", ",", "\t", " , "]),
+)
 def test_labels_file_parser_round_trips(tmp_path_factory, rows, sep):
     root = tmp_path_factory.mktemp("labels")
     for name, _ in rows:
@@ -90,13 +97,14 @@ def test_labels_file_parser_round_trips(tmp_path_factory, rows, sep):
 def test_preprocessing_resizes_the_shorter_side_crops_the_centre_and_orders_channels(tmp_path):
     a = np.zeros((40, 80, 3), np.uint8)
     a[..., 0], a[..., 2] = 255, 51  # red 255, blue 51
-    a[:, 38:42, 1] = 255            # a green bar in the centre survives the centre crop
+    a[:, 38:42, 1] = 255  # a green bar in the centre survives the centre crop
     img = Image.fromarray(a)
     t = Preprocess(resize=20, crop=(20, 20)).apply(img)
     assert t.shape == (3, 20, 20) and t.dtype == np.float32
     assert t[0].min() == pytest.approx(1.0) and t[1, :, 10].min() > 0.5 and t[1, :, 0].max() < 0.1
-    bgr = Preprocess(resize=20, crop=(20, 20), channels="BGR", layout="NHWC", mean=(0.2, 0.0, 0.0),
-                     std=(0.5, 1.0, 1.0)).apply(img)
+    bgr = Preprocess(
+        resize=20, crop=(20, 20), channels="BGR", layout="NHWC", mean=(0.2, 0.0, 0.0), std=(0.5, 1.0, 1.0)
+    ).apply(img)
     assert bgr.shape == (20, 20, 3) and bgr[0, 0, 0] == pytest.approx(0.0, abs=1e-6) and bgr[0, 0, 2] == 1.0
     q = Preprocess(resize=20, crop=(20, 20), dtype="int8", input_scale=1 / 255, input_zero_point=-128).apply(img)
     assert q.dtype == np.int8 and q[0, 0, 0] == 127 and q[2, 0, 0] == 51 - 128
@@ -124,11 +132,17 @@ def _colour_model(path: Path) -> str:
     from onnx import TensorProto, helper, numpy_helper
 
     w = np.array([[1, 0, 0, 1, 0, 1], [0, 1, 0, 1, 1, 0], [0, 0, 1, 0, 1, 1]], np.float32) * 4
-    g = helper.make_graph([helper.make_node("GlobalAveragePool", ["x"], ["p"]),
-                           helper.make_node("Flatten", ["p"], ["f"], axis=1), helper.make_node("Gemm", ["f", "w", "b"], ["y"])],
-                          "colour", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 32, 32])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 6])],
-                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(6, np.float32), "b")])
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+            helper.make_node("Flatten", ["p"], ["f"], axis=1),
+            helper.make_node("Gemm", ["f", "w", "b"], ["y"]),
+        ],
+        "colour",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 6])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(6, np.float32), "b")],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, str(path))
@@ -139,7 +153,9 @@ def test_an_images_suite_reports_top5_and_vips_with_and_without_preprocessing(py
     pytest.importorskip("onnxruntime")
     tree(pytester.path / "images")
     sha = _colour_model(pytester.path / "colour.onnx")
-    pytester.makefile(".yaml", suite=textwrap.dedent(f"""
+    pytester.makefile(
+        ".yaml",
+        suite=textwrap.dedent(f"""
         suite: folder
         version: "1"
         datasets:
@@ -153,8 +169,11 @@ def test_an_images_suite_reports_top5_and_vips_with_and_without_preprocessing(py
             preprocess: {{resize: 40, crop: 32, channels: BGR}}
         frameworks: [onnxruntime]
         settings: {{latency_samples: 5, batch_size: 4}}
-        """))
-    result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "r.json")
+        """),
+    )
+    result = pytester.runpytest_subprocess(
+        "--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "r.json"
+    )
     result.assert_outcomes(passed=2)
     items = {it["model"]: it for it in json.loads((pytester.path / "r.json").read_text())["items"]}
     plain, swapped = items["colour"]["metrics"], items["swapped"]["metrics"]
@@ -166,7 +185,9 @@ def test_an_images_suite_reports_top5_and_vips_with_and_without_preprocessing(py
 
 
 def test_a_bad_preprocess_key_is_one_clear_error_naming_the_line(pytester):
-    pytester.makefile(".yaml", suite=textwrap.dedent("""
+    pytester.makefile(
+        ".yaml",
+        suite=textwrap.dedent("""
         suite: folder
         version: "1"
         datasets:
@@ -178,10 +199,15 @@ def test_a_bad_preprocess_key_is_one_clear_error_naming_the_line(pytester):
             input: {shape: [null, 3, 32, 32], mean: 0.5}
             preprocess: {crop: 32, mean: [0.5, 0.5, 0.5], input_scale: 0.1}
         frameworks: [onnxruntime]
-        """))
+        """),
+    )
     (pytester.path / "images").mkdir()
     result = pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider")
-    result.stderr.fnmatch_lines(["*2 problems in 1 manifest*",
-                                 "*suite.yaml:10: models.m.preprocess.input_scale*give dtype: int8 or uint8*",
-                                 "*suite.yaml:10: models.m.preprocess.mean*apply twice*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*2 problems in 1 manifest*",
+            "*suite.yaml:10: models.m.preprocess.input_scale*give dtype: int8 or uint8*",
+            "*suite.yaml:10: models.m.preprocess.mean*apply twice*",
+        ]
+    )
     assert result.ret != 0

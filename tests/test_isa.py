@@ -24,16 +24,55 @@ OLD_ISA = ["sse4_1", "sse4_2", "avx"]
 
 
 # -- detection ---------------------------------------------------------------------------------------
-ZEN4 = {"SSE41": True, "SSE42": True, "AVX": True, "FMA3": True, "F16C": True, "AVX2": True, "AVX512F": True,
-        "AVX512BW": True, "AVX512VL": True, "AVX512VNNI": True, "AVX512BF16": True, "AVX512FP16": False}
+ZEN4 = {
+    "SSE41": True,
+    "SSE42": True,
+    "AVX": True,
+    "FMA3": True,
+    "F16C": True,
+    "AVX2": True,
+    "AVX512F": True,
+    "AVX512BW": True,
+    "AVX512VL": True,
+    "AVX512VNNI": True,
+    "AVX512BF16": True,
+    "AVX512FP16": False,
+}
 ZEN1 = {**{k: False for k in ZEN4}, "SSE41": True, "SSE42": True, "AVX": True, "FMA3": True, "F16C": True, "AVX2": True}
 
 
 def test_flags_come_from_cpuid_completed_by_cpuinfo_only_where_they_agree():
-    cpuinfo = {"sse4_1", "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-               "avx512_bf16", "avx_vnni", "amx_tile", "sha_ni"}
-    assert detect(ZEN4, cpuinfo) == ["sse4_1", "sse4_2", "avx", "fma", "f16c", "avx2", "avx512f", "avx512bw",
-                                     "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile"]
+    cpuinfo = {
+        "sse4_1",
+        "sse4_2",
+        "avx",
+        "fma",
+        "f16c",
+        "avx2",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_vnni",
+        "avx512_bf16",
+        "avx_vnni",
+        "amx_tile",
+        "sha_ni",
+    }
+    assert detect(ZEN4, cpuinfo) == [
+        "sse4_1",
+        "sse4_2",
+        "avx",
+        "fma",
+        "f16c",
+        "avx2",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_vnni",
+        "avx_vnni",
+        "avx512_bf16",
+        "amx_tile",
+    ]
     # under an emulator /proc/cpuinfo still describes the host: CPUID wins, cpuinfo-only flags are dropped
     assert detect(ZEN1, cpuinfo) == ["sse4_1", "sse4_2", "avx", "fma", "f16c", "avx2"]
     assert detect(None, {"avx2", "fma", "sha_ni"}) == ["fma", "avx2"]  # no numpy dispatcher: cpuinfo alone
@@ -84,7 +123,9 @@ def test_run_json_and_every_result_carry_the_isa_flags(demo, linear_model):
     result, doc = _run(demo, linear_model)
     result.assert_outcomes(passed=1)
     jsonschema.validate(doc, SCHEMA)
-    assert doc["machine"]["cpu"]["isa"] == list(isa_flags()) and doc["machine"]["cpu"]["isa_level"] == level(isa_flags())
+    assert doc["machine"]["cpu"]["isa"] == list(isa_flags()) and doc["machine"]["cpu"]["isa_level"] == level(
+        isa_flags()
+    )
     assert [i["machine"]["isa"] for i in doc["items"]] == [list(isa_flags())]
     assert doc["items"][0]["machine"]["cpu"] == doc["machine"]["cpu"]["model"]
 
@@ -92,12 +133,17 @@ def test_run_json_and_every_result_carry_the_isa_flags(demo, linear_model):
 def test_compare_names_the_isa_difference_when_accuracy_differs(demo, linear_model):
     _, doc = _run(demo, linear_model, "base.json")
     Path(demo.path, "base.json").write_text(json.dumps(_elsewhere(doc, +0.01)))
-    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-compare", "base.json",
-                            "--aibench-fail-on", "accuracy:-0.001")
+    result = demo.runpytest(
+        "--aibench", "suite.yaml", "--aibench-compare", "base.json", "--aibench-fail-on", "accuracy:-0.001"
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"*accuracy: baseline *, change -0.01* exact comparison (same seed and data); "
-                                 f"ISA differs: baseline sse4, now {level(isa_flags())} (now has *fma*avx2*): "
-                                 "float kernels are picked by instruction set*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*accuracy: baseline *, change -0.01* exact comparison (same seed and data); "
+            f"ISA differs: baseline sse4, now {level(isa_flags())} (now has *fma*avx2*): "
+            "float kernels are picked by instruction set*"
+        ]
+    )
     result.stdout.fnmatch_lines(["*machine differs: ISA: baseline sse4 (avx; no avx512f*now*"])
 
 
@@ -106,8 +152,18 @@ def test_aibench_compare_names_the_isa_difference(demo, linear_model, capsys):
 
     _, doc = _run(demo, linear_model, "now.json")
     Path(demo.path, "old.json").write_text(json.dumps(_elsewhere(json.loads(json.dumps(doc)), +0.01)))
-    assert aibench(["compare", str(Path(demo.path, "old.json")), str(Path(demo.path, "now.json")),
-                    "--fail-on", "accuracy:-0.001"]) == 1
+    assert (
+        aibench(
+            [
+                "compare",
+                str(Path(demo.path, "old.json")),
+                str(Path(demo.path, "now.json")),
+                "--fail-on",
+                "accuracy:-0.001",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "machine differs: ISA: baseline sse4" in out
     assert f"ISA differs: baseline sse4, now {level(isa_flags())}" in out.split("REGRESSED", 1)[1]
@@ -140,8 +196,13 @@ def _card(name: str) -> dict:
 
 
 def _variants(portable: bool) -> list[tuple[str, str]]:
-    return [(name, key) for name in RECIPES if (FIXTURES / name / "card.json").is_file()
-            for key, art in _card(name)["artifacts"].items() if art["isa"]["portable"] is portable]
+    return [
+        (name, key)
+        for name in RECIPES
+        if (FIXTURES / name / "card.json").is_file()
+        for key, art in _card(name)["artifacts"].items()
+        if art["isa"]["portable"] is portable
+    ]
 
 
 @cache
@@ -197,9 +258,11 @@ def test_integer_variant_gives_its_cards_predictions_on_this_cpu(name, key):
     card = _card(name)
     got, expected = _here(name, key), _card_predictions(name, key)
     differing = int((got != expected).sum())
-    assert differing == 0, (f"{name} {key}: {differing} of {len(expected)} predictions on this CPU ({HERE}) differ "
-                            f"from the card's; {_where(card)}; the variant promises identical predictions on every "
-                            f"ISA: {card['artifacts'][key]['isa']['how']}")
+    assert differing == 0, (
+        f"{name} {key}: {differing} of {len(expected)} predictions on this CPU ({HERE}) differ "
+        f"from the card's; {_where(card)}; the variant promises identical predictions on every "
+        f"ISA: {card['artifacts'][key]['isa']['how']}"
+    )
 
 
 @pytest.mark.parametrize("name, key", _variants(False))
@@ -214,11 +277,14 @@ def test_float_variant_agrees_with_its_card_on_this_cpu(name, key):
     same_kind = card["measured_on"]["isa"] == list(isa_flags()) and card["measured_on"]["cpu"] == cpu_summary()["cpu"]
     where = f"this CPU: {HERE}; {_where(card)}"
     if same_kind:
-        assert differing == 0, f"{name} {key}: {differing} predictions differ on the CPU kind the card was built on ({where})"
+        assert differing == 0, (
+            f"{name} {key}: {differing} predictions differ on the CPU kind the card was built on ({where})"
+        )
     else:
         acc, card_acc = float((got == y).mean()), card["accuracy"][key]
         assert abs(acc - card_acc) <= 2 / len(y) and differing <= 0.01 * len(y), (
-            f"{name} {key}: accuracy {acc:.4f} (card {card_acc:.4f}), {differing} predictions differ ({where})")
+            f"{name} {key}: accuracy {acc:.4f} (card {card_acc:.4f}), {differing} predictions differ ({where})"
+        )
 
 
 def test_integer_variants_are_identical_on_an_emulated_avx2_cpu():
@@ -237,9 +303,13 @@ def test_integer_variants_are_identical_on_an_emulated_avx2_cpu():
             expected.append({key: _card_predictions(name, key)[:samples] for key in keys})
     results, isa = isa_check.run_emulated_many(jobs)
     assert level(isa) == "avx2"
-    bad = {f"{job[0][0].path.split('/')[-2]} {key}": int((scores.argmax(-1) != want[key]).sum())
-           for job, got, want in zip(jobs, results, expected, strict=True) for key, scores in got.items()
-           if (scores.argmax(-1) != want[key]).any()}
+    bad = {
+        f"{job[0][0].path.split('/')[-2]} {key}": int((scores.argmax(-1) != want[key]).sum())
+        for job, got, want in zip(jobs, results, expected, strict=True)
+        for key, scores in got.items()
+        if (scores.argmax(-1) != want[key]).any()
+    }
     assert sum(len(w) for w in expected) >= 20 and not bad, (
         f"on the emulated CPU ({describe(isa)}) these integer variants differ from their cards (samples differing "
-        f"of {samples}): {bad}")
+        f"of {samples}): {bad}"
+    )

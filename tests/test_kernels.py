@@ -13,7 +13,9 @@ from pytest_aibench.runtimes.kernels import Kernel, prepare
 
 def test_flops_are_counted_from_the_shapes():
     assert Kernel("gemm", (("m", 4), ("n", 5), ("k", 6))).flops() == 2 * 4 * 5 * 6
-    conv = Kernel("conv", (("n", 1), ("c", 3), ("h", 8), ("w", 8), ("k", 2), ("r", 3), ("s", 3), ("stride", 1), ("pad", 1)))
+    conv = Kernel(
+        "conv", (("n", 1), ("c", 3), ("h", 8), ("w", 8), ("k", 2), ("r", 3), ("s", 3), ("stride", 1), ("pad", 1))
+    )
     assert conv.out_hw() == (8, 8) and conv.flops() == 2 * 1 * 2 * 3 * 3 * 3 * 8 * 8
     assert Kernel("lstm", (("t", 2), ("b", 3), ("i", 4), ("h", 5))).flops() == 2 * 2 * 3 * 4 * 5 * (4 + 5)
 
@@ -33,21 +35,27 @@ def test_micro_manifest_runs_each_framework_and_skips_what_is_missing(pytester):
         "suite: m\nversion: '1'\nmodels:\n  g: {kernel: {op: gemm, shape: {m: 64, n: 32, k: 64}}}\n"
         "  l: {kernel: {op: lstm, shape: {t: 3, b: 2, i: 8, h: 8}}}\n"
         "frameworks: [numpy, torch, onnxruntime]\nquantizations: [fp32, bf16]\nparadigms: [kernel]\n"
-        "metrics: [latency, kernel]\nsettings: {warmup: 1, latency_samples: 5}\n")
+        "metrics: [latency, kernel]\nsettings: {warmup: 1, latency_samples: 5}\n"
+    )
     result = pytester.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", "-rs")
     result.assert_outcomes(passed=8, skipped=4)
     result.stdout.fnmatch_lines(["*numpy has no bf16 gemm kernel here*"])
     items = [i for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"] if i["outcome"] == "passed"]
     for i in items:
         k = i["metrics"]["kernel"]
-        assert k["gflops"] > 0 and k["peak_gflops"] > 0 and k["fraction_of_peak"] == pytest.approx(k["gflops"] / k["peak_gflops"])
+        assert (
+            k["gflops"] > 0
+            and k["peak_gflops"] > 0
+            and k["fraction_of_peak"] == pytest.approx(k["gflops"] / k["peak_gflops"])
+        )
         assert i["artifact"]["op"] in ("gemm", "lstm") and i["artifact"]["flops"] == k["flops"]
 
 
 def test_kernel_needs_its_dimensions(pytester):
     (Path(pytester.path) / "suite.yaml").write_text(
         "suite: m\nversion: '1'\nmodels:\n  g: {kernel: {op: gemm, shape: {m: 64, n: 32}}}\n"
-        "frameworks: [numpy]\nparadigms: [kernel]\n")
+        "frameworks: [numpy]\nparadigms: [kernel]\n"
+    )
     result = pytester.runpytest("--aibench", "suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*models.g.kernel.shape: a gemm kernel needs the dimensions m, n, k; missing k*"])
@@ -55,7 +63,8 @@ def test_kernel_needs_its_dimensions(pytester):
 
 def test_a_model_without_a_dataset_is_an_error(pytester):
     (Path(pytester.path) / "suite.yaml").write_text(
-        "suite: m\nversion: '1'\nmodels:\n  z: {zoo: tinycnn-digits}\nframeworks: [torch]\n")
+        "suite: m\nversion: '1'\nmodels:\n  z: {zoo: tinycnn-digits}\nframeworks: [torch]\n"
+    )
     result = pytester.runpytest("--aibench", "suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*models.z: model needs a dataset to be evaluated on*"])

@@ -57,12 +57,20 @@ def test_valid_manifest_becomes_suite_and_cases(tmp_path):
     loaded = load(write(tmp_path, VALID), known)
     s = loaded.suite
     assert s.name == "s" and s.default_profile == "quick"
-    assert s.axes == (("framework", ("torch", "onnxruntime")), ("quantization", ("fp32", "int8")),
-                      ("paradigm", ("single",)), ("threads", (1, 2)))
+    assert s.axes == (
+        ("framework", ("torch", "onnxruntime")),
+        ("quantization", ("fp32", "int8")),
+        ("paradigm", ("single",)),
+        ("threads", (1, 2)),
+    )
     assert [c.param_id for c in loaded.cases] == [
-        "torch-fp32-single-threads_1", "torch-fp32-single-threads_2",
-        "onnxruntime-fp32-single-threads_1", "onnxruntime-fp32-single-threads_2",
-        "onnxruntime-int8-single-threads_1", "onnxruntime-int8-single-threads_2"]
+        "torch-fp32-single-threads_1",
+        "torch-fp32-single-threads_2",
+        "onnxruntime-fp32-single-threads_1",
+        "onnxruntime-fp32-single-threads_2",
+        "onnxruntime-int8-single-threads_1",
+        "onnxruntime-int8-single-threads_2",
+    ]
     case = loaded.cases[1]
     assert case.settings("quick") == Settings(latency_samples=10, threads=2)  # same-named axis overrides
     assert str(s.gates[0]) == "accuracy >= 0.9"
@@ -72,16 +80,21 @@ def test_all_problems_are_reported_together_with_lines_paths_and_suggestions(tmp
     text = VALID.replace("tiny: {zoo: tinycnn-digits}", "tiny: {zoo: tinycnn-digits, datset: digits}")
     text = text.replace("[fp32, int8]", "[fp32, int9]").replace('">= 0.9"', '"~ 0.9"')
     text = text.replace("{latency_samples: 10}", "{latency_sample: 10}") + "matrx: {}\n"
-    keys = {name: ", ".join(props) for name, props in (
-        ("model", schema()["$defs"]["model"]["properties"]), ("settings", schema()["$defs"]["settings"]["properties"]),
-        ("top", schema()["properties"]))}
+    keys = {
+        name: ", ".join(props)
+        for name, props in (
+            ("model", schema()["$defs"]["model"]["properties"]),
+            ("settings", schema()["$defs"]["settings"]["properties"]),
+            ("top", schema()["properties"]),
+        )
+    }
     lines = problems(tmp_path, text)
     assert lines == [
         f"  suite.yaml:6: models.tiny.datset: unknown key 'datset'; expected one of: {keys['model']}; "
         "did you mean 'dataset'?",
         "  suite.yaml:8: quantizations.1: unknown quantization 'int9'; known: fp32, fp16, bf16, int8, int8_dynamic; "
         "did you mean 'int8'?",
-        "  suite.yaml:15: gates.accuracy: expected a comparison such as \">= 0.9\" or \"<= 20\" (operators >= <= > < == !=), "
+        '  suite.yaml:15: gates.accuracy: expected a comparison such as ">= 0.9" or "<= 20" (operators >= <= > < == !=), '
         "got '~ 0.9'",
         f"  suite.yaml:17: profiles.quick.latency_sample: unknown key 'latency_sample'; expected one of: "
         f"{keys['settings']}; did you mean 'latency_samples'?",
@@ -89,36 +102,60 @@ def test_all_problems_are_reported_together_with_lines_paths_and_suggestions(tmp
     ]
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda t: t.replace("suite: s\n", ""), "suite.yaml:1: (top level): missing required key 'suite'"),
-    (lambda t: t.replace("tiny: {zoo: tinycnn-digits}", "tiny: {}"), "needs exactly one of 'zoo:'"),
-    (lambda t: t.replace("tiny: {zoo: tinycnn-digits}", "tiny: {file: m.onnx}"), "needs its 'sha256:'"),
-    (lambda t: t.replace("{source: digits}", "{source: digits}\n  other: {source: digits}"), "model needs 'dataset:'"),
-    (lambda t: t.replace("frameworks: [torch, onnxruntime]", "frameworks: [torch, torch]"), "values must be distinct"),
-    (lambda t: t.replace("framework: torch, quantization", "frameworks: torch, quantization"),
-     "matrix rules use singular axis names: 'framework', not 'frameworks'"),
-    (lambda t: t.replace("framework: torch, quantization: int8}", "framework: tflite}"),
-     "'tflite' is not a value of axis 'framework'"),
-    (lambda t: t.replace("threads: [1, 2]", "frameworks: [x]"), "'frameworks' is a standard axis"),
-    (lambda t: t.replace('accuracy: ">= 0.9"', 'acuracy: ">= 0.9"'), "did you mean 'accuracy'?"),
-    (lambda t: t.replace('accuracy: ">= 0.9"', "accuracy: 0.9"), 'gate needs a comparison, e.g. ">= 0.9"'),
-    (lambda t: t + "default_profile: ful\n", "default_profile 'ful' is not among the profiles (quick)"),
-    (lambda t: t.replace("quantizations: [fp32, int8]", "quantizations: [fp32, skip]"),
-     "would shadow pytest's 'skip' marker"),
-    (lambda t: t.replace("suite: s", "suite: 's/../x'"), "suite.yaml:1: suite: expected a name of letters, digits, '_', '.', '+', '-' (not starting with '.', '+' or '-'), got 's/../x'"),
-    (lambda t: t.replace("{source: digits}", "{source: npz}"), "needs 'path:'"),
-    (lambda t: t.replace("{latency_samples: 10}", "{latency_samples: 10, latency_span_s: -1}"),
-     "latency_span_s: expected a number >= 0, got -1"),
-    (lambda t: t + "matrix:\n  include:\n    - {model: tiny, quantization: fp16}\n", "duplicate key 'matrix'"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.replace("suite: s\n", ""), "suite.yaml:1: (top level): missing required key 'suite'"),
+        (lambda t: t.replace("tiny: {zoo: tinycnn-digits}", "tiny: {}"), "needs exactly one of 'zoo:'"),
+        (lambda t: t.replace("tiny: {zoo: tinycnn-digits}", "tiny: {file: m.onnx}"), "needs its 'sha256:'"),
+        (
+            lambda t: t.replace("{source: digits}", "{source: digits}\n  other: {source: digits}"),
+            "model needs 'dataset:'",
+        ),
+        (
+            lambda t: t.replace("frameworks: [torch, onnxruntime]", "frameworks: [torch, torch]"),
+            "values must be distinct",
+        ),
+        (
+            lambda t: t.replace("framework: torch, quantization", "frameworks: torch, quantization"),
+            "matrix rules use singular axis names: 'framework', not 'frameworks'",
+        ),
+        (
+            lambda t: t.replace("framework: torch, quantization: int8}", "framework: tflite}"),
+            "'tflite' is not a value of axis 'framework'",
+        ),
+        (lambda t: t.replace("threads: [1, 2]", "frameworks: [x]"), "'frameworks' is a standard axis"),
+        (lambda t: t.replace('accuracy: ">= 0.9"', 'acuracy: ">= 0.9"'), "did you mean 'accuracy'?"),
+        (lambda t: t.replace('accuracy: ">= 0.9"', "accuracy: 0.9"), 'gate needs a comparison, e.g. ">= 0.9"'),
+        (lambda t: t + "default_profile: ful\n", "default_profile 'ful' is not among the profiles (quick)"),
+        (
+            lambda t: t.replace("quantizations: [fp32, int8]", "quantizations: [fp32, skip]"),
+            "would shadow pytest's 'skip' marker",
+        ),
+        (
+            lambda t: t.replace("suite: s", "suite: 's/../x'"),
+            "suite.yaml:1: suite: expected a name of letters, digits, '_', '.', '+', '-' (not starting with '.', '+' or '-'), got 's/../x'",
+        ),
+        (lambda t: t.replace("{source: digits}", "{source: npz}"), "needs 'path:'"),
+        (
+            lambda t: t.replace("{latency_samples: 10}", "{latency_samples: 10, latency_span_s: -1}"),
+            "latency_span_s: expected a number >= 0, got -1",
+        ),
+        (lambda t: t + "matrix:\n  include:\n    - {model: tiny, quantization: fp16}\n", "duplicate key 'matrix'"),
+    ],
+)
 def test_each_kind_of_mistake_has_a_clear_message(tmp_path, edit, expected):
     report = "\n".join(problems(tmp_path, edit(VALID)))
     assert expected in report
 
 
 def test_include_that_matches_nothing_must_name_every_axis(tmp_path):
-    text = VALID.replace("  exclude:", "  include:\n    - {model: tiny, framework: onnxruntime, quantization: fp16}\n  exclude:")
-    assert "include rule matches no combination, and as a new combination it lacks paradigm, threads" in "\n".join(problems(tmp_path, text))
+    text = VALID.replace(
+        "  exclude:", "  include:\n    - {model: tiny, framework: onnxruntime, quantization: fp16}\n  exclude:"
+    )
+    assert "include rule matches no combination, and as a new combination it lacks paradigm, threads" in "\n".join(
+        problems(tmp_path, text)
+    )
 
 
 def test_duplicate_suite_names_across_files(tmp_path):
@@ -153,8 +190,10 @@ def test_shipped_manifests_validate_against_the_schema():
         jsonschema.validate(yaml.safe_load(path.read_text()), schema())
 
 
-@pytest.mark.parametrize("text, op, limit", [(">= 0.9", ">=", 0.9), ("<=20", "<=", 20.0), ("< 1e-3", "<", 1e-3),
-                                             ("!= -2", "!=", -2.0), ("== .5", "==", 0.5)])
+@pytest.mark.parametrize(
+    "text, op, limit",
+    [(">= 0.9", ">=", 0.9), ("<=20", "<=", 20.0), ("< 1e-3", "<", 1e-3), ("!= -2", "!=", -2.0), ("== .5", "==", 0.5)],
+)
 def test_gate_syntax(text, op, limit):
     gate = parse_gate("m", text, "here")
     assert (gate.op, gate.limit) == (op, limit)
@@ -167,10 +206,30 @@ def test_gate_parser_never_raises(text):
 
 
 def _mutations(doc: dict) -> st.SearchStrategy:
-    keys = st.sampled_from(["suite", "version", "datasets", "models", "frameworks", "quantizations", "matrix",
-                            "gates", "profiles", "axes", "metrics", "settings", "bogus"])
-    values = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.text(max_size=4), max_size=3),
-                       st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+    keys = st.sampled_from(
+        [
+            "suite",
+            "version",
+            "datasets",
+            "models",
+            "frameworks",
+            "quantizations",
+            "matrix",
+            "gates",
+            "profiles",
+            "axes",
+            "metrics",
+            "settings",
+            "bogus",
+        ]
+    )
+    values = st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=5),
+        st.lists(st.text(max_size=4), max_size=3),
+        st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+    )
     return st.lists(st.tuples(keys, st.one_of(st.just("__delete__"), values)), max_size=4)
 
 

@@ -14,9 +14,17 @@ from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Suite
 
 
 def suite(axes, include=(), exclude=(), models=("m",)) -> Suite:
-    return Suite(name="s", version="1", path=Path("s.yaml"), sha256="", datasets={"d": DatasetSpec("d", "digits")},
-                 models={m: ModelSpec(name=m, dataset="d", zoo="z") for m in models}, axes=tuple(axes),
-                 include=tuple(include), exclude=tuple(exclude))
+    return Suite(
+        name="s",
+        version="1",
+        path=Path("s.yaml"),
+        sha256="",
+        datasets={"d": DatasetSpec("d", "digits")},
+        models={m: ModelSpec(name=m, dataset="d", zoo="z") for m in models},
+        axes=tuple(axes),
+        include=tuple(include),
+        exclude=tuple(exclude),
+    )
 
 
 def combos(cases: list[Case]) -> list[dict]:
@@ -25,9 +33,15 @@ def combos(cases: list[Case]) -> list[dict]:
 
 def test_github_actions_include_example():
     """The example from GitHub's docs on matrix include, with fruit/animal as axes."""
-    s = suite([("fruit", ("apple", "pear")), ("animal", ("cat", "dog"))], include=[
-        {"color": "green"}, {"color": "pink", "animal": "cat"}, {"fruit": "apple", "shape": "circle"},
-        {"model": "m", "fruit": "banana", "animal": "cat"}])
+    s = suite(
+        [("fruit", ("apple", "pear")), ("animal", ("cat", "dog"))],
+        include=[
+            {"color": "green"},
+            {"color": "pink", "animal": "cat"},
+            {"fruit": "apple", "shape": "circle"},
+            {"model": "m", "fruit": "banana", "animal": "cat"},
+        ],
+    )
     cases, problems = expand(s)
     assert not problems
     assert combos(cases) == [
@@ -40,9 +54,11 @@ def test_github_actions_include_example():
 
 
 def test_exclude_is_a_partial_match_and_runs_before_include():
-    s = suite([("framework", ("torch", "ort")), ("quantization", ("fp32", "int8"))],
-              exclude=[{"framework": "torch", "quantization": "int8"}],
-              include=[{"model": "m", "framework": "torch", "quantization": "int8", "note": "back"}])
+    s = suite(
+        [("framework", ("torch", "ort")), ("quantization", ("fp32", "int8"))],
+        exclude=[{"framework": "torch", "quantization": "int8"}],
+        include=[{"model": "m", "framework": "torch", "quantization": "int8", "note": "back"}],
+    )
     cases, _ = expand(s)
     assert [c.param_id for c in cases] == ["torch-fp32", "ort-fp32", "ort-int8", "torch-int8"]
     assert dict(cases[-1].variables) == {"note": "back"}
@@ -51,8 +67,12 @@ def test_exclude_is_a_partial_match_and_runs_before_include():
 def test_ids_seeds_and_markers_are_stable():
     s = suite([("framework", ("torch",)), ("batch", (1, 8)), ("fast", (True,))], models=("a", "b"))
     cases, _ = expand(s)
-    assert [c.id for c in cases] == ["s::a[torch-batch_1-fast_true]", "s::a[torch-batch_8-fast_true]",
-                                     "s::b[torch-batch_1-fast_true]", "s::b[torch-batch_8-fast_true]"]
+    assert [c.id for c in cases] == [
+        "s::a[torch-batch_1-fast_true]",
+        "s::a[torch-batch_8-fast_true]",
+        "s::b[torch-batch_1-fast_true]",
+        "s::b[torch-batch_8-fast_true]",
+    ]
     again, _ = expand(s)
     assert [c.seed(0) for c in cases] == [c.seed(0) for c in again]
     assert cases[0].seed(0) != cases[0].seed(1)
@@ -67,12 +87,16 @@ def test_ids_seeds_and_markers_are_stable():
 values = st.lists(st.sampled_from(["x", "y", "z", "w"]), min_size=1, max_size=4, unique=True)
 
 
-@given(values, values, st.lists(st.fixed_dictionaries({}, optional={"a": st.sampled_from("xyzw"),
-                                                                    "b": st.sampled_from("xyzw")}), max_size=3))
+@given(
+    values,
+    values,
+    st.lists(
+        st.fixed_dictionaries({}, optional={"a": st.sampled_from("xyzw"), "b": st.sampled_from("xyzw")}), max_size=3
+    ),
+)
 def test_exclude_removes_exactly_the_matching_combinations(a, b, rules):
     cases, problems = expand(suite([("a", tuple(a)), ("b", tuple(b))], exclude=rules))
     got = {(dict(c.axes)["a"], dict(c.axes)["b"]) for c in cases}
-    want = {(x, y) for x in a for y in b
-            if not any(all({"a": x, "b": y}[k] == v for k, v in r.items()) for r in rules)}
+    want = {(x, y) for x in a for y in b if not any(all({"a": x, "b": y}[k] == v for k, v in r.items()) for r in rules)}
     assert got == want and not problems
     assert len({c.id for c in cases}) == len(cases)

@@ -49,31 +49,50 @@ def _log(**kv) -> str:
 
 
 def test_every_failed_criterion_is_named_with_loadgen_numbers(tmp_path):
-    (tmp_path / "d.txt").write_text(_log(
-        result_validity="INVALID", effective_scenario="Server", result_min_duration_met=False,
-        effective_min_duration_ms=1000, result_min_queries_met=False, result_query_count=42,
-        effective_min_query_count=200, result_perf_constraints_met=False, effective_target_latency_ns=10_000_000,
-        effective_target_latency_percentile=0.99, **{"result_99.00_percentile_latency_ns": 13_344_000_000},
-        result_overlatency_query_count=40, early_stopping_met=False,
-        early_stopping_result=" * Run unsuccessful.\n * Processed 42 queries.\n * Would need to run at least 438 more queries",
-        result_invalid_reason="Reduce target QPS to improve latency. ", result_completed_samples_per_sec=41.5))
+    (tmp_path / "d.txt").write_text(
+        _log(
+            result_validity="INVALID",
+            effective_scenario="Server",
+            result_min_duration_met=False,
+            effective_min_duration_ms=1000,
+            result_min_queries_met=False,
+            result_query_count=42,
+            effective_min_query_count=200,
+            result_perf_constraints_met=False,
+            effective_target_latency_ns=10_000_000,
+            effective_target_latency_percentile=0.99,
+            **{"result_99.00_percentile_latency_ns": 13_344_000_000},
+            result_overlatency_query_count=40,
+            early_stopping_met=False,
+            early_stopping_result=" * Run unsuccessful.\n * Processed 42 queries.\n * Would need to run at least 438 more queries",
+            result_invalid_reason="Reduce target QPS to improve latency. ",
+            result_completed_samples_per_sec=41.5,
+        )
+    )
     m = loadgen.results(loadgen.parse_detail(tmp_path / "d.txt"))
     assert m["loadgen.failed"] == "min_duration, min_queries, latency_constraint, early_stopping"
     assert m["loadgen.invalid_reason"] == (
         "min duration: the run was shorter than 1000 ms; min queries: 42 queries, 200 required; "
         "latency constraint: p99 1.334e+04 ms over the 10 ms bound (40 of 42 queries over it); "
         "early stopping: Run unsuccessful; Processed 42 queries; Would need to run at least 438 more queries; "
-        "LoadGen advises: Reduce target QPS to improve latency.")
+        "LoadGen advises: Reduce target QPS to improve latency."
+    )
     assert m["loadgen.mlperf"] == "42 samples/s (completed samples/s)" and m["loadgen.mlperf_value"] == 41.5
 
 
-@pytest.mark.parametrize(("scenario", "detail", "shown"), [
-    ("SingleStream", {"early_stopping_latency_ss": 57246, "early_stopping_latency_ms": 114095},
-     "0.05725 ms (early-stopping p90 latency)"),
-    ("MultiStream", {"early_stopping_latency_ms": 5_718_033}, "5.718 ms (early-stopping p99 latency)"),
-    ("MultiStream", {"early_stopping_latency_ms": 0}, None),  # too few queries for an estimate
-    ("Offline", {"result_samples_per_second": 19149.7}, "19150 samples/s"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "detail", "shown"),
+    [
+        (
+            "SingleStream",
+            {"early_stopping_latency_ss": 57246, "early_stopping_latency_ms": 114095},
+            "0.05725 ms (early-stopping p90 latency)",
+        ),
+        ("MultiStream", {"early_stopping_latency_ms": 5_718_033}, "5.718 ms (early-stopping p99 latency)"),
+        ("MultiStream", {"early_stopping_latency_ms": 0}, None),  # too few queries for an estimate
+        ("Offline", {"result_samples_per_second": 19149.7}, "19150 samples/s"),
+    ],
+)
 def test_the_figure_mlperf_reports_per_scenario(tmp_path, scenario, detail, shown):
     (tmp_path / "d.txt").write_text(_log(result_validity="VALID", **detail))
     m = loadgen.results(loadgen.parse_detail(tmp_path / "d.txt"), scenario)
@@ -83,18 +102,28 @@ def test_the_figure_mlperf_reports_per_scenario(tmp_path, scenario, detail, show
 
 
 def test_trace_gives_loadgen_latency_per_query(tmp_path):
-    sample = ('{{"name":"Sample","cat":"default","ph":"b","pid":1,"id":{i},"ts":1.0,"args":{{"sample_seq":{i},'
-              '"query_seq":{q},"sample_idx":3,"issue_start_ns":230,"complete_ns":{ns}}}}},')
-    lines = ['{"traceEvents":[', sample.format(i=0, q=1, ns=900), sample.format(i=1, q=0, ns=500),
-             sample.format(i=2, q=1, ns=1200), '{"name":"Sample","cat":"default","ph":"e", "pid":1,"id":0,"ts":2.0},',
-             '{"name":"LogDetail","args":{"key":""not json""}},', '{"name":"LastTrace"}', "]}"]
+    sample = (
+        '{{"name":"Sample","cat":"default","ph":"b","pid":1,"id":{i},"ts":1.0,"args":{{"sample_seq":{i},'
+        '"query_seq":{q},"sample_idx":3,"issue_start_ns":230,"complete_ns":{ns}}}}},'
+    )
+    lines = [
+        '{"traceEvents":[',
+        sample.format(i=0, q=1, ns=900),
+        sample.format(i=1, q=0, ns=500),
+        sample.format(i=2, q=1, ns=1200),
+        '{"name":"Sample","cat":"default","ph":"e", "pid":1,"id":0,"ts":2.0},',
+        '{"name":"LogDetail","args":{"key":""not json""}},',
+        '{"name":"LastTrace"}',
+        "]}",
+    ]
     (tmp_path / "t.json").write_text("\n".join(lines))
     assert loadgen.parse_trace(tmp_path / "t.json") == [500, 1200]  # a query's latency: its last sample's
 
 
 def test_loadgen_accuracy_log_gives_predictions_per_sample(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps([{"seq_id": 0, "qsl_idx": 2, "data": "07000000"},
-                                                 {"seq_id": 1, "qsl_idx": 0, "data": "03000000"}]))
+    (tmp_path / "a.json").write_text(
+        json.dumps([{"seq_id": 0, "qsl_idx": 2, "data": "07000000"}, {"seq_id": 1, "qsl_idx": 0, "data": "03000000"}])
+    )
     assert loadgen.parse_accuracy(tmp_path / "a.json", 3).tolist() == [3, -1, 7]
 
 
@@ -122,35 +151,59 @@ def test_peak_search_from_an_invalid_start_steps_down_then_bisects():
 
 def test_loadgen_runtime_errors_join_the_invalid_reason(tmp_path):
     log = tmp_path / "mlperf_log_detail.txt"
-    lines = [{"key": "result_validity", "value": "INVALID"}, {"key": "result_min_duration_met", "value": False},
-             {"key": "error_runtime", "value": "Max test duration reached", "metadata": {"is_error": True}},
-             {"key": "error_runtime", "value": "Ending early: too many outstanding queries"}]
+    lines = [
+        {"key": "result_validity", "value": "INVALID"},
+        {"key": "result_min_duration_met", "value": False},
+        {"key": "error_runtime", "value": "Max test duration reached", "metadata": {"is_error": True}},
+        {"key": "error_runtime", "value": "Ending early: too many outstanding queries"},
+    ]
     log.write_text("".join(f":::MLLOG {json.dumps(rec)}\n" for rec in lines))
     why = loadgen.results(loadgen.parse_detail(log), "Server")["loadgen.invalid_reason"]
     assert why.startswith("min duration") and why.endswith(
-        "LoadGen logged: Max test duration reached; Ending early: too many outstanding queries")
+        "LoadGen logged: Max test duration reached; Ending early: too many outstanding queries"
+    )
 
 
-SCENARIO_SUITE = 'scenarios: [single_stream, multi_stream, server, offline]\nsettings: {min_duration_ms: 300, min_query_count: 100, warmup: 2}\n'
+SCENARIO_SUITE = "scenarios: [single_stream, multi_stream, server, offline]\nsettings: {min_duration_ms: 300, min_query_count: 100, warmup: 2}\n"
 
 
 def test_scenarios_run_under_loadgen_with_logs_and_accuracy(demo, linear_model):
     pytest.importorskip("mlperf_loadgen")
     demo.path.joinpath("suite.yaml").write_text(
-        manifest(linear_model[1]).replace("settings: {warmup: 2, latency_samples: 20}\n", "") + SCENARIO_SUITE)
-    result = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", "-k", "server or offline or stream",
-                            "--aibench-benchmark-json", "pb.json")
+        manifest(linear_model[1]).replace("settings: {warmup: 2, latency_samples: 20}\n", "") + SCENARIO_SUITE
+    )
+    result = demo.runpytest(
+        "--aibench",
+        "suite.yaml",
+        "--aibench-json",
+        "r.json",
+        "-k",
+        "server or offline or stream",
+        "--aibench-benchmark-json",
+        "pb.json",
+    )
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*LoadGen*MLPerf result*", "*ms (early-stopping p90 latency)*",
-                                 "latency (p50, p99): LoadGen's per-query latency*queries of 1 sample* (2 items)*"
-                                 "queries of 8 samples* (1 item)*none (MLPerf offline*", "*energy method: model*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*LoadGen*MLPerf result*",
+            "*ms (early-stopping p90 latency)*",
+            "latency (p50, p99): LoadGen's per-query latency*queries of 1 sample* (2 items)*"
+            "queries of 8 samples* (1 item)*none (MLPerf offline*",
+            "*energy method: model*",
+        ]
+    )
     items = {i["axes"]["scenario"]: i for i in json.loads((Path(demo.path) / "r.json").read_text())["items"]}
     for scenario in ("single_stream", "multi_stream", "server"):  # LoadGen's per-query latency, not the model's
-        lat, lg, ns = items[scenario]["metrics"]["latency"], items[scenario]["metrics"]["loadgen"], \
-            sorted(items[scenario]["samples"]["latency_ns"])
+        lat, lg, ns = (
+            items[scenario]["metrics"]["latency"],
+            items[scenario]["metrics"]["loadgen"],
+            sorted(items[scenario]["samples"]["latency_ns"]),
+        )
         assert lat["measure"] == "query" and lat["p50_ms"] == lg["p50_ms"] and lat["p99_ms"] == lg["p99_ms"]
         assert len(ns) == lg["queries"] == lat["samples"], scenario  # every query, from LoadGen's trace
-        assert ns[min(len(ns) - 1, int(0.5 * len(ns)))] / 1e6 == pytest.approx(lg["p50_ms"], abs=1e-6), scenario  # its rank rule
+        assert ns[min(len(ns) - 1, int(0.5 * len(ns)))] / 1e6 == pytest.approx(lg["p50_ms"], abs=1e-6), (
+            scenario
+        )  # its rank rule
         assert lg["service_p50_ms"] <= lat["p99_ms"]  # model time per batch is kept apart, named as such
         assert items[scenario]["info"]["loadgen"]["query_clock"] == "LoadGen trace: scheduled to completion"
     assert not list(Path(demo.path).rglob("mlperf_log_trace.json"))  # parsed, then removed
@@ -188,8 +241,10 @@ def test_scenarios_run_under_loadgen_with_logs_and_accuracy(demo, linear_model):
 def test_require_valid_fails_an_invalid_run_and_otherwise_shows_it(demo, linear_model):
     pytest.importorskip("mlperf_loadgen")
     # an impossible bound: every server run is INVALID
-    text = manifest(linear_model[1]).replace("settings: {warmup: 2, latency_samples: 20}\n", "") + \
-        "scenarios: [server]\nsettings: {min_duration_ms: 200, min_query_count: 50, server_latency_ms: 0.000001, warmup: 1}\n"
+    text = (
+        manifest(linear_model[1]).replace("settings: {warmup: 2, latency_samples: 20}\n", "")
+        + "scenarios: [server]\nsettings: {min_duration_ms: 200, min_query_count: 50, server_latency_ms: 0.000001, warmup: 1}\n"
+    )
     demo.path.joinpath("suite.yaml").write_text(text)
     shown = demo.runpytest("--aibench", "suite.yaml", "--aibench-md", "r.md", "--aibench-html", "r.html")
     shown.assert_outcomes(passed=1)
@@ -197,7 +252,9 @@ def test_require_valid_fails_an_invalid_run_and_otherwise_shows_it(demo, linear_
     shown.stdout.fnmatch_lines([why])
     for name in ("r.md", "r.html"):
         page = Path(demo.path, name).read_text()
-        assert "LoadGen INVALID" in page and "latency constraint: p99" in page and "over the 1e-06 ms bound" in page, name
+        assert "LoadGen INVALID" in page and "latency constraint: p99" in page and "over the 1e-06 ms bound" in page, (
+            name
+        )
     assert "p50 latency, ms (log), LoadGen per query" in Path(demo.path, "r.html").read_text()  # which latency is drawn
     demo.path.joinpath("suite.yaml").write_text(text.replace("warmup: 1}", "warmup: 1, require_valid: true}"))
     failed = demo.runpytest("--aibench", "suite.yaml")
@@ -227,8 +284,11 @@ def test_bootstrap_interval_contains_the_estimate_and_is_seeded():
 
 
 def fake_powercap(root: Path, package_uj: int, dram_uj: int, max_uj: int = 2**32) -> None:
-    for zone, name, value in (("intel-rapl:0", "package-0", package_uj), ("intel-rapl:0:1", "dram", dram_uj),
-                              ("intel-rapl:0:0", "core", 5)):
+    for zone, name, value in (
+        ("intel-rapl:0", "package-0", package_uj),
+        ("intel-rapl:0:1", "dram", dram_uj),
+        ("intel-rapl:0:0", "core", 5),
+    ):
         (root / zone).mkdir(parents=True, exist_ok=True)
         (root / zone / "name").write_text(name + "\n")
         (root / zone / "energy_uj").write_text(f"{value}\n")

@@ -38,8 +38,9 @@ def write_suite(folder: Path, model: bytes, extra: str = "", models: str | None 
 
 
 def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return p.runpytest_subprocess("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json",
-                                  *args)
+    return p.runpytest_subprocess(
+        "--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json", *args
+    )
 
 
 def against_info(p: pytest.Pytester) -> list[dict]:
@@ -55,11 +56,11 @@ def light(linear_model: tuple[bytes, str]) -> bytes:
 def test_saved_baseline_same_model_is_same_and_keeps_both_sides(demo: pytest.Pytester, light: bytes) -> None:
     write_suite(Path(demo.path), light)
     run(demo, "--aibench-save", "base").assert_outcomes(passed=1)
-    r = run(demo, "--aibench-against", "base", "--aibench-fail-on", RULE, "--aibench-md", "m.md",
-            "--junitxml=j.xml")
+    r = run(demo, "--aibench-against", "base", "--aibench-fail-on", RULE, "--aibench-md", "m.md", "--junitxml=j.xml")
     r.assert_outcomes(passed=1)
-    r.stdout.fnmatch_lines(["*paired against base: 1 item measured side by side, 0 REGRESSED, 1 SAME*",
-                            f"*{RULE}*SAME*"])
+    r.stdout.fnmatch_lines(
+        ["*paired against base: 1 item measured side by side, 0 REGRESSED, 1 SAME*", f"*{RULE}*SAME*"]
+    )
     (info,) = against_info(demo)
     assert info["status"] == "compared" and info["kind"] == "saved" and info["outcome"] == "SAME"
     verdict = info["verdicts"][0]
@@ -72,19 +73,24 @@ def test_saved_baseline_same_model_is_same_and_keeps_both_sides(demo: pytest.Pyt
     assert '::aibench.paired.outcome" value="SAME"' in junit and "::aibench.paired.p50_ratio" in junit
 
 
-def test_run_json_reference_found_by_sha256_in_its_folder_detects_heavier_model(demo: pytest.Pytester,
-                                                                                 light: bytes) -> None:
+def test_run_json_reference_found_by_sha256_in_its_folder_detects_heavier_model(
+    demo: pytest.Pytester, light: bytes
+) -> None:
     root = Path(demo.path)
     write_suite(root, light)
     run(demo).assert_outcomes(passed=1)
     (root / "ref").mkdir()
     shutil.move(root / "run.json", root / "ref" / "base.json")
-    shutil.copy(root / "model.npz", root / "ref" / "old-model.npz")   # the recorded path will hold the new model
+    shutil.copy(root / "model.npz", root / "ref" / "old-model.npz")  # the recorded path will hold the new model
     write_suite(root, heavy_bytes(light))
     r = run(demo, "--aibench-against", "ref/base.json", "--aibench-fail-on", RULE)
     r.assert_outcomes(failed=1)
-    r.stdout.fnmatch_lines(["*against ref/base.json: latency.p50:+10% REGRESSED: candidate * ms vs reference * ms, "
-                            "ratio * (99% interval [[]*[]]) over * interleaved pairs in * s*"])
+    r.stdout.fnmatch_lines(
+        [
+            "*against ref/base.json: latency.p50:+10% REGRESSED: candidate * ms vs reference * ms, "
+            "ratio * (99% interval [[]*[]]) over * interleaved pairs in * s*"
+        ]
+    )
     (info,) = against_info(demo)
     assert info["kind"] == "run" and info["outcome"] == "REGRESSED"
     assert Path(info["artifact"]["path"]).name == "old-model.npz"
@@ -107,20 +113,28 @@ def test_bundle_reference(demo: pytest.Pytester, light: bytes) -> None:
 def test_folder_reference_and_its_missing_case_is_reported(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
     write_suite(root / "old", light)
-    extra_model = f"  linear:\n    file: model.npz\n    sha256: {hashlib.sha256(light).hexdigest()}\n" \
-                  f"  fresh:\n    file: model.npz\n    sha256: {hashlib.sha256(light).hexdigest()}\n"
+    extra_model = (
+        f"  linear:\n    file: model.npz\n    sha256: {hashlib.sha256(light).hexdigest()}\n"
+        f"  fresh:\n    file: model.npz\n    sha256: {hashlib.sha256(light).hexdigest()}\n"
+    )
     write_suite(root, light, models=extra_model)
     r = run(demo, "--aibench-against", "old", "--aibench-fail-on", RULE)
     r.assert_outcomes(passed=2)
-    r.stdout.fnmatch_lines(["*1 SAME, 0 UNKNOWN (inconclusive), 1 not compared*",
-                            "*NOT COMPARED fresh*has no case demo::fresh*"])
+    r.stdout.fnmatch_lines(
+        ["*1 SAME, 0 UNKNOWN (inconclusive), 1 not compared*", "*NOT COMPARED fresh*has no case demo::fresh*"]
+    )
     infos = {i["status"].split(":")[0] for i in against_info(demo)}
     assert infos == {"compared", "not compared"}
 
 
 def _git(root: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True, env=env).stdout
 
 
@@ -146,8 +160,9 @@ def test_git_revision_reference_never_touches_the_tree(demo: pytest.Pytester, li
     assert info["kind"] == "git" and info["ref"].startswith("git:HEAD (")
 
 
-def test_partner_interpreter_runs_the_reference_side(demo: pytest.Pytester, light: bytes,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_partner_interpreter_runs_the_reference_side(
+    demo: pytest.Pytester, light: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = Path(demo.path)
     write_suite(root / "old", light)
     write_suite(root, heavy_bytes(light))
@@ -210,13 +225,14 @@ def test_bad_references_are_usage_errors(demo: pytest.Pytester, light: bytes) ->
     r.stderr.fnmatch_lines(["*cannot read*junk.json*"])
 
 
-def test_missing_or_broken_reference_artifact_is_reported_and_the_result_kept(demo: pytest.Pytester,
-                                                                              light: bytes) -> None:
+def test_missing_or_broken_reference_artifact_is_reported_and_the_result_kept(
+    demo: pytest.Pytester, light: bytes
+) -> None:
     root = Path(demo.path)
     write_suite(root, light)
     run(demo).assert_outcomes(passed=1)
     shutil.move(root / "run.json", root / "base.json")
-    write_suite(root, heavy_bytes(light))   # the old model is nowhere now
+    write_suite(root, heavy_bytes(light))  # the old model is nowhere now
     r = run(demo, "--aibench-against", "base.json", "--aibench-fail-on", RULE)
     r.assert_outcomes(passed=1)
     r.stdout.fnmatch_lines(["*1 not compared*", "*NOT COMPARED linear*reference model (sha256 *) is not in*"])

@@ -43,8 +43,8 @@ def test_the_interval_over_sessions_covers_an_aa_ratio_that_one_session_pair_mis
         one = sess == 0  # what a single session pair sees: its own offset, taken for the truth
         w = judge_paired(r, ref[one], cand[one], 1.0, seed)
         covered["one pair"] += w.ci_low <= 1.0 <= w.ci_high
-    assert covered["sessions"] / trials >= 0.97, covered   # the nominal 99 %, with room for 200 trials
-    assert covered["one pair"] / trials < 0.6, covered     # within-session noise alone: far too narrow
+    assert covered["sessions"] / trials >= 0.97, covered  # the nominal 99 %, with room for 200 trials
+    assert covered["one pair"] / trials < 0.6, covered  # within-session noise alone: far too narrow
 
 
 def test_a_p50_rule_gates_the_p50_even_when_most_pairs_do_not_move() -> None:
@@ -56,7 +56,7 @@ def test_a_p50_rule_gates_the_p50_even_when_most_pairs_do_not_move() -> None:
     sess = np.tile(np.repeat(np.arange(6), 10), n // 60)
     ref = 40_000 * np.where(u < 0.39, 3.0, 1.0) * rng.lognormal(0, 0.02, n)
     cand = 40_000 * np.where(u < 0.60, 3.0, 1.0) * rng.lognormal(0, 0.02, n)
-    assert abs(pair_ratio(ref, cand) - 1.0) < 0.05        # the per-pair median sees nothing
+    assert abs(pair_ratio(ref, cand) - 1.0) < 0.05  # the per-pair median sees nothing
     v = judge_paired(rule("latency.p50:+2%"), ref, cand, 1.0, 0, sess)
     assert v.outcome == REGRESSED and v.ratio > 2.0
 
@@ -112,12 +112,20 @@ class Decaying(FakeSide):
         return self.ns * (1 + 2 * np.exp(-self.n / 150))
 
 
-def _loop(make_ref, make_cand, rules: str, *, sessions: int = 6, max_seconds: float = 20.0,  # noqa: ANN001, ANN202
-          min_seconds: float = 0.0):
+def _loop(
+    make_ref,
+    make_cand,
+    rules: str,
+    *,
+    sessions: int = 6,
+    max_seconds: float = 20.0,  # noqa: ANN001, ANN202
+    min_seconds: float = 0.0,
+):
     settings = SimpleNamespace(warmup=10, paired_sessions=sessions, min_pair_seconds=min_seconds)
     plan = SimpleNamespace(settings=settings, seed=1)
-    against = SimpleNamespace(rules=tuple(parse_rules(rules, known_metric_names())), max_pairs=20000,
-                              max_seconds=max_seconds, python=None)
+    against = SimpleNamespace(
+        rules=tuple(parse_rules(rules, known_metric_names())), max_pairs=20000, max_seconds=max_seconds, python=None
+    )
     pairs = paired.SessionPairs(make_ref, make_cand, [np.zeros(1)] * 16, settings.warmup)
     pairs.add(sessions)
     notes: list[str] = []
@@ -143,8 +151,9 @@ def test_a_slow_model_gets_the_budget_its_pairs_need_and_says_so_first() -> None
 
 def test_sessions_that_disagree_get_company_until_the_verdict_is_honest() -> None:
     offsets = iter(np.random.default_rng(2).lognormal(0, 0.03, 100))
-    loop, pairs, _ = _loop(lambda: FakeSide(10_000, next(offsets)), lambda: FakeSide(10_000, next(offsets)),
-                           "latency.p50:+1%", sessions=3)
+    loop, pairs, _ = _loop(
+        lambda: FakeSide(10_000, next(offsets)), lambda: FakeSide(10_000, next(offsets)), "latency.p50:+1%", sessions=3
+    )
     assert len(pairs.pairs) > 3  # the spread between session pairs kept it open: more were sampled
 
 
@@ -164,7 +173,7 @@ def test_every_rule_is_judged_in_its_metrics_own_direction(metric: str, higher_i
     assert judge_accuracy(pct, 100.0, 100.0 * (1.01 if not higher_is_better else 0.99)).outcome == SAME
     unit = "ms" if metric.endswith("_ms") else ""
     (absolute,) = parse_rules(f"{metric}:{sign}5{unit}", known_metric_names())
-    assert judge_accuracy(absolute, 100.0, 100.0 * worse).outcome == REGRESSED    # a change of 10 against 5
+    assert judge_accuracy(absolute, 100.0, 100.0 * worse).outcome == REGRESSED  # a change of 10 against 5
     assert judge_accuracy(absolute, 100.0, 100.0 + (-3 if higher_is_better else 3)).outcome == SAME
     with pytest.raises(ValueError, match="its tolerance is signed"):
         parse_rules(f"{metric}:{'+' if higher_is_better else '-'}5%", known_metric_names())
@@ -179,15 +188,30 @@ def test_an_unknown_paired_verdict_reaches_the_continuous_benchmarking_exports()
     from pytest_aibench.report.exports import bmf_json, gha_json
     from pytest_aibench.report.result import Result
 
-    verdict = {"rule": "latency.p50:+2%", "metric": "latency.p50_ms", "outcome": UNKNOWN, "ratio": 1.021,
-               "ci_low": 1.004, "ci_high": 1.039, "pairs": 900}
-    r = Result(id="s::m[ort]", suite="s", model="m", axes={"framework": "onnxruntime"},
-               metrics={"latency.p50_ms": 0.5, "latency.p99_ms": 0.9}, samples={"latency_ns": [500_000] * 10},
-               info={"against": {"status": "compared", "verdicts": [verdict]}})
+    verdict = {
+        "rule": "latency.p50:+2%",
+        "metric": "latency.p50_ms",
+        "outcome": UNKNOWN,
+        "ratio": 1.021,
+        "ci_low": 1.004,
+        "ci_high": 1.039,
+        "pairs": 900,
+    }
+    r = Result(
+        id="s::m[ort]",
+        suite="s",
+        model="m",
+        axes={"framework": "onnxruntime"},
+        metrics={"latency.p50_ms": 0.5, "latency.p99_ms": 0.9},
+        samples={"latency_ns": [500_000] * 10},
+        info={"against": {"status": "compared", "verdicts": [verdict]}},
+    )
     gated, _, extras = gha_json([r])
     paired_rows = [e for e in gated if "paired" in e["name"]]
     assert paired_rows and paired_rows[0]["value"] == 1.021 and "UNKNOWN" in paired_rows[0]["extra"]
     # paired: the ratio is what the action alerts on; each side's own median is only a chart
-    assert not [e for e in gated if "p50 latency" in e["name"] or "p99 latency" in e["name"]] and [e for e in extras if "p50 latency" in e["name"]]
+    assert not [e for e in gated if "p50 latency" in e["name"] or "p99 latency" in e["name"]] and [
+        e for e in extras if "p50 latency" in e["name"]
+    ]
     assert [e for e in extras if "p99 latency (extra: tail)" in e["name"]]
     assert bmf_json([r])["s::m[ort]"]["paired-ratio"] == {"value": 1.021, "lower_value": 1.004, "upper_value": 1.039}

@@ -29,7 +29,7 @@ def noisy_machine(n: int, seed: int) -> np.ndarray:
     while k < n:
         length = int(rng.integers(50, 400))
         if rng.random() < 0.4:
-            speed[k:k + length] = rng.uniform(1.3, 2.5)
+            speed[k : k + length] = rng.uniform(1.3, 2.5)
         k += length
     return 60_000 * speed
 
@@ -59,7 +59,7 @@ def test_a_slow_phase_fools_an_unpaired_comparison_not_the_pairs() -> None:
     phase = np.r_[np.full(2000, 1.6), np.ones(2000)] * 60_000
     ref = phase * rng.lognormal(0, 0.03, 4000)
     cand = phase * 1.10 * rng.lognormal(0, 0.03, 4000)
-    assert np.median(cand[2000:]) / np.median(ref[:2000]) < 0.75            # unpaired: "31 % faster"
+    assert np.median(cand[2000:]) / np.median(ref[:2000]) < 0.75  # unpaired: "31 % faster"
     v = judge_paired(rule("latency.p50:+5%"), ref, cand, 1.0)
     assert v.outcome == REGRESSED and abs(v.ratio - 1.10) < 0.01
 
@@ -85,7 +85,7 @@ def test_tail_rule_needs_its_pairs_in_every_session_and_sees_a_heavier_tail() ->
     ref, cand = sides(3000, 1.0, 2)
     six = np.repeat(np.arange(6), 500)
     v = judge_paired(r, ref, cand, 1.0, sessions=six)
-    assert v.outcome == UNKNOWN and "the p99 needs 1000" in v.why   # 500 pairs a session: too few for a p99
+    assert v.outcome == UNKNOWN and "the p99 needs 1000" in v.why  # 500 pairs a session: too few for a p99
     ref, cand = sides(12000, 1.0, 2)
     six = np.tile(np.repeat(np.arange(6), 10), 200)
     assert judge_paired(rule("latency.p99:+20%"), ref, cand, 1.0, sessions=six).outcome == SAME
@@ -106,7 +106,8 @@ def test_mean_rule() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.2, 5.0), min_size=150, max_size=400), st.integers(0, 2**16), st.floats(0.01, 100.0))
 def test_noise_common_to_a_pair_never_moves_the_pair_ratio_and_a_common_scale_never_moves_the_verdict(
-        factors: list[float], seed: int, scale: float) -> None:
+    factors: list[float], seed: int, scale: float
+) -> None:
     ref, cand = sides(len(factors), 1.07, seed)
     f = np.asarray(factors)
     assert abs(pair_ratio(ref * f, cand * f) - pair_ratio(ref, cand)) < 1e-9
@@ -132,10 +133,11 @@ def test_interleave_pairs_the_same_input_in_a_seeded_random_order() -> None:
         def timed(i: int) -> int:
             calls.append((name, i))
             return 1
+
         return timed
 
     interleave(side("cand"), side("ref"), 200, 5, 16, random.Random(7))
-    pairs = [calls[k:k + 2] for k in range(0, len(calls), 2)]
+    pairs = [calls[k : k + 2] for k in range(0, len(calls), 2)]
     assert all(a[1] == b[1] and {a[0], b[0]} == {"cand", "ref"} for a, b in pairs)
     assert [p[0][1] for p in pairs[:3]] == [5, 6, 7]
     firsts = [p[0][0] for p in pairs]

@@ -42,8 +42,9 @@ settings: {eval_samples: 200, batch_size: 64}
 """
 
 
-def run(pytester, paradigm: str, params: str, outages: str = "[]", files: dict[str, str] | None = None,
-        *args: str) -> dict:
+def run(
+    pytester, paradigm: str, params: str, outages: str = "[]", files: dict[str, str] | None = None, *args: str
+) -> dict:
     text = SUITE.replace("PARADIGM", paradigm).replace("PARAMS", params).replace("OUTAGES", outages)
     (Path(pytester.path) / "suite.yaml").write_text(text)
     for name, body in (files or {}).items():
@@ -56,8 +57,10 @@ def run(pytester, paradigm: str, params: str, outages: str = "[]", files: dict[s
 
 def test_fedavg_is_the_sample_weighted_mean_of_known_updates():
     template = {"w": torch.zeros(2), "n": torch.zeros(1, dtype=torch.int64)}
-    updates = [({"w": torch.tensor([1.0, 0.0]), "n": torch.tensor([2])}, 1),
-               ({"w": torch.tensor([3.0, 4.0]), "n": torch.tensor([6])}, 3)]
+    updates = [
+        ({"w": torch.tensor([1.0, 0.0]), "n": torch.tensor([2])}, 1),
+        ({"w": torch.tensor([3.0, 4.0]), "n": torch.tensor([6])}, 3),
+    ]
     out = fedavg(updates, template)
     assert out["w"].tolist() == [2.5, 3.0] and out["n"].tolist() == [5] and out["n"].dtype == torch.int64
     assert fedavg_unweighted(updates, template)["w"].tolist() == [2.0, 2.0]
@@ -99,8 +102,12 @@ def test_skipping_clients_in_an_endless_outage_train_nothing_and_the_clock_still
 
 
 def test_incremental_learning_never_trains_on_hard_examples_stuck_behind_an_outage(pytester):
-    item = run(pytester, "incremental_learning", "{rounds: 3, threshold: 0.99, epochs: 1, initial_fraction: 0.1}",
-               "[[0.0, 1000.0]]")
+    item = run(
+        pytester,
+        "incremental_learning",
+        "{rounds: 3, threshold: 0.99, epochs: 1, initial_fraction: 0.1}",
+        "[[0.0, 1000.0]]",
+    )
     il, rounds = item["metrics"]["il"], item["info"]["rounds"]
     assert not any(r["delivered"] for r in rounds) and il["samples_transfer_ratio"] == 0
     assert il["undelivered"] == sum(r["hard_examples"] for r in rounds) > 0
@@ -136,8 +143,10 @@ def test_ianvs_transfer_matches_its_compute():
     from pytest_aibench.paradigms.lifelong import ianvs_transfer
 
     rows = [[0.1, 0.1], [0.9, 0.2], [0.7, 0.8]]
-    assert ianvs_transfer(rows) == {"ll.bwt": pytest.approx(((0.8 + 0.1) + (-0.2 + 0.6)) / 4),
-                                    "ll.fwt": pytest.approx(((0.1 - 0.1) + (0.2 - 0.1)) / 2)}
+    assert ianvs_transfer(rows) == {
+        "ll.bwt": pytest.approx(((0.8 + 0.1) + (-0.2 + 0.6)) / 4),
+        "ll.fwt": pytest.approx(((0.1 - 0.1) + (0.2 - 0.1)) / 2),
+    }
     assert ianvs_transfer([[0.5]]) == {} and ianvs_transfer([[0.1, 0.2], [0.3]]) == {}
 
 
@@ -155,22 +164,37 @@ def never(x, knowledge_base, threshold):
 
 def test_user_algorithms_from_the_suite_folder_replace_a_stage(pytester):
     pytest.importorskip("simpy")
-    fl = run(pytester, "federated_learning", "{clients: 2, rounds: 1, aggregation: 'algos:first_client'}",
-             files={"algos.py": USER})
+    fl = run(
+        pytester,
+        "federated_learning",
+        "{clients: 2, rounds: 1, aggregation: 'algos:first_client'}",
+        files={"algos.py": USER},
+    )
     assert fl["metrics"]["fl"]["final_accuracy"] > 0
-    ll = run(pytester, "lifelong_learning", "{tasks: [original, rotated], epochs: 1, task_detection: 'algos:never'}",
-             files={"algos.py": USER})
+    ll = run(
+        pytester,
+        "lifelong_learning",
+        "{tasks: [original, rotated], epochs: 1, task_detection: 'algos:never'}",
+        files={"algos.py": USER},
+    )
     assert ll["metrics"]["ll"]["known_tasks"] == 2 and ll["info"]["task_detection"] == "algos:never"
     assert all(v.startswith("unseen") for v in ll["info"]["learning_log"][-1]["routing"].values())
 
 
 def test_a_stage_outside_the_suite_folder_is_refused_at_collection(pytester):
-    text = SUITE.replace("PARADIGM", "federated_learning").replace("PARAMS", "{aggregation: 'os:system'}") \
+    text = (
+        SUITE.replace("PARADIGM", "federated_learning")
+        .replace("PARAMS", "{aggregation: 'os:system'}")
         .replace("OUTAGES", "[]")
+    )
     (Path(pytester.path) / "suite.yaml").write_text(text)
     result = pytester.runpytest_subprocess("--aibench", "suite.yaml")
-    result.stderr.fnmatch_lines(["*suite.yaml:18: params.federated_learning.aggregation: stage 'os:system': "
-                                 "module 'os' is not a file in the manifest's folder*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*suite.yaml:18: params.federated_learning.aggregation: stage 'os:system': "
+            "module 'os' is not a file in the manifest's folder*"
+        ]
+    )
     assert result.ret != 0
 
 
@@ -181,11 +205,17 @@ def test_aiperf_score_is_flops_regulated_by_the_best_accuracy():
 
 def test_search_mutates_the_best_trial_and_scores_like_aiperf(pytester):
     params = "{widths: [0.25, 0.5], depths: [1.0], epochs: [1], parallel: 2, max_trials: 4}"
-    text = SUITE.replace("PARADIGM", "search").replace("PARAMS", params).replace("OUTAGES", "[]") \
-        .replace("large: {zoo: tinycnn-digits}", "large: {zoo: squeezenet-shapes, dataset: shapes}") \
-        .replace("  digits: {source: digits, split_seed: 0}",
-                 "  shapes: {source: shapes, split_seed: 0, params: {samples: 400, size: 32, classes: 10, seed: 1}}") \
+    text = (
+        SUITE.replace("PARADIGM", "search")
+        .replace("PARAMS", params)
+        .replace("OUTAGES", "[]")
+        .replace("large: {zoo: tinycnn-digits}", "large: {zoo: squeezenet-shapes, dataset: shapes}")
+        .replace(
+            "  digits: {source: digits, split_seed: 0}",
+            "  shapes: {source: shapes, split_seed: 0, params: {samples: 400, size: 32, classes: 10, seed: 1}}",
+        )
         .replace("settings: {", "settings: {search_budget_s: 600, ")
+    )
     (Path(pytester.path) / "suite.yaml").write_text(text)
     pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "r.json").assert_outcomes(passed=1)
     (item,) = json.loads((Path(pytester.path) / "r.json").read_text())["items"]
@@ -196,10 +226,18 @@ def test_search_mutates_the_best_trial_and_scores_like_aiperf(pytester):
     assert a["total_flops"] == sum(t["flops"] for t in trials)
     assert a["score"] == pytest.approx(a["total_flops"] / a["seconds"] * abs(math.log(1 - best)))
     rules = item["info"]["rules"]
-    assert rules["judged_by"] == "scaled" and rules["limits"]["min_seconds"] == 600 and rules["published"]["min_seconds"] == 3600
+    assert (
+        rules["judged_by"] == "scaled"
+        and rules["limits"]["min_seconds"] == 600
+        and rules["published"]["min_seconds"] == 3600
+    )
     assert a["valid"] is False and rules["met"]["min_seconds"] is False  # 4 trials stop before the 600 s budget
-    assert (a["random_trials"], a["mutated_trials"]) == (2, 2) and [t["origin"] for t in trials] == \
-        ["random", "random", "mutated", "mutated"]
+    assert (a["random_trials"], a["mutated_trials"]) == (2, 2) and [t["origin"] for t in trials] == [
+        "random",
+        "random",
+        "mutated",
+        "mutated",
+    ]
     # a budget the first trial spends: no trial starts after it, so the search overruns by at most that trial
     (Path(pytester.path) / "suite.yaml").write_text(text.replace("search_budget_s: 600", "search_budget_s: 0.5"))
     pytester.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "b.json").assert_outcomes(passed=1)
@@ -218,4 +256,5 @@ def test_single_task_and_federated_class_incremental_learning_run(pytester):
     assert [len(r) for r in matrix] == [1, 2]
     assert fcil["metrics"]["fcil"]["forgetting"] == pytest.approx(matrix[0][0] - matrix[1][0])
     assert fcil["metrics"]["fcil"]["average_incremental_accuracy"] == pytest.approx(
-        np.mean([np.mean(r) for r in matrix]))
+        np.mean([np.mean(r) for r in matrix])
+    )

@@ -10,7 +10,9 @@ import pytest
 
 from pytest_aibench.run import pinning
 
-pytestmark = pytest.mark.skipif(not pinning.supported(), reason="thread placement needs Linux's /proc and sched_setaffinity")
+pytestmark = pytest.mark.skipif(
+    not pinning.supported(), reason="thread placement needs Linux's /proc and sched_setaffinity"
+)
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def worker() -> Iterator[int]:
 def test_new_threads_of_this_process_are_found(worker: int) -> None:
     assert worker in pinning.tasks()
     assert threading.get_native_id() in pinning.tasks()
-    assert pinning.tasks(2 ** 22 + 12345) == set()  # no such process: nothing, not an error
+    assert pinning.tasks(2**22 + 12345) == set()  # no such process: nothing, not an error
 
 
 def test_both_sides_workers_share_the_cpus_after_the_caller_and_are_restored(worker: int) -> None:
@@ -68,7 +70,7 @@ def test_workers_go_round_robin_over_the_cpus_after_the_first() -> None:
 
 
 def test_a_thread_that_ended_is_skipped_not_an_error() -> None:
-    gone = 2 ** 22 + 12345  # above Linux's largest pid_max: never a live thread
+    gone = 2**22 + 12345  # above Linux's largest pid_max: never a live thread
     p = pinning.Placement(sorted(os.sched_getaffinity(0)))
     p.workers({gone}, "reference")
     p.caller(gone, "candidate")

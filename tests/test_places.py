@@ -17,8 +17,17 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 INFERENCE = ["single", "edge_only", "cloud_only", "joint_inference", "multi_edge_inference"]
-LEARNING = ["single_task_learning", "federated_learning", "federated_class_incremental_learning",
-            "incremental_learning", "lifelong_learning", "trial", "search", "train_to_quality", "serve_trained"]
+LEARNING = [
+    "single_task_learning",
+    "federated_learning",
+    "federated_class_incremental_learning",
+    "incremental_learning",
+    "lifelong_learning",
+    "trial",
+    "search",
+    "train_to_quality",
+    "serve_trained",
+]
 SUITE = f"""suite: places
 version: "1.0"
 datasets:
@@ -53,8 +62,28 @@ PLACES = {
     "dispatch": ["--aibench-cluster", "local:2", "--aibench-dispatch"],
 }
 #: figures that must not depend on where an item ran: accuracy and everything simulated or counted
-STABLE = ("accuracy", "sim.", "fl.", "il.", "ll.", "fcil.", "stl.", "aiperf.best_accuracy", "aiperf.total_flops", "offload_ratio", "hard_ratio", "bytes.", "outage", "split.",
-          "multi_edge.", "trial.accuracy", "trial.params", "trial.mflops", "train.reached", "kernel.flops")
+STABLE = (
+    "accuracy",
+    "sim.",
+    "fl.",
+    "il.",
+    "ll.",
+    "fcil.",
+    "stl.",
+    "aiperf.best_accuracy",
+    "aiperf.total_flops",
+    "offload_ratio",
+    "hard_ratio",
+    "bytes.",
+    "outage",
+    "split.",
+    "multi_edge.",
+    "trial.accuracy",
+    "trial.params",
+    "trial.mflops",
+    "train.reached",
+    "kernel.flops",
+)
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -82,9 +111,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]
     (folder / "suite.yaml").write_text(SUITE)
     out: dict[str, dict[str, dict]] = {}
     for name, args in PLACES.items():
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--aibench", "suite.yaml",
-                               "--aibench-json", f"{name}.json", "--aibench-out", f"out-{name}", *args],
-                              cwd=folder, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--aibench",
+                "suite.yaml",
+                "--aibench-json",
+                f"{name}.json",
+                "--aibench-out",
+                f"out-{name}",
+                *args,
+            ],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, f"{name}: rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
         out[name] = {i["id"]: i for i in json.loads((folder / f"{name}.json").read_text())["items"]}
     return out
@@ -117,7 +164,9 @@ def test_every_paradigm_gives_the_same_figures_in_every_place(runs, place):
 def test_dist_each_keeps_every_workers_result(demo, linear_model):
     pytest.importorskip("xdist")
     demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1]))
-    result = demo.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--dist", "each", "--aibench-json", "r.json")
+    result = demo.runpytest_subprocess(
+        "--aibench", "suite.yaml", "-n", "2", "--dist", "each", "--aibench-json", "r.json"
+    )
     result.assert_outcomes(passed=2)
     items = json.loads((Path(demo.path) / "r.json").read_text())["items"]
     assert sorted(i["worker"] for i in items) == ["gw0", "gw1"]
@@ -126,7 +175,9 @@ def test_dist_each_keeps_every_workers_result(demo, linear_model):
 
 def test_collect_only_starts_no_cluster(demo, linear_model):
     demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1]))
-    demo.makeconftest(demo.path.joinpath("conftest.py").read_text() + '''
+    demo.makeconftest(
+        demo.path.joinpath("conftest.py").read_text()
+        + """
 import pytest_aibench.cluster
 
 
@@ -136,7 +187,8 @@ def _no(spec):
 
 def pytest_configure(config):
     pytest_aibench.cluster.start = _no
-''')
+"""
+    )
     collected = demo.runpytest("--aibench", "suite.yaml", "--aibench-cluster", "local:2", "--collect-only", "-q")
     assert collected.ret == 0
     collected.stdout.fnmatch_lines(["*suite.yaml::linear?numpy-fp32-single?*"])
@@ -144,7 +196,7 @@ def pytest_configure(config):
     assert ran.ret != 0 and "a cluster was started" in ran.stdout.str() + ran.stderr.str()
 
 
-HAND = '''
+HAND = """
 import numpy as np
 import pytest
 
@@ -163,7 +215,7 @@ def test_rounds(aibench, aibench_runner, aibench_dataset):
 @pytest.mark.aibench(latency_samples=10, warmup=1)
 def test_callable(aibench, aibench_dataset):
     aibench(lambda b: np.zeros((len(b), 10), np.float32), aibench_dataset)
-'''
+"""
 
 
 def test_handwritten_tests_share_the_gates_rounds_and_places(pytester):
@@ -173,8 +225,12 @@ def test_handwritten_tests_share_the_gates_rounds_and_places(pytester):
     here.stdout.fnmatch_lines(["*aibench gate failed: accuracy = 0.99*, required >= 0.999 (gate at test_hand.py*"])
     isolated = pytester.runpytest("test_hand.py", "--aibench-isolate", "--aibench-json", "iso.json")
     isolated.assert_outcomes(passed=1, failed=2)
-    isolated.stdout.fnmatch_lines(["*test_hand.py::test_callable: aibench(function) cannot measure a Python object in "
-                                   "another process (--aibench-isolate*pass the aibench_runner fixture*"])
+    isolated.stdout.fnmatch_lines(
+        [
+            "*test_hand.py::test_callable: aibench(function) cannot measure a Python object in "
+            "another process (--aibench-isolate*pass the aibench_runner fixture*"
+        ]
+    )
     items = {i["model"]: i for i in json.loads((Path(pytester.path) / "iso.json").read_text())["items"]}
     assert items["test_rounds"]["runner"]["isolated"] == "child process"
     assert items["test_gated"]["gates"][0]["passed"] is False
@@ -188,19 +244,24 @@ def test_handwritten_tests_are_judged_against_a_baseline(pytester):
     doc = json.loads((Path(pytester.path) / "base.json").read_text())
     doc["items"][0]["metrics"]["accuracy"] += 0.01
     (Path(pytester.path) / "base.json").write_text(json.dumps(doc))
-    result = pytester.runpytest("test_hand.py", "-k", "rounds", "--aibench-compare", "base.json",
-                                "--aibench-fail-on", "accuracy:-0.001")
+    result = pytester.runpytest(
+        "test_hand.py", "-k", "rounds", "--aibench-compare", "base.json", "--aibench-fail-on", "accuracy:-0.001"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*regression against base.json: accuracy: baseline *, change -0.01*"])
 
 
 def test_a_session_recording_settings_still_works_with_a_deprecation_warning(demo, linear_model):
     demo.path.joinpath("demo_runners.py").write_text(
-        demo.path.joinpath("demo_runners.py").read_text().replace('self.options = {"threads": 1', 'self.settings = {"threads": 1'))
+        demo.path.joinpath("demo_runners.py")
+        .read_text()
+        .replace('self.options = {"threads": 1', 'self.settings = {"threads": 1')
+    )
     demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1]))
     result = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", "-W", "always::DeprecationWarning")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*NumpySession.settings is deprecated: name the runner session's recorded "
-                                 "configuration `options`*"])
+    result.stdout.fnmatch_lines(
+        ["*NumpySession.settings is deprecated: name the runner session's recorded configuration `options`*"]
+    )
     (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
     assert item["runner"]["engine"] == "numpy matmul"

@@ -22,7 +22,10 @@ def write(p: pytest.Pytester, text: str, name: str = "suite.yaml") -> Path:
 def test_items_are_real_functions_with_readable_ids(demo, linear_model):
     write(demo, manifest(linear_model[1], quantizations="[fp32, int8]"))
     items, _ = demo.inline_genitems("--aibench", "suite.yaml")
-    assert [i.nodeid for i in items] == ["suite.yaml::linear[numpy-fp32-single]", "suite.yaml::linear[numpy-int8-single]"]
+    assert [i.nodeid for i in items] == [
+        "suite.yaml::linear[numpy-fp32-single]",
+        "suite.yaml::linear[numpy-int8-single]",
+    ]
     assert all(type(i) is pytest.Function for i in items)
     assert {m.name for m in items[0].iter_markers()} >= {"numpy", "fp32", "single", "linear", "aibench"}
 
@@ -31,8 +34,13 @@ def test_run_measures_accuracy_and_prints_leaderboard(demo, linear_model):
     write(demo, manifest(linear_model[1]))
     result = demo.runpytest("--aibench", "suite.yaml")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*aibench leaderboard: demo 1.0 (1 items: 1 passed*",
-                                 "*1*linear[numpy-fp32-single]*0.9*", "total: VIPS * (mean * over 1)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*aibench leaderboard: demo 1.0 (1 items: 1 passed*",
+            "*1*linear[numpy-fp32-single]*0.9*",
+            "total: VIPS * (mean * over 1)*",
+        ]
+    )
 
 
 def test_k_and_axis_markers_select_and_unrunnable_combinations_skip_with_reason(demo, linear_model):
@@ -41,8 +49,9 @@ def test_k_and_axis_markers_select_and_unrunnable_combinations_skip_with_reason(
     result.assert_outcomes(passed=1, deselected=3)
     result = demo.runpytest("--aibench", "suite.yaml", "-k", "int8", "-rs")
     result.assert_outcomes(skipped=2, deselected=2)
-    result.stdout.fnmatch_lines(["*cannot make a int8 variant of the file model.npz*",
-                                 "*onnxruntime cannot run .npz files*"])
+    result.stdout.fnmatch_lines(
+        ["*cannot make a int8 variant of the file model.npz*", "*onnxruntime cannot run .npz files*"]
+    )
 
 
 def test_missing_runtime_skips_with_install_hint_and_session_goes_on(demo, linear_model):
@@ -66,23 +75,33 @@ def test_bad_manifest_is_one_usage_error_listing_every_problem(demo, linear_mode
     write(demo, bad)
     result = demo.runpytest("--aibench", "suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: invalid aibench manifest",
-        "3 problems in 1 manifest:",
-        "  suite.yaml:2: version: expected a quoted string such as \"1.0\"*got a number 1.0",
-        "  suite.yaml:8: models.linear.framworks: unknown key 'framworks'; expected one of: *; did you mean 'frameworks'?",
-        "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, litert, numpy, ghost; did you mean 'numpy'?",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: invalid aibench manifest",
+            "3 problems in 1 manifest:",
+            '  suite.yaml:2: version: expected a quoted string such as "1.0"*got a number 1.0',
+            "  suite.yaml:8: models.linear.framworks: unknown key 'framworks'; expected one of: *; did you mean 'frameworks'?",
+            "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, litert, numpy, ghost; did you mean 'numpy'?",
+        ]
+    )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
-@pytest.mark.parametrize("content", [b"", b"- a\n- b\n", b"\x00\x01\x02binary", b"a: [1, 2\n",
-                                     b"suite: !!python/object/apply:os.system ['echo pwned']\n",
-                                     b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-                                     b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-                                     b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-                                     b"g: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"],
-                         ids=["empty", "list", "binary", "syntax", "python-tag", "billion-laughs"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"- a\n- b\n",
+        b"\x00\x01\x02binary",
+        b"a: [1, 2\n",
+        b"suite: !!python/object/apply:os.system ['echo pwned']\n",
+        b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        b"g: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n",
+    ],
+    ids=["empty", "list", "binary", "syntax", "python-tag", "billion-laughs"],
+)
 def test_broken_yaml_is_a_usage_error(pytester, content):
     (Path(pytester.path) / "suite.yaml").write_bytes(content)
     result = pytester.runpytest("--aibench", "suite.yaml")
@@ -98,8 +117,15 @@ def test_run_json_and_junit_carry_metrics(demo, linear_model, tmp_path):
     result.assert_outcomes(passed=1)
     doc = json.loads((Path(demo.path) / "run.json").read_text())
     assert doc["machine"]["cpu"]["logical"] >= 1 and doc["machine"]["versions"]["pytest"]
-    assert doc["manifests"] == [{"path": "suite.yaml", "suite": "demo", "version": "1.0",
-                                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "cases": 1}]
+    assert doc["manifests"] == [
+        {
+            "path": "suite.yaml",
+            "suite": "demo",
+            "version": "1.0",
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "cases": 1,
+        }
+    ]
     (item,) = doc["items"]
     assert item["id"] == "demo::linear[numpy-fp32-single]" and item["outcome"] == "passed"
     assert item["axes"] == {"model": "linear", "framework": "numpy", "quantization": "fp32", "paradigm": "single"}
@@ -147,20 +173,32 @@ def test_xdist_gives_same_items_and_accuracy_and_flags_latency(demo, linear_mode
 
 def test_plugin_is_inert_without_aibench(pytester):
     pytester.makepyfile(test_x="def test_x():\n    assert 1\n")
-    result = pytester.run(__import__("sys").executable, "-X", "importtime", "-m", "pytest", "-q",
-                          "-p", "no:cacheprovider", "test_x.py")
+    result = pytester.run(
+        __import__("sys").executable, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_x.py"
+    )
     assert result.ret == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.lines if "|" in line}
     assert any(name.startswith("pytest_aibench") for name in imported)  # the plugin is loaded ...
-    heavy = {"torch", "onnxruntime", "ai_edge_litert", "tensorflow", "yaml", "jsonschema",
-             "pytest_aibench.manifest", "pytest_aibench.zoo", "pytest_aibench.item"}
+    heavy = {
+        "torch",
+        "onnxruntime",
+        "ai_edge_litert",
+        "tensorflow",
+        "yaml",
+        "jsonschema",
+        "pytest_aibench.manifest",
+        "pytest_aibench.zoo",
+        "pytest_aibench.item",
+    }
     assert not heavy & imported, heavy & imported  # ... and imports nothing heavy
     assert not (Path(pytester.path) / ".aibench").exists()
 
 
 def test_conftest_fixtures_apply_to_manifest_items(demo, linear_model):
     write(demo, manifest(linear_model[1]))
-    (Path(demo.path) / "conftest.py").write_text((Path(demo.path) / "conftest.py").read_text() + '''
+    (Path(demo.path) / "conftest.py").write_text(
+        (Path(demo.path) / "conftest.py").read_text()
+        + """
 import pytest
 from pytest_aibench.sim.node import Node
 
@@ -171,7 +209,8 @@ def aibench_node():
 @pytest.fixture(autouse=True)
 def tag(request):
     request.node.user_properties.append(("tagged", request.node.name))
-''')
+"""
+    )
     result = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1)
     (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
@@ -188,7 +227,10 @@ def test_seed_derives_from_run_seed_and_item_id(demo, linear_model):
 
 
 def test_profiles_override_settings(demo, linear_model):
-    write(demo, manifest(linear_model[1], extra="profiles:\n  quick: {latency_samples: 5}\n  full: {latency_samples: 40}\n"))
+    write(
+        demo,
+        manifest(linear_model[1], extra="profiles:\n  quick: {latency_samples: 5}\n  full: {latency_samples: 40}\n"),
+    )
     for profile, n in ((None, 5), ("full", 40)):
         args = ["--aibench-profile", profile] if profile else []
         demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json", *args).assert_outcomes(passed=1)
@@ -201,27 +243,42 @@ def test_profiles_override_settings(demo, linear_model):
 
 def test_folders_repeated_options_and_positional_tests(demo, linear_model):
     outside = "allow_outside_paths: true\n"  # the model sits one folder up
-    write(demo, manifest(linear_model[1], extra=outside).replace("file: model.npz", "file: ../model.npz"),
-          "one/suite.yaml")
-    write(demo, manifest(linear_model[1], extra=outside).replace("suite: demo", "suite: two").replace(
-        "file: model.npz", "file: ../model.npz"), "two/x.yaml")
+    write(
+        demo,
+        manifest(linear_model[1], extra=outside).replace("file: model.npz", "file: ../model.npz"),
+        "one/suite.yaml",
+    )
+    write(
+        demo,
+        manifest(linear_model[1], extra=outside)
+        .replace("suite: demo", "suite: two")
+        .replace("file: model.npz", "file: ../model.npz"),
+        "two/x.yaml",
+    )
     write(demo, "not: a manifest\n", "one/data.yaml")
     demo.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = demo.runpytest("--aibench", "one", "--aibench", "two/x.yaml", "test_plain.py", "-v")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*test_plain.py::test_plain PASSED*", "*one/suite.yaml::linear*PASSED*",
-                                 "*two/x.yaml::linear*PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_plain.py::test_plain PASSED*", "*one/suite.yaml::linear*PASSED*", "*two/x.yaml::linear*PASSED*"]
+    )
 
 
 def test_bad_model_file_fails_only_its_item(demo, linear_model):
-    models = (f"  good:\n    file: model.npz\n    sha256: {linear_model[1]}\n"
-              f"  tampered:\n    file: model.npz\n    sha256: {'f' * 64}\n"
-              f"  gone:\n    file: missing.npz\n    sha256: {linear_model[1]}\n")
+    models = (
+        f"  good:\n    file: model.npz\n    sha256: {linear_model[1]}\n"
+        f"  tampered:\n    file: model.npz\n    sha256: {'f' * 64}\n"
+        f"  gone:\n    file: missing.npz\n    sha256: {linear_model[1]}\n"
+    )
     write(demo, manifest(linear_model[1], models=models))
     result = demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1, errors=2)
-    result.stdout.fnmatch_lines(["demo::tampered?numpy-fp32-single?: model 'tampered' artifact *model.npz has sha256 *"
-                                 ", expected ffff*", "demo::gone?numpy-fp32-single?: model file *missing.npz not found"])
+    result.stdout.fnmatch_lines(
+        [
+            "demo::tampered?numpy-fp32-single?: model 'tampered' artifact *model.npz has sha256 *, expected ffff*",
+            "demo::gone?numpy-fp32-single?: model file *missing.npz not found",
+        ]
+    )
     result.stdout.fnmatch_lines(["*gone?numpy-fp32-single? * error: demo::gone*"])
     items = {i["model"]: i for i in json.loads((Path(demo.path) / "r.json").read_text())["items"]}
     assert items["good"]["outcome"] == "passed" and items["tampered"]["outcome"] == "error"
@@ -229,7 +286,8 @@ def test_bad_model_file_fails_only_its_item(demo, linear_model):
 
 
 def test_handwritten_test_measures_into_the_same_leaderboard(demo):
-    demo.makepyfile(test_hand='''
+    demo.makepyfile(
+        test_hand="""
         import numpy as np
         import pytest
 
@@ -240,7 +298,8 @@ def test_handwritten_test_measures_into_the_same_leaderboard(demo):
             result = aibench(lambda b: -((b.reshape(len(b), -1)[:, None, :] - means) ** 2).sum(-1))
             assert result.metrics["accuracy"] > 0.85
             assert result.metrics["latency.samples"] == 10
-    ''')
+    """
+    )
     result = demo.runpytest("test_hand.py", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*aibench leaderboard: test_hand.py*", "*test_nearest_mean[onnxruntime-fp32-single]*"])
@@ -248,14 +307,19 @@ def test_handwritten_test_measures_into_the_same_leaderboard(demo):
 
 def test_paths_cannot_leave_the_suite_folder_unless_allowed(demo, linear_model):
     text = manifest(linear_model[1]).replace("file: model.npz", "file: ../../etc/passwd")
-    text = text.replace("  digits: {source: digits, split_seed: 0}", "  digits: {source: digits, split_seed: 0}\n"
-                        "  mine: {source: npz, path: /etc/hostname}")
+    text = text.replace(
+        "  digits: {source: digits, split_seed: 0}",
+        "  digits: {source: digits, split_seed: 0}\n  mine: {source: npz, path: /etc/hostname}",
+    )
     write(demo, text.replace("models:\n  linear:", "models:\n  linear:\n    dataset: digits"), "sub/suite.yaml")
     result = demo.runpytest("--aibench", "sub/suite.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*datasets.mine.path: path '/etc/hostname' leaves the suite's folder sub; set "
-                                 "'allow_outside_paths: true'*",
-                                 "*models.linear.file: path '../../etc/passwd' leaves the suite's folder*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*datasets.mine.path: path '/etc/hostname' leaves the suite's folder sub; set 'allow_outside_paths: true'*",
+            "*models.linear.file: path '../../etc/passwd' leaves the suite's folder*",
+        ]
+    )
 
 
 def test_help_lists_every_aibench_option(pytester):

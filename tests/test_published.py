@@ -62,8 +62,9 @@ def built(tmp_path_factory):
     """SqueezeNet (the smallest) built once for these tests, as first use builds it."""
     pytest.importorskip("onnxruntime")
     root = tmp_path_factory.mktemp("cache") / "models"
-    return root, cache.build("squeezenet1_0", root, cache.Progress(quiet=True),
-                             ("torch/fp32", "onnxruntime/fp32", "onnxruntime/fp16"))
+    return root, cache.build(
+        "squeezenet1_0", root, cache.Progress(quiet=True), ("torch/fp32", "onnxruntime/fp32", "onnxruntime/fp16")
+    )
 
 
 def test_a_build_reproduces_the_locked_sha256s_and_writes_an_untrained_card(built):
@@ -75,7 +76,9 @@ def test_a_build_reproduces_the_locked_sha256s_and_writes_an_untrained_card(buil
     assert card["trained"] is False and card["params"] == pytest.approx(1.248e6, rel=0.05)
     model = seeded(FAMILIES["squeezenet1_0"](), 0)
     assert card["flops"] == {"224": count_flops(model, (1, 3, 224, 224))}
-    assert json.loads((root / "squeezenet1_0" / "card.json").read_text())["artifacts"].keys() == card["artifacts"].keys()
+    assert (
+        json.loads((root / "squeezenet1_0" / "card.json").read_text())["artifacts"].keys() == card["artifacts"].keys()
+    )
 
 
 def test_ensure_reuses_the_cache_and_a_build_differing_from_the_lock_is_refused(built, monkeypatch):
@@ -93,8 +96,13 @@ def test_ensure_reuses_the_cache_and_a_build_differing_from_the_lock_is_refused(
 
 
 def test_untrained_measurements_have_no_accuracy_or_vips_but_effective_gflops():
-    m = Measurement(predictions=np.zeros(4, int), labels=np.zeros(4, int), latency_ns=[2_000_000] * 3,
-                    mflops=8000.0, accuracy_na="not applicable: seeded untrained weights")
+    m = Measurement(
+        predictions=np.zeros(4, int),
+        labels=np.zeros(4, int),
+        latency_ns=[2_000_000] * 3,
+        mflops=8000.0,
+        accuracy_na="not applicable: seeded untrained weights",
+    )
     assert Accuracy().compute(m) == {} and Vips().compute(m) == {}
     assert Vops().compute(m) == {"mflops": 8000.0, "gflops_effective": pytest.approx(4000.0)}
     m.accuracy_na = None
@@ -103,7 +111,9 @@ def test_untrained_measurements_have_no_accuracy_or_vips_but_effective_gflops():
 
 def test_a_suite_of_a_published_model_builds_it_on_first_use_and_reports_no_accuracy(pytester, tmp_path):
     pytest.importorskip("onnxruntime")
-    pytester.makefile(".yaml", suite=textwrap.dedent("""
+    pytester.makefile(
+        ".yaml",
+        suite=textwrap.dedent("""
         suite: big
         version: "1"
         datasets:
@@ -114,15 +124,22 @@ def test_a_suite_of_a_published_model_builds_it_on_first_use_and_reports_no_accu
         quantizations: [fp32, int8]
         metrics: [latency, vops]
         settings: {latency_samples: 3, warmup: 1, batch_size: 4}
-        """))
+        """),
+    )
     env = {"AIBENCH_CACHE": str(tmp_path / "cache"), "AIBENCH_FIXTURES": str(ROOT / "fixtures")}
     for k, v in env.items():
         pytester._monkeypatch.setenv(k, v)
-    result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "-p", "no:cacheprovider",
-                                           "--aibench-json", "r.json")
+    result = pytester.runpytest_subprocess(
+        "--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "r.json"
+    )
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*building published model squeezenet1_0*", "*built squeezenet1_0 in * s*",
-                                 "*inputs (accuracy not applicable)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*building published model squeezenet1_0*",
+            "*built squeezenet1_0 in * s*",
+            "*inputs (accuracy not applicable)*",
+        ]
+    )
     items = json.loads((pytester.path / "r.json").read_text())["items"]
     for it in items:
         assert "accuracy" not in it["metrics"] and "vips" not in it["metrics"]
@@ -152,10 +169,14 @@ def test_two_processes_needing_the_same_model_build_it_once(tmp_path):
     import sys
 
     pytest.importorskip("onnxruntime")
-    code = ("import sys; from pathlib import Path; from pytest_aibench.zoo import cache; "
-            "print(cache.ensure('squeezenet1_0', cache.Progress(sys.stdout), Path(sys.argv[1])))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from pytest_aibench.zoo import cache; "
+        "print(cache.ensure('squeezenet1_0', cache.Progress(sys.stdout), Path(sys.argv[1])))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     assert sum("building published model squeezenet1_0" in o for o in outs) == 1  # the other waited on the lock

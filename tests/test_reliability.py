@@ -16,7 +16,9 @@ def models(linear_model, names):
 
 
 def write(demo, linear_model, names, extra=""):
-    demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1], models=models(linear_model, names), extra=extra))
+    demo.path.joinpath("suite.yaml").write_text(
+        manifest(linear_model[1], models=models(linear_model, names), extra=extra)
+    )
 
 
 def items(demo, name="r.json"):
@@ -27,8 +29,9 @@ def test_isolated_abort_fails_only_its_item_naming_the_signal(demo, linear_model
     write(demo, linear_model, ["a", "b_abort", "c"])
     result = demo.runpytest("--aibench", "suite.yaml", "--aibench-isolate", "--aibench-json", "r.json")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*demo::b_abort?numpy-fp32-single?: the runtime crashed in its isolated process: "
-                                 "killed by SIGABRT (6)*"])
+    result.stdout.fnmatch_lines(
+        ["*demo::b_abort?numpy-fp32-single?: the runtime crashed in its isolated process: killed by SIGABRT (6)*"]
+    )
     got = items(demo)
     assert got["a"]["metrics"]["accuracy"] > 0.9 and got["c"]["runner"]["isolated"] == "child process"
     assert "SIGABRT" in got["b_abort"]["reason"]
@@ -36,7 +39,9 @@ def test_isolated_abort_fails_only_its_item_naming_the_signal(demo, linear_model
 
 def test_isolation_holds_under_xdist(demo, linear_model):
     write(demo, linear_model, ["a", "b_abort", "c", "d"])
-    result = demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-isolate", "-n", "2", "--aibench-json", "r.json")
+    result = demo.runpytest_subprocess(
+        "--aibench", "suite.yaml", "--aibench-isolate", "-n", "2", "--aibench-json", "r.json"
+    )
     result.assert_outcomes(passed=3, failed=1)
     assert sorted(m for m, i in items(demo).items() if i["outcome"] == "passed") == ["a", "c", "d"]
 
@@ -51,8 +56,7 @@ def test_timeout_ends_a_hung_item_and_the_run_goes_on(demo, linear_model):
 def test_resume_after_sigkill_runs_only_what_is_missing_and_gives_the_same_leaderboard(demo, linear_model, monkeypatch):
     names = ["a", "b", "c_kill", "d"]
     write(demo, linear_model, names)
-    full = demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "full.json",
-                                     "--aibench-out", "full")
+    full = demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "full.json", "--aibench-out", "full")
     full.assert_outcomes(passed=4)
     monkeypatch.setenv("AIBENCH_TEST_SIGKILL", "c_kill")
     killed = demo.runpytest_subprocess("--aibench", "suite.yaml", "-p", "no:randomly")
@@ -67,13 +71,17 @@ def test_resume_after_sigkill_runs_only_what_is_missing_and_gives_the_same_leade
     resumed.stdout.fnmatch_lines(["*aibench leaderboard: demo 1.0 (4 items: 4 passed*"])
     after, before = items(demo), items(demo, "full.json")
     assert after.keys() == before.keys()
-    assert {m: i["metrics"]["accuracy"] for m, i in after.items()} == {m: i["metrics"]["accuracy"] for m, i in before.items()}
+    assert {m: i["metrics"]["accuracy"] for m, i in after.items()} == {
+        m: i["metrics"]["accuracy"] for m, i in before.items()
+    }
     assert {i["id"] for i in after.values()} == {i["id"] for i in before.values()}
 
 
 def test_repeat_reports_bit_identical_predictions(demo, linear_model):
     write(demo, linear_model, ["a"])
-    demo.runpytest("--aibench", "suite.yaml", "--aibench-repeat", "3", "--aibench-json", "r.json").assert_outcomes(passed=1)
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-repeat", "3", "--aibench-json", "r.json").assert_outcomes(
+        passed=1
+    )
     item = items(demo)["a"]
     assert item["metrics"]["repro"] == {"repeats": 3, "identical": True}
     hashes = item["info"]["repro"]["prediction_hashes"]
@@ -85,9 +93,13 @@ def test_same_seed_same_prediction_hash_across_runs_and_xdist(demo, linear_model
     write(demo, linear_model, ["a", "b", "c"])
     demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "s1.json").assert_outcomes(passed=3)
     demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "s2.json").assert_outcomes(passed=3)
-    demo.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "p.json").assert_outcomes(passed=3)
-    runs = [{m: (i["seed"], i["info"]["prediction_hash"]) for m, i in items(demo, f).items()}
-            for f in ("s1.json", "s2.json", "p.json")]
+    demo.runpytest_subprocess("--aibench", "suite.yaml", "-n", "2", "--aibench-json", "p.json").assert_outcomes(
+        passed=3
+    )
+    runs = [
+        {m: (i["seed"], i["info"]["prediction_hash"]) for m, i in items(demo, f).items()}
+        for f in ("s1.json", "s2.json", "p.json")
+    ]
     assert runs[0] == runs[1] == runs[2]
 
 
@@ -99,12 +111,15 @@ def test_factory_is_the_one_key_that_imports_code(pytester):
 
     weights = (find_card("tinycnn-digits").folder / "model.pt").read_bytes()
     (Path(pytester.path) / "weights.pt").write_bytes(weights)
-    pytester.makepyfile(my_models="from pytest_aibench.zoo.tinycnn import build\n\ndef tiny():\n    return build(width=16)\n")
+    pytester.makepyfile(
+        my_models="from pytest_aibench.zoo.tinycnn import build\n\ndef tiny():\n    return build(width=16)\n"
+    )
     sha = hashlib.sha256(weights).hexdigest()
     (Path(pytester.path) / "suite.yaml").write_text(
         "suite: f\nversion: '1'\ndatasets:\n  digits: {source: digits}\nmodels:\n"
         f"  tiny:\n    factory: 'my_models:tiny'\n    file: weights.pt\n    sha256: {sha}\n"
-        "frameworks: [torch, onnxruntime]\nsettings: {latency_samples: 5, warmup: 1}\n")
+        "frameworks: [torch, onnxruntime]\nsettings: {latency_samples: 5, warmup: 1}\n"
+    )
     result = pytester.runpytest_subprocess("--aibench", "suite.yaml", "-rs", "--aibench-json", "r.json")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*onnxruntime cannot run a torch factory model (my_models:tiny); only torch can*"])
@@ -146,7 +161,9 @@ def test_bundle_verify_and_rerun(demo, linear_model, capsys, monkeypatch):
     # a bundle of one item of two re-measures that one item only
     first = json.loads((d / "r.json").read_text())["items"][0]["id"]
     (d / "one.txt").write_text(first + "\n")
-    demo.runpytest("--aibench", "suite.yaml", "--aibench-items", "one.txt", "--aibench-json", "one.json").assert_outcomes(passed=1)
+    demo.runpytest(
+        "--aibench", "suite.yaml", "--aibench-items", "one.txt", "--aibench-json", "one.json"
+    ).assert_outcomes(passed=1)
     assert aibench(["bundle", str(d / "one.json"), "-o", str(d / "one.tar.gz"), "--root", str(d)]) == 0
     capsys.readouterr()
     assert aibench(["rerun", str(d / "one.tar.gz"), "--root", str(d), "--tolerance", "10"]) == 0

@@ -19,11 +19,19 @@ def _graph(path) -> None:
     h, tp = onnx.helper, onnx.TensorProto
     w = np.ones((8, 3, 3, 3), np.float32)
     m = np.ones((8 * 16 * 16, 10), np.float32)
-    nodes = [h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c"], ["r"]),
-             h.make_node("Flatten", ["r"], ["f"]), h.make_node("MatMul", ["f", "m"], ["y"])]
-    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", tp.FLOAT, ["N", 3, None, None])],
-                         [h.make_tensor_value_info("y", tp.FLOAT, ["N", 10])],
-                         [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel()), h.make_tensor("m", tp.FLOAT, m.shape, m.ravel())])
+    nodes = [
+        h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        h.make_node("Relu", ["c"], ["r"]),
+        h.make_node("Flatten", ["r"], ["f"]),
+        h.make_node("MatMul", ["f", "m"], ["y"]),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", tp.FLOAT, ["N", 3, None, None])],
+        [h.make_tensor_value_info("y", tp.FLOAT, ["N", 10])],
+        [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel()), h.make_tensor("m", tp.FLOAT, m.shape, m.ravel())],
+    )
     onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), str(path))
 
 
@@ -45,7 +53,9 @@ def test_each_operator_takes_the_slower_of_its_compute_and_memory_bounds() -> No
     eff = {"conv": [(1e6, 0.25), (1e9, 0.5)], "memory": [(1e3, 1.0), (1e10, 1.0)]}
     assert roofline.predict_s(compute_bound, 100.0, 10.0, eff, 0.0) == pytest.approx(1e9 / (100e9 * 0.5))
     assert roofline.predict_s(memory_bound, 100.0, 10.0, eff, 1e-6, call_s=2e-6) == pytest.approx(0.1 + 3e-6)
-    assert roofline.predict_s(memory_bound, 100.0, 10.0, eff, 0.0, "int8") == pytest.approx(0.025)  # a quarter the bytes
+    assert roofline.predict_s(memory_bound, 100.0, 10.0, eff, 0.0, "int8") == pytest.approx(
+        0.025
+    )  # a quarter the bytes
     mid = roofline._curve([(1e6, 0.2), (1e8, 0.6)], 1e7)
     assert mid == pytest.approx(0.4) and roofline._curve([(1e6, 0.2)], 1.0) == 0.2
 
@@ -78,8 +88,9 @@ def test_the_host_calibration_is_measured_once_per_machine_and_kept(tmp_path, mo
 
     def fake(threads: int, repeats: int = 5) -> roofline.Calibration:
         calls.append(threads)
-        return roofline.Calibration(100.0, 10.0, {"conv": [(1e6, 0.5)]}, 1e-6, threads, 4e-6, 1e-4,
-                                    {"conv@x": 0.1}, measured="now")
+        return roofline.Calibration(
+            100.0, 10.0, {"conv": [(1e6, 0.5)]}, 1e-6, threads, 4e-6, 1e-4, {"conv@x": 0.1}, measured="now"
+        )
 
     monkeypatch.setattr(roofline, "measure_calibration", fake)
     roofline.calibrate.cache_clear()

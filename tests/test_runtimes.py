@@ -51,8 +51,9 @@ def test_fp32_outputs_of_the_runtimes_agree(digits, a, b):
     assert diff < FP32_AGREEMENT, f"{a} vs {b}: max abs difference of fp32 logits {diff}"
 
 
-@pytest.mark.parametrize("framework, quantization", [(f, q) for f in FRAMEWORKS for q in QUANTIZATIONS[1:]
-                                                     if q != "bf16" or f == "torch"])
+@pytest.mark.parametrize(
+    "framework, quantization", [(f, q) for f in FRAMEWORKS for q in QUANTIZATIONS[1:] if q != "bf16" or f == "torch"]
+)
 def test_quantized_variants_stay_within_tolerance_of_fp32(digits, framework, quantization):
     ref = (scores(framework, "fp32", digits.x_eval).argmax(-1) == digits.y_eval).mean()
     acc = (scores(framework, quantization, digits.x_eval).argmax(-1) == digits.y_eval).mean()

@@ -19,8 +19,9 @@ def test_smoke_suite_measures_real_accuracy_on_torch_and_onnxruntime(pytester):
     (Path(pytester.path) / "smoke" / "suite.yaml").write_bytes((ROOT / "suites" / "smoke" / "suite.yaml").read_bytes())
     result = pytester.runpytest("--aibench", "smoke", "--aibench-json", "run.json", "--aibench-profile", "quick")
     result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*aibench leaderboard: smoke 1.0 (5 items: 5 passed, 0 failed, 0 skipped*",
-                                 "total: VIPS *"])
+    result.stdout.fnmatch_lines(
+        ["*aibench leaderboard: smoke 1.0 (5 items: 5 passed, 0 failed, 0 skipped*", "total: VIPS *"]
+    )
     doc = json.loads((Path(pytester.path) / "run.json").read_text())
     acc = {i["id"]: i["metrics"].get("accuracy") for i in doc["items"]}
     assert acc["smoke::tinycnn[torch-fp32-single]"] > 0.9

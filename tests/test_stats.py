@@ -31,14 +31,20 @@ def test_percentiles_are_observed_and_ordered(samples):
     s = summarize_ns(samples)
     ms = {x / 1e6 for x in samples}
     assert {s["latency.p50_ms"], s["latency.p90_ms"], s["latency.p99_ms"]} <= ms
-    assert s["latency.min_ms"] <= s["latency.p50_ms"] <= s["latency.p90_ms"] <= s["latency.p99_ms"] <= s["latency.max_ms"]
+    assert (
+        s["latency.min_ms"] <= s["latency.p50_ms"] <= s["latency.p90_ms"] <= s["latency.p99_ms"] <= s["latency.max_ms"]
+    )
 
 
 def test_vips_is_accuracy_over_mean_seconds_per_image():
     import numpy as np
 
-    m = Measurement(predictions=np.array([1, 2, 3, 0]), labels=np.array([1, 2, 3, 3]),
-                    latency_ns=[2_000_000, 6_000_000], latency_batch=2)
+    m = Measurement(
+        predictions=np.array([1, 2, 3, 0]),
+        labels=np.array([1, 2, 3, 3]),
+        latency_ns=[2_000_000, 6_000_000],
+        latency_batch=2,
+    )
     # accuracy 0.75, mean 4 ms per call of 2 images = 2 ms per image -> 0.75 / 0.002
     assert Vips().compute(m)["vips"] == pytest.approx(375.0)
 
@@ -53,13 +59,22 @@ def test_accuracy_loss_vops_and_size_from_one_measurement():
 
     from pytest_aibench.judge.metrics import AccuracyLoss, ModelSize, Vops
 
-    m = Measurement(predictions=np.array([0, 1, 2, 2]), labels=np.array([0, 1, 2, 3]),
-                    reference=np.array([0, 1, 3, 3]), latency_ns=[1_000_000], mflops=50.0, model_bytes=2**20)
+    m = Measurement(
+        predictions=np.array([0, 1, 2, 2]),
+        labels=np.array([0, 1, 2, 3]),
+        reference=np.array([0, 1, 3, 3]),
+        latency_ns=[1_000_000],
+        mflops=50.0,
+        model_bytes=2**20,
+    )
     loss = AccuracyLoss().compute(m)
     # fp32 got 3/4 right, the variant 3/4 too, but they disagree on two samples
     assert loss == {"accuracy_fp32": 0.75, "accuracy_loss": 0.0, "accuracy_loss_ratio": 0.0, "agreement": 0.5}
-    assert Vops().compute(m) == {"vops": pytest.approx(0.75 / 0.001 * 50.0), "mflops": 50.0,
-                                 "gflops_effective": pytest.approx(50.0 / 0.001 / 1e3)}
+    assert Vops().compute(m) == {
+        "vops": pytest.approx(0.75 / 0.001 * 50.0),
+        "mflops": 50.0,
+        "gflops_effective": pytest.approx(50.0 / 0.001 / 1e3),
+    }
     assert ModelSize().compute(m) == {"model.size_mb": 1.0}
     assert AccuracyLoss().compute(Measurement(predictions=m.predictions, labels=m.labels)) == {}
 

@@ -11,11 +11,20 @@ from hypothesis import strategies as st
 
 from pytest_aibench.manifest.yamlsafe import MAX_DEPTH, MAX_NODES, YamlError, loads
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=20),
-                    st.floats(allow_nan=False, allow_infinity=False))
-documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                          st.dictionaries(st.text(min_size=1, max_size=10), inner,
-                                                                          max_size=5)), max_leaves=30)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=20),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(min_size=1, max_size=10), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
 
 
 @given(documents)
@@ -53,18 +62,21 @@ def test_lines_are_kept_for_every_key_path():
     assert index.line_of(("models", "a", "nothere")) == 3  # falls back to the closest ancestor
 
 
-@pytest.mark.parametrize("text, message", [
-    (b"", "file is empty"),
-    (b"a: !!python/object/apply:os.system ['x']", "is not allowed"),
-    (b"a: !!python/name:os.system", "is not allowed"),
-    (b"a: !mytag 1", "tag '!mytag' is not allowed"),
-    (b"a: 1\na: 2\n", "duplicate key 'a' (first on line 1)"),
-    (b"\xff\xfe\x00", "NUL bytes"),
-    (b"a: \xe9t\xe9\n", "not UTF-8 text"),
-    (b"a: [1,\n", "YAML syntax error"),
-    (b"--- 1\n--- 2\n", "YAML syntax error"),
-    (b"[" * 5000 + b"]" * 5000, "nested"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (b"", "file is empty"),
+        (b"a: !!python/object/apply:os.system ['x']", "is not allowed"),
+        (b"a: !!python/name:os.system", "is not allowed"),
+        (b"a: !mytag 1", "tag '!mytag' is not allowed"),
+        (b"a: 1\na: 2\n", "duplicate key 'a' (first on line 1)"),
+        (b"\xff\xfe\x00", "NUL bytes"),
+        (b"a: \xe9t\xe9\n", "not UTF-8 text"),
+        (b"a: [1,\n", "YAML syntax error"),
+        (b"--- 1\n--- 2\n", "YAML syntax error"),
+        (b"[" * 5000 + b"]" * 5000, "nested"),
+    ],
+)
 def test_hostile_or_broken_documents_are_refused(text, message):
     with pytest.raises(YamlError) as info:
         loads(text)

@@ -17,8 +17,14 @@ from pytest_aibench.zoo.builder.recipes import RECIPES  # noqa: E402
 from pytest_aibench.zoo.cards import find_card  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
-BLOCKS = {"resnet": "Bottleneck", "inception": "ModuleA", "densenet": "DenseLayer", "squeezenet": "Fire",
-          "mobilenetv2": "Block", "mnasnet": "SqueezeExcite"}
+BLOCKS = {
+    "resnet": "Bottleneck",
+    "inception": "ModuleA",
+    "densenet": "DenseLayer",
+    "squeezenet": "Fire",
+    "mobilenetv2": "Block",
+    "mnasnet": "SqueezeExcite",
+}
 
 
 @pytest.mark.parametrize("family", sorted(BLOCKS))
@@ -64,8 +70,11 @@ def test_shipped_artifacts_match_their_checksums_and_cards(name):
         assert sha256_file(card.folder / art["file"]) == art["sha256"] == sums[art["file"]], key
         assert art["accuracy"] > 0.85, f"{name} {key}"
     for extra in ("reference", "predictions"):
-        assert sha256_file(card.folder / card.data[extra]["file"]) == card.data[extra]["sha256"] == \
-            sums[card.data[extra]["file"]], extra
+        assert (
+            sha256_file(card.folder / card.data[extra]["file"])
+            == card.data[extra]["sha256"]
+            == sums[card.data[extra]["file"]]
+        ), extra
     assert card.data["params"] > 0 and card.data["mflops"] > 0 and card.data["tools"]["torch"]
 
 
@@ -87,6 +96,7 @@ def test_rebuild_reproduces_the_shipped_weights_accuracy_and_predictions(tmp_pat
     assert card["artifacts"]["torch/fp32"]["sha256"] == shipped["artifacts"]["torch/fp32"]["sha256"], where
     for key in only:
         assert card["accuracy"][key] == shipped["accuracy"][key], f"{key}: {where}"
-        assert card["artifacts"][key]["predictions_sha256"] == shipped["artifacts"][key]["predictions_sha256"], \
+        assert card["artifacts"][key]["predictions_sha256"] == shipped["artifacts"][key]["predictions_sha256"], (
             f"{key}: {where}"
+        )
     assert "ATEN_CPU_CAPABILITY=avx2" in card["training"]["kernels"]

@@ -26,9 +26,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     doc, results = _load(args.run)
     m = doc.get("machine", {})
-    print(f"run {doc.get('run_id')} · seed {doc.get('seed')} · profile {doc.get('profile')} · "
-          f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})"
-          + (f" · {notes.busy_summary(results)}" if notes.busy_summary(results) else ""))
+    print(
+        f"run {doc.get('run_id')} · seed {doc.get('seed')} · profile {doc.get('profile')} · "
+        f"{m.get('cpu', {}).get('model', '?')} ({m.get('node', '?')})"
+        + (f" · {notes.busy_summary(results)}" if notes.busy_summary(results) else "")
+    )
     for line in leaderboard(results) + paired_lines(results):
         print(line)
     return 0
@@ -39,8 +41,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     doc, results = _load(args.run)
     if not (args.html or args.md or args.csv or args.benchmark_json):
         raise SystemExit("aibench report: name at least one of --html, --md, --csv, --benchmark-json")
-    outputs = {args.html: lambda: render(doc, results), args.md: lambda: exports.to_markdown(results),
-               args.csv: lambda: exports.to_csv(results)}
+    outputs = {
+        args.html: lambda: render(doc, results),
+        args.md: lambda: exports.to_markdown(results),
+        args.csv: lambda: exports.to_csv(results),
+    }
     for path, make in outputs.items():
         if path:
             Path(path).write_text(make(), encoding="utf-8")
@@ -51,9 +56,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-UNPAIRED_NOTE = ("note: an unpaired comparison (two runs measured at different times, in different processes) is "
-                 "the weaker test: on a shared machine a median moves by tens of percent between processes. "
-                 "For a gate, re-measure the baseline beside the change: pytest --aibench ... --aibench-against REF")
+UNPAIRED_NOTE = (
+    "note: an unpaired comparison (two runs measured at different times, in different processes) is "
+    "the weaker test: on a shared machine a median moves by tens of percent between processes. "
+    "For a gate, re-measure the baseline beside the change: pytest --aibench ... --aibench-against REF"
+)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -73,8 +80,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if v.baseline is None:
                 continue
             change = f"{v.change:+.1%}" if rule.relative else f"{v.change:+.6g}"
-            rows.append([label(r), rule.metric, f"{v.baseline:.6g}", f"{v.current:.6g}", change,
-                         "REGRESSED" if v.regressed else "inconclusive" if v.inconclusive else "ok"])
+            rows.append(
+                [
+                    label(r),
+                    rule.metric,
+                    f"{v.baseline:.6g}",
+                    f"{v.current:.6g}",
+                    change,
+                    "REGRESSED" if v.regressed else "inconclusive" if v.inconclusive else "ok",
+                ]
+            )
             if v.regressed:
                 regressions.append(f"{label(r)}: {v.message()}")
             elif v.inconclusive:
@@ -114,8 +129,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
             r.info["machine"] = name
             r.id = f"{r.id}@{name}"
             merged.append(r)
-    doc = runjson.build({"run_id": "merged-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"),
-                         "merged_from": sources}, {"machines": machines}, list(manifests.values()), merged)
+    doc = runjson.build(
+        {"run_id": "merged-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"), "merged_from": sources},
+        {"machines": machines},
+        list(manifests.values()),
+        merged,
+    )
     runjson.write_atomic(Path(args.output), doc)
     for line in leaderboard(merged):
         print(line)
@@ -127,10 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if hasattr(signal, "SIGPIPE"):  # `aibench show run.json | head` ends quietly, as Unix tools do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    parser = argparse.ArgumentParser(prog="aibench", description="Look at, report, compare and merge pytest-aibench runs.")
+    parser = argparse.ArgumentParser(
+        prog="aibench", description="Look at, report, compare and merge pytest-aibench runs."
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    run_help = ("run JSON (--aibench-json), saved name (--aibench-save), a run's folder or journal.jsonl, or "
-                "'latest' (the default: the newest journal under .aibench/runs, which every run writes)")
+    run_help = (
+        "run JSON (--aibench-json), saved name (--aibench-save), a run's folder or journal.jsonl, or "
+        "'latest' (the default: the newest journal under .aibench/runs, which every run writes)"
+    )
     p = sub.add_parser("show", help="print a run's leaderboards")
     p.add_argument("run", nargs="?", default="latest", help=run_help)
     p.set_defaults(fn=cmd_show)
@@ -141,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", metavar="PATH")
     p.add_argument("--benchmark-json", metavar="PATH")
     p.set_defaults(fn=cmd_report)
-    p = sub.add_parser("compare", help="compare a run with a baseline, unpaired (weaker than --aibench-against); exit 1 on a regression")
+    p = sub.add_parser(
+        "compare",
+        help="compare a run with a baseline, unpaired (weaker than --aibench-against); exit 1 on a regression",
+    )
     p.add_argument("baseline")
     p.add_argument("current")
-    p.add_argument("--fail-on", metavar="RULES", help="as --aibench-fail-on (default latency.p50:+10%%,accuracy:-0.005)")
+    p.add_argument(
+        "--fail-on", metavar="RULES", help="as --aibench-fail-on (default latency.p50:+10%%,accuracy:-0.005)"
+    )
     p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("merge", help="merge runs from several machines into one leaderboard")
     p.add_argument("runs", nargs="+")

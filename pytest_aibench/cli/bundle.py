@@ -53,7 +53,11 @@ def hashes_of(doc: dict[str, Any]) -> dict[str, Any]:
         d = it.get("dataset") or {}
         if d.get("sha256"):
             data[it["id"]] = {"name": d.get("name"), "sha256": d["sha256"], "split_seed": d.get("split_seed")}
-    return {"manifests": {m["path"]: m["sha256"] for m in doc.get("manifests", [])}, "artifacts": arts, "datasets": data}
+    return {
+        "manifests": {m["path"]: m["sha256"] for m in doc.get("manifests", [])},
+        "artifacts": arts,
+        "datasets": data,
+    }
 
 
 def manifest_member(path: str) -> str:
@@ -147,18 +151,24 @@ def _extract(bundle: Path, into: Path) -> dict[str, Path]:
                 if count > MAX_MEMBERS:
                     raise BundleError(f"{bundle}: more than {MAX_MEMBERS} members; not a bundle aibench wrote")
                 if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
-                    raise BundleError(f"{bundle}: refusing unsafe member {name!r} (links, folders and paths leaving "
-                                      "the bundle are never extracted)")
+                    raise BundleError(
+                        f"{bundle}: refusing unsafe member {name!r} (links, folders and paths leaving "
+                        "the bundle are never extracted)"
+                    )
                 kind = member_kind(name)
                 if kind is None:
-                    raise BundleError(f"{bundle}: refusing member {name!r}: a bundle holds only run.json, hashes.json, "
-                                      "environment.json, SHA256SUMS, manifests/*.yaml, artifacts/*.onnx|pt|pt2|tflite|npz "
-                                      "and loadgen/*/mlperf_log_*; never code or pytest configuration")
+                    raise BundleError(
+                        f"{bundle}: refusing member {name!r}: a bundle holds only run.json, hashes.json, "
+                        "environment.json, SHA256SUMS, manifests/*.yaml, artifacts/*.onnx|pt|pt2|tflite|npz "
+                        "and loadgen/*/mlperf_log_*; never code or pytest configuration"
+                    )
                 limit = KIND_LIMITS.get(kind, MAX_MEMBER_BYTES)
                 if member.size > limit or total + member.size > MAX_TOTAL_BYTES:
-                    raise BundleError(f"{bundle}: member {name!r} ({member.size:,} bytes) is over the limits "
-                                      f"({limit:,} bytes for a {kind}, {MAX_TOTAL_BYTES:,} in all); refused before "
-                                      "any of it is read")
+                    raise BundleError(
+                        f"{bundle}: member {name!r} ({member.size:,} bytes) is over the limits "
+                        f"({limit:,} bytes for a {kind}, {MAX_TOTAL_BYTES:,} in all); refused before "
+                        "any of it is read"
+                    )
                 total += member.size
                 target = into / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +179,10 @@ def _extract(bundle: Path, into: Path) -> dict[str, Path]:
                         out.write(chunk)
                 files[name] = target
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise BundleError(f"{bundle}: not a readable bundle (a gzip-compressed tar written by 'aibench bundle'): "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise BundleError(
+            f"{bundle}: not a readable bundle (a gzip-compressed tar written by 'aibench bundle'): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     except FileNotFoundError:
         raise BundleError(f"{bundle}: no such file") from None
     except IsADirectoryError:
@@ -226,8 +238,9 @@ def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[
         if a.get("zoo"):
             try:
                 card = find_card(a["zoo"])
-                local = next((card.folder / e["file"] for e in card.artifacts.values() if e.get("sha256") == a["sha256"]),
-                             None) or (card.folder / Path(a.get("path", "")).name)
+                local = next(
+                    (card.folder / e["file"] for e in card.artifacts.values() if e.get("sha256") == a["sha256"]), None
+                ) or (card.folder / Path(a.get("path", "")).name)
             except CardError:
                 local = None
         elif a.get("path"):
@@ -235,8 +248,10 @@ def verify_bundle(bundle: Path, into: Path) -> tuple[list[str], list[str], dict[
         if local is None or not Path(local).is_file():
             notes.append(f"{item}: artifact not present here ({a.get('path')})")
         elif sha256_file(Path(local)) != a["sha256"]:
-            problems.append(f"{item}: artifact {local} here has sha256 {sha256_file(Path(local))[:16]}..., the run used "
-                            f"{a['sha256'][:16]}...")
+            problems.append(
+                f"{item}: artifact {local} here has sha256 {sha256_file(Path(local))[:16]}..., the run used "
+                f"{a['sha256'][:16]}..."
+            )
     _check_dataset_files(files, problems, notes)
     return problems, notes, files
 
@@ -264,8 +279,10 @@ def _check_dataset_files(files: dict[str, Path], problems: list[str], notes: lis
             if not local.is_file():
                 notes.append(f"dataset {ds!r}: file {local} not present here")
             elif sha256_file(local) != spec["sha256"]:
-                problems.append(f"dataset {ds!r}: file {local} here has sha256 {sha256_file(local)[:16]}..., the "
-                                f"manifest records {str(spec['sha256'])[:16]}...")
+                problems.append(
+                    f"dataset {ds!r}: file {local} here has sha256 {sha256_file(local)[:16]}..., the "
+                    f"manifest records {str(spec['sha256'])[:16]}..."
+                )
 
 
 def _recorded_hashes(files: dict[str, Path], dataset: str) -> set[str]:
@@ -274,26 +291,43 @@ def _recorded_hashes(files: dict[str, Path], dataset: str) -> set[str]:
         items = json.loads(files["run.json"].read_bytes()).get("items", []) if "run.json" in files else []
     except (ValueError, AttributeError):
         return set()
-    return {str(i["dataset"]["sha256"]) for i in items if isinstance(i, dict) and isinstance(i.get("dataset"), dict)
-            and i["dataset"].get("name") == dataset and i["dataset"].get("sha256")}
+    return {
+        str(i["dataset"]["sha256"])
+        for i in items
+        if isinstance(i, dict)
+        and isinstance(i.get("dataset"), dict)
+        and i["dataset"].get("name") == dataset
+        and i["dataset"].get("sha256")
+    }
 
 
-def _check_folder(name: str, spec: dict[str, Any], local: Path, recorded: set[str], problems: list[str],
-                  notes: list[str]) -> None:
+def _check_folder(
+    name: str, spec: dict[str, Any], local: Path, recorded: set[str], problems: list[str], notes: list[str]
+) -> None:
     """An image folder here against the content hash the run recorded (names and bytes of every file used)."""
     if not recorded:
         notes.append(f"dataset {name!r}: folder {local} is here, but the run recorded no content hash for it")
         return
     try:
-        got = data.materialize(DatasetSpec(name, str(spec.get("source")), local, None,
-                                           float(spec.get("eval_fraction", 0.25)), int(spec.get("split_seed", 0)),
-                                           dict(spec.get("params") or {}))).content_hash
+        got = data.materialize(
+            DatasetSpec(
+                name,
+                str(spec.get("source")),
+                local,
+                None,
+                float(spec.get("eval_fraction", 0.25)),
+                int(spec.get("split_seed", 0)),
+                dict(spec.get("params") or {}),
+            )
+        ).content_hash
     except (data.DatasetError, LookupError, TypeError, ValueError) as exc:
         problems.append(f"dataset {name!r}: folder {local} cannot be read as the run read it: {exc}")
         return
     if got not in recorded:
-        problems.append(f"dataset {name!r}: folder {local} here hashes to {got[:16]}..., the run recorded "
-                        f"{', '.join(sorted(h[:16] + '...' for h in recorded))} (files added, removed or changed)")
+        problems.append(
+            f"dataset {name!r}: folder {local} here hashes to {got[:16]}..., the run recorded "
+            f"{', '.join(sorted(h[:16] + '...' for h in recorded))} (files added, removed or changed)"
+        )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -337,10 +371,23 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         out = Path(tmp) / "rerun.json"
         listed = Path(tmp) / "items.txt"  # only what the bundle holds: a bundle of 3 items re-measures 3
         listed.write_text("".join(f"{r.id}\n" for r in before), encoding="utf-8")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--aibench-seed", str(doc.get("seed", 0)),
-               "--aibench-items", str(listed),
-               "--aibench-json", str(out), "--aibench-out", str(Path(tmp) / "out"),
-               *(("--aibench-profile", doc["profile"]) if doc.get("profile") else ())]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--aibench-seed",
+            str(doc.get("seed", 0)),
+            "--aibench-items",
+            str(listed),
+            "--aibench-json",
+            str(out),
+            "--aibench-out",
+            str(Path(tmp) / "out"),
+            *(("--aibench-profile", doc["profile"]) if doc.get("profile") else ()),
+        ]
         for path in manifests:
             cmd += ["--aibench", path]
         if from_bundle:  # a bundle's own manifest: whatever it trusts, it may name no code
@@ -348,8 +395,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         # the bundle is data only (its members are whitelisted, never code): pytest runs from --root with
         # that as its rootdir, so the only conftest.py files it may load are the project's own
         cmd += ["--rootdir", str(Path(args.root).resolve())]
-        print(f"rerun: pytest from {Path(args.root).resolve()} (rootdir); no code from the bundle is imported: "
-              "it holds only records, manifests and model files")
+        print(
+            f"rerun: pytest from {Path(args.root).resolve()} (rootdir); no code from the bundle is imported: "
+            "it holds only records, manifests and model files"
+        )
         subprocess.run(cmd, cwd=args.root, check=False)
         if not out.is_file():
             print("the rerun wrote no results")
@@ -359,8 +408,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _rerun_differences(doc: dict[str, Any], before: Any, after_doc: dict[str, Any], after: Any,
-                       tolerance: float) -> list[str]:
+def _rerun_differences(
+    doc: dict[str, Any], before: Any, after_doc: dict[str, Any], after: Any, tolerance: float
+) -> list[str]:
     """Print the rerun's comparison with the bundled run; the differences beyond its tolerances."""
     c = match(before, after, doc.get("machine"), after_doc.get("machine"))
     bad = []
@@ -368,8 +418,10 @@ def _rerun_differences(doc: dict[str, Any], before: Any, after_doc: dict[str, An
         acc_b, acc_a = b.metrics.get("accuracy"), a.metrics.get("accuracy")
         if acc_b != acc_a:
             isa = isa_note(b, a)
-            bad.append(f"{a.id}: accuracy {acc_a} here, {acc_b} in the bundle (same seed: must be equal)"
-                       + (f"; {isa}" if isa else ""))
+            bad.append(
+                f"{a.id}: accuracy {acc_a} here, {acc_b} in the bundle (same seed: must be equal)"
+                + (f"; {isa}" if isa else "")
+            )
         lat_b, lat_a = b.metrics.get("latency.p50_ms"), a.metrics.get("latency.p50_ms")
         if isinstance(lat_b, (int, float)) and isinstance(lat_a, (int, float)) and lat_b > 0:
             ratio = lat_a / lat_b

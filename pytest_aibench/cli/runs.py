@@ -20,8 +20,11 @@ def _journal_of(p: Path, out: Path) -> Path | None:
     if p.is_dir() and (p / "journal.jsonl").is_file():
         return p / "journal.jsonl"
     if str(p) == LATEST:
-        runs = sorted((d for d in (out / "runs").glob("*") if (d / "journal.jsonl").is_file()),
-                      key=lambda d: d.name) if (out / "runs").is_dir() else []
+        runs = (
+            sorted((d for d in (out / "runs").glob("*") if (d / "journal.jsonl").is_file()), key=lambda d: d.name)
+            if (out / "runs").is_dir()
+            else []
+        )
         return runs[-1] / "journal.jsonl" if runs else None
     return None
 
@@ -48,14 +51,18 @@ def load_run(path: str, out: Path = Path(".aibench")) -> tuple[dict[str, Any], l
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"aibench: {found}: not a pytest-aibench journal ({exc})") from None
     if path == LATEST:
-        raise SystemExit(f"aibench: no run journal under {out / 'runs'}: run pytest --aibench ... first, or name a run JSON")
+        raise SystemExit(
+            f"aibench: no run journal under {out / 'runs'}: run pytest --aibench ... first, or name a run JSON"
+        )
     if not p.is_file():
         saved = saved_path(out, path)
         if saved.is_file():
             p = saved
         else:
-            raise SystemExit(f"aibench: {path}: no such run JSON, journal or run folder (nor a saved run of that "
-                             f"name in {out / 'saved'})")
+            raise SystemExit(
+                f"aibench: {path}: no such run JSON, journal or run folder (nor a saved run of that "
+                f"name in {out / 'saved'})"
+            )
     try:
         return runjson.read(p)
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -38,8 +38,10 @@ def local_workers(spec: str) -> list[dict[str, float]]:
         return [dict(ANY_ROLE) for _ in range(n)]
     sets = [s for s in body.split(",") if s.strip()]
     if not sets:
-        raise ClusterError(f"--aibench-cluster {spec}: expected local:N or local:RESOURCE[+RESOURCE],... "
-                           "(e.g. local:2 or local:edge,cloud)")
+        raise ClusterError(
+            f"--aibench-cluster {spec}: expected local:N or local:RESOURCE[+RESOURCE],... "
+            "(e.g. local:2 or local:edge,cloud)"
+        )
     return [{r.strip(): 1 for r in s.split("+") if r.strip()} for s in sets]
 
 
@@ -47,7 +49,7 @@ def local_workers(spec: str) -> list[dict[str, float]]:
 class Cluster:
     client: Any
     spec: str
-    owned: Any = None                 # the SpecCluster we started (local:), closed with us
+    owned: Any = None  # the SpecCluster we started (local:), closed with us
     address: str = ""
     _resources: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -71,23 +73,44 @@ class Cluster:
 def start(spec: str) -> Cluster:
     """Connect to ``spec`` (a scheduler address) or start a loopback cluster (``local:...``)."""
     try:
-        Client, Nanny, Scheduler, SpecCluster = (distributed.Client, distributed.Nanny, distributed.Scheduler,
-                                                 distributed.SpecCluster)
+        Client, Nanny, Scheduler, SpecCluster = (
+            distributed.Client,
+            distributed.Nanny,
+            distributed.Scheduler,
+            distributed.SpecCluster,
+        )
     except ImportError:
         raise ClusterError(f"--aibench-cluster needs Dask distributed: {INSTALL_HINT}") from None
     if not spec.startswith("local:"):
         try:
             client = Client(spec, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise ClusterError(f"--aibench-cluster {spec}: cannot reach the scheduler ({exc}); start one with "
-                               "`dask scheduler` and workers with `dask worker ADDRESS --resources edge=1`") from None
+            raise ClusterError(
+                f"--aibench-cluster {spec}: cannot reach the scheduler ({exc}); start one with "
+                "`dask scheduler` and workers with `dask worker ADDRESS --resources edge=1`"
+            ) from None
         return Cluster(client, spec, address=spec)
     dask.config.set({"distributed.scheduler.allowed-failures": 1})  # a dying worker's task is retried once
     quiet = logging.ERROR
-    workers = {f"aibench-{i}": {"cls": Nanny, "options": {"host": "127.0.0.1", "nthreads": 1, "resources": r,
-                                                           "dashboard_address": None, "silence_logs": quiet}}
-               for i, r in enumerate(local_workers(spec))}
-    cluster = SpecCluster(scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}},
-                          workers=workers, asynchronous=False, silence_logs=quiet, name="aibench")
+    workers = {
+        f"aibench-{i}": {
+            "cls": Nanny,
+            "options": {
+                "host": "127.0.0.1",
+                "nthreads": 1,
+                "resources": r,
+                "dashboard_address": None,
+                "silence_logs": quiet,
+            },
+        }
+        for i, r in enumerate(local_workers(spec))
+    }
+    cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}},
+        workers=workers,
+        asynchronous=False,
+        silence_logs=quiet,
+        name="aibench",
+    )
     client = Client(cluster)
     return Cluster(client, spec, owned=cluster, address=cluster.scheduler_address)

@@ -57,7 +57,7 @@ class DaskBackend:
     def __init__(self, cluster: Any):
         self.cluster = cluster
         self.client = cluster.client
-        self.placements: list[tuple[str, str]] = []   # (role, worker address) of every task
+        self.placements: list[tuple[str, str]] = []  # (role, worker address) of every task
 
     def _resources(self, role: str) -> dict[str, float] | None:
         return {role: 1} if self.cluster.offers(role) else None
@@ -90,8 +90,13 @@ class DaskBackend:
                 self.placements.append((role, addr))
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "scheduler": self.cluster.address, "workers": self.cluster.resources(),
-                "placements": sorted(set(self.placements)), "socket_ips": self.socket_ips()}
+        return {
+            "backend": self.name,
+            "scheduler": self.cluster.address,
+            "workers": self.cluster.resources(),
+            "placements": sorted(set(self.placements)),
+            "socket_ips": self.socket_ips(),
+        }
 
     def socket_ips(self) -> list[str]:
         """Every IP address this process and the cluster's workers have sockets on (for loopback checks)."""

@@ -47,9 +47,17 @@ class Dataset:
         return self.x_eval[:n], self.y_eval[:n]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "sha256": self.content_hash,
-                "split_seed": self.split_seed, "train": int(len(self.y_train)), "eval": int(len(self.y_eval)),
-                "num_classes": self.num_classes, "shape": list(self.x_eval.shape[1:]), **self.meta}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sha256": self.content_hash,
+            "split_seed": self.split_seed,
+            "train": int(len(self.y_train)),
+            "eval": int(len(self.y_eval)),
+            "num_classes": self.num_classes,
+            "shape": list(self.x_eval.shape[1:]),
+            **self.meta,
+        }
 
 
 def split(x: np.ndarray, y: np.ndarray, eval_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -78,8 +86,14 @@ _LOADED: dict[tuple[Any, ...], Dataset] = {}
 
 def load(spec: DatasetSpec) -> Dataset:
     """``spec`` materialised once per process and shared read-only by every item that names it."""
-    key = (spec.source, str(spec.path), spec.sha256, spec.eval_fraction, spec.split_seed,
-           repr(sorted(spec.params.items())))
+    key = (
+        spec.source,
+        str(spec.path),
+        spec.sha256,
+        spec.eval_fraction,
+        spec.split_seed,
+        repr(sorted(spec.params.items())),
+    )
     if key not in _LOADED:
         loaded = materialize(spec)
         for arr in (loaded.x_train, loaded.y_train, loaded.x_eval, loaded.y_eval):
@@ -99,17 +113,32 @@ def materialize(spec: DatasetSpec) -> Dataset:
     x_tr, y_tr, x_ev, y_ev = split(x, y, spec.eval_fraction, spec.split_seed)
     num_classes = int(meta.pop("num_classes", int(y.max()) + 1))
     layout = meta.pop("layout", "NCHW")
-    return Dataset(spec.name, spec.source, x_tr, y_tr, x_ev, y_ev, num_classes, spec.split_seed,
-                   layout, meta, fingerprint(x_tr, y_tr, x_ev, y_ev))
+    return Dataset(
+        spec.name,
+        spec.source,
+        x_tr,
+        y_tr,
+        x_ev,
+        y_ev,
+        num_classes,
+        spec.split_seed,
+        layout,
+        meta,
+        fingerprint(x_tr, y_tr, x_ev, y_ev),
+    )
 
 
-DATASETS: Registry[DatasetSource] = Registry("dataset source", "pytest_aibench.datasets", {
-    "digits": "pytest_aibench.data.sources:DigitsSource",
-    "npz": "pytest_aibench.data.sources:NpzSource",
-    "shapes": "pytest_aibench.data.sources:ShapesSource",
-    "vitals": "pytest_aibench.data.sources:VitalsSource",
-    "signs": "pytest_aibench.data.sources:SignsSource",
-    "reid": "pytest_aibench.data.sources:ReidSource",
-    "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
-    "images": "pytest_aibench.data.images:ImagesSource",
-})
+DATASETS: Registry[DatasetSource] = Registry(
+    "dataset source",
+    "pytest_aibench.datasets",
+    {
+        "digits": "pytest_aibench.data.sources:DigitsSource",
+        "npz": "pytest_aibench.data.sources:NpzSource",
+        "shapes": "pytest_aibench.data.sources:ShapesSource",
+        "vitals": "pytest_aibench.data.sources:VitalsSource",
+        "signs": "pytest_aibench.data.sources:SignsSource",
+        "reid": "pytest_aibench.data.sources:ReidSource",
+        "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
+        "images": "pytest_aibench.data.images:ImagesSource",
+    },
+)

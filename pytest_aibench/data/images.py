@@ -65,8 +65,9 @@ class ImageFiles:
             h.update(name.encode() + b"\0" + bytes.fromhex(sha256_file(self.root / name)))
 
     def __array__(self, *_: Any, **__: Any) -> np.ndarray:
-        raise DatasetError("images are decoded for a model, with its preprocessing: bind them first "
-                           "(pytest_aibench.data.images.bind)")
+        raise DatasetError(
+            "images are decoded for a model, with its preprocessing: bind them first (pytest_aibench.data.images.bind)"
+        )
 
 
 def _name(path: Path, root: Path) -> str:
@@ -75,31 +76,39 @@ def _name(path: Path, root: Path) -> str:
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        raise DatasetError(f"{root}: file name {rel.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
-                           "rename it (results record every file's name)") from None
+        raise DatasetError(
+            f"{root}: file name {rel.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8; "
+            "rename it (results record every file's name)"
+        ) from None
     return rel
 
 
 def _inside(path: Path, confine: Path | None, what: str) -> None:
     """Data stays inside the suite's folder: a symlink or a ``..`` that leaves it is refused."""
     if confine is not None and confine not in path.resolve().parents:
-        raise DatasetError(f"{what} leads outside the suite's folder {confine} (to {path.resolve()}); set "
-                           "'allow_outside_paths: true' at the top level if that is intended")
+        raise DatasetError(
+            f"{what} leads outside the suite's folder {confine} (to {path.resolve()}); set "
+            "'allow_outside_paths: true' at the top level if that is intended"
+        )
 
 
-def _labels_file(root: Path, labels: Path, extensions: tuple[str, ...],
-                 confine: Path | None = None) -> tuple[list[str], list[int], dict]:
+def _labels_file(
+    root: Path, labels: Path, extensions: tuple[str, ...], confine: Path | None = None
+) -> tuple[list[str], list[int], dict]:
     """``file label`` per line (whitespace or comma separated); '#' starts a comment."""
     try:
         text = labels.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise DatasetError(f"params.labels: {labels} does not exist; expected a text file of 'FILE LABEL' lines "
-                           f"in {root}") from None
+        raise DatasetError(
+            f"params.labels: {labels} does not exist; expected a text file of 'FILE LABEL' lines in {root}"
+        ) from None
     except IsADirectoryError:
         raise DatasetError(f"params.labels: {labels} is a folder; expected a text file of 'FILE LABEL' lines") from None
     except UnicodeDecodeError as exc:
-        bad_line = labels.read_bytes()[:exc.start].count(b"\n") + 1
-        raise DatasetError(f"{labels}:{bad_line}: not UTF-8 text (byte {exc.start}); save the labels file as UTF-8") from None
+        bad_line = labels.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{labels}:{bad_line}: not UTF-8 text (byte {exc.start}); save the labels file as UTF-8"
+        ) from None
     except OSError as exc:
         raise DatasetError(f"params.labels: cannot read {labels}: {exc.strerror or exc}") from None
     names, ys = [], []
@@ -109,12 +118,15 @@ def _labels_file(root: Path, labels: Path, extensions: tuple[str, ...],
             continue
         parts = line.replace(",", " ").split()
         if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) > MAX_LABEL:
-            raise DatasetError(f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL a class id, an integer from 0 to "
-                               f"{MAX_LABEL}), got {line[:80]!r}")
+            raise DatasetError(
+                f"{labels}:{lineno}: expected 'FILE LABEL' (LABEL a class id, an integer from 0 to "
+                f"{MAX_LABEL}), got {line[:80]!r}"
+            )
         name = Path(parts[0])
         if name.is_absolute() or ".." in name.parts:
-            raise DatasetError(f"{labels}:{lineno}: {parts[0]!r} must be a path inside {root} (no absolute path, "
-                               "no '..')")
+            raise DatasetError(
+                f"{labels}:{lineno}: {parts[0]!r} must be a path inside {root} (no absolute path, no '..')"
+            )
         if not (root / name).is_file():
             raise DatasetError(f"{labels}:{lineno}: {root / name} does not exist")
         _inside(root / name, confine, f"{labels}:{lineno}: {parts[0]}")
@@ -139,8 +151,10 @@ def _class_folders(root: Path, extensions: tuple[str, ...], confine: Path | None
         _inside(folder, confine, f"class folder {folder}")
         files = [f for f in sorted(folder.iterdir()) if _visible(f) and f.is_file() and f.suffix.lower() in extensions]
         if not files:
-            raise DatasetError(f"class folder {folder} holds no image with {', '.join(extensions)} extensions: remove it "
-                               f"(its class would have no sample, and dropping it would renumber the classes after it)")
+            raise DatasetError(
+                f"class folder {folder} holds no image with {', '.join(extensions)} extensions: remove it "
+                f"(its class would have no sample, and dropping it would renumber the classes after it)"
+            )
         for f in files:
             _inside(f, confine, f"image {f}")
             names.append(_name(f, root))
@@ -160,59 +174,85 @@ class ImagesSource:
     def load(self, spec: DatasetSpec) -> tuple[Any, np.ndarray, dict[str, Any]]:
         root = spec.path
         if root is None or not root.is_dir():
-            raise DatasetError(f"dataset {spec.name!r}: path {root} is not a folder; source 'images' reads a folder of "
-                               "class subfolders (ImageNet's validation layout) or images with params.labels")
+            raise DatasetError(
+                f"dataset {spec.name!r}: path {root} is not a folder; source 'images' reads a folder of "
+                "class subfolders (ImageNet's validation layout) or images with params.labels"
+            )
         p = dict(spec.params)
         unknown = sorted(set(p) - {"labels", "samples", "seed", "num_classes", "extensions"})
         if unknown:
-            raise DatasetError(f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source 'images'; "
-                               "known: labels, samples, seed, num_classes, extensions")
+            raise DatasetError(
+                f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source 'images'; "
+                "known: labels, samples, seed, num_classes, extensions"
+            )
         for key in ("samples", "seed", "num_classes"):
             if p.get(key) is not None and (not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0):
-                raise DatasetError(f"dataset {spec.name!r}: params.{key} must be a non-negative integer, got {p[key]!r}")
-        if not isinstance(p.get("extensions", []), list) or not all(isinstance(e, str) for e in p.get("extensions", [])):
-            raise DatasetError(f"dataset {spec.name!r}: params.extensions must be a list of suffixes, e.g. [.jpg, .png]")
+                raise DatasetError(
+                    f"dataset {spec.name!r}: params.{key} must be a non-negative integer, got {p[key]!r}"
+                )
+        if not isinstance(p.get("extensions", []), list) or not all(
+            isinstance(e, str) for e in p.get("extensions", [])
+        ):
+            raise DatasetError(
+                f"dataset {spec.name!r}: params.extensions must be a list of suffixes, e.g. [.jpg, .png]"
+            )
         extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in p.get("extensions", EXTENSIONS))
         if p.get("labels"):
             names, ys, meta = _labels_file(root, root / str(p["labels"]), extensions, spec.confine)
         else:
             names, ys, meta = _class_folders(root, extensions, spec.confine)
         if len(names) < 2:
-            raise DatasetError(f"dataset {spec.name!r}: {root} holds {len(names)} images with {', '.join(extensions)} "
-                               "extensions; expected class subfolders of images (or params.labels)")
+            raise DatasetError(
+                f"dataset {spec.name!r}: {root} holds {len(names)} images with {', '.join(extensions)} "
+                "extensions; expected class subfolders of images (or params.labels)"
+            )
         order = np.arange(len(names))
         if p.get("samples") is not None:
             n = int(p["samples"])
             if n < 2:
                 raise DatasetError(f"dataset {spec.name!r}: params.samples must be at least 2, got {n}")
             if n >= len(names):  # more than there is: all of them, said in the item's flags
-                meta["notes"] = [f"dataset {spec.name!r}: params.samples {n} is more than the {len(names)} images in "
-                                 f"{root}: all {len(names)} are used"]
+                meta["notes"] = [
+                    f"dataset {spec.name!r}: params.samples {n} is more than the {len(names)} images in "
+                    f"{root}: all {len(names)} are used"
+                ]
             else:
                 order = np.sort(np.random.default_rng(int(p.get("seed", 0))).choice(len(names), n, replace=False))
         y = np.asarray(ys, dtype=np.int64)[order]
         folders = len(meta["classes"]) if isinstance(meta.get("classes"), list) else len(set(ys))
         space = int(p.get("num_classes", folders if not p.get("labels") else int(y.max()) + 1))
         if space <= int(y.max()):
-            raise DatasetError(f"dataset {spec.name!r}: params.num_classes {space} is below the largest label {y.max()}")
+            raise DatasetError(
+                f"dataset {spec.name!r}: params.num_classes {space} is below the largest label {y.max()}"
+            )
         files = ImageFiles(root, tuple(names[i] for i in order))
-        return files, y, {**meta, "num_classes": space, "layout": "files", "images": len(files),
-                          "folder": str(root), "decoder": "Pillow"}
+        return (
+            files,
+            y,
+            {
+                **meta,
+                "num_classes": space,
+                "layout": "files",
+                "images": len(files),
+                "folder": str(root),
+                "decoder": "Pillow",
+            },
+        )
 
 
 @dataclass(frozen=True)
 class Preprocess:
     """A model's preprocessing (the manifest's ``preprocess:``), AIoTBench's configuration keys."""
 
-    resize: int | None = None            # shorter side to this many pixels (aspect kept), bilinear
+    resize: int | None = None  # shorter side to this many pixels (aspect kept), bilinear
     crop: tuple[int, int] | None = None  # centre crop (height, width); default the model's input size
-    scale: float = 1 / 255               # pixel values (0..255) times this, before mean/std
+    scale: float = 1 / 255  # pixel values (0..255) times this, before mean/std
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
-    channels: str = "RGB"                # or BGR (Caffe-trained models)
-    layout: str = "NCHW"                 # or NHWC
-    dtype: str = "float32"               # float32, float16, uint8, int8
-    input_scale: float | None = None     # quantized input: q = round(x / input_scale) + input_zero_point
+    channels: str = "RGB"  # or BGR (Caffe-trained models)
+    layout: str = "NCHW"  # or NHWC
+    dtype: str = "float32"  # float32, float16, uint8, int8
+    input_scale: float | None = None  # quantized input: q = round(x / input_scale) + input_zero_point
     input_zero_point: int = 0
 
     def describe(self) -> dict[str, Any]:
@@ -300,10 +340,14 @@ class Decoded:
             except MemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - corrupt, truncated, a bomb, another format: one message
-                kind = "too many pixels (a decompression bomb?)" if "DecompressionBomb" in type(exc).__name__ \
+                kind = (
+                    "too many pixels (a decompression bomb?)"
+                    if "DecompressionBomb" in type(exc).__name__
                     else f"{type(exc).__name__}: {exc}"
-                raise DatasetError(f"image {path}: cannot decode as {', '.join(DECODERS)} ({kind}); remove or "
-                                   "replace the file") from None
+                )
+                raise DatasetError(
+                    f"image {path}: cannot decode as {', '.join(DECODERS)} ({kind}); remove or replace the file"
+                ) from None
         return out
 
     def batches(self, size: int) -> Iterator[tuple[np.ndarray, float]]:
@@ -311,7 +355,7 @@ class Decoded:
         names = self.files.names
         for i in range(0, len(names), size):
             t0 = time.perf_counter()
-            batch = self.decode(names[i:i + size])
+            batch = self.decode(names[i : i + size])
             yield batch, time.perf_counter() - t0
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -323,8 +367,16 @@ def default_preprocess(input_shape: tuple[Any, ...] | None, layout: str) -> Prep
     """Without ``preprocess:``: resize the shorter side to the model's input size and centre-crop it, pixels
     in [0, 1], RGB, NCHW (the runner then applies the model's ``input:`` scale/mean/std/layout as usual)."""
     dims = list(input_shape or [])
-    hw = (dims[2], dims[3]) if layout == "NCHW" and len(dims) == 4 else (dims[1], dims[2]) if len(dims) == 4 else (None, None)
-    h, w = (hw[0], hw[1]) if isinstance(hw[0], int) and isinstance(hw[1], int) else (224, 224)  # dynamic: ImageNet's crop
+    hw = (
+        (dims[2], dims[3])
+        if layout == "NCHW" and len(dims) == 4
+        else (dims[1], dims[2])
+        if len(dims) == 4
+        else (None, None)
+    )
+    h, w = (
+        (hw[0], hw[1]) if isinstance(hw[0], int) and isinstance(hw[1], int) else (224, 224)
+    )  # dynamic: ImageNet's crop
     return Preprocess(resize=min(h, w), crop=(h, w))
 
 
@@ -335,5 +387,10 @@ def bind(dataset: Any, pre: Preprocess | None, input_shape: tuple[Any, ...] | No
         return dataset
     fallback = default_preprocess(input_shape, input_layout)
     pre = fallback if pre is None else pre if pre.crop else replace(pre, crop=fallback.crop)
-    return replace(dataset, x_train=Decoded(dataset.x_train, pre), x_eval=Decoded(dataset.x_eval, pre),
-                   layout=pre.layout, meta={**dataset.meta, "preprocess": pre.describe()})
+    return replace(
+        dataset,
+        x_train=Decoded(dataset.x_train, pre),
+        x_eval=Decoded(dataset.x_eval, pre),
+        layout=pre.layout,
+        meta={**dataset.meta, "preprocess": pre.describe()},
+    )

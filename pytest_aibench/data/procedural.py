@@ -21,9 +21,17 @@ def _scene(rng: np.random.Generator) -> dict[str, Any]:
     bg = rng.random(3)
     while np.abs(fg - bg).sum() < 0.9:  # keep the figure visible
         bg = rng.random(3)
-    return {"fg": fg, "bg": bg, "cx": 0.3 + 0.4 * rng.random(), "cy": 0.3 + 0.4 * rng.random(),
-            "r": 0.18 + 0.14 * rng.random(), "period": 0.12 + 0.1 * rng.random(), "phase": rng.random(),
-            "noise": 0.04 + 0.06 * rng.random(), "angle": rng.random() * np.pi}
+    return {
+        "fg": fg,
+        "bg": bg,
+        "cx": 0.3 + 0.4 * rng.random(),
+        "cy": 0.3 + 0.4 * rng.random(),
+        "r": 0.18 + 0.14 * rng.random(),
+        "period": 0.12 + 0.1 * rng.random(),
+        "phase": rng.random(),
+        "noise": 0.04 + 0.06 * rng.random(),
+        "angle": rng.random() * np.pi,
+    }
 
 
 def _mask(kind: str, s: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -31,14 +39,14 @@ def _mask(kind: str, s: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndar
     r, p = s["r"], s["period"]
     inside = (np.abs(du) < r) & (np.abs(dv) < r)  # textures fill a square patch
     if kind == "disc":
-        return du ** 2 + dv ** 2 < r ** 2
+        return du**2 + dv**2 < r**2
     if kind == "square":
         c, k = np.cos(s["angle"] / 2), np.sin(s["angle"] / 2)
         return (np.abs(c * du + k * dv) < r * 0.85) & (np.abs(-k * du + c * dv) < r * 0.85)
     if kind == "triangle":
         return (dv < r * 0.8) & (dv > -r) & (np.abs(du) < (dv + r) * 0.6)
     if kind == "ring":
-        d = np.sqrt(du ** 2 + dv ** 2)
+        d = np.sqrt(du**2 + dv**2)
         return (d < r) & (d > r * 0.55)
     if kind == "cross":
         return ((np.abs(du) < r * 0.3) & (np.abs(dv) < r)) | ((np.abs(dv) < r * 0.3) & (np.abs(du) < r))
@@ -52,7 +60,7 @@ def _mask(kind: str, s: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndar
         return inside & ((((u + v) / p + s["phase"]) % 1.0) < 0.5)
     if kind == "dots":
         fu, fv = (u / p + s["phase"]) % 1.0 - 0.5, (v / p) % 1.0 - 0.5
-        return inside & (fu ** 2 + fv ** 2 < 0.09)
+        return inside & (fu**2 + fv**2 < 0.09)
     raise ValueError(kind)
 
 

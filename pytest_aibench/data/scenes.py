@@ -55,24 +55,28 @@ def _finish(rng: np.random.Generator, img: np.ndarray, size: int, noise: float) 
 
 def _sign_masks(kind: str, a: np.ndarray, b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """(mask, colour) layers of one sign in its own coordinates (a right, b down, radius 1)."""
-    rho, aa, ab = np.sqrt(a ** 2 + b ** 2), np.abs(a), np.abs(b)
+    rho, aa, ab = np.sqrt(a**2 + b**2), np.abs(a), np.abs(b)
     if kind == "stop":
         octagon = (aa < 1) & (ab < 1) & (aa + ab < 1.414)
         return [(octagon, _RED), ((ab < 0.17) & (aa < 0.65), _WHITE)]
     if kind == "yield":
-        return [((b < 1) & (b > -0.75) & (aa < (1 - b) / 1.732), _RED),
-                ((b < 0.55) & (b > -0.5) & (aa < (0.55 - b) / 1.732), _WHITE)]
+        return [
+            ((b < 1) & (b > -0.75) & (aa < (1 - b) / 1.732), _RED),
+            ((b < 0.55) & (b > -0.5) & (aa < (0.55 - b) / 1.732), _WHITE),
+        ]
     if kind == "no_entry":
         return [(rho < 1, _RED), ((ab < 0.2) & (aa < 0.68), _WHITE)]
     if kind == "speed_limit":
         digit = lambda c: np.abs(np.sqrt(((a - c) / 0.7) ** 2 + (b / 1.2) ** 2) - 0.25) < 0.08  # noqa: E731
         return [(rho < 1, _RED), (rho < 0.76, _WHITE), (digit(-0.24) | digit(0.24), _BLACK)]
     if kind == "warning":
-        return [((b > -1) & (b < 0.75) & (aa < (b + 1) / 1.732), _RED),
-                ((b > -0.5) & (b < 0.55) & (aa < (b + 0.5) / 1.732), _WHITE),
-                (((aa < 0.06) & (b > -0.2) & (b < 0.28)) | (a ** 2 + (b - 0.42) ** 2 < 0.07 ** 2), _BLACK)]
+        return [
+            ((b > -1) & (b < 0.75) & (aa < (b + 1) / 1.732), _RED),
+            ((b > -0.5) & (b < 0.55) & (aa < (b + 0.5) / 1.732), _WHITE),
+            (((aa < 0.06) & (b > -0.2) & (b < 0.28)) | (a**2 + (b - 0.42) ** 2 < 0.07**2), _BLACK),
+        ]
     if kind in ("turn_left", "turn_right"):
-        s = a if kind == "turn_right" else -a   # the arrow points towards +s
+        s = a if kind == "turn_right" else -a  # the arrow points towards +s
         arrow = ((ab < 0.13) & (s > -0.6) & (s < 0.25)) | ((s >= 0.1) & (s < 0.65) & (ab < (0.65 - s) * 1.2))
         return [(rho < 1, _BLUE), (arrow, _WHITE)]
     if kind == "priority":
@@ -89,7 +93,7 @@ def render_sign(seed: int, index: int, size: int, num_classes: int) -> tuple[np.
     cx, cy = 0.32 + 0.36 * rng.random(2)
     r = 0.22 + 0.16 * rng.random()
     angle = np.deg2rad(rng.uniform(-12, 12))
-    squash = rng.uniform(0.8, 1.0)                   # seen a little from the side
+    squash = rng.uniform(0.8, 1.0)  # seen a little from the side
     du, dv = (u - cx) / r, (v - cy) / r
     a = (np.cos(angle) * du + np.sin(angle) * dv) / squash
     b = -np.sin(angle) * du + np.cos(angle) * dv
@@ -105,17 +109,25 @@ def render_sign(seed: int, index: int, size: int, num_classes: int) -> tuple[np.
 
 def _identity(seed: int, k: int) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 1_000_003, k])
-    return {"upper": rng.random(3), "lower": rng.random(3) * 0.8, "hair": rng.random(3) * 0.35,
-            "width": rng.uniform(0.8, 1.2), "height": rng.uniform(0.88, 1.08),
-            "hat": rng.random(3) if rng.random() < 0.3 else None,
-            "bag": (rng.random(3), rng.choice([-1, 1])) if rng.random() < 0.4 else None,
-            "skin": np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.1)}
+    return {
+        "upper": rng.random(3),
+        "lower": rng.random(3) * 0.8,
+        "hair": rng.random(3) * 0.35,
+        "width": rng.uniform(0.8, 1.2),
+        "height": rng.uniform(0.88, 1.08),
+        "hat": rng.random(3) if rng.random() < 0.3 else None,
+        "bag": (rng.random(3), rng.choice([-1, 1])) if rng.random() < 0.4 else None,
+        "skin": np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.1),
+    }
 
 
 def _camera(seed: int, c: int) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 2_000_003, c])
-    return {"cast": np.clip(1 + 0.15 * rng.standard_normal(3), 0.75, 1.25), "light": rng.uniform(0.6, 1.1),
-            "backdrop": rng.random(3)}
+    return {
+        "cast": np.clip(1 + 0.15 * rng.standard_normal(3), 0.75, 1.25),
+        "light": rng.uniform(0.6, 1.1),
+        "backdrop": rng.random(3),
+    }
 
 
 def render_person(seed: int, index: int, size: int, identities: int, cameras: int) -> tuple[np.ndarray, int]:
@@ -130,14 +142,20 @@ def render_person(seed: int, index: int, size: int, identities: int, cameras: in
     cx, top = 0.5 + rng.uniform(-0.1, 0.1), 0.04 + rng.uniform(0, 0.06)
     facing = rng.choice([-1, 1])
     h, w = 0.9 * scale, 0.13 * ident["width"] * scale
-    du, y = (u - cx) * facing, (v - top) / h          # y: 0 at the head's top, 1 at the feet
-    stride = rng.uniform(0, 0.07)                     # walking: legs apart
-    legs = (y > 0.52) & (y < 1.0) & ((np.abs(du - 0.055 - stride * (y - 0.52)) < 0.045 * scale) |
-                                     (np.abs(du + 0.055 + stride * (y - 0.52)) < 0.045 * scale))
+    du, y = (u - cx) * facing, (v - top) / h  # y: 0 at the head's top, 1 at the feet
+    stride = rng.uniform(0, 0.07)  # walking: legs apart
+    legs = (
+        (y > 0.52)
+        & (y < 1.0)
+        & (
+            (np.abs(du - 0.055 - stride * (y - 0.52)) < 0.045 * scale)
+            | (np.abs(du + 0.055 + stride * (y - 0.52)) < 0.045 * scale)
+        )
+    )
     _paint(img, legs, ident["lower"])
     _paint(img, (y > 0.18) & (y < 0.55) & (np.abs(du) < w), ident["upper"])
     _paint(img, (y > 0.2) & (y < 0.5) & (np.abs(du) > w) & (np.abs(du) < w + 0.04 * scale), ident["upper"] * 0.85)
-    head = du ** 2 + ((y - 0.1) * h) ** 2 < (0.07 * scale) ** 2
+    head = du**2 + ((y - 0.1) * h) ** 2 < (0.07 * scale) ** 2
     _paint(img, head, ident["skin"])
     _paint(img, head & (y < 0.07), ident["hair"])
     if ident["hat"] is not None:

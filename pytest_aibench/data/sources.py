@@ -40,37 +40,56 @@ class ShapesSource:
 
         p = spec.params
         try:
-            count, size, classes, seed = int(p.get("samples", 3000)), int(p.get("size", 32)), \
-                int(p.get("classes", 10)), int(p.get("seed", 0))
+            count, size, classes, seed = (
+                int(p.get("samples", 3000)),
+                int(p.get("size", 32)),
+                int(p.get("classes", 10)),
+                int(p.get("seed", 0)),
+            )
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"dataset {spec.name!r}: params must be integers ({exc})") from None
         # the label space a model scores (1000 for an ImageNet-sized head); the shapes use its first `classes`
         space = p.get("num_classes", classes)
         if not isinstance(space, int) or isinstance(space, bool) or space < classes:
-            raise DatasetError(f"dataset {spec.name!r}: params.num_classes must be an integer >= classes ({classes}), "
-                               f"got {space!r}; it is the label space the model scores, e.g. 1000 for ImageNet heads")
+            raise DatasetError(
+                f"dataset {spec.name!r}: params.num_classes must be an integer >= classes ({classes}), "
+                f"got {space!r}; it is the label space the model scores, e.g. 1000 for ImageNet heads"
+            )
         try:
             x, y = procedural.generate(seed, count, size, classes)
         except ValueError as exc:
             raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
-        return x, y, {"num_classes": space, "layout": "NCHW", "generator": "shapes", "seed": seed,
-                      "classes": list(CLASSES[:classes]), "size": size}
+        return (
+            x,
+            y,
+            {
+                "num_classes": space,
+                "layout": "NCHW",
+                "generator": "shapes",
+                "seed": seed,
+                "classes": list(CLASSES[:classes]),
+                "size": size,
+            },
+        )
 
 
 def _int_params(spec: DatasetSpec, defaults: dict[str, Any]) -> dict[str, Any]:
     """``spec.params`` over ``defaults``, each converted to the default's type; unknown keys refused."""
     unknown = sorted(set(spec.params) - set(defaults))
     if unknown:
-        raise DatasetError(f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source {spec.source!r}; "
-                           f"known: {', '.join(defaults)}")
+        raise DatasetError(
+            f"dataset {spec.name!r}: unknown params {', '.join(unknown)} for source {spec.source!r}; "
+            f"known: {', '.join(defaults)}"
+        )
     out = {}
     for key, default in defaults.items():
         try:
             out[key] = type(default)(spec.params.get(key, default))
         except (TypeError, ValueError):
             kind = {"int": "an integer", "float": "a number"}.get(type(default).__name__, type(default).__name__)
-            raise DatasetError(f"dataset {spec.name!r}: params.{key} must be {kind}, "
-                               f"got {spec.params.get(key)!r}") from None
+            raise DatasetError(
+                f"dataset {spec.name!r}: params.{key} must be {kind}, got {spec.params.get(key)!r}"
+            ) from None
     return out
 
 
@@ -87,8 +106,19 @@ class VitalsSource:
             x, y = vitals.generate(p["seed"], p["samples"], p["steps"], p["positive_fraction"])
         except ValueError as exc:
             raise DatasetError(f"dataset {spec.name!r}: {exc}") from None
-        return x, y, {"num_classes": 2, "layout": "NTC", "generator": "vitals", "channels": list(CHANNELS),
-                      "classes": ["stable", "deteriorating"], "interval_min": 5, **p}
+        return (
+            x,
+            y,
+            {
+                "num_classes": 2,
+                "layout": "NTC",
+                "generator": "vitals",
+                "channels": list(CHANNELS),
+                "classes": ["stable", "deteriorating"],
+                "interval_min": 5,
+                **p,
+            },
+        )
 
 
 class _SceneSource:
@@ -143,8 +173,12 @@ class LfwSubsetSource:
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         x, y = _shipped_npz("lfw_subset.npz")
-        meta: dict[str, Any] = {"num_classes": 2, "layout": "NCHW", "classes": ["non_face", "face"],
-                                "origin": "skimage.data.lfw_subset()"}
+        meta: dict[str, Any] = {
+            "num_classes": 2,
+            "layout": "NCHW",
+            "classes": ["non_face", "face"],
+            "origin": "skimage.data.lfw_subset()",
+        }
         return _resized(x, spec, 25, meta), y, meta
 
 
@@ -187,15 +221,21 @@ class NpzSource:
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in ("x", "y") if k not in z.files]
                 if missing:
-                    raise DatasetError(f"dataset {spec.name!r}: {path} lacks array(s) {', '.join(missing)} "
-                                       f"(has {', '.join(z.files) or 'none'}); expected x (N, ...) and y (N,)")
+                    raise DatasetError(
+                        f"dataset {spec.name!r}: {path} lacks array(s) {', '.join(missing)} "
+                        f"(has {', '.join(z.files) or 'none'}); expected x (N, ...) and y (N,)"
+                    )
                 x, y = z["x"], z["y"]
         except DatasetError:
             raise
         except Exception as exc:  # a truncated or non-npz file: say so, never a traceback
-            raise DatasetError(f"dataset {spec.name!r}: cannot read {path} as .npz ({type(exc).__name__}: {exc})") from None
+            raise DatasetError(
+                f"dataset {spec.name!r}: cannot read {path} as .npz ({type(exc).__name__}: {exc})"
+            ) from None
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise DatasetError(f"dataset {spec.name!r}: y must be a 1-D integer array of class ids, got {y.dtype} {y.shape}")
+            raise DatasetError(
+                f"dataset {spec.name!r}: y must be a 1-D integer array of class ids, got {y.dtype} {y.shape}"
+            )
         x = x.astype(np.float32)
         scale = spec.params.get("scale")
         if scale is not None:
@@ -212,12 +252,18 @@ class NpzSource:
         classes = spec.params.get("num_classes")
         if classes is not None:
             if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
-                raise DatasetError(f"dataset {spec.name!r}: params.num_classes must be a whole number >= 2, got {classes!r}")
+                raise DatasetError(
+                    f"dataset {spec.name!r}: params.num_classes must be a whole number >= 2, got {classes!r}"
+                )
             outside = int(((y < 0) | (y >= classes)).sum())
             if outside:
-                raise DatasetError(f"dataset {spec.name!r}: {outside} label(s) in {path} lie outside [0, {classes}) "
-                                   f"(found {int(y.min())}..{int(y.max())}); fix the labels or params.num_classes")
+                raise DatasetError(
+                    f"dataset {spec.name!r}: {outside} label(s) in {path} lie outside [0, {classes}) "
+                    f"(found {int(y.min())}..{int(y.max())}); fix the labels or params.num_classes"
+                )
             meta["num_classes"] = classes
         elif len(y) and y.min() < 0:
-            raise DatasetError(f"dataset {spec.name!r}: negative labels in {path} (min {int(y.min())}); class ids start at 0")
+            raise DatasetError(
+                f"dataset {spec.name!r}: negative labels in {path} (min {int(y.min())}); class ids start at 0"
+            )
         return x, y.astype(np.int64), meta

@@ -16,9 +16,9 @@ import numpy as np
 CHANNELS = ("heart_rate", "spo2", "systolic_bp", "resp_rate", "temperature")
 POP_MEAN = np.array([80.0, 96.0, 118.0, 17.0, 37.0])
 POP_SCALE = np.array([15.0, 2.5, 18.0, 4.0, 0.6])
-_BASE_SD = np.array([9.0, 1.0, 11.0, 2.0, 0.25])     # between patients
-_AR_SD = np.array([2.5, 0.4, 3.5, 0.8, 0.06])        # within a patient, slow physiological variation
-_NOISE_SD = np.array([2.0, 0.6, 4.0, 1.0, 0.08])     # measurement
+_BASE_SD = np.array([9.0, 1.0, 11.0, 2.0, 0.25])  # between patients
+_AR_SD = np.array([2.5, 0.4, 3.5, 0.8, 0.06])  # within a patient, slow physiological variation
+_NOISE_SD = np.array([2.0, 0.6, 4.0, 1.0, 0.08])  # measurement
 _DETERIORATION = np.array([28.0, -6.0, -32.0, 9.0, 1.3])  # full-severity shift per channel
 MIN_STEPS, MAX_STEPS = 16, 512
 
@@ -42,12 +42,12 @@ def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple
         x[:, 3] += rng.uniform(2, 6) * bump
     for _ in range(rng.poisson(0.6)):  # probe-off desaturation artefacts of one or two readings
         t = int(rng.integers(0, steps - 1))
-        x[t:t + rng.integers(1, 3), 1] -= rng.uniform(4, 12)
+        x[t : t + rng.integers(1, 3), 1] -= rng.uniform(4, 12)
     if label:
         onset = rng.integers(int(steps * 0.3), steps - 8)
         pace = rng.integers(6, 18)
         ramp = np.clip((t_axis - onset) / pace, 0.0, 1.0)
-        affected = rng.permutation(5)[:rng.integers(2, 5)]
+        affected = rng.permutation(5)[: rng.integers(2, 5)]
         severity = rng.uniform(0.6, 1.2)
         for c in affected:
             x[:, c] += severity * _DETERIORATION[c] * ramp

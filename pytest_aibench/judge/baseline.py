@@ -40,9 +40,11 @@ def load_baseline(name_or_path: str, out: Path, cwd: Path) -> Baseline:
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         saved = sorted(p.stem for p in (out / "saved").glob("*.json")) if (out / "saved").is_dir() else []
-        raise BaselineError(f"--aibench-compare {name_or_path!r}: no such run JSON, and no saved baseline of that "
-                            f"name in {out / 'saved'} (saved: {', '.join(saved) or 'none'}; save one with "
-                            "--aibench-save NAME)")
+        raise BaselineError(
+            f"--aibench-compare {name_or_path!r}: no such run JSON, and no saved baseline of that "
+            f"name in {out / 'saved'} (saved: {', '.join(saved) or 'none'}; save one with "
+            "--aibench-save NAME)"
+        )
     try:
         doc, results = runjson.read(path)
     except (OSError, ValueError, TypeError, KeyError) as exc:

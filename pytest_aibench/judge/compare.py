@@ -39,10 +39,10 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     metric: str
-    limit: float      # signed: +0.10 (relative) or -0.005 (absolute)
+    limit: float  # signed: +0.10 (relative) or -0.005 (absolute)
     relative: bool
     text: str
-    sign: int = 0     # +1 / -1 as written; the direction of a zero limit (+0%: any rise is worse)
+    sign: int = 0  # +1 / -1 as written; the direction of a zero limit (+0%: any rise is worse)
 
     @property
     def worse_when_higher(self) -> bool:
@@ -58,23 +58,31 @@ def parse_rules(text: str, known_metrics: set[str] | None = None) -> list[Rule]:
     for part in [p for p in re.split(r"[,;]", text or "") if p.strip()]:
         m = _RULE.match(part)
         if not m:
-            raise RuleError(f"cannot read regression rule {part.strip()!r}: expected METRIC:+N% or METRIC:-N "
-                            "(e.g. latency.p99:+10% or accuracy:-0.005)")
+            raise RuleError(
+                f"cannot read regression rule {part.strip()!r}: expected METRIC:+N% or METRIC:-N "
+                "(e.g. latency.p99:+10% or accuracy:-0.005)"
+            )
         name, sign, number, unit = m.groups()
         metric = resolve_metric(name, known_metrics)
         higher_better = metric_directions().get(metric) if known_metrics else None
         if higher_better is not None and float(number) != 0 and (sign == "+") == higher_better:
             worse = "lower" if higher_better else "higher"
             other = "-" if sign == "+" else "+"
-            raise RuleError(f"regression rule {part.strip()!r}: {metric} is worse when {worse}, so its tolerance is "
-                            f"signed {other}: write {name}:{other}{number}{unit or ''} (a {'fall' if higher_better else 'rise'} "
-                            f"of more than {number}{unit or ''} is a regression)")
+            raise RuleError(
+                f"regression rule {part.strip()!r}: {metric} is worse when {worse}, so its tolerance is "
+                f"signed {other}: write {name}:{other}{number}{unit or ''} (a {'fall' if higher_better else 'rise'} "
+                f"of more than {number}{unit or ''} is a regression)"
+            )
         if unit == "ms" and not metric.endswith("_ms"):
-            raise RuleError(f"regression rule {part.strip()!r}: {metric} is not measured in milliseconds; "
-                            f"write {name}:{sign}{number}% (relative) or {name}:{sign}{number} (in its own unit)")
+            raise RuleError(
+                f"regression rule {part.strip()!r}: {metric} is not measured in milliseconds; "
+                f"write {name}:{sign}{number}% (relative) or {name}:{sign}{number} (in its own unit)"
+            )
         if unit is None and metric.endswith("_ms") and float(number) != 0:
-            raise RuleError(f"regression rule {part.strip()!r} gives no unit: write {name}:{sign}{number}% for a "
-                            f"relative tolerance, or {name}:{sign}{number}ms for an absolute one of {number} ms")
+            raise RuleError(
+                f"regression rule {part.strip()!r} gives no unit: write {name}:{sign}{number}% for a "
+                f"relative tolerance, or {name}:{sign}{number}ms for an absolute one of {number} ms"
+            )
         pct = unit == "%"
         value = float(number) / (100.0 if pct else 1.0)
         # the direction: the metric's own where it declares one (so +0% and -0 both mean "any change for the
@@ -88,7 +96,7 @@ def resolve_metric(name: str, known: set[str] | None) -> str:
     if not known or name in known:
         return name
     # "latency.p99" -> "latency.p99_ms": the name plus a bare unit suffix (not latency.p99_ci_low_ms)
-    candidates = [k for k in known if k.startswith(name + "_") and "_" not in k[len(name) + 1:]]
+    candidates = [k for k in known if k.startswith(name + "_") and "_" not in k[len(name) + 1 :]]
     if len(candidates) == 1:
         return candidates[0]
 
@@ -117,7 +125,7 @@ def mann_whitney_greater(a: list[float], b: list[float]) -> float:
         for k in range(i, j + 1):
             ranks[k] = (i + j) / 2 + 1
         t = j - i + 1
-        ties += t ** 3 - t
+        ties += t**3 - t
         i = j + 1
     r2 = sum(r for r, (_, grp) in zip(ranks, pooled, strict=True) if grp == 1)
     u2 = r2 - n2 * (n2 + 1) / 2
@@ -135,18 +143,26 @@ class Verdict:
     rule: Rule
     baseline: float | None
     current: float | None
-    change: float | None          # relative (fraction) or absolute, as the rule reads
+    change: float | None  # relative (fraction) or absolute, as the rule reads
     regressed: bool
     evidence: str
-    inconclusive: bool = False     # beyond the tolerance and significant, but the host was busier
+    inconclusive: bool = False  # beyond the tolerance and significant, but the host was busier
 
     def message(self) -> str:
-        shown = f"{self.change * 100:+.1f}%" if self.rule.relative and self.change is not None else \
-            (f"{self.change:+.6g}" if self.change is not None else "n/a")
+        shown = (
+            f"{self.change * 100:+.1f}%"
+            if self.rule.relative and self.change is not None
+            else (f"{self.change:+.6g}" if self.change is not None else "n/a")
+        )
         limit = f"{self.rule.limit * 100:+g}%" if self.rule.relative else f"{self.rule.limit:+g}"
-        return (f"{self.rule.metric}: baseline {self.baseline:.6g}, current {self.current:.6g}, change {shown} "
-                f"(limit {limit}); {self.evidence}") if self.baseline is not None and self.current is not None \
+        return (
+            (
+                f"{self.rule.metric}: baseline {self.baseline:.6g}, current {self.current:.6g}, change {shown} "
+                f"(limit {limit}); {self.evidence}"
+            )
+            if self.baseline is not None and self.current is not None
             else f"{self.rule.metric}: {self.evidence}"
+        )
 
 
 def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
@@ -184,8 +200,10 @@ def judge(rule: Rule, base: Result, cur: Result) -> Verdict:
     separated = ci_c[0] > ci_b[1] if rule.worse_when_higher else ci_c[1] < ci_b[0]
     significant = p < ALPHA and separated
     label = "median" if q == 50 else f"p{q:g}"
-    evidence = (f"Mann-Whitney U one-sided p={p:.2g} on {len(a)}+{len(z)} samples; {label} 95% intervals "
-                f"{_ci(ci_b)} vs {_ci(ci_c)}, {'disjoint' if separated else 'overlapping'}")
+    evidence = (
+        f"Mann-Whitney U one-sided p={p:.2g} on {len(a)}+{len(z)} samples; {label} 95% intervals "
+        f"{_ci(ci_b)} vs {_ci(ci_c)}, {'disjoint' if separated else 'overlapping'}"
+    )
     if beyond and not significant:
         evidence += ": beyond the tolerance but not significant, so not a regression"
     return _busy_host(Verdict(rule, b, c, change, beyond and significant, evidence), base, cur)
@@ -200,8 +218,10 @@ def _seed_spread(rule: Rule, base: Result, cur: Result, change: float, beyond: b
         return None
     worse = cur.metrics[rule.metric] > hi_b if rule.worse_when_higher else cur.metrics[rule.metric] < lo_b
     separated = worse and (lo_c > hi_b if rule.worse_when_higher else hi_c < lo_b)  # type: ignore[operator]
-    text = (f"over {cur.metrics.get('seeds.n')} seeds: 95 % intervals [{lo_b:.4g}, {hi_b:.4g}] vs "
-            f"[{lo_c:.4g}, {hi_c:.4g}], {'disjoint' if separated else 'overlapping'}")
+    text = (
+        f"over {cur.metrics.get('seeds.n')} seeds: 95 % intervals [{lo_b:.4g}, {hi_b:.4g}] vs "
+        f"[{lo_c:.4g}, {hi_c:.4g}], {'disjoint' if separated else 'overlapping'}"
+    )
     if beyond and not separated:
         text += ": beyond the tolerance but within the seeds' spread, so not a regression"
     return bool(separated), text
@@ -216,8 +236,10 @@ def isa_note(base: Result, cur: Result) -> str | None:
         return None
     quantization = str(cur.axes.get("quantization", "fp32"))
     if quantization not in ("fp32", ""):
-        return (f"{why}: the runtime picks this {quantization} item's kernels by instruction set (its model card's "
-                "isa entry says whether identical predictions are promised)")
+        return (
+            f"{why}: the runtime picks this {quantization} item's kernels by instruction set (its model card's "
+            "isa entry says whether identical predictions are promised)"
+        )
     return f"{why}: float kernels are picked by instruction set, so samples at a decision boundary can flip"
 
 
@@ -226,16 +248,27 @@ def _busy_host(v: Verdict, base: Result, cur: Result) -> Verdict:
     fixed reference workload also ran slower than beside the baseline, is not pinned on the code: it
     becomes inconclusive, with the reason."""
 
-    why = explains(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads")) \
-        if v.regressed else None
+    why = (
+        explains(base.info.get("host_load"), cur.info.get("host_load"), cur.runner.get("threads"))
+        if v.regressed
+        else None
+    )
     if why is None:
         return v
-    return Verdict(v.rule, v.baseline, v.current, v.change, False,
-                   f"{v.evidence}; inconclusive, not a regression: {why}; rerun on a quiet host", True)
+    return Verdict(
+        v.rule,
+        v.baseline,
+        v.current,
+        v.change,
+        False,
+        f"{v.evidence}; inconclusive, not a regression: {why}; rerun on a quiet host",
+        True,
+    )
 
 
-def _judge_rounds(rule: Rule, b: float, c: float, change: float, beyond: bool, rounds_b: list[int],
-                  rounds_c: list[int]) -> Verdict:
+def _judge_rounds(
+    rule: Rule, b: float, c: float, change: float, beyond: bool, rounds_b: list[int], rounds_c: list[int]
+) -> Verdict:
     """Independent rounds are the unit of evidence: a one-sided rank test on the round medians (each
     round on a freshly prepared runner) must find the shift (p < ROUNDS_ALPHA), besides the tolerance.
     With 5 or more rounds, each side's worst round is set aside first: a burst of machine noise often
@@ -249,10 +282,12 @@ def _judge_rounds(rule: Rule, b: float, c: float, change: float, beyond: bool, r
     separated = min(z) > max(a) if rule.worse_when_higher else max(z) < min(a)
     p = mann_whitney_greater(a, z) if rule.worse_when_higher else mann_whitney_greater(z, a)
     chance = 1 / math.comb(len(a) + len(z), len(a))
-    evidence = (f"{len(z)} rounds vs {len(a)} baseline rounds (fresh runner each"
-                f"{'; each side' + chr(39) + 's worst round set aside' if trimmed else ''}): round medians "
-                f"{_span(z)} vs {_span(a)} ms, {'fully separated' if separated else 'overlapping'} "
-                f"(chance {chance:.2g} with no change), rank test p={p:.2g}")
+    evidence = (
+        f"{len(z)} rounds vs {len(a)} baseline rounds (fresh runner each"
+        f"{'; each side' + chr(39) + 's worst round set aside' if trimmed else ''}): round medians "
+        f"{_span(z)} vs {_span(a)} ms, {'fully separated' if separated else 'overlapping'} "
+        f"(chance {chance:.2g} with no change), rank test p={p:.2g}"
+    )
     regressed = beyond and p < ROUNDS_ALPHA
     if beyond and not regressed:
         evidence += ": beyond the tolerance but not borne out by every round, so not a regression"
@@ -282,13 +317,17 @@ def key(r: Result) -> tuple[str, str]:
 @dataclass
 class Comparison:
     matched: list[tuple[Result, Result]]
-    missing: list[Result]           # in the baseline, not in this run
-    new: list[Result]               # in this run, not in the baseline
+    missing: list[Result]  # in the baseline, not in this run
+    new: list[Result]  # in this run, not in the baseline
     machine_notes: list[str]
 
 
-def match(baseline: list[Result], current: list[Result], base_machine: dict[str, Any] | None = None,
-          cur_machine: dict[str, Any] | None = None) -> Comparison:
+def match(
+    baseline: list[Result],
+    current: list[Result],
+    base_machine: dict[str, Any] | None = None,
+    cur_machine: dict[str, Any] | None = None,
+) -> Comparison:
     by_key = {key(r): r for r in baseline}
     matched, new = [], []
     for r in current:
@@ -305,9 +344,14 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
     isa_a, isa_b = _get(a, ("cpu", "isa")), _get(b, ("cpu", "isa"))
     if isa_a and isa_b and list(isa_a) != list(isa_b):
         notes.append(f"ISA: baseline {describe(isa_a)}, now {describe(isa_b)}")
-    for label, path in (("CPU", ("cpu", "model")), ("logical CPUs", ("cpu", "logical")),
-                        ("host", ("node",)), ("torch", ("versions", "torch")),
-                        ("onnxruntime", ("versions", "onnxruntime")), ("ai-edge-litert", ("versions", "ai-edge-litert"))):
+    for label, path in (
+        ("CPU", ("cpu", "model")),
+        ("logical CPUs", ("cpu", "logical")),
+        ("host", ("node",)),
+        ("torch", ("versions", "torch")),
+        ("onnxruntime", ("versions", "onnxruntime")),
+        ("ai-edge-litert", ("versions", "ai-edge-litert")),
+    ):
         va, vb = _get(a, path), _get(b, path)
         if va != vb:
             notes.append(f"{label}: baseline {va!r}, now {vb!r}")

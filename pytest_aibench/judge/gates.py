@@ -24,8 +24,16 @@ def check_gates(case: Case, result: Result) -> list[str]:
     for gate in case.suite.gates_for(case.model):
         value = result.metrics.get(gate.metric)
         ok = gate.check(value)
-        result.gates.append({"metric": gate.metric, "op": gate.op, "limit": gate.limit, "value": value,
-                             "passed": ok, "where": gate.where})
+        result.gates.append(
+            {
+                "metric": gate.metric,
+                "op": gate.op,
+                "limit": gate.limit,
+                "value": value,
+                "passed": ok,
+                "where": gate.where,
+            }
+        )
         if not ok:
             shown = "not measured" if value is None else f"{value:.6g}"
             failed.append(f"{gate.metric} = {shown}, required {gate.op} {gate.limit:g} (gate at {gate.where})")
@@ -45,11 +53,24 @@ def check_regressions(case: Case, result: Result, baseline: Baseline | None, cli
     rules.update({r.metric: r for r in cli_rules})
     verdicts = [judge(r, base, result) for r in rules.values()]
     result.info["baseline"] = {
-        "path": str(baseline.path), "status": "matched", "seed": base.seed,
+        "path": str(baseline.path),
+        "status": "matched",
+        "seed": base.seed,
         "metrics": {k: base.metrics[k] for k in SHOWN if k in base.metrics},
-        "verdicts": [{"rule": str(v.rule), "metric": v.rule.metric, "baseline": v.baseline, "current": v.current,
-                      "change": v.change, "regressed": v.regressed, "inconclusive": v.inconclusive,
-                      "evidence": v.evidence} for v in verdicts]}
+        "verdicts": [
+            {
+                "rule": str(v.rule),
+                "metric": v.rule.metric,
+                "baseline": v.baseline,
+                "current": v.current,
+                "change": v.change,
+                "regressed": v.regressed,
+                "inconclusive": v.inconclusive,
+                "evidence": v.evidence,
+            }
+            for v in verdicts
+        ],
+    }
     regressed = [v for v in verdicts if v.regressed]
     if not regressed:
         return []
@@ -88,12 +109,21 @@ def check_against(result: Result, unknown_fails: bool) -> list[str]:
     return [f"against {ref}: " + " | ".join(PairedVerdict(**v).message() for v in bad)]
 
 
-def check_all(case: Case, result: Result, baseline: Baseline | None, cli_rules: list[Rule],
-              require_valid: bool, unknown_fails: bool = False) -> list[str]:
+def check_all(
+    case: Case,
+    result: Result,
+    baseline: Baseline | None,
+    cli_rules: list[Rule],
+    require_valid: bool,
+    unknown_fails: bool = False,
+) -> list[str]:
     """The whole tail: gates, regressions (against a baseline, or paired against a reference),
     LoadGen validity. Records outcome and reason on a failure."""
-    failures = (check_gates(case, result) + check_regressions(case, result, baseline, cli_rules)
-                + check_against(result, unknown_fails))
+    failures = (
+        check_gates(case, result)
+        + check_regressions(case, result, baseline, cli_rules)
+        + check_against(result, unknown_fails)
+    )
     if failures:
         result.outcome, result.reason = "failed", "; ".join(failures)
         return [f"aibench {result.reason}"]

@@ -30,17 +30,22 @@ class MetricGroup(Protocol):
 
 class Accuracy:
     name = "accuracy"
-    provides = {"accuracy": MetricInfo("top-1 accuracy on the evaluation split", True),
-                "accuracy_top5": MetricInfo("top-5 accuracy: the label among the five highest scores", True),
-                "eval.correct": MetricInfo("correctly classified samples", True),
-                "eval.samples": MetricInfo("evaluated samples", None)}
+    provides = {
+        "accuracy": MetricInfo("top-1 accuracy on the evaluation split", True),
+        "accuracy_top5": MetricInfo("top-5 accuracy: the label among the five highest scores", True),
+        "eval.correct": MetricInfo("correctly classified samples", True),
+        "eval.samples": MetricInfo("evaluated samples", None),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
             return {}
         correct = int((m.predictions == m.labels).sum())
-        out: dict[str, Any] = {"accuracy": correct / len(m.labels), "eval.correct": correct,
-                               "eval.samples": len(m.labels)}
+        out: dict[str, Any] = {
+            "accuracy": correct / len(m.labels),
+            "eval.correct": correct,
+            "eval.samples": len(m.labels),
+        }
         scores = m.scores
         if scores is not None and np.ndim(scores) == 2 and len(scores) == len(m.labels) and np.shape(scores)[1] > 5:
             top5 = np.argpartition(-np.asarray(scores, dtype=np.float64), 5, axis=1)[:, :5]
@@ -53,17 +58,24 @@ class Latency:
     per batch: a server query that queued 13 s is 13 s, however fast the model answered once it ran."""
 
     name = "latency"
-    provides = {f"latency.{k}_ms": MetricInfo(f"{k} latency (see latency.measure)", False)
-                for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")}
-    provides |= {"latency.samples": MetricInfo("timed calls or LoadGen queries", None),
-                 "latency.batch": MetricInfo("samples per timed call or query", None),
-                 "latency.measure": MetricInfo("call, query (LoadGen) or none: what the latency figures time", None)}
+    provides = {
+        f"latency.{k}_ms": MetricInfo(f"{k} latency (see latency.measure)", False)
+        for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")
+    }
+    provides |= {
+        "latency.samples": MetricInfo("timed calls or LoadGen queries", None),
+        "latency.batch": MetricInfo("samples per timed call or query", None),
+        "latency.measure": MetricInfo("call, query (LoadGen) or none: what the latency figures time", None),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         out: dict[str, Any] = summarize_ns(m.latency_ns, m.latency_batch)
         if m.latency_measure == "query":
-            out |= {f"latency.{k}_ms": m.loadgen[f"loadgen.{k}_ms"] for k in ("p50", "p90", "p99", "mean", "min", "max")
-                    if f"loadgen.{k}_ms" in m.loadgen and out}
+            out |= {
+                f"latency.{k}_ms": m.loadgen[f"loadgen.{k}_ms"]
+                for k in ("p50", "p90", "p99", "mean", "min", "max")
+                if f"loadgen.{k}_ms" in m.loadgen and out
+            }
         if out or m.latency_measure == "none":
             out["latency.measure"] = m.latency_measure
         return out
@@ -93,11 +105,13 @@ class Vips:
     """AIoTBench's VIPS of one workload: accuracy over mean seconds per image (a/t)."""
 
     name = "vips"
-    provides = {"vips": MetricInfo("valid images per second: accuracy / mean seconds per image (inference alone)",
-                                   True),
-                "vips_with_preprocessing": MetricInfo("AIoTBench's VIPS: accuracy / (inference + decoding and "
-                                                      "preprocessing seconds per image)", True),
-                "preprocess.ms_per_image": MetricInfo("decoding and preprocessing time per image (image files)", False)}
+    provides = {
+        "vips": MetricInfo("valid images per second: accuracy / mean seconds per image (inference alone)", True),
+        "vips_with_preprocessing": MetricInfo(
+            "AIoTBench's VIPS: accuracy / (inference + decoding and preprocessing seconds per image)", True
+        ),
+        "preprocess.ms_per_image": MetricInfo("decoding and preprocessing time per image (image files)", False),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
@@ -109,8 +123,10 @@ class Vips:
         out = {"vips": accuracy * rate if rate is not None else 0.0}
         if m.preprocess_count and rate:
             per_image = m.preprocess_s / m.preprocess_count
-            out |= {"vips_with_preprocessing": accuracy / (1 / rate + per_image),
-                    "preprocess.ms_per_image": per_image * 1e3}
+            out |= {
+                "vips_with_preprocessing": accuracy / (1 / rate + per_image),
+                "preprocess.ms_per_image": per_image * 1e3,
+            }
         return out
 
 
@@ -120,10 +136,12 @@ class AccuracyLoss:
     collaborative paradigm is not counted as a quantization loss."""
 
     name = "accuracy_loss"
-    provides = {"accuracy_fp32": MetricInfo("the fp32 model's accuracy on the same samples", True),
-                "accuracy_loss": MetricInfo("fp32 accuracy minus this variant's", False),
-                "accuracy_loss_ratio": MetricInfo("accuracy loss / fp32 accuracy (AIIA)", False),
-                "agreement": MetricInfo("fraction of predictions equal to the fp32 model's", True)}
+    provides = {
+        "accuracy_fp32": MetricInfo("the fp32 model's accuracy on the same samples", True),
+        "accuracy_loss": MetricInfo("fp32 accuracy minus this variant's", False),
+        "accuracy_loss_ratio": MetricInfo("accuracy loss / fp32 accuracy (AIIA)", False),
+        "agreement": MetricInfo("fraction of predictions equal to the fp32 model's", True),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions) or m.accuracy_na:
@@ -134,9 +152,12 @@ class AccuracyLoss:
             own = np.asarray(m.scores).argmax(-1)
         ref = float((m.reference == m.labels).mean())
         acc = float((own == m.labels).mean())
-        return {"accuracy_fp32": ref, "accuracy_loss": ref - acc,
-                "accuracy_loss_ratio": (ref - acc) / ref if ref > 0 else 0.0,
-                "agreement": float((own == m.reference).mean())}
+        return {
+            "accuracy_fp32": ref,
+            "accuracy_loss": ref - acc,
+            "accuracy_loss_ratio": (ref - acc) / ref if ref > 0 else 0.0,
+            "agreement": float((own == m.reference).mean()),
+        }
 
 
 class Vops:
@@ -144,10 +165,13 @@ class Vops:
     the effective GFLOP/s (the same without the accuracy term), which untrained weights still have."""
 
     name = "vops"
-    provides = {"vops": MetricInfo("valid operations per second: accuracy × MFLOPs / mean seconds per image", True),
-                "mflops": MetricInfo("MFLOPs per sample at the resolution run (counted by code)", None),
-                "gflops_effective": MetricInfo("effective GFLOP/s: MFLOPs per image × images per second / 1000 "
-                                               "(VOPS without the accuracy term)", True)}
+    provides = {
+        "vops": MetricInfo("valid operations per second: accuracy × MFLOPs / mean seconds per image", True),
+        "mflops": MetricInfo("MFLOPs per sample at the resolution run (counted by code)", None),
+        "gflops_effective": MetricInfo(
+            "effective GFLOP/s: MFLOPs per image × images per second / 1000 (VOPS without the accuracy term)", True
+        ),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.mflops is None:
@@ -174,10 +198,15 @@ class LatencyStats:
     """Evidence about the latency samples: bootstrap 95 % intervals, spread, outliers."""
 
     name = "stats"
-    provides = {f"latency.{q}_ci_{side}_ms": MetricInfo(f"bootstrap 95 % interval of {q}, {side} end", False)
-                for q in ("p50", "p99") for side in ("low", "high")}
-    provides |= {"latency.cv": MetricInfo("coefficient of variation of the latency samples", False),
-                 "latency.outliers": MetricInfo("samples outside Tukey's fences", False)}
+    provides = {
+        f"latency.{q}_ci_{side}_ms": MetricInfo(f"bootstrap 95 % interval of {q}, {side} end", False)
+        for q in ("p50", "p99")
+        for side in ("low", "high")
+    }
+    provides |= {
+        "latency.cv": MetricInfo("coefficient of variation of the latency samples", False),
+        "latency.outliers": MetricInfo("samples outside Tukey's fences", False),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
 
@@ -188,15 +217,17 @@ class Energy:
     """Joules per inference and inferences per second per watt, never without ``energy.method``."""
 
     name = "energy"
-    provides = {"energy.j_per_inference": MetricInfo("joules per inference (accuracy pass)", False),
-                "energy.ips_per_w": MetricInfo("inferences per second per watt", True),
-                "energy.joules": MetricInfo("joules over the measured region", False),
-                "energy.watts": MetricInfo("mean power over the measured region", False),
-                "energy.seconds": MetricInfo("length of the measured region", None),
-                "energy.method": MetricInfo("rapl (counters) or model (P_idle + (P_max - P_idle) u)", None),
-                "energy.utilization": MetricInfo("power model: CPU time / (wall time x cores)", None),
-                "energy.idle_w": MetricInfo("power model: idle watts", None),
-                "energy.max_w": MetricInfo("power model: busy watts", None)}
+    provides = {
+        "energy.j_per_inference": MetricInfo("joules per inference (accuracy pass)", False),
+        "energy.ips_per_w": MetricInfo("inferences per second per watt", True),
+        "energy.joules": MetricInfo("joules over the measured region", False),
+        "energy.watts": MetricInfo("mean power over the measured region", False),
+        "energy.seconds": MetricInfo("length of the measured region", None),
+        "energy.method": MetricInfo("rapl (counters) or model (P_idle + (P_max - P_idle) u)", None),
+        "energy.utilization": MetricInfo("power model: CPU time / (wall time x cores)", None),
+        "energy.idle_w": MetricInfo("power model: idle watts", None),
+        "energy.max_w": MetricInfo("power model: busy watts", None),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return dict(m.energy) if m.energy.get("energy.method") else {}
@@ -206,37 +237,45 @@ class LoadGen:
     """MLPerf LoadGen results of a scenario item, parsed from its mlperf_log_detail.txt."""
 
     name = "loadgen"
-    provides = {f"loadgen.{k}": MetricInfo(text, better) for k, text, better in (
-        ("valid", "LoadGen's result_validity == VALID", True),
-        ("result", "VALID or INVALID", None),
-        ("invalid_reason", "why INVALID: every failed criterion with LoadGen's numbers, then its advice", None),
-        ("failed", "the failed criteria: min_duration, min_queries, latency_constraint, early_stopping", None),
-        ("mean_ms", "LoadGen's mean per-query latency", False),
-        ("min_ms", "LoadGen's shortest per-query latency", False),
-        ("max_ms", "LoadGen's longest per-query latency", False),
-        ("mlperf", "the figure MLPerf reports for the scenario, with its unit and name", None),
-        ("mlperf_value", "the figure MLPerf reports (early-stopping p90/p99 ms, or samples/s)", None),
-        ("mlperf_unit", "ms or samples/s", None),
-        ("mlperf_metric", "which figure MLPerf reports for the scenario", None),
-        ("service_p50_ms", "model time per SUT batch, median (not a latency LoadGen reports)", False),
-        ("service_p99_ms", "model time per SUT batch, 99th percentile", False),
-        ("service_batch", "samples per SUT batch", None),
-        ("p50_ms", "LoadGen's 50th percentile latency", False),
-        ("p90_ms", "LoadGen's 90th percentile latency", False),
-        ("p99_ms", "LoadGen's 99th percentile latency", False),
-        ("p99_9_ms", "LoadGen's 99.9th percentile latency", False),
-        ("early_stopping_p90_ms", "early-stopping estimate of the 90th percentile", False),
-        ("early_stopping_p99_ms", "early-stopping estimate of the 99th percentile", False),
-        ("samples_per_s", "samples per second", True),
-        ("server_target_qps", "server scenario: target QPS", None),
-        ("server_latency_bound_ms", "server scenario: the p99 latency bound", None),
-        ("server_scheduled_qps", "server scenario: scheduled samples per second", None),
-        ("server_peak_qps", "server scenario: highest QPS found VALID under the bound", True),
-        ("server_search_probes", "server scenario: LoadGen runs that searched the target QPS", None),
-        ("official_settings", "whether LoadGen ran under its own durations, query counts and seeds "
-                              "(false: scaled settings, not a valid MLPerf result)", None),
-        ("queries", "queries LoadGen issued", None),
-        ("accuracy", "top-1 accuracy of LoadGen's logged responses (accuracy mode)", True))}
+    provides = {
+        f"loadgen.{k}": MetricInfo(text, better)
+        for k, text, better in (
+            ("valid", "LoadGen's result_validity == VALID", True),
+            ("result", "VALID or INVALID", None),
+            ("invalid_reason", "why INVALID: every failed criterion with LoadGen's numbers, then its advice", None),
+            ("failed", "the failed criteria: min_duration, min_queries, latency_constraint, early_stopping", None),
+            ("mean_ms", "LoadGen's mean per-query latency", False),
+            ("min_ms", "LoadGen's shortest per-query latency", False),
+            ("max_ms", "LoadGen's longest per-query latency", False),
+            ("mlperf", "the figure MLPerf reports for the scenario, with its unit and name", None),
+            ("mlperf_value", "the figure MLPerf reports (early-stopping p90/p99 ms, or samples/s)", None),
+            ("mlperf_unit", "ms or samples/s", None),
+            ("mlperf_metric", "which figure MLPerf reports for the scenario", None),
+            ("service_p50_ms", "model time per SUT batch, median (not a latency LoadGen reports)", False),
+            ("service_p99_ms", "model time per SUT batch, 99th percentile", False),
+            ("service_batch", "samples per SUT batch", None),
+            ("p50_ms", "LoadGen's 50th percentile latency", False),
+            ("p90_ms", "LoadGen's 90th percentile latency", False),
+            ("p99_ms", "LoadGen's 99th percentile latency", False),
+            ("p99_9_ms", "LoadGen's 99.9th percentile latency", False),
+            ("early_stopping_p90_ms", "early-stopping estimate of the 90th percentile", False),
+            ("early_stopping_p99_ms", "early-stopping estimate of the 99th percentile", False),
+            ("samples_per_s", "samples per second", True),
+            ("server_target_qps", "server scenario: target QPS", None),
+            ("server_latency_bound_ms", "server scenario: the p99 latency bound", None),
+            ("server_scheduled_qps", "server scenario: scheduled samples per second", None),
+            ("server_peak_qps", "server scenario: highest QPS found VALID under the bound", True),
+            ("server_search_probes", "server scenario: LoadGen runs that searched the target QPS", None),
+            (
+                "official_settings",
+                "whether LoadGen ran under its own durations, query counts and seeds "
+                "(false: scaled settings, not a valid MLPerf result)",
+                None,
+            ),
+            ("queries", "queries LoadGen issued", None),
+            ("accuracy", "top-1 accuracy of LoadGen's logged responses (accuracy mode)", True),
+        )
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return dict(m.loadgen)
@@ -247,12 +286,16 @@ class Binary:
     clinician or a doorbell cares about beyond accuracy. An unanswered input (-1) is wrong either way."""
 
     name = "binary"
-    provides = {name: MetricInfo(text, True) for name, text in (
-        ("binary.sensitivity", "recall of the event class (true positive rate)"),
-        ("binary.specificity", "true negative rate"),
-        ("binary.precision", "positive predictive value"),
-        ("binary.f1", "harmonic mean of precision and sensitivity"),
-        ("binary.balanced_accuracy", "mean of sensitivity and specificity"))}
+    provides = {
+        name: MetricInfo(text, True)
+        for name, text in (
+            ("binary.sensitivity", "recall of the event class (true positive rate)"),
+            ("binary.specificity", "true negative rate"),
+            ("binary.precision", "positive predictive value"),
+            ("binary.f1", "harmonic mean of precision and sensitivity"),
+            ("binary.balanced_accuracy", "mean of sensitivity and specificity"),
+        )
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
 
@@ -266,9 +309,13 @@ class Binary:
         sens = tp / pos if pos else 0.0
         spec = tn / neg if neg else 0.0
         prec = tp / called if called else 0.0
-        return {"binary.sensitivity": sens, "binary.specificity": spec, "binary.precision": prec,
-                "binary.f1": 2 * prec * sens / (prec + sens) if prec + sens else 0.0,
-                "binary.balanced_accuracy": (sens + spec) / 2}
+        return {
+            "binary.sensitivity": sens,
+            "binary.specificity": spec,
+            "binary.precision": prec,
+            "binary.f1": 2 * prec * sens / (prec + sens) if prec + sens else 0.0,
+            "binary.balanced_accuracy": (sens + spec) / 2,
+        }
 
 
 class Retrieval:
@@ -277,12 +324,14 @@ class Retrieval:
     benchmarks evaluate). Queries whose identity has no other sample are skipped."""
 
     name = "retrieval"
-    opt_in = True   # quadratic in the evaluated samples: only where a manifest asks for it
+    opt_in = True  # quadratic in the evaluated samples: only where a manifest asks for it
     max_queries = 4000
-    provides = {"retrieval.rank1": MetricInfo("share of queries whose nearest neighbour is the same identity", True),
-                "retrieval.rank5": MetricInfo("share of queries with the same identity among the 5 nearest", True),
-                "retrieval.map": MetricInfo("mean average precision over the ranked gallery", True),
-                "retrieval.queries": MetricInfo("queries evaluated", None)}
+    provides = {
+        "retrieval.rank1": MetricInfo("share of queries whose nearest neighbour is the same identity", True),
+        "retrieval.rank5": MetricInfo("share of queries with the same identity among the 5 nearest", True),
+        "retrieval.map": MetricInfo("mean average precision over the ranked gallery", True),
+        "retrieval.queries": MetricInfo("queries evaluated", None),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
 
@@ -302,14 +351,20 @@ class Retrieval:
         hits = hits[valid]
         precision_at = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
         ap = (precision_at * hits).sum(axis=1) / hits.sum(axis=1)
-        return {"retrieval.rank1": float(hits[:, 0].mean()), "retrieval.rank5": float(hits[:, :5].any(axis=1).mean()),
-                "retrieval.map": float(ap.mean()), "retrieval.queries": int(valid.sum())}
+        return {
+            "retrieval.rank1": float(hits[:, 0].mean()),
+            "retrieval.rank5": float(hits[:, :5].any(axis=1).mean()),
+            "retrieval.map": float(ap.mean()),
+            "retrieval.queries": int(valid.sum()),
+        }
 
 
 class Memory:
     name = "memory"
-    provides = {"memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
-                "memory.load_mb": MetricInfo("resident memory added by loading the model", False)}
+    provides = {
+        "memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
+        "memory.load_mb": MetricInfo("resident memory added by loading the model", False),
+    }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         out = {}
@@ -338,7 +393,9 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
 
 def metric_directions() -> dict[str, bool | None]:
     """Each known metric's ``higher_is_better`` (None: no direction, e.g. a count)."""
-    return {name: info.higher_is_better for group in METRICS.names() for name, info in METRICS.get(group).provides.items()}
+    return {
+        name: info.higher_is_better for group in METRICS.names() for name, info in METRICS.get(group).provides.items()
+    }
 
 
 def known_metric_names() -> set[str]:
@@ -347,23 +404,27 @@ def known_metric_names() -> set[str]:
     return {name for group in METRICS.names() for name in METRICS.get(group).provides}
 
 
-METRICS: Registry[MetricGroup] = Registry("metric group", "pytest_aibench.metrics", {
-    "accuracy": "pytest_aibench.judge.metrics:Accuracy",
-    "latency": "pytest_aibench.judge.metrics:Latency",
-    "throughput": "pytest_aibench.judge.metrics:Throughput",
-    "vips": "pytest_aibench.judge.metrics:Vips",
-    "memory": "pytest_aibench.judge.metrics:Memory",
-    "accuracy_loss": "pytest_aibench.judge.metrics:AccuracyLoss",
-    "vops": "pytest_aibench.judge.metrics:Vops",
-    "model": "pytest_aibench.judge.metrics:ModelSize",
-    "stats": "pytest_aibench.judge.metrics:LatencyStats",
-    "energy": "pytest_aibench.judge.metrics:Energy",
-    "loadgen": "pytest_aibench.judge.metrics:LoadGen",
-    "repro": "pytest_aibench.judge.declared:Repro",
-    "seeds": "pytest_aibench.judge.declared:Seeds",
-    "collaborative": "pytest_aibench.judge.declared:Collaborative",
-    "kernel": "pytest_aibench.judge.declared:KernelRate",
-    "training": "pytest_aibench.judge.declared:Training",
-    "binary": "pytest_aibench.judge.metrics:Binary",
-    "retrieval": "pytest_aibench.judge.metrics:Retrieval",
-})
+METRICS: Registry[MetricGroup] = Registry(
+    "metric group",
+    "pytest_aibench.metrics",
+    {
+        "accuracy": "pytest_aibench.judge.metrics:Accuracy",
+        "latency": "pytest_aibench.judge.metrics:Latency",
+        "throughput": "pytest_aibench.judge.metrics:Throughput",
+        "vips": "pytest_aibench.judge.metrics:Vips",
+        "memory": "pytest_aibench.judge.metrics:Memory",
+        "accuracy_loss": "pytest_aibench.judge.metrics:AccuracyLoss",
+        "vops": "pytest_aibench.judge.metrics:Vops",
+        "model": "pytest_aibench.judge.metrics:ModelSize",
+        "stats": "pytest_aibench.judge.metrics:LatencyStats",
+        "energy": "pytest_aibench.judge.metrics:Energy",
+        "loadgen": "pytest_aibench.judge.metrics:LoadGen",
+        "repro": "pytest_aibench.judge.declared:Repro",
+        "seeds": "pytest_aibench.judge.declared:Seeds",
+        "collaborative": "pytest_aibench.judge.declared:Collaborative",
+        "kernel": "pytest_aibench.judge.declared:KernelRate",
+        "training": "pytest_aibench.judge.declared:Training",
+        "binary": "pytest_aibench.judge.metrics:Binary",
+        "retrieval": "pytest_aibench.judge.metrics:Retrieval",
+    },
+)

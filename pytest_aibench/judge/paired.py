@@ -46,11 +46,11 @@ BOOTSTRAP = 1000
 class PairedVerdict:
     rule: str
     metric: str
-    outcome: str                       # REGRESSED | SAME | UNKNOWN
-    ratio: float | None                # candidate / reference, the rule's statistic
+    outcome: str  # REGRESSED | SAME | UNKNOWN
+    ratio: float | None  # candidate / reference, the rule's statistic
     ci_low: float | None
     ci_high: float | None
-    reference_ms: float | None         # each side's own figure for the rule's statistic
+    reference_ms: float | None  # each side's own figure for the rule's statistic
     candidate_ms: float | None
     pairs: int
     seconds: float
@@ -60,9 +60,11 @@ class PairedVerdict:
         if self.ratio is None:
             return f"{self.rule} {self.outcome}: {self.why}"
         ci = f"[{self.ci_low:.3f}, {self.ci_high:.3f}]" if self.ci_low is not None else "n/a"
-        return (f"{self.rule} {self.outcome}: candidate {self.candidate_ms:.4g} ms vs reference {self.reference_ms:.4g} ms, "
-                f"ratio {self.ratio:.3f} ({LEVEL:.0%} interval {ci}) over {self.pairs} interleaved pairs in "
-                f"{self.seconds:.1f} s{'; ' + self.why if self.why else ''}")
+        return (
+            f"{self.rule} {self.outcome}: candidate {self.candidate_ms:.4g} ms vs reference {self.reference_ms:.4g} ms, "
+            f"ratio {self.ratio:.3f} ({LEVEL:.0%} interval {ci}) over {self.pairs} interleaved pairs in "
+            f"{self.seconds:.1f} s{'; ' + self.why if self.why else ''}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,8 +85,38 @@ def block_length(n: int) -> int:
 
 
 #: Student t quantiles at 0.995 (a two-sided 99 % interval) by degrees of freedom; the normal's beyond
-_T995 = (63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012, 2.977, 2.947,
-         2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779, 2.771, 2.763, 2.756, 2.750)
+_T995 = (
+    63.657,
+    9.925,
+    5.841,
+    4.604,
+    4.032,
+    3.707,
+    3.499,
+    3.355,
+    3.250,
+    3.169,
+    3.106,
+    3.055,
+    3.012,
+    2.977,
+    2.947,
+    2.921,
+    2.898,
+    2.878,
+    2.861,
+    2.845,
+    2.831,
+    2.819,
+    2.807,
+    2.797,
+    2.787,
+    2.779,
+    2.771,
+    2.763,
+    2.756,
+    2.750,
+)
 #: fewest calls per side a session pair's figure rests on, and fewest session pairs for the t interval
 MIN_PER_SESSION = 25
 MIN_SESSIONS = 3
@@ -153,8 +185,14 @@ def pair_ratio(ref_ns: Any, cand_ns: Any) -> float | None:
     return float(math.exp(np.median(np.log(np.maximum(b[:n], 1.0)) - np.log(np.maximum(a[:n], 1.0)))))
 
 
-def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] | np.ndarray, seconds: float,
-                 seed: int = 0, sessions: list[int] | np.ndarray | None = None) -> PairedVerdict:
+def judge_paired(
+    rule: Rule,
+    ref_ns: list[int] | np.ndarray,
+    cand_ns: list[int] | np.ndarray,
+    seconds: float,
+    seed: int = 0,
+    sessions: list[int] | np.ndarray | None = None,
+) -> PairedVerdict:
     """The rule's verdict on paired timings (``ref_ns[i]`` and ``cand_ns[i]`` timed back to back, on the
     session pair ``sessions[i]``; all on one when None)."""
     a = np.asarray(ref_ns, dtype=np.float64)
@@ -172,8 +210,9 @@ def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] 
     ids, counts = np.unique(sess, return_counts=True)
     ready = ids[counts >= need]
     if len(ready) == 0:
-        base.why = (f"only {int(counts.max()) if len(counts) else 0} pairs a session pair ({what} needs {need} "
-                    "in at least one)")
+        base.why = (
+            f"only {int(counts.max()) if len(counts) else 0} pairs a session pair ({what} needs {need} in at least one)"
+        )
         return base
     stat = _stat(q)
     ref, cand = stat(a), stat(b)
@@ -183,16 +222,19 @@ def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] 
         center = float(r.mean())
         # the spread between session pairs, never less than one session pair's own sampling error: timings
         # quantised by the clock (a 2 µs model) can give session pairs equal figures by chance
-        within = math.sqrt(float(np.mean([_log_se(a[sess == j], q) ** 2 + _log_se(b[sess == j], q) ** 2
-                                          for j in ready])))
+        within = math.sqrt(
+            float(np.mean([_log_se(a[sess == j], q) ** 2 + _log_se(b[sess == j], q) ** 2 for j in ready]))
+        )
         half = t995(k - 1) * max(float(r.std(ddof=1)), within) / math.sqrt(k)
         lo, hi = center - half, center + half
         note = f"over {k} session pairs"
     else:
         keep = np.isin(sess, ready)
         center, lo, hi = _one_session(a[keep], b[keep], q, seed)
-        note = (f"{len(ready)} session pair{'s' * (len(ready) > 1)}: between-session variance not sampled "
-                f"(a verdict over sessions needs {MIN_SESSIONS} with {need} pairs each)")
+        note = (
+            f"{len(ready)} session pair{'s' * (len(ready) > 1)}: between-session variance not sampled "
+            f"(a verdict over sessions needs {MIN_SESSIONS} with {need} pairs each)"
+        )
     ratio, lo, hi = math.exp(center), math.exp(lo), math.exp(hi)
     limit = 1 + rule.limit
     if rule.worse_when_higher:
@@ -206,14 +248,25 @@ def judge_paired(rule: Rule, ref_ns: list[int] | np.ndarray, cand_ns: list[int] 
 def judge_accuracy(rule: Rule, ref: float | None, cand: float | None) -> PairedVerdict:
     """Accuracy of both sides re-measured on the same data: compared exactly, by the rule's limit."""
     if ref is None or cand is None:
-        return PairedVerdict(str(rule), rule.metric, UNKNOWN, None, None, None, None, None, 0, 0.0,
-                             "accuracy not measured on both sides")
+        return PairedVerdict(
+            str(rule), rule.metric, UNKNOWN, None, None, None, None, None, 0, 0.0, "accuracy not measured on both sides"
+        )
     change = (cand / ref - 1.0) if rule.relative and ref else cand - ref
     worse = change > rule.limit if rule.worse_when_higher else change < rule.limit
     outcome = REGRESSED if worse else SAME
-    return PairedVerdict(str(rule), rule.metric, outcome, None, None, None, None, None, 0, 0.0,
-                         f"reference {ref:.6g}, candidate {cand:.6g} on the same samples (change {change:+.6g}, "
-                         f"limit {rule.limit:+g})")
+    return PairedVerdict(
+        str(rule),
+        rule.metric,
+        outcome,
+        None,
+        None,
+        None,
+        None,
+        None,
+        0,
+        0.0,
+        f"reference {ref:.6g}, candidate {cand:.6g} on the same samples (change {change:+.6g}, limit {rule.limit:+g})",
+    )
 
 
 def decided(verdicts: list[PairedVerdict]) -> bool:

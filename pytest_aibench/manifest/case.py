@@ -77,5 +77,10 @@ class Case:
 
     def describe(self) -> dict[str, Any]:
         """What a result records about the case."""
-        return {"id": self.id, "suite": self.suite_name, "model": self.model,
-                "axes": {"model": self.model, **dict(self.axes)}, "variables": dict(self.variables)}
+        return {
+            "id": self.id,
+            "suite": self.suite_name,
+            "model": self.model,
+            "axes": {"model": self.model, **dict(self.axes)},
+            "variables": dict(self.variables),
+        }

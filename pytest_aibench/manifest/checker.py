@@ -30,8 +30,9 @@ from pytest_aibench.runtimes.kernels import REQUIRED, Kernel
 from pytest_aibench.usercode import factory_file, refusal
 
 #: marker names pytest or this plugin already use; an axis value may not shadow them
-RESERVED_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings",
-                              "aibench", "tryfirst", "trylast"})
+RESERVED_MARKERS = frozenset(
+    {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "aibench", "tryfirst", "trylast"}
+)
 _GATE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
@@ -54,8 +55,15 @@ def _dict(data: dict, key: str) -> dict:
 
 
 def _typename(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
@@ -74,8 +82,13 @@ def schema_problems(data: Any, index: LineIndex) -> list[Problem]:
             allowed = list(err.schema.get("properties", {}))
             for key in err.instance:
                 if key not in allowed:
-                    out.append(Problem(index.line_of(path + (key,)), path + (key,),
-                                       f"unknown key {key!r}; expected one of: {', '.join(allowed)}{suggest(key, allowed)}"))
+                    out.append(
+                        Problem(
+                            index.line_of(path + (key,)),
+                            path + (key,),
+                            f"unknown key {key!r}; expected one of: {', '.join(allowed)}{suggest(key, allowed)}",
+                        )
+                    )
             continue
         if kind == "required":
             for key in err.validator_value:
@@ -84,18 +97,30 @@ def schema_problems(data: Any, index: LineIndex) -> list[Problem]:
             continue
         if kind == "propertyNames":
             bad = err.instance
-            out.append(Problem(index.line_of(path), path,
-                               f"invalid name {_show(bad)}: expected {expected or 'a valid name'}"))
+            out.append(
+                Problem(index.line_of(path), path, f"invalid name {_show(bad)}: expected {expected or 'a valid name'}")
+            )
             continue
         if kind == "type":
             want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-            what = expected or " or ".join({"object": "a mapping", "array": "a list", "string": "a string",
-                                            "integer": "an integer", "number": "a number", "boolean": "a boolean",
-                                            "null": "null"}.get(w, str(w)) for w in want)
+            what = expected or " or ".join(
+                {
+                    "object": "a mapping",
+                    "array": "a list",
+                    "string": "a string",
+                    "integer": "an integer",
+                    "number": "a number",
+                    "boolean": "a boolean",
+                    "null": "null",
+                }.get(w, str(w))
+                for w in want
+            )
             msg = f"expected {what}, got {_typename(err.instance)} {_show(err.instance)}"
         elif kind == "enum":
-            msg = (f"expected one of {', '.join(map(str, err.validator_value))}, got {_show(err.instance)}"
-                   f"{suggest(err.instance, err.validator_value)}")
+            msg = (
+                f"expected one of {', '.join(map(str, err.validator_value))}, got {_show(err.instance)}"
+                f"{suggest(err.instance, err.validator_value)}"
+            )
         elif kind in ("minProperties", "minItems"):
             msg = f"must not be empty (expected {expected or 'at least one entry'})"
         elif kind == "uniqueItems":
@@ -112,10 +137,10 @@ def schema_problems(data: Any, index: LineIndex) -> list[Problem]:
 def parse_gate(metric: str, text: Any, where: str) -> Gate | str:
     """A :class:`Gate`, or the reason ``text`` is not one."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return f"gate needs a comparison, e.g. \">= {text}\" or \"<= {text}\""
+        return f'gate needs a comparison, e.g. ">= {text}" or "<= {text}"'
     m = _GATE.match(str(text))
     if not m:
-        return f"expected a comparison such as \">= 0.9\" or \"<= 20\" (operators {' '.join(OPS)}), got {_show(text)}"
+        return f'expected a comparison such as ">= 0.9" or "<= 20" (operators {" ".join(OPS)}), got {_show(text)}'
     return Gate(metric, m.group(1), float(m.group(2)), where)
 
 
@@ -133,8 +158,14 @@ def value_token(axis: str, value: Any) -> str:
 class Checker:
     """Semantic checks; appends to ``problems`` and builds the Suite parts it can."""
 
-    def __init__(self, path: Path, data: dict, index: LineIndex, runner_known: Callable[[str], bool],
-                 runner_names: Callable[[], list[str]] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        data: dict,
+        index: LineIndex,
+        runner_known: Callable[[str], bool],
+        runner_names: Callable[[], list[str]] | None = None,
+    ):
         self.path, self.data, self.index, self.runner_known = path, data, index, runner_known
         self._names = runner_names
         self.root: Path = path.parent
@@ -151,20 +182,26 @@ class Checker:
     def axis_values(self, keypath: tuple, axis: str, values: list, single: bool = False) -> tuple:
         """Each value of ``axis`` known; problems at ``keypath + (i,)`` (``single``: at ``keypath``
         itself, a matrix rule's one value)."""
-        check = {"framework": (self.runner_known, "runner", None),
-                 "quantization": (QUANTIZATIONS.__contains__, "quantization", QUANTIZATIONS),
-                 "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS),
-                 "scenario": (SCENARIOS.__contains__, "scenario", SCENARIOS)}.get(axis)
+        check = {
+            "framework": (self.runner_known, "runner", None),
+            "quantization": (QUANTIZATIONS.__contains__, "quantization", QUANTIZATIONS),
+            "paradigm": (PARADIGMS.__contains__, "paradigm", PARADIGMS),
+            "scenario": (SCENARIOS.__contains__, "scenario", SCENARIOS),
+        }.get(axis)
         for i, v in enumerate(values):
             if check and not (isinstance(v, str) and check[0](v)):
                 self.broken_axes.add(axis)
                 known = check[2].names() if check[2] is not None else self._runner_names()
-                self.bad(keypath if single else keypath + (i,),
-                         f"unknown {check[1]} {_show(v)}; known: {', '.join(known)}{suggest(v, known)}")
+                self.bad(
+                    keypath if single else keypath + (i,),
+                    f"unknown {check[1]} {_show(v)}; known: {', '.join(known)}{suggest(v, known)}",
+                )
             token = value_token(axis, v)
             if token in RESERVED_MARKERS:
-                self.bad(keypath if single else keypath + (i,),
-                         f"{_show(v)} would shadow pytest's {token!r} marker; choose another name")
+                self.bad(
+                    keypath if single else keypath + (i,),
+                    f"{_show(v)} would shadow pytest's {token!r} marker; choose another name",
+                )
         return tuple(values)
 
     def _runner_names(self) -> list[str]:
@@ -179,8 +216,11 @@ class Checker:
             return None
         missing = [dim for dim in REQUIRED[spec["op"]] if dim not in spec["shape"]]
         if missing:
-            self.bad(keypath + ("shape",), f"a {spec['op']} kernel needs the dimensions {', '.join(REQUIRED[spec['op']])}; "
-                     f"missing {', '.join(missing)}")
+            self.bad(
+                keypath + ("shape",),
+                f"a {spec['op']} kernel needs the dimensions {', '.join(REQUIRED[spec['op']])}; "
+                f"missing {', '.join(missing)}",
+            )
             return None
         return Kernel(spec["op"], tuple((k, int(v)) for k, v in spec["shape"].items()))
 
@@ -189,8 +229,11 @@ class Checker:
         folder = self.root.resolve()
         target = (folder / relpath).resolve()
         if not allowed and target != folder and folder not in target.parents:
-            self.bad(keypath, f"path {relpath!r} leaves the suite's folder {self.path.parent}; set "
-                     "'allow_outside_paths: true' at the top level if that is intended")
+            self.bad(
+                keypath,
+                f"path {relpath!r} leaves the suite's folder {self.path.parent}; set "
+                "'allow_outside_paths: true' at the top level if that is intended",
+            )
 
     def factory(self, keypath: tuple, factory: str, trusted: tuple[str, ...], what: str = "factory") -> None:
         """``factory:`` and stages import the manifest's own code only (:mod:`pytest_aibench.usercode`)."""
@@ -213,8 +256,11 @@ class Checker:
         for metric, text in (raw or {}).items():
             kp = keypath + (metric,)
             if metric_names and metric not in metric_names:
-                self.bad(kp, f"gate on unknown metric {metric!r}; this suite measures: {', '.join(sorted(metric_names))}"
-                         f"{suggest(metric, metric_names)}")
+                self.bad(
+                    kp,
+                    f"gate on unknown metric {metric!r}; this suite measures: {', '.join(sorted(metric_names))}"
+                    f"{suggest(metric, metric_names)}",
+                )
                 continue
             gate = parse_gate(metric, text, self.where(kp))
             if isinstance(gate, str):

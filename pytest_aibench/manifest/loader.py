@@ -52,10 +52,15 @@ def discover(args: Iterable[str], cwd: Path) -> tuple[list[Path], list[tuple[Pat
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            hits = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                          and _SUITE_KEY.search(p.read_bytes()[:65536]))
+            hits = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file() and _SUITE_KEY.search(p.read_bytes()[:65536])
+            )
             if not hits:
-                missing.append((path, Problem(None, (), "folder holds no manifest (a .yaml file with a top-level 'suite:' key)")))
+                missing.append(
+                    (path, Problem(None, (), "folder holds no manifest (a .yaml file with a top-level 'suite:' key)"))
+                )
             found += hits
         else:
             missing.append((path, Problem(None, (), "no such file or folder (given to --aibench)")))
@@ -65,8 +70,13 @@ def discover(args: Iterable[str], cwd: Path) -> tuple[list[Path], list[tuple[Pat
     return list(unique), missing
 
 
-def load(path: Path, runner_known: Callable[[str], bool], display: Path | None = None,
-         runner_names: Callable[[], list[str]] | None = None, code: bool = True) -> LoadedSuite:
+def load(
+    path: Path,
+    runner_known: Callable[[str], bool],
+    display: Path | None = None,
+    runner_names: Callable[[], list[str]] | None = None,
+    code: bool = True,
+) -> LoadedSuite:
     """Load and validate one manifest; raise :class:`ManifestError` with all of its problems
     (``code=False``: a manifest naming any code, factory or stage, is refused)."""
 
@@ -89,9 +99,14 @@ def load(path: Path, runner_known: Callable[[str], bool], display: Path | None =
     return LoadedSuite(suite, tuple(cases))
 
 
-def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Path,
-             problems: list[tuple[Path, Problem]] | None = None,
-             runner_names: Callable[[], list[str]] | None = None, code: bool = True) -> list[LoadedSuite]:
+def load_all(
+    paths: list[Path],
+    runner_known: Callable[[str], bool],
+    rootdir: Path,
+    problems: list[tuple[Path, Problem]] | None = None,
+    runner_names: Callable[[], list[str]] | None = None,
+    code: bool = True,
+) -> list[LoadedSuite]:
     """Load every manifest, collecting all problems of all files (and ``problems`` already found)
     before raising."""
     out: list[LoadedSuite] = []
@@ -106,9 +121,17 @@ def load_all(paths: list[Path], runner_known: Callable[[str], bool], rootdir: Pa
             continue
         other = names.setdefault(loaded.suite.name, shown)
         if other != shown:
-            problems.append((shown, Problem(loaded.suite.lines.line_of(("suite",)), ("suite",),
-                                            f"suite name {loaded.suite.name!r} is already used by {other}; "
-                                            "suite names must be unique (they key ids, seeds and baselines)")))
+            problems.append(
+                (
+                    shown,
+                    Problem(
+                        loaded.suite.lines.line_of(("suite",)),
+                        ("suite",),
+                        f"suite name {loaded.suite.name!r} is already used by {other}; "
+                        "suite names must be unique (they key ids, seeds and baselines)",
+                    ),
+                )
+            )
             continue
         out.append(loaded)
     if problems:

@@ -16,7 +16,7 @@ def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
     return all(k in combo and combo[k] == v for k, v in rule.items())
 
 
-Combo = tuple[dict[str, Any], dict[str, Any]]   # (model and axis values, include/grid variables)
+Combo = tuple[dict[str, Any], dict[str, Any]]  # (model and axis values, include/grid variables)
 
 
 def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
@@ -29,10 +29,15 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
     problems: list[Problem] = []
     size = matrix_size(suite)
     if size > suite.max_items:
-        return [], [Problem(suite.lines.line_of(("models",)), ("models",),
-                            f"the matrix expands to {size:,} combinations before exclude rules, over this suite's "
-                            f"limit of {suite.max_items:,} items; narrow the axes, or set 'max_items: {size}' at the "
-                            "top level if you mean to run them all")]
+        return [], [
+            Problem(
+                suite.lines.line_of(("models",)),
+                ("models",),
+                f"the matrix expands to {size:,} combinations before exclude rules, over this suite's "
+                f"limit of {suite.max_items:,} items; narrow the axes, or set 'max_items: {size}' at the "
+                "top level if you mean to run them all",
+            )
+        ]
     include_used = [False] * len(suite.include)
     combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
     added = _new_combos(suite, include_used, problems)
@@ -46,9 +51,12 @@ def emptied(suite: Suite, cases: list[Case]) -> Problem | None:
     """A manifest whose exclude rules leave nothing to run: say so (pytest would exit 5 without a word)."""
     if cases or not suite.exclude:
         return None
-    return Problem(suite.lines.line_of(("matrix", "exclude")), ("matrix", "exclude"),
-                   f"the exclude rules remove every one of the {matrix_size(suite):,} combinations: nothing is "
-                   "left to run; loosen a rule, or add the combinations you want with 'include:'")
+    return Problem(
+        suite.lines.line_of(("matrix", "exclude")),
+        ("matrix", "exclude"),
+        f"the exclude rules remove every one of the {matrix_size(suite):,} combinations: nothing is "
+        "left to run; loosen a rule, or add the combinations you want with 'include:'",
+    )
 
 
 def matrix_size(suite: Suite) -> int:
@@ -91,12 +99,20 @@ def _new_combos(suite: Suite, include_used: list[bool], problems: list[Problem])
             continue
         missing = [n for n in ["model", *names] if n not in rule]
         if missing:
-            problems.append(Problem(suite.lines.line_of(("matrix", "include", i)), ("matrix", "include", i),
-                                    f"include rule matches no combination, and as a new combination it lacks "
-                                    f"{', '.join(missing)}"))
+            problems.append(
+                Problem(
+                    suite.lines.line_of(("matrix", "include", i)),
+                    ("matrix", "include", i),
+                    f"include rule matches no combination, and as a new combination it lacks {', '.join(missing)}",
+                )
+            )
             continue
-        out.append(({k: rule[k] for k in ["model", *names]},
-                    {k: v for k, v in rule.items() if k not in names and k != "model"}))
+        out.append(
+            (
+                {k: rule[k] for k in ["model", *names]},
+                {k: v for k, v in rule.items() if k not in names and k != "model"},
+            )
+        )
     return out
 
 
@@ -118,15 +134,21 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
         axes = tuple([(n, combo[n]) for n in names])
         pid = "-".join([token(n, v) for n, v in axes])
         if suite.grid:
-            pid += "-" + "-".join(f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k])
-                                  for k in suite.grid[0] if k in var)
+            pid += "-" + "-".join(
+                f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k]) for k in suite.grid[0] if k in var
+            )
         key = f"{combo['model']}[{pid}]"
         if key in seen and var:
             pid += "-" + "-".join(token(k, v) for k, v in sorted(var.items()))
             key = f"{combo['model']}[{pid}]"
         if key in seen:
-            problems.append(Problem(suite.lines.line_of(("matrix",)), ("matrix",),
-                                    f"two combinations share the id {key}; make the include rules distinct"))
+            problems.append(
+                Problem(
+                    suite.lines.line_of(("matrix",)),
+                    ("matrix",),
+                    f"two combinations share the id {key}; make the include rules distinct",
+                )
+            )
             continue
         seen.add(key)
         cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite))

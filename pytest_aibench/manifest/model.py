@@ -10,8 +10,13 @@ from typing import Any
 from pytest_aibench.manifest.lines import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
-STANDARD_AXES = (("framework", "frameworks"), ("quantization", "quantizations"), ("paradigm", "paradigms"),
-                 ("scenario", "scenarios"), ("topology", "topologies"))
+STANDARD_AXES = (
+    ("framework", "frameworks"),
+    ("quantization", "quantizations"),
+    ("paradigm", "paradigms"),
+    ("scenario", "scenarios"),
+    ("topology", "topologies"),
+)
 #: standard axes a suite has even when its manifest does not name them (scenario is only there if named)
 DEFAULT_AXES = {"framework": None, "quantization": ["fp32"], "paradigm": ["single"]}
 
@@ -22,11 +27,11 @@ OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
 class Settings:
     """Measurement settings; profiles, models and same-named axes override them in that order."""
 
-    warmup: int | str = 10              # a count, or "stable": until consecutive windows agree
+    warmup: int | str = 10  # a count, or "stable": until consecutive windows agree
     latency_samples: int = 200
     latency_batch: int = 1
-    latency_rounds: int = 1             # independent rounds, each on a freshly prepared runner
-    latency_span_s: float = 0.0         # spread the rounds over at least this many seconds (idle between)
+    latency_rounds: int = 1  # independent rounds, each on a freshly prepared runner
+    latency_span_s: float = 0.0  # spread the rounds over at least this many seconds (idle between)
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None
@@ -41,9 +46,9 @@ class Settings:
     server_latency_ms: float | None = None
     samples_per_query: int = 8
     require_valid: bool = False
-    find_peak_qps: bool = True          # Server: search the highest VALID target QPS (unless server_target_qps)
-    loadgen_settings: str = "scaled"    # "official": LoadGen's own durations, query counts and seeds
-    device: str | None = None           # the resource a worker must offer to measure the item (--aibench-dispatch)
+    find_peak_qps: bool = True  # Server: search the highest VALID target QPS (unless server_target_qps)
+    loadgen_settings: str = "scaled"  # "official": LoadGen's own durations, query counts and seeds
+    device: str | None = None  # the resource a worker must offer to measure the item (--aibench-dispatch)
     # --aibench-against: pairs are measured in batches until every rule is decided, or this budget is spent
     max_pairs: int = 20000
     max_pair_seconds: float = 20.0
@@ -93,7 +98,7 @@ class InputSpec:
     shape: tuple[int | None, ...]
     name: str | None = None
     layout: str = "NCHW"
-    dtype: str | None = None           # None: the model's own input dtype
+    dtype: str | None = None  # None: the model's own input dtype
     scale: float | None = None
     mean: Any = None
     std: Any = None
@@ -119,20 +124,20 @@ class ModelSpec:
     dataset: str
     zoo: str | None = None
     file: Path | None = None
-    factory: str | None = None          # "module:function" building the torch module for `file`'s weights
+    factory: str | None = None  # "module:function" building the torch module for `file`'s weights
     #: where ``factory:`` may import from (the suite's folder) and what it may import besides (usercode's rule)
     code_root: Path | None = None
     trusted_modules: tuple[str, ...] = ()
-    kernel: Any = None                  # kernels.Kernel: an operation on fixed shapes instead of a model
+    kernel: Any = None  # kernels.Kernel: an operation on fixed shapes instead of a model
     sha256: str | None = None
     input: InputSpec | None = None
-    output: str | int | None = None     # which model output holds the class scores (name or index)
-    preprocess: Any = None              # data.images.Preprocess: how image files become this model's input
+    output: str | int | None = None  # which model output holds the class scores (name or index)
+    preprocess: Any = None  # data.images.Preprocess: how image files become this model's input
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
-    regressions: tuple[Any, ...] = ()   # compare.Rule
+    regressions: tuple[Any, ...] = ()  # compare.Rule
     settings: dict[str, Any] = field(default_factory=dict)
-    metrics: tuple[str, ...] = ()       # metric groups this model adds to the suite's
+    metrics: tuple[str, ...] = ()  # metric groups this model adds to the suite's
     line: int | None = None
 
 
@@ -150,7 +155,7 @@ class Suite:
     exclude: tuple[dict[str, Any], ...] = ()
     metrics: tuple[str, ...] = ()
     gates: tuple[Gate, ...] = ()
-    regressions: tuple[Any, ...] = ()   # compare.Rule, judged when a baseline is given
+    regressions: tuple[Any, ...] = ()  # compare.Rule, judged when a baseline is given
     settings: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_profile: str | None = None
@@ -158,12 +163,12 @@ class Suite:
     timeout: float | None = None
     allow_outside_paths: bool = False
     trusted_modules: tuple[str, ...] = ()  # modules a factory or stage may import besides the suite's own files
-    seed_from: tuple[str, ...] = ()        # axes/variables that feed the seed besides model, dataset, paradigm
-    max_items: int = 100_000             # a matrix larger than this is refused at collection, with its size
-    topologies: dict[str, Any] = field(default_factory=dict)   # name -> sim.topology.Topology
+    seed_from: tuple[str, ...] = ()  # axes/variables that feed the seed besides model, dataset, paradigm
+    max_items: int = 100_000  # a matrix larger than this is refused at collection, with its size
+    topologies: dict[str, Any] = field(default_factory=dict)  # name -> sim.topology.Topology
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # paradigm -> parameters
-    grid: tuple[dict[str, Any], ...] = ()                          # hyper-parameter points (each its own item)
-    cluster: str | None = None                                     # a Dask scheduler address or local:SPEC
+    grid: tuple[dict[str, Any], ...] = ()  # hyper-parameter points (each its own item)
+    cluster: str | None = None  # a Dask scheduler address or local:SPEC
     lines: LineIndex = field(default_factory=LineIndex, compare=False, repr=False)
 
     @property

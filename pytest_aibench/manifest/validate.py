@@ -47,16 +47,26 @@ from pytest_aibench.sim.topology import topology_from
 from pytest_aibench.usercode import STAGE_KEYS, is_code
 
 
-def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_known: Callable[[str], bool],
-                display: Path | None = None,
-                runner_names: Callable[[], list[str]] | None = None,
-                code: bool = True) -> tuple[Suite | None, list[Problem]]:
+def build_suite(
+    path: Path,
+    data: Any,
+    index: LineIndex,
+    raw: bytes,
+    runner_known: Callable[[str], bool],
+    display: Path | None = None,
+    runner_names: Callable[[], list[str]] | None = None,
+    code: bool = True,
+) -> tuple[Suite | None, list[Problem]]:
     """Validate ``data`` (from ``path``, shown as ``display``); return the Suite, or None and every
     problem found. ``code=False`` refuses every ``module:callable`` (a bundle's manifest carries none)."""
     if not isinstance(data, dict):
-        return None, [Problem(index.line_of(()), (),
-                              f"expected a mapping at the top level (suite:, version:, datasets:, models:), "
-                              f"got {_typename(data)}")]
+        return None, [
+            Problem(
+                index.line_of(()),
+                (),
+                f"expected a mapping at the top level (suite:, version:, datasets:, models:), got {_typename(data)}",
+            )
+        ]
     problems = schema_problems(data, index)
     c = Checker(display or path, data, index, runner_known, runner_names)
     c.root, c.code = path.parent, code
@@ -64,8 +74,11 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
     allow_outside = data.get("allow_outside_paths") is True
     datasets = _datasets(c, data, path, allow_outside)
     axes = _axes(c, data)
-    models = {name: _model(c, data, path, name, spec, datasets, groups, provided, allow_outside)
-              for name, spec in _dict(data, "models").items() if isinstance(spec, dict)}
+    models = {
+        name: _model(c, data, path, name, spec, datasets, groups, provided, allow_outside)
+        for name, spec in _dict(data, "models").items()
+        if isinstance(spec, dict)
+    }
     _matrix(c, _dict(data, "matrix"), dict(axes), models)
     topologies, grid = _topologies(c, data), _grid(c, data)
     profiles, default_profile = _profiles(c, data)
@@ -80,17 +93,33 @@ def build_suite(path: Path, data: Any, index: LineIndex, raw: bytes, runner_know
         return None, sorted(problems, key=lambda p: (p.line or 0, str(p.path)))
     matrix = _dict(data, "matrix")
     return Suite(
-        name=data["suite"], version=data["version"], path=path, sha256=hashlib.sha256(raw).hexdigest(),
-        datasets=datasets, models=models, axes=tuple(axes),
-        include=tuple(matrix.get("include") or ()), exclude=tuple(matrix.get("exclude") or ()),
-        metrics=tuple(n for n in groups if isinstance(n, str)), gates=suite_gates, regressions=suite_regressions,
-        settings=dict(data.get("settings") or {}), profiles=profiles, default_profile=default_profile,
-        description=data.get("description", ""), lines=index,
+        name=data["suite"],
+        version=data["version"],
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        datasets=datasets,
+        models=models,
+        axes=tuple(axes),
+        include=tuple(matrix.get("include") or ()),
+        exclude=tuple(matrix.get("exclude") or ()),
+        metrics=tuple(n for n in groups if isinstance(n, str)),
+        gates=suite_gates,
+        regressions=suite_regressions,
+        settings=dict(data.get("settings") or {}),
+        profiles=profiles,
+        default_profile=default_profile,
+        description=data.get("description", ""),
+        lines=index,
         timeout=float(data["timeout"]) if isinstance(data.get("timeout"), (int, float)) else None,
-        allow_outside_paths=allow_outside, trusted_modules=_trusted(data), seed_from=seed_from,
-        max_items=_max_items(data), topologies=topologies, grid=grid,
+        allow_outside_paths=allow_outside,
+        trusted_modules=_trusted(data),
+        seed_from=seed_from,
+        max_items=_max_items(data),
+        topologies=topologies,
+        grid=grid,
         cluster=data.get("cluster") if isinstance(data.get("cluster"), str) else None,
-        params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)}), []
+        params={k: dict(v) for k, v in _dict(data, "params").items() if isinstance(v, dict)},
+    ), []
 
 
 def _metric_groups(c: Checker, data: dict) -> tuple[list[Any], set[str]]:
@@ -101,22 +130,27 @@ def _metric_groups(c: Checker, data: dict) -> tuple[list[Any], set[str]]:
         if not isinstance(name, str):
             continue
         if name not in METRICS:
-            c.bad(("metrics", i), f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}"
-                  f"{suggest(name, METRICS.names())}")
+            c.bad(
+                ("metrics", i),
+                f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}{suggest(name, METRICS.names())}",
+            )
             continue
         provided |= set(METRICS.get(name).provides)
     return groups, provided
 
 
-def _model_groups(c: Checker, kp: tuple, spec: dict, groups: list[Any],
-                  provided: set[str]) -> tuple[tuple[str, ...], set[str]]:
+def _model_groups(
+    c: Checker, kp: tuple, spec: dict, groups: list[Any], provided: set[str]
+) -> tuple[tuple[str, ...], set[str]]:
     """A model's own extra metric groups (retrieval for a re-ID model) and all it can gate on."""
     own = [g for g in spec.get("metrics") or [] if isinstance(g, str)] if isinstance(spec.get("metrics"), list) else []
     extra: set[str] = set()
     for i, name in enumerate(own):
         if name not in METRICS:
-            c.bad(kp + ("metrics", i), f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}"
-                  f"{suggest(name, METRICS.names())}")
+            c.bad(
+                kp + ("metrics", i),
+                f"unknown metric group {name!r}; known: {', '.join(METRICS.names())}{suggest(name, METRICS.names())}",
+            )
         else:
             extra |= set(METRICS.get(name).provides)
     return tuple(g for g in own if g in METRICS and g not in groups), provided | extra
@@ -134,17 +168,24 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
             if isinstance(labels, str):
                 c.inside(kp + ("params", "labels"), str(Path(spec["path"]) / labels), allow_outside)
         if spec["source"] not in DATASETS:
-            c.bad(kp + ("source",), f"unknown dataset source {spec['source']!r}; known: {', '.join(DATASETS.names())}"
-                  f"{suggest(spec['source'], DATASETS.names())}")
+            c.bad(
+                kp + ("source",),
+                f"unknown dataset source {spec['source']!r}; known: {', '.join(DATASETS.names())}"
+                f"{suggest(spec['source'], DATASETS.names())}",
+            )
             continue
         if getattr(DATASETS.get(spec["source"]), "needs_path", False) and not spec.get("path"):
             c.bad(kp, f"dataset source {spec['source']!r} needs 'path:' (a file relative to the manifest)")
         datasets[name] = DatasetSpec(
-            name=name, source=spec["source"],
+            name=name,
+            source=spec["source"],
             path=(path.parent / spec["path"]) if isinstance(spec.get("path"), str) else None,
-            sha256=spec.get("sha256"), eval_fraction=float(spec.get("eval_fraction", 0.25)),
+            sha256=spec.get("sha256"),
+            eval_fraction=float(spec.get("eval_fraction", 0.25)),
             split_seed=int(spec.get("split_seed", 0)) if isinstance(spec.get("split_seed", 0), int) else 0,
-            params=dict(spec.get("params") or {}), confine=None if allow_outside else path.parent.resolve())
+            params=dict(spec.get("params") or {}),
+            confine=None if allow_outside else path.parent.resolve(),
+        )
     return datasets
 
 
@@ -153,16 +194,22 @@ def _axes(c: Checker, data: dict) -> list[tuple[str, tuple[Any, ...]]]:
     axes: list[tuple[str, tuple[Any, ...]]] = []
     models = _dict(data, "models").values()
     for singular, plural in STANDARD_AXES:
-        if singular not in DEFAULT_AXES and plural not in data and not any(
-                isinstance(m, dict) and plural in m for m in models):
+        if (
+            singular not in DEFAULT_AXES
+            and plural not in data
+            and not any(isinstance(m, dict) and plural in m for m in models)
+        ):
             continue  # an optional axis (scenario) the manifest does not use
         values = data.get(plural, DEFAULT_AXES.get(singular))
         if singular == "topology" and isinstance(values, dict):
             values = list(values)  # the axis is the topologies' names
         if values is None:
             if not all(isinstance(m, dict) and m.get(plural) for m in models):
-                c.bad((), f"missing {plural!r}: list the runtimes to run on, e.g. {plural}: [torch, onnxruntime] "
-                      "(at the top level or in every model)")
+                c.bad(
+                    (),
+                    f"missing {plural!r}: list the runtimes to run on, e.g. {plural}: [torch, onnxruntime] "
+                    "(at the top level or in every model)",
+                )
             values = []
         if isinstance(values, list):
             axes.append((singular, c.axis_values((plural,), singular, values)))
@@ -189,28 +236,42 @@ def _model_dataset(c: Checker, data: dict, kp: tuple, spec: dict, datasets: dict
             c.bad(kp, "model needs a dataset to be evaluated on: add a 'datasets:' section")
     elif isinstance(ds, str) and ds not in _dict(data, "datasets"):
         defined = _dict(data, "datasets")
-        c.bad(kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(defined) or 'none'}{suggest(ds, defined)}")
+        c.bad(
+            kp + ("dataset",), f"unknown dataset {ds!r}; defined: {', '.join(defined) or 'none'}{suggest(ds, defined)}"
+        )
     return ds if isinstance(ds, str) else ""
 
 
 def _model_axes(c: Checker, data: dict, kp: tuple, spec: dict) -> dict[str, tuple[Any, ...]]:
     """The standard axes a model narrows for itself (its topologies must be the suite's)."""
-    out = {singular: c.axis_values(kp + (plural,), singular, spec[plural])
-           for singular, plural in STANDARD_AXES if isinstance(spec.get(plural), list)}
+    out = {
+        singular: c.axis_values(kp + (plural,), singular, spec[plural])
+        for singular, plural in STANDARD_AXES
+        if isinstance(spec.get(plural), list)
+    }
     defined = _dict(data, "topologies")
     for i, t in enumerate(out.get("topology", ())):
         if t not in defined:
-            c.bad(kp + ("topologies", i), f"unknown topology {_show(t)}; the suite's topologies: "
-                  f"{', '.join(defined) or 'none'}{suggest(t, defined)}")
+            c.bad(
+                kp + ("topologies", i),
+                f"unknown topology {_show(t)}; the suite's topologies: "
+                f"{', '.join(defined) or 'none'}{suggest(t, defined)}",
+            )
     return out
 
 
 def _input(spec: Any) -> InputSpec | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
         return None
-    return InputSpec(shape=tuple(spec["shape"]), name=spec.get("name"), layout=spec.get("layout", "NCHW"),
-                     dtype=spec.get("dtype"), scale=spec.get("scale"), mean=spec.get("mean"),
-                     std=spec.get("std"))
+    return InputSpec(
+        shape=tuple(spec["shape"]),
+        name=spec.get("name"),
+        layout=spec.get("layout", "NCHW"),
+        dtype=spec.get("dtype"),
+        scale=spec.get("scale"),
+        mean=spec.get("mean"),
+        std=spec.get("std"),
+    )
 
 
 def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
@@ -235,14 +296,23 @@ def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
             c.bad(kp + (key,), f"expected a number or 3 numbers (one per channel), got {_show(v)}")
             out.pop(key, None)
         if isinstance(inp, dict) and key in out and key in inp:
-            c.bad(kp + (key,), f"{key} is given both here and in the model's input: ({_show(inp[key])}); it would "
-                  "apply twice: keep it in preprocess only")
+            c.bad(
+                kp + (key,),
+                f"{key} is given both here and in the model's input: ({_show(inp[key])}); it would "
+                "apply twice: keep it in preprocess only",
+            )
     if out.get("std") and any(not abs(v) >= MIN_STD for v in out["std"]):
-        c.bad(kp + ("std",), f"std must be at least {MIN_STD:g} in size (0 divides by zero; a tinier one only blows the "
-              f"input up), got {_show(list(out['std']))}")
+        c.bad(
+            kp + ("std",),
+            f"std must be at least {MIN_STD:g} in size (0 divides by zero; a tinier one only blows the "
+            f"input up), got {_show(list(out['std']))}",
+        )
     if isinstance(inp, dict) and "scale" in inp and "scale" in spec:
-        c.bad(kp + ("scale",), f"scale is given both here and in the model's input: ({_show(inp['scale'])}); both would "
-              "apply: keep it in preprocess only")
+        c.bad(
+            kp + ("scale",),
+            f"scale is given both here and in the model's input: ({_show(inp['scale'])}); both would "
+            "apply: keep it in preprocess only",
+        )
     for key in ("resize", "crop"):
         sides = out.get(key) if key == "crop" else (out.get(key),)
         if sides and any(isinstance(v, int) and v > MAX_SIDE for v in sides):
@@ -252,9 +322,12 @@ def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
         c.bad(kp + ("input_scale",), f"input_scale quantizes the input: give dtype: int8 or uint8 (dtype is {dtype})")
     if dtype in ("uint8", "int8") and "input_scale" not in out:
         if dtype == "int8" or any(k in spec for k in ("mean", "std")) or spec.get("scale", 1) != 1:
-            c.bad(kp + ("dtype",), f"dtype {dtype} without input_scale: the values would be cast to {dtype} as they "
-                  "are (a 1/255 scale truncates every pixel to 0 or 1); give input_scale and input_zero_point (the "
-                  "model's input quantization), or for raw 0..255 pixels dtype: uint8 with no scale, mean or std")
+            c.bad(
+                kp + ("dtype",),
+                f"dtype {dtype} without input_scale: the values would be cast to {dtype} as they "
+                "are (a 1/255 scale truncates every pixel to 0 or 1); give input_scale and input_zero_point (the "
+                "model's input quantization), or for raw 0..255 pixels dtype: uint8 with no scale, mean or std",
+            )
         else:
             out["scale"] = 1.0  # uint8 with nothing else: the raw pixels, not 1/255 of them
     try:
@@ -264,37 +337,61 @@ def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
         return None
 
 
-def _model(c: Checker, data: dict, path: Path, name: str, spec: dict, datasets: dict[str, DatasetSpec],
-           groups: list[Any], provided: set[str], allow_outside: bool) -> ModelSpec:
+def _model(
+    c: Checker,
+    data: dict,
+    path: Path,
+    name: str,
+    spec: dict,
+    datasets: dict[str, DatasetSpec],
+    groups: list[Any],
+    provided: set[str],
+    allow_outside: bool,
+) -> ModelSpec:
     kp: tuple[Any, ...] = ("models", name)
     has_zoo, has_file, has_kernel = "zoo" in spec, "file" in spec, "kernel" in spec
     if has_zoo + has_file + has_kernel != 1:
-        c.bad(kp, "a model needs exactly one of 'zoo:' (a built zoo model), 'file:' (a model file) or "
-              "'kernel:' (an operation on fixed shapes)")
+        c.bad(
+            kp,
+            "a model needs exactly one of 'zoo:' (a built zoo model), 'file:' (a model file) or "
+            "'kernel:' (an operation on fixed shapes)",
+        )
     if "factory" in spec and not has_file:
         c.bad(kp, "'factory:' builds an architecture: give its weights as 'file:' (a state dict) with 'sha256:'")
     if isinstance(spec.get("factory"), str):
         c.factory(kp + ("factory",), spec["factory"], _trusted(data))
     elif "factory" in spec:
-        c.bad(kp + ("factory",), f"expected 'module:function' (a function in the suite's folder), got {_show(spec['factory'])}")
+        c.bad(
+            kp + ("factory",),
+            f"expected 'module:function' (a function in the suite's folder), got {_show(spec['factory'])}",
+        )
     if has_file and "sha256" not in spec:
         c.bad(kp, "a model 'file:' needs its 'sha256:' (run: sha256sum FILE)")
     if isinstance(spec.get("file"), str):
         c.inside(kp + ("file",), spec["file"], allow_outside)
     own_metrics, model_provided = _model_groups(c, kp, spec, groups, provided)
     return ModelSpec(
-        name=name, dataset=_model_dataset(c, data, kp, spec, datasets), zoo=spec.get("zoo"),
+        name=name,
+        dataset=_model_dataset(c, data, kp, spec, datasets),
+        zoo=spec.get("zoo"),
         file=(path.parent / spec["file"]) if isinstance(spec.get("file"), str) else None,
         factory=spec.get("factory") if isinstance(spec.get("factory"), str) else None,
-        code_root=path.parent, trusted_modules=_trusted(data),
+        code_root=path.parent,
+        trusted_modules=_trusted(data),
         kernel=c.kernel(kp + ("kernel",), spec.get("kernel")) if has_kernel else None,
-        sha256=spec.get("sha256"), input=_input(spec.get("input")), axes=_model_axes(c, data, kp, spec),
+        sha256=spec.get("sha256"),
+        input=_input(spec.get("input")),
+        axes=_model_axes(c, data, kp, spec),
         preprocess=_preprocess(c, kp + ("preprocess",), spec.get("preprocess"), spec.get("input")),
-        output=spec.get("output") if isinstance(spec.get("output"), (str, int)) and not isinstance(spec.get("output"), bool) else None,
-        gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided), metrics=own_metrics,
+        output=spec.get("output")
+        if isinstance(spec.get("output"), (str, int)) and not isinstance(spec.get("output"), bool)
+        else None,
+        gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided),
+        metrics=own_metrics,
         regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),
         settings=dict(spec.get("settings") or {}) if isinstance(spec.get("settings"), dict) else {},
-        line=c.index.line_of(kp))
+        line=c.index.line_of(kp),
+    )
 
 
 def _matrix(c: Checker, matrix: dict, axis_values: dict[str, tuple[Any, ...]], models: dict[str, ModelSpec]) -> None:
@@ -311,22 +408,35 @@ def _matrix(c: Checker, matrix: dict, axis_values: dict[str, tuple[Any, ...]], m
                     if models and value not in models:
                         c.bad(kp, f"unknown model {_show(value)}; defined: {', '.join(models)}{suggest(value, models)}")
                 elif key in axis_values:
-                    if kind == "exclude" and key not in c.broken_axes and value not in axis_values[key] and not any(
-                            value in m.axes.get(key, ()) for m in models.values()):
-                        c.bad(kp, f"{_show(value)} is not a value of axis {key!r} ({', '.join(map(str, axis_values[key]))})"
-                              f"{suggest(value, axis_values[key])}")
+                    if (
+                        kind == "exclude"
+                        and key not in c.broken_axes
+                        and value not in axis_values[key]
+                        and not any(value in m.axes.get(key, ()) for m in models.values())
+                    ):
+                        c.bad(
+                            kp,
+                            f"{_show(value)} is not a value of axis {key!r} ({', '.join(map(str, axis_values[key]))})"
+                            f"{suggest(value, axis_values[key])}",
+                        )
                     elif kind == "include" and key in ("framework", "quantization", "paradigm"):
                         c.axis_values(kp, key, [value], single=True)
                 elif key in {p for _, p in STANDARD_AXES} | {"models"}:
                     c.bad(kp, f"matrix rules use singular axis names: {key[:-1]!r}, not {key!r}")
                 elif kind == "exclude":
                     names = ["model", *axis_names]
-                    c.bad(kp, f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}")
+                    c.bad(
+                        kp,
+                        f"exclude rule names {key!r}, which is not an axis; axes: {', '.join(names)}{suggest(key, names)}",
+                    )
                 elif difflib.get_close_matches(str(key), ["model", *axis_names], n=1, cutoff=INCLUDE_TYPO_CUTOFF):
                     names = ["model", *axis_names]
-                    c.bad(kp, f"include rule key {key!r} is not an axis{suggest(key, names)} A key that is not "
-                          f"an axis adds a variable to the item; name it apart from the axes ({', '.join(names)}), "
-                          f"e.g. 'var_{key}', if that is what you mean")
+                    c.bad(
+                        kp,
+                        f"include rule key {key!r} is not an axis{suggest(key, names)} A key that is not "
+                        f"an axis adds a variable to the item; name it apart from the axes ({', '.join(names)}), "
+                        f"e.g. 'var_{key}', if that is what you mean",
+                    )
 
 
 def _profiles(c: Checker, data: dict) -> tuple[dict[str, dict[str, Any]], str | None]:
@@ -334,8 +444,11 @@ def _profiles(c: Checker, data: dict) -> tuple[dict[str, dict[str, Any]], str | 
     profiles = {k: dict(v) for k, v in _dict(data, "profiles").items() if isinstance(v, dict)}
     default = data.get("default_profile")
     if isinstance(default, str) and default not in profiles:
-        c.bad(("default_profile",), f"default_profile {default!r} is not among the profiles "
-              f"({', '.join(profiles) or 'none defined'}){suggest(default, profiles)}")
+        c.bad(
+            ("default_profile",),
+            f"default_profile {default!r} is not among the profiles "
+            f"({', '.join(profiles) or 'none defined'}){suggest(default, profiles)}",
+        )
     return profiles, default if isinstance(default, str) else ("quick" if "quick" in profiles else None)
 
 
@@ -345,8 +458,10 @@ def _topologies(c: Checker, data: dict) -> dict[str, Any]:
     for name, spec in custom.items():
         base = spec.get("profile", "rpi4")
         if isinstance(base, str) and base not in PROFILES:
-            c.bad(("nodes", name, "profile"), f"unknown node profile {base!r}; built in: {', '.join(PROFILES)}"
-                  f"{suggest(base, PROFILES)}")
+            c.bad(
+                ("nodes", name, "profile"),
+                f"unknown node profile {base!r}; built in: {', '.join(PROFILES)}{suggest(base, PROFILES)}",
+            )
     known = list(PROFILES) + list(custom)
     out: dict[str, Any] = {}
     for name, spec in _dict(data, "topologies").items():
@@ -357,8 +472,11 @@ def _topologies(c: Checker, data: dict) -> dict[str, Any]:
             place = spec.get(role)
             ref = place.get("profile", "rpi4") if isinstance(place, dict) else place
             if isinstance(ref, str) and ref not in known:
-                c.bad(("topologies", name, role), f"unknown node {ref!r}; built in: {', '.join(PROFILES)}; "
-                      f"defined in nodes: {', '.join(custom) or 'none'}{suggest(ref, known)}")
+                c.bad(
+                    ("topologies", name, role),
+                    f"unknown node {ref!r}; built in: {', '.join(PROFILES)}; "
+                    f"defined in nodes: {', '.join(custom) or 'none'}{suggest(ref, known)}",
+                )
                 ok = False
         if ok:
             try:
@@ -442,8 +560,11 @@ def _seed_from(c: Checker, data: dict, axes: list[tuple[str, tuple[Any, ...]]]) 
     out = []
     for i, name in enumerate(raw if isinstance(raw, list) else ()):
         if name not in known:
-            c.bad(("seed_from", i), f"{_show(name)} is not an axis or variable of this suite; known: {', '.join(known)}"
-                  f"{suggest(str(name), known)}")
+            c.bad(
+                ("seed_from", i),
+                f"{_show(name)} is not an axis or variable of this suite; known: {', '.join(known)}"
+                f"{suggest(str(name), known)}",
+            )
         else:
             out.append(str(name))
     return tuple(out)
@@ -470,13 +591,19 @@ def _thread_bounds(c: Checker, data: dict) -> None:
     cpus = os.cpu_count() or 1
     blocks: list[tuple[tuple[Any, ...], Any]] = [(("settings",), data.get("settings"))]
     blocks += [(("profiles", name), spec) for name, spec in _dict(data, "profiles").items()]
-    blocks += [(("models", name, "settings"), spec.get("settings")) for name, spec in _dict(data, "models").items()
-               if isinstance(spec, dict)]
+    blocks += [
+        (("models", name, "settings"), spec.get("settings"))
+        for name, spec in _dict(data, "models").items()
+        if isinstance(spec, dict)
+    ]
     for kp, block in blocks:
         threads = block.get("threads") if isinstance(block, dict) else None
         if isinstance(threads, int) and not isinstance(threads, bool) and threads > THREADS_PER_CPU * cpus:
-            c.bad(kp + ("threads",), f"threads: {threads} is more than {THREADS_PER_CPU} per CPU on this machine "
-                  f"({cpus} CPUs, so at most {THREADS_PER_CPU * cpus}); leave it out to use the CPUs this process may use")
+            c.bad(
+                kp + ("threads",),
+                f"threads: {threads} is more than {THREADS_PER_CPU} per CPU on this machine "
+                f"({cpus} CPUs, so at most {THREADS_PER_CPU * cpus}); leave it out to use the CPUs this process may use",
+            )
 
 
 def _max_items(data: dict) -> int:

@@ -51,7 +51,9 @@ def loads(raw: bytes) -> tuple[Any, LineIndex]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise YamlError([Problem(line, (), f"not UTF-8 text (invalid byte at offset {exc.start}): is this a binary file?")]) from None
+        raise YamlError(
+            [Problem(line, (), f"not UTF-8 text (invalid byte at offset {exc.start}): is this a binary file?")]
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -63,7 +65,9 @@ def loads(raw: bytes) -> tuple[Any, LineIndex]:
     except RecursionError:
         raise YamlError([Problem(None, (), f"document is nested too deeply (limit {MAX_DEPTH} levels)")]) from None
     if node is None:
-        raise YamlError([Problem(1, (), "file is empty: expected a mapping with 'suite', 'version', 'datasets' and 'models'")])
+        raise YamlError(
+            [Problem(1, (), "file is empty: expected a mapping with 'suite', 'version', 'datasets' and 'models'")]
+        )
     builder = _Builder()
     data = builder.build(node, (), 0)
     if builder.problems:
@@ -87,19 +91,31 @@ class _Builder:
 
         self.count += 1
         if self.count > MAX_NODES:
-            raise YamlError([Problem(node.start_mark.line + 1, path,
-                                     f"document expands to more than {MAX_NODES} values "
-                                     "(deeply nested aliases?); manifests must stay small")])
+            raise YamlError(
+                [
+                    Problem(
+                        node.start_mark.line + 1,
+                        path,
+                        f"document expands to more than {MAX_NODES} values "
+                        "(deeply nested aliases?); manifests must stay small",
+                    )
+                ]
+            )
         if depth > MAX_DEPTH:
-            raise YamlError([Problem(node.start_mark.line + 1, path,
-                                     f"document is nested deeper than {MAX_DEPTH} levels")])
+            raise YamlError(
+                [Problem(node.start_mark.line + 1, path, f"document is nested deeper than {MAX_DEPTH} levels")]
+            )
         self.index.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.ScalarNode):
             if node.tag in _AS_TEXT:
                 return node.value
             if node.tag not in _SCALAR_TAGS:
-                self.fail(node, path, f"tag {_short(node.tag)!r} is not allowed: manifests hold plain data "
-                          "(strings, numbers, booleans, null, lists, mappings)")
+                self.fail(
+                    node,
+                    path,
+                    f"tag {_short(node.tag)!r} is not allowed: manifests hold plain data "
+                    "(strings, numbers, booleans, null, lists, mappings)",
+                )
                 return None
             return self.scalars.construct_object(node)
         if isinstance(node, yaml.SequenceNode):
@@ -137,7 +153,11 @@ class _Builder:
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
-                self.fail(key_node, path + (key,), f"duplicate key {key!r} (first on line {self.index.lines.get(path + (key,))})")
+                self.fail(
+                    key_node,
+                    path + (key,),
+                    f"duplicate key {key!r} (first on line {self.index.lines.get(path + (key,))})",
+                )
                 continue
             self.index.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, path + (key,), depth + 1)
@@ -147,4 +167,4 @@ class _Builder:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag

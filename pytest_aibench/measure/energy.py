@@ -26,9 +26,9 @@ def powercap_root() -> Path:
 
 @dataclass(frozen=True)
 class Zone:
-    name: str          # package-0, dram, ...
-    energy: Path       # energy_uj
-    max_range: int     # max_energy_range_uj (wrap-around)
+    name: str  # package-0, dram, ...
+    energy: Path  # energy_uj
+    max_range: int  # max_energy_range_uj (wrap-around)
 
 
 def rapl_zones(root: Path | None = None) -> list[Zone]:
@@ -51,8 +51,9 @@ def rapl_zones(root: Path | None = None) -> list[Zone]:
 class EnergyMeter:
     """Context manager: ``with EnergyMeter(node_idle_w, node_max_w, cores) as m: ...`` then ``m.result()``."""
 
-    def __init__(self, idle_w: float | None = None, max_w: float | None = None, cores: int = 1,
-                 root: Path | None = None):
+    def __init__(
+        self, idle_w: float | None = None, max_w: float | None = None, cores: int = 1, root: Path | None = None
+    ):
         self.cores = max(1, cores)
         self.idle_w = idle_w if idle_w is not None else HOST_IDLE_W_PER_CORE * self.cores
         self.max_w = max_w if max_w is not None else HOST_MAX_W_PER_CORE * self.cores
@@ -98,8 +99,13 @@ class EnergyMeter:
             watts = self.idle_w + (self.max_w - self.idle_w) * u
             method, joules = "model", watts * self.wall_s
             detail = {"energy.utilization": u, "energy.idle_w": self.idle_w, "energy.max_w": self.max_w}
-        out: dict[str, Any] = {"energy.method": method, "energy.joules": joules, "energy.seconds": self.wall_s,
-                               "energy.watts": joules / self.wall_s if self.wall_s > 0 else 0.0, **detail}
+        out: dict[str, Any] = {
+            "energy.method": method,
+            "energy.joules": joules,
+            "energy.seconds": self.wall_s,
+            "energy.watts": joules / self.wall_s if self.wall_s > 0 else 0.0,
+            **detail,
+        }
         if inferences > 0 and joules > 0:
             out["energy.j_per_inference"] = joules / inferences
             out["energy.ips_per_w"] = (inferences / self.wall_s) / out["energy.watts"]

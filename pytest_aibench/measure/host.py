@@ -53,8 +53,14 @@ def canary_us() -> float:
             np.sqrt(_CANARY_DATA * 1.0001 + 0.5)
         return time.perf_counter_ns() - t
 
-    return round((statistics.median(loop() for _ in range(_CANARY_REPS))
-                  + statistics.median(vector() for _ in range(_CANARY_REPS))) / 1e3, 2)
+    return round(
+        (
+            statistics.median(loop() for _ in range(_CANARY_REPS))
+            + statistics.median(vector() for _ in range(_CANARY_REPS))
+        )
+        / 1e3,
+        2,
+    )
 
 
 def _cpu_count() -> int:
@@ -99,9 +105,12 @@ class HostLoad:
         busy = _busy(host1) - _busy(host0)
         own = (own1.user + own1.system) - (own0.user + own0.system)
         steal = getattr(host1, "steal", 0.0) - getattr(host0, "steal", 0.0)
-        self._result = {"other_cpus": round(max(0.0, busy - own + steal) / wall, 3),
-                        "steal_cpus": round(max(0.0, steal) / wall, 3), "cpus": _cpu_count(),
-                        "seconds": round(wall, 4)}
+        self._result = {
+            "other_cpus": round(max(0.0, busy - own + steal) / wall, 3),
+            "steal_cpus": round(max(0.0, steal) / wall, 3),
+            "cpus": _cpu_count(),
+            "seconds": round(wall, 4),
+        }
 
     def result(self) -> dict[str, Any]:
         return {**self._result, **({"canary_us": list(self._canary)} if self._canary else {})}
@@ -136,9 +145,11 @@ def machine_slower(base: dict[str, Any] | None, cur: dict[str, Any] | None) -> s
     limit = statistics.median(b) * (1 + CANARY_SLOWER)
     slow_c, slow_b = sum(v >= limit for v in c), sum(v >= limit for v in b)
     if slow_c >= (1 if len(c) <= 3 else 2) and slow_c > slow_b:
-        return (f"a fixed reference workload timed between its rounds ran {CANARY_SLOWER:.0%} or more slower "
-                f"than the baseline's median ({statistics.median(b):.0f} µs) in {slow_c} of {len(c)} probes "
-                f"(baseline: {slow_b} of {len(b)}): the machine itself was slower")
+        return (
+            f"a fixed reference workload timed between its rounds ran {CANARY_SLOWER:.0%} or more slower "
+            f"than the baseline's median ({statistics.median(b):.0f} µs) in {slow_c} of {len(c)} probes "
+            f"(baseline: {slow_b} of {len(b)}): the machine itself was slower"
+        )
     return None
 
 
@@ -152,6 +163,8 @@ def contention(base: dict[str, Any] | None, cur: dict[str, Any] | None, threads:
     now, cpus = cur["other_cpus"], cur.get("cpus") or _cpu_count()
     need = threads if isinstance(threads, int) and threads > 0 else 1
     if now - before >= BUSY_CPUS and cpus - now < need:
-        return (f"other processes used {now:.1f} of {cpus} CPUs while this run was timed (baseline "
-                f"{before:.1f}), leaving under the {need} its runtime uses")
+        return (
+            f"other processes used {now:.1f} of {cpus} CPUs while this run was timed (baseline "
+            f"{before:.1f}), leaving under the {need} its runtime uses"
+        )
     return None

@@ -48,8 +48,10 @@ SCALED_NOTE = "scaled settings, not a valid MLPerf result"
 #: offline: the calibrated samples/s times this is the expected QPS LoadGen sizes its one query by
 OFFLINE_MARGIN = 1.5
 
-INSTALL_HINT = "pip install 'pytest-aibench[loadgen]' (mlcommons-loadgen); without it, drop `scenarios:` to " \
-               "use the built-in single-stream and offline loops"
+INSTALL_HINT = (
+    "pip install 'pytest-aibench[loadgen]' (mlcommons-loadgen); without it, drop `scenarios:` to "
+    "use the built-in single-stream and offline loops"
+)
 
 
 def available() -> bool:
@@ -61,14 +63,14 @@ def available() -> bool:
 class Calibration:
     """What a short built-in run says about the model, to set LoadGen's expectations near reality."""
 
-    single_ms: float       # median batch-1 latency
-    multi_ms: float        # median latency of one samples_per_query batch
-    offline_qps: float     # samples per second in batches
+    single_ms: float  # median batch-1 latency
+    multi_ms: float  # median latency of one samples_per_query batch
+    offline_qps: float  # samples per second in batches
 
 
 def calibrate(session: Any, xa: np.ndarray, samples_per_query: int, batch_size: int) -> Calibration:
 
-    ones = [xa[i:i + 1] for i in range(min(32, len(xa)))]
+    ones = [xa[i : i + 1] for i in range(min(32, len(xa)))]
     single = statistics.median(time_calls(session.infer, ones, 3, 30)) / 1e6
     spq = max(1, samples_per_query)
     multi_in = [np.ascontiguousarray(np.resize(xa, (spq, *xa.shape[1:])))]
@@ -84,7 +86,7 @@ class _SUT:
     def __init__(self, lg: Any, session: Any, xa: np.ndarray, batch: int):
         self.lg, self.session, self.xa, self.batch = lg, session, xa, batch
         self.service_ns: list[int] = []  # model time per SUT batch
-        self.query_ns: list[int] = []    # per query: issue callback to its last sample's completion
+        self.query_ns: list[int] = []  # per query: issue callback to its last sample's completion
         self.error: BaseException | None = None
         self._q: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="aibench-loadgen-sut", daemon=True)
@@ -109,7 +111,7 @@ class _SUT:
                 return
             issued, samples = got
             for start in range(0, len(samples), self.batch):
-                chunk = samples[start:start + self.batch]
+                chunk = samples[start : start + self.batch]
                 preds = None
                 if self.error is None:
                     try:
@@ -123,8 +125,9 @@ class _SUT:
                     lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, 0, 0) for s in chunk])
                 else:
                     base = preds.ctypes.data
-                    lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, base + 4 * i, 4)
-                                             for i, s in enumerate(chunk)])
+                    lg.QuerySamplesComplete(
+                        [lg.QuerySampleResponse(s.id, base + 4 * i, 4) for i, s in enumerate(chunk)]
+                    )
             self.query_ns.append(clock() - issued)
 
     def close(self) -> None:
@@ -157,8 +160,10 @@ class Scenario:
         n = len(xa)
         qsl = lg.ConstructQSL(n, n, lambda samples: None, lambda samples: None)
         try:
-            def start(mode: str, folder: str, extra: dict[str, Any] | None = None,
-                      trace: bool = False) -> tuple[Path, dict[str, Any]]:
+
+            def start(
+                mode: str, folder: str, extra: dict[str, Any] | None = None, trace: bool = False
+            ) -> tuple[Path, dict[str, Any]]:
                 ts = lg.TestSettings()
                 ts.scenario = getattr(lg.TestScenario, self.lg_name)
                 ts.mode = getattr(lg.TestMode, mode)
@@ -202,8 +207,19 @@ class Scenario:
             lg.DestroyQSL(qsl)
             lg.DestroySUT(lsut)
 
-    def _outcome(self, ctx: Any, start: Any, used: dict[str, Any], perf_dir: Path, sut: _SUT, preds: np.ndarray,
-                 labels: np.ndarray, cal: Calibration, meter: Any, outdir: Path) -> dict[str, Any]:
+    def _outcome(
+        self,
+        ctx: Any,
+        start: Any,
+        used: dict[str, Any],
+        perf_dir: Path,
+        sut: _SUT,
+        preds: np.ndarray,
+        labels: np.ndarray,
+        cal: Calibration,
+        meter: Any,
+        outdir: Path,
+    ) -> dict[str, Any]:
         """The performance pass's figures from LoadGen's own logs, with what the run was set up with."""
         s = ctx.settings
         detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
@@ -212,12 +228,22 @@ class Scenario:
         metrics |= service_times(sut.service_ns, self.batch(s))
         metrics["loadgen.accuracy"] = float((preds == labels).mean())
         metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
-        samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get("effective_samples_per_query", 1)))
+        samples_done = int(detail.get("result_query_count", 0)) * max(
+            1, int(detail.get("effective_samples_per_query", 1))
+        )
         metrics.update(self.extra(ctx, start, used, metrics))
         kind = {"kind": s.loadgen_settings, **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})}
-        return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns), "query_ns": query_ns,
-                "query_clock": clock, "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__, **kind},
-                "energy": meter.result(samples_done), "logs": str(outdir)}
+        return {
+            "predictions": preds,
+            "loadgen": metrics,
+            "service_ns": list(sut.service_ns),
+            "query_ns": query_ns,
+            "query_clock": clock,
+            "batch": self.batch(s),
+            "settings": {**used, "calibration": cal.__dict__, **kind},
+            "energy": meter.result(samples_done),
+            "logs": str(outdir),
+        }
 
     def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
         """Settings found by running LoadGen before the reported performance pass (none by default)."""
@@ -228,8 +254,14 @@ class Scenario:
 
 
 #: TestSettings fields recorded with every run, so a reader sees the durations, counts and seeds it ran under
-OFFICIAL_FIELDS = ("min_duration_ms", "max_duration_ms", "min_query_count", "qsl_rng_seed", "sample_index_rng_seed",
-                   "schedule_rng_seed")
+OFFICIAL_FIELDS = (
+    "min_duration_ms",
+    "max_duration_ms",
+    "min_query_count",
+    "qsl_rng_seed",
+    "sample_index_rng_seed",
+    "schedule_rng_seed",
+)
 
 
 def service_times(service_ns: list[int], batch: int) -> dict[str, Any]:
@@ -237,8 +269,11 @@ def service_times(service_ns: list[int], batch: int) -> dict[str, Any]:
     if not service_ns:
         return {}
     ms = sorted(v / 1e6 for v in service_ns)
-    return {"loadgen.service_p50_ms": percentile(ms, 50), "loadgen.service_p99_ms": percentile(ms, 99),
-            "loadgen.service_batch": batch}
+    return {
+        "loadgen.service_p50_ms": percentile(ms, 50),
+        "loadgen.service_p99_ms": percentile(ms, 99),
+        "loadgen.service_batch": batch,
+    }
 
 
 def queries_of(perf_dir: Path, sut_clock_ns: list[int]) -> tuple[list[int], str]:
@@ -276,8 +311,10 @@ class MultiStream(Scenario):
     def configure(self, ts: Any, s: Any, cal: Calibration) -> dict[str, Any]:
         ts.multi_stream_samples_per_query = s.samples_per_query
         ts.multi_stream_expected_latency_ns = int((s.expected_latency_ms or cal.multi_ms) * 1e6)
-        return {"multi_stream_samples_per_query": s.samples_per_query,
-                "multi_stream_expected_latency_ns": ts.multi_stream_expected_latency_ns}
+        return {
+            "multi_stream_samples_per_query": s.samples_per_query,
+            "multi_stream_expected_latency_ns": ts.multi_stream_expected_latency_ns,
+        }
 
 
 class Server(Scenario):
@@ -293,8 +330,19 @@ class Server(Scenario):
         ts.server_target_latency_ns = int((s.server_latency_ms or max(10.0, 50 * cal.single_ms)) * 1e6)
         return {"server_target_qps": ts.server_target_qps, "server_target_latency_ns": ts.server_target_latency_ns}
 
-    def _outcome(self, ctx: Any, start: Any, used: dict[str, Any], perf_dir: Path, sut: _SUT, preds: np.ndarray,
-                 labels: np.ndarray, cal: Calibration, meter: Any, outdir: Path) -> dict[str, Any]:
+    def _outcome(
+        self,
+        ctx: Any,
+        start: Any,
+        used: dict[str, Any],
+        perf_dir: Path,
+        sut: _SUT,
+        preds: np.ndarray,
+        labels: np.ndarray,
+        cal: Calibration,
+        meter: Any,
+        outdir: Path,
+    ) -> dict[str, Any]:
         """The performance pass's figures from LoadGen's own logs, with what the run was set up with."""
         s = ctx.settings
         detail = parse_detail(perf_dir / "mlperf_log_detail.txt")
@@ -303,12 +351,22 @@ class Server(Scenario):
         metrics |= service_times(sut.service_ns, self.batch(s))
         metrics["loadgen.accuracy"] = float((preds == labels).mean())
         metrics["loadgen.official_settings"] = s.loadgen_settings == "official"
-        samples_done = int(detail.get("result_query_count", 0)) * max(1, int(detail.get("effective_samples_per_query", 1)))
+        samples_done = int(detail.get("result_query_count", 0)) * max(
+            1, int(detail.get("effective_samples_per_query", 1))
+        )
         metrics.update(self.extra(ctx, start, used, metrics))
         kind = {"kind": s.loadgen_settings, **({} if s.loadgen_settings == "official" else {"note": SCALED_NOTE})}
-        return {"predictions": preds, "loadgen": metrics, "service_ns": list(sut.service_ns), "query_ns": query_ns,
-                "query_clock": clock, "batch": self.batch(s), "settings": {**used, "calibration": cal.__dict__, **kind},
-                "energy": meter.result(samples_done), "logs": str(outdir)}
+        return {
+            "predictions": preds,
+            "loadgen": metrics,
+            "service_ns": list(sut.service_ns),
+            "query_ns": query_ns,
+            "query_clock": clock,
+            "batch": self.batch(s),
+            "settings": {**used, "calibration": cal.__dict__, **kind},
+            "energy": meter.result(samples_done),
+            "logs": str(outdir),
+        }
 
     def choose(self, ctx: Any, start: Any, cal: Calibration) -> dict[str, Any]:
         s = ctx.settings
@@ -330,8 +388,10 @@ class Server(Scenario):
         return {"server_target_qps": peak or min(p["qps"] for p in probes)}
 
     def extra(self, ctx: Any, start: Any, used: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-        out = {"loadgen.server_target_qps": used["server_target_qps"],
-               "loadgen.server_latency_bound_ms": used["server_target_latency_ns"] / 1e6}
+        out = {
+            "loadgen.server_target_qps": used["server_target_qps"],
+            "loadgen.server_latency_bound_ms": used["server_target_latency_ns"] / 1e6,
+        }
         probes = getattr(self, "searched", None)
         if probes:
             out["loadgen.server_search_probes"] = len(probes)
@@ -379,9 +439,13 @@ def find_peak(valid_at: Any, start_qps: float, start_valid: bool | None, steps: 
     return lo
 
 
-SCENARIOS: Registry[Scenario] = Registry("scenario", "pytest_aibench.scenarios", {
-    "single_stream": "pytest_aibench.measure.loadgen:SingleStream",
-    "multi_stream": "pytest_aibench.measure.loadgen:MultiStream",
-    "server": "pytest_aibench.measure.loadgen:Server",
-    "offline": "pytest_aibench.measure.loadgen:Offline",
-})
+SCENARIOS: Registry[Scenario] = Registry(
+    "scenario",
+    "pytest_aibench.scenarios",
+    {
+        "single_stream": "pytest_aibench.measure.loadgen:SingleStream",
+        "multi_stream": "pytest_aibench.measure.loadgen:MultiStream",
+        "server": "pytest_aibench.measure.loadgen:Server",
+        "offline": "pytest_aibench.measure.loadgen:Offline",
+    },
+)

@@ -28,7 +28,7 @@ def parse_detail(path: Path) -> dict[str, Any]:
     for line in Path(path).read_text(errors="replace").splitlines():
         if line.startswith(":::MLLOG"):
             try:
-                rec = json.loads(line[len(":::MLLOG"):])
+                rec = json.loads(line[len(":::MLLOG") :])
             except ValueError:
                 continue
             key = str(rec.get("key"))
@@ -84,10 +84,17 @@ def failed_criteria(detail: dict[str, Any]) -> list[tuple[str, str]]:
     """(criterion, why) for each validity criterion the run did not meet, with LoadGen's numbers."""
     out: list[tuple[str, str]] = []
     if detail.get("result_min_duration_met") is False:
-        out.append(("min_duration", f"min duration: the run was shorter than {detail.get('effective_min_duration_ms')} ms"))
+        out.append(
+            ("min_duration", f"min duration: the run was shorter than {detail.get('effective_min_duration_ms')} ms")
+        )
     if detail.get("result_min_queries_met") is False:
-        out.append(("min_queries", f"min queries: {detail.get('result_query_count')} queries, "
-                    f"{detail.get('effective_min_query_count')} required"))
+        out.append(
+            (
+                "min_queries",
+                f"min queries: {detail.get('result_query_count')} queries, "
+                f"{detail.get('effective_min_query_count')} required",
+            )
+        )
     if detail.get("result_perf_constraints_met") is False:
         pct = float(detail.get("effective_target_latency_percentile") or 0.99)
         bound, seen = detail.get("effective_target_latency_ns"), _latency_at(detail, pct)
@@ -98,7 +105,9 @@ def failed_criteria(detail: dict[str, Any]) -> list[tuple[str, str]]:
             why += f" ({over} of {detail.get('result_query_count')} queries over it)"
         out.append(("latency_constraint", why))
     if detail.get("early_stopping_met") is False:
-        out.append(("early_stopping", "early stopping: " + (_bullets(detail.get("early_stopping_result")) or "not met")))
+        out.append(
+            ("early_stopping", "early stopping: " + (_bullets(detail.get("early_stopping_result")) or "not met"))
+        )
     return out
 
 
@@ -124,8 +133,12 @@ def reported(detail: dict[str, Any], scenario: str) -> dict[str, Any]:
         return {}
     v = float(value) * scale
     shown = f"{v:.4g} ms" if unit == "ms" else f"{v:.0f} samples/s"
-    return {"loadgen.mlperf_value": v, "loadgen.mlperf_unit": unit, "loadgen.mlperf_metric": what,
-            "loadgen.mlperf": shown if what == unit else f"{shown} ({what})"}
+    return {
+        "loadgen.mlperf_value": v,
+        "loadgen.mlperf_unit": unit,
+        "loadgen.mlperf_metric": what,
+        "loadgen.mlperf": shown if what == unit else f"{shown} ({what})",
+    }
 
 
 def _percentiles(detail: dict[str, Any]) -> dict[str, float]:

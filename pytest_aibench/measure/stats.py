@@ -39,8 +39,9 @@ def summarize_ns(samples_ns: Sequence[int], per: int = 1) -> dict[str, float]:
     }
 
 
-def bootstrap_ci(samples: Sequence[float], q: float, *, level: float = 0.95, resamples: int = 1000,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    samples: Sequence[float], q: float, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the nearest-rank ``q``-th percentile.
 
     Resampling is seeded (the item's seed), so the same samples always give the same interval.
@@ -84,9 +85,14 @@ def robustness(samples_ns: Sequence[int], seed: int = 0) -> dict[str, float]:
     sd = math.sqrt(sum((v - mean) ** 2 for v in ms) / (len(ms) - 1))
     p50 = bootstrap_ci(ms, 50, seed=seed)
     p99 = bootstrap_ci(ms, 99, seed=seed)
-    return {"latency.p50_ci_low_ms": p50[0], "latency.p50_ci_high_ms": p50[1],
-            "latency.p99_ci_low_ms": p99[0], "latency.p99_ci_high_ms": p99[1],
-            "latency.cv": sd / mean if mean > 0 else 0.0, "latency.outliers": outliers(ms)}
+    return {
+        "latency.p50_ci_low_ms": p50[0],
+        "latency.p50_ci_high_ms": p50[1],
+        "latency.p99_ci_low_ms": p99[0],
+        "latency.p99_ci_high_ms": p99[1],
+        "latency.cv": sd / mean if mean > 0 else 0.0,
+        "latency.outliers": outliers(ms),
+    }
 
 
 def order_statistic_ci(samples: Sequence[float], q: float, level: float = 0.95) -> tuple[float, float]:
@@ -102,7 +108,7 @@ def order_statistic_ci(samples: Sequence[float], q: float, level: float = 0.95) 
     if n <= 1000:
         cdf, k, lo, hi = 0.0, 0, None, n - 1
         for k in range(n + 1):
-            cdf += math.comb(n, k) * p ** k * (1 - p) ** (n - k)
+            cdf += math.comb(n, k) * p**k * (1 - p) ** (n - k)
             if lo is None and cdf > alpha:
                 lo = max(k - 1, 0)
             if cdf >= 1 - alpha:

@@ -39,9 +39,11 @@ def finite(scores: Any, where: str) -> Any:
     arr = np.asarray(scores)
     if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         rows = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum()) if arr.ndim else 1
-        raise ArtifactError(f"{where}: NaN/inf scores for {rows} of {len(arr) if arr.ndim else 1} samples; no quality "
-                            "figure is reported from non-finite outputs (check the input scaling, the dtype, the "
-                            "learning rate or the aggregation)")
+        raise ArtifactError(
+            f"{where}: NaN/inf scores for {rows} of {len(arr) if arr.ndim else 1} samples; no quality "
+            "figure is reported from non-finite outputs (check the input scaling, the dtype, the "
+            "learning rate or the aggregation)"
+        )
     return scores
 
 
@@ -49,9 +51,9 @@ def finite(scores: Any, where: str) -> Any:
 class ModelFacts:
     """What the artifact and its card know that metrics and simulated devices need."""
 
-    bytes: int | None = None          # the artifact's size on disk
-    mflops: float | None = None       # MFLOPs per sample at the resolution the item runs
-    onnx: Path | None = None          # the model's fp32 ONNX graph, whose operators the roofline counts
+    bytes: int | None = None  # the artifact's size on disk
+    mflops: float | None = None  # MFLOPs per sample at the resolution the item runs
+    onnx: Path | None = None  # the model's fp32 ONNX graph, whose operators the roofline counts
     sample: tuple[int, ...] | None = None  # one sample's shape (free sizes of the graph are this)
 
     def work(self) -> dict[str, Any] | None:
@@ -88,13 +90,13 @@ class ParadigmContext:
     node: Node
     seed: int
     topology: Topology
-    params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (manifest params + grid)
-    runner: Runner | None = None                            # the runner that prepared ``session``
+    params: dict[str, Any] = field(default_factory=dict)  # the paradigm's parameters (manifest params + grid)
+    runner: Runner | None = None  # the runner that prepared ``session``
     artifact: ModelArtifact | None = None
     facts: ModelFacts = field(default_factory=ModelFacts)
     models: Models | None = None
-    backend: Backend = field(default_factory=InProcess)     # where topology roles run
-    item_dir: Path = Path(".")                              # a folder for this item's own files (LoadGen logs)
+    backend: Backend = field(default_factory=InProcess)  # where topology roles run
+    item_dir: Path = Path(".")  # a folder for this item's own files (LoadGen logs)
     progress: Progress = field(default_factory=lambda: Progress(quiet=True))
     #: prepares another, independent session of the same model (latency rounds); None if impossible
     fresh_session: Callable[[], RunnerSession] | None = None
@@ -119,20 +121,24 @@ class Paradigm(Protocol):
     def run(self, ctx: ParadigmContext) -> Measurement: ...
 
 
-PARADIGMS: Registry[Paradigm] = Registry("paradigm", "pytest_aibench.paradigms", {
-    "single": "pytest_aibench.paradigms.single:SingleNode",
-    "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
-    "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
-    "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
-    "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
-    "single_task_learning": "pytest_aibench.paradigms.learning:SingleTaskLearning",
-    "federated_learning": "pytest_aibench.paradigms.federated:FederatedLearning",
-    "federated_class_incremental_learning": "pytest_aibench.paradigms.federated:FederatedClassIncrementalLearning",
-    "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
-    "lifelong_learning": "pytest_aibench.paradigms.lifelong:LifelongLearning",
-    "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
-    "trial": "pytest_aibench.paradigms.train:Trial",
-    "search": "pytest_aibench.paradigms.search:Search",
-    "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
-    "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
-})
+PARADIGMS: Registry[Paradigm] = Registry(
+    "paradigm",
+    "pytest_aibench.paradigms",
+    {
+        "single": "pytest_aibench.paradigms.single:SingleNode",
+        "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
+        "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
+        "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
+        "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
+        "single_task_learning": "pytest_aibench.paradigms.learning:SingleTaskLearning",
+        "federated_learning": "pytest_aibench.paradigms.federated:FederatedLearning",
+        "federated_class_incremental_learning": "pytest_aibench.paradigms.federated:FederatedClassIncrementalLearning",
+        "incremental_learning": "pytest_aibench.paradigms.learning:IncrementalLearning",
+        "lifelong_learning": "pytest_aibench.paradigms.lifelong:LifelongLearning",
+        "kernel": "pytest_aibench.paradigms.kernel:KernelBench",
+        "trial": "pytest_aibench.paradigms.train:Trial",
+        "search": "pytest_aibench.paradigms.search:Search",
+        "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
+        "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
+    },
+)

@@ -49,23 +49,30 @@ def check_fits(node: Node, model_bytes: int | None, role: str) -> None:
         return
     need = 3 * model_bytes / 2**20
     if need > node.memory_mb:
-        raise ArtifactError(f"the model needs about {need:.1f} MiB (weights x3) but the {role} node {node.name!r} "
-                            f"has {node.memory_mb:g} MiB: it does not fit")
+        raise ArtifactError(
+            f"the model needs about {need:.1f} MiB (weights x3) but the {role} node {node.name!r} "
+            f"has {node.memory_mb:g} MiB: it does not fit"
+        )
 
 
 def _pct(values: list[float], prefix: str) -> dict[str, float]:
     if not values:
         return {}
     s = sorted(v * 1e3 for v in values)
-    return {f"{prefix}.p50_ms": percentile(s, 50), f"{prefix}.p90_ms": percentile(s, 90),
-            f"{prefix}.p99_ms": percentile(s, 99), f"{prefix}.mean_ms": statistics.fmean(s)}
+    return {
+        f"{prefix}.p50_ms": percentile(s, 50),
+        f"{prefix}.p90_ms": percentile(s, 90),
+        f"{prefix}.p99_ms": percentile(s, 99),
+        f"{prefix}.mean_ms": statistics.fmean(s),
+    }
 
 
 def role_scores(ctx: ParadigmContext, role: str, xa: np.ndarray) -> np.ndarray:
     """The case's model scored where ``role`` runs: here, or on a worker offering that resource."""
     if not ctx.distributed:
-        return np.concatenate([ctx.session.infer(xa[i:i + ctx.settings.batch_size])
-                               for i in range(0, len(xa), ctx.settings.batch_size)])
+        return np.concatenate(
+            [ctx.session.infer(xa[i : i + ctx.settings.batch_size]) for i in range(0, len(xa), ctx.settings.batch_size)]
+        )
     return ctx.backend.run(role, scores, ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa, ctx.settings.batch_size)
 
 
@@ -74,7 +81,9 @@ def _measured_move(ctx: ParadigmContext, data: np.ndarray, src: str, dst: str) -
     if len(data) == 0:
         return {}
     seconds = ctx.backend.move(data, src, dst)
-    return {} if seconds is None else {"measured.transfer_ms": seconds * 1e3, "measured.transfer_bytes": int(data.nbytes)}
+    return (
+        {} if seconds is None else {"measured.transfer_ms": seconds * 1e3, "measured.transfer_bytes": int(data.nbytes)}
+    )
 
 
 @dataclass
@@ -104,14 +113,15 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
     s = ctx.settings
     x, y = ctx.dataset.eval_subset(s.eval_samples)
     xa = ctx.session.adapt(x)
-    ctx.session.infer(xa[:s.batch_size])
+    ctx.session.infer(xa[: s.batch_size])
     t0 = time.perf_counter()
     with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
         scores = role_scores(ctx, role, xa)
     wall = time.perf_counter() - t0
-    ones = [np.ascontiguousarray(xa[i:i + 1]) for i in range(min(len(xa), 64))]
-    latency = time_calls(ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10),
-                         min(s.latency_samples, 100))
+    ones = [np.ascontiguousarray(xa[i : i + 1]) for i in range(min(len(xa), 64))]
+    latency = time_calls(
+        ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10), min(s.latency_samples, 100)
+    )
     return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)))
 
 
@@ -140,7 +150,7 @@ def _own_error(node: Node, ctx: ParadigmContext, xa: np.ndarray | None, host_ms:
     slowdown, measured_ms = 1.0, host_ms
     if cal is not None and xa is not None and len(xa):
         probe = roofline.Probe(node.threads)
-        ones = [np.ascontiguousarray(xa[i % len(xa):i % len(xa) + 1]) for i in range(OWN_ERROR_CALLS)]
+        ones = [np.ascontiguousarray(xa[i % len(xa) : i % len(xa) + 1]) for i in range(OWN_ERROR_CALLS)]
         ctx.session.infer(ones[0])
         item_s = []
         for one in ones:
@@ -151,22 +161,38 @@ def _own_error(node: Node, ctx: ParadigmContext, xa: np.ndarray | None, host_ms:
         slowdown, measured_ms = probe.slowdown(cal), roofline.low(item_s) * 1e3
     simulated_ms = compute_s(node, ctx.facts, ctx.case.quantization) * 1e3
     flops_ms = flops_only_s(node, ctx.facts, ctx.case.quantization) * 1e3
-    out: dict[str, Any] = {"sim.host_gflops": gflops_of(node), "sim.error_pct": (simulated_ms / measured_ms - 1) * 100,
-                           "sim.flops_only_error_pct": (flops_ms / measured_ms - 1) * 100,
-                           "sim.host_slowdown": slowdown, "measured.host_p5_ms": measured_ms}
+    out: dict[str, Any] = {
+        "sim.host_gflops": gflops_of(node),
+        "sim.error_pct": (simulated_ms / measured_ms - 1) * 100,
+        "sim.flops_only_error_pct": (flops_ms / measured_ms - 1) * 100,
+        "sim.host_slowdown": slowdown,
+        "measured.host_p5_ms": measured_ms,
+    }
     return out
 
 
 def _base(ctx: ParadigmContext, run: HostRun, preds: np.ndarray) -> Measurement:
-    return Measurement(predictions=preds, labels=run.y, latency_ns=run.latency, seed=ctx.seed, scores=run.scores,
-                       eval_wall_s=run.wall_s, eval_count=len(run.y), energy=run.energy,
-                       info={"topology": ctx.topology.describe(), "params": dict(ctx.params),
-                             "backend": ctx.backend.describe(),
-                             "prediction_hash": prediction_hash(preds), "energy_region": "host accuracy pass",
-                             "times": "sim.*: from the roofline (counted FLOPs and bytes per operator, the node's "
-                                      "peaks and bandwidth, committed per-kind efficiencies) or counted FLOPs alone, "
-                                      "and the seeded link model (deterministic); "
-                                      "measured.*, throughput.*, energy.*: this host's wall time and power model"})
+    return Measurement(
+        predictions=preds,
+        labels=run.y,
+        latency_ns=run.latency,
+        seed=ctx.seed,
+        scores=run.scores,
+        eval_wall_s=run.wall_s,
+        eval_count=len(run.y),
+        energy=run.energy,
+        info={
+            "topology": ctx.topology.describe(),
+            "params": dict(ctx.params),
+            "backend": ctx.backend.describe(),
+            "prediction_hash": prediction_hash(preds),
+            "energy_region": "host accuracy pass",
+            "times": "sim.*: from the roofline (counted FLOPs and bytes per operator, the node's "
+            "peaks and bandwidth, committed per-kind efficiencies) or counted FLOPs alone, "
+            "and the seeded link model (deterministic); "
+            "measured.*, throughput.*, energy.*: this host's wall time and power model",
+        },
+    )
 
 
 class EdgeOnly:
@@ -180,12 +206,20 @@ class EdgeOnly:
         t = compute_s(edge, ctx.facts, ctx.case.quantization)
         m = _base(ctx, run, run.preds)
         fps = 1.0 / t
-        m.metrics.update({**_pct([t] * len(y), "sim.latency"), "sim.edge_energy_j_per_inference": watts(edge.max_w) * t,
-                          "sim.fps": fps,
-                          # a device without a power or price figure has no FPS/W or FPS/price: absent, not 0
-                          **({"sim.fps_per_w": fps / edge.max_w} if edge.max_w else {}),
-                          **({"sim.fps_per_price": fps / edge.price_per_hour} if edge.price_per_hour else {}),
-                          "offload_ratio": 0.0, "bytes.up": 0, "bytes.down": 0, **_measured(latency, edge, ctx, run.xa)})
+        m.metrics.update(
+            {
+                **_pct([t] * len(y), "sim.latency"),
+                "sim.edge_energy_j_per_inference": watts(edge.max_w) * t,
+                "sim.fps": fps,
+                # a device without a power or price figure has no FPS/W or FPS/price: absent, not 0
+                **({"sim.fps_per_w": fps / edge.max_w} if edge.max_w else {}),
+                **({"sim.fps_per_price": fps / edge.price_per_hour} if edge.price_per_hour else {}),
+                "offload_ratio": 0.0,
+                "bytes.up": 0,
+                "bytes.down": 0,
+                **_measured(latency, edge, ctx, run.xa),
+            }
+        )
         m.info["device_model"] = model_of(edge, ctx.facts)
         if edge.calibrated and host_calibration(edge) is not None:
             m.info["calibration"] = host_calibration(edge).describe()  # type: ignore[union-attr]
@@ -216,12 +250,20 @@ class CloudOnly:
             e2e.append(t_up + t_cloud + t_down)
         final = np.where(answered, preds, -1)
         m = _base(ctx, run, final)
-        m.metrics.update({**_pct(e2e, "sim.latency"), "sim.availability": float(answered.mean()),
-                          "offload_ratio": 1.0, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
-                          "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * t_cloud,
-                          "sim.edge_energy_j_per_inference": watts(topo.edge.idle_w) * (statistics.fmean(e2e) if e2e else 0),
-                          "link.retransmissions": up.retransmissions + down.retransmissions,
-                          **_measured(latency, topo.cloud, ctx), **_measured_move(ctx, xa, "edge", "cloud")})
+        m.metrics.update(
+            {
+                **_pct(e2e, "sim.latency"),
+                "sim.availability": float(answered.mean()),
+                "offload_ratio": 1.0,
+                "bytes.up": up.bytes_sent,
+                "bytes.down": down.bytes_sent,
+                "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * t_cloud,
+                "sim.edge_energy_j_per_inference": watts(topo.edge.idle_w) * (statistics.fmean(e2e) if e2e else 0),
+                "link.retransmissions": up.retransmissions + down.retransmissions,
+                **_measured(latency, topo.cloud, ctx),
+                **_measured_move(ctx, xa, "edge", "cloud"),
+            }
+        )
         return m
 
 
@@ -247,11 +289,17 @@ class JointInference:
             cx = cloud.session.adapt(x)
             bs = ctx.settings.batch_size
             if not ctx.distributed:
-                cloud_preds = np.concatenate([finite(cloud.session.infer(cx[i:i + bs]), "the cloud model").argmax(-1)
-                                              for i in range(0, len(cx), bs)])
+                cloud_preds = np.concatenate(
+                    [
+                        finite(cloud.session.infer(cx[i : i + bs]), "the cloud model").argmax(-1)
+                        for i in range(0, len(cx), bs)
+                    ]
+                )
             else:
-                cloud_preds = finite(ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings,
-                                                     cx, bs), "the cloud model").argmax(-1)
+                cloud_preds = finite(
+                    ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings, cx, bs),
+                    "the cloud model",
+                ).argmax(-1)
         finally:
             cloud.session.close()
         threshold = float(ctx.param("threshold", 0.8))
@@ -282,13 +330,22 @@ class JointInference:
             e2e.append(t_edge + t_up + t_cloud + t_down)
         m = _base(ctx, run, final)
         n = len(y)
-        m.metrics.update({
-            **_pct(e2e, "sim.latency"), "offload_ratio": offloaded / n, "hard_ratio": float(hard.mean()),
-            "outage_fallbacks": fallbacks, "bytes.up": up.bytes_sent, "bytes.down": down.bytes_sent,
-            "accuracy_edge_only": float((edge_preds == y).mean()), "accuracy_cloud_only": float((cloud_preds == y).mean()),
-            "sim.edge_energy_j_per_inference": watts(topo.edge.max_w) * edge_busy / n,
-            "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * cloud_busy / n,
-            **_measured(latency, topo.edge, ctx), **_measured_move(ctx, xa[hard], "edge", "cloud")})
+        m.metrics.update(
+            {
+                **_pct(e2e, "sim.latency"),
+                "offload_ratio": offloaded / n,
+                "hard_ratio": float(hard.mean()),
+                "outage_fallbacks": fallbacks,
+                "bytes.up": up.bytes_sent,
+                "bytes.down": down.bytes_sent,
+                "accuracy_edge_only": float((edge_preds == y).mean()),
+                "accuracy_cloud_only": float((cloud_preds == y).mean()),
+                "sim.edge_energy_j_per_inference": watts(topo.edge.max_w) * edge_busy / n,
+                "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * cloud_busy / n,
+                **_measured(latency, topo.edge, ctx),
+                **_measured_move(ctx, xa[hard], "edge", "cloud"),
+            }
+        )
         m.info["joint"] = {"cloud_model": cloud_model, "rule": rule, "threshold": threshold}
         return m
 
@@ -315,8 +372,11 @@ class MultiEdgeInference:
         n_edges = int(ctx.param("edges", topo.edges))
         if ctx.distributed:  # each share on an edge worker
             idx = [np.arange(k, len(y), n_edges) for k in range(n_edges)]
-            parts = ctx.backend.map("edge", scores, [(ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa[i],
-                                                      ctx.settings.batch_size) for i in idx])
+            parts = ctx.backend.map(
+                "edge",
+                scores,
+                [(ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa[i], ctx.settings.batch_size) for i in idx],
+            )
             preds = preds.copy()
             for i, part in zip(idx, parts, strict=True):
                 preds[i] = finite(part, "an edge worker").argmax(-1)
@@ -331,11 +391,18 @@ class MultiEdgeInference:
         single_total = single + up.transfer_waiting(out * len(y), single)
         dp_total = makespan + max(gather)
         m = _base(ctx, run, preds)
-        m.metrics.update({"multi_edge.edges": n_edges, "sim.dp_makespan_ms": dp_total * 1e3,
-                          "sim.dp_throughput_ips": len(y) / dp_total,
-                          "sim.single_edge_makespan_ms": single_total * 1e3,
-                          "sim.dp_speedup": single_total / dp_total, "bytes.up": up.bytes_sent,
-                          "offload_ratio": 0.0, **_measured(latency, topo.edge, ctx)})
+        m.metrics.update(
+            {
+                "multi_edge.edges": n_edges,
+                "sim.dp_makespan_ms": dp_total * 1e3,
+                "sim.dp_throughput_ips": len(y) / dp_total,
+                "sim.single_edge_makespan_ms": single_total * 1e3,
+                "sim.dp_speedup": single_total / dp_total,
+                "bytes.up": up.bytes_sent,
+                "offload_ratio": 0.0,
+                **_measured(latency, topo.edge, ctx),
+            }
+        )
         module = getattr(ctx.session, "module", None)
         if module is not None:
             m.metrics.update(_split(ctx, module, xa, y, preds, topo))
@@ -365,8 +432,12 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
     for k in cuts:
         head = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)
         tail = sum(layer_flops[k:]) / (topo.cloud.gflops * 1e9)
-        link = acts[k - 1] * 8 / (topo.uplink.bandwidth_mbps * 1e6) + topo.uplink.latency_ms / 1e3 \
-            + out_bytes * 8 / (topo.downlink.bandwidth_mbps * 1e6) + topo.downlink.latency_ms / 1e3
+        link = (
+            acts[k - 1] * 8 / (topo.uplink.bandwidth_mbps * 1e6)
+            + topo.uplink.latency_ms / 1e3
+            + out_bytes * 8 / (topo.downlink.bandwidth_mbps * 1e6)
+            + topo.downlink.latency_ms / 1e3
+        )
         plans[k] = head + link + tail
     k = min(plans, key=lambda cut: plans[cut]) if wanted == "auto" else int(wanted)
     if k not in plans:
@@ -378,9 +449,13 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
         split_preds = finite(module[k:](module[:k](x)).numpy(), "the split model").argmax(-1)
     head_s = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)
     tail_s = sum(layer_flops[k:]) / (topo.cloud.gflops * 1e9)
-    return {"multi_edge.split_at": k, "multi_edge.split_layers": len(module),
-            "split.activation_bytes": acts[k - 1], "split.accuracy": float((split_preds == y).mean()),
-            "split.identical_predictions": bool((split_preds == preds).all()),
-            "sim.split_latency_ms": (head_s + (t_up or 0) + tail_s + (t_down or 0)) * 1e3,
-            "sim.split_edge_only_ms": total / (topo.edge.gflops * 1e9) * 1e3,
-            "sim.split_edge_energy_j_per_inference": topo.edge.max_w * head_s}
+    return {
+        "multi_edge.split_at": k,
+        "multi_edge.split_layers": len(module),
+        "split.activation_bytes": acts[k - 1],
+        "split.accuracy": float((split_preds == y).mean()),
+        "split.identical_predictions": bool((split_preds == preds).all()),
+        "sim.split_latency_ms": (head_s + (t_up or 0) + tail_s + (t_down or 0)) * 1e3,
+        "sim.split_edge_only_ms": total / (topo.edge.gflops * 1e9) * 1e3,
+        "sim.split_edge_energy_j_per_inference": topo.edge.max_w * head_s,
+    }

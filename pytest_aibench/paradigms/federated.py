@@ -66,8 +66,9 @@ def bounded(p: Any, key: str, default: float) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not 0 < value <= MAX_SIM_SECONDS:
-        raise ArtifactError(f"params.{key}: expected a number of simulated seconds above 0 and at most "
-                            f"{MAX_SIM_SECONDS:g}, got {raw!r}")
+        raise ArtifactError(
+            f"params.{key}: expected a number of simulated seconds above 0 and at most {MAX_SIM_SECONDS:g}, got {raw!r}"
+        )
     return value
 
 
@@ -78,8 +79,13 @@ MAX_COUNT = 10_000
 def count(p: Any, key: str, default: int) -> int:
     """``params.<key>``, a whole number from 1 to :data:`MAX_COUNT` (else one clear error)."""
     raw = p(key, default)
-    if not (isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw) and raw == int(raw)
-            and 1 <= raw <= MAX_COUNT):
+    if not (
+        isinstance(raw, (int, float))
+        and not isinstance(raw, bool)
+        and math.isfinite(raw)
+        and raw == int(raw)
+        and 1 <= raw <= MAX_COUNT
+    ):
         raise ArtifactError(f"params.{key}: expected a whole number from 1 to {MAX_COUNT}, got {raw!r}")
     return int(raw)
 
@@ -119,11 +125,23 @@ class Federation:
             raise ArtifactError(f"params.on_outage {policy!r}: expected one of {', '.join(OUTAGE_POLICIES)}")
         retry_s, deadline_s = bounded(p, "retry_s", 0.5), bounded(p, "deadline_s", 1e9)
         up, down = topo.channels(ctx.seed)
-        fed = cls(ctx, clients, int(p("local_epochs", 1)), float(p("lr", 0.05)), deadline_s,
-                  float(p("dropout", 0.0)), float(p("straggler_sigma", 0.3)), retry_s, policy,
-                  3 * (ctx.facts.mflops or 1.0) * 1e6,  # forward + backward ~ 3x forward
-                  np.random.default_rng([ctx.seed, 5]), up, down, simpy.Environment(),
-                  stage("aggregation", ctx.params, ctx.case.suite)[1])
+        fed = cls(
+            ctx,
+            clients,
+            int(p("local_epochs", 1)),
+            float(p("lr", 0.05)),
+            deadline_s,
+            float(p("dropout", 0.0)),
+            float(p("straggler_sigma", 0.3)),
+            retry_s,
+            policy,
+            3 * (ctx.facts.mflops or 1.0) * 1e6,  # forward + backward ~ 3x forward
+            np.random.default_rng([ctx.seed, 5]),
+            up,
+            down,
+            simpy.Environment(),
+            stage("aggregation", ctx.params, ctx.case.suite)[1],
+        )
         fed.edge_gflops = topo.edge.gflops
         return fed
 
@@ -160,8 +178,10 @@ class Federation:
         """One round from now: (the clients whose update arrived in time, the clients that dropped out).
         Dropouts and straggler factors are drawn first, in client order, so they do not depend on links."""
         start, finished = self.env.now, dict[int, float]()
-        draws = [(self.rng.random() < self.dropout, float(self.rng.lognormal(0.0, self.straggle)))
-                 for _ in range(self.clients)]
+        draws = [
+            (self.rng.random() < self.dropout, float(self.rng.lognormal(0.0, self.straggle)))
+            for _ in range(self.clients)
+        ]
         willing = [k for k in range(self.clients) if not draws[k][0] and sizes[k] > 0]
         procs = [self.env.process(self.client(k, sizes[k], draws[k][1], finished)) for k in willing]
         if procs:
@@ -173,15 +193,18 @@ class Federation:
             self.env.run(until=max(self.env.now, start) + self.retry_s)
         return [k for k in willing if k in finished], self.clients - len(willing)
 
-    def train(self, done: list[int], state: dict[str, Any], xs: list[np.ndarray], ys: list[np.ndarray],
-              seed: int) -> dict[int, Any]:
+    def train(
+        self, done: list[int], state: dict[str, Any], xs: list[np.ndarray], ys: list[np.ndarray], seed: int
+    ) -> dict[int, Any]:
         """Local training of the clients whose update arrives (on edge workers with a cluster)."""
         family, config = architecture(self.ctx)
         jobs = [(family, config, state, xs[k], ys[k], self.epochs, self.lr, seed * 1000 + k) for k in done]
         updates = dict(zip(done, self.ctx.backend.map("edge", client_update, jobs), strict=True))
         if updates:
             sample = next(iter(updates.values()))[0]
-            seconds = self.ctx.backend.move(np.concatenate([v.numpy().ravel() for v in sample.values()]), "edge", "cloud")
+            seconds = self.ctx.backend.move(
+                np.concatenate([v.numpy().ravel() for v in sample.values()]), "edge", "cloud"
+            )
             if seconds is not None:
                 self.moved.append(seconds)
         return updates
@@ -196,9 +219,14 @@ class Federation:
         return done, dropped
 
     def tallies(self) -> dict[str, Any]:
-        return {"fl.sim_time_s": self.env.now, "fl.retries": self.retries, "bytes.up": self.up.bytes_sent,
-                "bytes.down": self.down.bytes_sent, "sim.edge_energy_j": (self.ctx.topology.edge.max_w or 0.0) * self.edge_busy,
-                **({"measured.update_transfer_ms": 1e3 * sum(self.moved) / len(self.moved)} if self.moved else {})}
+        return {
+            "fl.sim_time_s": self.env.now,
+            "fl.retries": self.retries,
+            "bytes.up": self.up.bytes_sent,
+            "bytes.down": self.down.bytes_sent,
+            "sim.edge_energy_j": (self.ctx.topology.edge.max_w or 0.0) * self.edge_busy,
+            **({"measured.update_transfer_ms": 1e3 * sum(self.moved) / len(self.moved)} if self.moved else {}),
+        }
 
 
 class FederatedLearning:
@@ -226,20 +254,44 @@ class FederatedLearning:
                 history.append(acc)
                 if reached is None and acc >= target:
                     reached = fed.env.now
-                log.append({"round": r + 1, "accuracy": acc, "clients": len(done), "dropped": dropped,
-                            "missed": clients - dropped - len(done), "sim_time_s": fed.env.now})
+                log.append(
+                    {
+                        "round": r + 1,
+                        "accuracy": acc,
+                        "clients": len(done),
+                        "dropped": dropped,
+                        "missed": clients - dropped - len(done),
+                        "sim_time_s": fed.env.now,
+                    }
+                )
             preds = predict(model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({
-            "fl.rounds": len(history), "fl.clients": clients, "fl.partition": "iid" if alpha is None else f"dirichlet({alpha:g})",
-            "fl.final_accuracy": history[-1], "fl.best_accuracy": max(history),
-            "sim.time_to_target_s": reached if reached is not None else -1.0,
-            "fl.rounds_to_target": next((i + 1 for i, a in enumerate(history) if a >= target), -1),
-            "fl.target_accuracy": target, "fl.missed": sum(r["missed"] for r in log),
-            "fl.dropouts": sum(r["dropped"] for r in log), **fed.tallies()})
-        m.info.update({"accuracy_per_round": history, "rounds": log, "model_bytes": fed.size,
-                       "on_outage": fed.on_outage, "backend": ctx.backend.describe(), "topology": topo.describe(),
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "fl.rounds": len(history),
+                "fl.clients": clients,
+                "fl.partition": "iid" if alpha is None else f"dirichlet({alpha:g})",
+                "fl.final_accuracy": history[-1],
+                "fl.best_accuracy": max(history),
+                "sim.time_to_target_s": reached if reached is not None else -1.0,
+                "fl.rounds_to_target": next((i + 1 for i, a in enumerate(history) if a >= target), -1),
+                "fl.target_accuracy": target,
+                "fl.missed": sum(r["missed"] for r in log),
+                "fl.dropouts": sum(r["dropped"] for r in log),
+                **fed.tallies(),
+            }
+        )
+        m.info.update(
+            {
+                "accuracy_per_round": history,
+                "rounds": log,
+                "model_bytes": fed.size,
+                "on_outage": fed.on_outage,
+                "backend": ctx.backend.describe(),
+                "topology": topo.describe(),
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m
 
 
@@ -272,18 +324,29 @@ class FederatedClassIncrementalLearning:
                 for r in range(per_task):
                     fed.step(model, xs, ys, ctx.seed + 1000 * t + r)
                 preds = predict(model, x_eval)[0]
-                matrix.append([float((preds[np.isin(y_eval, g)] == y_eval[np.isin(y_eval, g)]).mean())
-                               for g in groups[:t + 1]])
+                matrix.append(
+                    [float((preds[np.isin(y_eval, g)] == y_eval[np.isin(y_eval, g)]).mean()) for g in groups[: t + 1]]
+                )
             seen = np.isin(y_eval, np.concatenate(groups))
             preds = predict(model, x_eval[seen])[0]
         n = len(groups)
         forgetting = [max(matrix[i][j] for i in range(j, n - 1)) - matrix[-1][j] for j in range(n - 1)]
         m = Measurement(predictions=preds, labels=y_eval[seen], seed=ctx.seed)
-        m.metrics.update({"fcil.tasks": n, "fcil.average_incremental_accuracy":
-                          float(np.mean([np.mean(row) for row in matrix])),
-                          "fcil.final_average_accuracy": float(np.mean(matrix[-1])),
-                          "fcil.forgetting": float(np.mean(forgetting)) if forgetting else 0.0, **fed.tallies()})
-        m.info.update({"class_groups": [g.tolist() for g in groups], "accuracy_matrix": matrix,
-                       "matrix_rows": "after task i (row), accuracy on the classes of task j <= i (column)",
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "fcil.tasks": n,
+                "fcil.average_incremental_accuracy": float(np.mean([np.mean(row) for row in matrix])),
+                "fcil.final_average_accuracy": float(np.mean(matrix[-1])),
+                "fcil.forgetting": float(np.mean(forgetting)) if forgetting else 0.0,
+                **fed.tallies(),
+            }
+        )
+        m.info.update(
+            {
+                "class_groups": [g.tolist() for g in groups],
+                "accuracy_matrix": matrix,
+                "matrix_rows": "after task i (row), accuracy on the classes of task j <= i (column)",
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m

@@ -31,9 +31,24 @@ class KernelBench:
         seconds = statistics.median(latency) / 1e9
         gflops = kernel.flops() / seconds / 1e9
         peak = peak_gflops(ctx.node.threads)
-        m = Measurement(latency_ns=latency, peak_rss_mb=peak_rss_mb(), seed=ctx.seed, flags=busy_flag(host.result()),
-                        info={"warmup": warm, "host_load": host.result(), "kernel": {"op": kernel.op, "shape": kernel.dims},
-                              "peak": "best fp32 GEMM (numpy, torch; 1024^3) measured in this process"})
-        m.metrics.update({"kernel.gflops": gflops, "kernel.flops": kernel.flops(), "kernel.peak_gflops": peak,
-                          "kernel.fraction_of_peak": gflops / peak if peak else 0.0})
+        m = Measurement(
+            latency_ns=latency,
+            peak_rss_mb=peak_rss_mb(),
+            seed=ctx.seed,
+            flags=busy_flag(host.result()),
+            info={
+                "warmup": warm,
+                "host_load": host.result(),
+                "kernel": {"op": kernel.op, "shape": kernel.dims},
+                "peak": "best fp32 GEMM (numpy, torch; 1024^3) measured in this process",
+            },
+        )
+        m.metrics.update(
+            {
+                "kernel.gflops": gflops,
+                "kernel.flops": kernel.flops(),
+                "kernel.peak_gflops": peak,
+                "kernel.fraction_of_peak": gflops / peak if peak else 0.0,
+            }
+        )
         return m

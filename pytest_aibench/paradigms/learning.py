@@ -63,20 +63,40 @@ class IncrementalLearning:
                 if replaced:
                     model = candidate
                 acc = float((predict(model, x_eval)[0] == y_eval).mean())
-                log.append({"round": r + 1, "arrived": len(batch), "hard_examples": len(hard), "delivered": delivered,
-                            "waiting_at_edge": len(waiting), "replaced": replaced,
-                            "validation_before": before, "validation_after": after, "accuracy": acc})
+                log.append(
+                    {
+                        "round": r + 1,
+                        "arrived": len(batch),
+                        "hard_examples": len(hard),
+                        "delivered": delivered,
+                        "waiting_at_edge": len(waiting),
+                        "replaced": replaced,
+                        "validation_before": before,
+                        "validation_after": after,
+                        "accuracy": acc,
+                    }
+                )
             preds = predict(model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({"il.rounds": rounds, "il.samples_transfer_ratio": sent / max(1, arrived),
-                          "il.undelivered": int(len(waiting)), "il.trained_on": len(pool),
-                          "il.replacements": sum(r["replaced"] for r in log), "bytes.up": up.bytes_sent,
-                          "il.final_accuracy": log[-1]["accuracy"] if log else float((preds == y_eval).mean())})
-        m.info.update({"rounds": log, "accuracy_per_round": [r["accuracy"] for r in log],
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "il.rounds": rounds,
+                "il.samples_transfer_ratio": sent / max(1, arrived),
+                "il.undelivered": int(len(waiting)),
+                "il.trained_on": len(pool),
+                "il.replacements": sum(r["replaced"] for r in log),
+                "bytes.up": up.bytes_sent,
+                "il.final_accuracy": log[-1]["accuracy"] if log else float((preds == y_eval).mean()),
+            }
+        )
+        m.info.update(
+            {
+                "rounds": log,
+                "accuracy_per_round": [r["accuracy"] for r in log],
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m
-
-
 
 
 class SingleTaskLearning:
@@ -100,7 +120,13 @@ class SingleTaskLearning:
             sgd(model, x_train, data.y_train, epochs, lr, ctx.seed)
             preds = predict(model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({"stl.train_samples": len(data.y_train), "stl.epochs": epochs, "bytes.up": up.bytes_sent,
-                          "sim.gather_s": gathered})
+        m.metrics.update(
+            {
+                "stl.train_samples": len(data.y_train),
+                "stl.epochs": epochs,
+                "bytes.up": up.bytes_sent,
+                "sim.gather_s": gathered,
+            }
+        )
         m.info.update({"prediction_hash": prediction_hash(preds)})
         return m

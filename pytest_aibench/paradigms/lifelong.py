@@ -25,8 +25,12 @@ from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.paradigms.torchtrain import deterministic, fresh, predict, sgd
 
 #: lifelong tasks: the same classes seen through a different lens each time (domain-incremental)
-TASKS = {"original": lambda x: x, "rotated": lambda x: np.rot90(x, 1, axes=(2, 3)).copy(),
-         "inverted": lambda x: (x.max() - x).astype(np.float32), "flipped": lambda x: x[:, :, :, ::-1].copy()}
+TASKS = {
+    "original": lambda x: x,
+    "rotated": lambda x: np.rot90(x, 1, axes=(2, 3)).copy(),
+    "inverted": lambda x: (x.max() - x).astype(np.float32),
+    "flipped": lambda x: x[:, :, :, ::-1].copy(),
+}
 
 
 def signature(x: np.ndarray) -> np.ndarray:
@@ -50,8 +54,10 @@ class KnowledgeBase:
     def distances(self, x: np.ndarray) -> dict[str, float]:
         """Relative distance of the batch's signature to each known task's."""
         sig = signature(x)
-        return {t: float(np.linalg.norm(sig - e.signature) / (np.linalg.norm(e.signature) + 1e-12))
-                for t, e in self.entries.items()}
+        return {
+            t: float(np.linalg.norm(sig - e.signature) / (np.linalg.norm(e.signature) + 1e-12))
+            for t, e in self.entries.items()
+        }
 
     def nearest(self, x: np.ndarray, threshold: float | None = None) -> str | None:
         """The nearest known task; None if there is none, or it is farther than ``threshold``."""
@@ -114,8 +120,9 @@ class LifelongLearning:
                 row, routed = self._evaluate(kb, detect, evals, y_eval, threshold)
                 matrix.append(row)
                 log.append({"task": t, "detected_as": known or "unseen", "stored_as": key, "routing": routed})
-            preds = np.concatenate([predict(kb.entries[self._route(kb, detect, evals[t], threshold)[0]].model,
-                                            evals[t])[0] for t in names])
+            preds = np.concatenate(
+                [predict(kb.entries[self._route(kb, detect, evals[t], threshold)[0]].model, evals[t])[0] for t in names]
+            )
         return self._measurement(ctx, names, matrix, baseline, log, preds, np.tile(y_eval, len(names)), detector_name)
 
     @staticmethod
@@ -126,8 +133,9 @@ class LifelongLearning:
             return found, False
         return str(kb.nearest(x)), True
 
-    def _evaluate(self, kb: KnowledgeBase, detect: Any, evals: dict[str, np.ndarray], y: np.ndarray,
-                  threshold: float) -> tuple[list[float], dict[str, str]]:
+    def _evaluate(
+        self, kb: KnowledgeBase, detect: Any, evals: dict[str, np.ndarray], y: np.ndarray, threshold: float
+    ) -> tuple[list[float], dict[str, str]]:
         row, routed = [], {}
         for t, x in evals.items():
             entry, unseen = self._route(kb, detect, x, threshold)
@@ -136,8 +144,16 @@ class LifelongLearning:
         return row, routed
 
     @staticmethod
-    def _measurement(ctx: ParadigmContext, names: list[str], matrix: list[list[float]], baseline: list[float],
-                     log: list[dict[str, Any]], preds: np.ndarray, labels: np.ndarray, detector: str) -> Measurement:
+    def _measurement(
+        ctx: ParadigmContext,
+        names: list[str],
+        matrix: list[list[float]],
+        baseline: list[float],
+        log: list[dict[str, Any]],
+        preds: np.ndarray,
+        labels: np.ndarray,
+        detector: str,
+    ) -> Measurement:
         n = len(names)
         final = matrix[-1]
         transfer = ianvs_transfer([baseline, *matrix])
@@ -153,19 +169,32 @@ class LifelongLearning:
                 gem = {"ll.gem_bwt": float(np.mean(back)), "ll.forgetting": float(np.mean(drop))}
         last = log[-1]["routing"]
         m = Measurement(predictions=preds, labels=labels, seed=ctx.seed)
-        m.metrics.update({
-            "ll.average_accuracy": float(np.mean(final)), **transfer, **gem,
-            "ll.tasks": n, "ll.known_tasks": len({e["stored_as"] for e in log}),
-            "ll.task_detection_accuracy": float(np.mean([last[t] == t for t in names])),
-            "ll.unseen_at_training": sum(e["detected_as"] == "unseen" for e in log),
-            **{f"ll.task_accuracy.{t}": final[j] for j, t in enumerate(names)}})
-        m.info.update({"tasks": names, "accuracy_matrix": matrix, "random_init_accuracy": baseline,
-                       "matrix_rows": "after learning task i (row), accuracy on task j (column), through task detection",
-                       "transfer": "ll.bwt, ll.fwt as Ianvs computes them (core/testcasecontroller/metrics/metrics.py) "
-                                   "on the matrix whose row 0 is the untrained model: BWT the mean change of every "
-                                   "cell from one row to the next, FWT the mean of M[i][i] - M[0][i]; ll.gem_bwt and "
-                                   "ll.forgetting (GEM, Chaudhry et al.) only where not 0 by construction",
-                       "task_detection": detector, "learning_log": log,
-                       "headline": "accuracy = ll.average_accuracy: the mean over tasks of the final row",
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "ll.average_accuracy": float(np.mean(final)),
+                **transfer,
+                **gem,
+                "ll.tasks": n,
+                "ll.known_tasks": len({e["stored_as"] for e in log}),
+                "ll.task_detection_accuracy": float(np.mean([last[t] == t for t in names])),
+                "ll.unseen_at_training": sum(e["detected_as"] == "unseen" for e in log),
+                **{f"ll.task_accuracy.{t}": final[j] for j, t in enumerate(names)},
+            }
+        )
+        m.info.update(
+            {
+                "tasks": names,
+                "accuracy_matrix": matrix,
+                "random_init_accuracy": baseline,
+                "matrix_rows": "after learning task i (row), accuracy on task j (column), through task detection",
+                "transfer": "ll.bwt, ll.fwt as Ianvs computes them (core/testcasecontroller/metrics/metrics.py) "
+                "on the matrix whose row 0 is the untrained model: BWT the mean change of every "
+                "cell from one row to the next, FWT the mean of M[i][i] - M[0][i]; ll.gem_bwt and "
+                "ll.forgetting (GEM, Chaudhry et al.) only where not 0 by construction",
+                "task_detection": detector,
+                "learning_log": log,
+                "headline": "accuracy = ll.average_accuracy: the mean over tasks of the final row",
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m

@@ -19,11 +19,19 @@ def scores(runner: Any, artifact: Any, node: Any, settings: Any, x: np.ndarray, 
     session = _SESSIONS.get(key)
     if session is None:
         session = _SESSIONS[key] = runner.prepare(artifact, node, settings)
-    return np.concatenate([session.infer(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return np.concatenate([session.infer(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def client_update(family: str, config: dict[str, Any], state: dict[str, Any], x: np.ndarray, y: np.ndarray,
-                  epochs: int, lr: float, seed: int) -> tuple[dict[str, Any], int]:
+def client_update(
+    family: str,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    lr: float,
+    seed: int,
+) -> tuple[dict[str, Any], int]:
     """One federated client's local training from the global weights (deterministic: 1 thread)."""
     with deterministic(seed):
         model = build_module(family, config)

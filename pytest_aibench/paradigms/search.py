@@ -42,8 +42,16 @@ def aiperf_score(total_flops: float, seconds: float, best_accuracy: float) -> fl
     return total_flops / seconds * abs(math.log(1.0 - min(best_accuracy, 1.0 - 1e-6)))
 
 
-def run_trial(family: str, config: dict[str, Any], point: dict[str, Any], x: np.ndarray, y: np.ndarray,
-              x_eval: np.ndarray, y_eval: np.ndarray, seed: int) -> dict[str, Any]:
+def run_trial(
+    family: str,
+    config: dict[str, Any],
+    point: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    seed: int,
+) -> dict[str, Any]:
     """One trial (picklable, for Dask workers): train the point's network, evaluate, count operations."""
     t0 = time.perf_counter()
     with deterministic(seed):
@@ -51,17 +59,24 @@ def run_trial(family: str, config: dict[str, Any], point: dict[str, Any], x: np.
         fwd = count_flops(model, (1, *x.shape[1:]))
         train_epochs(model, x, y, int(point["epochs"]), float(point["lr"]), seed, augment=True, schedule="onecycle")
         preds = predict(model, x_eval)[0]
-    return {**point, "accuracy": float((preds == y_eval).mean()), "mflops": fwd / 1e6, "predictions": preds.tolist(),
-            "flops": 3 * fwd * len(y) * int(point["epochs"]) + fwd * len(y_eval), "wall_s": time.perf_counter() - t0,
-            "params": int(sum(t.numel() for t in model.parameters())), "seed": seed}
+    return {
+        **point,
+        "accuracy": float((preds == y_eval).mean()),
+        "mflops": fwd / 1e6,
+        "predictions": preds.tolist(),
+        "flops": 3 * fwd * len(y) * int(point["epochs"]) + fwd * len(y_eval),
+        "wall_s": time.perf_counter() - t0,
+        "params": int(sum(t.numel() for t in model.parameters())),
+        "seed": seed,
+    }
 
 
 class _Space:
     """The search space and its seeded moves."""
 
     def __init__(self, p: Any, rng: np.random.Generator):
-        self.widths = list(p("widths", [0.25, 0.5, 0.75, 1.0]))   # the family's own width values
-        self.depths = list(p("depths", [1.0, 2.0, 3.0]))          # empty: a family without a depth knob
+        self.widths = list(p("widths", [0.25, 0.5, 0.75, 1.0]))  # the family's own width values
+        self.depths = list(p("depths", [1.0, 2.0, 3.0]))  # empty: a family without a depth knob
         self.epochs = [int(e) for e in p("epochs", [2, 3, 4])]
         self.lr = (float(p("lr_min", 0.001)), float(p("lr_max", 0.03)))
         self.rng = rng
@@ -69,8 +84,11 @@ class _Space:
     def sample(self) -> dict[str, Any]:
         r = self.rng
         lo, hi = np.log(self.lr)
-        point = {"width": self.widths[r.integers(len(self.widths))],
-                 "epochs": self.epochs[r.integers(len(self.epochs))], "lr": float(np.exp(r.uniform(lo, hi)))}
+        point = {
+            "width": self.widths[r.integers(len(self.widths))],
+            "epochs": self.epochs[r.integers(len(self.epochs))],
+            "lr": float(np.exp(r.uniform(lo, hi))),
+        }
         if self.depths:
             point["depth"] = self.depths[r.integers(len(self.depths))]
         return point
@@ -116,8 +134,10 @@ class Search:
             best = max(pool, key=lambda t: t["accuracy"]) if pool else None
             n = min(batch, max_trials - len(trials), parallel - len(trials) % parallel)
             points = [space.sample() if best is None else space.mutate(best) for _ in range(n)]
-            jobs = [(family, config, pt, data.x_train, data.y_train, x_eval, y_eval, ctx.seed + len(trials) + i)
-                    for i, pt in enumerate(points)]
+            jobs = [
+                (family, config, pt, data.x_train, data.y_train, x_eval, y_eval, ctx.seed + len(trials) + i)
+                for i, pt in enumerate(points)
+            ]
             for got in ctx.backend.map("edge", run_trial, jobs):
                 got["generation"], got["elapsed_s"] = generation, time.perf_counter() - t0
                 got["origin"] = "random" if best is None else "mutated"
@@ -126,36 +146,63 @@ class Search:
         seconds = time.perf_counter() - t0
         return self._measurement(ctx, trials, seconds, y_eval)
 
-    def _measurement(self, ctx: ParadigmContext, trials: list[dict[str, Any]], seconds: float,
-                     y_eval: np.ndarray) -> Measurement:
+    def _measurement(
+        self, ctx: ParadigmContext, trials: list[dict[str, Any]], seconds: float, y_eval: np.ndarray
+    ) -> Measurement:
         s = ctx.settings
         best = max(trials, key=lambda t: t["accuracy"])
         total = float(sum(t["flops"] for t in trials))
         bits = QUANTIZATIONS.get(ctx.case.quantization).bits
         full = s.aiperf_rules == "full"
-        rules = {"min_seconds": AIPERF_RULES["min_seconds"] if full else min(AIPERF_RULES["min_seconds"], s.search_budget_s),
-                 "min_accuracy": AIPERF_RULES["min_accuracy"], "min_precision_bits": AIPERF_RULES["min_precision_bits"]}
+        rules = {
+            "min_seconds": AIPERF_RULES["min_seconds"] if full else min(AIPERF_RULES["min_seconds"], s.search_budget_s),
+            "min_accuracy": AIPERF_RULES["min_accuracy"],
+            "min_precision_bits": AIPERF_RULES["min_precision_bits"],
+        }
         mutated = sum(1 for t in trials if t.get("origin") == "mutated")
         last_start = max(t["elapsed_s"] - t["wall_s"] for t in trials)
         # the search is the benchmark: one that never mutated, or started a trial after its budget, is no
         # AIPerf result (the hour is a minimum; trials that run over it may only be the last generation's)
-        met = {"min_seconds": seconds >= rules["min_seconds"],
-               "min_accuracy": best["accuracy"] > rules["min_accuracy"], "min_precision_bits": bits >= rules["min_precision_bits"],
-               "searched": mutated > 0, "within_budget": last_start <= s.search_budget_s + 1.0}
+        met = {
+            "min_seconds": seconds >= rules["min_seconds"],
+            "min_accuracy": best["accuracy"] > rules["min_accuracy"],
+            "min_precision_bits": bits >= rules["min_precision_bits"],
+            "searched": mutated > 0,
+            "within_budget": last_start <= s.search_budget_s + 1.0,
+        }
         preds = np.asarray(best["predictions"])  # the best trial's answers are the item's
         for t in trials:
             t.pop("predictions", None)
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({"aiperf.score": aiperf_score(total, seconds, best["accuracy"]), "aiperf.flops": total / seconds,
-                          "aiperf.best_accuracy": best["accuracy"], "aiperf.trials": len(trials),
-                          "aiperf.seconds": seconds, "aiperf.total_flops": total, "aiperf.valid": all(met.values()),
-                          "aiperf.budget_s": float(s.search_budget_s), "aiperf.over_budget_s": max(0.0, seconds - s.search_budget_s),
-                          "aiperf.random_trials": len(trials) - mutated, "aiperf.mutated_trials": mutated,
-                          "trial.precision_bits": bits})
-        m.info.update({"trials": trials, "best": best, "rules": {"judged_by": "published" if full else "scaled",
-                                                                  "limits": rules, "met": met,
-                                                                  "published": AIPERF_RULES},
-                       "score": "aiperf.score = aiperf.flops x |ln(1 - aiperf.best_accuracy)|, "
-                                "aiperf.flops = operations of every trial / the search's seconds (AIPerf's score.py)",
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "aiperf.score": aiperf_score(total, seconds, best["accuracy"]),
+                "aiperf.flops": total / seconds,
+                "aiperf.best_accuracy": best["accuracy"],
+                "aiperf.trials": len(trials),
+                "aiperf.seconds": seconds,
+                "aiperf.total_flops": total,
+                "aiperf.valid": all(met.values()),
+                "aiperf.budget_s": float(s.search_budget_s),
+                "aiperf.over_budget_s": max(0.0, seconds - s.search_budget_s),
+                "aiperf.random_trials": len(trials) - mutated,
+                "aiperf.mutated_trials": mutated,
+                "trial.precision_bits": bits,
+            }
+        )
+        m.info.update(
+            {
+                "trials": trials,
+                "best": best,
+                "rules": {
+                    "judged_by": "published" if full else "scaled",
+                    "limits": rules,
+                    "met": met,
+                    "published": AIPERF_RULES,
+                },
+                "score": "aiperf.score = aiperf.flops x |ln(1 - aiperf.best_accuracy)|, "
+                "aiperf.flops = operations of every trial / the search's seconds (AIPerf's score.py)",
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m

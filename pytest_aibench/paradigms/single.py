@@ -34,10 +34,14 @@ def classes_hint(dataset: Any, outputs: int) -> str:
     """What to do when a model's scores do not match the dataset's classes, naming the source used."""
     source = getattr(dataset, "source", "?")
     where = {"images": "its class folders or labels file", "npz": "the labels in its file"}.get(
-        source, f"its {source} source")
-    fix = (f"; if the model's {outputs} outputs are a label space the dataset's classes belong to (e.g. ImageNet's "
-           f"1000), set params.num_classes: {outputs} on dataset {getattr(dataset, 'name', '?')!r}"
-           if outputs > dataset.num_classes else "; the model must output one score per class")
+        source, f"its {source} source"
+    )
+    fix = (
+        f"; if the model's {outputs} outputs are a label space the dataset's classes belong to (e.g. ImageNet's "
+        f"1000), set params.num_classes: {outputs} on dataset {getattr(dataset, 'name', '?')!r}"
+        if outputs > dataset.num_classes
+        else "; the model must output one score per class"
+    )
     return f"dataset {getattr(dataset, 'name', '?')!r} (source {source}) has {dataset.num_classes} classes, from {where}{fix}"
 
 
@@ -47,11 +51,13 @@ def predict(session, x: np.ndarray, batch_size: int, dataset: Any, where: str) -
     num_classes = dataset.num_classes
     t0 = time.perf_counter()
     for i in range(0, len(x), batch_size):
-        scores = session.infer(x[i:i + batch_size])
+        scores = session.infer(x[i : i + batch_size])
         if scores.ndim != 2 or scores.shape[1] != num_classes:
             outputs = int(scores.shape[-1]) if scores.ndim else 0
-            raise ArtifactError(f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
-                                f"class scores: {classes_hint(dataset, outputs)}")
+            raise ArtifactError(
+                f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
+                f"class scores: {classes_hint(dataset, outputs)}"
+            )
         preds.append(scores)
     wall = time.perf_counter() - t0
     out = np.concatenate(preds)
@@ -73,7 +79,7 @@ class SingleNode:
             return self._streamed(ctx, x, y)
         xa = ctx.session.adapt(x)
         # one untimed batch first, so the accuracy pass (and its throughput) excludes first-call setup
-        ctx.session.infer(xa[:s.batch_size])
+        ctx.session.infer(xa[: s.batch_size])
         if ctx.case.scenario:
             return self._loadgen(ctx, xa, y)
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
@@ -81,22 +87,38 @@ class SingleNode:
         preds = scores.argmax(-1)
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
-        inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(n)]
+        inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
         return Measurement(
-            predictions=preds, labels=y, scores=scores, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
-            eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
-            round_medians_ns=rounds, flags=busy_flag(host.result()),
-            info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True, "host_load": host.result(),
-                  "latency_rounds": len(rounds) or 1,
-                  "energy_region": "accuracy pass", "prediction_hash": prediction_hash(preds)})
+            predictions=preds,
+            labels=y,
+            scores=scores,
+            latency_ns=latency,
+            latency_batch=lb,
+            eval_wall_s=wall,
+            eval_count=len(y),
+            peak_rss_mb=peak_rss_mb(),
+            energy=meter.result(len(y)),
+            seed=ctx.seed,
+            round_medians_ns=rounds,
+            flags=busy_flag(host.result()),
+            info={
+                "warmup": warm,
+                "latency_inputs": n,
+                "gc_disabled_while_timing": True,
+                "host_load": host.result(),
+                "latency_rounds": len(rounds) or 1,
+                "energy_region": "accuracy pass",
+                "prediction_hash": prediction_hash(preds),
+            },
+        )
 
     def _streamed(self, ctx: ParadigmContext, x: Any, y: np.ndarray) -> Measurement:
         """The accuracy pass over decoded batches (one in memory at a time): decoding and preprocessing are
         timed apart from inference, so VIPS can be stated with them (AIoTBench's way) or without."""
         s = ctx.settings
-        ctx.session.infer(ctx.session.adapt(x[:s.batch_size]))  # untimed: first-call setup
+        ctx.session.infer(ctx.session.adapt(x[: s.batch_size]))  # untimed: first-call setup
         scores, wall, pre_s = [], 0.0, 0.0
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
             for raw, seconds in x.batches(s.batch_size):
@@ -108,21 +130,41 @@ class SingleNode:
         preds = out.argmax(-1)
         lb = s.latency_batch
         n = min(len(y) // lb, _STREAMED_LATENCY_INPUTS) or 1
-        inputs = [ctx.session.adapt(x[i * lb:(i + 1) * lb]) for i in range(n)]
+        inputs = [ctx.session.adapt(x[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
         return Measurement(
-            predictions=preds, labels=y, scores=out, latency_ns=latency, latency_batch=lb, eval_wall_s=wall,
-            eval_count=len(y), peak_rss_mb=peak_rss_mb(), energy=meter.result(len(y)), seed=ctx.seed,
-            round_medians_ns=rounds, flags=busy_flag(host.result()), preprocess_s=pre_s, preprocess_count=len(y),
-            info={"warmup": warm, "latency_inputs": n, "gc_disabled_while_timing": True, "host_load": host.result(),
-                  "latency_rounds": len(rounds) or 1, "streamed": f"decoded {s.batch_size} images at a time",
-                  "preprocess": ctx.dataset.meta.get("preprocess"),
-                  "energy_region": "accuracy pass (decoding included)", "prediction_hash": prediction_hash(preds)})
+            predictions=preds,
+            labels=y,
+            scores=out,
+            latency_ns=latency,
+            latency_batch=lb,
+            eval_wall_s=wall,
+            eval_count=len(y),
+            peak_rss_mb=peak_rss_mb(),
+            energy=meter.result(len(y)),
+            seed=ctx.seed,
+            round_medians_ns=rounds,
+            flags=busy_flag(host.result()),
+            preprocess_s=pre_s,
+            preprocess_count=len(y),
+            info={
+                "warmup": warm,
+                "latency_inputs": n,
+                "gc_disabled_while_timing": True,
+                "host_load": host.result(),
+                "latency_rounds": len(rounds) or 1,
+                "streamed": f"decoded {s.batch_size} images at a time",
+                "preprocess": ctx.dataset.meta.get("preprocess"),
+                "energy_region": "accuracy pass (decoding included)",
+                "prediction_hash": prediction_hash(preds),
+            },
+        )
 
     @staticmethod
-    def _latency(ctx: ParadigmContext, inputs: list[np.ndarray], probe: Callable[[], None]
-                 ) -> tuple[dict, list[int], list[int]]:
+    def _latency(
+        ctx: ParadigmContext, inputs: list[np.ndarray], probe: Callable[[], None]
+    ) -> tuple[dict, list[int], list[int]]:
         """Warm-up and timed calls; with ``latency_rounds`` > 1, each round on a freshly prepared session
         (its own thread pool and memory placement), so the rounds are independent replicates, spread over
         ``latency_span_s`` (idle between rounds) so they meet several of a shared machine's spells, not one.
@@ -161,7 +203,7 @@ class SingleNode:
     def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:
         if not loadgen.available():
             raise NotAvailable(f"MLPerf LoadGen is not installed: {loadgen.INSTALL_HINT}")
-        ones = [xa[i:i + 1] for i in range(min(len(xa), 32))]
+        ones = [xa[i : i + 1] for i in range(min(len(xa), 32))]
         warm = warm_up(ctx.session.infer, ones, ctx.settings.warmup)
         scenario = SCENARIOS.get(str(ctx.case.scenario))
         r = scenario.run(ctx, xa, y, ctx.item_dir / "loadgen")
@@ -172,10 +214,21 @@ class SingleNode:
         if sps is None and per_query and lgm.get("loadgen.mean_ms"):  # multi-stream: one query in flight at a time
             sps = per_query * 1e3 / lgm["loadgen.mean_ms"]
         return Measurement(
-            predictions=r["predictions"], labels=y, latency_ns=r["query_ns"] if per_query else [],
-            latency_batch=per_query or 1, latency_measure=measure, samples_per_s=sps,
-            peak_rss_mb=peak_rss_mb(), energy=r["energy"], loadgen=lgm, seed=ctx.seed,
-            info={"warmup": warm, "loadgen": {"settings": r["settings"], "logs": r["logs"], "query_clock": r["query_clock"]},
-                  "energy_region": "LoadGen performance run",
-                  "latency_samples_are": LATENCY_MEASURES[measure],
-                  "prediction_hash": prediction_hash(r["predictions"])})
+            predictions=r["predictions"],
+            labels=y,
+            latency_ns=r["query_ns"] if per_query else [],
+            latency_batch=per_query or 1,
+            latency_measure=measure,
+            samples_per_s=sps,
+            peak_rss_mb=peak_rss_mb(),
+            energy=r["energy"],
+            loadgen=lgm,
+            seed=ctx.seed,
+            info={
+                "warmup": warm,
+                "loadgen": {"settings": r["settings"], "logs": r["logs"], "query_clock": r["query_clock"]},
+                "energy_region": "LoadGen performance run",
+                "latency_samples_are": LATENCY_MEASURES[measure],
+                "prediction_hash": prediction_hash(r["predictions"]),
+            },
+        )

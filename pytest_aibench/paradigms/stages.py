@@ -53,8 +53,9 @@ def entropy_mining(confidence: np.ndarray, threshold: float) -> np.ndarray:
 def fedavg(updates: list[tuple[dict[str, Any], int]], template: dict[str, Any]) -> dict[str, Any]:
     """Weights averaged by each client's number of samples (FedAvg)."""
     total = sum(n for _, n in updates)
-    return {name: sum(sd[name].float() * (n / total) for sd, n in updates).to(template[name].dtype)
-            for name in template}
+    return {
+        name: sum(sd[name].float() * (n / total) for sd, n in updates).to(template[name].dtype) for name in template
+    }
 
 
 def fedavg_unweighted(updates: list[tuple[dict[str, Any], int]], template: dict[str, Any]) -> dict[str, Any]:
@@ -85,9 +86,12 @@ def _mining_checked(name: str, fn: Any) -> Any:
         except Exception:  # noqa: BLE001 - whatever came back is named below
             mask = np.asarray(None)
         if mask.shape != np.shape(confidence) or mask.dtype.kind not in "bi":
-            raise ArtifactError(f"stage hard_example_mining {name!r} returned {_what(out)}; expected a boolean mask "
-                                f"of shape {list(np.shape(confidence))} (one flag per sample: True = hard)")
+            raise ArtifactError(
+                f"stage hard_example_mining {name!r} returned {_what(out)}; expected a boolean mask "
+                f"of shape {list(np.shape(confidence))} (one flag per sample: True = hard)"
+            )
         return mask.astype(bool)
+
     return mine
 
 
@@ -95,17 +99,24 @@ def _aggregation_checked(name: str, fn: Any) -> Any:
     def aggregate(updates: list[tuple[dict[str, Any], int]], template: dict[str, Any]) -> dict[str, Any]:
         out = fn(updates, template)
         if not isinstance(out, dict) or set(out) != set(template):
-            raise ArtifactError(f"stage aggregation {name!r} returned {_what(out)}; expected a state dict with the "
-                                f"model's {len(template)} tensors ({', '.join(list(template)[:3])}, ...)")
+            raise ArtifactError(
+                f"stage aggregation {name!r} returned {_what(out)}; expected a state dict with the "
+                f"model's {len(template)} tensors ({', '.join(list(template)[:3])}, ...)"
+            )
         for key, value in out.items():
             shape = tuple(getattr(value, "shape", ()))
             if shape != tuple(template[key].shape):
-                raise ArtifactError(f"stage aggregation {name!r}: tensor {key!r} has shape {list(shape)}, the model's "
-                                    f"is {list(template[key].shape)}")
+                raise ArtifactError(
+                    f"stage aggregation {name!r}: tensor {key!r} has shape {list(shape)}, the model's "
+                    f"is {list(template[key].shape)}"
+                )
             if getattr(value, "is_floating_point", lambda: False)() and not bool(value.isfinite().all()):
-                raise ArtifactError(f"stage aggregation {name!r} returned NaN/inf weights in {key!r}; no accuracy is "
-                                    "reported from a model with non-finite weights")
+                raise ArtifactError(
+                    f"stage aggregation {name!r} returned NaN/inf weights in {key!r}; no accuracy is "
+                    "reported from a model with non-finite weights"
+                )
         return out
+
     return aggregate
 
 
@@ -113,9 +124,12 @@ def _detection_checked(name: str, fn: Any) -> Any:
     def detect(x: np.ndarray, knowledge_base: Any, threshold: float) -> str | None:
         out = fn(x, knowledge_base, threshold)
         if out is not None and not isinstance(out, str):
-            raise ArtifactError(f"stage task_detection {name!r} returned {_what(out)}; expected a task name (str) "
-                                "or None (an unseen task)")
+            raise ArtifactError(
+                f"stage task_detection {name!r} returned {_what(out)}; expected a task name (str) "
+                "or None (an unseen task)"
+            )
         return out
+
     return detect
 
 
@@ -125,8 +139,11 @@ def _what(value: Any) -> str:
 
 
 #: how each stage's answer is checked before a paradigm uses it (the wrong type or NaN fails the item)
-_CHECKS = {"hard_example_mining": _mining_checked, "aggregation": _aggregation_checked,
-           "task_detection": _detection_checked}
+_CHECKS = {
+    "hard_example_mining": _mining_checked,
+    "aggregation": _aggregation_checked,
+    "task_detection": _detection_checked,
+}
 
 
 def checked(kind: str, name: str, fn: Any) -> Any:

@@ -40,8 +40,10 @@ def architecture(ctx: ParadigmContext) -> tuple[str, dict[str, Any]]:
     """The case's zoo family and config, which these paradigms train with torch (else NotAvailable)."""
     art = ctx.artifact
     if ctx.case.framework != "torch" or art is None or not art.family:
-        raise NotAvailable(f"{ctx.case.paradigm} trains a zoo architecture with torch; framework "
-                           f"{ctx.case.framework!r} with this model cannot")
+        raise NotAvailable(
+            f"{ctx.case.paradigm} trains a zoo architecture with torch; framework "
+            f"{ctx.case.framework!r} with this model cannot"
+        )
     return art.family, dict(art.config)
 
 
@@ -63,7 +65,7 @@ def sgd(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: 
     for _ in range(epochs):
         order = torch.randperm(len(yt), generator=gen)
         for i in range(0, len(yt), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()

@@ -28,7 +28,6 @@ else:
     torch = lazy("torch")
 
 
-
 def _augment(x: Any, gen: Any) -> Any:
     """Seeded augmentation: a random shift of up to one pixel and, for images, a random flip."""
     dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
@@ -38,8 +37,18 @@ def _augment(x: Any, gen: Any) -> Any:
     return x
 
 
-def train_epochs(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int, augment: bool,
-                 on_epoch: Any = None, batch: int = 64, schedule: str = "constant") -> None:
+def train_epochs(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    lr: float,
+    seed: int,
+    augment: bool,
+    on_epoch: Any = None,
+    batch: int = 64,
+    schedule: str = "constant",
+) -> None:
     """AdamW over seeded shuffles; ``schedule="onecycle"`` anneals the rate over exactly ``epochs``
     (a trial's final accuracy then reflects its hyper-parameters, not where the last step landed)."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -51,7 +60,7 @@ def train_epochs(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: floa
         model.train()  # dropout on, drawn from torch's seeded generator
         order = torch.randperm(len(yt), generator=gen)
         for i in range(0, len(yt), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             xb = _augment(xt[idx], gen) if augment else xt[idx]
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xb), yt[idx]).backward()
@@ -81,18 +90,42 @@ class Trial:
             model = build_module(family, config)
             shape = (1, *data.x_train.shape[1:])
             fwd = count_flops(model, shape)
-            train_epochs(model, data.x_train, data.y_train, epochs, lr, ctx.seed, augment=bool(p("augment", True)),
-                         schedule=str(p("schedule", "onecycle")))
+            train_epochs(
+                model,
+                data.x_train,
+                data.y_train,
+                epochs,
+                lr,
+                ctx.seed,
+                augment=bool(p("augment", True)),
+                schedule=str(p("schedule", "onecycle")),
+            )
             preds = predict(model, x_eval)[0]
             params = int(sum(t.numel() for t in model.parameters()))
         wall = time.perf_counter() - t0
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({"trial.accuracy": float((preds == y_eval).mean()), "trial.params": params,
-                          "trial.mflops": fwd / 1e6, "trial.train_flops": 3 * fwd * len(data.y_train) * epochs,
-                          "trial.wall_s": wall, "trial.precision_bits": QUANTIZATIONS.get(ctx.case.quantization).bits})
-        m.info.update({"trial": {"family": family, "config": config, "epochs": epochs, "lr": lr,
-                                  "schedule": str(p("schedule", "onecycle"))},
-                       "prediction_hash": prediction_hash(preds)})
+        m.metrics.update(
+            {
+                "trial.accuracy": float((preds == y_eval).mean()),
+                "trial.params": params,
+                "trial.mflops": fwd / 1e6,
+                "trial.train_flops": 3 * fwd * len(data.y_train) * epochs,
+                "trial.wall_s": wall,
+                "trial.precision_bits": QUANTIZATIONS.get(ctx.case.quantization).bits,
+            }
+        )
+        m.info.update(
+            {
+                "trial": {
+                    "family": family,
+                    "config": config,
+                    "epochs": epochs,
+                    "lr": lr,
+                    "schedule": str(p("schedule", "onecycle")),
+                },
+                "prediction_hash": prediction_hash(preds),
+            }
+        )
         return m
 
 
@@ -120,8 +153,14 @@ class _QualityWatch:
     def summary(self, seed: int, samples: int) -> dict[str, Any]:
         wall = time.perf_counter() - self.t0
         r = self.reached
-        return {"seed": seed, "reached": "epochs" in r, "epochs": r.get("epochs"), "seconds": r.get("seconds"),
-                "final_accuracy": r["last"][1], "samples_per_s": r["last"][0] * samples / wall}
+        return {
+            "seed": seed,
+            "reached": "epochs" in r,
+            "epochs": r.get("epochs"),
+            "seconds": r.get("seconds"),
+            "final_accuracy": r["last"][1],
+            "samples_per_s": r["last"][0] * samples / wall,
+        }
 
 
 class TrainToQuality:
@@ -150,16 +189,27 @@ class TrainToQuality:
         ttq = [r["seconds"] for r in ok]
         preds = predict(first_model, x_eval)[0]
         m = Measurement(predictions=preds, labels=y_eval, seed=ctx.seed)
-        m.metrics.update({
-            "train.target_accuracy": target, "train.seeds": len(runs), "train.reached": len(ok) / len(runs),
-            "train.time_to_quality_s": statistics.fmean(ttq) if ttq else -1.0,
-            "train.time_to_quality_stdev_s": statistics.stdev(ttq) if len(ttq) > 1 else 0.0,
-            "train.time_to_quality_cv": statistics.stdev(ttq) / statistics.fmean(ttq) if len(ttq) > 1 else 0.0,
-            "train.epochs_to_quality": statistics.fmean(r["epochs"] for r in ok) if ok else -1.0,
-            "train.epochs_stdev": statistics.stdev([r["epochs"] for r in ok]) if len(ok) > 1 else 0.0,
-            "train.throughput_sps": statistics.fmean(r["samples_per_s"] for r in runs)})
-        m.info.update({"runs": runs, "trained_model": str(_trained_path(ctx)), "prediction_hash": prediction_hash(preds),
-                       "seeded": "initialisation, data order, augmentation and dropout, per seed"})
+        m.metrics.update(
+            {
+                "train.target_accuracy": target,
+                "train.seeds": len(runs),
+                "train.reached": len(ok) / len(runs),
+                "train.time_to_quality_s": statistics.fmean(ttq) if ttq else -1.0,
+                "train.time_to_quality_stdev_s": statistics.stdev(ttq) if len(ttq) > 1 else 0.0,
+                "train.time_to_quality_cv": statistics.stdev(ttq) / statistics.fmean(ttq) if len(ttq) > 1 else 0.0,
+                "train.epochs_to_quality": statistics.fmean(r["epochs"] for r in ok) if ok else -1.0,
+                "train.epochs_stdev": statistics.stdev([r["epochs"] for r in ok]) if len(ok) > 1 else 0.0,
+                "train.throughput_sps": statistics.fmean(r["samples_per_s"] for r in runs),
+            }
+        )
+        m.info.update(
+            {
+                "runs": runs,
+                "trained_model": str(_trained_path(ctx)),
+                "prediction_hash": prediction_hash(preds),
+                "seeded": "initialisation, data order, augmentation and dropout, per seed",
+            }
+        )
         return m
 
 

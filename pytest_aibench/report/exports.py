@@ -27,7 +27,7 @@ def _quartiles(s: list[float]) -> tuple[float, float]:
         if r == 1:
             return 0.25 * s[k - 1] + 0.75 * s[k], 0.75 * s[3 * k] + 0.25 * s[3 * k + 1]
         return 0.75 * s[k] + 0.25 * s[k + 1], 0.25 * s[3 * k + 1] + 0.75 * s[3 * k + 2]
-    return statistics.median(s[: n // 2]), statistics.median(s[n // 2:])  # method 2
+    return statistics.median(s[: n // 2]), statistics.median(s[n // 2 :])  # method 2
 
 
 def _stats(ns: list[int]) -> dict[str, Any]:
@@ -45,10 +45,26 @@ def _stats(ns: list[int]) -> dict[str, Any]:
     sd_out = sum(1 for v in s if v < mean - sd or v > mean + sd)
     ld = s[0] if n == 1 else s[bisect.bisect_left(s, lo)]
     hd = s[0] if n == 1 else s[max(0, bisect.bisect_right(s, hi) - 1)]
-    return {"min": s[0], "max": s[-1], "mean": mean, "stddev": sd, "rounds": n, "median": statistics.median(s),
-            "iqr": iqr, "q1": q1, "q3": q3, "iqr_outliers": iqr_out, "stddev_outliers": sd_out,
-            "outliers": f"{sd_out};{iqr_out}", "ld15iqr": ld, "hd15iqr": hd, "ops": 1.0 / mean if mean else 0.0,
-            "total": sum(s), "data": data, "iterations": 1}
+    return {
+        "min": s[0],
+        "max": s[-1],
+        "mean": mean,
+        "stddev": sd,
+        "rounds": n,
+        "median": statistics.median(s),
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_out,
+        "stddev_outliers": sd_out,
+        "outliers": f"{sd_out};{iqr_out}",
+        "ld15iqr": ld,
+        "hd15iqr": hd,
+        "ops": 1.0 / mean if mean else 0.0,
+        "total": sum(s),
+        "data": data,
+        "iterations": 1,
+    }
 
 
 def machine_info(run_machine: dict[str, Any]) -> dict[str, Any]:
@@ -57,13 +73,24 @@ def machine_info(run_machine: dict[str, Any]) -> dict[str, Any]:
     figures measured on a vendor's server."""
     cpu = run_machine.get("cpu") or {}
     python = run_machine.get("python") or {}
-    return {"node": run_machine.get("node"), "processor": run_machine.get("processor", cpu.get("model")), "machine": run_machine.get("machine"),
-            "python_implementation": python.get("implementation"),
-            "python_implementation_version": python.get("version"), "python_version": python.get("version"),
-            "python_compiler": python.get("compiler"), "python_build": python.get("build"),
-            "release": run_machine.get("release"), "system": run_machine.get("system"),
-            "cpu": {"arch": run_machine.get("machine"), "count": cpu.get("logical"), "brand_raw": cpu.get("model"),
-                    "flags": list(cpu.get("isa") or [])}}
+    return {
+        "node": run_machine.get("node"),
+        "processor": run_machine.get("processor", cpu.get("model")),
+        "machine": run_machine.get("machine"),
+        "python_implementation": python.get("implementation"),
+        "python_implementation_version": python.get("version"),
+        "python_version": python.get("version"),
+        "python_compiler": python.get("compiler"),
+        "python_build": python.get("build"),
+        "release": run_machine.get("release"),
+        "system": run_machine.get("system"),
+        "cpu": {
+            "arch": run_machine.get("machine"),
+            "count": cpu.get("logical"),
+            "brand_raw": cpu.get("model"),
+            "flags": list(cpu.get("isa") or []),
+        },
+    }
 
 
 def _one_machine(machine: dict[str, Any]) -> dict[str, Any]:
@@ -87,18 +114,36 @@ def benchmark_json(doc: dict[str, Any], results: list[Result]) -> dict[str, Any]
         if not ns:
             continue
         warm = (r.info.get("warmup") or {}).get("calls")
-        benchmarks.append({
-            "group": r.suite, "name": label(r), "fullname": r.nodeid or r.id,
-            "params": {k: v for k, v in r.axes.items() if k != "model"}, "param": r.id.split("[", 1)[-1].rstrip("]"),
-            "extra_info": {"aibench.timed": timed,
-                           **{k: v for k, v in r.metrics.items() if not k.startswith("latency.")}},
-            "options": {"disable_gc": True, "timer": "perf_counter", "min_rounds": len(ns), "max_time": 0.0,
-                        "min_time": 0.0, "warmup": bool(warm)},
-            "stats": _stats(ns)})
+        benchmarks.append(
+            {
+                "group": r.suite,
+                "name": label(r),
+                "fullname": r.nodeid or r.id,
+                "params": {k: v for k, v in r.axes.items() if k != "model"},
+                "param": r.id.split("[", 1)[-1].rstrip("]"),
+                "extra_info": {
+                    "aibench.timed": timed,
+                    **{k: v for k, v in r.metrics.items() if not k.startswith("latency.")},
+                },
+                "options": {
+                    "disable_gc": True,
+                    "timer": "perf_counter",
+                    "min_rounds": len(ns),
+                    "max_time": 0.0,
+                    "min_time": 0.0,
+                    "warmup": bool(warm),
+                },
+                "stats": _stats(ns),
+            }
+        )
     return {
         "machine_info": machine_info(_one_machine(machine)),
-        "commit_info": {"id": git.get("commit"), "dirty": git.get("dirty"), "branch": git.get("branch"),
-                        "project": "pytest-aibench"},
+        "commit_info": {
+            "id": git.get("commit"),
+            "dirty": git.get("dirty"),
+            "branch": git.get("branch"),
+            "project": "pytest-aibench",
+        },
         "benchmarks": benchmarks,
         "datetime": doc.get("finished") or datetime.now(timezone.utc).isoformat(),
         "version": PYTEST_BENCHMARK_VERSION,
@@ -153,26 +198,53 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
         extra = f"{notes.describe(r)}; samples: {len(r.samples.get('latency_ns') or [])}{tail}"
         v = paired_verdict(r)
         if v is not None:  # the paired gate's figure: stable where each side's own median is not
-            gated.append({"name": f"{name} paired {v['metric']} ratio", "unit": "x reference",
-                          "value": v["ratio"], "range": f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
-                          "extra": f"paired {v['rule']}: {v['outcome']} over {v['pairs']} pairs{tail}"})
+            gated.append(
+                {
+                    "name": f"{name} paired {v['metric']} ratio",
+                    "unit": "x reference",
+                    "value": v["ratio"],
+                    "range": f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
+                    "extra": f"paired {v['rule']}: {v['outcome']} over {v['pairs']} pairs{tail}",
+                }
+            )
             if p50 is not None:
                 extras.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra})
         elif p50 is not None:
-            gated.append({"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra,
-                          **_range(m, "p50")})
+            gated.append(
+                {"name": f"{name} p50 latency", "unit": "ms", "value": p50, "extra": extra, **_range(m, "p50")}
+            )
         aside = extras if v is not None else gated  # a paired item's unstable figures go to the charts only
         if p99 is not None:
-            aside.append({"name": f"{name} p99 latency (extra: tail)", "unit": "ms", "value": p99, "extra": extra,
-                          **_range(m, "p99")})
+            aside.append(
+                {
+                    "name": f"{name} p99 latency (extra: tail)",
+                    "unit": "ms",
+                    "value": p99,
+                    "extra": extra,
+                    **_range(m, "p99"),
+                }
+            )
         if acc is not None:
-            gated.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc,
-                          **({"extra": mark} if mark else {})})
-            bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc,
-                           **({"extra": mark} if mark else {})})
+            gated.append(
+                {
+                    "name": f"{name} top-1 error (1 - accuracy)",
+                    "unit": "fraction",
+                    "value": 1.0 - acc,
+                    **({"extra": mark} if mark else {}),
+                }
+            )
+            bigger.append(
+                {"name": f"{name} accuracy", "unit": "fraction", "value": acc, **({"extra": mark} if mark else {})}
+            )
         if rate:
-            aside.append({"name": f"{name} time per item (extra: 1 / throughput of one pass)", "unit": "ms",
-                          "value": 1000.0 / rate[0], "extra": rate[1] + tail})
+            aside.append(
+                {
+                    "name": f"{name} time per item (extra: 1 / throughput of one pass)",
+                    "unit": "ms",
+                    "value": 1000.0 / rate[0],
+                    "extra": rate[1] + tail,
+                }
+            )
     return gated, bigger, extras
 
 
@@ -207,8 +279,9 @@ def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
         slug = "query-latency" if notes.measure_of(r) == "query" else "latency"  # LoadGen's is another measure
         for pct, value, name in (("p50", p50, slug), ("p99", p99, f"{slug}-p99")):
             if value is not None:
-                measures[name] = _bounded(value, _num(m.get(f"latency.{pct}_ci_low_ms")),
-                                          _num(m.get(f"latency.{pct}_ci_high_ms")), 1e6)
+                measures[name] = _bounded(
+                    value, _num(m.get(f"latency.{pct}_ci_low_ms")), _num(m.get(f"latency.{pct}_ci_high_ms")), 1e6
+                )
         v = paired_verdict(r)
         if v is not None:  # candidate / reference with its interval; an UNKNOWN one straddles the tolerance
             measures["paired-ratio"] = _bounded(float(v["ratio"]), v.get("ci_low"), v.get("ci_high"))
@@ -231,12 +304,37 @@ def to_csv(results: list[Result]) -> str:
     metrics = sorted({k for r in results for k in r.metrics})
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["id", "suite", "suite_version", *axes, "outcome", "reason", "host", "seed", "dataset_sha256",
-                "artifact_sha256", *metrics])
+    w.writerow(
+        [
+            "id",
+            "suite",
+            "suite_version",
+            *axes,
+            "outcome",
+            "reason",
+            "host",
+            "seed",
+            "dataset_sha256",
+            "artifact_sha256",
+            *metrics,
+        ]
+    )
     for r in results:
-        w.writerow([r.id, r.suite, r.suite_version, *(r.axes.get(a, "") for a in axes), r.outcome, r.reason or "",
-                    notes.busy(r) or "", r.seed, r.dataset.get("sha256", ""), r.artifact.get("sha256", ""),
-                    *(r.metrics.get(m, "") for m in metrics)])
+        w.writerow(
+            [
+                r.id,
+                r.suite,
+                r.suite_version,
+                *(r.axes.get(a, "") for a in axes),
+                r.outcome,
+                r.reason or "",
+                notes.busy(r) or "",
+                r.seed,
+                r.dataset.get("sha256", ""),
+                r.artifact.get("sha256", ""),
+                *(r.metrics.get(m, "") for m in metrics),
+            ]
+        )
     return out.getvalue()
 
 
@@ -251,12 +349,17 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
     for suite, s in summaries.items():
         rs = [r for _, r in ranked([r for r in results if r.suite == suite])]
         cols = columns(rs)
-        lines += [f"### {_md_cell(suite)} {_md_cell(s['version'])}", "",
-                  f"{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-                  f"{s['error']} errors" + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else "")
-                  + (f"; **{notes.busy_summary(rs)}**" if notes.busy_summary(rs) else ""), "",
-                  "| item | " + " | ".join(c[1] for c in cols) + " | outcome |",
-                  "|---|" + "---:|" * len(cols) + "---|"]
+        lines += [
+            f"### {_md_cell(suite)} {_md_cell(s['version'])}",
+            "",
+            f"{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
+            f"{s['error']} errors"
+            + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else "")
+            + (f"; **{notes.busy_summary(rs)}**" if notes.busy_summary(rs) else ""),
+            "",
+            "| item | " + " | ".join(c[1] for c in cols) + " | outcome |",
+            "|---|" + "---:|" * len(cols) + "---|",
+        ]
         for r in rs:
             cells = [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
@@ -277,9 +380,12 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
 
 
 def comparison_markdown(c: dict[str, Any]) -> list[str]:
-    lines = [f"### Compared with `{_md_cell(c['baseline'])}`", "",
-             f"{c['matched']} matched, {len(c['regressions'])} regressed, {len(c['new'])} new, "
-             f"{len(c['missing'])} missing", ""]
+    lines = [
+        f"### Compared with `{_md_cell(c['baseline'])}`",
+        "",
+        f"{c['matched']} matched, {len(c['regressions'])} regressed, {len(c['new'])} new, {len(c['missing'])} missing",
+        "",
+    ]
     for note in c.get("machine", []):
         lines.append(f"- machine differs: {_md_cell(note)}")
     if c["regressions"]:

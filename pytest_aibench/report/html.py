@@ -66,9 +66,36 @@ def _marker(shape: str, x: float, y: float, color: str, title: str) -> str:
         return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{color}" fill-opacity=".8">{t}</circle>'
     if shape == "square":
         return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{color}" fill-opacity=".8">{t}</rect>'
-    pts = {"triangle": [(0, -r - 1), (r + 1, r), (-r - 1, r)], "diamond": [(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
-           "cross": [(-2, -r), (2, -r), (2, -2), (r, -2), (r, 2), (2, 2), (2, r), (-2, r), (-2, 2), (-r, 2), (-r, -2), (-2, -2)],
-           "star": [(0, -r - 2), (2, -2), (r + 2, -1), (3, 2), (4, r + 2), (0, 4), (-4, r + 2), (-3, 2), (-r - 2, -1), (-2, -2)]}
+    pts = {
+        "triangle": [(0, -r - 1), (r + 1, r), (-r - 1, r)],
+        "diamond": [(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
+        "cross": [
+            (-2, -r),
+            (2, -r),
+            (2, -2),
+            (r, -2),
+            (r, 2),
+            (2, 2),
+            (2, r),
+            (-2, r),
+            (-2, 2),
+            (-r, 2),
+            (-r, -2),
+            (-2, -2),
+        ],
+        "star": [
+            (0, -r - 2),
+            (2, -2),
+            (r + 2, -1),
+            (3, 2),
+            (4, r + 2),
+            (0, 4),
+            (-4, r + 2),
+            (-3, 2),
+            (-r - 2, -1),
+            (-2, -2),
+        ],
+    }
     p = " ".join(f"{x + dx:.1f},{y + dy:.1f}" for dx, dy in pts.get(shape, pts["diamond"]))
     return f'<polygon points="{p}" fill="{color}" fill-opacity=".8">{t}</polygon>'
 
@@ -77,8 +104,11 @@ def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
     """Evenly spaced round ticks (steps of 1, 2 or 5 x 10^k) inside [lo, hi], at least two."""
     if not hi > lo:
         return [lo]
-    for step in sorted(m * 10.0 ** k for k in range(math.floor(math.log10(hi - lo)) - 2, math.floor(math.log10(hi - lo)) + 2)
-                       for m in (1, 2, 5)):
+    for step in sorted(
+        m * 10.0**k
+        for k in range(math.floor(math.log10(hi - lo)) - 2, math.floor(math.log10(hi - lo)) + 2)
+        for m in (1, 2, 5)
+    ):
         first = math.ceil(lo / step - 1e-9)
         n = math.floor(hi / step + 1e-9) - first + 1
         if 2 <= n <= most:
@@ -89,9 +119,13 @@ def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Ticks for a log axis from 10^lo to 10^hi: 1-2-5 per decade, or round linear steps when the
     axis spans too little of a decade for two of those to fall on it."""
-    out = [m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)
-           if lo <= math.log10(m * 10.0 ** k) <= hi]
-    return out if len(out) >= 2 else nice_ticks(10 ** lo, 10 ** hi, 5)
+    out = [
+        m * 10.0**k
+        for k in range(math.floor(lo), math.ceil(hi) + 1)
+        for m in (1, 2, 5)
+        if lo <= math.log10(m * 10.0**k) <= hi
+    ]
+    return out if len(out) >= 2 else nice_ticks(10**lo, 10**hi, 5)
 
 
 def text_width(text: str, size: float) -> float:
@@ -107,8 +141,10 @@ def spaced(ticks: list[tuple[float, str]], size: float, gap: float = 6.0) -> lis
     then every fourth, ... until neighbours are ``gap`` px apart (the first tick always kept)."""
     for step in (1, 2, 3, 4, 5, 6, 8, 10, 20, 50):
         kept = ticks[::step]
-        if all(b[0] - a[0] >= (text_width(a[1], size) + text_width(b[1], size)) / 2 + gap
-               for a, b in zip(kept, kept[1:], strict=False)):
+        if all(
+            b[0] - a[0] >= (text_width(a[1], size) + text_width(b[1], size)) / 2 + gap
+            for a, b in zip(kept, kept[1:], strict=False)
+        ):
             return kept
     return ticks[:1]
 
@@ -123,8 +159,14 @@ def _kind(r: Result) -> str:
     return "LoadGen per query" if r.metrics.get("latency.measure") == "query" else "per timed call"
 
 
-def _points(out: list[str], pts: list[tuple[Result, float, float]], sx: Any, sy: Any, shape: dict[str, str],
-            color: dict[str, str]) -> bool:
+def _points(
+    out: list[str],
+    pts: list[tuple[Result, float, float]],
+    sx: Any,
+    sy: Any,
+    shape: dict[str, str],
+    color: dict[str, str],
+) -> bool:
     """Each item's marker; its model's name where colour (runtime) and shape (quantization) alone would
     not tell it from another model; a red ring on a failed item. Whether any item failed."""
     models_per_style: dict[tuple[str, str], set[str]] = {}
@@ -133,22 +175,37 @@ def _points(out: list[str], pts: list[tuple[Result, float, float]], sx: Any, sy:
     failed = False
     for r, lat, acc in pts:
         fw, q = str(r.axes.get("framework")), str(r.axes.get("quantization"))
-        out.append(_marker(shape[q], sx(lat), sy(acc), color[fw], f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms "
-                           f"({_kind(r)})"
-                           + (f" ({r.outcome})" if r.outcome != "passed" else "")))
+        out.append(
+            _marker(
+                shape[q],
+                sx(lat),
+                sy(acc),
+                color[fw],
+                f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms "
+                f"({_kind(r)})" + (f" ({r.outcome})" if r.outcome != "passed" else ""),
+            )
+        )
         if len(models_per_style[(fw, q)]) > 1:  # colour and shape alone would not tell these models apart
-            out.append(f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>')
+            out.append(
+                f'<text x="{sx(lat) + 8:.1f}" y="{sy(acc) - 6:.1f}" font-size="9" fill="#333">{escape(r.model)}</text>'
+            )
         if r.outcome in ("failed", "error"):
             failed = True
-            out.append(f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="10" fill="none" stroke="#b00020" '
-                       f'stroke-width="2" class="failed-mark"><title>{escape(label(r))}: {escape(r.outcome)}</title></circle>')
+            out.append(
+                f'<circle cx="{sx(lat):.1f}" cy="{sy(acc):.1f}" r="10" fill="none" stroke="#b00020" '
+                f'stroke-width="2" class="failed-mark"><title>{escape(label(r))}: {escape(r.outcome)}</title></circle>'
+            )
     return failed
 
 
 def pareto_svg(rs: list[Result]) -> str:
-    pts = [(r, r.metrics["latency.p50_ms"], r.metrics["accuracy"]) for r in rs
-           if isinstance(r.metrics.get("latency.p50_ms"), (int, float)) and r.metrics["latency.p50_ms"] > 0
-           and isinstance(r.metrics.get("accuracy"), (int, float))]
+    pts = [
+        (r, r.metrics["latency.p50_ms"], r.metrics["accuracy"])
+        for r in rs
+        if isinstance(r.metrics.get("latency.p50_ms"), (int, float))
+        and r.metrics["latency.p50_ms"] > 0
+        and isinstance(r.metrics.get("accuracy"), (int, float))
+    ]
     if not pts:
         return "<p class=meta>no item with both accuracy and latency to plot</p>"
     fws = sorted({str(r.axes.get("framework")) for r, _, _ in pts})
@@ -172,37 +229,52 @@ def pareto_svg(rs: list[Result]) -> str:
     shape = {q: SHAPES[i % len(SHAPES)] for i, q in enumerate(qs)}
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy versus latency">']
     for x, text in spaced([(sx(v), f"{v:g}") for v in log_ticks(x0, x1)], 10):  # 1-2-5 per decade, thinned
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{text}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
+            f'<text class="tick" x="{x:.1f}" y="{h - mb + 14}" font-size="10" text-anchor="middle">{text}</text>'
+        )
     yt = nice_ticks(y0, y1)
     for v in yt:
-        out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
-                   f'<text class="tick" x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>')
+        out.append(
+            f'<line x1="{ml}" x2="{w - mr}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#eee"/>'
+            f'<text class="tick" x="{ml - 6}" y="{sy(v) + 3:.1f}" font-size="10" text-anchor="end">{v:.{_decimals(yt)}f}</text>'
+        )
     kinds = " and ".join(sorted({_kind(r) for r, _, _ in pts}))
-    out.append(f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log), '
-               f'{escape(kinds)}</text>'
-               f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
-               f'text-anchor="middle">top-1 accuracy</text>')
+    out.append(
+        f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log), '
+        f"{escape(kinds)}</text>"
+        f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
+        f'text-anchor="middle">top-1 accuracy</text>'
+    )
     frontier, best = [], -1.0
     for _r, lat, acc in sorted(pts, key=lambda p: (p[1], -p[2])):
         if acc > best:
             frontier.append((lat, acc))
             best = acc
-    out.append('<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="' +
-               " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier) + '"><title>Pareto frontier</title></polyline>')
+    out.append(
+        '<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="'
+        + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier)
+        + '"><title>Pareto frontier</title></polyline>'
+    )
     failed = _points(out, pts, sx, sy, shape, color)
     lx0, ly = w - mr + 16, mt + 10
     for i, fw in enumerate(fws):
-        out.append(f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
-                   f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(fw)}</text>')
+        out.append(
+            f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
+            f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(fw)}</text>'
+        )
     ly += 16 * len(fws) + 12
     for i, q in enumerate(qs):
-        out.append(_marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q) +
-                   f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>')
+        out.append(
+            _marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q)
+            + f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>'
+        )
     if failed:
         ly += 16 * len(qs) + 8
-        out.append(f'<circle cx="{lx0 + 5}" cy="{ly - 3}" r="6" fill="none" stroke="#b00020" stroke-width="2"/>'
-                   f'<text x="{lx0 + 16}" y="{ly + 1}" font-size="11">failed (a gate or a rule)</text>')
+        out.append(
+            f'<circle cx="{lx0 + 5}" cy="{ly - 3}" r="6" fill="none" stroke="#b00020" stroke-width="2"/>'
+            f'<text x="{lx0 + 16}" y="{ly + 1}" font-size="11">failed (a gate or a rule)</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -238,16 +310,20 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
 
     out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="latency distributions">']
     for x, text in spaced([(sx(v), f"{v:g} ms") for v in log_ticks(lo, hi)], 10):
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{text}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="4" y2="{h - 18}" stroke="#eee"/>'
+            f'<text class="tick" x="{x:.1f}" y="{h - 5}" font-size="10" text-anchor="middle">{text}</text>'
+        )
     for i, ((r, p5, q1, med, q3, p95), name) in enumerate(zip(rows, names, strict=True)):
         y = 8 + rh * i
-        out.append(f'<text class="item-label" x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(name)}</text>'
-                   f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
-                   f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
-                   f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))} ({_kind(r)}): p5 {p5:.4g}, q1 {q1:.4g}, '
-                   f'median {med:.4g}, q3 {q3:.4g}, p95 {p95:.4g} ms</title></rect>'
-                   f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y}" y2="{y + 12}" stroke="#08519c" stroke-width="2"/>')
+        out.append(
+            f'<text class="item-label" x="{ml - 6}" y="{y + 10}" font-size="11" text-anchor="end">{escape(name)}</text>'
+            f'<line x1="{sx(p5):.1f}" x2="{sx(p95):.1f}" y1="{y + 6}" y2="{y + 6}" stroke="#666"/>'
+            f'<rect x="{sx(q1):.1f}" y="{y + 1}" width="{max(1.0, sx(q3) - sx(q1)):.1f}" height="10" '
+            f'fill="#9ecae1" stroke="#3182bd"><title>{escape(label(r))} ({_kind(r)}): p5 {p5:.4g}, q1 {q1:.4g}, '
+            f"median {med:.4g}, q3 {q3:.4g}, p95 {p95:.4g} ms</title></rect>"
+            f'<line x1="{sx(med):.1f}" x2="{sx(med):.1f}" y1="{y}" y2="{y + 12}" stroke="#08519c" stroke-width="2"/>'
+        )
     out.append("</svg>")
     if more > 0:
         out.append(f"<p class=meta>{more} more items not drawn</p>")
@@ -268,19 +344,31 @@ def _table(rs: list[Result]) -> str:
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
         busy = notes.busy(r)
         mark = f' <span class=busy title="{escape(busy)}">{notes.BUSY_MARK} host busy</span>' if busy else ""
-        body.append(f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
-                    + "".join(cells) + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
-                    + (f" — {reason}" if reason else "") + mark + "</td></tr>")
-    return (f'<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+        body.append(
+            f'<tr class="{escape(r.outcome)}"><td class=l data-v="{escape(label(r))}">{escape(label(r))}</td>'
+            + "".join(cells)
+            + f'<td class=l data-v="{escape(r.outcome)}">{escape(r.outcome)}'
+            + (f" — {reason}" if reason else "")
+            + mark
+            + "</td></tr>"
+        )
+    return (
+        f"<table class=sortable><thead><tr><th class=l>item</th>{head}<th class=l>outcome</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _notes(rs: list[Result]) -> str:
-    out = "".join(f"<p class=meta>{escape(text)}</p>" for text in (notes.latency_legend(rs), notes.busy_line(rs)) if text)
+    out = "".join(
+        f"<p class=meta>{escape(text)}</p>" for text in (notes.latency_legend(rs), notes.busy_line(rs)) if text
+    )
     invalid = notes.invalid_runs(rs)
     if invalid:
-        out += ("<p>LoadGen INVALID runs:</p><ul class=invalid>" + "".join(
-            f"<li><code>{escape(item)}</code>: {escape(why)}</li>" for item, why in invalid) + "</ul>")
+        out += (
+            "<p>LoadGen INVALID runs:</p><ul class=invalid>"
+            + "".join(f"<li><code>{escape(item)}</code>: {escape(why)}</li>" for item, why in invalid)
+            + "</ul>"
+        )
     return out
 
 
@@ -296,49 +384,72 @@ def _comparison(rs: list[Result]) -> str:
             change = v.get("change")
             shown = "n/a" if change is None else (f"{change:+.1%}" if "%" in v["rule"] else f"{change:+.4g}")
             cls = ' class="bad"' if v.get("regressed") else ""
-            rows.append(f"<tr><td class=l>{escape(label(r))}</td><td class=l>{escape(v['rule'])}</td>"
-                        f"<td data-v=\"{_sort_value(v.get('baseline'))}\">{escape(fmt(v.get('baseline'), '{:.6g}'))}</td>"
-                        f"<td data-v=\"{_sort_value(v.get('current'))}\">{escape(fmt(v.get('current'), '{:.6g}'))}</td>"
-                        f"<td{cls} data-v=\"{_sort_value(change)}\">{escape(shown)}</td><td class=l{cls}>{'REGRESSION' if v.get('regressed') else 'inconclusive' if v.get('inconclusive') else 'ok'}"
-                        f" — {escape(v.get('evidence', ''))}</td></tr>")
+            rows.append(
+                f"<tr><td class=l>{escape(label(r))}</td><td class=l>{escape(v['rule'])}</td>"
+                f'<td data-v="{_sort_value(v.get("baseline"))}">{escape(fmt(v.get("baseline"), "{:.6g}"))}</td>'
+                f'<td data-v="{_sort_value(v.get("current"))}">{escape(fmt(v.get("current"), "{:.6g}"))}</td>'
+                f'<td{cls} data-v="{_sort_value(change)}">{escape(shown)}</td><td class=l{cls}>{"REGRESSION" if v.get("regressed") else "inconclusive" if v.get("inconclusive") else "ok"}'
+                f" — {escape(v.get('evidence', ''))}</td></tr>"
+            )
     if not rows:
         return ""
-    return ("<h3>Compared with the baseline</h3><table class=sortable><thead><tr><th class=l>item</th><th class=l>rule</th>"
-            "<th>baseline</th><th>current</th><th>change</th><th class=l>verdict</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+    return (
+        "<h3>Compared with the baseline</h3><table class=sortable><thead><tr><th class=l>item</th><th class=l>rule</th>"
+        "<th>baseline</th><th>current</th><th>change</th><th class=l>verdict</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None = None) -> str:
     machine = doc.get("machine", {})
     summaries = summarize(results)
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pytest-aibench run {escape(str(doc.get('run_id', '')))}"
-             f"</title><style>{CSS}</style></head><body><h1>pytest-aibench run {escape(str(doc.get('run_id', '')))}</h1>",
-             f"<p class=meta>seed {escape(str(doc.get('seed')))} · profile {escape(str(doc.get('profile') or '(none)'))} · "
-             f"{escape(str(machine.get('cpu', {}).get('model', '')))}, {escape(str(machine.get('cpu', {}).get('logical', '')))} "
-             f"logical CPUs · Python {escape(str(machine.get('python', {}).get('version', '')))} · commit "
-             f"{escape(str(machine.get('git', {}).get('commit', 'n/a')))}</p>"]
+    parts = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pytest-aibench run {escape(str(doc.get('run_id', '')))}"
+        f"</title><style>{CSS}</style></head><body><h1>pytest-aibench run {escape(str(doc.get('run_id', '')))}</h1>",
+        f"<p class=meta>seed {escape(str(doc.get('seed')))} · profile {escape(str(doc.get('profile') or '(none)'))} · "
+        f"{escape(str(machine.get('cpu', {}).get('model', '')))}, {escape(str(machine.get('cpu', {}).get('logical', '')))} "
+        f"logical CPUs · Python {escape(str(machine.get('python', {}).get('version', '')))} · commit "
+        f"{escape(str(machine.get('git', {}).get('commit', 'n/a')))}</p>",
+    ]
     if notes.busy_summary(results):
-        parts.append(f"<p class=bad>{escape(str(notes.busy_summary(results)))}: other processes took the CPU "
-                     "(marked in the tables); their latencies are not comparable</p>")
+        parts.append(
+            f"<p class=bad>{escape(str(notes.busy_summary(results)))}: other processes took the CPU "
+            "(marked in the tables); their latencies are not comparable</p>"
+        )
     for m in doc.get("manifests", []):
-        parts.append(f"<p class=meta>manifest {escape(str(m.get('path')))} ({escape(str(m.get('suite')))} "
-                     f"{escape(str(m.get('version')))}) sha256 {escape(str(m.get('sha256')))}</p>")
+        parts.append(
+            f"<p class=meta>manifest {escape(str(m.get('path')))} ({escape(str(m.get('suite')))} "
+            f"{escape(str(m.get('version')))}) sha256 {escape(str(m.get('sha256')))}</p>"
+        )
     if comparison:
-        parts.append(f"<p>Compared with <code>{escape(comparison['baseline'])}</code>: {comparison['matched']} matched, "
-                     f"<span{' class=bad' if comparison['regressions'] else ''}>{len(comparison['regressions'])} regressed</span>, "
-                     f"{len(comparison['new'])} new, "
-                     f"{len(comparison['missing'])} missing.</p>")
+        parts.append(
+            f"<p>Compared with <code>{escape(comparison['baseline'])}</code>: {comparison['matched']} matched, "
+            f"<span{' class=bad' if comparison['regressions'] else ''}>{len(comparison['regressions'])} regressed</span>, "
+            f"{len(comparison['new'])} new, "
+            f"{len(comparison['missing'])} missing.</p>"
+        )
         for note in comparison.get("machine", []):
             parts.append(f"<p class=meta>machine differs: {escape(note)}</p>")
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
-        scores = "; ".join(f"{k.upper()} total {s[f'{k}_total']:.1f} (mean {s[f'{k}_mean']:.1f})"
-                           for k in ("vips", "vops") if s.get(f"{k}_total") is not None)
-        parts += [f"<h2>{escape(suite)} {escape(str(s['version']))}</h2>",
-                  f"<p>{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-                  f"{s['error']} errors. {escape(scores)}</p>", _table(rs), _notes(rs),
-                  "<h3>Accuracy versus latency</h3>", pareto_svg(rs),
-                  "<h3>Latency distributions (p5, quartiles, median, p95)</h3>", distributions_svg(rs), _comparison(rs)]
+        scores = "; ".join(
+            f"{k.upper()} total {s[f'{k}_total']:.1f} (mean {s[f'{k}_mean']:.1f})"
+            for k in ("vips", "vops")
+            if s.get(f"{k}_total") is not None
+        )
+        parts += [
+            f"<h2>{escape(suite)} {escape(str(s['version']))}</h2>",
+            f"<p>{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
+            f"{s['error']} errors. {escape(scores)}</p>",
+            _table(rs),
+            _notes(rs),
+            "<h3>Accuracy versus latency</h3>",
+            pareto_svg(rs),
+            "<h3>Latency distributions (p5, quartiles, median, p95)</h3>",
+            distributions_svg(rs),
+            _comparison(rs),
+        ]
     parts.append(paired.html_section(results))
     parts.append(f"<script>{JS}</script></body></html>")
     return "\n".join(parts)

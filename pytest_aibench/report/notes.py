@@ -54,8 +54,11 @@ def latency_legend(rs: list[Result]) -> str | None:
 
 def invalid_runs(rs: list[Result]) -> list[tuple[str, str]]:
     """(item, every failed criterion) for each LoadGen run its own log calls INVALID."""
-    return [(label(r), str(r.metrics.get("loadgen.invalid_reason") or "see its mlperf_log_summary.txt"))
-            for r in rs if r.metrics.get("loadgen.valid") is False]
+    return [
+        (label(r), str(r.metrics.get("loadgen.invalid_reason") or "see its mlperf_log_summary.txt"))
+        for r in rs
+        if r.metrics.get("loadgen.valid") is False
+    ]
 
 
 def busy(r: Result) -> str | None:
@@ -77,9 +80,11 @@ def busy_line(rs: list[Result]) -> str | None:
     worst = [b for b in (busy(r) for r in rs) if b]
     if not worst:
         return None
-    return (f"{BUSY_MARK} host busy: other processes took the CPU while {len(worst)} item"
-            f"{'s were' if len(worst) != 1 else ' was'} timed ({worst[0].split(': ', 1)[-1]}"
-            f"{' ...' if len(worst) > 1 else ''}): their latencies are not comparable; measure again on a quiet host")
+    return (
+        f"{BUSY_MARK} host busy: other processes took the CPU while {len(worst)} item"
+        f"{'s were' if len(worst) != 1 else ' was'} timed ({worst[0].split(': ', 1)[-1]}"
+        f"{' ...' if len(worst) > 1 else ''}): their latencies are not comparable; measure again on a quiet host"
+    )
 
 
 def lines(rs: list[Result]) -> list[str]:
@@ -87,14 +92,22 @@ def lines(rs: list[Result]) -> list[str]:
     out += [f"LoadGen INVALID {item}: {why}" for item, why in invalid_runs(rs)]
     scaled = [r for r in rs if r.metrics.get("loadgen.official_settings") is False]
     if scaled:
-        out.append(f"LoadGen: {len(scaled)} item{'s' if len(scaled) != 1 else ''} ran under scaled settings, not a "
-                   "valid MLPerf result (LoadGen's own durations, query counts and seeds: --aibench-profile mlperf)")
+        out.append(
+            f"LoadGen: {len(scaled)} item{'s' if len(scaled) != 1 else ''} ran under scaled settings, not a "
+            "valid MLPerf result (LoadGen's own durations, query counts and seeds: --aibench-profile mlperf)"
+        )
     if any(k.startswith("sim.") for r in rs for k in r.metrics):
         errors = [r.metrics["sim.error_pct"] for r in rs if isinstance(r.metrics.get("sim.error_pct"), (int, float))]
-        own = f"; on the calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % " \
-              f"(sim.error_pct, simulated vs measured latency, {len(errors)} items)" if errors else ""
-        out.append("device figures (sim.*) are simulated by a roofline (each operator's counted FLOPs and bytes "
-                   "against the profile's peak per precision and bandwidth, at efficiencies calibrated on a host) "
-                   "and the profile's watts and price (each figure's source, or 'illustrative', is in the run "
-                   "JSON's topology), not measured on the devices" + own)
+        own = (
+            f"; on the calibrated host its own error is {min(errors):+.0f} % to {max(errors):+.0f} % "
+            f"(sim.error_pct, simulated vs measured latency, {len(errors)} items)"
+            if errors
+            else ""
+        )
+        out.append(
+            "device figures (sim.*) are simulated by a roofline (each operator's counted FLOPs and bytes "
+            "against the profile's peak per precision and bandwidth, at efficiencies calibrated on a host) "
+            "and the profile's watts and price (each figure's source, or 'illustrative', is in the run "
+            "JSON's topology), not measured on the devices" + own
+        )
     return out

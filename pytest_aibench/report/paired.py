@@ -25,7 +25,7 @@ class Row:
     item: str
     rule: str
     outcome: str
-    reference: str        # the reference side's figure, shown
+    reference: str  # the reference side's figure, shown
     candidate: str
     ratio: str
     interval: str
@@ -47,11 +47,20 @@ def _rows_of(r: Result, info: dict[str, Any]) -> list[Row]:
     for v in info.get("verdicts", []):
         timed = v.get("ratio") is not None
         interval = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else ""
-        rows.append(Row(shown, str(v.get("rule", "")), str(v.get("outcome", UNKNOWN)),
-                        _num(v.get("reference_ms")) + " ms" if timed else _num(info.get("reference_accuracy"), "{:.6g}"),
-                        _num(v.get("candidate_ms")) + " ms" if timed else _num(r.metrics.get("accuracy"), "{:.6g}"),
-                        _num(v.get("ratio"), "{:.3f}"), interval, str(v.get("pairs") or "") if timed else "",
-                        _num(v.get("seconds"), "{:.1f}") if timed else "", str(v.get("why") or "")))
+        rows.append(
+            Row(
+                shown,
+                str(v.get("rule", "")),
+                str(v.get("outcome", UNKNOWN)),
+                _num(v.get("reference_ms")) + " ms" if timed else _num(info.get("reference_accuracy"), "{:.6g}"),
+                _num(v.get("candidate_ms")) + " ms" if timed else _num(r.metrics.get("accuracy"), "{:.6g}"),
+                _num(v.get("ratio"), "{:.3f}"),
+                interval,
+                str(v.get("pairs") or "") if timed else "",
+                _num(v.get("seconds"), "{:.1f}") if timed else "",
+                str(v.get("why") or ""),
+            )
+        )
     return rows
 
 
@@ -75,17 +84,28 @@ def paired_rows(results: list[Result]) -> tuple[str | None, list[Row], dict[str,
 def headline(ref: str, counts: dict[str, int]) -> str:
     done = sum(counts[o] for o in (REGRESSED, SAME, UNKNOWN))
     items = "item" if done == 1 else "items"
-    return (f"paired against {ref}: {done} {items} measured side by side, {counts[REGRESSED]} REGRESSED, "
-            f"{counts[SAME]} SAME, {counts[UNKNOWN]} UNKNOWN (inconclusive), {counts[NOT_COMPARED]} not compared; "
-            f"ratio = candidate / reference of the rule's statistic, {LEVEL:.0%} interval over session pairs")
+    return (
+        f"paired against {ref}: {done} {items} measured side by side, {counts[REGRESSED]} REGRESSED, "
+        f"{counts[SAME]} SAME, {counts[UNKNOWN]} UNKNOWN (inconclusive), {counts[NOT_COMPARED]} not compared; "
+        f"ratio = candidate / reference of the rule's statistic, {LEVEL:.0%} interval over session pairs"
+    )
 
 
 HEADERS = ["item", "rule", "outcome", "reference", "candidate", "ratio", "interval", "pairs", "s"]
 
 
 def _cells(row: Row) -> list[str]:
-    return [row.item, row.rule, row.outcome, row.reference, row.candidate, row.ratio, row.interval, row.pairs,
-            row.seconds]
+    return [
+        row.item,
+        row.rule,
+        row.outcome,
+        row.reference,
+        row.candidate,
+        row.ratio,
+        row.interval,
+        row.pairs,
+        row.seconds,
+    ]
 
 
 def terminal_lines(results: list[Result]) -> list[str]:
@@ -106,8 +126,14 @@ def markdown_lines(results: list[Result]) -> list[str]:
     ref, rows, counts = paired_rows(results)
     if ref is None:
         return []
-    out = [f"### Paired against `{_md(ref)}`", "", _md(headline(ref, counts)), "",
-           "| " + " | ".join(HEADERS) + " | note |", "|---|---|---|---:|---:|---:|---|---:|---:|---|"]
+    out = [
+        f"### Paired against `{_md(ref)}`",
+        "",
+        _md(headline(ref, counts)),
+        "",
+        "| " + " | ".join(HEADERS) + " | note |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---|",
+    ]
     for row in rows:
         cells = _cells(row)
         cells[0] = f"`{_md(cells[0])}`"
@@ -124,10 +150,16 @@ def html_section(results: list[Result]) -> str:
     for row in rows:
         cls = ' class="bad"' if row.outcome in (REGRESSED, UNKNOWN) else ""
         cells = _cells(row)
-        tds = "".join(f'<td class=l data-v="{escape(c)}">{escape(c)}</td>' if i in (0, 1, 2, 6) else
-                      f'<td data-v="{escape(c.removesuffix(" ms"))}">{escape(c)}</td>' for i, c in enumerate(cells))
+        tds = "".join(
+            f'<td class=l data-v="{escape(c)}">{escape(c)}</td>'
+            if i in (0, 1, 2, 6)
+            else f'<td data-v="{escape(c.removesuffix(" ms"))}">{escape(c)}</td>'
+            for i, c in enumerate(cells)
+        )
         body.append(f"<tr{cls}>{tds}<td class=l>{escape(row.note)}</td></tr>")
     heads = "".join(f"<th{' class=l' if i in (0, 1, 2, 6) else ''}>{escape(h)}</th>" for i, h in enumerate(HEADERS))
-    return (f"<h2>Paired against <code>{escape(ref)}</code></h2><p>{escape(headline(ref, counts))}</p>"
-            f"<table class=sortable><thead><tr>{heads}<th class=l>note</th></tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        f"<h2>Paired against <code>{escape(ref)}</code></h2><p>{escape(headline(ref, counts))}</p>"
+        f"<table class=sortable><thead><tr>{heads}<th class=l>note</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass
 class Result:
-    id: str                     # suite::model[param-id], stable across paths and machines
+    id: str  # suite::model[param-id], stable across paths and machines
     suite: str
     model: str
     axes: dict[str, Any]
@@ -18,7 +18,7 @@ class Result:
     variables: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     profile: str | None = None
-    outcome: str = "passed"     # passed | failed | skipped | error
+    outcome: str = "passed"  # passed | failed | skipped | error
     reason: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)

@@ -14,10 +14,17 @@ from pytest_aibench.report.summary import summarize
 SCHEMA = "pytest-aibench/run/1"
 
 
-def build(run: dict[str, Any], machine: dict[str, Any], manifests: list[dict[str, Any]],
-          results: list[Result]) -> dict[str, Any]:
-    return {"schema": SCHEMA, **run, "machine": machine, "manifests": manifests,
-            "suites": summarize(results), "items": [r.to_dict() for r in results]}
+def build(
+    run: dict[str, Any], machine: dict[str, Any], manifests: list[dict[str, Any]], results: list[Result]
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        **run,
+        "machine": machine,
+        "manifests": manifests,
+        "suites": summarize(results),
+        "items": [r.to_dict() for r in results],
+    }
 
 
 def write_atomic(path: Path, doc: Any) -> None:

@@ -41,9 +41,16 @@ def _search(rs: list[Result]) -> dict[str, Any]:
         spent += float(r.metrics.get("trial.wall_s") or 0)
         best = max(best, r.metrics["trial.accuracy"] if r.outcome == "passed" else 0.0)
         curve.append({"trial": n, "trial_seconds": round(spent, 3), "train_flops": ops, "best_accuracy": best})
-    return {"search": {"trials": len(trials), "valid_trials": sum(r.outcome == "passed" for r in trials),
-                       "best_accuracy": best, "total_train_flops": ops, "total_trial_seconds": round(spent, 3),
-                       "best_over_time": curve}}
+    return {
+        "search": {
+            "trials": len(trials),
+            "valid_trials": sum(r.outcome == "passed" for r in trials),
+            "best_accuracy": best,
+            "total_train_flops": ops,
+            "total_trial_seconds": round(spent, 3),
+            "best_over_time": curve,
+        }
+    }
 
 
 def summarize(results: list[Result]) -> dict[str, dict[str, Any]]:
@@ -54,9 +61,13 @@ def summarize(results: list[Result]) -> dict[str, dict[str, Any]]:
         for r in rs:
             runtimes.setdefault(str(r.axes.get("framework")), []).append(r)
         out[suite] = {
-            "version": rs[0].suite_version, "items": len(rs), "measured": sum(r.measured for r in rs),
+            "version": rs[0].suite_version,
+            "items": len(rs),
+            "measured": sum(r.measured for r in rs),
             **{k: counts.get(k, 0) for k in ("passed", "failed", "skipped", "error")},
-            "vips_total": None, "vips_mean": None, "vips_items": 0,
+            "vips_total": None,
+            "vips_mean": None,
+            "vips_items": 0,
             **_totals(rs),
             "by_runtime": {fw: _totals(group) for fw, group in runtimes.items() if _totals(group)},
             **_search(rs),

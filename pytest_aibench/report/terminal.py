@@ -14,7 +14,9 @@ def table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[st
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
@@ -23,8 +25,10 @@ def _scores(totals: dict[str, Any]) -> str:
     parts = []
     for score in ("vips", "vops"):
         if totals.get(f"{score}_total") is not None:
-            parts.append(f"{score.upper()} {totals[f'{score}_total']:.1f} (mean {totals[f'{score}_mean']:.1f} "
-                         f"over {totals[f'{score}_items']})")
+            parts.append(
+                f"{score.upper()} {totals[f'{score}_total']:.1f} (mean {totals[f'{score}_mean']:.1f} "
+                f"over {totals[f'{score}_items']})"
+            )
     return "; ".join(parts)
 
 
@@ -38,7 +42,9 @@ def data_used(results: list[Result]) -> str:
         total = int(d.get("eval", 0)) + int(d.get("train", 0))
         capped = r.metrics.get("eval.samples")
         n = int(capped) if isinstance(capped, (int, float)) and capped < d["eval"] else int(d["eval"])
-        whole = " (the whole dataset)" if n == total else f" of {total} (the eval split, split_seed {d.get('split_seed')})"
+        whole = (
+            " (the whole dataset)" if n == total else f" of {total} (the eval split, split_seed {d.get('split_seed')})"
+        )
         seen.setdefault(str(d["name"]), f"{d['name']} {n} samples{whole}")
     return "; ".join(seen.values())
 
@@ -62,9 +68,12 @@ def leaderboard(results: list[Result]) -> list[str]:
                 status = f"{notes.BUSY_MARK} host busy" + (f"; {status}" if status else "")
             rows.append(cells + [status])
         version = f" {s['version']}" if s["version"] else ""
-        out.append(f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
-                   f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors"
-                   + (f"; {notes.busy_summary(rs)}" if notes.busy_summary(rs) else "") + ")")
+        out.append(
+            f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
+            f"{s['failed']} failed, {s['skipped']} skipped, {s['error']} errors"
+            + (f"; {notes.busy_summary(rs)}" if notes.busy_summary(rs) else "")
+            + ")"
+        )
         out += table(["#", "item", *(c[1] for c in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
         if _scores(s):
             out.append(f"total: {_scores(s)}")
@@ -78,15 +87,21 @@ def leaderboard(results: list[Result]) -> list[str]:
             out.append(f"{'accuracy on' if scored else 'inputs (accuracy not applicable)'}: {used}")
         methods = sorted({str(r.metrics["energy.method"]) for r in rs if r.metrics.get("energy.method")})
         if methods:
-            out.append(f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "
-                       "P_idle + (P_max - P_idle) x CPU utilisation)")
+            out.append(
+                f"energy method: {', '.join(methods)} (rapl: powercap counters; model: "
+                "P_idle + (P_max - P_idle) x CPU utilisation)"
+            )
         if s.get("search"):
             sr = s["search"]
-            out.append(f"search: best valid accuracy {sr['best_accuracy']:.4f} after {sr['trials']} trials "
-                       f"({sr['valid_trials']} valid), {sr['total_train_flops'] / 1e12:.3f} TFLOP and "
-                       f"{sr['total_trial_seconds']:.0f} trial-seconds spent training")
-            out.append("search: best so far (trial-seconds: accuracy): " + ", ".join(
-                f"{p['trial_seconds']:.0f}: {p['best_accuracy']:.3f}" for p in sr["best_over_time"]))
+            out.append(
+                f"search: best valid accuracy {sr['best_accuracy']:.4f} after {sr['trials']} trials "
+                f"({sr['valid_trials']} valid), {sr['total_train_flops'] / 1e12:.3f} TFLOP and "
+                f"{sr['total_trial_seconds']:.0f} trial-seconds spent training"
+            )
+            out.append(
+                "search: best so far (trial-seconds: accuracy): "
+                + ", ".join(f"{p['trial_seconds']:.0f}: {p['best_accuracy']:.3f}" for p in sr["best_over_time"])
+            )
         if any(any(f.startswith("concurrent") for f in r.flags) for r in rs):
             out.append("* latency measured while other xdist workers ran: compare it with care")
         out.append("")

@@ -48,18 +48,23 @@ class Against:
     """What an item's plan carries to be measured paired: the reference side (or why there is none),
     the rules to judge, the partner interpreter, the budget."""
 
-    ref: str                                  # REF as given
-    kind: str                                 # saved | run | bundle | folder | git
-    artifact: ModelArtifact | None            # the reference side's model; None: not compared
-    source: str = ""                          # where it was found (or why it was not)
+    ref: str  # REF as given
+    kind: str  # saved | run | bundle | folder | git
+    artifact: ModelArtifact | None  # the reference side's model; None: not compared
+    source: str = ""  # where it was found (or why it was not)
     rules: tuple[Rule, ...] = ()
-    python: str | None = None                 # --aibench-against-python: the reference runs there
+    python: str | None = None  # --aibench-against-python: the reference runs there
     max_pairs: int = 20000
     max_seconds: float = 20.0
 
     def describe(self) -> dict[str, Any]:
-        return {"ref": self.ref, "kind": self.kind, "source": self.source, "python": self.python,
-                "artifact": self.artifact.describe() if self.artifact is not None else None}
+        return {
+            "ref": self.ref,
+            "kind": self.kind,
+            "source": self.source,
+            "python": self.python,
+            "artifact": self.artifact.describe() if self.artifact is not None else None,
+        }
 
 
 @dataclass
@@ -68,14 +73,15 @@ class Reference:
 
     spec: str
     kind: str
-    root: Path | None = None                  # a tree (folder, git) with manifests and fixtures
-    doc: dict[str, Any] = field(default_factory=dict)   # a run (saved, run JSON, bundle)
-    folder: Path | None = None                # where to look for a run's artifacts
-    members: Path | None = None               # an extracted bundle
+    root: Path | None = None  # a tree (folder, git) with manifests and fixtures
+    doc: dict[str, Any] = field(default_factory=dict)  # a run (saved, run JSON, bundle)
+    folder: Path | None = None  # where to look for a run's artifacts
+    members: Path | None = None  # an extracted bundle
     _loaded: dict[Path, Any] = field(default_factory=dict)
 
-    def side(self, case: Case, candidate: ModelArtifact, manifest_rel: Path, runner: Any,
-             runner_known: Any) -> tuple[ModelArtifact | None, str]:
+    def side(
+        self, case: Case, candidate: ModelArtifact, manifest_rel: Path, runner: Any, runner_known: Any
+    ) -> tuple[ModelArtifact | None, str]:
         """The reference artifact for ``case`` and where it came from, or None and why."""
         try:
             if self.root is not None:
@@ -84,7 +90,9 @@ class Reference:
         except (ArtifactError, NotAvailable) as exc:
             return None, f"{self.spec} has no usable reference for {case.id}: {exc}"
 
-    def _from_tree(self, case: Case, manifest_rel: Path, runner: Any, runner_known: Any) -> tuple[ModelArtifact | None, str]:
+    def _from_tree(
+        self, case: Case, manifest_rel: Path, runner: Any, runner_known: Any
+    ) -> tuple[ModelArtifact | None, str]:
         assert self.root is not None
         path = self.root / manifest_rel
         if not path.is_file():
@@ -104,7 +112,10 @@ class Reference:
         artifact = resolve(spec, case.framework, case.quantization, runner, self.root / "fixtures")
         if artifact.format != "kernel":
             verify(artifact.path, artifact.sha256, f"reference model {case.model!r} artifact")
-        return artifact, f"{self.spec}: {artifact.path.relative_to(self.root) if artifact.path.is_relative_to(self.root) else artifact.path}"
+        return (
+            artifact,
+            f"{self.spec}: {artifact.path.relative_to(self.root) if artifact.path.is_relative_to(self.root) else artifact.path}",
+        )
 
     def _from_run(self, case: Case, candidate: ModelArtifact) -> tuple[ModelArtifact | None, str]:
         item = next((i for i in self.doc.get("items", []) if i.get("id") == case.id), None)
@@ -161,8 +172,10 @@ def _walk(folder: Path) -> Iterator[Path]:
 def open_reference(spec: str, out: Path, cwd: Path) -> Reference:
     """Open REF (see the module docstring); :class:`ReferenceError` when it names nothing usable."""
     if not spec.strip():
-        raise ReferenceError("--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
-                             "git:REV) and got an empty string: is the CI variable that should hold it unset?")
+        raise ReferenceError(
+            "--aibench-against needs a REF (a saved baseline, a run JSON, a bundle, a folder or "
+            "git:REV) and got an empty string: is the CI variable that should hold it unset?"
+        )
     if spec.startswith("git:"):
         return _git(spec, cwd)
     path = Path(spec) if Path(spec).is_absolute() else cwd / spec
@@ -175,8 +188,10 @@ def open_reference(spec: str, out: Path, cwd: Path) -> Reference:
     saved = saved_path(out, spec)
     if saved.is_file():
         return _run(spec, "saved", saved)
-    raise ReferenceError(f"--aibench-against {spec!r}: not a saved baseline (none at {saved}), a run JSON, a bundle, "
-                         "a folder or git:REV (e.g. --aibench-against git:origin/main)")
+    raise ReferenceError(
+        f"--aibench-against {spec!r}: not a saved baseline (none at {saved}), a run JSON, a bundle, "
+        "a folder or git:REV (e.g. --aibench-against git:origin/main)"
+    )
 
 
 def _run(spec: str, kind: str, path: Path) -> Reference:
@@ -209,8 +224,10 @@ def _git(spec: str, cwd: Path) -> Reference:
         try:
             return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=120, **kw)
         except FileNotFoundError:
-            raise ReferenceError(f"--aibench-against {spec}: git is not installed (no 'git' on PATH); use a "
-                                 "folder holding the other checkout instead") from None
+            raise ReferenceError(
+                f"--aibench-against {spec}: git is not installed (no 'git' on PATH); use a "
+                "folder holding the other checkout instead"
+            ) from None
         except subprocess.TimeoutExpired:
             raise ReferenceError(f"--aibench-against {spec}: git {args[0]} took over 120 s") from None
 
@@ -233,8 +250,9 @@ def _git(spec: str, cwd: Path) -> Reference:
                 tar.extractall(into, filter="data")  # refuses absolute and escaping links, device files
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(into.parent, ignore_errors=True)
-        raise ReferenceError(f"--aibench-against {spec}: cannot unpack that revision safely: {type(exc).__name__}: "
-                             f"{exc}") from None
+        raise ReferenceError(
+            f"--aibench-against {spec}: cannot unpack that revision safely: {type(exc).__name__}: {exc}"
+        ) from None
     return Reference(f"{spec} ({commit.stdout.strip()[:12]})", "git", root=into)
 
 
@@ -246,27 +264,43 @@ def problems(reference: Reference, manifests: list[tuple[str, Path]], rootdir: P
         bases: list[Path | None] = [repo_top(rootdir)] if reference.kind == "git" else [cwd, rootdir]
         rels = [_relative(path, bases) for _, path in manifests]
         if rels and not any((reference.root / rel).is_file() for rel in rels):
-            out.append(f"{reference.spec} holds none of this run's manifests ({', '.join(map(str, rels[:3]))}): is it a "
-                       "checkout of this project? No item can be compared")
+            out.append(
+                f"{reference.spec} holds none of this run's manifests ({', '.join(map(str, rels[:3]))}): is it a "
+                "checkout of this project? No item can be compared"
+            )
         here = {p.resolve() for p in (cwd, rootdir, repo_top(rootdir)) if p is not None}
         if reference.kind == "folder" and reference.root.resolve() in here:
-            out.append(f"{reference.spec} is this tree itself: both sides would be the same files, so any verdict is "
-                       "noise; name another checkout or git:REV")
+            out.append(
+                f"{reference.spec} is this tree itself: both sides would be the same files, so any verdict is "
+                "noise; name another checkout or git:REV"
+            )
     else:
         ran = {str(i.get("suite")) for i in reference.doc.get("items", []) if isinstance(i, dict)}
         mine = {name for name, _ in manifests}
         if mine and not ran & mine:
-            out.append(f"{reference.spec} is a run of {', '.join(sorted(ran)) or 'no suite'}; this run measures "
-                       f"{', '.join(sorted(mine))}: no item can be compared")
+            out.append(
+                f"{reference.spec} is a run of {', '.join(sorted(ran)) or 'no suite'}; this run measures "
+                f"{', '.join(sorted(mine))}: no item can be compared"
+            )
     return out
 
 
 DEFAULT_RULES = "latency.p50:+10%,accuracy:-0"
 
 
-def against_for(reference: Reference, case: Case, candidate: ModelArtifact, runner: Any, rootdir: Path, cwd: Path,
-                runner_known: Any, cli_rules: list[Rule], python: str | None, max_pairs: int,
-                max_seconds: float) -> Against:
+def against_for(
+    reference: Reference,
+    case: Case,
+    candidate: ModelArtifact,
+    runner: Any,
+    rootdir: Path,
+    cwd: Path,
+    runner_known: Any,
+    cli_rules: list[Rule],
+    python: str | None,
+    max_pairs: int,
+    max_seconds: float,
+) -> Against:
     """What an item needs to be measured against ``reference``: its reference side (or why there
     is none) and the rules to judge: the command line's over the manifest's, else latency.p50:+10%
     and any drop of accuracy."""
@@ -276,12 +310,21 @@ def against_for(reference: Reference, case: Case, candidate: ModelArtifact, runn
     if not rules:
         rules = {r.metric: r for r in parse_rules(DEFAULT_RULES, known_metric_names())}
     if suite is None or not suite.sha256:  # a hand-written test: no manifest to find at REF
-        return Against(reference.spec, reference.kind, None, "hand-written tests have no manifest at REF",
-                       tuple(rules.values()), python, max_pairs, max_seconds)
+        return Against(
+            reference.spec,
+            reference.kind,
+            None,
+            "hand-written tests have no manifest at REF",
+            tuple(rules.values()),
+            python,
+            max_pairs,
+            max_seconds,
+        )
     rel = _relative(suite.path, [repo_top(rootdir)] if reference.kind == "git" else [cwd, rootdir])
     artifact, source = reference.side(case, candidate, rel, runner, runner_known)
-    return Against(reference.spec, reference.kind, artifact, source, tuple(rules.values()), python, max_pairs,
-                   max_seconds)
+    return Against(
+        reference.spec, reference.kind, artifact, source, tuple(rules.values()), python, max_pairs, max_seconds
+    )
 
 
 def _relative(path: Path, bases: list[Path | None]) -> Path:
@@ -299,9 +342,9 @@ def _relative(path: Path, bases: list[Path | None]) -> Path:
 def repo_top(path: Path) -> Path | None:
     """The git toplevel of ``path`` (manifest paths of a git:REV reference are relative to it)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True,
-                             timeout=30)
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
-

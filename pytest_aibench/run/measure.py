@@ -51,8 +51,8 @@ class Prepared:
     """A session prepared for a plan, and what preparing it cost."""
 
     session: RunnerSession
-    load_mb: float | None = None         # resident memory the model added
-    peak_reset: bool = False             # the process's high-water mark was reset before preparing
+    load_mb: float | None = None  # resident memory the model added
+    peak_reset: bool = False  # the process's high-water mark was reset before preparing
 
 
 def prepare(plan: Plan, runner: Runner | None = None) -> Prepared:
@@ -80,9 +80,16 @@ class SuiteModels:
         verify(artifact.path, artifact.sha256, f"model {name!r} artifact")
         card = artifact.card
         session = self._runner.prepare(artifact, self._plan.node, self._plan.settings)
-        return Companion(session, artifact, ModelFacts(artifact.path.stat().st_size,
-                                                       card.mflops_at(None) if card else None, onnx_of(artifact),
-                                                       self._plan.facts.sample))
+        return Companion(
+            session,
+            artifact,
+            ModelFacts(
+                artifact.path.stat().st_size,
+                card.mflops_at(None) if card else None,
+                onnx_of(artifact),
+                self._plan.facts.sample,
+            ),
+        )
 
 
 @dataclass
@@ -97,7 +104,7 @@ class Here:
     announce: Progress = field(default_factory=lambda: Progress(quiet=True))
     #: latency rounds may prepare fresh sessions of the plan's artifact (not when measuring a callable)
     renewable: bool = True
-    dataset: Any = None                  # a Dataset the caller loaded itself (a hand-written test's own)
+    dataset: Any = None  # a Dataset the caller loaded itself (a hand-written test's own)
 
 
 def measure(plan: Plan, here: Here | None = None) -> Result:
@@ -136,8 +143,9 @@ def _summarize(plan: Plan, measurements: list[Measurement], prepared: Prepared, 
         measurement.info["repro"] = {"prediction_hashes": hashes}
     measurement.load_rss_mb = prepared.load_mb if measurement.load_rss_mb is None else measurement.load_rss_mb
     measurement.info["determinism"] = determinism()
-    measurement.info["peak_memory"] = "this item's (VmHWM reset at setup)" if prepared.peak_reset \
-        else "the process's so far (ru_maxrss)"
+    measurement.info["peak_memory"] = (
+        "this item's (VmHWM reset at setup)" if prepared.peak_reset else "the process's so far (ru_maxrss)"
+    )
     return result_of(plan, measurement, dataset, options_of(prepared.session))
 
 
@@ -148,22 +156,35 @@ def _over_seeds(plan: Plan, dataset: Any, runner: Runner, prepared: Prepared, he
     results = []
     for i, s in enumerate(chosen):
         here.progress.note(f"seed {i + 1}/{len(chosen)}: {s}")
-        results.append(_summarize(replace(plan, seed=s), [_once(replace(plan, seed=s), dataset, runner,
-                                                                prepared.session, here)], prepared, dataset))
+        results.append(
+            _summarize(
+                replace(plan, seed=s),
+                [_once(replace(plan, seed=s), dataset, runner, prepared.session, here)],
+                prepared,
+                dataset,
+            )
+        )
     first = results[0]
     first.metrics, first.info["seeds"] = seeds.combine([r.metrics for r in results], chosen)
     first.seed = plan.seed
     return first
 
 
-def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result,
-             progress: Any = None) -> None:
+def _against(
+    plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, result: Result, progress: Any = None
+) -> None:
     """``--aibench-against``: the reference side measured beside the candidate, paired; or why not."""
     against = plan.against
     assert against is not None
-    why = against.source if against.artifact is None else \
-        f"the {plan.case.paradigm} paradigm is not timed call by call" if plan.case.paradigm != "single" else \
-        "LoadGen scenarios drive their own timing" if plan.case.scenario else None
+    why = (
+        against.source
+        if against.artifact is None
+        else f"the {plan.case.paradigm} paradigm is not timed call by call"
+        if plan.case.paradigm != "single"
+        else "LoadGen scenarios drive their own timing"
+        if plan.case.scenario
+        else None
+    )
     if why is None:
         try:
             paired.compare(plan, against, runner, session, dataset, result, progress)
@@ -178,10 +199,23 @@ def _against(plan: Plan, runner: Runner, session: RunnerSession, dataset: Any, r
 def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here: Here) -> Measurement:
     seed_everything(plan.seed)
     ctx = ParadigmContext(
-        plan.case, plan.settings, dataset, session, plan.node, plan.seed, plan.topology, dict(plan.params),
-        runner=runner, artifact=plan.artifact, facts=plan.facts, models=SuiteModels(plan, runner),
-        backend=here.backend, item_dir=plan.item_dir, progress=here.progress,
-        fresh_session=(lambda: runner.prepare(plan.artifact, plan.node, plan.settings)) if here.renewable else None)
+        plan.case,
+        plan.settings,
+        dataset,
+        session,
+        plan.node,
+        plan.seed,
+        plan.topology,
+        dict(plan.params),
+        runner=runner,
+        artifact=plan.artifact,
+        facts=plan.facts,
+        models=SuiteModels(plan, runner),
+        backend=here.backend,
+        item_dir=plan.item_dir,
+        progress=here.progress,
+        fresh_session=(lambda: runner.prepare(plan.artifact, plan.node, plan.settings)) if here.renewable else None,
+    )
     if hasattr(here.backend, "placements"):
         here.backend.placements.clear()  # each item records its own placements
     measurement = PARADIGMS.get(plan.case.paradigm).run(ctx)
@@ -195,8 +229,12 @@ def options_of(session: Any) -> dict[str, Any]:
     attribute's name in 0.1 and is still read, with a DeprecationWarning)."""
     options = getattr(session, "options", None)
     if options is None and isinstance(getattr(session, "settings", None), dict):
-        warnings.warn(f"{type(session).__name__}.settings is deprecated: name the runner session's recorded "
-                      "configuration `options` (pytest-aibench 0.2)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{type(session).__name__}.settings is deprecated: name the runner session's recorded "
+            "configuration `options` (pytest-aibench 0.2)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         options = session.settings
     return dict(options) if isinstance(options, dict) else {}
 
@@ -210,8 +248,10 @@ def model_facts(measurement: Measurement, plan: Plan, dataset: Any) -> None:
         measurement.mflops = plan.facts.mflops
     card = plan.artifact.card
     if card is not None and card.data.get("trained") is False:
-        measurement.accuracy_na = ("not applicable: seeded untrained weights (their card says trained: false); "
-                                   "latency, throughput, memory and effective GFLOP/s are measured")
+        measurement.accuracy_na = (
+            "not applicable: seeded untrained weights (their card says trained: false); "
+            "latency, throughput, memory and effective GFLOP/s are measured"
+        )
         measurement.info["accuracy"] = measurement.accuracy_na
         return
     if card is None or dataset is None:
@@ -247,8 +287,10 @@ def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options
     result.node = plan.node.describe()
     result.settings = {k: getattr(plan.settings, k) for k in plan.settings.names()}
     result.info = {**info, "seed_keys": {k: v for k, v in case.seed_keys()}}
-    result.samples = {"latency_ns": list(measurement.latency_ns),
-                      **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {})}
+    result.samples = {
+        "latency_ns": list(measurement.latency_ns),
+        **({"round_medians_ns": list(measurement.round_medians_ns)} if measurement.round_medians_ns else {}),
+    }
     notes = list(getattr(dataset, "meta", {}).get("notes", ())) if dataset is not None else []
     result.flags = flags_of(plan) + notes + list(measurement.flags)
     result.machine = machine
@@ -259,21 +301,45 @@ def unmeasured(case: Case, nodeid: str, seed: int | None, profile: str | None, w
     """A Result that says which case an item was, before (or without) any measurement."""
     d = case.describe()
     suite = case.suite
-    return Result(id=d["id"], suite=d["suite"], model=d["model"], axes=d["axes"], nodeid=nodeid,
-                  suite_version=suite.version if suite else "", manifest=nodeid.split("::")[0],
-                  variables=d["variables"], seed=seed,
-                  profile=profile if suite is not None and profile in suite.profiles else None, worker=worker)
+    return Result(
+        id=d["id"],
+        suite=d["suite"],
+        model=d["model"],
+        axes=d["axes"],
+        nodeid=nodeid,
+        suite_version=suite.version if suite else "",
+        manifest=nodeid.split("::")[0],
+        variables=d["variables"],
+        seed=seed,
+        profile=profile if suite is not None and profile in suite.profiles else None,
+        worker=worker,
+    )
 
 
 def determinism() -> dict[str, Any]:
     """Settings that decide whether predictions repeat bit for bit: recorded with every item."""
-    out: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                          "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "PYTHONHASHSEED",
-                                                          "ATEN_CPU_CAPABILITY", "MKL_CBWR")
-                           if os.environ.get(k) is not None}
+    out: dict[str, Any] = {
+        k: os.environ.get(k)
+        for k in (
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "ONEDNN_MAX_CPU_ISA",
+            "DNNL_MAX_CPU_ISA",
+            "PYTHONHASHSEED",
+            "ATEN_CPU_CAPABILITY",
+            "MKL_CBWR",
+        )
+        if os.environ.get(k) is not None
+    }
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
-        out.update({"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-                    "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-                    "onednn": bool(torch.backends.mkldnn.is_available())})
+        out.update(
+            {
+                "torch_threads": torch.get_num_threads(),
+                "torch_interop_threads": torch.get_num_interop_threads(),
+                "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                "onednn": bool(torch.backends.mkldnn.is_available()),
+            }
+        )
     return out

@@ -71,7 +71,7 @@ class LocalSide:
         return clock() - t0
 
     def predictions(self, x: np.ndarray, batch: int) -> np.ndarray:
-        return np.concatenate([self.session.infer(x[i:i + batch]).argmax(-1) for i in range(0, len(x), batch)])
+        return np.concatenate([self.session.infer(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)])
 
     def close(self) -> None:
         self.session.close()
@@ -90,8 +90,15 @@ def _quiet() -> Iterator[None]:
             gc.enable()
 
 
-def interleave(candidate: Callable[[int], int], reference: Callable[[int], int], n: int, start: int,
-               inputs: int, rng: random.Random, quiet: bool = True) -> tuple[list[int], list[int]]:
+def interleave(
+    candidate: Callable[[int], int],
+    reference: Callable[[int], int],
+    n: int,
+    start: int,
+    inputs: int,
+    rng: random.Random,
+    quiet: bool = True,
+) -> tuple[list[int], list[int]]:
     """``n`` pairs: each the same input on both sides, back to back, the order drawn per pair (with the
     collector and tracers paused, unless the caller has paused them for a whole round: ``quiet=False``)."""
     ref, cand = [0] * n, [0] * n
@@ -118,7 +125,7 @@ def paired_settings(settings: Settings) -> Settings:
 def _cpus(threads: int) -> list[int]:
     """The CPUs both sides run on: the first ``threads`` this process may use."""
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-    return allowed[:max(1, threads)]
+    return allowed[: max(1, threads)]
 
 
 def _new_threads(before: set[int], call: Callable[[], Any]) -> set[int]:
@@ -143,8 +150,11 @@ def steady(call: Callable[[int], int], inputs: int, policy: int | str) -> dict[s
         while calls < WARM_MAX_CALLS and time.perf_counter() - start < WARM_MAX_SECONDS:
             medians.append(float(np.median([call((calls + k) % inputs) for k in range(window)])))
             calls += window
-            if len(medians) > back and calls >= at_least and \
-                    abs(medians[-1] - medians[-1 - back]) <= WARM_TOLERANCE * medians[-1 - back]:
+            if (
+                len(medians) > back
+                and calls >= at_least
+                and abs(medians[-1] - medians[-1 - back]) <= WARM_TOLERANCE * medians[-1 - back]
+            ):
                 stable = True
                 break
     median = medians[-1]
@@ -159,8 +169,13 @@ class SessionPairs:
     """Both sides as independent sessions: pair j is (reference j, candidate j), created in alternating
     order (reference first for even j) so neither side always gets the first allocation."""
 
-    def __init__(self, make_reference: Callable[[], Any], make_candidate: Callable[[], Any], inputs: list[np.ndarray],
-                 policy: int | str):
+    def __init__(
+        self,
+        make_reference: Callable[[], Any],
+        make_candidate: Callable[[], Any],
+        inputs: list[np.ndarray],
+        policy: int | str,
+    ):
         self.make_reference, self.make_candidate = make_reference, make_candidate
         self.inputs, self.policy = inputs, policy
         self.pairs: list[tuple[Any, Any]] = []
@@ -187,7 +202,7 @@ class SessionPairs:
     def warm_up(self) -> None:
         """Each side of every session pair not yet warmed, to its own steady state."""
         n = len(self.inputs)
-        for ref, cand in self.pairs[len(self.warm):]:
+        for ref, cand in self.pairs[len(self.warm) :]:
             self.warm.append((steady(ref.timed, n, self.policy), steady(cand.timed, n, self.policy)))
 
     def close(self) -> None:
@@ -196,8 +211,15 @@ class SessionPairs:
             cand.close()
 
 
-def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession, dataset: Any,
-            result: Result, progress: Any = None) -> None:
+def compare(
+    plan: Plan,
+    against: Against,
+    runner: Runner,
+    session: RunnerSession,
+    dataset: Any,
+    result: Result,
+    progress: Any = None,
+) -> None:
     """Measure the reference side beside the candidate (already measured into ``result``), both as
     several fresh session pairs, and record both sides' samples and every rule's verdict on ``result``."""
     artifact = against.artifact
@@ -206,7 +228,7 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
     x, y = dataset.eval_subset(s.eval_samples)
     xa = session.adapt(x)
     lb = s.latency_batch
-    inputs = [np.ascontiguousarray(xa[i * lb:(i + 1) * lb]) for i in range(min(len(xa) // lb, INPUTS) or 1)]
+    inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(min(len(xa) // lb, INPUTS) or 1)]
 
     def make_reference() -> LocalSide | Partner:
         if against.python:
@@ -227,20 +249,33 @@ def compare(plan: Plan, against: Against, runner: Runner, session: RunnerSession
         ref0 = pairs.pairs[0][0]
         ref_accuracy = float((ref0.predictions(xa, s.batch_size) == y).mean())
         cpus = _cpus(plan.node.threads)
-        placement = (pinning.place_partner(cpus, pairs.cand_threads, ref0.pid) if isinstance(ref0, Partner)
-                     else pinning.place_local(cpus, pairs.ref_threads, pairs.cand_threads))
+        placement = (
+            pinning.place_partner(cpus, pairs.cand_threads, ref0.pid)
+            if isinstance(ref0, Partner)
+            else pinning.place_local(cpus, pairs.ref_threads, pairs.cand_threads)
+        )
         try:
             pairs.warm_up()  # on the CPUs the threads were just placed on
             loop = _time(plan, against, pairs, result, ref_accuracy, progress)
         finally:
             if placement is not None:
                 placement.restore()
-        environment = {"options": getattr(ref0, "options", None), **ref0.environment,
-                       "candidate_options": pairs.pairs[0][1].options}
+        environment = {
+            "options": getattr(ref0, "options", None),
+            **ref0.environment,
+            "candidate_options": pairs.pairs[0][1].options,
+        }
     finally:
         pairs.close()
-    _record(result, against, loop, ref_accuracy, environment, placement.describe() if placement is not None else None,
-            pairs.warm)
+    _record(
+        result,
+        against,
+        loop,
+        ref_accuracy,
+        environment,
+        placement.describe() if placement is not None else None,
+        pairs.warm,
+    )
 
 
 #: warm-up windows of about this long, the steady-state tolerance and caps per side and session
@@ -276,15 +311,18 @@ def _plan_budget(plan: Plan, against: Against, pairs: SessionPairs, timing: list
     need = k * max([needed_per_session(percentile_of(r.metric)) for r in timing] or [0])
     expected = need * 2 * call_s
     budget = max(against.max_seconds, min(4 * expected, MAX_AUTO_SECONDS))
-    said = (f"paired: {k} session pair{'s' * (k != 1)} a side, at least {need} pairs at {call_s * 1e3:.3g} ms a call: "
-            f"about {max(expected, plan.settings.min_pair_seconds):.0f} s, at most {budget:.0f} s")
+    said = (
+        f"paired: {k} session pair{'s' * (k != 1)} a side, at least {need} pairs at {call_s * 1e3:.3g} ms a call: "
+        f"about {max(expected, plan.settings.min_pair_seconds):.0f} s, at most {budget:.0f} s"
+    )
     if expected > budget:
         said += " (too little for the rules' percentiles: expect UNKNOWN; raise max_pair_seconds)"
     return budget, need, said
 
 
-def _time(plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref_accuracy: float,
-          progress: Any) -> Loop:
+def _time(
+    plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref_accuracy: float, progress: Any
+) -> Loop:
     """Rounds of interleaved pairs over every session pair until every latency rule is decided or the
     budget is spent."""
     timing = [r for r in against.rules if is_timing(r.metric)]
@@ -300,17 +338,28 @@ def _time(plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref
     with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
         _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
     accuracy = result.metrics.get("accuracy")
-    loop.verdicts += [judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules
-                      if rule.metric == "accuracy"]
+    loop.verdicts += [
+        judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric == "accuracy"
+    ]
     for v in loop.verdicts:
         if v.outcome == "UNKNOWN" and v.ratio is not None:
-            v.why = (f"{v.why}; still undecided after {v.pairs} pairs on {len(pairs.pairs)} session pairs and "
-                     f"{v.seconds:.1f} s (budget: max_pairs {against.max_pairs}, {budget:.0f} s): inconclusive")
+            v.why = (
+                f"{v.why}; still undecided after {v.pairs} pairs on {len(pairs.pairs)} session pairs and "
+                f"{v.seconds:.1f} s (budget: max_pairs {against.max_pairs}, {budget:.0f} s): inconclusive"
+            )
     return loop
 
 
-def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: random.Random, offsets: list[int],
-            check_at: int, need: int) -> None:
+def _rounds(
+    plan: Plan,
+    against: Against,
+    pairs: SessionPairs,
+    loop: Loop,
+    rng: random.Random,
+    offsets: list[int],
+    check_at: int,
+    need: int,
+) -> None:
     s = plan.settings
     need_each = max(1, need // max(1, len(pairs.pairs)))
     done = [0] * len(pairs.pairs)  # pairs measured on each session pair
@@ -322,8 +371,9 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
         rng.shuffle(order)
         for j in order:
             ref, cand = pairs.pairs[j]
-            r, c = interleave(cand.timed, ref.timed, ROUND_PAIRS, offsets[j] + done[j], len(pairs.inputs), rng,
-                              quiet=False)
+            r, c = interleave(
+                cand.timed, ref.timed, ROUND_PAIRS, offsets[j] + done[j], len(pairs.inputs), rng, quiet=False
+            )
             done[j] += ROUND_PAIRS
             loop.ref_ns += r
             loop.cand_ns += c
@@ -332,12 +382,18 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
         out_of_budget = len(loop.ref_ns) >= against.max_pairs or loop.seconds >= budget
         if len(loop.ref_ns) >= check_at or out_of_budget:
             check_at = int(len(loop.ref_ns) * 1.25) + 1
-            loop.verdicts = [judge_paired(rule, loop.ref_ns, loop.cand_ns, loop.seconds, plan.seed, loop.sessions)
-                             for rule in timing]
+            loop.verdicts = [
+                judge_paired(rule, loop.ref_ns, loop.cand_ns, loop.seconds, plan.seed, loop.sessions) for rule in timing
+            ]
             if decided(loop.verdicts) and loop.seconds >= s.min_pair_seconds:
                 break
-            if not decided(loop.verdicts) and min(done) >= GROW_AT * need_each and len(pairs.pairs) < min(
-                    MAX_SESSIONS, 4 * max(1, s.paired_sessions)) and not against.python and not out_of_budget:
+            if (
+                not decided(loop.verdicts)
+                and min(done) >= GROW_AT * need_each
+                and len(pairs.pairs) < min(MAX_SESSIONS, 4 * max(1, s.paired_sessions))
+                and not against.python
+                and not out_of_budget
+            ):
                 pairs.add(2)  # the spread between session pairs keeps it open: sample more of them
                 offsets += [rng.randrange(len(pairs.inputs)) for _ in range(2)]
                 done += [0, 0]
@@ -346,34 +402,61 @@ def _rounds(plan: Plan, against: Against, pairs: SessionPairs, loop: Loop, rng: 
     loop.seconds = time.perf_counter() - start
 
 
-def _record(result: Result, against: Against, loop: Loop, ref_accuracy: float, environment: dict[str, Any],
-            placement: dict[str, Any] | None, warm: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+def _record(
+    result: Result,
+    against: Against,
+    loop: Loop,
+    ref_accuracy: float,
+    environment: dict[str, Any],
+    placement: dict[str, Any] | None,
+    warm: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
     verdicts = loop.verdicts
     result.samples["paired_reference_ns"] = list(loop.ref_ns)
     result.samples["paired_candidate_ns"] = list(loop.cand_ns)
     result.samples["paired_session"] = list(loop.sessions)
-    worst = "REGRESSED" if any(v.outcome == "REGRESSED" for v in verdicts) else \
-        "UNKNOWN" if any(v.outcome == "UNKNOWN" for v in verdicts) else "SAME"
+    worst = (
+        "REGRESSED"
+        if any(v.outcome == "REGRESSED" for v in verdicts)
+        else "UNKNOWN"
+        if any(v.outcome == "UNKNOWN" for v in verdicts)
+        else "SAME"
+    )
     first = [c["first_call_ns"] / max(r["first_call_ns"], 1) for r, c in warm]
     sessions = len(warm)
-    result.info["against"] = {**against.describe(), "status": "compared", "outcome": worst, "pairs": len(loop.ref_ns),
-                              "seconds": round(loop.seconds, 3), "budget_s": round(loop.budget_s, 1),
-                              "planned": loop.planned, "sessions": sessions,
-                              "reference_accuracy": ref_accuracy,
-                              "reference_environment": environment, "placement": placement,
-                              "warmup": [{"reference": r, "candidate": c} for r, c in warm],
-                              "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; each "
-                                       f"side prepared as {sessions} fresh session(s) in alternating creation order, "
-                                       "rounds over every session pair in a shuffled order, each side warmed to its "
-                                       "own steady state first; the same settings (intra-op spinning off unless "
-                                       "set; OMP_WAIT_POLICY " + os.environ.get("OMP_WAIT_POLICY", "unset") + "), the "
-                                       "calling thread and each side's own workers on the same CPUs",
-                              "verdicts": [v.to_dict() for v in verdicts]}
-    result.metrics.update({"paired.outcome": worst, "paired.pairs": len(loop.ref_ns), "paired.seconds": loop.seconds,
-                           "paired.sessions": sessions, "paired.reference_accuracy": ref_accuracy,
-                           "paired.first_call_ratio": float(np.median(first)),
-                           "paired.warmup_calls_reference": int(np.median([r["calls"] for r, _ in warm])),
-                           "paired.warmup_calls_candidate": int(np.median([c["calls"] for _, c in warm]))})
+    result.info["against"] = {
+        **against.describe(),
+        "status": "compared",
+        "outcome": worst,
+        "pairs": len(loop.ref_ns),
+        "seconds": round(loop.seconds, 3),
+        "budget_s": round(loop.budget_s, 1),
+        "planned": loop.planned,
+        "sessions": sessions,
+        "reference_accuracy": ref_accuracy,
+        "reference_environment": environment,
+        "placement": placement,
+        "warmup": [{"reference": r, "candidate": c} for r, c in warm],
+        "order": "seeded random per pair (ABBA-like), same inputs, GC and tracers paused; each "
+        f"side prepared as {sessions} fresh session(s) in alternating creation order, "
+        "rounds over every session pair in a shuffled order, each side warmed to its "
+        "own steady state first; the same settings (intra-op spinning off unless "
+        "set; OMP_WAIT_POLICY " + os.environ.get("OMP_WAIT_POLICY", "unset") + "), the "
+        "calling thread and each side's own workers on the same CPUs",
+        "verdicts": [v.to_dict() for v in verdicts],
+    }
+    result.metrics.update(
+        {
+            "paired.outcome": worst,
+            "paired.pairs": len(loop.ref_ns),
+            "paired.seconds": loop.seconds,
+            "paired.sessions": sessions,
+            "paired.reference_accuracy": ref_accuracy,
+            "paired.first_call_ratio": float(np.median(first)),
+            "paired.warmup_calls_reference": int(np.median([r["calls"] for r, _ in warm])),
+            "paired.warmup_calls_candidate": int(np.median([c["calls"] for _, c in warm])),
+        }
+    )
     pr = pair_ratio(loop.ref_ns, loop.cand_ns)
     if pr is not None:
         result.metrics["paired.pair_ratio"] = pr
@@ -381,5 +464,10 @@ def _record(result: Result, against: Against, loop: Loop, ref_accuracy: float, e
         if v.ratio is None:
             continue
         name = v.metric.removeprefix("latency.").removesuffix("_ms")
-        result.metrics.update({f"paired.{name}_ratio": v.ratio, f"paired.{name}_ratio_ci_low": v.ci_low,
-                               f"paired.{name}_ratio_ci_high": v.ci_high})
+        result.metrics.update(
+            {
+                f"paired.{name}_ratio": v.ratio,
+                f"paired.{name}_ratio_ci_low": v.ci_low,
+                f"paired.{name}_ratio_ci_high": v.ci_high,
+            }
+        )

@@ -43,22 +43,41 @@ class PartnerError(RuntimeError):
 class Partner:
     """The parent's handle on the partner process."""
 
-    def __init__(self, python: str, plan: Plan, artifact: ModelArtifact, eval_x: np.ndarray, inputs: list[np.ndarray],
-                 settings: Settings):
+    def __init__(
+        self,
+        python: str,
+        plan: Plan,
+        artifact: ModelArtifact,
+        eval_x: np.ndarray,
+        inputs: list[np.ndarray],
+        settings: Settings,
+    ):
         self._dir = Path(tempfile.mkdtemp(prefix="aibench-partner-"))
         np.save(self._dir / "eval.npy", eval_x)
         np.savez(self._dir / "inputs.npz", *inputs)
-        job = {"runner": plan.runner, "artifact": artifact, "node": plan.node, "settings": settings,
-               "eval": str(self._dir / "eval.npy"), "inputs": str(self._dir / "inputs.npz"),
-               "predictions": str(self._dir / "predictions.npy"), "seed": plan.seed}
+        job = {
+            "runner": plan.runner,
+            "artifact": artifact,
+            "node": plan.node,
+            "settings": settings,
+            "eval": str(self._dir / "eval.npy"),
+            "inputs": str(self._dir / "inputs.npz"),
+            "predictions": str(self._dir / "predictions.npy"),
+            "seed": plan.seed,
+        }
         (self._dir / "job.pkl").write_bytes(pickle.dumps(job, protocol=4))
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         # the partner's warnings go to a file: a pipe nobody reads would fill and stall it mid-timing
         self._err = open(self._dir / "stderr.txt", "wb")  # noqa: SIM115 (closed in close())
         try:
-            self._proc = subprocess.Popen([python, "-u", __file__, str(self._dir / "job.pkl")], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=self._err, env=env)
+            self._proc = subprocess.Popen(
+                [python, "-u", __file__, str(self._dir / "job.pkl")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._err,
+                env=env,
+            )
         except OSError as exc:
             self._err.close()
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -69,8 +88,10 @@ class Partner:
             self._proc.wait()
             err = self.stderr()
             self.close()
-            raise PartnerError(f"--aibench-against-python {python}: the partner did not start: "
-                               f"{(line.decode(errors='replace') + err).strip()[-800:]}")
+            raise PartnerError(
+                f"--aibench-against-python {python}: the partner did not start: "
+                f"{(line.decode(errors='replace') + err).strip()[-800:]}"
+            )
         self.environment: dict[str, Any] = {"where": f"partner interpreter {python}", **json.loads(line)}
         self.pid = self._proc.pid
 
@@ -128,9 +149,19 @@ def _serve(job_path: str) -> int:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             pass
-    out.write(json.dumps({"python": platform.python_version(), "executable": sys.executable, "versions": versions,
-                          "runner": runner.name, "options": getattr(session, "options", None)},
-                         default=str).encode() + b"\n")
+    out.write(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "executable": sys.executable,
+                "versions": versions,
+                "runner": runner.name,
+                "options": getattr(session, "options", None),
+            },
+            default=str,
+        ).encode()
+        + b"\n"
+    )
     out.flush()
     read = sys.stdin.buffer.read
     clock = time.perf_counter_ns
@@ -142,7 +173,7 @@ def _serve(job_path: str) -> int:
         if op == b"P":
             x = session.adapt(np.load(job["eval"]))
             b = job["settings"].batch_size
-            np.save(job["predictions"], np.concatenate([infer(x[i:i + b]).argmax(-1) for i in range(0, len(x), b)]))
+            np.save(job["predictions"], np.concatenate([infer(x[i : i + b]).argmax(-1) for i in range(0, len(x), b)]))
             out.write(b"ok")
         elif op == b"T":
             x = inputs[struct.unpack("<I", read(4))[0]]

@@ -64,8 +64,13 @@ def _child(plan: Plan, conn: Any) -> None:
         conn.send(("ok", result.to_dict(), ""))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as data
         kind = "artifact" if isinstance(exc, ArtifactError) else "skip" if isinstance(exc, NotAvailable) else "error"
-        conn.send((kind, f"{type(exc).__name__}: {exc}" if kind == "error" else str(exc),
-                   traceback.format_exc() if kind == "error" else ""))
+        conn.send(
+            (
+                kind,
+                f"{type(exc).__name__}: {exc}" if kind == "error" else str(exc),
+                traceback.format_exc() if kind == "error" else "",
+            )
+        )
     finally:
         conn.close()
 
@@ -99,9 +104,12 @@ class Child:
             receive.close()
         if answer is None:
             code = proc.exitcode
-            raise PlaceError(f"the runtime crashed in its isolated process: killed by {signal_name(code)}"
-                             if code is not None and code < 0 else f"its isolated process exited with code {code} before "
-                             "sending a result (code the item ran, a factory or stage, ended the process)")
+            raise PlaceError(
+                f"the runtime crashed in its isolated process: killed by {signal_name(code)}"
+                if code is not None and code < 0
+                else f"its isolated process exited with code {code} before "
+                "sending a result (code the item ran, a factory or stage, ended the process)"
+            )
         kind, body, trace = answer
         if kind == "ok":
             return Result.from_dict(body)
@@ -130,16 +138,19 @@ class Worker:
         cluster = self.backend.cluster
         if not cluster.offers(device):
             offered = sorted({r for res in cluster.resources().values() for r in res})
-            raise NotAvailable(f"no cluster worker offers device {device!r} (workers offer: "
-                               f"{', '.join(offered) or 'nothing'})")
+            raise NotAvailable(
+                f"no cluster worker offers device {device!r} (workers offer: {', '.join(offered) or 'nothing'})"
+            )
         self.backend.placements.clear()
         try:
             result: Result = self.backend.run(device, measure_on_worker, plan)
         except (ArtifactError, NotAvailable):
             raise
         except Exception as exc:  # KilledWorker after the retry, a lost connection, ...
-            raise PlaceError(f"measuring on the cluster failed ({type(exc).__name__}: {exc}); the worker may have "
-                             "died (Dask retried the task once)") from None
+            raise PlaceError(
+                f"measuring on the cluster failed ({type(exc).__name__}: {exc}); the worker may have "
+                "died (Dask retried the task once)"
+            ) from None
         result.runner["dispatched_to"] = device
         result.info["placements"] = sorted(set(self.backend.placements))
         return result

@@ -39,7 +39,7 @@ class RunnerRef:
     can build the same runner without the hook."""
 
     name: str
-    path: str | None = None   # "module:Class", importable where the item runs
+    path: str | None = None  # "module:Class", importable where the item runs
 
     @classmethod
     def of(cls, name: str, runner: Any) -> RunnerRef:
@@ -65,8 +65,8 @@ class ItemRef:
     nodeid: str
     run_dir: Path
     profile: str | None = None
-    worker: str | None = None       # the xdist worker id (gw0, ...), None when serial
-    workers: int = 1                # xdist workers measuring at the same time
+    worker: str | None = None  # the xdist worker id (gw0, ...), None when serial
+    workers: int = 1  # xdist workers measuring at the same time
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,14 @@ class Plan:
     case: Case
     seed: int
     settings: Settings
-    dataset: DatasetSpec | None     # None: a kernel, nothing to evaluate on
+    dataset: DatasetSpec | None  # None: a kernel, nothing to evaluate on
     artifact: ModelArtifact
     node: Node
     topology: Topology
     runner: RunnerRef
     item: ItemRef
     facts: ModelFacts = ModelFacts()
-    params: dict[str, Any] = field(default_factory=dict)   # the paradigm's parameters (read-only)
+    params: dict[str, Any] = field(default_factory=dict)  # the paradigm's parameters (read-only)
     repeats: int = 1
     against: Against | None = None  # --aibench-against: the reference side measured beside this item
 
@@ -107,8 +107,10 @@ def dataset_spec(case: Case, settings: Settings) -> DatasetSpec | None:
     if settings.resolution is None:
         return spec
     if not getattr(DATASETS.get(spec.source), "resizable", False):
-        raise DatasetError(f"setting resolution={settings.resolution} but dataset source {spec.source!r} cannot "
-                           "render or resize images")
+        raise DatasetError(
+            f"setting resolution={settings.resolution} but dataset source {spec.source!r} cannot "
+            "render or resize images"
+        )
     return replace(spec, params={**spec.params, "size": settings.resolution})
 
 
@@ -137,5 +139,7 @@ def facts(artifact: ModelArtifact | None, dataset: Dataset | None) -> ModelFacts
     if artifact.card is not None and dataset is not None:
         resolution = int(dataset.x_eval.shape[-1]) if dataset.x_eval.ndim == 4 else None
         mflops = artifact.card.mflops_at(resolution)
-    sample = tuple(int(v) for v in dataset.x_eval.shape[1:]) if dataset is not None and dataset.x_eval.ndim > 1 else None
+    sample = (
+        tuple(int(v) for v in dataset.x_eval.shape[1:]) if dataset is not None and dataset.x_eval.ndim > 1 else None
+    )
     return ModelFacts(size, mflops, onnx_of(artifact), sample)

@@ -15,13 +15,49 @@ from typing import Any
 import numpy as np
 
 #: Student's t, two-sided 95 %, for 1..30 degrees of freedom (beyond: the normal 1.96)
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 #: the metrics whose interval over seeds is reported (others are averaged)
-HEADLINES = ("accuracy", "fl.final_accuracy", "ll.average_accuracy", "il.final_accuracy", "aiperf.best_accuracy",
-             "trial.accuracy", "stl.accuracy")
+HEADLINES = (
+    "accuracy",
+    "fl.final_accuracy",
+    "ll.average_accuracy",
+    "il.final_accuracy",
+    "aiperf.best_accuracy",
+    "trial.accuracy",
+    "stl.accuracy",
+)
 
 
 def t975(df: int) -> float:
@@ -63,6 +99,9 @@ def combine(per_seed: list[dict[str, Any]], seeds: list[int]) -> tuple[dict[str,
             mean, sd, lo, hi = interval([float(v) for v in values])  # type: ignore[arg-type]
             safe = key.replace(".", "_")
             out |= {f"seeds.{safe}_sd": sd, f"seeds.{safe}_ci_low": lo, f"seeds.{safe}_ci_high": hi}
-    record = {"seeds": seeds, "method": "mean over seeds; 95 % Student-t interval of the mean",
-              "per_seed": [{k: m.get(k) for k in HEADLINES if k in m} for m in per_seed]}
+    record = {
+        "seeds": seeds,
+        "method": "mean over seeds; 95 % Student-t interval of the mean",
+        "per_seed": [{k: m.get(k) for k in HEADLINES if k in m} for m in per_seed],
+    }
     return out, record

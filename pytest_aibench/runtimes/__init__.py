@@ -40,7 +40,7 @@ class RunnerSession(Protocol):
 
 class Runner(Protocol):
     name: str
-    module: str          # importable name probed (without importing) to tell if the runtime is there
+    module: str  # importable name probed (without importing) to tell if the runtime is there
     install_hint: str
     formats: tuple[str, ...]
 
@@ -96,32 +96,46 @@ def check_shape(x: np.ndarray, expected: tuple[int | None, ...] | list, where: s
 
     exp = list(expected)
     got = list(x.shape)
-    ok = len(exp) == len(got) and all(e is None or not isinstance(e, int) or e == g for e, g in zip(exp[1:], got[1:], strict=True))
+    ok = len(exp) == len(got) and all(
+        e is None or not isinstance(e, int) or e == g for e, g in zip(exp[1:], got[1:], strict=True)
+    )
     if not ok:
         shown = ["N" if not isinstance(e, int) else e for e in exp]
-        raise ArtifactError(f"{where}: model input expects shape {shown}, the dataset gives {['N', *got[1:]]}; "
-                            "fix the model's input spec (shape/layout) or pick the matching dataset")
+        raise ArtifactError(
+            f"{where}: model input expects shape {shown}, the dataset gives {['N', *got[1:]]}; "
+            "fix the model's input spec (shape/layout) or pick the matching dataset"
+        )
 
 
 def output_index(names: list[str], wanted: str | int | None, where: str) -> int:
     """The output holding the class scores: the manifest's ``output:`` (name or index), else the only one."""
     if wanted is None:
         if len(names) != 1:
-            raise ArtifactError(f"{where}: the model has {len(names)} outputs ({', '.join(names)}); say which holds "
-                                "the class scores with 'output:' (a name or a 0-based index) in the manifest")
+            raise ArtifactError(
+                f"{where}: the model has {len(names)} outputs ({', '.join(names)}); say which holds "
+                "the class scores with 'output:' (a name or a 0-based index) in the manifest"
+            )
         return 0
     if isinstance(wanted, int):
         if not 0 <= wanted < len(names):
-            raise ArtifactError(f"{where}: 'output: {wanted}' but the model has {len(names)} outputs ({', '.join(names)})")
+            raise ArtifactError(
+                f"{where}: 'output: {wanted}' but the model has {len(names)} outputs ({', '.join(names)})"
+            )
         return wanted
     if wanted not in names:
-        raise ArtifactError(f"{where}: 'output: {wanted}' is not an output of the model (its outputs: {', '.join(names)})")
+        raise ArtifactError(
+            f"{where}: 'output: {wanted}' is not an output of the model (its outputs: {', '.join(names)})"
+        )
     return names.index(wanted)
 
 
-RUNNERS: Registry[Runner] = Registry("runner", "pytest_aibench.runners", {
-    "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
-    "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
-    "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
-    "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
-})
+RUNNERS: Registry[Runner] = Registry(
+    "runner",
+    "pytest_aibench.runners",
+    {
+        "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
+        "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
+        "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
+        "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
+    },
+)

@@ -30,8 +30,8 @@ else:
 
 @dataclass(frozen=True)
 class Kernel:
-    op: str                              # gemm | conv | lstm
-    shape: tuple[tuple[str, int], ...]   # named dimensions
+    op: str  # gemm | conv | lstm
+    shape: tuple[tuple[str, int], ...]  # named dimensions
 
     @property
     def dims(self) -> dict[str, int]:
@@ -98,7 +98,10 @@ def _numpy(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
         raise _unsupported("numpy", k, q)
     d, dt, r = k.dims, DTYPES[q], _rng()
     if k.op == "gemm":
-        a, b = r.random((d["m"], d["k"]), dtype=np.float32).astype(dt), r.random((d["k"], d["n"]), dtype=np.float32).astype(dt)
+        a, b = (
+            r.random((d["m"], d["k"]), dtype=np.float32).astype(dt),
+            r.random((d["k"], d["n"]), dtype=np.float32).astype(dt),
+        )
         return (lambda: a @ b), {"threads": "BLAS default"}
     if k.op == "conv":
         x = r.random((d["n"], d["c"], d["h"] + 2 * d.get("pad", 0), d["w"] + 2 * d.get("pad", 0)), dtype=np.float32)
@@ -108,6 +111,7 @@ def _numpy(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
         def conv() -> np.ndarray:  # im2col through a strided view, then one tensordot
             win = np.lib.stride_tricks.sliding_window_view(x, (d["r"], d["s"]), axis=(2, 3))[:, :, ::st, ::st]
             return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))
+
         return conv, {"threads": "BLAS default", "method": "im2col + tensordot"}
     x = r.random((d["t"], d["b"], d["i"]), dtype=np.float32)
     wx = r.random((d["i"], 4 * d["h"]), dtype=np.float32) * 0.1
@@ -122,6 +126,7 @@ def _numpy(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
             c = 1 / (1 + np.exp(-f)) * c + 1 / (1 + np.exp(-i)) * np.tanh(u)
             h = 1 / (1 + np.exp(-o)) * np.tanh(c)
         return h
+
     return lstm, {"threads": "BLAS default"}
 
 
@@ -137,7 +142,9 @@ def _torch(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
             try:
                 torch._int_mm(a, b)
             except (RuntimeError, NotImplementedError) as exc:
-                raise NotAvailable(f"torch has no int8 gemm for these shapes here ({str(exc).splitlines()[0]})") from None
+                raise NotAvailable(
+                    f"torch has no int8 gemm for these shapes here ({str(exc).splitlines()[0]})"
+                ) from None
             return (lambda: torch._int_mm(a, b)), {"op": "torch._int_mm"}
         if dt is None:
             raise _unsupported("torch", k, q)
@@ -156,6 +163,7 @@ def _torch(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
     def run() -> Any:
         with torch.inference_mode():
             return lstm(x)
+
     return run, {"op": "nn.LSTM"}
 
 
@@ -169,8 +177,10 @@ def _ort(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
             a = r.integers(0, 255, (d["m"], d["k"]), dtype=np.uint8)
             b = r.integers(-127, 127, (d["k"], d["n"]), dtype=np.int8)
             node = onnx.helper.make_node("MatMulInteger", ["a", "b"], ["y"])
-            inputs = [onnx.helper.make_tensor_value_info("a", onnx.TensorProto.UINT8, a.shape),
-                      onnx.helper.make_tensor_value_info("b", onnx.TensorProto.INT8, b.shape)]
+            inputs = [
+                onnx.helper.make_tensor_value_info("a", onnx.TensorProto.UINT8, a.shape),
+                onnx.helper.make_tensor_value_info("b", onnx.TensorProto.INT8, b.shape),
+            ]
             out = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.INT32, None)
         else:
             dt = DTYPES[q]
@@ -183,21 +193,39 @@ def _ort(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
     elif k.op == "conv":
         dt = DTYPES[q]
         x = r.random((d["n"], d["c"], d["h"], d["w"])).astype(dt)
-        w = onnx.helper.make_tensor("w", T[q], (d["k"], d["c"], d["r"], d["s"]),
-                               r.random((d["k"], d["c"], d["r"], d["s"])).astype(dt).ravel().tolist())
+        w = onnx.helper.make_tensor(
+            "w",
+            T[q],
+            (d["k"], d["c"], d["r"], d["s"]),
+            r.random((d["k"], d["c"], d["r"], d["s"])).astype(dt).ravel().tolist(),
+        )
         pad = d.get("pad", 0)
         node = onnx.helper.make_node("Conv", ["x", "w"], ["y"], strides=[d.get("stride", 1)] * 2, pads=[pad] * 4)
         feeds = {"x": x}
-        graph = onnx.helper.make_graph([node], "conv", [onnx.helper.make_tensor_value_info("x", T[q], x.shape)],
-                                  [onnx.helper.make_tensor_value_info("y", T[q], None)], [w])
+        graph = onnx.helper.make_graph(
+            [node],
+            "conv",
+            [onnx.helper.make_tensor_value_info("x", T[q], x.shape)],
+            [onnx.helper.make_tensor_value_info("y", T[q], None)],
+            [w],
+        )
     else:
         x = r.random((d["t"], d["b"], d["i"])).astype(np.float32)
-        wts = {n: onnx.helper.make_tensor(n, onnx.TensorProto.FLOAT, s, (r.random(s) * 0.1).astype(np.float32).ravel().tolist())
-               for n, s in (("W", (1, 4 * d["h"], d["i"])), ("R", (1, 4 * d["h"], d["h"])))}
+        wts = {
+            n: onnx.helper.make_tensor(
+                n, onnx.TensorProto.FLOAT, s, (r.random(s) * 0.1).astype(np.float32).ravel().tolist()
+            )
+            for n, s in (("W", (1, 4 * d["h"], d["i"])), ("R", (1, 4 * d["h"], d["h"])))
+        }
         node = onnx.helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=d["h"])
         feeds = {"x": x}
-        graph = onnx.helper.make_graph([node], "lstm", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
-                                  [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], list(wts.values()))
+        graph = onnx.helper.make_graph(
+            [node],
+            "lstm",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+            list(wts.values()),
+        )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
     model.ir_version = 8
     so = ort.SessionOptions()
@@ -205,11 +233,16 @@ def _ort(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any]]:
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(onnx._serialize(model) if hasattr(onnx, "_serialize") else model.SerializeToString(),
-                                    so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            onnx._serialize(model) if hasattr(onnx, "_serialize") else model.SerializeToString(),
+            so,
+            providers=["CPUExecutionProvider"],
+        )
         sess.run(None, feeds)
     except Exception as exc:  # ORT has no kernel for this type on CPU
-        raise NotAvailable(f"onnxruntime has no CPU {q} {k.op} kernel ({str(exc).strip().splitlines()[0][:120]})") from None
+        raise NotAvailable(
+            f"onnxruntime has no CPU {q} {k.op} kernel ({str(exc).strip().splitlines()[0][:120]})"
+        ) from None
     run = sess.run
     return (lambda: run(None, feeds)), {"op": graph.node[0].op_type}
 

@@ -31,8 +31,12 @@ class LiteRTRunner:
 
     @property
     def module(self) -> str:
-        return "ai_edge_litert" if importlib.util.find_spec("ai_edge_litert") is not None or \
-            importlib.util.find_spec("tflite_runtime") is None else "tflite_runtime"
+        return (
+            "ai_edge_litert"
+            if importlib.util.find_spec("ai_edge_litert") is not None
+            or importlib.util.find_spec("tflite_runtime") is None
+            else "tflite_runtime"
+        )
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return False  # every LiteRT variant is a build artifact (ai-edge-quantizer recipes)
@@ -49,8 +53,12 @@ class LiteRTRunner:
                 first.allocate_tensors()  # static shapes: allocate now; dynamic ones at the first real shape
         except Exception as exc:  # corrupt, truncated or not a flatbuffer
             raise ArtifactError(f"LiteRT cannot load {artifact.path}: {str(exc).strip().splitlines()[0]}") from None
-        used = {"threads": threads, "delegate": "XNNPACK (interpreter default)", "interpreter": dist,
-                "version": version_of(dist)}
+        used = {
+            "threads": threads,
+            "delegate": "XNNPACK (interpreter default)",
+            "interpreter": dist,
+            "version": version_of(dist),
+        }
         return LiteRTSession(interpreter_class, first, artifact, threads, used)
 
 
@@ -97,8 +105,10 @@ class LiteRTSession:
     def _interpreter(self, shape: tuple[int, ...]) -> Any:
         it = self._by_shape.get(shape)
         if it is None:
-            it, self._spare = self._spare or self._cls(model_path=str(self._artifact.path),
-                                                       num_threads=self._threads), None
+            it, self._spare = (
+                self._spare or self._cls(model_path=str(self._artifact.path), num_threads=self._threads),
+                None,
+            )
             try:
                 it.resize_tensor_input(self._in_index, list(shape), strict=True)
                 it.allocate_tensors()
@@ -108,8 +118,10 @@ class LiteRTSession:
                     self.options["static_batch"] = f"{self._static_batch} (batches run in chunks)"
                     return None
 
-                raise ArtifactError(f"LiteRT cannot run {self._artifact.path.name} at input shape "
-                                    f"{list(shape)}: {str(exc).strip().splitlines()[0]}") from None
+                raise ArtifactError(
+                    f"LiteRT cannot run {self._artifact.path.name} at input shape "
+                    f"{list(shape)}: {str(exc).strip().splitlines()[0]}"
+                ) from None
             self._by_shape[shape] = it
         return it
 
@@ -132,10 +144,10 @@ class LiteRTSession:
         assert n is not None
         outs = []
         for i in range(0, len(batch), n):
-            part = batch[i:i + n]
+            part = batch[i : i + n]
             if len(part) < n:  # pad the last chunk to the fixed batch, keep only the real rows
                 part = np.concatenate([part, np.repeat(part[-1:], n - len(part), axis=0)])
-            outs.append(self.infer(np.ascontiguousarray(part))[:len(batch) - i])
+            outs.append(self.infer(np.ascontiguousarray(part))[: len(batch) - i])
         return np.concatenate(outs)
 
     def close(self) -> None:

@@ -50,10 +50,15 @@ class OrtRunner:
             sess = ort.InferenceSession(str(artifact.path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {artifact.path}: {exc}".strip()) from None
-        used = {"threads": threads, "inter_op_threads": 1, "execution_mode": "sequential",
-                "spin_wait": True if settings.spin_wait is None else settings.spin_wait,
-                "graph_optimization_level": "ORT_ENABLE_ALL", "providers": sess.get_providers(),
-                "version": version_of("onnxruntime")}
+        used = {
+            "threads": threads,
+            "inter_op_threads": 1,
+            "execution_mode": "sequential",
+            "spin_wait": True if settings.spin_wait is None else settings.spin_wait,
+            "graph_optimization_level": "ORT_ENABLE_ALL",
+            "providers": sess.get_providers(),
+            "version": version_of("onnxruntime"),
+        }
         return OrtSession(sess, artifact, used)
 
 
@@ -66,24 +71,32 @@ class OrtSession:
         names = [i.name for i in inputs]
         if spec is not None and spec.name is not None:
             if spec.name not in names:
-                raise ArtifactError(f"{where}: the manifest's input name {spec.name!r} is not an input of the model "
-                                    f"(its inputs: {', '.join(names)}); fix 'input: {{name: ...}}'")
+                raise ArtifactError(
+                    f"{where}: the manifest's input name {spec.name!r} is not an input of the model "
+                    f"(its inputs: {', '.join(names)}); fix 'input: {{name: ...}}'"
+                )
             inp = inputs[names.index(spec.name)]
         elif len(inputs) != 1:
-            raise ArtifactError(f"{where}: the model has {len(inputs)} inputs ({', '.join(names)}); aibench feeds one "
-                                "batch of samples: export a single-input model")
+            raise ArtifactError(
+                f"{where}: the model has {len(inputs)} inputs ({', '.join(names)}); aibench feeds one "
+                "batch of samples: export a single-input model"
+            )
         else:
             inp = inputs[0]
         self._name = inp.name
         self._shape = [d if isinstance(d, int) else None for d in inp.shape]
         self._dtype = _NP.get(inp.type, np.float32)
         if spec is not None and spec.dtype and np.dtype(spec.dtype) != np.dtype(self._dtype):
-            raise ArtifactError(f"{where}: the manifest says input dtype {spec.dtype}, the model's input {inp.name!r} "
-                                f"is {inp.type}; fix 'input: {{dtype: ...}}' or leave it out")
+            raise ArtifactError(
+                f"{where}: the manifest says input dtype {spec.dtype}, the model's input {inp.name!r} "
+                f"is {inp.type}; fix 'input: {{dtype: ...}}' or leave it out"
+            )
         if spec is not None and spec.shape and not _compatible(spec.shape, self._shape):
             shown = ["N" if d is None else d for d in self._shape]
-            raise ArtifactError(f"{where}: the manifest says input shape {list(spec.shape)}, the model's input "
-                                f"{inp.name!r} is {shown}; fix 'input: {{shape: ...}}'")
+            raise ArtifactError(
+                f"{where}: the manifest says input shape {list(spec.shape)}, the model's input "
+                f"{inp.name!r} is {shown}; fix 'input: {{shape: ...}}'"
+            )
         self._out = output_index([o.name for o in sess.get_outputs()], artifact.output, where)
         self._batch = self._shape[0] if self._shape and isinstance(self._shape[0], int) else None
         self._artifact = artifact
@@ -107,7 +120,7 @@ class OrtSession:
         b = self._batch or 1
         outs = []
         for i in range(0, len(batch), b):
-            chunk = batch[i:i + b]
+            chunk = batch[i : i + b]
             n = len(chunk)
             if n < b:
                 chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])

@@ -91,11 +91,16 @@ class TorchRunner:
         except FileNotFoundError:
             raise ArtifactError(f"model file {artifact.path} not found") from None
         except Exception as exc:  # corrupt, truncated or foreign file
-            hint = " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 " \
-                   "with torch.export.save)" if artifact.format == "pt" and not (artifact.family or artifact.factory) \
+            hint = (
+                " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 "
+                "with torch.export.save)"
+                if artifact.format == "pt" and not (artifact.family or artifact.factory)
                 else ""
+            )
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}") from None
+            raise ArtifactError(
+                f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}"
+            ) from None
         if artifact.format != "pt2":  # an exported program is already in inference form (and refuses eval())
             module.eval()
         dtype = torch.float32
@@ -108,14 +113,21 @@ class TorchRunner:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
                     module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
-        options = {"threads": threads, "interop_threads": torch.get_num_interop_threads(),
-                         "mode": "eager", "inference_mode": True, "dtype": str(dtype).replace("torch.", ""),
-                         "onednn": bool(torch.backends.mkldnn.is_available()),
-                         "int8_kernels": "reference quantize/dequantize ops (eager)" if artifact.format == "pt2"
-                         and artifact.quantization == "int8" else None,
-                         "version": version_of("torch"),
-                         "quantized_by": "torch.ao quantize_dynamic (Linear)" if artifact.quantization == "int8_dynamic"
-                         and artifact.derived else None}
+        options = {
+            "threads": threads,
+            "interop_threads": torch.get_num_interop_threads(),
+            "mode": "eager",
+            "inference_mode": True,
+            "dtype": str(dtype).replace("torch.", ""),
+            "onednn": bool(torch.backends.mkldnn.is_available()),
+            "int8_kernels": "reference quantize/dequantize ops (eager)"
+            if artifact.format == "pt2" and artifact.quantization == "int8"
+            else None,
+            "version": version_of("torch"),
+            "quantized_by": "torch.ao quantize_dynamic (Linear)"
+            if artifact.quantization == "int8_dynamic" and artifact.derived
+            else None,
+        }
         return TorchSession(module, dtype, artifact, options)
 
 

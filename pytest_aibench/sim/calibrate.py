@@ -34,4 +34,4 @@ def host_gflops(threads: int = 1, n: int = 256, repeats: int = 20) -> float:
             t0 = time.perf_counter()
             a @ b
             best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9

@@ -60,20 +60,35 @@ def compute_s(node: Node, facts: Any, quantization: str = "fp32", slowdown: floa
     """Simulated seconds for one sample on ``node``: the roofline where it can be drawn, else FLOPs-only.
     ``slowdown`` scales the host's calibration by how much slower it runs now than when calibrated."""
     if not node.offers(quantization):
-        raise NotAvailable(f"the {node.name} profile has no {quantization} compute path (its peaks: "
-                           f"{', '.join(p for p, _ in node.peak_gflops)}): not offered on this device")
+        raise NotAvailable(
+            f"the {node.name} profile has no {quantization} compute path (its peaks: "
+            f"{', '.join(p for p, _ in node.peak_gflops)}): not offered on this device"
+        )
     work = facts.work() if hasattr(facts, "work") else None
     if work:
         if node.calibrated:
             cal = host_calibration(node)
             if cal is not None:
-                return slowdown * roofline.predict_s(work, cal.peak_gflops, cal.bandwidth_gbs, cal.efficiency,
-                                                     cal.overhead_s, node.computes_in(quantization), cal.call_s)
+                return slowdown * roofline.predict_s(
+                    work,
+                    cal.peak_gflops,
+                    cal.bandwidth_gbs,
+                    cal.efficiency,
+                    cal.overhead_s,
+                    node.computes_in(quantization),
+                    cal.call_s,
+                )
         elif node.peak_gflops and node.bandwidth_gbs:
             eff = {k: [tuple(p) for p in v] for k, v in committed()["efficiency"].items()}
-            return roofline.predict_s(work, float(node.peak_for(quantization) or 0.0), node.bandwidth_gbs, eff,
-                                      (node.op_overhead_us or 0.0) * 1e-6, node.computes_in(quantization),
-                                      (node.call_overhead_us or 0.0) * 1e-6)
+            return roofline.predict_s(
+                work,
+                float(node.peak_for(quantization) or 0.0),
+                node.bandwidth_gbs,
+                eff,
+                (node.op_overhead_us or 0.0) * 1e-6,
+                node.computes_in(quantization),
+                (node.call_overhead_us or 0.0) * 1e-6,
+            )
     return flops_only_s(node, facts, quantization) * (slowdown if node.calibrated else 1.0)
 
 

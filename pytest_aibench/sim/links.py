@@ -21,18 +21,25 @@ class Link:
     bandwidth_mbps: float = 100.0
     jitter_ms: float = 0.0
     loss: float = 0.0
-    outages: tuple[tuple[float, float], ...] = ()   # simulated seconds [start, end)
-    shared_by: int = 1                               # devices sharing the uplink (M/M/1 queueing)
+    outages: tuple[tuple[float, float], ...] = ()  # simulated seconds [start, end)
+    shared_by: int = 1  # devices sharing the uplink (M/M/1 queueing)
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Link:
         outages = tuple((float(a), float(b)) for a, b in spec.get("outages", ()))
         for a, b in outages:
             if not b > a:
-                raise ValueError(f"outage [{a:g}, {b:g}] ends before it starts: give [start_s, end_s] with end_s > start_s")
-        return cls(float(spec.get("latency_ms", 10.0)), float(spec.get("bandwidth_mbps", 100.0)),
-                   float(spec.get("jitter_ms", 0.0)), float(spec.get("loss", 0.0)), outages,
-                   int(spec.get("shared_by", 1)))
+                raise ValueError(
+                    f"outage [{a:g}, {b:g}] ends before it starts: give [start_s, end_s] with end_s > start_s"
+                )
+        return cls(
+            float(spec.get("latency_ms", 10.0)),
+            float(spec.get("bandwidth_mbps", 100.0)),
+            float(spec.get("jitter_ms", 0.0)),
+            float(spec.get("loss", 0.0)),
+            outages,
+            int(spec.get("shared_by", 1)),
+        )
 
     def down(self, t: float) -> bool:
         return any(a <= t < b for a, b in self.outages)

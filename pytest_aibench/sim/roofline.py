@@ -46,8 +46,20 @@ KINDS = ("conv", "depthwise", "gemm", "elementwise")
 #: operators that move no data (a view, a shape, a constant): dispatch overhead only
 _NO_DATA = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Dropout"}
 #: element-wise operators a runtime fuses into the convolution or GEMM that feeds them
-_FUSABLE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization", "Add",
-            "Mul", "Div", "Sub"}
+_FUSABLE = {
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "BatchNormalization",
+    "Add",
+    "Mul",
+    "Div",
+    "Sub",
+}
 #: bytes per element of a precision's weights and activations
 BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int8_dynamic": 1.0}
 
@@ -80,18 +92,25 @@ class Calibration:
     efficiency: dict[str, list[tuple[float, float]]]
     overhead_s: float
     threads: int
-    call_s: float = 0.0                                       # one inference call's fixed cost
+    call_s: float = 0.0  # one inference call's fixed cost
     probe_s: float = 0.0
-    spread: dict[str, float] = field(default_factory=dict)   # relative spread of each figure over repeats
-    measured: str = ""                                       # when
-    cached: str | None = None                                # the cache file it was read from
+    spread: dict[str, float] = field(default_factory=dict)  # relative spread of each figure over repeats
+    measured: str = ""  # when
+    cached: str | None = None  # the cache file it was read from
 
     def describe(self) -> dict[str, Any]:
-        return {"peak_gflops": self.peak_gflops, "bandwidth_gbs": self.bandwidth_gbs,
-                "efficiency": {k: [list(p) for p in v] for k, v in self.efficiency.items()},
-                "overhead_us": self.overhead_s * 1e6, "call_us": self.call_s * 1e6, "threads": self.threads,
-                "spread": dict(self.spread), "measured": self.measured, "cached": self.cached,
-                "how": "single-operator ONNX graphs on this host's ONNX Runtime (sim.roofline.calibrate)"}
+        return {
+            "peak_gflops": self.peak_gflops,
+            "bandwidth_gbs": self.bandwidth_gbs,
+            "efficiency": {k: [list(p) for p in v] for k, v in self.efficiency.items()},
+            "overhead_us": self.overhead_s * 1e6,
+            "call_us": self.call_s * 1e6,
+            "threads": self.threads,
+            "spread": dict(self.spread),
+            "measured": self.measured,
+            "cached": self.cached,
+            "how": "single-operator ONNX graphs on this host's ONNX Runtime (sim.roofline.calibrate)",
+        }
 
 
 # -- counting -----------------------------------------------------------------------------------------
@@ -219,9 +238,15 @@ def _curve(points: list[tuple[float, float]], size: float) -> float:
     return pts[-1][1]
 
 
-def predict_s(counts: dict[str, Counts], peak_gflops: float, bandwidth_gbs: float,
-              efficiency: dict[str, list[tuple[float, float]]], overhead_s: float, precision: str = "fp32",
-              call_s: float = 0.0) -> float:
+def predict_s(
+    counts: dict[str, Counts],
+    peak_gflops: float,
+    bandwidth_gbs: float,
+    efficiency: dict[str, list[tuple[float, float]]],
+    overhead_s: float,
+    precision: str = "fp32",
+    call_s: float = 0.0,
+) -> float:
     """Seconds per sample: each operator at the slower of its compute and memory bounds (each at the
     efficiency the host reaches for its kind and size), plus per-operator dispatch and the call's cost."""
     scale = BYTES.get(precision, 4.0) / 4.0
@@ -230,7 +255,11 @@ def predict_s(counts: dict[str, Counts], peak_gflops: float, bandwidth_gbs: floa
     for kind, c in counts.items():
         curve = efficiency.get(kind, [])
         for flops, moved in c.each:
-            compute = flops / (peak_gflops * 1e9 * max(1e-6, _curve(curve, max(flops, 1.0)))) if kind != "elementwise" else 0.0
+            compute = (
+                flops / (peak_gflops * 1e9 * max(1e-6, _curve(curve, max(flops, 1.0))))
+                if kind != "elementwise"
+                else 0.0
+            )
             b = moved * scale
             memory = b / (bandwidth_gbs * 1e9 * max(1e-6, _curve(memory_curve, max(b, 1.0))))
             total += max(compute, memory) + overhead_s
@@ -246,14 +275,24 @@ def flops_only_s(counts: dict[str, Counts], gflops: float) -> float:
 
 def _model(nodes: list[Any], shape_in: list[int], shape_out: list[int], inits: list[Any], name: str) -> Any:
     h, tp = onnx.helper, onnx.TensorProto
-    graph = h.make_graph(nodes, name, [h.make_tensor_value_info("x", tp.FLOAT, shape_in)],
-                         [h.make_tensor_value_info("y", tp.FLOAT, shape_out)], inits)
+    graph = h.make_graph(
+        nodes,
+        name,
+        [h.make_tensor_value_info("x", tp.FLOAT, shape_in)],
+        [h.make_tensor_value_info("y", tp.FLOAT, shape_out)],
+        inits,
+    )
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
 
 
 #: the single-operator graphs: (kind, size parameter) -> a small and a large operator of each kind
-POINTS = {"gemm": (64, 512), "conv": ((16, 16), (32, 32), (64, 56)), "depthwise": ((32, 16), (64, 32), (128, 56)),
-          "memory": (1 << 14, 1 << 18, 1 << 22), "overhead": (1, 64)}
+POINTS = {
+    "gemm": (64, 512),
+    "conv": ((16, 16), (32, 32), (64, 56)),
+    "depthwise": ((32, 16), (64, 32), (128, 56)),
+    "memory": (1 << 14, 1 << 18, 1 << 22),
+    "overhead": (1, 64),
+}
 
 
 def _graph(kind: str, size: Any) -> tuple[Any, dict[str, np.ndarray], float, float]:
@@ -263,23 +302,39 @@ def _graph(kind: str, size: Any) -> tuple[Any, dict[str, np.ndarray], float, flo
     if kind == "gemm":
         n = int(size)
         w = rng.random((n, n), dtype=np.float32)
-        model = _model([h.make_node("MatMul", ["x", "w"], ["y"])], [n, n], [n, n],
-                       [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())], kind)
-        return model, {"x": rng.random((n, n), dtype=np.float32)}, 2.0 * n ** 3, 12.0 * n * n
+        model = _model(
+            [h.make_node("MatMul", ["x", "w"], ["y"])],
+            [n, n],
+            [n, n],
+            [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())],
+            kind,
+        )
+        return model, {"x": rng.random((n, n), dtype=np.float32)}, 2.0 * n**3, 12.0 * n * n
     if kind in ("conv", "depthwise"):
         c, side = size
         group = 1 if kind == "conv" else c
         w = rng.random((c, c // group, 3, 3), dtype=np.float32)
-        model = _model([h.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], group=group)], [1, c, side, side],
-                       [1, c, side, side], [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())], kind)
-        return (model, {"x": rng.random((1, c, side, side), dtype=np.float32)}, 2.0 * c * side * side * (c // group) * 9,
-                4.0 * (2 * c * side * side + w.size))
+        model = _model(
+            [h.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], group=group)],
+            [1, c, side, side],
+            [1, c, side, side],
+            [h.make_tensor("w", tp.FLOAT, w.shape, w.ravel())],
+            kind,
+        )
+        return (
+            model,
+            {"x": rng.random((1, c, side, side), dtype=np.float32)},
+            2.0 * c * side * side * (c // group) * 9,
+            4.0 * (2 * c * side * side + w.size),
+        )
     if kind == "memory":
         n = int(size)
         model = _model([h.make_node("Relu", ["x"], ["y"])], [n], [n], [], kind)
         return model, {"x": rng.random((n,), dtype=np.float32) - 0.5}, float(n), 8.0 * n
     ops = int(size)  # overhead: chained operators on a tiny tensor
-    nodes = [h.make_node("Relu", ["x" if i == 0 else f"t{i}"], [f"t{i + 1}" if i < ops - 1 else "y"]) for i in range(ops)]
+    nodes = [
+        h.make_node("Relu", ["x" if i == 0 else f"t{i}"], [f"t{i + 1}" if i < ops - 1 else "y"]) for i in range(ops)
+    ]
     return _model(nodes, [8], [8], [], kind), {"x": np.ones(8, np.float32)}, 0.0, 0.0
 
 
@@ -324,8 +379,9 @@ def _cache_file(threads: int) -> Path:
     from pytest_aibench.zoo.cache import cache_root  # noqa: PLC0415 - the zoo, only when calibrating
 
     cpu = cpu_summary()
-    key = json.dumps([cpu["cpu"], cpu["isa"], threads, metadata.version("onnxruntime"), os.cpu_count(),
-                      CALIBRATION_VERSION])
+    key = json.dumps(
+        [cpu["cpu"], cpu["isa"], threads, metadata.version("onnxruntime"), os.cpu_count(), CALIBRATION_VERSION]
+    )
     return cache_root().parent / "roofline" / f"host-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
@@ -343,20 +399,39 @@ def calibrate(threads: int = 1, repeats: int = 5) -> Calibration:
     if os.environ.get("AIBENCH_RECALIBRATE") != "1":
         try:
             rec = json.loads(path.read_text())
-            return Calibration(rec["peak_gflops"], rec["bandwidth_gbs"],
-                               {k: [tuple(p) for p in v] for k, v in rec["efficiency"].items()},
-                               rec["overhead_s"], rec["threads"], rec["call_s"], rec["probe_s"], rec["spread"],
-                               measured=rec.get("measured", "?"), cached=str(path))
+            return Calibration(
+                rec["peak_gflops"],
+                rec["bandwidth_gbs"],
+                {k: [tuple(p) for p in v] for k, v in rec["efficiency"].items()},
+                rec["overhead_s"],
+                rec["threads"],
+                rec["call_s"],
+                rec["probe_s"],
+                rec["spread"],
+                measured=rec.get("measured", "?"),
+                cached=str(path),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             pass
     cal = measure_calibration(threads, repeats)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"peak_gflops": cal.peak_gflops, "bandwidth_gbs": cal.bandwidth_gbs,
-                                   "efficiency": cal.efficiency, "overhead_s": cal.overhead_s, "threads": cal.threads,
-                                   "call_s": cal.call_s, "probe_s": cal.probe_s, "spread": cal.spread,
-                                   "measured": cal.measured}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "peak_gflops": cal.peak_gflops,
+                    "bandwidth_gbs": cal.bandwidth_gbs,
+                    "efficiency": cal.efficiency,
+                    "overhead_s": cal.overhead_s,
+                    "threads": cal.threads,
+                    "call_s": cal.call_s,
+                    "probe_s": cal.probe_s,
+                    "spread": cal.spread,
+                    "measured": cal.measured,
+                }
+            )
+        )
         os.replace(tmp, path)
     except OSError:  # a read-only cache: measured every process, as before
         pass
@@ -379,8 +454,11 @@ def measure_calibration(threads: int = 1, repeats: int = 5) -> Calibration:
             del sess
             probe()
     t = {key: low(v) for key, v in times.items()}  # the same low quantile over every repeat's calls
-    spread = {f"{k}@{sz}": (max(v) - min(v)) / statistics.median(v) for (k, sz), v in times.items()
-              if statistics.median(v) > 0}
+    spread = {
+        f"{k}@{sz}": (max(v) - min(v)) / statistics.median(v)
+        for (k, sz), v in times.items()
+        if statistics.median(v) > 0
+    }
     call = t[("overhead", 1)]
     overhead = max(0.0, t[("overhead", 64)] - call) / 63
     peak = built[PROBE][2] / max(1e-9, t[PROBE] - call) / 1e9
@@ -395,8 +473,17 @@ def measure_calibration(threads: int = 1, repeats: int = 5) -> Calibration:
             eff.setdefault(k, []).append((f, min(1.0, f / (peak * 1e9) / spent)))
         elif k == "memory":
             eff.setdefault(k, []).append((b, b / (bandwidth * 1e9) / spent))
-    return Calibration(peak, bandwidth, eff, overhead, threads, call_s=call, probe_s=low(probe.times),
-                       spread=spread, measured=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return Calibration(
+        peak,
+        bandwidth,
+        eff,
+        overhead,
+        threads,
+        call_s=call,
+        probe_s=low(probe.times),
+        spread=spread,
+        measured=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
 
 
 class Probe:
@@ -434,12 +521,20 @@ def main(argv: list[str] | None = None) -> int:
     threads = int((argv if argv is not None else sys.argv[1:] or ["2"])[0])
     cal = measure_calibration(threads, repeats=5)
     cpu = cpu_summary()
-    print(json.dumps({"what": "per-kind efficiency curves of the roofline (sim.roofline): (operator FLOPs or bytes, "
-                              "share of peak compute or of streaming bandwidth), measured by single-operator ONNX "
-                              "graphs on ONNX Runtime; simulated devices apply them to their own peaks",
-                      "command": f"python -m pytest_aibench.sim.roofline {threads}", "measured": str(date.today()),
-                      "machine": {"cpu": cpu["cpu"], "isa_level": cpu["isa_level"], "isa": cpu["isa"]},
-                      **cal.describe()}, indent=1))
+    print(
+        json.dumps(
+            {
+                "what": "per-kind efficiency curves of the roofline (sim.roofline): (operator FLOPs or bytes, "
+                "share of peak compute or of streaming bandwidth), measured by single-operator ONNX "
+                "graphs on ONNX Runtime; simulated devices apply them to their own peaks",
+                "command": f"python -m pytest_aibench.sim.roofline {threads}",
+                "measured": str(date.today()),
+                "machine": {"cpu": cpu["cpu"], "isa_level": cpu["isa_level"], "isa": cpu["isa"]},
+                **cal.describe(),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -27,9 +27,14 @@ class Topology:
         return Channel(self.uplink, rng), Channel(self.downlink, np.random.default_rng([seed, 11]))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "edge": self.edge.describe(), "cloud": self.cloud.describe(), "edges": self.edges,
-                "uplink": self.uplink.__dict__ | {"outages": [list(o) for o in self.uplink.outages]},
-                "downlink": self.downlink.__dict__ | {"outages": [list(o) for o in self.downlink.outages]}}
+        return {
+            "name": self.name,
+            "edge": self.edge.describe(),
+            "cloud": self.cloud.describe(),
+            "edges": self.edges,
+            "uplink": self.uplink.__dict__ | {"outages": [list(o) for o in self.uplink.outages]},
+            "downlink": self.downlink.__dict__ | {"outages": [list(o) for o in self.downlink.outages]},
+        }
 
 
 def node_from(spec: Any, custom: dict[str, dict[str, Any]]) -> Node:
@@ -49,5 +54,11 @@ def topology_from(name: str, spec: dict[str, Any], custom: dict[str, dict[str, A
     edges = int(spec.get("edges", 1))
     if up.shared_by == 1 and edges > 1:
         up = Link(up.latency_ms, up.bandwidth_mbps, up.jitter_ms, up.loss, up.outages, edges)
-    return Topology(name, node_from(spec.get("edge", "rpi4"), custom), node_from(spec.get("cloud", "cloud"), custom),
-                    edges, up, down)
+    return Topology(
+        name,
+        node_from(spec.get("edge", "rpi4"), custom),
+        node_from(spec.get("cloud", "cloud"), custom),
+        edges,
+        up,
+        down,
+    )

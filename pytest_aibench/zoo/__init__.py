@@ -16,20 +16,32 @@ else:
     flop_counter = lazy("torch.utils.flop_counter")
 
 #: family name -> "module:function(**config) -> torch.nn.Module"
-FAMILIES: Registry[Any] = Registry("model family", "pytest_aibench.families", {
-    "tinycnn": "pytest_aibench.zoo.tinycnn:build",
-    "resnet": "pytest_aibench.zoo.families:resnet",
-    "inception": "pytest_aibench.zoo.families:inception",
-    "densenet": "pytest_aibench.zoo.families:densenet",
-    "squeezenet": "pytest_aibench.zoo.families:squeezenet",
-    "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
-    "mnasnet": "pytest_aibench.zoo.families:mnasnet",
-    "lstm": "pytest_aibench.zoo.sequence:lstm",
-    # the six AIoTBench networks at their published size (built on first use: zoo.cache)
-    **{name: f"pytest_aibench.zoo.published:{fn}" for name, fn in (
-        ("resnet50", "resnet50"), ("inceptionv3", "inceptionv3"), ("densenet121", "densenet121"),
-        ("squeezenet1_0", "squeezenet"), ("mobilenetv2_1_0", "mobilenetv2"), ("mnasnet1_0", "mnasnet"))},
-})
+FAMILIES: Registry[Any] = Registry(
+    "model family",
+    "pytest_aibench.families",
+    {
+        "tinycnn": "pytest_aibench.zoo.tinycnn:build",
+        "resnet": "pytest_aibench.zoo.families:resnet",
+        "inception": "pytest_aibench.zoo.families:inception",
+        "densenet": "pytest_aibench.zoo.families:densenet",
+        "squeezenet": "pytest_aibench.zoo.families:squeezenet",
+        "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
+        "mnasnet": "pytest_aibench.zoo.families:mnasnet",
+        "lstm": "pytest_aibench.zoo.sequence:lstm",
+        # the six AIoTBench networks at their published size (built on first use: zoo.cache)
+        **{
+            name: f"pytest_aibench.zoo.published:{fn}"
+            for name, fn in (
+                ("resnet50", "resnet50"),
+                ("inceptionv3", "inceptionv3"),
+                ("densenet121", "densenet121"),
+                ("squeezenet1_0", "squeezenet"),
+                ("mobilenetv2_1_0", "mobilenetv2"),
+                ("mnasnet1_0", "mnasnet"),
+            )
+        },
+    },
+)
 
 
 def build_module(family: str, config: dict[str, Any]) -> Any:

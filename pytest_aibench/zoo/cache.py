@@ -46,7 +46,11 @@ def cache_root() -> Path:
     """``$AIBENCH_CACHE/models``, else ``$XDG_CACHE_HOME/pytest-aibench/models`` (``~/.cache``)."""
     env = os.environ.get("AIBENCH_CACHE")
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(env).expanduser() if env else (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pytest-aibench"
+    base = (
+        Path(env).expanduser()
+        if env
+        else (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pytest-aibench"
+    )
     return base / "models"
 
 
@@ -91,9 +95,12 @@ def ensure(name: str, progress: Progress | None = None, root: Path | None = None
         with _file_lock(root / f".{name}.lock"):
             failed = _failed_before(root, name, session)
             if failed:
-                raise CardError(f"published model {name!r}: its build already failed in this session, not retried: "
-                                f"{failed}")
-            for stale in root.glob(f".{name}.build-*"):  # a build killed before it finished; none runs now (we hold the lock)
+                raise CardError(
+                    f"published model {name!r}: its build already failed in this session, not retried: {failed}"
+                )
+            for stale in root.glob(
+                f".{name}.build-*"
+            ):  # a build killed before it finished; none runs now (we hold the lock)
                 shutil.rmtree(stale, ignore_errors=True)
             if cached_card(name, root) is None:  # another process may have built it while we waited
                 try:
@@ -123,9 +130,11 @@ def check_pinned(name: str, artifacts: dict[str, dict[str, Any]], where: Path) -
     pinned = lock()["models"].get(name, {}).get("sha256", {})
     bad = [k for k, sha in pinned.items() if k in artifacts and artifacts[k].get("sha256") != sha]
     if bad:
-        raise CardError(f"cached published model {name!r} at {where}: {', '.join(bad)} differ from the sha256 pinned in "
-                        f"{shipped(LOCK)} ({', '.join(pinned[k][:16] for k in bad)}…); the cache was altered or built by "
-                        f"other tools: delete {where} and it is rebuilt on first use")
+        raise CardError(
+            f"cached published model {name!r} at {where}: {', '.join(bad)} differ from the sha256 pinned in "
+            f"{shipped(LOCK)} ({', '.join(pinned[k][:16] for k in bad)}…); the cache was altered or built by "
+            f"other tools: delete {where} and it is rebuilt on first use"
+        )
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
@@ -140,9 +149,15 @@ def build(name: str, root: Path, progress: Progress, variants: tuple[str, ...] |
     if entry is None:
         raise CardError(f"{name!r} is not a published zoo model (known: {', '.join(lock()['models'])})")
     side = int(entry["side"])
-    recipe = recipes.Recipe(name=name, family=name, config={}, dataset=dict(entry["calibration"]),
-                    input_shape=(None, 3, side, side), calibration=int(entry["calibration"]["params"]["samples"]),
-                    variants=tuple(variants or entry["variants"]))
+    recipe = recipes.Recipe(
+        name=name,
+        family=name,
+        config={},
+        dataset=dict(entry["calibration"]),
+        input_shape=(None, 3, side, side),
+        calibration=int(entry["calibration"]["params"]["samples"]),
+        variants=tuple(variants or entry["variants"]),
+    )
     tmp = root / f".{name}.build-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -152,7 +167,9 @@ def build(name: str, root: Path, progress: Progress, variants: tuple[str, ...] |
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build_into(name: str, entry: dict[str, Any], recipe: Any, root: Path, tmp: Path, progress: Progress) -> dict[str, Any]:
+def _build_into(
+    name: str, entry: dict[str, Any], recipe: Any, root: Path, tmp: Path, progress: Progress
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     steps = len(recipe.variants) + 1
     progress.note(f"building published model {name} ({entry['params'] / 1e6:.1f} M parameters) into {root / name}")
@@ -182,8 +199,10 @@ def _build_into(name: str, entry: dict[str, Any], recipe: Any, root: Path, tmp: 
         shutil.rmtree(root / name)
     os.replace(tmp, root / name)
     progress.update(f"{name} {_bar(steps, steps)} done")
-    progress.note(f"built {name} in {card['build_s']:.0f} s: {', '.join(arts)}"
-                  + (f"; skipped {', '.join(skipped)}" if skipped else ""))
+    progress.note(
+        f"built {name} in {card['build_s']:.0f} s: {', '.join(arts)}"
+        + (f"; skipped {', '.join(skipped)}" if skipped else "")
+    )
     return card
 
 
@@ -207,26 +226,46 @@ def _check_lock(name: str, entry: dict[str, Any], arts: dict[str, dict[str, Any]
             f"{', '.join(arts[k]['sha256'][:16] for k in bad)}…, but {shipped(LOCK)} pins "
             f"{', '.join(pinned[k][:16] for k in bad)}… (lock made with {lock().get('tools')}, built with {_tools()}). "
             "Install the pinned tools (pip install -e '.[all]'), or, if the change is intended, "
-            "refresh the lock with `python -m pytest_aibench.zoo lock`")
+            "refresh the lock with `python -m pytest_aibench.zoo lock`"
+        )
 
 
-def _card(name: str, entry: dict[str, Any], model: Any, recipe: Any, arts: dict[str, dict[str, Any]],
-          skipped: dict[str, str], seconds: float) -> dict[str, Any]:
+def _card(
+    name: str,
+    entry: dict[str, Any],
+    model: Any,
+    recipe: Any,
+    arts: dict[str, dict[str, Any]],
+    skipped: dict[str, str],
+    seconds: float,
+) -> dict[str, Any]:
     side = int(entry["side"])
     pinned = entry.get("sha256", {})
     for key, art in arts.items():
         art["lock"] = "pinned" if key in pinned else entry.get("unpinned", {}).get(key, "not pinned")
     return {
-        "name": name, "family": name, "config": {}, "trained": False, "seed": entry["seed"],
+        "name": name,
+        "family": name,
+        "config": {},
+        "trained": False,
+        "seed": entry["seed"],
         "weights": "seeded initialisation (pytest_aibench.zoo.published.seeded), never trained: accuracy is not "
-                   "applicable",
+        "applicable",
         "params": int(sum(p.numel() for p in model.parameters())),
         "flops": {str(side): zoo.count_flops(model, (1, 3, side, side))},
         "published": {k: entry[k] for k in ("params", "macs", "source")},
-        "input": {"name": "input", "shape": [None, 3, side, side], "layout": "NCHW", "dtype": "float32",
-                  "resizable": False},
+        "input": {
+            "name": "input",
+            "shape": [None, 3, side, side],
+            "layout": "NCHW",
+            "dtype": "float32",
+            "resizable": False,
+        },
         "dataset": {"calibration": entry["calibration"]},
-        "artifacts": arts, "skipped": skipped, "tools": _tools(), "build_s": round(seconds, 1),
+        "artifacts": arts,
+        "skipped": skipped,
+        "tools": _tools(),
+        "build_s": round(seconds, 1),
     }
 
 

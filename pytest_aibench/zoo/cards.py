@@ -100,8 +100,9 @@ def find_card(name: str, fixtures: Path | None = None) -> Card:
             if not path.is_file():
                 raise FileNotFoundError(f"{path} does not exist")
     except FileNotFoundError as exc:
-        raise CardError(f"zoo model {name!r} is not built: {exc}. Build it with "
-                        f"`python -m pytest_aibench.zoo build {name}`") from None
+        raise CardError(
+            f"zoo model {name!r} is not built: {exc}. Build it with `python -m pytest_aibench.zoo build {name}`"
+        ) from None
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

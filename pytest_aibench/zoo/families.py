@@ -30,8 +30,9 @@ def _n(blocks: int, depth: float) -> int:
     return max(1, round(blocks * depth))
 
 
-def conv_bn(cin: int, cout: int, k: int | tuple[int, int] = 3, s: int = 1, groups: int = 1,
-            act: str | None = "relu") -> Any:
+def conv_bn(
+    cin: int, cout: int, k: int | tuple[int, int] = 3, s: int = 1, groups: int = 1, act: str | None = "relu"
+) -> Any:
     pad: int | tuple[int, int] = (k - 1) // 2 if isinstance(k, int) else ((k[0] - 1) // 2, (k[1] - 1) // 2)
     layers = [nn.Conv2d(cin, cout, k, s, pad, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     if act == "relu":
@@ -65,7 +66,9 @@ def resnet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, dept
         def __init__(self, cin: int, mid: int, stride: int):
             super().__init__()
             cout = mid * self.expansion
-            self.body = nn.Sequential(conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, stride), conv_bn(mid, cout, 1, act=None))
+            self.body = nn.Sequential(
+                conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, stride), conv_bn(mid, cout, 1, act=None)
+            )
             self.short = nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=None)
             self.relu = nn.ReLU(inplace=True)
 
@@ -143,9 +146,14 @@ def dense_layer(cin: int, growth: int) -> Any:
     class DenseLayer(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, 4 * growth, 1, bias=False),
-                                      nn.BatchNorm2d(4 * growth), nn.ReLU(inplace=True),
-                                      nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False))
+            self.body = nn.Sequential(
+                nn.BatchNorm2d(cin),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cin, 4 * growth, 1, bias=False),
+                nn.BatchNorm2d(4 * growth),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False),
+            )
 
         def forward(self, x: Any) -> Any:
             return torch.cat([x, self.body(x)], 1)
@@ -186,7 +194,13 @@ def squeezenet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, 
 
     cin = _c(48, width)
     layers: list[Any] = [conv_bn(in_channels, cin, 3)]
-    for squeeze, expand, pool_after in ((8, 32, False), (8, 32, True), (16, 64, False), (16, 64, True), (24, 96, False)):
+    for squeeze, expand, pool_after in (
+        (8, 32, False),
+        (8, 32, True),
+        (16, 64, False),
+        (16, 64, True),
+        (24, 96, False),
+    ):
         for _ in range(_n(1, depth)):
             fire = Fire(cin, _c(squeeze, width), _c(expand, width))
             layers.append(fire)
@@ -208,8 +222,13 @@ class _InvertedResidual:
             def __init__(self, c: int):
                 super().__init__()
                 r = max(4, c // 4)
-                self.gate = nn.Sequential(global_pool(keepdim=True), nn.Conv2d(c, r, 1), nn.ReLU(inplace=True),
-                                          nn.Conv2d(r, c, 1), nn.Sigmoid())
+                self.gate = nn.Sequential(
+                    global_pool(keepdim=True),
+                    nn.Conv2d(c, r, 1),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(r, c, 1),
+                    nn.Sigmoid(),
+                )
 
             def forward(self, x: Any) -> Any:
                 return x * self.gate(x)
@@ -232,8 +251,16 @@ class _InvertedResidual:
         return Block()
 
 
-def _mbnet(config: tuple, stem: int, last: int, num_classes: int, in_channels: int, width: float, depth: float,
-           sep_first: bool = False) -> Any:
+def _mbnet(
+    config: tuple,
+    stem: int,
+    last: int,
+    num_classes: int,
+    in_channels: int,
+    width: float,
+    depth: float,
+    sep_first: bool = False,
+) -> Any:
     cin = _c(stem, width, 8)
     layers: list[Any] = [conv_bn(in_channels, cin, 3, 1, act="relu6")]
     if sep_first:  # MnasNet: a separable conv before the MBConv stages
@@ -252,13 +279,23 @@ def _mbnet(config: tuple, stem: int, last: int, num_classes: int, in_channels: i
 
 def mobilenetv2(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
     # (expansion, channels, blocks, stride, kernel, squeeze-excite): MobileNetV2's table, trimmed for 32x32 inputs
-    config = ((1, 16, 1, 1, 3, False), (6, 24, 2, 1, 3, False), (6, 32, 3, 2, 3, False), (6, 64, 2, 2, 3, False),
-              (6, 96, 1, 1, 3, False))
+    config = (
+        (1, 16, 1, 1, 3, False),
+        (6, 24, 2, 1, 3, False),
+        (6, 32, 3, 2, 3, False),
+        (6, 64, 2, 2, 3, False),
+        (6, 96, 1, 1, 3, False),
+    )
     return _mbnet(config, 32, 256, num_classes, in_channels, width, depth)
 
 
 def mnasnet(num_classes: int = 10, in_channels: int = 3, width: float = 1.0, depth: float = 1.0) -> Any:
     # MnasNet-A1's searched blocks: 3x3 and 5x5 MBConv, expansion 3 or 6, squeeze-excitation in some stages
-    config = ((6, 24, 2, 1, 3, False), (3, 40, 2, 2, 5, True), (6, 80, 2, 2, 3, False), (6, 96, 1, 1, 3, True),
-              (6, 112, 1, 1, 5, True))
+    config = (
+        (6, 24, 2, 1, 3, False),
+        (3, 40, 2, 2, 5, True),
+        (6, 80, 2, 2, 3, False),
+        (6, 96, 1, 1, 3, True),
+        (6, 112, 1, 1, 5, True),
+    )
     return _mbnet(config, 32, 256, num_classes, in_channels, width, depth, sep_first=True)

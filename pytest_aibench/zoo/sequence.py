@@ -18,11 +18,13 @@ else:
 
 def lstm(num_classes: int = 2, in_channels: int = 5, hidden: int = 32, layers: int = 1, dropout: float = 0.1) -> Any:
     """LSTM over (N, T, C) readings; a linear head on the last step's hidden state."""
+
     class LSTMClassifier(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(in_channels, hidden, num_layers=layers, batch_first=True,
-                                dropout=dropout if layers > 1 else 0.0)
+            self.lstm = nn.LSTM(
+                in_channels, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+            )
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(hidden, num_classes)
 

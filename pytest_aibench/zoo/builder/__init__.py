@@ -64,7 +64,7 @@ def _log(msg: str) -> None:
 
 def predictions(session: Any, data: Dataset, batch: int = 128) -> np.ndarray:
     x = session.adapt(data.x_eval)
-    return np.concatenate([session.infer(x[i:i + batch]).argmax(-1) for i in range(0, len(x), batch)])
+    return np.concatenate([session.infer(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)])
 
 
 def _drop(out: Path, arts: dict[str, dict[str, Any]], skipped: dict[str, str], key: str, why: str) -> None:
@@ -76,16 +76,32 @@ def _drop(out: Path, arts: dict[str, dict[str, Any]], skipped: dict[str, str], k
         (out / art["file"]).unlink(missing_ok=True)
 
 
-def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data: Dataset,
-                      input_spec: InputSpec, skipped: dict[str, str]) -> dict[str, np.ndarray]:
+def _measure_variants(
+    recipe: Recipe,
+    out: Path,
+    arts: dict[str, dict[str, Any]],
+    data: Dataset,
+    input_spec: InputSpec,
+    skipped: dict[str, str],
+) -> dict[str, np.ndarray]:
     """Each variant's accuracy on the base evaluation split, through the suites' own runners, on this
     machine; returns each variant's predictions."""
 
     preds: dict[str, np.ndarray] = {}
     for key, art in list(arts.items()):
         framework, quantization = key.split("/")
-        artifact = ModelArtifact(recipe.name, framework, quantization, quantization, art["format"], out / art["file"],
-                                 None, input_spec, recipe.family, recipe.config)
+        artifact = ModelArtifact(
+            recipe.name,
+            framework,
+            quantization,
+            quantization,
+            art["format"],
+            out / art["file"],
+            None,
+            input_spec,
+            recipe.family,
+            recipe.config,
+        )
         try:
             session = RUNNERS.get(framework).prepare(artifact, Node(threads=2), Settings())
             try:
@@ -101,8 +117,15 @@ def _measure_variants(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]]
     return preds
 
 
-def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data: Dataset,
-               preds: dict[str, np.ndarray], skipped: dict[str, str], samples: int) -> dict[str, Any]:
+def _isa_check(
+    recipe: Recipe,
+    out: Path,
+    arts: dict[str, dict[str, Any]],
+    data: Dataset,
+    preds: dict[str, np.ndarray],
+    skipped: dict[str, str],
+    samples: int,
+) -> dict[str, Any]:
     """Run every variant again on its runtime's AVX2 code paths (first ``samples`` evaluation samples;
     see ``isa_check``) and compare its predictions with this machine's. A variant that promises
     identical predictions on every ISA and breaks it, or that falls more than ``max_accuracy_drop``
@@ -113,9 +136,20 @@ def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data:
         return {"native": native, "why": "not checked (--isa-samples 0)"}
     n = min(samples, len(data.y_eval))
     PROGRESS.update(f"{recipe.name}: running {len(arts)} variants on AVX2 code paths ({n} samples)")
-    variants = isa_check.variants_of({"artifacts": arts, "family": recipe.family, "config": recipe.config,
-                                      "input": {"shape": list(recipe.input_shape), "layout": recipe.layout,
-                                                "resizable": recipe.resizable, "name": "input"}}, out)
+    variants = isa_check.variants_of(
+        {
+            "artifacts": arts,
+            "family": recipe.family,
+            "config": recipe.config,
+            "input": {
+                "shape": list(recipe.input_shape),
+                "layout": recipe.layout,
+                "resizable": recipe.resizable,
+                "name": "input",
+            },
+        },
+        out,
+    )
     scores, how, isa = isa_check.avx2(variants, data.x_eval[:n])
     y = data.y_eval[:n]
     fp32 = preds.get("torch/fp32")
@@ -128,22 +162,47 @@ def _isa_check(recipe: Recipe, out: Path, arts: dict[str, dict[str, Any]], data:
         got = scores[key].argmax(-1)
         differing = int((got != preds[key][:n]).sum())
         acc = round(float((got == y).mean()), 6)
-        checked[key] = {"checked": how[key], "identical": differing == 0, "differing_samples": differing,
-                        "accuracy_here": round(float((preds[key][:n] == y).mean()), 6), "accuracy_avx2": acc}
+        checked[key] = {
+            "checked": how[key],
+            "identical": differing == 0,
+            "differing_samples": differing,
+            "accuracy_here": round(float((preds[key][:n] == y).mean()), 6),
+            "accuracy_avx2": acc,
+        }
         if arts[key]["isa"]["portable"] and differing:
-            _drop(out, arts, skipped, key, f"promises identical predictions on every ISA, but {differing} of {n} "
-                                           f"differ on AVX2 code paths ({how[key]}): not shipped")
+            _drop(
+                out,
+                arts,
+                skipped,
+                key,
+                f"promises identical predictions on every ISA, but {differing} of {n} "
+                f"differ on AVX2 code paths ({how[key]}): not shipped",
+            )
         elif floor is not None and acc < floor:
-            _drop(out, arts, skipped, key, f"accuracy {acc:.4f} on AVX2 code paths ({how[key]}; {n} samples) is "
-                                           f"more than {recipe.max_accuracy_drop} below fp32's: not shipped")
-    emulated = None if isa is None else {"cpu": f"qemu-x86_64 -cpu {isa_check.CPU_MODEL} (AMD EPYC, Zen 1)",
-                                         "isa": isa, "isa_described": describe(isa),
-                                         "emulator": isa_check.emulator_version()}
+            _drop(
+                out,
+                arts,
+                skipped,
+                key,
+                f"accuracy {acc:.4f} on AVX2 code paths ({how[key]}; {n} samples) is "
+                f"more than {recipe.max_accuracy_drop} below fp32's: not shipped",
+            )
+    emulated = (
+        None
+        if isa is None
+        else {
+            "cpu": f"qemu-x86_64 -cpu {isa_check.CPU_MODEL} (AMD EPYC, Zen 1)",
+            "isa": isa,
+            "isa_described": describe(isa),
+            "emulator": isa_check.emulator_version(),
+        }
+    )
     return {"native": native, "samples": n, "emulated": emulated, "variants": checked}
 
 
-def _export(recipe: Recipe, model: Any, x_train: np.ndarray, out: Path, only: tuple[str, ...],
-            skipped: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _export(
+    recipe: Recipe, model: Any, x_train: np.ndarray, out: Path, only: tuple[str, ...], skipped: dict[str, str]
+) -> dict[str, dict[str, Any]]:
     """Every variant of the recipe (or those in ``only``) exported from the trained model."""
     for stale in out.glob("model*"):
         stale.unlink()
@@ -167,7 +226,10 @@ def _reference(model: Any, data: list[Dataset], out: Path) -> None:
     with torch.no_grad():
         for d in data:
             reference[d.content_hash] = np.concatenate(
-                [model(torch.from_numpy(d.x_eval[i:i + 256])).argmax(-1).numpy() for i in range(0, len(d.y_eval), 256)]
+                [
+                    model(torch.from_numpy(d.x_eval[i : i + 256])).argmax(-1).numpy()
+                    for i in range(0, len(d.y_eval), 256)
+                ]
             ).astype(np.int16)
     np.savez_compressed(out / "reference.npz", **reference)  # type: ignore[arg-type]
 
@@ -198,51 +260,108 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
     reference_acc = arts.get("torch/fp32", {}).get("accuracy")
     for key, art in list(arts.items()):
         if reference_acc is not None and art["accuracy"] < reference_acc - recipe.max_accuracy_drop:
-            _drop(out, arts, skipped, key, f"built, but its accuracy {art['accuracy']:.4f} on this CPU is more than "
-                                           f"{recipe.max_accuracy_drop} below fp32's {reference_acc:.4f} "
-                                           f"({art.get('method', '')}): not shipped")
+            _drop(
+                out,
+                arts,
+                skipped,
+                key,
+                f"built, but its accuracy {art['accuracy']:.4f} on this CPU is more than "
+                f"{recipe.max_accuracy_drop} below fp32's {reference_acc:.4f} "
+                f"({art.get('method', '')}): not shipped",
+            )
     isa = _isa_check(recipe, out, arts, base, preds, skipped, isa_samples)
-    np.savez_compressed(out / "predictions.npz",
-                        **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})  # type: ignore[arg-type]
+    np.savez_compressed(out / "predictions.npz", **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})  # type: ignore[arg-type]
     for art in arts.values():
         art["sha256"] = sha256_file(out / art["file"])
         art["size_bytes"] = (out / art["file"]).stat().st_size
     _reference(model, data, out)
     card = _card(recipe, model, data, arts, skipped, isa, kernels, out)
-    _log(f"{name}: done in {time.perf_counter() - t0:.0f} s; " +
-         ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in arts.items()))
+    _log(
+        f"{name}: done in {time.perf_counter() - t0:.0f} s; "
+        + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in arts.items())
+    )
     return card
 
 
-def _card(recipe: Recipe, model: Any, data: list[Dataset], arts: dict[str, dict[str, Any]], skipped: dict[str, str],
-          isa: dict[str, Any], kernels: str, out: Path) -> dict[str, Any]:
+def _card(
+    recipe: Recipe,
+    model: Any,
+    data: list[Dataset],
+    arts: dict[str, dict[str, Any]],
+    skipped: dict[str, str],
+    isa: dict[str, Any],
+    kernels: str,
+    out: Path,
+) -> dict[str, Any]:
     """The model card (and SHA256SUMS) written into ``out``."""
     base = data[0]
     flops, mflops = _flops(recipe, model)
     card = {
-        "name": recipe.name, "family": recipe.family, "config": recipe.config,
-        "params": int(sum(p.numel() for p in model.parameters())), "flops": flops, "mflops": mflops,
-        "input": {"name": "input", "shape": list(recipe.input_shape), "layout": recipe.layout, "dtype": "float32",
-                  "resizable": recipe.resizable},
-        "dataset": {**recipe.dataset, "sha256": base.content_hash, "train": int(len(base.y_train)),
-                    "eval": int(len(base.y_eval)), "resolutions": list(recipe.resolutions),
-                    "eval_sha256": {str(d.x_eval.shape[-1]): d.content_hash for d in data}},
-        "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
-                     "weight_decay": recipe.weight_decay, "seed": recipe.seed, "optimizer": "AdamW (fused) + OneCycleLR",
-                     "deterministic": True, "threads": recipe.threads, "resolutions": list(recipe.resolutions),
-                     "kernels": kernels},
+        "name": recipe.name,
+        "family": recipe.family,
+        "config": recipe.config,
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "flops": flops,
+        "mflops": mflops,
+        "input": {
+            "name": "input",
+            "shape": list(recipe.input_shape),
+            "layout": recipe.layout,
+            "dtype": "float32",
+            "resizable": recipe.resizable,
+        },
+        "dataset": {
+            **recipe.dataset,
+            "sha256": base.content_hash,
+            "train": int(len(base.y_train)),
+            "eval": int(len(base.y_eval)),
+            "resolutions": list(recipe.resolutions),
+            "eval_sha256": {str(d.x_eval.shape[-1]): d.content_hash for d in data},
+        },
+        "training": {
+            "epochs": recipe.epochs,
+            "batch_size": recipe.batch_size,
+            "lr": recipe.lr,
+            "weight_decay": recipe.weight_decay,
+            "seed": recipe.seed,
+            "optimizer": "AdamW (fused) + OneCycleLR",
+            "deterministic": True,
+            "threads": recipe.threads,
+            "resolutions": list(recipe.resolutions),
+            "kernels": kernels,
+        },
         "accuracy": {k: v["accuracy"] for k, v in arts.items()},
         # where those accuracies were measured: the instruction set picks the runtimes' kernels
         "measured_on": isa["native"],
         "isa_check": {k: v for k, v in isa.items() if k != "native"},
-        "predictions": {"file": "predictions.npz", "sha256": sha256_file(out / "predictions.npz"),
-                        "what": "each variant's predictions on the base evaluation split measured here, keyed "
-                                "framework__quantization (int16)"},
-        "reference": {"file": "reference.npz", "sha256": sha256_file(out / "reference.npz"),
-                      "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256"},
-        "tools": {"python": platform.python_version(), **{d: version_of(d) for d in
-                  ("torch", "torchao", "onnx", "onnxruntime", "onnxconverter-common", "litert-torch",
-                   "ai-edge-quantizer", "ai-edge-litert", "numpy")}},
+        "predictions": {
+            "file": "predictions.npz",
+            "sha256": sha256_file(out / "predictions.npz"),
+            "what": "each variant's predictions on the base evaluation split measured here, keyed "
+            "framework__quantization (int16)",
+        },
+        "reference": {
+            "file": "reference.npz",
+            "sha256": sha256_file(out / "reference.npz"),
+            "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256",
+        },
+        "tools": {
+            "python": platform.python_version(),
+            **{
+                d: version_of(d)
+                for d in (
+                    "torch",
+                    "torchao",
+                    "onnx",
+                    "onnxruntime",
+                    "onnxconverter-common",
+                    "litert-torch",
+                    "ai-edge-quantizer",
+                    "ai-edge-litert",
+                    "numpy",
+                )
+            },
+        },
         "artifacts": arts,
         "skipped": skipped,
     }
@@ -255,9 +374,21 @@ def _card(recipe: Recipe, model: Any, data: list[Dataset], arts: dict[str, dict[
 def cards_table() -> str:
     """Markdown: one row per built zoo model, accuracy per variant on its evaluation split."""
 
-    variants = [v.split("/") for v in ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8",
-                                       "onnxruntime/int8_dynamic", "onnxruntime/fp16", "litert/fp32", "litert/int8",
-                                       "litert/int8_dynamic", "litert/fp16")]
+    variants = [
+        v.split("/")
+        for v in (
+            "torch/fp32",
+            "torch/int8",
+            "onnxruntime/fp32",
+            "onnxruntime/int8",
+            "onnxruntime/int8_dynamic",
+            "onnxruntime/fp16",
+            "litert/fp32",
+            "litert/int8",
+            "litert/int8_dynamic",
+            "litert/fp16",
+        )
+    ]
     short = {"torch": "pt", "onnxruntime": "ort", "litert": "tfl", "int8_dynamic": "dyn8"}
     head = ["model", "params", "MFLOPs", *(f"{short[f]} {short.get(q, q)}" for f, q in variants), "MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -268,8 +399,13 @@ def cards_table() -> str:
             continue
         acc = card.data.get("accuracy", {})
         size = sum(a.get("size_bytes", 0) for a in card.artifacts.values()) / 2**20
-        cells = [f"`{name}`", f"{card.data['params'] / 1e3:.1f}k", f"{card.data['mflops']:.2f}",
-                 *(f"{acc[f'{f}/{q}']:.3f}" if f"{f}/{q}" in acc else "—" for f, q in variants), f"{size:.1f}"]
+        cells = [
+            f"`{name}`",
+            f"{card.data['params'] / 1e3:.1f}k",
+            f"{card.data['mflops']:.2f}",
+            *(f"{acc[f'{f}/{q}']:.3f}" if f"{f}/{q}" in acc else "—" for f, q in variants),
+            f"{size:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -278,17 +414,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_aibench.zoo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="train and export zoo models")
-    b.add_argument("names", nargs="*", help=f"models to build (default: all of {', '.join(RECIPES)}); a published-size "
-                   "model (resnet50, ...) is built into the cache, as on first use")
-    b.add_argument("--out", type=Path, default=models_root(),
-                   help="where the built folders go (default: where the zoo reads cards, %(default)s)")
-    b.add_argument("--only", action="append", default=[], metavar="FRAMEWORK/QUANT",
-                   help="export only these variants (repeatable)")
+    b.add_argument(
+        "names",
+        nargs="*",
+        help=f"models to build (default: all of {', '.join(RECIPES)}); a published-size "
+        "model (resnet50, ...) is built into the cache, as on first use",
+    )
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=models_root(),
+        help="where the built folders go (default: where the zoo reads cards, %(default)s)",
+    )
+    b.add_argument(
+        "--only", action="append", default=[], metavar="FRAMEWORK/QUANT", help="export only these variants (repeatable)"
+    )
     b.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (for quick checks)")
-    b.add_argument("--isa-samples", type=int, default=256, metavar="N",
-                   help="evaluation samples each variant runs again on its runtime's AVX2 code paths (torch capped "
-                        "to AVX2, the others under qemu-x86_64 -cpu EPYC) to check it across instruction sets; "
-                        "0: skip the check (default 256)")
+    b.add_argument(
+        "--isa-samples",
+        type=int,
+        default=256,
+        metavar="N",
+        help="evaluation samples each variant runs again on its runtime's AVX2 code paths (torch capped "
+        "to AVX2, the others under qemu-x86_64 -cpu EPYC) to check it across instruction sets; "
+        "0: skip the check (default 256)",
+    )
     b.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub.add_parser("list", help="list the zoo's recipes")
     lk = sub.add_parser("lock", help="rebuild published-size models and pin their sha256s in the lock file")

@@ -36,23 +36,27 @@ class ExportSkipped(Exception):
 INTEGER_ORT = {
     "portable": True,
     "how": "7-bit weights (reduce_range: int8 weights in [-64, 64]) times uint8 activations: two products "
-           "sum to at most 2*255*64 = 32,640 < 32,767, so MLAS's AVX2 kernels (vpmaddubsw adds pairs in int16 "
-           "with saturation) cannot saturate and compute the same int32 accumulators as VNNI's; "
-           "requantization is the same float arithmetic on every ISA"}
+    "sum to at most 2*255*64 = 32,640 < 32,767, so MLAS's AVX2 kernels (vpmaddubsw adds pairs in int16 "
+    "with saturation) cannot saturate and compute the same int32 accumulators as VNNI's; "
+    "requantization is the same float arithmetic on every ISA",
+}
 INTEGER_XNNPACK = {
     "portable": True,
     "how": "full-integer int8: XNNPACK's qs8 kernels widen to int16 before multiplying (AVX2) or use VNNI with "
-           "the zero-point correction folded into the bias (AVX-512), exact int32 accumulators either way "
-           "(XNNPACK tests every kernel for equality with its scalar reference); requantization is the same "
-           "float arithmetic on every ISA"}
+    "the zero-point correction folded into the bias (AVX-512), exact int32 accumulators either way "
+    "(XNNPACK tests every kernel for equality with its scalar reference); requantization is the same "
+    "float arithmetic on every ISA",
+}
 
 
 def floating(what: str) -> dict[str, Any]:
     """A variant whose arithmetic is (partly) floating point: identical predictions are not promised."""
-    return {"portable": False,
-            "how": f"{what}: the runtime picks float kernels by ISA (vector width and blocking change the "
-                   "summation order), so scores can differ in the last bits and a sample at a decision "
-                   "boundary can flip; the card's isa_check says what an AVX2-only CPU gave"}
+    return {
+        "portable": False,
+        "how": f"{what}: the runtime picks float kernels by ISA (vector width and blocking change the "
+        "summation order), so scores can differ in the last bits and a sample at a decision "
+        "boundary can flip; the card's isa_check says what an AVX2-only CPU gave",
+    }
 
 
 Exporter = Callable[[Any, Recipe, np.ndarray, Path], dict[str, Any]]
@@ -63,6 +67,7 @@ def exporter(key: str) -> Callable[[Exporter], Exporter]:
     def register(fn: Exporter) -> Exporter:
         EXPORTERS[key] = fn
         return fn
+
     return register
 
 
@@ -89,14 +94,18 @@ def _dynamic(recipe: Recipe) -> tuple[dict[int, Any], ...]:
 
 def calibration(x: np.ndarray, n: int) -> list[np.ndarray]:
     """The first ``n`` training samples, one per batch (what every static quantizer sees)."""
-    return [x[i:i + 1] for i in range(min(n, len(x)))]
+    return [x[i : i + 1] for i in range(min(n, len(x)))]
 
 
 @exporter("torch/fp32")
 def torch_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     torch.save(model.state_dict(), out / "model.pt")
-    return {"file": "model.pt", "format": "pt", "method": "state_dict (torch.load weights_only=True)",
-            "isa": floating("fp32 (ATen/oneDNN)")}
+    return {
+        "file": "model.pt",
+        "format": "pt",
+        "method": "state_dict (torch.load weights_only=True)",
+        "isa": floating("fp32 (ATen/oneDNN)"),
+    }
 
 
 def unfoldable_batchnorm_to_affine(model: Any) -> Any:
@@ -142,11 +151,16 @@ def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str
         converted = pt2e.convert_pt2e(prepared)
         final = torch.export.export(converted, (_example(recipe),), dynamic_shapes=_dynamic(recipe))
         torch.export.save(final, str(out / "model.int8.pt2"))
-    return {"file": "model.int8.pt2", "format": "pt2",
-            "method": f"torchao pt2e X86InductorQuantizer static int8, {recipe.calibration} train samples; "
-                      "runs as reference quantize/dequantize ops in eager mode",
-            "isa": floating("reference quantize/dequantize around fp32 convolutions (oneDNN); rounding to int8 "
-                            "after each layer makes a flip rare, not impossible")}
+    return {
+        "file": "model.int8.pt2",
+        "format": "pt2",
+        "method": f"torchao pt2e X86InductorQuantizer static int8, {recipe.calibration} train samples; "
+        "runs as reference quantize/dequantize ops in eager mode",
+        "isa": floating(
+            "reference quantize/dequantize around fp32 convolutions (oneDNN); rounding to int8 "
+            "after each layer makes a flip rare, not impossible"
+        ),
+    }
 
 
 def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
@@ -155,17 +169,28 @@ def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
         axes = {0: "batch", 2: "height", 3: "width"} if recipe.resizable else {0: "batch"}
         with warnings.catch_warnings():  # the TorchScript exporter is deprecated, but fast and needs no onnxscript
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(model, (_example(recipe, 1),), str(path), input_names=["input"],
-                              output_names=["logits"], dynamic_axes={"input": axes, "logits": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                model,
+                (_example(recipe, 1),),
+                str(path),
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": axes, "logits": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
     return path
 
 
 @exporter("onnxruntime/fp32")
 def onnx_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     _require("onnx", "onnx")
-    return {"file": _onnx_fp32(model, recipe, out).name, "format": "onnx", "method": "torch.onnx.export opset 17",
-            "isa": floating("fp32 (MLAS)")}
+    return {
+        "file": _onnx_fp32(model, recipe, out).name,
+        "format": "onnx",
+        "method": "torch.onnx.export opset 17",
+        "isa": floating("fp32 (MLAS)"),
+    }
 
 
 class _Reader:
@@ -185,27 +210,47 @@ def onnx_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str,
 
     pre = out / "model.pre.onnx"
     shape_inference.quant_pre_process(str(_onnx_fp32(model, recipe, out)), str(pre), skip_symbolic_shape=True)
-    q.quantize_static(str(pre), str(out / "model.int8.onnx"), _Reader(calibration(x, recipe.calibration)),
-                      quant_format=q.QuantFormat.QDQ, per_channel=True, weight_type=q.QuantType.QInt8,
-                      activation_type=q.QuantType.QUInt8, reduce_range=True)
+    q.quantize_static(
+        str(pre),
+        str(out / "model.int8.onnx"),
+        _Reader(calibration(x, recipe.calibration)),
+        quant_format=q.QuantFormat.QDQ,
+        per_channel=True,
+        weight_type=q.QuantType.QInt8,
+        activation_type=q.QuantType.QUInt8,
+        reduce_range=True,
+    )
     pre.unlink()
-    return {"file": "model.int8.onnx", "format": "onnx",
-            "method": f"onnxruntime quantize_static, QDQ, per-channel 7-bit weights (reduce_range), uint8 "
-                      f"activations, {recipe.calibration} train samples",
-            "isa": INTEGER_ORT}
+    return {
+        "file": "model.int8.onnx",
+        "format": "onnx",
+        "method": f"onnxruntime quantize_static, QDQ, per-channel 7-bit weights (reduce_range), uint8 "
+        f"activations, {recipe.calibration} train samples",
+        "isa": INTEGER_ORT,
+    }
 
 
 @exporter("onnxruntime/int8_dynamic")
 def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     q = _require("onnxruntime.quantization", "onnx")
 
-    q.quantize_dynamic(str(_onnx_fp32(model, recipe, out)), str(out / "model.int8_dynamic.onnx"),
-                       weight_type=q.QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "LSTM"], reduce_range=True)
-    return {"file": "model.int8_dynamic.onnx", "format": "onnx",
-            "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM, 7-bit weights (reduce_range); dynamic conv "
-                      "quantization is slower and less accurate on CPU",
-            "isa": floating("integer MatMul/Gemm/LSTM cannot saturate (7-bit weights), but the convolutions and the "
-                            "dynamic activation ranges are fp32")}
+    q.quantize_dynamic(
+        str(_onnx_fp32(model, recipe, out)),
+        str(out / "model.int8_dynamic.onnx"),
+        weight_type=q.QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gemm", "LSTM"],
+        reduce_range=True,
+    )
+    return {
+        "file": "model.int8_dynamic.onnx",
+        "format": "onnx",
+        "method": "onnxruntime quantize_dynamic on MatMul/Gemm/LSTM, 7-bit weights (reduce_range); dynamic conv "
+        "quantization is slower and less accurate on CPU",
+        "isa": floating(
+            "integer MatMul/Gemm/LSTM cannot saturate (7-bit weights), but the convolutions and the "
+            "dynamic activation ranges are fp32"
+        ),
+    }
 
 
 @exporter("onnxruntime/fp16")
@@ -217,8 +262,12 @@ def onnx_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str,
     tool = "onnxruntime.transformers"
     half = float16.convert_float_to_float16(onnx.load(str(_onnx_fp32(model, recipe, out))), keep_io_types=True)
     onnx.save(half, str(out / "model.fp16.onnx"))
-    return {"file": "model.fp16.onnx", "format": "onnx", "method": f"{tool} float16, float32 I/O",
-            "isa": floating("float16 weights computed in fp32 (ORT's CPU casts)")}
+    return {
+        "file": "model.fp16.onnx",
+        "format": "onnx",
+        "method": f"{tool} float16, float32 I/O",
+        "isa": floating("float16 weights computed in fp32 (ORT's CPU casts)"),
+    }
 
 
 def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
@@ -238,8 +287,12 @@ def _tflite_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
 @exporter("litert/fp32")
 def litert_fp32(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     shapes = f"fixed batch {recipe.tflite_batch}" if recipe.tflite_batch else "dynamic batch and resolution"
-    return {"file": _tflite_fp32(model, recipe, out).name, "format": "tflite", "method": f"litert-torch convert ({shapes})",
-            "isa": floating("fp32 (XNNPACK)")}
+    return {
+        "file": _tflite_fp32(model, recipe, out).name,
+        "format": "tflite",
+        "method": f"litert-torch convert ({shapes})",
+        "isa": floating("fp32 (XNNPACK)"),
+    }
 
 
 def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name: str, kind: str) -> Path:
@@ -255,8 +308,12 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
         rec = recipes.static_wi8_ai8()
     else:  # float16 weights, float compute
         manager = recipe_manager.RecipeManager()
-        manager.add_weight_only_config(regex=".*", operation_name=recipes.TFLOperationName.ALL_SUPPORTED,
-                                       num_bits=16, algorithm_key=algorithms.AlgorithmName.FLOAT_CASTING)
+        manager.add_weight_only_config(
+            regex=".*",
+            operation_name=recipes.TFLOperationName.ALL_SUPPORTED,
+            num_bits=16,
+            algorithm_key=algorithms.AlgorithmName.FLOAT_CASTING,
+        )
         rec = manager.get_quantization_recipe()
     quantizer = aq.Quantizer(str(src))
     quantizer.load_quantization_recipe(rec)
@@ -264,8 +321,11 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
         interpreter = _require("ai_edge_litert.interpreter", "litert")
         signature = interpreter.Interpreter(str(src)).get_signature_runner()
         input_name = next(iter(signature.get_input_details()))
-        result = quantizer.quantize(quantizer.calibrate(
-            {"serving_default": [{input_name: b} for b in calibration(x, recipe.calibration)]}, num_threads=2))
+        result = quantizer.quantize(
+            quantizer.calibrate(
+                {"serving_default": [{input_name: b} for b in calibration(x, recipe.calibration)]}, num_threads=2
+            )
+        )
     else:
         result = quantizer.quantize()
     path = out / name
@@ -276,20 +336,31 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
 @exporter("litert/int8_dynamic")
 def litert_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8_dynamic.tflite", "dynamic")
-    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer dynamic_wi8_afp32 (dynamic range)",
-            "isa": floating("int8 weights with activations quantized at run time from fp32 ranges, between fp32 ops")}
+    return {
+        "file": path.name,
+        "format": "tflite",
+        "method": "ai-edge-quantizer dynamic_wi8_afp32 (dynamic range)",
+        "isa": floating("int8 weights with activations quantized at run time from fp32 ranges, between fp32 ops"),
+    }
 
 
 @exporter("litert/int8")
 def litert_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8.tflite", "static")
-    return {"file": path.name, "format": "tflite",
-            "method": f"ai-edge-quantizer static_wi8_ai8 (full integer, int8 I/O), {recipe.calibration} train samples",
-            "isa": INTEGER_XNNPACK}
+    return {
+        "file": path.name,
+        "format": "tflite",
+        "method": f"ai-edge-quantizer static_wi8_ai8 (full integer, int8 I/O), {recipe.calibration} train samples",
+        "isa": INTEGER_XNNPACK,
+    }
 
 
 @exporter("litert/fp16")
 def litert_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.fp16.tflite", "fp16")
-    return {"file": path.name, "format": "tflite", "method": "ai-edge-quantizer float_casting: float16 weights",
-            "isa": floating("float16 weights computed in fp32 (XNNPACK)")}
+    return {
+        "file": path.name,
+        "format": "tflite",
+        "method": "ai-edge-quantizer float_casting: float16 weights",
+        "isa": floating("float16 weights computed in fp32 (XNNPACK)"),
+    }

@@ -75,7 +75,7 @@ def emulator_version() -> str | None:
 class Variant:
     """One artifact to run: what the project's runners need to prepare it."""
 
-    key: str              # "framework/quantization"
+    key: str  # "framework/quantization"
     path: str
     format: str
     family: str | None
@@ -85,8 +85,13 @@ class Variant:
 
 def variants_of(card: dict[str, Any], folder: Path, keys: list[str] | None = None) -> list[Variant]:
     arts = card.get("artifacts", {})
-    return [Variant(k, str(folder / a["file"]), a["format"], card.get("family"), card.get("config", {}),
-                    card.get("input", {})) for k, a in arts.items() if keys is None or k in keys]
+    return [
+        Variant(
+            k, str(folder / a["file"]), a["format"], card.get("family"), card.get("config", {}), card.get("input", {})
+        )
+        for k, a in arts.items()
+        if keys is None or k in keys
+    ]
 
 
 def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int = 64) -> dict[str, np.ndarray]:
@@ -99,14 +104,28 @@ def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int
         shape = list(spec.get("shape", ()))
         if spec.get("resizable") and len(shape) == 4:  # global pooling: any height and width
             shape[2] = shape[3] = None
-        input_spec = InputSpec(shape=tuple(shape), name=spec.get("name", "input"),
-                               layout=spec.get("layout", "NCHW"), dtype=spec.get("dtype", "float32"))
-        artifact = ModelArtifact(Path(v.path).parent.name, framework, quantization, quantization, v.format,
-                                 Path(v.path), None, input_spec, v.family, v.config)
+        input_spec = InputSpec(
+            shape=tuple(shape),
+            name=spec.get("name", "input"),
+            layout=spec.get("layout", "NCHW"),
+            dtype=spec.get("dtype", "float32"),
+        )
+        artifact = ModelArtifact(
+            Path(v.path).parent.name,
+            framework,
+            quantization,
+            quantization,
+            v.format,
+            Path(v.path),
+            None,
+            input_spec,
+            v.family,
+            v.config,
+        )
         session = RUNNERS.get(framework).prepare(artifact, Node(threads=threads), Settings())
         try:
             xa = session.adapt(x)
-            out[v.key] = np.concatenate([session.infer(xa[i:i + batch]) for i in range(0, len(xa), batch)])
+            out[v.key] = np.concatenate([session.infer(xa[i : i + batch]) for i in range(0, len(xa), batch)])
         finally:
             session.close()
     return out
@@ -123,8 +142,12 @@ def avx2(variants: list[Variant], x: np.ndarray) -> tuple[dict[str, np.ndarray],
         env = CAPS[framework]
         group = [v for v in capped if v.key.startswith(framework + "/")]
         scores.update(_run([(group, x)], [], env)[0][0])
-        how.update({v.key: "this CPU, kernels capped to AVX2 (" + " ".join(f"{k}={e}" for k, e in env.items()) + ")"
-                    for v in group})
+        how.update(
+            {
+                v.key: "this CPU, kernels capped to AVX2 (" + " ".join(f"{k}={e}" for k, e in env.items()) + ")"
+                for v in group
+            }
+        )
     isa = None
     if emulated and emulator() is not None:
         got, isa = run_emulated(emulated, x)
@@ -133,16 +156,18 @@ def avx2(variants: list[Variant], x: np.ndarray) -> tuple[dict[str, np.ndarray],
     return scores, how, isa
 
 
-def run_emulated(variants: list[Variant], x: np.ndarray, timeout: float = 3600) -> tuple[dict[str, np.ndarray],
-                                                                                         list[str]]:
+def run_emulated(
+    variants: list[Variant], x: np.ndarray, timeout: float = 3600
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """The same as :func:`predict`, inside ``qemu-x86_64 -cpu EPYC``: the scores and the ISA flags the
     emulated process saw (checked to be AVX2 without AVX-512, so a silent fallback cannot pass)."""
     results, isa = run_emulated_many([(variants, x)], timeout)
     return results[0], isa
 
 
-def run_emulated_many(jobs: list[tuple[list[Variant], np.ndarray]], timeout: float = 3600
-                      ) -> tuple[list[dict[str, np.ndarray]], list[str]]:
+def run_emulated_many(
+    jobs: list[tuple[list[Variant], np.ndarray]], timeout: float = 3600
+) -> tuple[list[dict[str, np.ndarray]], list[str]]:
     """Several (variants, inputs) jobs in one emulated process (it starts slowly: imports run ~60x
     slower): each job's scores, and the ISA flags the emulated process saw."""
     qemu = emulator()
@@ -154,21 +179,28 @@ def run_emulated_many(jobs: list[tuple[list[Variant], np.ndarray]], timeout: flo
     return results, isa
 
 
-def _run(jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_extra: dict[str, str],
-         timeout: float = 3600) -> tuple[list[dict[str, np.ndarray]], list[str]]:
+def _run(
+    jobs: list[tuple[list[Variant], np.ndarray]], prefix: list[str], env_extra: dict[str, str], timeout: float = 3600
+) -> tuple[list[dict[str, np.ndarray]], list[str]]:
     """The probe in a fresh interpreter (``prefix``: the emulator, or nothing), with ``env_extra``."""
     with tempfile.TemporaryDirectory(prefix="aibench-isa-") as tmp:
         spec = []
         for i, (variants, x) in enumerate(jobs):
             np.save(Path(tmp) / f"x{i}.npy", np.ascontiguousarray(x))
-            spec.append({"variants": [v.__dict__ for v in variants], "x": str(Path(tmp) / f"x{i}.npy"),
-                         "out": str(Path(tmp) / f"scores{i}.npz")})
+            spec.append(
+                {
+                    "variants": [v.__dict__ for v in variants],
+                    "x": str(Path(tmp) / f"x{i}.npy"),
+                    "out": str(Path(tmp) / f"scores{i}.npz"),
+                }
+            )
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"jobs": spec, "isa": str(Path(tmp) / "isa.json")}))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", **env_extra}
         cmd = [*prefix, sys.executable, "-m", "pytest_aibench.zoo.builder.isa_check", "probe", str(job)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=str(Path(__file__).resolve().parents[2]))
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(Path(__file__).resolve().parents[2])
+        )
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "TCG doesn't support" not in ln]
             raise EmulationError(f"AVX2 run failed (exit {proc.returncode}):\n" + "\n".join(lines[-15:]))

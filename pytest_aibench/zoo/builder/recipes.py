@@ -9,8 +9,18 @@ from pytest_aibench.data import Dataset, materialize
 from pytest_aibench.manifest.model import DatasetSpec
 
 #: every variant the exporters can make, in card order
-ALL_VARIANTS = ("torch/fp32", "torch/int8", "onnxruntime/fp32", "onnxruntime/int8", "onnxruntime/int8_dynamic",
-                "onnxruntime/fp16", "litert/fp32", "litert/int8", "litert/int8_dynamic", "litert/fp16")
+ALL_VARIANTS = (
+    "torch/fp32",
+    "torch/int8",
+    "onnxruntime/fp32",
+    "onnxruntime/int8",
+    "onnxruntime/int8_dynamic",
+    "onnxruntime/fp16",
+    "litert/fp32",
+    "litert/int8",
+    "litert/int8_dynamic",
+    "litert/fp16",
+)
 
 
 @dataclass(frozen=True)
@@ -18,9 +28,9 @@ class Recipe:
     name: str
     family: str
     config: dict[str, Any]
-    dataset: dict[str, Any]                 # a DatasetSpec's fields: source, split_seed, eval_fraction, params
+    dataset: dict[str, Any]  # a DatasetSpec's fields: source, split_seed, eval_fraction, params
     input_shape: tuple[int | None, ...]
-    layout: str = "NCHW"                    # NTC for sequences (batch, time, channels)
+    layout: str = "NCHW"  # NTC for sequences (batch, time, channels)
     #: LiteRT export with this fixed batch where a dynamic batch will not convert (recurrent graphs)
     tflite_batch: int | None = None
     epochs: int = 30
@@ -32,74 +42,146 @@ class Recipe:
     threads: int = 2
     #: input resolutions trained on, alternating batches (the first is the card's base); image models only
     resolutions: tuple[int, ...] = ()
-    resizable: bool = False                 # exported with dynamic height/width
-    calibration: int = 256                  # train samples for static quantization
+    resizable: bool = False  # exported with dynamic height/width
+    calibration: int = 256  # train samples for static quantization
     #: a variant losing more top-1 accuracy than this against the same model's fp32 is not shipped
     max_accuracy_drop: float = 0.05
     variants: tuple[str, ...] = ALL_VARIANTS
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-SHAPES = {"source": "shapes", "split_seed": 0, "eval_fraction": 0.25,
-          "params": {"samples": 3000, "size": 32, "classes": 10, "seed": 0}}
+SHAPES = {
+    "source": "shapes",
+    "split_seed": 0,
+    "eval_fraction": 0.25,
+    "params": {"samples": 3000, "size": 32, "classes": 10, "seed": 0},
+}
 
 
 def _aiot(family: str, width: float, depth: float = 1.0, epochs: int = 8, lr: float = 4e-3) -> Recipe:
-    return Recipe(name=f"{family}-shapes", family=family,
-                  config={"width": width, "depth": depth, "num_classes": 10, "in_channels": 3},
-                  dataset=SHAPES, input_shape=(None, 3, 32, 32), epochs=epochs, lr=lr, resolutions=(32, 48),
-                  resizable=True)
+    return Recipe(
+        name=f"{family}-shapes",
+        family=family,
+        config={"width": width, "depth": depth, "num_classes": 10, "in_channels": 3},
+        dataset=SHAPES,
+        input_shape=(None, 3, 32, 32),
+        epochs=epochs,
+        lr=lr,
+        resolutions=(32, 48),
+        resizable=True,
+    )
 
 
-def _scenario(name: str, family: str, config: dict[str, Any], source: str, params: dict[str, Any],
-              shape: tuple[int | None, ...], epochs: int, lr: float = 4e-3, **kw: Any) -> Recipe:
+def _scenario(
+    name: str,
+    family: str,
+    config: dict[str, Any],
+    source: str,
+    params: dict[str, Any],
+    shape: tuple[int | None, ...],
+    epochs: int,
+    lr: float = 4e-3,
+    **kw: Any,
+) -> Recipe:
     """An Edge AI Bench scenario model, trained on its own seeded dataset."""
-    return Recipe(name=name, family=family, config=config, input_shape=shape, epochs=epochs, lr=lr,
-                  dataset={"source": source, "split_seed": 0, "eval_fraction": 0.25, "params": params}, **kw)
+    return Recipe(
+        name=name,
+        family=family,
+        config=config,
+        input_shape=shape,
+        epochs=epochs,
+        lr=lr,
+        dataset={"source": source, "split_seed": 0, "eval_fraction": 0.25, "params": params},
+        **kw,
+    )
 
 
 #: Edge AI Bench's scenarios: ICU monitoring, smart-home faces, surveillance re-ID, driving signs
 EDGE_AI = (
-    _scenario("lstm-vitals", "lstm", {"num_classes": 2, "in_channels": 5, "hidden": 32, "layers": 1},
-              "vitals", {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0}, (None, 48, 5),
-              epochs=30, lr=5e-3, layout="NTC", tflite_batch=1,
-              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32",
-                        "litert/int8_dynamic")),
-    _scenario("tinycnn-faces", "tinycnn", {"width": 16, "num_classes": 2, "in_channels": 1}, "lfw_subset", {},
-              (None, 1, 25, 25), epochs=60, lr=5e-3, batch_size=32, calibration=64,
-              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
-    _scenario("mobilenetv2-signs", "mobilenetv2", {"width": 0.35, "num_classes": 8, "in_channels": 3}, "signs",
-              {"samples": 2400, "size": 32, "num_classes": 8, "seed": 0}, (None, 3, 32, 32), epochs=10,
-              calibration=128,
-              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
-    _scenario("resnet-reid", "resnet", {"width": 0.5, "num_classes": 30, "in_channels": 3}, "reid",
-              {"samples": 1800, "size": 32, "identities": 30, "cameras": 3, "seed": 0}, (None, 3, 32, 32),
-              epochs=30, calibration=128,
-              variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8")),
+    _scenario(
+        "lstm-vitals",
+        "lstm",
+        {"num_classes": 2, "in_channels": 5, "hidden": 32, "layers": 1},
+        "vitals",
+        {"samples": 2000, "steps": 48, "positive_fraction": 0.3, "seed": 0},
+        (None, 48, 5),
+        epochs=30,
+        lr=5e-3,
+        layout="NTC",
+        tflite_batch=1,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+    _scenario(
+        "tinycnn-faces",
+        "tinycnn",
+        {"width": 16, "num_classes": 2, "in_channels": 1},
+        "lfw_subset",
+        {},
+        (None, 1, 25, 25),
+        epochs=60,
+        lr=5e-3,
+        batch_size=32,
+        calibration=64,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
+    _scenario(
+        "mobilenetv2-signs",
+        "mobilenetv2",
+        {"width": 0.35, "num_classes": 8, "in_channels": 3},
+        "signs",
+        {"samples": 2400, "size": 32, "num_classes": 8, "seed": 0},
+        (None, 3, 32, 32),
+        epochs=10,
+        calibration=128,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
+    _scenario(
+        "resnet-reid",
+        "resnet",
+        {"width": 0.5, "num_classes": 30, "in_channels": 3},
+        "reid",
+        {"samples": 1800, "size": 32, "identities": 30, "cameras": 3, "seed": 0},
+        (None, 3, 32, 32),
+        epochs=30,
+        calibration=128,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
 )
 
 
 RECIPES: dict[str, Recipe] = {
     "tinycnn-digits": Recipe(
-        name="tinycnn-digits", family="tinycnn", config={"width": 16, "num_classes": 10, "in_channels": 1},
+        name="tinycnn-digits",
+        family="tinycnn",
+        config={"width": 16, "num_classes": 10, "in_channels": 1},
         dataset={"source": "digits", "split_seed": 0, "eval_fraction": 0.25},
-        input_shape=(None, 1, 8, 8), epochs=30),
+        input_shape=(None, 1, 8, 8),
+        epochs=30,
+    ),
     # a deliberately small edge model for the edge-cloud suite (tinycnn-digits is its cloud model)
     "tinycnn4-digits": Recipe(
-        name="tinycnn4-digits", family="tinycnn", config={"width": 4, "num_classes": 10, "in_channels": 1},
+        name="tinycnn4-digits",
+        family="tinycnn",
+        config={"width": 4, "num_classes": 10, "in_channels": 1},
         dataset={"source": "digits", "split_seed": 0, "eval_fraction": 0.25},
-        input_shape=(None, 1, 8, 8), epochs=30, lr=1e-2,
-        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32")),
+        input_shape=(None, 1, 8, 8),
+        epochs=30,
+        lr=1e-2,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32"),
+    ),
     # AIoTBench's heavy families (ResNet50, InceptionV3, DenseNet121) and light ones (SqueezeNet,
     # MobileNetV2, MnasNet), in light configurations that train in about a minute on 2 cores
-    **{r.name: r for r in (
-        _aiot("resnet", 0.35),
-        _aiot("inception", 0.5),
-        _aiot("densenet", 0.5),
-        _aiot("squeezenet", 0.5),
-        _aiot("mobilenetv2", 0.35),
-        _aiot("mnasnet", 0.35),
-    )},
+    **{
+        r.name: r
+        for r in (
+            _aiot("resnet", 0.35),
+            _aiot("inception", 0.5),
+            _aiot("densenet", 0.5),
+            _aiot("squeezenet", 0.5),
+            _aiot("mobilenetv2", 0.35),
+            _aiot("mnasnet", 0.35),
+        )
+    },
     **{r.name: r for r in EDGE_AI},
 }
 
@@ -109,8 +191,13 @@ def dataset_spec(recipe: Recipe, size: int | None = None) -> DatasetSpec:
     params = dict(d.get("params", {}))
     if size is not None:
         params["size"] = size
-    return DatasetSpec(name=d["source"], source=d["source"], eval_fraction=d.get("eval_fraction", 0.25),
-                       split_seed=d.get("split_seed", 0), params=params)
+    return DatasetSpec(
+        name=d["source"],
+        source=d["source"],
+        eval_fraction=d.get("eval_fraction", 0.25),
+        split_seed=d.get("split_seed", 0),
+        params=params,
+    )
 
 
 def datasets_for(recipe: Recipe) -> list[Dataset]:

@@ -44,8 +44,10 @@ PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
 
 
 def kernels_description(capability: str) -> str:
-    return (f"ATen {capability} kernels (ATEN_CPU_CAPABILITY=avx2), MKL CBWR=COMPATIBLE GEMMs, oneDNN and "
-            "NNPACK off, fused AdamW: the same weights on any x86 CPU with AVX2 and FMA")
+    return (
+        f"ATen {capability} kernels (ATEN_CPU_CAPABILITY=avx2), MKL CBWR=COMPATIBLE GEMMs, oneDNN and "
+        "NNPACK off, fused AdamW: the same weights on any x86 CPU with AVX2 and FMA"
+    )
 
 
 def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any:
@@ -71,7 +73,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
             order = torch.randperm(len(y), generator=gen)
             total = 0.0
             for i in range(0, len(y), recipe.batch_size):
-                idx = order[i:i + recipe.batch_size]
+                idx = order[i : i + recipe.batch_size]
                 x = xs[step % len(xs)]
                 opt.zero_grad()
                 loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
@@ -81,8 +83,10 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
                 step += 1
                 total += loss.detach().item() * len(idx)
                 if progress is not None:
-                    progress.update(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs}, batch "
-                                    f"{i // recipe.batch_size + 1}/{steps_per_epoch}, loss {loss.detach().item():.4f}")
+                    progress.update(
+                        f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs}, batch "
+                        f"{i // recipe.batch_size + 1}/{steps_per_epoch}, loss {loss.detach().item():.4f}"
+                    )
             if progress is not None and (epoch % 5 == 4 or epoch == recipe.epochs - 1):
                 progress.note(f"{recipe.name}: epoch {epoch + 1}/{recipe.epochs} loss {total / len(y):.4f}")
     finally:
@@ -110,9 +114,19 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
     recipe_path = workdir / f".{recipe.name}.recipe.pkl"
     recipe_path.write_bytes(pickle.dumps(recipe))
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest_aibench.zoo.builder.training", str(recipe_path), str(path),
-                               *(["--quiet"] if quiet else [])], env={**os.environ, **PORTABLE_ENV}, check=False,
-                              cwd=str(Path(__file__).resolve().parents[2]))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest_aibench.zoo.builder.training",
+                str(recipe_path),
+                str(path),
+                *(["--quiet"] if quiet else []),
+            ],
+            env={**os.environ, **PORTABLE_ENV},
+            check=False,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
     finally:
         recipe_path.unlink(missing_ok=True)
     if proc.returncode != 0 or not path.is_file():
@@ -127,5 +141,4 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
 
 
 if __name__ == "__main__":
-
     sys.exit(_child(sys.argv[1], sys.argv[2], "--quiet" in sys.argv[3:]))
