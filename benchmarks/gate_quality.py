@@ -33,9 +33,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.judge import compare
 from pytest_aibench.judge.compare import judge, parse_rules
-from pytest_aibench.report.result import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 

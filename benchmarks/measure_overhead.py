@@ -55,7 +55,7 @@ def loadgen_overhead(quick: bool = False) -> tuple[float, float] | None:
         import mlperf_loadgen  # noqa: F401
     except ImportError:
         return None
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.measure import loadgen
 
     xa = np.zeros((256, 1, 8, 8), np.float32)
@@ -126,7 +126,7 @@ def repeat_item(times: int = 5) -> list[float]:
 TWO_TIMERS = """
 import numpy as np, pytest
 from pytest_aibench.artifact import resolve
-from pytest_aibench.manifest.model import ModelSpec, Settings
+from pytest_aibench.core.model import ModelSpec, Settings
 from pytest_aibench.sim.node import Node
 from pytest_aibench.registry import RUNNERS
 

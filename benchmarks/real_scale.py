@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _ort_session(name: str, cache: Path):
     from pytest_aibench.artifact import resolve
-    from pytest_aibench.manifest.model import ModelSpec, Settings
+    from pytest_aibench.builder import cache as zoo_cache
+    from pytest_aibench.core.model import ModelSpec, Settings
     from pytest_aibench.runtimes import RUNNERS
     from pytest_aibench.sim.node import Node
-    from pytest_aibench.zoo import cache as zoo_cache
 
     zoo_cache.ensure(name, Progress(quiet=True), cache)
     os.environ["AIBENCH_CACHE"] = str(cache.parent)
@@ -87,7 +87,7 @@ STREAM = textwrap.dedent("""
     from pathlib import Path
     import numpy as np, onnxruntime as ort
     from pytest_aibench.data.images import ImagesSource, Decoded, Preprocess
-    from pytest_aibench.manifest.model import DatasetSpec
+    from pytest_aibench.core.model import DatasetSpec
     root = Path(sys.argv[1])
     files, y, _ = ImagesSource().load(DatasetSpec(name="img", source="images", path=root))
     sess = ort.InferenceSession(str(root.parent / "gap.onnx"), providers=["CPUExecutionProvider"])
@@ -137,8 +137,8 @@ def streaming(n: int) -> None:
 
 
 def builds(cache: Path) -> None:
+    from pytest_aibench.builder import cache as zoo_cache
     from pytest_aibench.measure.timing import time_calls
-    from pytest_aibench.zoo import cache as zoo_cache
 
     rows = []
     for name in zoo_cache.lock()["models"]:

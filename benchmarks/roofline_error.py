@@ -25,7 +25,7 @@ PUBLISHED = ("resnet50", "inceptionv3", "densenet121", "squeezenet1_0", "mobilen
 
 def _model(name: str) -> tuple[str, tuple[int, ...]]:
     if name in PUBLISHED:
-        from pytest_aibench.zoo import cache
+        from pytest_aibench.builder import cache
 
         folder = cache.ensure(name)
         side = int(cache.lock()["models"][name]["side"])

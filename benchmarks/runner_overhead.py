@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.artifact import resolve
+from pytest_aibench.core.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.data import materialize
-from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.measure.timing import time_calls
 from pytest_aibench.registry import RUNNERS
 from pytest_aibench.runtimes import missing

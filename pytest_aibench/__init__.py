@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.core.case import Case
+    from pytest_aibench.core.model import DatasetSpec, InputSpec, Settings
+    from pytest_aibench.core.result import Result
     from pytest_aibench.data import DATASETS, Dataset, DatasetSource
     from pytest_aibench.errors import ArtifactError, NotAvailable
     from pytest_aibench.judge.metrics import METRICS, MetricGroup, MetricInfo
-    from pytest_aibench.manifest.case import Case
-    from pytest_aibench.manifest.model import DatasetSpec, InputSpec, Settings
     from pytest_aibench.measure import Measurement
     from pytest_aibench.paradigms import PARADIGMS, Paradigm, ParadigmContext
     from pytest_aibench.quantization import QUANTIZATIONS, Quantization
     from pytest_aibench.registry import Registry
-    from pytest_aibench.report.result import Result
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.runtimes import RUNNERS, Runner, RunnerSession
     from pytest_aibench.sim.node import Node

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.core.model import InputSpec, ModelSpec
 from pytest_aibench.errors import ArtifactError, NotAvailable
-from pytest_aibench.manifest.model import InputSpec, ModelSpec
 from pytest_aibench.zoo.cards import Card, CardError, find_card
 
 __all__ = ["ArtifactError", "ModelArtifact", "NotAvailable", "resolve"]

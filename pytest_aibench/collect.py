@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from pytest_aibench.core.case import Case
 from pytest_aibench.item import run_item
-from pytest_aibench.manifest.case import Case
 from pytest_aibench.manifest.matrix import marker_tokens
 from pytest_aibench.state import state
 

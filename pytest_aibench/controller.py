@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.judge.baseline import saved_path
 from pytest_aibench.judge.compare import key, machine_differences
 from pytest_aibench.machine import machine_info
@@ -19,7 +20,6 @@ from pytest_aibench.report.html import render
 from pytest_aibench.report.journal import Journal
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
-from pytest_aibench.report.result import Result
 from pytest_aibench.report.terminal import leaderboard
 from pytest_aibench.runtimes import version_of
 from pytest_aibench.state import State

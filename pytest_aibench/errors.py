@@ -1,4 +1,4 @@
-"""The two ways an item cannot be measured as asked, shared by every layer (a leaf: imports nothing)."""
+"""The ways an item cannot be measured as asked, shared by every layer (a leaf: imports nothing)."""
 
 from __future__ import annotations
 
@@ -9,3 +9,7 @@ class NotAvailable(Exception):
 
 class ArtifactError(Exception):
     """The model file is missing, corrupt or does not match its checksum, input spec or data."""
+
+
+class CardError(Exception):
+    """A zoo model is missing or its card is unreadable."""

@@ -71,3 +71,15 @@ def recorded_sums(folder: Path) -> dict[str, str]:
                 digest, _, name = line.partition("  ")
                 out[name.strip().lstrip("*")] = digest.strip()
     return out
+
+
+def cache_root() -> Path:
+    """Where built models are cached: ``$AIBENCH_CACHE/models``, else ``$XDG_CACHE_HOME/pytest-aibench/models`` (``~/.cache``)."""
+    env = os.environ.get("AIBENCH_CACHE")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = (
+        Path(env).expanduser()
+        if env
+        else (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pytest-aibench"
+    )
+    return base / "models"

@@ -25,14 +25,14 @@ from pytest_aibench.state import state
 
 if TYPE_CHECKING:
     from pytest_aibench import artifact, data, files, handwritten, registry, runtimes
-    from pytest_aibench.manifest.case import Case
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.builder import cache
+    from pytest_aibench.core.case import Case
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.run import against, measure, places
     from pytest_aibench.run import plan as plans
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.sim import node as nodes
     from pytest_aibench.sim.topology import Topology
-    from pytest_aibench.zoo import cache
 else:
     against = lazy("pytest_aibench.run.against")
     artifact = lazy("pytest_aibench.artifact")
@@ -45,7 +45,7 @@ else:
     runtimes = lazy("pytest_aibench.runtimes")
     files = lazy("pytest_aibench.files")
     registry = lazy("pytest_aibench.registry")
-    cache = lazy("pytest_aibench.zoo.cache")
+    cache = lazy("pytest_aibench.builder.cache")
 
 
 @pytest.fixture

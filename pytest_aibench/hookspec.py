@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_aibench.report.result import Result
+    from pytest_aibench.core.result import Result
 
 hookspec = pytest.hookspec
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.judge.gates import check_all
 from pytest_aibench.outcomes import fail
-from pytest_aibench.report.result import Result
 from pytest_aibench.run.places import Place, PlaceError
 from pytest_aibench.state import RESULT, state
 

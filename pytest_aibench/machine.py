@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from pytest_aibench.isa import isa_flags, level
-from pytest_aibench.runtimes import version_of
+from pytest_aibench.versions import version_of
 
 _DISTS = (
     "pytest",

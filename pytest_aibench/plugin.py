@@ -36,10 +36,10 @@ from pytest_aibench.state import RESULT, STATE, State, state
 if TYPE_CHECKING:
     from pytest_aibench import cluster, collect, controller, isa, junit, registry
     from pytest_aibench.cluster import backend as backends
+    from pytest_aibench.core.case import Case
     from pytest_aibench.judge import baseline, compare, metrics
     from pytest_aibench.manifest import loader as manifest
     from pytest_aibench.manifest import validate
-    from pytest_aibench.manifest.case import Case
     from pytest_aibench.report import journal
     from pytest_aibench.run import against, measure
 else:

@@ -159,8 +159,8 @@ def manifest(
 @pytest.fixture(scope="session")
 def linear_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
     """A ridge-regression digits classifier (train split, seed 0) saved as .npz: (bytes, sha256)."""
+    from pytest_aibench.core.model import DatasetSpec
     from pytest_aibench.data import materialize
-    from pytest_aibench.manifest.model import DatasetSpec
 
     data = materialize(DatasetSpec(name="digits", source="digits"))
     x = data.x_train.reshape(len(data.x_train), -1)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report.html import _rank, distributions_svg, log_ticks, nice_ticks, pareto_svg, render
-from pytest_aibench.report.result import Result
 
 
 @settings(max_examples=300, deadline=None)

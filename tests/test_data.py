@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import DatasetError, fingerprint, materialize, split
 from pytest_aibench.data.procedural import generate, render
 from pytest_aibench.data.transforms import resize_bilinear
-from pytest_aibench.manifest.model import DatasetSpec
 
 
 @given(st.integers(0, 2**31), st.integers(0, 10_000), st.sampled_from([32, 48, 64, 224]))

@@ -159,8 +159,8 @@ def test_continuous_benchmarking_exports_read_by_their_consumers_rules(
 
 
 def test_failed_and_invalid_items_are_marked_in_the_ci_exports_not_dropped() -> None:
+    from pytest_aibench.core.result import Result
     from pytest_aibench.report.exports import bmf_json, gha_json
-    from pytest_aibench.report.result import Result
 
     failed = Result(
         id="s::a[ort]",

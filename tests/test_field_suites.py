@@ -55,8 +55,8 @@ def test_lstm_flops_are_counted_analytically():
     torch = pytest.importorskip("torch")
     from torch.utils.flop_counter import FlopCounterMode
 
+    from pytest_aibench.builder import count_flops
     from pytest_aibench.zoo import build_module
-    from pytest_aibench.zoo.builder import count_flops
 
     model = build_module("lstm", {"num_classes": 2, "in_channels": 5, "hidden": 16}).eval()
     lstm, head = model.lstm, model.head
@@ -76,7 +76,7 @@ def test_lstm_flops_are_counted_analytically():
 def test_litert_runs_a_fixed_batch_model_in_chunks():
     pytest.importorskip("ai_edge_litert")
     from pytest_aibench.artifact import resolve
-    from pytest_aibench.manifest.model import ModelSpec, Settings
+    from pytest_aibench.core.model import ModelSpec, Settings
     from pytest_aibench.registry import RUNNERS
     from pytest_aibench.sim.node import Node
 

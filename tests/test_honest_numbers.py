@@ -7,8 +7,8 @@ import csv
 import io
 import json
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report import exports, html, terminal
-from pytest_aibench.report.result import Result
 
 BUSY = "host busy: other processes used 1.4 of 2 CPUs while timing"
 
@@ -81,7 +81,7 @@ def test_show_and_report_read_the_journal_a_default_run_writes(demo, linear_mode
 def test_a_failed_build_is_tried_once_per_session_and_named_by_every_item_after(tmp_path, monkeypatch) -> None:
     import pytest
 
-    from pytest_aibench.zoo import cache
+    from pytest_aibench.builder import cache
 
     name = next(iter(cache.lock()["models"]))
     calls: list[str] = []

@@ -460,8 +460,8 @@ def _onnx_digits(path: Path, *, batch: int | str | None = None, outputs: int = 1
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
+    from pytest_aibench.core.model import DatasetSpec
     from pytest_aibench.data import materialize
-    from pytest_aibench.manifest.model import DatasetSpec
 
     data = materialize(DatasetSpec(name="digits", source="digits"))
     x = data.x_train.reshape(len(data.x_train), -1)
@@ -565,8 +565,8 @@ def test_input_and_output_mismatches_are_one_clear_message_and_output_picks_the_
 
 
 def _digits_file(root: Path, *, layout: str = "NCHW", drop_top: bool = False, labels_shift: int = 0) -> str:
+    from pytest_aibench.core.model import DatasetSpec
     from pytest_aibench.data import materialize
-    from pytest_aibench.manifest.model import DatasetSpec
 
     d = materialize(DatasetSpec(name="digits", source="digits", eval_fraction=0.25))
     x, y = d.x_eval, d.y_eval + labels_shift

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import manifest
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import DatasetError
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.judge.compare import RuleError, parse_rules
 from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.manifest.loader import ManifestError, load
-from pytest_aibench.manifest.model import DatasetSpec
 from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.sim.links import Channel, Link
 
@@ -460,7 +460,7 @@ def test_a_cached_card_edited_to_match_swapped_bytes_is_refused_by_the_lock(tmp_
 
 
 def test_a_failed_or_killed_build_leaves_no_partial_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_aibench.zoo import cache
+    from pytest_aibench.builder import cache
 
     name = next(iter(cache.lock()["models"]))
 

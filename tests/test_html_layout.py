@@ -11,8 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report.html import render, spaced, text_width
-from pytest_aibench.report.result import Result
 
 MEASURE = """<script>
 window.addEventListener("load", () => {

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 Image = pytest.importorskip("PIL.Image")
 
+from pytest_aibench.core.model import DatasetSpec  # noqa: E402
 from pytest_aibench.data import DatasetError, materialize  # noqa: E402
 from pytest_aibench.data.images import Decoded, ImageFiles, ImagesSource, Preprocess, _labels_file, bind  # noqa: E402
-from pytest_aibench.manifest.model import DatasetSpec  # noqa: E402
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import manifest
+from pytest_aibench.builder.recipes import RECIPES
 from pytest_aibench.isa import KERNEL_FLAGS, describe, detect, difference, isa_flags, level
 from pytest_aibench.machine import cpu_summary
-from pytest_aibench.zoo.builder.recipes import RECIPES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "pytest_aibench" / "report" / "run.schema.json").read_text())
@@ -207,7 +207,7 @@ def _variants(portable: bool) -> list[tuple[str, str]]:
 
 @cache
 def _eval_x(name: str):
-    from pytest_aibench.zoo.builder import datasets_for
+    from pytest_aibench.builder import datasets_for
 
     data = datasets_for(RECIPES[name])[0]
     return data.x_eval, data.y_eval
@@ -224,9 +224,9 @@ def _card_predictions(name: str, key: str) -> np.ndarray:
 
 
 def _here(name: str, key: str, samples: int | None = None) -> np.ndarray:
+    from pytest_aibench.builder import isa_check
     from pytest_aibench.registry import RUNNERS
     from pytest_aibench.runtimes import missing
-    from pytest_aibench.zoo.builder import isa_check
 
     why = missing(RUNNERS.get(key.split("/")[0]))
     if why:
@@ -290,7 +290,7 @@ def test_float_variant_agrees_with_its_card_on_this_cpu(name, key):
 def test_integer_variants_are_identical_on_an_emulated_avx2_cpu():
     """Every integer variant of every shipped model, run in ``qemu-x86_64 -cpu EPYC`` (AVX2 without
     AVX-512 or VNNI: the other machine kind CI runs on), gives the card's predictions."""
-    from pytest_aibench.zoo.builder import isa_check
+    from pytest_aibench.builder import isa_check
 
     if isa_check.emulator() is None:
         pytest.skip(isa_check.INSTALL_HINT)

@@ -4,6 +4,7 @@ TYPE_CHECKING), small modules and functions, and one lazy-import boundary."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,18 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
         else:
             continue
         out |= {t for t in targets if t in mods and t != name and not name.startswith(t + ".")}
+    # ``lazy("pytest_aibench.x")`` imports on first use: an import all the same
+    out |= {t for t in re.findall(r'lazy\(\s*"([\w.]+)"', path.read_text()) if t in mods and t != name}
     return out
+
+
+def _folder(module: str) -> str:
+    """A module's floor plan unit: its top-level package or module (``__main__`` entry points stand apart:
+    nothing imports them)."""
+    if module.endswith("__main__"):
+        return "__main__"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def test_no_import_cycles():
@@ -56,6 +68,38 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert not cycles, cycles[:3]
+
+
+def test_folders_form_layers():
+    """No folder-level arrow runs back up: the folders (``core`` at the bottom, ``cli`` at the top) are a
+    directed acyclic graph, so any folder can be read, tested and replaced with only those below it."""
+    mods = _modules()
+    arrows: dict[str, set[str]] = {}
+    why: dict[tuple[str, str], str] = {}
+    for m, p in mods.items():
+        for d in _imports(m, p, mods):
+            a, b = _folder(m), _folder(d)
+            if a != b:
+                arrows.setdefault(a, set()).add(b)
+                why.setdefault((a, b), f"{m} -> {d}")
+    state: dict[str, int] = {}
+    back: list[str] = []
+
+    def visit(f: str, stack: list[str]) -> None:
+        state[f] = 1
+        for g in sorted(arrows.get(f, ())):
+            if state.get(g) == 1:
+                loop = stack[stack.index(g) :] + [g]
+                back.append(" / ".join(why[(x, y)] for x, y in zip(loop, loop[1:])))
+            elif g not in state:
+                visit(g, stack + [g])
+        state[f] = 2
+
+    for f in sorted(arrows):
+        if f not in state:
+            visit(f, [f])
+    assert not back, back[:3]
+    assert not arrows.get("core"), f"the ground floor imports above it: {sorted(arrows['core'])}"
 
 
 def test_modules_and_functions_stay_small():

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_aibench.core.model import Settings
 from pytest_aibench.manifest import ManifestError, discover, load, load_all
-from pytest_aibench.manifest.model import Settings
 from pytest_aibench.manifest.validate import parse_gate, schema
 
 VALID = textwrap.dedent("""\

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_aibench.manifest.case import Case
+from pytest_aibench.core.case import Case
+from pytest_aibench.core.model import DatasetSpec, ModelSpec, Suite
 from pytest_aibench.manifest.matrix import expand, marker_tokens
-from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Suite
 
 
 def suite(axes, include=(), exclude=(), models=("m",)) -> Suite:

@@ -185,8 +185,8 @@ def test_unknown_stays_unknown_not_same() -> None:
 
 
 def test_an_unknown_paired_verdict_reaches_the_continuous_benchmarking_exports() -> None:
+    from pytest_aibench.core.result import Result
     from pytest_aibench.report.exports import bmf_json, gha_json
-    from pytest_aibench.report.result import Result
 
     verdict = {
         "rule": "latency.p50:+2%",

@@ -14,9 +14,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from pytest_aibench.builder import cache  # noqa: E402
 from pytest_aibench.judge.metrics import Accuracy, Vips, Vops  # noqa: E402
 from pytest_aibench.measure import Measurement  # noqa: E402
-from pytest_aibench.zoo import cache, count_flops  # noqa: E402
+from pytest_aibench.zoo import count_flops  # noqa: E402
 from pytest_aibench.zoo.cards import CardError  # noqa: E402
 from pytest_aibench.zoo.published import FAMILIES, PUBLISHED, seeded  # noqa: E402
 
@@ -170,7 +171,7 @@ def test_two_processes_needing_the_same_model_build_it_once(tmp_path):
 
     pytest.importorskip("onnxruntime")
     code = (
-        "import sys; from pathlib import Path; from pytest_aibench.zoo import cache; "
+        "import sys; from pathlib import Path; from pytest_aibench.builder import cache; "
         "print(cache.ensure('squeezenet1_0', cache.Progress(sys.stdout), Path(sys.argv[1])))"
     )
     procs = [

@@ -15,9 +15,9 @@ import pytest
 
 from conftest import manifest
 from pytest_aibench.cli import main as aibench
+from pytest_aibench.core.result import Result
 from pytest_aibench.judge.compare import Rule, RuleError, judge, mann_whitney_greater, parse_rules
 from pytest_aibench.report.html import render
-from pytest_aibench.report.result import Result
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "pytest_aibench" / "report" / "run.schema.json").read_text())
 ROUNDS = "settings: {warmup: 5, latency_samples: 250, latency_rounds: 5}\n"

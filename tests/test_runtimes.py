@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from pytest_aibench.artifact import NotAvailable, resolve
+from pytest_aibench.core.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.data import materialize
 from pytest_aibench.files import verify
-from pytest_aibench.manifest.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.registry import RUNNERS
 from pytest_aibench.runtimes import missing
 from pytest_aibench.sim.node import Node

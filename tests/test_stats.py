@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_aibench.core.result import flatten, nest
 from pytest_aibench.judge.metrics import Vips
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.stats import percentile, summarize_ns
-from pytest_aibench.report.result import flatten, nest
 
 
 def test_nearest_rank_percentiles():

@@ -9,11 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pytest_aibench.builder import build, count_flops  # noqa: E402
+from pytest_aibench.builder.export import unfoldable_batchnorm_to_affine  # noqa: E402
+from pytest_aibench.builder.recipes import RECIPES  # noqa: E402
 from pytest_aibench.files import recorded_sums, sha256_file  # noqa: E402
 from pytest_aibench.zoo import build_module  # noqa: E402
-from pytest_aibench.zoo.builder import build, count_flops  # noqa: E402
-from pytest_aibench.zoo.builder.export import unfoldable_batchnorm_to_affine  # noqa: E402
-from pytest_aibench.zoo.builder.recipes import RECIPES  # noqa: E402
 from pytest_aibench.zoo.cards import find_card  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"

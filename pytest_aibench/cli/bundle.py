@@ -24,9 +24,9 @@ from typing import Any
 
 from pytest_aibench import data
 from pytest_aibench.cli.runs import load_run as _load
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.files import sha256_file
 from pytest_aibench.judge.compare import isa_note, match
-from pytest_aibench.manifest.model import DatasetSpec
 from pytest_aibench.manifest.yamlsafe import MAX_BYTES as MAX_MANIFEST_BYTES
 from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.judge.baseline import saved_path
 from pytest_aibench.report import journal, runjson
-from pytest_aibench.report.result import Result
 
 LATEST = "latest"
 

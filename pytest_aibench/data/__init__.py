@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pytest_aibench.manifest.model import DatasetSpec
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.registry import Registry
 
 

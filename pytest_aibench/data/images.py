@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import DatasetError
 from pytest_aibench.files import sha256_file
-from pytest_aibench.manifest.model import DatasetSpec
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 #: the only decoders an image file reaches, whatever its name says: Pillow identifies a file by its bytes,

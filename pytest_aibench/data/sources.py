@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import DatasetError, procedural, scenes, vitals
 from pytest_aibench.data.procedural import CLASSES
 from pytest_aibench.data.transforms import resize_bilinear
 from pytest_aibench.data.vitals import CHANNELS
 from pytest_aibench.files import ChecksumError, recorded_sums, shipped, verify
-from pytest_aibench.manifest.model import DatasetSpec
 
 
 class DigitsSource:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.core import rundoc as runjson
+from pytest_aibench.core.result import Result
 from pytest_aibench.judge.compare import key
-from pytest_aibench.report import runjson
-from pytest_aibench.report.result import Result
 
 
 class BaselineError(Exception):

@@ -18,12 +18,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.isa import describe, difference
 from pytest_aibench.judge.metrics import metric_directions
 from pytest_aibench.measure.host import explains
 from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci
 from pytest_aibench.registry import suggest
-from pytest_aibench.report.result import Result
 
 ALPHA = 0.01
 #: rank test on round medians, after each side's worst round is set aside: with 5 rounds a side (4 left),

@@ -10,9 +10,9 @@ from pytest_aibench.judge.compare import Rule, judge
 from pytest_aibench.judge.paired import PairedVerdict
 
 if TYPE_CHECKING:
+    from pytest_aibench.core.case import Case
+    from pytest_aibench.core.result import Result
     from pytest_aibench.judge.baseline import Baseline
-    from pytest_aibench.manifest.case import Case
-    from pytest_aibench.report.result import Result
 
 SHOWN = ("accuracy", "latency.p50_ms", "latency.p99_ms", "throughput.ips", "vips")
 

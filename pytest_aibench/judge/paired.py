@@ -30,44 +30,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.verdict import LEVEL, REGRESSED, SAME, UNKNOWN, PairedVerdict
 from pytest_aibench.judge.compare import Rule
 
-REGRESSED, SAME, UNKNOWN = "REGRESSED", "SAME", "UNKNOWN"
-LEVEL = 0.99
 BOOTSTRAP = 1000
-
-
-@dataclass
-class PairedVerdict:
-    rule: str
-    metric: str
-    outcome: str  # REGRESSED | SAME | UNKNOWN
-    ratio: float | None  # candidate / reference, the rule's statistic
-    ci_low: float | None
-    ci_high: float | None
-    reference_ms: float | None  # each side's own figure for the rule's statistic
-    candidate_ms: float | None
-    pairs: int
-    seconds: float
-    why: str = ""
-
-    def message(self) -> str:
-        if self.ratio is None:
-            return f"{self.rule} {self.outcome}: {self.why}"
-        ci = f"[{self.ci_low:.3f}, {self.ci_high:.3f}]" if self.ci_low is not None else "n/a"
-        return (
-            f"{self.rule} {self.outcome}: candidate {self.candidate_ms:.4g} ms vs reference {self.reference_ms:.4g} ms, "
-            f"ratio {self.ratio:.3f} ({LEVEL:.0%} interval {ci}) over {self.pairs} interleaved pairs in "
-            f"{self.seconds:.1f} s{'; ' + self.why if self.why else ''}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def percentile_of(metric: str) -> float | None:

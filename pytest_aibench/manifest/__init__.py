@@ -1,6 +1,6 @@
 """Manifests: find them, load them safely, validate them, and report every problem at once.
 
-The package is light to import (``manifest.model``'s dataclasses are imported everywhere); the
+The package is light to import (its dataclasses live on the ground floor, ``core.model``); the
 loader (``manifest.loader``: YAML, JSON Schema, the registries) is imported when one of its names
 is first used from here.
 """
@@ -18,9 +18,9 @@ def __getattr__(name: str) -> Any:
     if name in _LOADER:
         return getattr(importlib.import_module("pytest_aibench.manifest.loader"), name)
     if name in _MODEL:
-        return getattr(importlib.import_module("pytest_aibench.manifest.model"), name)
+        return getattr(importlib.import_module("pytest_aibench.core.model"), name)
     if name == "Case":
-        return importlib.import_module("pytest_aibench.manifest.case").Case
+        return importlib.import_module("pytest_aibench.core.case").Case
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

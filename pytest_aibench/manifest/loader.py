@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_aibench.core.case import Case
+from pytest_aibench.core.model import Gate, Settings, Suite
 from pytest_aibench.manifest import matrix
-from pytest_aibench.manifest.case import Case
-from pytest_aibench.manifest.model import Gate, Settings, Suite
 from pytest_aibench.manifest.validate import build_suite
 from pytest_aibench.manifest.yamlsafe import Problem, YamlError
 from pytest_aibench.manifest.yamlsafe import load as load_yaml

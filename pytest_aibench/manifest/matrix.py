@@ -6,8 +6,8 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from pytest_aibench.manifest.case import Case
-from pytest_aibench.manifest.model import Suite
+from pytest_aibench.core.case import Case
+from pytest_aibench.core.model import Suite
 from pytest_aibench.manifest.validate import value_token
 from pytest_aibench.manifest.yamlsafe import Problem
 

@@ -18,6 +18,16 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from pytest_aibench.core.lines import LineIndex, Problem
+from pytest_aibench.core.model import (
+    DEFAULT_AXES,
+    STANDARD_AXES,
+    DatasetSpec,
+    InputSpec,
+    ModelSpec,
+    Settings,
+    Suite,
+)
 from pytest_aibench.data import DATASETS
 from pytest_aibench.data.images import Preprocess
 from pytest_aibench.judge.metrics import METRICS, default_groups
@@ -30,16 +40,6 @@ from pytest_aibench.manifest.checker import (
     schema,
     schema_problems,
     value_token,
-)
-from pytest_aibench.manifest.lines import LineIndex, Problem
-from pytest_aibench.manifest.model import (
-    DEFAULT_AXES,
-    STANDARD_AXES,
-    DatasetSpec,
-    InputSpec,
-    ModelSpec,
-    Settings,
-    Suite,
 )
 from pytest_aibench.registry import suggest
 from pytest_aibench.sim.node import PROFILES

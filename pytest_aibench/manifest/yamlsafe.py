@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pytest_aibench.manifest.lines import KeyPath, LineIndex, Problem
+from pytest_aibench.core.lines import KeyPath, LineIndex, Problem
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000

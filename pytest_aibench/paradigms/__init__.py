@@ -24,9 +24,9 @@ from pytest_aibench.sim import roofline
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.core.case import Case
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.data import Dataset
-    from pytest_aibench.manifest.case import Case
-    from pytest_aibench.manifest.model import Settings
     from pytest_aibench.measure import Measurement
     from pytest_aibench.runtimes import Runner, RunnerSession
     from pytest_aibench.sim.node import Node

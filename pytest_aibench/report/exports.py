@@ -9,9 +9,9 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes, paired
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
-from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import summarize
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"

@@ -11,9 +11,9 @@ import math
 from html import escape
 from typing import Any
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes, paired
 from pytest_aibench.report.ranking import SORT_BY, columns, fmt, label, ranked
-from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")

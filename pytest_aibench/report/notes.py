@@ -3,8 +3,8 @@ p50/p99 columns show, and why each INVALID LoadGen run is INVALID. One source, s
 
 from __future__ import annotations
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report.ranking import label
-from pytest_aibench.report.result import Result
 
 
 def _what(measure: str, batch: object) -> str:

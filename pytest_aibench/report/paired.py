@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from pytest_aibench.judge.paired import LEVEL, REGRESSED, SAME, UNKNOWN
+from pytest_aibench.core.result import Result
+from pytest_aibench.core.verdict import LEVEL, REGRESSED, SAME, UNKNOWN
 from pytest_aibench.report.ranking import label
-from pytest_aibench.report.result import Result
 from pytest_aibench.report.terminal import table
 
 NOT_COMPARED = "not compared"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_aibench.report.result import Result
+from pytest_aibench.core.result import Result
 
 #: (metric, header, format); a column shows only when some item of the suite has the metric
 COLUMNS = (

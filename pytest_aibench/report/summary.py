@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pytest_aibench.report.result import Result
+from pytest_aibench.core.result import Result
 
 SCORES = ("vips", "vops")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
-from pytest_aibench.report.result import Result
 from pytest_aibench.report.summary import by_suite, summarize
 
 

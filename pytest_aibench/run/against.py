@@ -32,7 +32,7 @@ from pytest_aibench.report import runjson
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.core.case import Case
 
 #: files searched for an artifact's sha256 in REF's folder: at most this many, this large
 SEARCH_FILES = 2000

@@ -20,6 +20,7 @@ import numpy as np
 from pytest_aibench import data
 from pytest_aibench.artifact import ArtifactError, resolve
 from pytest_aibench.cluster.backend import Backend, InProcess
+from pytest_aibench.core.result import Result
 from pytest_aibench.data import images
 from pytest_aibench.files import verify
 from pytest_aibench.judge.metrics import compute_all
@@ -28,12 +29,11 @@ from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.memory import peak_rss_mb, reset_peak, rss_mb
 from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmContext
 from pytest_aibench.progress import Progress
-from pytest_aibench.report.result import Result
 from pytest_aibench.run import paired, seeds
 from pytest_aibench.sim.roofline import onnx_of
 
 if TYPE_CHECKING:
-    from pytest_aibench.manifest.case import Case
+    from pytest_aibench.core.case import Case
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.runtimes import Runner, RunnerSession
 

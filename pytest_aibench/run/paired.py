@@ -41,8 +41,8 @@ from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
 
 if TYPE_CHECKING:
-    from pytest_aibench.manifest.model import Settings
-    from pytest_aibench.report.result import Result
+    from pytest_aibench.core.model import Settings
+    from pytest_aibench.core.result import Result
     from pytest_aibench.run.against import Against
     from pytest_aibench.run.plan import Plan
     from pytest_aibench.runtimes import Runner, RunnerSession

@@ -32,7 +32,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.run.plan import Plan
 
 

@@ -20,9 +20,9 @@ import signal
 import traceback
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_aibench.core.result import Result
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.machine import machine_info
-from pytest_aibench.report.result import Result
 from pytest_aibench.run.measure import Here, measure
 
 if TYPE_CHECKING:

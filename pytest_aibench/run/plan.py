@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_aibench.core.model import DatasetSpec, Settings
 from pytest_aibench.data import DATASETS, DatasetError
-from pytest_aibench.manifest.model import DatasetSpec, Settings
 from pytest_aibench.paradigms import ModelFacts
 from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import RUNNERS
@@ -24,8 +24,8 @@ from pytest_aibench.usercode import stage_specs
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.core.case import Case
     from pytest_aibench.data import Dataset
-    from pytest_aibench.manifest.case import Case
     from pytest_aibench.run.against import Against
     from pytest_aibench.runtimes import Runner
     from pytest_aibench.sim.node import Node

@@ -15,10 +15,11 @@ import numpy as np
 
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.registry import Registry
+from pytest_aibench.versions import version_of  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import InputSpec, Settings
+    from pytest_aibench.core.model import InputSpec, Settings
     from pytest_aibench.sim.node import Node
 
 
@@ -57,13 +58,6 @@ def missing(runner: Runner) -> str | None:
     except (ImportError, ValueError):
         found = False
     return None if found else f"{runner.name} is not installed ({runner.module}): {runner.install_hint}"
-
-
-def version_of(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def adapt_input(x: np.ndarray, dataset_layout: str, spec: InputSpec | None, dtype: Any = np.float32) -> np.ndarray:

@@ -14,7 +14,7 @@ from pytest_aibench.runtimes import adapt_input, check_shape, output_index, vers
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.sim.node import Node
 
 

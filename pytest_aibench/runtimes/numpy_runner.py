@@ -8,7 +8,7 @@ from pytest_aibench.runtimes.kernels import prepare
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.sim.node import Node
 
 

@@ -17,7 +17,7 @@ else:
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.sim.node import Node
 
 _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}

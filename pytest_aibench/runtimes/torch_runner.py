@@ -22,7 +22,7 @@ else:
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
-    from pytest_aibench.manifest.model import Settings
+    from pytest_aibench.core.model import Settings
     from pytest_aibench.sim.node import Node
 
 #: quantizations made from the fp32 state dict at prepare time

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
+from pytest_aibench.files import cache_root
 
 if TYPE_CHECKING:
     import onnx
@@ -376,7 +377,6 @@ PROBE_GRAPH = ("gemm", 128)
 
 def _cache_file(threads: int) -> Path:
     from pytest_aibench.machine import cpu_summary  # noqa: PLC0415 - psutil, only when calibrating
-    from pytest_aibench.zoo.cache import cache_root  # noqa: PLC0415 - the zoo, only when calibrating
 
     cpu = cpu_summary()
     key = json.dumps(

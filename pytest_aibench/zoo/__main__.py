@@ -1,5 +1,5 @@
 import sys
 
-from pytest_aibench.zoo.builder import main
+from pytest_aibench.builder import main
 
 sys.exit(main())

@@ -9,14 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import CardError
 from pytest_aibench.files import shipped, verify
-
-cache = lazy("pytest_aibench.zoo.cache")  # which names are published-size models built into the cache
-
-
-class CardError(Exception):
-    """A zoo model is missing or its card is unreadable."""
+from pytest_aibench.zoo import cache  # which names are published-size models built into the cache
 
 
 @dataclass(frozen=True)

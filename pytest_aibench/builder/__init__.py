@@ -22,20 +22,20 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.artifact import ModelArtifact
+from pytest_aibench.builder import cache, isa_check
+from pytest_aibench.builder.export import EXPORTERS, ExportSkipped
+from pytest_aibench.builder.recipes import RECIPES, Recipe, datasets_for
+from pytest_aibench.builder.training import train
+from pytest_aibench.core.model import InputSpec, Settings
 from pytest_aibench.data import Dataset
 from pytest_aibench.files import PACKAGE_ROOT, sha256_file, shipped
 from pytest_aibench.isa import describe
 from pytest_aibench.machine import cpu_summary
-from pytest_aibench.manifest.model import InputSpec, Settings
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.progress import Progress
 from pytest_aibench.runtimes import RUNNERS, version_of
 from pytest_aibench.sim.node import Node
-from pytest_aibench.zoo import cache, count_flops
-from pytest_aibench.zoo.builder import isa_check
-from pytest_aibench.zoo.builder.export import EXPORTERS, ExportSkipped
-from pytest_aibench.zoo.builder.recipes import RECIPES, Recipe, datasets_for
-from pytest_aibench.zoo.builder.training import train
+from pytest_aibench.zoo import count_flops
 from pytest_aibench.zoo.cards import CardError, find_card
 
 if TYPE_CHECKING:

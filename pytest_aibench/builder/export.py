@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
-from pytest_aibench.zoo.builder.recipes import Recipe
+from pytest_aibench.builder.recipes import Recipe
 
 if TYPE_CHECKING:
     import torch

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_aibench._lazy import lazy
+from pytest_aibench.builder.recipes import datasets_for
 from pytest_aibench.progress import Progress
 from pytest_aibench.zoo import build_module
-from pytest_aibench.zoo.builder.recipes import datasets_for
 
 if TYPE_CHECKING:
     import torch
@@ -36,8 +36,8 @@ else:
     torch = lazy("torch")
 
 if TYPE_CHECKING:
+    from pytest_aibench.builder.recipes import Recipe
     from pytest_aibench.data import Dataset
-    from pytest_aibench.zoo.builder.recipes import Recipe
 
 #: the environment that pins the child's kernels (read by torch and MKL when they load)
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
@@ -97,7 +97,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
 
 
 def _child(recipe_path: str, path: str, quiet: bool) -> int:
-    """``python -m pytest_aibench.zoo.builder.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
+    """``python -m pytest_aibench.builder.training RECIPE.pkl OUT.pt [--quiet]``: the pinned child."""
 
     recipe = pickle.loads(Path(recipe_path).read_bytes())  # written by train() just now, in our own folder
     progress = Progress(sys.stdout, quiet=quiet, prefix="[aibench build] ")
@@ -118,7 +118,7 @@ def train(recipe: Recipe, workdir: Path, quiet: bool = False) -> tuple[Any, str]
             [
                 sys.executable,
                 "-m",
-                "pytest_aibench.zoo.builder.training",
+                "pytest_aibench.builder.training",
                 str(recipe_path),
                 str(path),
                 *(["--quiet"] if quiet else []),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_aibench.manifest.model import Settings, Suite
+    from pytest_aibench.core.model import Settings, Suite
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import Dataset, materialize
-from pytest_aibench.manifest.model import DatasetSpec
 
 #: every variant the exporters can make, in card order
 ALL_VARIANTS = (

@@ -17,7 +17,7 @@ on an AVX-512/VNNI one. Two ways to run those paths here:
 The zoo build uses both to check what it ships; the tests use them to check the shipped files on
 whatever CPU CI has. QEMU: ``apt-get install qemu-user`` (Debian/Ubuntu).
 
-``python -m pytest_aibench.zoo.builder.isa_check probe JOB.json`` is the part that runs inside the emulator.
+``python -m pytest_aibench.builder.isa_check probe JOB.json`` is the part that runs inside the emulator.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.artifact import ModelArtifact
+from pytest_aibench.core.model import InputSpec, Settings
 from pytest_aibench.isa import isa_flags
-from pytest_aibench.manifest.model import InputSpec, Settings
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.sim.node import Node
 
@@ -197,7 +197,7 @@ def _run(
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps({"jobs": spec, "isa": str(Path(tmp) / "isa.json")}))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", **env_extra}
-        cmd = [*prefix, sys.executable, "-m", "pytest_aibench.zoo.builder.isa_check", "probe", str(job)]
+        cmd = [*prefix, sys.executable, "-m", "pytest_aibench.builder.isa_check", "probe", str(job)]
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(Path(__file__).resolve().parents[2])
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_aibench.manifest.lines import LineIndex
+from pytest_aibench.core.lines import LineIndex
 
 #: Axes every suite has, in item-id order; manifests spell them plural, rules and ids singular.
 STANDARD_AXES = (

@@ -1,4 +1,4 @@
-"""``python -m pytest_aibench.zoo.builder.datasets --export-digits|--export-lfw PATH``: regenerate the shipped
+"""``python -m pytest_aibench.builder.datasets --export-digits|--export-lfw PATH``: regenerate the shipped
 dataset copies (fixtures/datasets/README.md says what each holds and where it comes from).
 
 The suites never import scikit-learn or scikit-image: they read the copies, checked by sha256. Only this
@@ -27,7 +27,7 @@ def lfw() -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_aibench.zoo.builder.datasets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pytest_aibench.builder.datasets", description=__doc__)
     parser.add_argument("--export-digits", type=Path, metavar="PATH", help="write digits.npz here")
     parser.add_argument("--export-lfw", type=Path, metavar="PATH", help="write lfw_subset.npz here")
     args = parser.parse_args(argv)
