@@ -14,8 +14,8 @@ from pytest_aibench.core.case import Case
 from pytest_aibench.core.model import DatasetSpec, Gate, ModelSpec, Settings, Suite
 from pytest_aibench.core.result import Result
 from pytest_aibench.item import finish, measure_in
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.manifest.validate import parse_gate
 from pytest_aibench.outcomes import fail
 from pytest_aibench.run.measure import Here, Prepared, options_of

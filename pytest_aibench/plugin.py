@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pytest_aibench import cluster, collect, controller, isa, junit, registry
     from pytest_aibench.cluster import backend as backends
     from pytest_aibench.core.case import Case
-    from pytest_aibench.judge import baseline, compare, metrics
+    from pytest_aibench.judge import baseline, catalogue, compare
     from pytest_aibench.manifest import loader as manifest
     from pytest_aibench.manifest import validate
     from pytest_aibench.report import journal
@@ -46,6 +46,7 @@ else:
     against = lazy("pytest_aibench.run.against")
     backends = lazy("pytest_aibench.cluster.backend")
     baseline = lazy("pytest_aibench.judge.baseline")
+    catalogue = lazy("pytest_aibench.judge.catalogue")
     cluster = lazy("pytest_aibench.cluster")
     collect = lazy("pytest_aibench.collect")
     compare = lazy("pytest_aibench.judge.compare")
@@ -55,7 +56,6 @@ else:
     junit = lazy("pytest_aibench.junit")
     manifest = lazy("pytest_aibench.manifest.loader")
     measure = lazy("pytest_aibench.run.measure")
-    metrics = lazy("pytest_aibench.judge.metrics")
     registry = lazy("pytest_aibench.registry")
     validate = lazy("pytest_aibench.manifest.validate")
 
@@ -409,7 +409,10 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
     if opt.aibench_against_python and not opt.aibench_against:
         raise pytest.UsageError("--aibench-against-python runs the reference side elsewhere: add --aibench-against REF")
     try:
-        st.rules = compare.parse_rules(opt.aibench_fail_on or "", metrics.known_metric_names())
+        # the catalogue imports every paradigm's declarations: only when there are rules to read
+        st.rules = (
+            compare.parse_rules(opt.aibench_fail_on, catalogue.known_metric_names()) if opt.aibench_fail_on else []
+        )
         if opt.aibench_compare:
             st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)
     except (baseline.BaselineError, compare.RuleError) as exc:

@@ -103,8 +103,8 @@ def test_seed_list_is_the_items_seed_then_derived_ones_and_the_interval_is_stude
 
 def test_a_change_within_the_seeds_spread_is_not_a_regression() -> None:
     from pytest_aibench.core.result import Result
+    from pytest_aibench.judge.catalogue import known_metric_names
     from pytest_aibench.judge.compare import judge, parse_rules
-    from pytest_aibench.judge.metrics import known_metric_names
 
     (rule,) = parse_rules("accuracy:-0.01", known_metric_names())
 

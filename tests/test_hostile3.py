@@ -18,8 +18,8 @@ from conftest import manifest
 from pytest_aibench.core.model import DatasetSpec
 from pytest_aibench.data import DatasetError
 from pytest_aibench.errors import ArtifactError
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.manifest.loader import ManifestError, load
 from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.sim.links import Channel, Link

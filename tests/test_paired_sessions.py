@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from pytest_aibench.judge.catalogue import known_metric_names, metric_directions
 from pytest_aibench.judge.compare import parse_rules
-from pytest_aibench.judge.metrics import known_metric_names, metric_directions
 from pytest_aibench.judge.paired import REGRESSED, SAME, UNKNOWN, judge_accuracy, judge_paired, pair_ratio
 from pytest_aibench.run import paired
 

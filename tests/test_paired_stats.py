@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.judge.paired import REGRESSED, SAME, UNKNOWN, judge_accuracy, judge_paired, pair_ratio
 from pytest_aibench.run.paired import interleave
 

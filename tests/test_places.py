@@ -137,6 +137,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]
     return out
 
 
+def test_every_metric_a_paradigm_records_is_declared_and_can_be_gated(runs: dict[str, dict[str, dict]]) -> None:
+    """Each paradigm's recorded metrics are declared by a metric group or by that paradigm itself (so a suite
+    that runs it can gate on them), and a gate on each is accepted by the manifest checker."""
+    from pytest_aibench.core.metric import Catalogue
+    from pytest_aibench.judge.metrics import METRICS
+    from pytest_aibench.manifest.checker import parse_gate
+
+    groups = [(g, METRICS.get(g).provides) for g in METRICS.names()]
+    undeclared: dict[str, list[str]] = {}
+    for item in runs["here"].values():
+        paradigm = item["axes"]["paradigm"]
+        declared = Catalogue([*groups, (paradigm, getattr(PARADIGMS.get(paradigm), "provides", {}))])
+        recorded = _flat(item["metrics"])
+        missing = sorted(k for k in recorded if k not in declared)
+        if missing:
+            undeclared[paradigm] = missing
+        for name, value in recorded.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert not isinstance(parse_gate(name, f">= {value}", "suite.yaml:1"), str), name
+    assert not undeclared, undeclared
+    assert {i["axes"]["paradigm"] for i in runs["here"].values()} == set(PARADIGMS.names())
+
+
 def test_the_matrix_covers_every_registered_paradigm():
     assert sorted(INFERENCE + LEARNING + ["kernel"]) == sorted(PARADIGMS.names())
 

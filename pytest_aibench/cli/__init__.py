@@ -13,8 +13,8 @@ from typing import Any
 from pytest_aibench.cli.bundle import add_commands
 from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.core.result import Result
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.report import exports, notes, runjson
 from pytest_aibench.report.html import render
 from pytest_aibench.report.paired import terminal_lines as paired_lines

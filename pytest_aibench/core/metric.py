@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -85,3 +85,18 @@ class Catalogue(Mapping[str, MetricInfo]):
         """Metrics a suite may be ranked by, the preferred first."""
         ranked = [(info.rank, i, name) for i, (name, info) in enumerate(self._exact.items()) if info.rank > 0]
         return [name for _, _, name in sorted(ranked, key=lambda t: (-t[0], t[1]))]
+
+
+def column(provides: Mapping[str, MetricInfo], shown: Mapping[str, tuple[Any, ...]]) -> dict[str, MetricInfo]:
+    """Entries of ``provides`` given a leaderboard column: name -> (header, format[, scale[, rank]]).
+    Merge the result into ``provides`` (``provides |= column(provides, {...})``)."""
+    out = {}
+    for name, (header, fmt, *rest) in shown.items():
+        scale, rank = rest[0] if rest else 1.0, rest[1] if len(rest) > 1 else 0
+        out[name] = replace(provides[name], column=header, fmt=fmt, scale=float(scale), rank=int(rank))
+    return out
+
+
+def declare(*rows: tuple[Any, ...]) -> dict[str, MetricInfo]:
+    """``declare((name, label, higher_is_better[, unit]), ...)``: a ``provides`` table, one row a metric."""
+    return {row[0]: MetricInfo(row[1], row[2], *(row[3:4])) for row in rows}

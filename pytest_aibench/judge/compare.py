@@ -16,14 +16,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_aibench._lazy import lazy
 from pytest_aibench.core.result import Result
 from pytest_aibench.isa import describe, difference
-from pytest_aibench.judge.metrics import metric_directions
 from pytest_aibench.measure.host import explains
 from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci
 from pytest_aibench.registry import suggest
+
+if TYPE_CHECKING:
+    from pytest_aibench.judge import catalogue
+else:  # the catalogue imports every paradigm's declarations: only when a rule is read
+    catalogue = lazy("pytest_aibench.judge.catalogue")
 
 ALPHA = 0.01
 #: rank test on round medians, after each side's worst round is set aside: with 5 rounds a side (4 left),
@@ -64,7 +69,7 @@ def parse_rules(text: str, known_metrics: set[str] | None = None) -> list[Rule]:
             )
         name, sign, number, unit = m.groups()
         metric = resolve_metric(name, known_metrics)
-        higher_better = metric_directions().get(metric) if known_metrics else None
+        higher_better = catalogue.metric_directions().get(metric) if known_metrics else None
         if higher_better is not None and float(number) != 0 and (sign == "+") == higher_better:
             worse = "lower" if higher_better else "higher"
             other = "-" if sign == "+" else "+"

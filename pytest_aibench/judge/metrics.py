@@ -5,20 +5,15 @@ Names carry their unit (``latency.p99_ms``); ``higher_is_better`` drives leaderb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
+from pytest_aibench.core.metric import MetricInfo, column
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.stats import robustness, summarize_ns
 from pytest_aibench.registry import Registry
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    label: str
-    higher_is_better: bool | None
 
 
 class MetricGroup(Protocol):
@@ -31,11 +26,13 @@ class MetricGroup(Protocol):
 class Accuracy:
     name = "accuracy"
     provides = {
-        "accuracy": MetricInfo("top-1 accuracy on the evaluation split", True),
+        "accuracy": MetricInfo("top-1 accuracy on the evaluation split", True, "1"),
         "accuracy_top5": MetricInfo("top-5 accuracy: the label among the five highest scores", True),
         "eval.correct": MetricInfo("correctly classified samples", True),
         "eval.samples": MetricInfo("evaluated samples", None),
     }
+
+    provides |= column(provides, {"accuracy": ("acc", "{:.4f}", 1.0, 1)})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
@@ -62,6 +59,7 @@ class Latency:
         f"latency.{k}_ms": MetricInfo(f"{k} latency (see latency.measure)", False)
         for k in ("p50", "p90", "p99", "mean", "stdev", "min", "max")
     }
+    provides |= column(provides, {"latency.p50_ms": ("p50 ms", "{:.3f}"), "latency.p99_ms": ("p99 ms", "{:.3f}")})
     provides |= {
         "latency.samples": MetricInfo("timed calls or LoadGen queries", None),
         "latency.batch": MetricInfo("samples per timed call or query", None),
@@ -84,6 +82,8 @@ class Latency:
 class Throughput:
     name = "throughput"
     provides = {"throughput.ips": MetricInfo("inferences per second over the batched accuracy pass", True)}
+
+    provides |= column(provides, {"throughput.ips": ("items/s", "{:.1f}")})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.eval_wall_s <= 0 or not m.eval_count:
@@ -112,6 +112,8 @@ class Vips:
         ),
         "preprocess.ms_per_image": MetricInfo("decoding and preprocessing time per image (image files)", False),
     }
+
+    provides |= column(provides, {"vips": ("VIPS", "{:.1f}", 1.0, 4)})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.predictions is None or m.labels is None or len(m.labels) == 0 or m.accuracy_na:
@@ -143,6 +145,8 @@ class AccuracyLoss:
         "agreement": MetricInfo("fraction of predictions equal to the fp32 model's", True),
     }
 
+    provides |= column(provides, {"accuracy_loss": ("Δacc", "{:+.4f}")})
+
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.reference is None or m.predictions is None or len(m.reference) != len(m.predictions) or m.accuracy_na:
             return {}
@@ -173,6 +177,8 @@ class Vops:
         ),
     }
 
+    provides |= column(provides, {"vops": ("VOPS", "{:.1f}")})
+
     def compute(self, m: Measurement) -> dict[str, Any]:
         if m.mflops is None:
             return {}
@@ -189,6 +195,8 @@ class Vops:
 class ModelSize:
     name = "model"
     provides = {"model.size_mb": MetricInfo("artifact size on disk (MiB)", False)}
+
+    provides |= column(provides, {"model.size_mb": ("MB", "{:.2f}")})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return {} if m.model_bytes is None else {"model.size_mb": m.model_bytes / 2**20}
@@ -228,6 +236,8 @@ class Energy:
         "energy.idle_w": MetricInfo("power model: idle watts", None),
         "energy.max_w": MetricInfo("power model: busy watts", None),
     }
+
+    provides |= column(provides, {"energy.j_per_inference": ("mJ/inf", "{:.3f}", 1000.0)})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         return dict(m.energy) if m.energy.get("energy.method") else {}
@@ -277,6 +287,9 @@ class LoadGen:
         )
     }
 
+    provides |= column(provides, {"loadgen.result": ("LoadGen", "{}"), "loadgen.mlperf": ("MLPerf result", "{}")})
+    provides["loadgen.mlperf"] = replace(provides["loadgen.mlperf"], sort_by="loadgen.mlperf_value")
+
     def compute(self, m: Measurement) -> dict[str, Any]:
         return dict(m.loadgen)
 
@@ -296,6 +309,8 @@ class Binary:
             ("binary.balanced_accuracy", "mean of sensitivity and specificity"),
         )
     }
+
+    provides |= column(provides, {"binary.sensitivity": ("sens", "{:.3f}"), "binary.specificity": ("spec", "{:.3f}")})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
 
@@ -332,6 +347,8 @@ class Retrieval:
         "retrieval.map": MetricInfo("mean average precision over the ranked gallery", True),
         "retrieval.queries": MetricInfo("queries evaluated", None),
     }
+
+    provides |= column(provides, {"retrieval.rank1": ("rank-1", "{:.3f}"), "retrieval.map": ("mAP", "{:.3f}")})
 
     def compute(self, m: Measurement) -> dict[str, Any]:
 
@@ -391,19 +408,6 @@ def compute_all(groups: tuple[str, ...], m: Measurement) -> dict[str, Any]:
     return out
 
 
-def metric_directions() -> dict[str, bool | None]:
-    """Each known metric's ``higher_is_better`` (None: no direction, e.g. a count)."""
-    return {
-        name: info.higher_is_better for group in METRICS.names() for name, info in METRICS.get(group).provides.items()
-    }
-
-
-def known_metric_names() -> set[str]:
-    """Every metric name a registered group can produce (for validating rules and gates)."""
-
-    return {name for group in METRICS.names() for name in METRICS.get(group).provides}
-
-
 METRICS: Registry[MetricGroup] = Registry(
     "metric group",
     "pytest_aibench.metrics",
@@ -421,9 +425,10 @@ METRICS: Registry[MetricGroup] = Registry(
         "loadgen": "pytest_aibench.judge.metrics:LoadGen",
         "repro": "pytest_aibench.judge.declared:Repro",
         "seeds": "pytest_aibench.judge.declared:Seeds",
-        "collaborative": "pytest_aibench.judge.declared:Collaborative",
-        "kernel": "pytest_aibench.judge.declared:KernelRate",
-        "training": "pytest_aibench.judge.declared:Training",
+        "collaborative": "pytest_aibench.judge.declared:ByParadigm",
+        "kernel": "pytest_aibench.judge.declared:ByParadigm",
+        "training": "pytest_aibench.judge.declared:ByParadigm",
+        "paired": "pytest_aibench.judge.declared:Paired",
         "binary": "pytest_aibench.judge.metrics:Binary",
         "retrieval": "pytest_aibench.judge.metrics:Retrieval",
     },

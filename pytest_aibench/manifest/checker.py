@@ -19,8 +19,8 @@ from pytest_aibench.core.model import (
     OPS,
     Gate,
 )
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.paradigms import PARADIGMS
 from pytest_aibench.quantization import QUANTIZATIONS

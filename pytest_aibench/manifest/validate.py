@@ -30,7 +30,9 @@ from pytest_aibench.core.model import (
 )
 from pytest_aibench.data import DATASETS
 from pytest_aibench.data.images import Preprocess
+from pytest_aibench.judge.catalogue import paradigm_metrics
 from pytest_aibench.judge.metrics import METRICS, default_groups
+from pytest_aibench.manifest import params as paradigm_params
 from pytest_aibench.manifest.checker import (
     Checker,
     _dict,
@@ -71,6 +73,9 @@ def build_suite(
     c = Checker(display or path, data, index, runner_known, runner_names)
     c.root, c.code = path.parent, code
     groups, provided = _metric_groups(c, data)  # first: gates are checked against what they provide
+    runs = _paradigms(data, data) + [p for m in _dict(data, "models").values() for p in _paradigms(m, data)]
+    provided |= paradigm_metrics(runs)
+    paradigm_params.check(c, data, runs)
     allow_outside = data.get("allow_outside_paths") is True
     datasets = _datasets(c, data, path, allow_outside)
     axes = _axes(c, data)
@@ -139,6 +144,15 @@ def _metric_groups(c: Checker, data: dict) -> tuple[list[Any], set[str]]:
     return groups, provided
 
 
+def _paradigms(spec: Any, data: dict) -> list[str]:
+    """The paradigms a model (or the suite, given as ``spec``) runs: its own list, else the suite's, else single."""
+    for source in (spec, data):
+        values = source.get("paradigms") if isinstance(source, dict) else None
+        if isinstance(values, list):
+            return [v for v in values if isinstance(v, str)]
+    return ["single"]
+
+
 def _model_groups(
     c: Checker, kp: tuple, spec: dict, groups: list[Any], provided: set[str]
 ) -> tuple[tuple[str, ...], set[str]]:
@@ -153,7 +167,9 @@ def _model_groups(
             )
         else:
             extra |= set(METRICS.get(name).provides)
-    return tuple(g for g in own if g in METRICS and g not in groups), provided | extra
+    return tuple(g for g in own if g in METRICS and g not in groups), provided | extra | paradigm_metrics(
+        _paradigms(spec, {})
+    )
 
 
 def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[str, DatasetSpec]:

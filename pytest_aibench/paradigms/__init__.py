@@ -9,6 +9,7 @@ through the ``pytest_aibench.paradigms`` entry-point group or ``registry.PARADIG
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,10 @@ def finite(scores: Any, where: str) -> Any:
             "learning rate or the aggregation)"
         )
     return scores
+
+
+#: no default given (``ParadigmContext.param``)
+MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,24 @@ class ParadigmContext:
     #: prepares another, independent session of the same model (latency rounds); None if impossible
     fresh_session: Callable[[], RunnerSession] | None = None
 
-    def param(self, name: str, default: Any) -> Any:
-        return self.params.get(name, default)
+    def param(self, name: str, default: Any = MISSING) -> Any:
+        """The manifest's value of parameter ``name``, else ``default``, else the paradigm's declared default.
+        A paradigm that declares ``Params`` may read only those: a name read but not declared is a bug here,
+        not a manifest's typo (the checker refuses those before anything runs)."""
+        declared = params_of(self.case.paradigm)
+        if declared is not None:
+            fields = {f.name: f for f in dataclasses.fields(declared)}
+            if name not in fields:
+                raise TypeError(
+                    f"paradigm {self.case.paradigm!r} reads parameter {name!r}, which its Params do not declare"
+                )
+            if default is MISSING:
+                default = _default(fields[name])
+        if name in self.params:
+            return self.params[name]
+        if default is MISSING:
+            raise TypeError(f"paradigm {self.case.paradigm!r} reads parameter {name!r} with no default")
+        return default
 
     @property
     def distributed(self) -> bool:
@@ -116,9 +137,30 @@ class ParadigmContext:
 
 
 class Paradigm(Protocol):
+    """A way to deploy and measure a case. Besides ``name`` and ``run``, a paradigm declares (read by the
+    rest of the house, each in one place): ``provides`` (its metrics: :class:`~pytest_aibench.core.metric.MetricInfo`
+    by name) and ``Params`` (a frozen dataclass of its parameters with their defaults, which the manifest
+    checker holds ``params:`` and ``grid:`` to)."""
+
     name: str
 
     def run(self, ctx: ParadigmContext) -> Measurement: ...
+
+
+def params_of(paradigm: str) -> type | None:
+    """The ``Params`` dataclass paradigm ``paradigm`` declares, or None (an unknown or undeclaring paradigm)."""
+    if paradigm not in PARADIGMS:
+        return None
+    declared = getattr(PARADIGMS.get(paradigm), "Params", None)
+    return declared if dataclasses.is_dataclass(declared) and isinstance(declared, type) else None
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return MISSING
 
 
 PARADIGMS: Registry[Paradigm] = Registry(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.energy import EnergyMeter
@@ -36,6 +37,83 @@ else:
 
 #: requests arrive this often (simulated seconds) unless params.interval_s says otherwise
 DEFAULT_INTERVAL_S = 0.05
+
+
+#: what every edge-cloud paradigm records: the simulated deployment, and its own check on the host it ran on
+SIMULATED = declare(
+    ("sim.latency.p50_ms", "simulated end-to-end latency, median", False, "ms"),
+    ("sim.latency.p90_ms", "simulated end-to-end latency, 90th percentile", False, "ms"),
+    ("sim.latency.p99_ms", "simulated end-to-end latency, 99th percentile", False, "ms"),
+    ("sim.latency.mean_ms", "simulated end-to-end latency, mean", False, "ms"),
+    ("sim.edge_energy_j_per_inference", "simulated edge energy per inference", False, "J"),
+    ("offload_ratio", "share of inputs answered by the cloud", None, "1"),
+    ("bytes.up", "bytes sent edge to cloud", False),
+    ("bytes.down", "bytes sent cloud to edge", False),
+    ("measured.host_p50_ms", "the item's batch-1 latency on this host, median", None, "ms"),
+    ("measured.host_gflops", "this host's calibrated GEMM rate, GFLOP/s", None),
+    (
+        "measured.*_scaled_p50_ms",
+        "the host's median scaled by GFLOP/s to a simulated node (named in the metric)",
+        None,
+        "ms",
+    ),
+    ("measured.transfer_ms", "wall time to move one input between the roles' places (cluster runs)", None, "ms"),
+    ("measured.transfer_bytes", "bytes of that input", None),
+    (
+        "sim.error_pct",
+        "the device model's own error on the calibrated host: roofline-simulated / measured latency "
+        "- 1, in % (both the 5th percentile: the host's speed when a neighbour leaves it alone)",
+        None,
+    ),
+    (
+        "sim.flops_only_error_pct",
+        "the same error for FLOPs / calibrated GEMM peak (the model before the roofline), in %",
+        None,
+    ),
+    (
+        "sim.host_slowdown",
+        "how much slower the probe ran beside the item than at calibration (the load the error was measured under)",
+        None,
+    ),
+    ("sim.host_gflops", "the calibrated host's peak: ONNX Runtime's 512x512 float32 GEMM, GFLOP/s", None),
+    (
+        "measured.host_p5_ms",
+        "the item's batch-1 latency on the host, 5th percentile of calls interleaved with the "
+        "probe (what sim.error_pct compares with)",
+        None,
+        "ms",
+    ),
+)
+SIMULATED |= column(
+    SIMULATED,
+    {
+        "sim.latency.p50_ms": ("sim p50 ms", "{:.2f}"),
+        "sim.latency.p99_ms": ("sim p99 ms", "{:.2f}"),
+        "offload_ratio": ("offload", "{:.2f}"),
+        "bytes.up": ("bytes up", "{:.0f}"),
+        "sim.edge_energy_j_per_inference": ("edge mJ/inf", "{:.3f}", 1000.0),
+    },
+)
+#: a device's simulated rate (edge_only)
+DEVICE = declare(
+    ("sim.fps", "simulated frames per second on the edge device", True),
+    ("sim.fps_per_w", "simulated frames per second per watt (busy power)", True),
+    ("sim.fps_per_price", "simulated frames per second per unit price per hour", True),
+)
+DEVICE |= column(
+    DEVICE,
+    {
+        "sim.fps": ("sim FPS", "{:.1f}", 1.0, 3),
+        "sim.fps_per_w": ("FPS/W", "{:.1f}"),
+        "sim.fps_per_price": ("FPS/price", "{:.0f}"),
+    },
+)
+#: what the cloud answers (cloud_only, joint_inference)
+CLOUD = declare(
+    ("sim.cloud_energy_j_per_inference", "simulated cloud energy per inference", False, "J"),
+    ("sim.availability", "share of requests answered (cloud_only during outages)", True, "1"),
+    ("link.retransmissions", "simulated link retransmissions (lossy links)", False),
+)
 
 
 def watts(value: float | None) -> float:
@@ -198,6 +276,12 @@ def _base(ctx: ParadigmContext, run: HostRun, preds: np.ndarray) -> Measurement:
 class EdgeOnly:
     name = "edge_only"
 
+    @dataclass(frozen=True)
+    class Params:
+        """The edge alone: nothing to choose."""
+
+    provides = {**DEVICE, **SIMULATED}
+
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.edge, ctx.facts.bytes, "edge")
@@ -229,13 +313,19 @@ class EdgeOnly:
 class CloudOnly:
     name = "cloud_only"
 
+    @dataclass(frozen=True)
+    class Params:
+        interval_s: float = DEFAULT_INTERVAL_S  # seconds between requests (the arrival process)
+
+    provides = {**SIMULATED, **CLOUD}
+
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
         check_fits(topo.cloud, ctx.facts.bytes, "cloud")
         run = _host(ctx, role="cloud")
         xa, y, preds, latency = run.xa, run.y, run.preds, run.latency
         up, down = topo.channels(ctx.seed)
-        interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
+        interval = float(ctx.param("interval_s"))
         up.rate_per_device = 1.0 / interval
         t_cloud = compute_s(topo.cloud, ctx.facts)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
@@ -273,9 +363,28 @@ class JointInference:
 
     name = "joint_inference"
 
+    @dataclass(frozen=True)
+    class Params:
+        cloud_model: str | None = None  # the suite's model that answers hard examples (required)
+        threshold: float = 0.8  # the mining rule's confidence threshold
+        interval_s: float = DEFAULT_INTERVAL_S  # seconds between requests
+        hard_example_mining: str | None = None  # a mining stage (built-in name or module:callable)
+        rule: str = "confidence"  # the same, by its older name (hard_example_mining wins)
+
+    provides = {
+        **SIMULATED,
+        **CLOUD,
+        **declare(
+            ("hard_ratio", "share of inputs the mining rule called hard", None, "1"),
+            ("outage_fallbacks", "hard inputs answered by the edge because the link was out", None),
+            ("accuracy_edge_only", "the edge model alone", True, "1"),
+            ("accuracy_cloud_only", "the cloud model alone", True, "1"),
+        ),
+    }
+
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
-        cloud_model = ctx.param("cloud_model", None)
+        cloud_model = ctx.param("cloud_model")
         if not cloud_model:
             raise ArtifactError("joint_inference needs params.joint_inference.cloud_model: the suite's large model")
         check_fits(topo.edge, ctx.facts.bytes, "edge")
@@ -302,11 +411,11 @@ class JointInference:
                 ).argmax(-1)
         finally:
             cloud.session.close()
-        threshold = float(ctx.param("threshold", 0.8))
+        threshold = float(ctx.param("threshold"))
         rule, mine = _mining(ctx)
         hard = np.asarray(mine(conf, threshold), dtype=bool)
         up, down = topo.channels(ctx.seed)
-        interval = float(ctx.param("interval_s", DEFAULT_INTERVAL_S))
+        interval = float(ctx.param("interval_s"))
         up.rate_per_device = float(hard.mean()) / interval
         t_edge, t_cloud = compute_s(topo.edge, ctx.facts), compute_s(topo.cloud, cloud_facts)
         in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
@@ -363,6 +472,35 @@ class MultiEdgeInference:
     point searched unless params.split_at names one)."""
 
     name = "multi_edge_inference"
+
+    @dataclass(frozen=True)
+    class Params:
+        edges: int | None = None  # edges to spread over (None: the topology's)
+        split_at: int | str = "auto"  # layers on the edge for the split ("auto": the smallest activation)
+
+    provides = {
+        **SIMULATED,
+        **declare(
+            ("multi_edge.edges", "edges the workload is spread over", None),
+            ("sim.dp_makespan_ms", "data parallel over the edges: time for the workload", False, "ms"),
+            ("sim.dp_throughput_ips", "data parallel over the edges: inferences per second", True),
+            ("sim.dp_speedup", "data parallel over the edges: speedup over one edge", True),
+            ("sim.single_edge_makespan_ms", "the same workload on one edge", None, "ms"),
+            ("multi_edge.split_at", "model split: layers run on the edge", None),
+            ("multi_edge.split_layers", "model split: layers of the model", None),
+            ("split.activation_bytes", "model split: bytes of the activation sent at the split", False),
+            (
+                "split.accuracy",
+                "model split: accuracy of the split model (head on the edge, tail in the cloud)",
+                True,
+                "1",
+            ),
+            ("split.identical_predictions", "model split: every prediction equals the whole model's", True),
+            ("sim.split_latency_ms", "model split: simulated latency per input", False, "ms"),
+            ("sim.split_edge_only_ms", "model split: the whole model on the edge, simulated", None, "ms"),
+            ("sim.split_edge_energy_j_per_inference", "model split: simulated edge energy per input", False, "J"),
+        ),
+    }
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         topo = ctx.topology
@@ -427,7 +565,7 @@ def _split(ctx: ParadigmContext, module: Any, xa: np.ndarray, y: np.ndarray, pre
     up, down = topo.channels(ctx.seed + 1)
     out_bytes = 4 * ctx.dataset.num_classes
     cuts = range(1, len(module))
-    wanted = ctx.param("split_at", "auto")
+    wanted = ctx.param("split_at")
     plans = {}
     for k in cuts:
         head = sum(layer_flops[:k]) / (topo.edge.gflops * 1e9)

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import Measurement
-from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.paradigms import MISSING, ParadigmContext
 from pytest_aibench.paradigms.remote import client_update
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.paradigms.stages import stage
@@ -29,6 +30,21 @@ from pytest_aibench.paradigms.torchtrain import architecture, deterministic, fre
 simpy = lazy("simpy")
 SIMPY_HINT = "pip install 'pytest-aibench[sim]' (simpy)"
 OUTAGE_POLICIES = ("wait", "skip")
+
+
+#: what a federation records over its rounds (both federated paradigms)
+FEDERATION = declare(
+    ("bytes.up", "bytes sent edge to cloud", False),
+    ("bytes.down", "bytes sent cloud to edge", False),
+    ("fl.retries", "transfers retried because the link was out", False),
+    ("fl.sim_time_s", "simulated seconds when the last round ends (outages included)", False, "s"),
+    ("sim.edge_energy_j", "simulated edge energy, whole run", False, "J"),
+    ("measured.update_transfer_ms", "wall time to move one client update (cluster runs)", None, "ms"),
+    ("fl.clients", "clients in the federation", None),
+    ("fl.missed", "client updates that did not arrive by the deadline", False),
+    ("fl.dropouts", "client updates dropped (dropout)", None),
+)
+FEDERATION |= column(FEDERATION, {"fl.sim_time_s": ("FL sim s", "{:.2f}")})
 
 
 def partition(y: np.ndarray, clients: int, alpha: float | None, seed: int) -> list[np.ndarray]:
@@ -53,14 +69,28 @@ def _probe_simpy(paradigm: str) -> None:
         raise NotAvailable(f"{paradigm} runs client rounds in simulated time with simpy: {SIMPY_HINT}") from None
 
 
+@dataclass(frozen=True)
+class FederationParams:
+    """What every federation reads (both federated paradigms)."""
+
+    on_outage: str = "wait"  # wait (retry until the link is back) or skip (the round goes on without)
+    retry_s: float = 0.5  # simulated seconds between retries during an outage
+    deadline_s: float = 1e9  # simulated seconds a round waits for client updates
+    local_epochs: int = 1
+    lr: float = 0.05
+    dropout: float = 0.0  # share of clients that drop out of a round
+    straggler_sigma: float = 0.3  # log-normal spread of the clients' compute times
+    aggregation: str = "fedavg"  # an aggregation stage (built-in name or module:callable)
+
+
 #: a simulated duration past this (about 3 million years) is a typo, not an experiment
 MAX_SIM_SECONDS = 1e14
 
 
-def bounded(p: Any, key: str, default: float) -> float:
+def bounded(p: Any, key: str) -> float:
     """``params.<key>``, a positive, finite number of simulated seconds (else one clear error): a zero
     or negative retry interval would never let simulated time pass."""
-    raw = p(key, default)
+    raw = p(key)
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -76,7 +106,7 @@ def bounded(p: Any, key: str, default: float) -> float:
 MAX_COUNT = 10_000
 
 
-def count(p: Any, key: str, default: int) -> int:
+def count(p: Any, key: str, default: Any = MISSING) -> int:
     """``params.<key>``, a whole number from 1 to :data:`MAX_COUNT` (else one clear error)."""
     raw = p(key, default)
     if not (
@@ -120,19 +150,19 @@ class Federation:
         p, topo = ctx.param, ctx.topology
         if topo.edge.gflops is None:
             raise NotAvailable(f"{ctx.case.paradigm} simulates the clients' compute: the edge node needs gflops")
-        policy = str(p("on_outage", "wait"))
+        policy = str(p("on_outage"))
         if policy not in OUTAGE_POLICIES:
             raise ArtifactError(f"params.on_outage {policy!r}: expected one of {', '.join(OUTAGE_POLICIES)}")
-        retry_s, deadline_s = bounded(p, "retry_s", 0.5), bounded(p, "deadline_s", 1e9)
+        retry_s, deadline_s = bounded(p, "retry_s"), bounded(p, "deadline_s")
         up, down = topo.channels(ctx.seed)
         fed = cls(
             ctx,
             clients,
-            int(p("local_epochs", 1)),
-            float(p("lr", 0.05)),
+            int(p("local_epochs")),
+            float(p("lr")),
             deadline_s,
-            float(p("dropout", 0.0)),
-            float(p("straggler_sigma", 0.3)),
+            float(p("dropout")),
+            float(p("straggler_sigma")),
             retry_s,
             policy,
             3 * (ctx.facts.mflops or 1.0) * 1e6,  # forward + backward ~ 3x forward
@@ -231,14 +261,36 @@ class Federation:
 
 class FederatedLearning:
     name = "federated_learning"
+
+    @dataclass(frozen=True)
+    class Params(FederationParams):
+        clients: int | None = None  # None: the topology's edges (8 where it has one)
+        rounds: int = 10
+        partition: str = "iid"  # iid or dirichlet
+        alpha: float = 0.5  # the Dirichlet concentration (dirichlet partition)
+        target_accuracy: float = 0.9  # for time and rounds to target
+
+    provides = {
+        **FEDERATION,
+        **declare(
+            ("fl.final_accuracy", "accuracy after the last round", True, "1"),
+            ("fl.best_accuracy", "best accuracy of any round", True, "1"),
+            ("fl.rounds", "rounds run", None),
+            ("fl.partition", "how the training data is split over clients (iid or dirichlet(alpha))", None),
+            ("fl.target_accuracy", "the target accuracy of time-to-target", None, "1"),
+            ("sim.time_to_target_s", "simulated time to the target accuracy (-1: not reached)", False, "s"),
+            ("fl.rounds_to_target", "rounds to the target accuracy (-1: not reached)", False),
+        ),
+    }
+    provides |= column(provides, {"fl.final_accuracy": ("FL acc", "{:.4f}")})
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         _probe_simpy(self.name)
         p, topo, data = ctx.param, ctx.topology, ctx.dataset
-        clients, rounds = count(p, "clients", topo.edges if topo.edges > 1 else 8), count(p, "rounds", 10)
-        alpha = None if p("partition", "iid") == "iid" else float(p("alpha", 0.5))
-        target = float(p("target_accuracy", 0.9))
+        clients, rounds = count(p, "clients", topo.edges if topo.edges > 1 else 8), count(p, "rounds")
+        alpha = None if p("partition") == "iid" else float(p("alpha"))
+        target = float(p("target_accuracy"))
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval, x_train = ctx.session.adapt(x_eval), ctx.session.adapt(data.x_train)
         parts = partition(data.y_train, clients, alpha, ctx.seed)
@@ -302,14 +354,40 @@ class FederatedClassIncrementalLearning:
     class seen so far. Reports accuracy per task, the average incremental accuracy and forgetting."""
 
     name = "federated_class_incremental_learning"
+
+    @dataclass(frozen=True)
+    class Params(FederationParams):
+        tasks: int = 2  # class-incremental tasks (the classes split evenly)
+        clients: int = 4
+        rounds_per_task: int = 3
+        alpha: float = 0.5  # the Dirichlet concentration of each task's split over clients
+
+    provides = {
+        **FEDERATION,
+        **declare(
+            (
+                "fcil.average_incremental_accuracy",
+                "mean over tasks of the accuracy on the classes seen so far",
+                True,
+                "1",
+            ),
+            ("fcil.final_average_accuracy", "mean accuracy over every task's classes at the end", True, "1"),
+            ("fcil.forgetting", "mean drop from each task's best accuracy", False, "1"),
+            ("fcil.tasks", "class-incremental tasks", None),
+        ),
+    }
+    provides |= column(
+        provides,
+        {"fcil.average_incremental_accuracy": ("FCIL avg acc", "{:.4f}"), "fcil.forgetting": ("FCIL forget", "{:.4f}")},
+    )
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         _probe_simpy(self.name)
         p, data = ctx.param, ctx.dataset
         classes = np.unique(data.y_train)
-        groups = [np.asarray(g) for g in np.array_split(classes, int(p("tasks", 2)))]
-        clients, per_task = count(p, "clients", 4), count(p, "rounds_per_task", 3)
+        groups = [np.asarray(g) for g in np.array_split(classes, int(p("tasks")))]
+        clients, per_task = count(p, "clients"), count(p, "rounds_per_task")
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval, x_train = ctx.session.adapt(x_eval), ctx.session.adapt(data.x_train)
         fed = Federation.from_params(ctx, clients)
@@ -319,7 +397,7 @@ class FederatedClassIncrementalLearning:
             fed.size = nbytes(model)
             for t, group in enumerate(groups):
                 idx = np.flatnonzero(np.isin(data.y_train, group))
-                parts = partition(data.y_train[idx], clients, float(p("alpha", 0.5)), ctx.seed + t)
+                parts = partition(data.y_train[idx], clients, float(p("alpha")), ctx.seed + t)
                 xs, ys = [x_train[idx[i]] for i in parts], [data.y_train[idx[i]] for i in parts]
                 for r in range(per_task):
                     fed.step(model, xs, ys, ctx.seed + 1000 * t + r)

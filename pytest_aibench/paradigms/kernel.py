@@ -4,7 +4,9 @@ its share of the best GEMM rate measured on this machine in the same process."""
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
+from pytest_aibench.core.metric import declare
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.host import HostLoad, busy_flag
@@ -16,6 +18,17 @@ from pytest_aibench.runtimes.kernels import peak_gflops
 
 class KernelBench:
     name = "kernel"
+
+    @dataclass(frozen=True)
+    class Params:
+        """A kernel's shapes are the model's ``kernel:``; nothing else to choose."""
+
+    provides = declare(
+        ("kernel.gflops", "achieved GFLOP/s at the median latency", True),
+        ("kernel.flops", "floating-point operations per call (from the shapes)", None),
+        ("kernel.peak_gflops", "best fp32 GEMM rate measured on this machine in this run", None),
+        ("kernel.fraction_of_peak", "kernel.gflops / kernel.peak_gflops", True, "1"),
+    )
 
     def run(self, ctx: ParadigmContext) -> Measurement:
 

@@ -8,9 +8,11 @@ deterministic algorithms: the same seed gives the same accuracy everywhere)."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 
+from pytest_aibench.core.metric import declare
 from pytest_aibench.measure import Measurement
 from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.single import prediction_hash
@@ -23,12 +25,32 @@ class IncrementalLearning:
     retrains a candidate; the candidate replaces the model only if it evaluates better."""
 
     name = "incremental_learning"
+
+    @dataclass(frozen=True)
+    class Params:
+        rounds: int = 5
+        threshold: float = 0.9  # the mining rule's confidence threshold
+        epochs: int = 3
+        lr: float = 0.05
+        initial_fraction: float = 0.1  # share of the training split the first model learns from
+        round_s: float = 1.0  # simulated seconds per round (the link's outages are on this clock)
+        hard_example_mining: str = "confidence"  # a mining stage (built-in name or module:callable)
+
+    provides = declare(
+        ("bytes.up", "bytes sent edge to cloud", False),
+        ("il.final_accuracy", "accuracy after the last round", True, "1"),
+        ("il.rounds", "rounds run", None),
+        ("il.replacements", "times the retrained model replaced the deployed one", None),
+        ("il.samples_transfer_ratio", "hard examples sent / samples arrived", False, "1"),
+        ("il.trained_on", "samples in the cloud's training pool", None),
+        ("il.undelivered", "hard examples still waiting at the edge (the link was out)", False),
+    )
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data, topo = ctx.param, ctx.dataset, ctx.topology
-        rounds, threshold = int(p("rounds", 5)), float(p("threshold", 0.9))
-        epochs, lr, initial = int(p("epochs", 3)), float(p("lr", 0.05)), float(p("initial_fraction", 0.1))
+        rounds, threshold = int(p("rounds")), float(p("threshold"))
+        epochs, lr, initial = int(p("epochs")), float(p("lr")), float(p("initial_fraction"))
         x_train = ctx.session.adapt(data.x_train)
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval = ctx.session.adapt(x_eval)
@@ -39,7 +61,7 @@ class IncrementalLearning:
         seen, arriving = rest[:n0], np.array_split(rest[n0:], rounds)
         up, _ = topo.channels(ctx.seed)
         _, mine = stage("hard_example_mining", ctx.params, ctx.case.suite)
-        interval = float(p("round_s", 1.0))  # simulated seconds between rounds (when uploads start)
+        interval = float(p("round_s"))  # simulated seconds between rounds (when uploads start)
         with deterministic(ctx.seed):
             model = fresh(ctx, ctx.seed)
             sgd(model, x_train[seen], data.y_train[seen], epochs, lr, ctx.seed)
@@ -105,11 +127,23 @@ class SingleTaskLearning:
     gathered), then evaluated; the bytes it took to gather the data are counted."""
 
     name = "single_task_learning"
+
+    @dataclass(frozen=True)
+    class Params:
+        epochs: int = 3
+        lr: float = 0.05
+
+    provides = declare(
+        ("stl.train_samples", "samples trained on", None),
+        ("bytes.up", "bytes sent edge to cloud (the training data gathered)", False),
+        ("stl.epochs", "epochs trained", None),
+        ("sim.gather_s", "simulated seconds to gather the training data", False, "s"),
+    )
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data = ctx.param, ctx.dataset
-        epochs, lr = int(p("epochs", 3)), float(p("lr", 0.05))
+        epochs, lr = int(p("epochs")), float(p("lr"))
         x_train = ctx.session.adapt(data.x_train)
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         x_eval = ctx.session.adapt(x_eval)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.measure import Measurement
 from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.single import prediction_hash
@@ -90,12 +91,56 @@ def ianvs_transfer(rows: list[list[float]]) -> dict[str, float]:
 
 class LifelongLearning:
     name = "lifelong_learning"
+
+    @dataclass(frozen=True)
+    class Params:
+        tasks: tuple[str, ...] = tuple(TASKS)  # the task sequence (names of TASKS)
+        epochs: int = 3
+        lr: float = 0.05
+        unseen_threshold: float = 0.25  # the detector's distance beyond which a task is unseen
+        task_detection: str = "similarity"  # a task-detection stage (built-in name or module:callable)
+
+    provides = declare(
+        ("ll.average_accuracy", "mean accuracy over tasks after the last (the headline accuracy)", True, "1"),
+        (
+            "ll.bwt",
+            "Ianvs's BWT, the mean change of every task's accuracy from one learning round to the next (its "
+            "testcasecontroller metrics)",
+            True,
+        ),
+        ("ll.fwt", "Ianvs's FWT, mean accuracy on each task before learning it minus the untrained model's", True),
+        (
+            "ll.forgetting",
+            "mean drop from each task's best accuracy (Chaudhry et al.; absent where 0 by construction)",
+            False,
+            "1",
+        ),
+        (
+            "ll.gem_bwt",
+            "GEM's backward transfer, final minus just-learned accuracy (absent where 0 by construction)",
+            True,
+        ),
+        ("ll.task_detection_accuracy", "evaluation tasks routed to their own knowledge-base entry", True, "1"),
+        ("ll.known_tasks", "entries in the knowledge base", None),
+        ("ll.unseen_at_training", "tasks the detector found unseen when they arrived", None),
+        ("ll.tasks", "tasks in the sequence", None),
+        ("ll.task_accuracy.*", "accuracy on one task (named in the metric) after the last", True, "1"),
+    )
+    provides |= column(
+        provides,
+        {
+            "ll.average_accuracy": ("LL mean acc", "{:.4f}"),
+            "ll.forgetting": ("LL forget", "{:.4f}"),
+            "ll.bwt": ("BWT", "{:+.4f}"),
+            "ll.fwt": ("FWT", "{:+.4f}"),
+        },
+    )
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         p, data = ctx.param, ctx.dataset
-        names = list(p("tasks", list(TASKS)))
-        epochs, lr, threshold = int(p("epochs", 3)), float(p("lr", 0.05)), float(p("unseen_threshold", 0.25))
+        names = list(p("tasks"))
+        epochs, lr, threshold = int(p("epochs")), float(p("lr")), float(p("unseen_threshold"))
         detector_name, detect = stage("task_detection", ctx.params, ctx.case.suite)
         x_train = ctx.session.adapt(data.x_train)
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.measure import Measurement
 from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.paradigms.torchtrain import architecture, deterministic, predict
-from pytest_aibench.paradigms.train import train_epochs
+from pytest_aibench.paradigms.train import TRIAL, train_epochs
 from pytest_aibench.quantization import QUANTIZATIONS
 from pytest_aibench.zoo import build_module, count_flops
 
@@ -75,10 +77,10 @@ class _Space:
     """The search space and its seeded moves."""
 
     def __init__(self, p: Any, rng: np.random.Generator):
-        self.widths = list(p("widths", [0.25, 0.5, 0.75, 1.0]))  # the family's own width values
-        self.depths = list(p("depths", [1.0, 2.0, 3.0]))  # empty: a family without a depth knob
-        self.epochs = [int(e) for e in p("epochs", [2, 3, 4])]
-        self.lr = (float(p("lr_min", 0.001)), float(p("lr_max", 0.03)))
+        self.widths = list(p("widths"))  # the family's own width values
+        self.depths = list(p("depths"))  # empty: a family without a depth knob
+        self.epochs = [int(e) for e in p("epochs")]
+        self.lr = (float(p("lr_min")), float(p("lr_max")))
         self.rng = rng
 
     def sample(self) -> dict[str, Any]:
@@ -115,12 +117,52 @@ class _Space:
 
 class Search:
     name = "search"
+
+    @dataclass(frozen=True)
+    class Params:
+        widths: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)  # width multipliers to search
+        depths: tuple[float, ...] = (1.0, 2.0, 3.0)  # depth multipliers to search
+        epochs: tuple[int, ...] = (2, 3, 4)  # training epochs to search
+        lr_min: float = 0.001
+        lr_max: float = 0.03
+        parallel: int = 2  # trials per generation
+        max_trials: int = 1000
+
+    provides = {
+        **declare(
+            ("aiperf.score", "AIPerf's regulated score: FLOPS x |ln(1 - best accuracy)|", True),
+            ("aiperf.flops", "operations of every trial / the search's seconds", True),
+            ("aiperf.best_accuracy", "the best trial's accuracy", True, "1"),
+            ("aiperf.trials", "trials run", None),
+            ("aiperf.seconds", "the search's seconds", None, "s"),
+            ("aiperf.total_flops", "operations of every trial (training and evaluation)", None),
+            (
+                "aiperf.valid",
+                "every validity rule met, a mutation made and no trial started after the budget (the "
+                "rules judged by are in info.rules)",
+                True,
+            ),
+            ("aiperf.budget_s", "the search's time budget (search_budget_s)", None, "s"),
+            ("aiperf.over_budget_s", "seconds the search ran past its budget (at most its last trial)", False, "s"),
+            ("aiperf.random_trials", "trials sampled at random (generation 0)", None),
+            ("aiperf.mutated_trials", "trials that mutated the best so far", None),
+        ),
+        "trial.precision_bits": TRIAL["trial.precision_bits"],
+    }
+    provides |= column(
+        provides,
+        {
+            "aiperf.score": ("AIPerf score", "{:.4g}"),
+            "aiperf.best_accuracy": ("best acc", "{:.4f}"),
+            "aiperf.trials": ("trials", "{:.0f}"),
+        },
+    )
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)
         p, data, s = ctx.param, ctx.dataset, ctx.settings
-        parallel, max_trials = int(p("parallel", 2)), int(p("max_trials", 1000))  # a cap; the budget decides
+        parallel, max_trials = int(p("parallel")), int(p("max_trials"))  # a cap; the budget decides
         # trials that run one after another are started one at a time, so no trial starts after the
         # budget: the search overruns it by at most one trial (a generation where trials run side by side)
         batch = parallel if getattr(ctx.backend, "concurrent", False) else 1

@@ -11,6 +11,7 @@ import hashlib
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,10 @@ def prediction_hash(preds: np.ndarray) -> str:
 
 class SingleNode:
     name = "single"
+
+    @dataclass(frozen=True)
+    class Params:
+        """One node: its settings are ``settings:``; nothing else to choose."""
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         s = ctx.settings

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pytest_aibench._lazy import lazy
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import Measurement
 from pytest_aibench.paradigms import ParadigmContext
@@ -26,6 +27,50 @@ if TYPE_CHECKING:
     import torch
 else:
     torch = lazy("torch")
+
+
+@dataclass(frozen=True)
+class ToQualityParams:
+    """Training to a target quality (train_to_quality; serve_trained trains the same way once)."""
+
+    target_accuracy: float = 0.9
+    max_epochs: int = 20
+    lr: float = 0.003
+    seeds: tuple[int, ...] = (0, 1, 2)  # each seed trains from scratch; time to quality is their mean
+
+
+#: what one training run of an architecture records (trial; search's trials)
+TRIAL = declare(
+    ("trial.accuracy", "the trial's accuracy on the evaluation split", True, "1"),
+    ("trial.params", "the trial architecture's parameters", None),
+    ("trial.mflops", "the trial architecture's MFLOPs per sample", None),
+    ("trial.train_flops", "operations spent training the trial (3 x forward FLOPs x samples x epochs)", None),
+    ("trial.wall_s", "the trial's wall time", False, "s"),
+    ("trial.precision_bits", "numeric precision of the trial (AIPerf: not below 16)", None),
+)
+TRIAL |= column(TRIAL, {"trial.train_flops": ("train GFLOP", "{:.1f}", 1e-9), "trial.wall_s": ("trial s", "{:.1f}")})
+TRIAL["trial.accuracy"] = replace(TRIAL["trial.accuracy"], rank=2)
+#: what training to a target quality records (MLPerf Training's time to quality)
+TO_QUALITY = declare(
+    ("train.time_to_quality_s", "mean wall seconds to reach the target accuracy", False, "s"),
+    ("train.time_to_quality_stdev_s", "spread of time to quality over seeds", False, "s"),
+    ("train.time_to_quality_cv", "coefficient of variation of time to quality over seeds", False),
+    ("train.epochs_to_quality", "mean epochs to reach the target", False),
+    ("train.epochs_stdev", "spread of epochs to quality over seeds", False),
+    ("train.reached", "share of seeds that reached the target", True, "1"),
+    ("train.throughput_sps", "training samples per second", True),
+    ("train.target_accuracy", "the target", None, "1"),
+    ("train.seeds", "seeds trained", None),
+)
+TO_QUALITY |= column(
+    TO_QUALITY,
+    {
+        "train.time_to_quality_s": ("TTQ s", "{:.2f}"),
+        "train.time_to_quality_cv": ("TTQ cv", "{:.3f}"),
+        "train.epochs_to_quality": ("epochs", "{:.1f}"),
+        "train.throughput_sps": ("train samples/s", "{:.0f}"),
+    },
+)
 
 
 def _augment(x: Any, gen: Any) -> Any:
@@ -76,13 +121,24 @@ class Trial:
     """One point of a hyper-parameter / architecture search: train, evaluate, count the operations."""
 
     name = "trial"
+
+    @dataclass(frozen=True)
+    class Params:
+        epochs: int = 3
+        lr: float = 0.01
+        augment: bool = True  # random flips and crops of the training images
+        schedule: str = "onecycle"  # onecycle or constant
+        width: int | float | None = None  # overrides the zoo family's width (None: the card's)
+        depth: int | float | None = None  # overrides the zoo family's depth (None: the card's)
+
+    provides = TRIAL
     learns = True  # seeds: N runs it over N seeds (run.seeds)
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)
         p = ctx.param
-        config.update({k: p(k, config.get(k)) for k in ("width", "depth") if p(k, None) is not None})
-        epochs, lr = int(p("epochs", 3)), float(p("lr", 0.01))
+        config.update({k: p(k) for k in ("width", "depth") if p(k) is not None})
+        epochs, lr = int(p("epochs")), float(p("lr"))
         data = ctx.dataset
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         t0 = time.perf_counter()
@@ -97,8 +153,8 @@ class Trial:
                 epochs,
                 lr,
                 ctx.seed,
-                augment=bool(p("augment", True)),
-                schedule=str(p("schedule", "onecycle")),
+                augment=bool(p("augment")),
+                schedule=str(p("schedule")),
             )
             preds = predict(model, x_eval)[0]
             params = int(sum(t.numel() for t in model.parameters()))
@@ -121,7 +177,7 @@ class Trial:
                     "config": config,
                     "epochs": epochs,
                     "lr": lr,
-                    "schedule": str(p("schedule", "onecycle")),
+                    "schedule": str(p("schedule")),
                 },
                 "prediction_hash": prediction_hash(preds),
             }
@@ -168,11 +224,14 @@ class TrainToQuality:
 
     name = "train_to_quality"
 
+    Params = ToQualityParams
+    provides = TO_QUALITY
+
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)
         p = ctx.param
-        target, max_epochs, lr = float(p("target_accuracy", 0.9)), int(p("max_epochs", 20)), float(p("lr", 0.003))
-        seeds = [int(s) for s in p("seeds", [0, 1, 2])]
+        target, max_epochs, lr = float(p("target_accuracy")), int(p("max_epochs")), float(p("lr"))
+        seeds = [int(s) for s in p("seeds")]
         data = ctx.dataset
         x_eval, y_eval = data.eval_subset(ctx.settings.eval_samples)
         runs, first_model = [], None
@@ -218,6 +277,9 @@ class ServeTrained:
     when that item ran elsewhere), measured like any inference item."""
 
     name = "serve_trained"
+
+    Params = ToQualityParams
+    provides = TO_QUALITY
 
     def run(self, ctx: ParadigmContext) -> Measurement:
         family, config = architecture(ctx)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import columns, fmt, label, ranked
+from pytest_aibench.report.ranking import columns, label, ranked
 from pytest_aibench.report.summary import summarize
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
@@ -357,11 +357,11 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
             + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else "")
             + (f"; **{notes.busy_summary(rs)}**" if notes.busy_summary(rs) else ""),
             "",
-            "| item | " + " | ".join(c[1] for c in cols) + " | outcome |",
+            "| item | " + " | ".join(info.column for _, info in cols) + " | outcome |",
             "|---|" + "---:|" * len(cols) + "---|",
         ]
         for r in rs:
-            cells = [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
+            cells = [info.show(r.metrics.get(name)) for name, info in cols]
             outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
             if notes.busy(r):
                 outcome = f"{notes.BUSY_MARK} host busy; {outcome}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import SORT_BY, columns, fmt, label, ranked
+from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.summary import by_suite, summarize
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -332,15 +332,15 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
 
 def _table(rs: list[Result]) -> str:
     cols = columns(rs)
-    head = "".join(f"<th>{escape(c[1])}</th>" for c in cols)
+    head = "".join(f"<th>{escape(info.column)}</th>" for _, info in cols)
     body = []
     for _, r in ranked(rs):
         cells = []
-        for c in cols:
-            v = r.metrics.get(c[0])
-            key = r.metrics.get(SORT_BY.get(c[0], c[0]))
+        for name, info in cols:
+            v = r.metrics.get(name)
+            key = r.metrics.get(info.sort_by or name)
             sort_v = key if isinstance(key, (int, float)) and not isinstance(key, bool) else ""
-            cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(fmt(v, c[2], *c[3:]))}</td>')
+            cells.append(f'<td data-v="{escape(str(sort_v))}">{escape(info.show(v))}</td>')
         reason = escape((r.reason or "").splitlines()[0][:200]) if r.outcome != "passed" and r.reason else ""
         busy = notes.busy(r)
         mark = f' <span class=busy title="{escape(busy)}">{notes.BUSY_MARK} host busy</span>' if busy else ""

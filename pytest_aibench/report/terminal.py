@@ -6,7 +6,7 @@ from typing import Any
 
 from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes
-from pytest_aibench.report.ranking import columns, fmt, label, ranked
+from pytest_aibench.report.ranking import columns, label, ranked
 from pytest_aibench.report.summary import by_suite, summarize
 
 
@@ -60,7 +60,7 @@ def leaderboard(results: list[Result]) -> list[str]:
         for rank, r in ranked(rs):
             mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
             cells = [str(rank) if rank is not None else "", label(r) + mark]
-            cells += [fmt(r.metrics.get(c[0]), c[2], *c[3:]) for c in cols]
+            cells += [info.show(r.metrics.get(name)) for name, info in cols]
             status = r.outcome if r.outcome != "passed" else ""
             if r.reason and r.outcome != "passed":
                 status += ": " + r.reason.splitlines()[0][:90]
@@ -74,7 +74,9 @@ def leaderboard(results: list[Result]) -> list[str]:
             + (f"; {notes.busy_summary(rs)}" if notes.busy_summary(rs) else "")
             + ")"
         )
-        out += table(["#", "item", *(c[1] for c in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
+        out += table(
+            ["#", "item", *(info.column for _, info in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1}
+        )
         if _scores(s):
             out.append(f"total: {_scores(s)}")
             if len(s["by_runtime"]) > 1:

@@ -25,8 +25,8 @@ from pytest_aibench.cli.bundle import BundleError, open_bundle
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.files import sha256_file, verify
 from pytest_aibench.judge.baseline import saved_path
+from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import Rule, parse_rules
-from pytest_aibench.judge.metrics import known_metric_names
 from pytest_aibench.manifest.loader import ManifestError, load
 from pytest_aibench.report import runjson
 
