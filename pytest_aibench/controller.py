@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from pytest_aibench.core.result import Result
+from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.judge.baseline import saved_path
 from pytest_aibench.judge.compare import key, machine_differences
 from pytest_aibench.machine import machine_info
-from pytest_aibench.outputs import FILE_OPTIONS
-from pytest_aibench.report import exports, runjson
-from pytest_aibench.report.html import render
+from pytest_aibench.outputs import file_options
+from pytest_aibench.report import runjson
+from pytest_aibench.report.formats import RunOutput, formats
 from pytest_aibench.report.journal import Journal
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
@@ -178,7 +179,7 @@ class Controller:
             except OSError as exc:
                 self._write_failed(f"journal {self.run_dir / 'journal.jsonl'}", exc)
         opt = self.config.option
-        wanted = [getattr(opt, attr, None) for attr, _ in FILE_OPTIONS] + [opt.aibench_save]
+        wanted = [getattr(opt, attr, None) for attr, _ in file_options()] + [opt.aibench_save]
         if any(wanted) or self.state.baseline is not None:
             self._write_outputs(finished, exitstatus)
 
@@ -207,54 +208,24 @@ class Controller:
         doc = runjson.build(run, machine, self.manifests(), self.results)
         self.comparison = self._comparison(machine)
         written: list[Path] = []
+        output = RunOutput(doc, self.results, self.comparison)
         jobs: list[tuple[str, Path, Any]] = []
-        if opt.aibench_json:
-            jobs.append(("--aibench-json", self._target(opt.aibench_json), lambda t: runjson.write_atomic(t, doc)))
+        for fmt in formats():
+            value = getattr(opt, fmt.dest, None) if fmt.dest else None
+            if value:
+                jobs.append((fmt.option or fmt.name, self._target(value), lambda t, fmt=fmt: fmt.write(output, t)))
         if opt.aibench_save:
             jobs.append(
                 ("--aibench-save", saved_path(self.state.out, opt.aibench_save), lambda t: runjson.write_atomic(t, doc))
             )
-        if opt.aibench_benchmark_json:
-            jobs.append(
-                (
-                    "--aibench-benchmark-json",
-                    self._target(opt.aibench_benchmark_json),
-                    lambda t: runjson.write_atomic(t, exports.benchmark_json(doc, self.results)),
-                )
-            )
-        if opt.aibench_gha_json:
-            target = self._target(opt.aibench_gha_json)
-            gated, bigger, extras = exports.gha_json(self.results)
-            for path, entries in (
-                (target, gated),
-                (gha_companion(target), bigger),
-                (gha_companion(target, "extras"), extras),
-            ):
-                jobs.append(("--aibench-gha-json", path, lambda t, e=entries: runjson.write_atomic(t, e)))
-        if opt.aibench_bmf:
-            jobs.append(
-                (
-                    "--aibench-bmf",
-                    self._target(opt.aibench_bmf),
-                    lambda t: runjson.write_atomic(t, exports.bmf_json(self.results)),
-                )
-            )
-        for option, path, make in (
-            ("--aibench-csv", opt.aibench_csv, lambda: exports.to_csv(self.results)),
-            ("--aibench-md", opt.aibench_md, lambda: exports.to_markdown(self.results, self.comparison)),
-            ("--aibench-html", opt.aibench_html, lambda: _html(doc, self.results, self.comparison)),
-        ):
-            if path:
-                jobs.append((option, self._target(path), lambda t, make=make: _write_text(t, make())))
         for option, target, write in jobs:  # one failing exporter never stops the others or the leaderboard
             try:
-                write(target)
-                written.append(target)
+                written += write(target) or [target]
             except Exception as exc:  # noqa: BLE001 (a disk fault or an exporter's bug: reported, not fatal)
                 self._write_failed(f"{option} {target}", exc)
         self._written = written
 
-    def _comparison(self, machine: dict[str, Any]) -> dict[str, Any] | None:
+    def _comparison(self, machine: dict[str, Any]) -> Comparison | None:
         baseline = self.state.baseline
         if baseline is None:
             return None
@@ -268,21 +239,17 @@ class Controller:
                 b, c = base.get(metric), r.metrics.get(metric)
                 if isinstance(b, (int, float)) and isinstance(c, (int, float)) and b:
                     changes.append((label(r), metric, b, c, c / b - 1))
-        return {
-            "baseline": str(baseline.path),
-            "matched": len(matched),
-            "regressions": [(label(r), r.reason or "") for r in matched if (r.reason or "").find("regression") >= 0],
-            "inconclusive": [
-                (label(r), f"{v['metric']}: {v['evidence']}")
-                for r in matched
-                for v in r.info["baseline"].get("verdicts", ())
-                if v.get("inconclusive")
-            ],
-            "new": [r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
-            "missing": sorted(i.id for k, i in baseline.items.items() if k not in seen),
-            "machine": machine_differences(baseline.machine, machine),
-            "changes": changes,
-        }
+        verdicts = [(label(r), v) for r in matched for v in r.info["baseline"].get("verdicts", ())]
+        return Comparison(
+            baseline=str(baseline.path),
+            matched=len(matched),
+            regressions=[(item, str(v.get("message") or v["rule"])) for item, v in verdicts if v.get("regressed")],
+            inconclusive=[(item, f"{v['metric']}: {v['evidence']}") for item, v in verdicts if v.get("inconclusive")],
+            new=[r.id for r in self.results if r.info.get("baseline", {}).get("status", "").startswith("new")],
+            missing=sorted(i.id for k, i in baseline.items.items() if k not in seen),
+            machine=machine_differences(baseline.machine, machine),
+            changes=changes,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or self.config.get_verbosity() < -1:
@@ -297,38 +264,22 @@ class Controller:
         c = getattr(self, "comparison", None)
         if c:
             tr.write_line(
-                f"compared with {c['baseline']}: {c['matched']} matched, {len(c['regressions'])} regressed, "
-                f"{len(c['new'])} new, {len(c['missing'])} missing from this run (unpaired, the weaker test: "
+                f"compared with {c.baseline}: {c.matched} matched, {len(c.regressions)} regressed, "
+                f"{len(c.new)} new, {len(c.missing)} missing from this run (unpaired, the weaker test: "
                 "--aibench-against re-measures the baseline beside each item)",
-                red=bool(c["regressions"]),
+                red=bool(c.regressions),
             )
-            for shown, reason in c["regressions"]:
+            for shown, reason in c.regressions:
                 tr.write_line(f"  REGRESSED {shown}: {reason}", red=True)
-            for shown, reason in c.get("inconclusive", ()):
+            for shown, reason in c.inconclusive:
                 tr.write_line(f"  INCONCLUSIVE {shown}: {reason}", yellow=True)
-            for note in c["machine"]:
+            for note in c.machine:
                 tr.write_line(f"  machine differs: {note}", yellow=True)
         tr.write_line(f"journal: {self.run_dir / 'journal.jsonl'}")
         for path in getattr(self, "_written", []):
             tr.write_line(f"wrote {path}")
         for failure in self.write_failures:
             tr.write_line(f"could not write {failure}", red=True)
-
-
-def gha_companion(path: Path, kind: str = "bigger") -> Path:
-    """Where the other lists go beside ``--aibench-gha-json PATH``: PATH.bigger.json (bigger is better)
-    and PATH.extras.json (tails and one-pass figures: charts, not alerts)."""
-    return path.with_name(path.stem + f".{kind}" + (path.suffix or ".json"))
-
-
-def _write_text(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-
-
-def _html(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None) -> str:
-
-    return render(doc, results, comparison)
 
 
 def _plugin_version() -> str | None:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
-#: the options whose value is a file the controller writes at the end of the run
-FILE_OPTIONS = (
-    ("aibench_json", "--aibench-json"),
-    ("aibench_csv", "--aibench-csv"),
-    ("aibench_md", "--aibench-md"),
-    ("aibench_html", "--aibench-html"),
-    ("aibench_benchmark_json", "--aibench-benchmark-json"),
-    ("aibench_gha_json", "--aibench-gha-json"),
-    ("aibench_bmf", "--aibench-bmf"),
-)
+from pytest_aibench.report.formats import formats
+
+
+def file_options() -> list[tuple[str, str]]:
+    """(attribute, option) of every file the controller writes at the end of the run: the report formats'."""
+    return [(f.dest, f.option) for f in formats() if f.option and f.dest]
+
+
 SAVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -69,7 +67,7 @@ def check_outputs(config: pytest.Config, out: Path) -> None:
     opt = config.option
     _writable_folder(out, "--aibench-out")
     base = config.invocation_params.dir
-    for attr, option in FILE_OPTIONS:
+    for attr, option in file_options():
         value = getattr(opt, attr, None)
         if not value:
             continue

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pytest_aibench.judge import baseline, catalogue, compare
     from pytest_aibench.manifest import loader as manifest
     from pytest_aibench.manifest import validate
-    from pytest_aibench.report import journal
+    from pytest_aibench.report import formats, journal
     from pytest_aibench.run import against, measure
 else:
     against = lazy("pytest_aibench.run.against")
@@ -52,6 +52,7 @@ else:
     compare = lazy("pytest_aibench.judge.compare")
     controller = lazy("pytest_aibench.controller")
     isa = lazy("pytest_aibench.isa")
+    formats = lazy("pytest_aibench.report.formats")
     journal = lazy("pytest_aibench.report.journal")
     junit = lazy("pytest_aibench.junit")
     manifest = lazy("pytest_aibench.manifest.loader")
@@ -111,12 +112,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         default=".aibench",
         help="folder for journals and run records (default .aibench)",
-    )
-    group.addoption(
-        "--aibench-json",
-        metavar="PATH",
-        default=None,
-        help="write the whole run (machine, manifests, every item) as JSON to PATH",
     )
     group.addoption(
         "--aibench-save",
@@ -219,42 +214,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _add_file_options(group: Any) -> None:
-    """The files a run may write besides its journal (each checked before the first item)."""
-    group.addoption(
-        "--aibench-benchmark-json",
-        metavar="PATH",
-        default=None,
-        help="write the run in pytest-benchmark's JSON format (pytest-benchmark compare, "
-        "github-action-benchmark read it)",
-    )
-    group.addoption(
-        "--aibench-gha-json",
-        metavar="PATH",
-        default=None,
-        help="github-action-benchmark's customSmallerIsBetter JSON to alert on (the paired ratio or the "
-        "median, top-1 error); accuracy goes to PATH's .bigger.json, tails and one-pass figures to "
-        "its .extras.json (charts, not alerts)",
-    )
-    group.addoption(
-        "--aibench-bmf",
-        metavar="PATH",
-        default=None,
-        help="Bencher's metric format (BMF): latency, latency-p99, paired-ratio (each with its own CI as "
-        "bounds), throughput and accuracy per item",
-    )
-    group.addoption(
-        "--aibench-html",
-        metavar="PATH",
-        default=None,
-        help="write a self-contained HTML report (leaderboards, Pareto plots, distributions)",
-    )
-    group.addoption("--aibench-csv", metavar="PATH", default=None, help="write every item's metrics as CSV")
-    group.addoption(
-        "--aibench-md",
-        metavar="PATH",
-        default=None,
-        help="write the leaderboards (and the comparison) as Markdown, e.g. for a PR comment",
-    )
+    """The files a run may write besides its journal: one option per registered report format (each
+    checked before the first item, written by the controller at the end)."""
+    for fmt in formats.formats():
+        if fmt.option:
+            group.addoption(fmt.option, metavar="PATH", default=None, dest=fmt.dest, help=fmt.help)
 
 
 @pytest.hookimpl(trylast=True)

@@ -90,7 +90,7 @@ def test_folders_form_layers():
         for g in sorted(arrows.get(f, ())):
             if state.get(g) == 1:
                 loop = stack[stack.index(g) :] + [g]
-                back.append(" / ".join(why[(x, y)] for x, y in zip(loop, loop[1:])))
+                back.append(" / ".join(why[(x, y)] for x, y in zip(loop, loop[1:], strict=False)))
             elif g not in state:
                 visit(g, stack + [g])
         state[f] = 2

@@ -15,8 +15,8 @@ from pytest_aibench.cli.runs import load_run as _load
 from pytest_aibench.core.result import Result
 from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
-from pytest_aibench.report import exports, notes, runjson
-from pytest_aibench.report.html import render
+from pytest_aibench.report import notes, runjson
+from pytest_aibench.report.formats import ReportFormat, RunOutput, formats
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
 from pytest_aibench.report.terminal import leaderboard, table
@@ -37,23 +37,20 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-
+    """Write a finished run in every format asked for (the same registry the plugin's options come from)."""
     doc, results = _load(args.run)
-    if not (args.html or args.md or args.csv or args.benchmark_json):
-        raise SystemExit("aibench report: name at least one of --html, --md, --csv, --benchmark-json")
-    outputs = {
-        args.html: lambda: render(doc, results),
-        args.md: lambda: exports.to_markdown(results),
-        args.csv: lambda: exports.to_csv(results),
-    }
-    for path, make in outputs.items():
-        if path:
-            Path(path).write_text(make(), encoding="utf-8")
-            print(f"wrote {path}")
-    if args.benchmark_json:
-        runjson.write_atomic(Path(args.benchmark_json), exports.benchmark_json(doc, results))
-        print(f"wrote {args.benchmark_json}")
+    wanted = [(fmt, getattr(args, _flag_dest(fmt))) for fmt in formats() if getattr(args, _flag_dest(fmt), None)]
+    if not wanted:
+        raise SystemExit("aibench report: name at least one of " + ", ".join(f.flag for f in formats()))
+    out = RunOutput(doc, results)
+    for fmt, path in wanted:
+        for written in fmt.write(out, Path(path)):
+            print(f"wrote {written}")
     return 0
+
+
+def _flag_dest(fmt: ReportFormat) -> str:
+    return "out_" + fmt.flag.lstrip("-").replace("-", "_")
 
 
 UNPAIRED_NOTE = (
@@ -159,10 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_show)
     p = sub.add_parser("report", help="write a run as HTML, Markdown, CSV or pytest-benchmark JSON")
     p.add_argument("run", nargs="?", default="latest", help=run_help)
-    p.add_argument("--html", metavar="PATH")
-    p.add_argument("--md", metavar="PATH")
-    p.add_argument("--csv", metavar="PATH")
-    p.add_argument("--benchmark-json", metavar="PATH")
+    for fmt in formats():
+        p.add_argument(fmt.flag, metavar="PATH", dest=_flag_dest(fmt), help=fmt.help)
     p.set_defaults(fn=cmd_report)
     p = sub.add_parser(
         "compare",

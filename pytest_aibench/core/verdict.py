@@ -36,3 +36,18 @@ class PairedVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Comparison:
+    """A run judged against a saved baseline (``--aibench-compare``): what the terminal, Markdown and HTML
+    reports show. Built from the items' recorded verdicts, never from their failure text."""
+
+    baseline: str
+    matched: int
+    regressions: list[tuple[str, str]]  # (item, the regressed rules' evidence)
+    inconclusive: list[tuple[str, str]]  # (item, metric: evidence)
+    new: list[str]
+    missing: list[str]
+    machine: list[str]  # how the machines differ, each a sentence
+    changes: list[tuple[str, str, float, float, float]]  # (item, metric, baseline, current, relative change)

@@ -67,6 +67,7 @@ def check_regressions(case: Case, result: Result, baseline: Baseline | None, cli
                 "regressed": v.regressed,
                 "inconclusive": v.inconclusive,
                 "evidence": v.evidence,
+                "message": v.message(),
             }
             for v in verdicts
         ],

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench.core.metric import MetricInfo
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen
 from pytest_aibench.measure.energy import EnergyMeter
@@ -72,6 +73,8 @@ def prediction_hash(preds: np.ndarray) -> str:
 
 class SingleNode:
     name = "single"
+    #: its figures are the metric groups' (accuracy, latency, throughput, ...): nothing of its own
+    provides: dict[str, MetricInfo] = {}
 
     @dataclass(frozen=True)
     class Params:

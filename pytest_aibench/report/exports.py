@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pytest_aibench.core.result import Result
+from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
 from pytest_aibench.report.ranking import columns, label, ranked
 from pytest_aibench.report.summary import summarize
@@ -342,7 +343,7 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None) -> str:
+def to_markdown(results: list[Result], comparison: Comparison | None = None) -> str:
     """Leaderboards (and the baseline comparison) as GitHub-flavoured Markdown for a PR comment."""
     lines = []
     summaries = summarize(results)
@@ -379,23 +380,23 @@ def to_markdown(results: list[Result], comparison: dict[str, Any] | None = None)
     return "\n".join(lines)
 
 
-def comparison_markdown(c: dict[str, Any]) -> list[str]:
+def comparison_markdown(c: Comparison) -> list[str]:
     lines = [
-        f"### Compared with `{_md_cell(c['baseline'])}`",
+        f"### Compared with `{_md_cell(c.baseline)}`",
         "",
-        f"{c['matched']} matched, {len(c['regressions'])} regressed, {len(c['new'])} new, {len(c['missing'])} missing",
+        f"{c.matched} matched, {len(c.regressions)} regressed, {len(c.new)} new, {len(c.missing)} missing",
         "",
     ]
-    for note in c.get("machine", []):
+    for note in c.machine:
         lines.append(f"- machine differs: {_md_cell(note)}")
-    if c["regressions"]:
+    if c.regressions:
         lines += ["", "| item | regression |", "|---|---|"]
-        lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c["regressions"]]
-    if c.get("inconclusive"):
+        lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c.regressions]
+    if c.inconclusive:
         lines += ["", "| item | inconclusive (rerun on a quiet host) |", "|---|---|"]
-        lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c["inconclusive"]]
-    if c["changes"]:
+        lines += [f"| `{_md_cell(i)}` | {_md_cell(msg)} |" for i, msg in c.inconclusive]
+    if c.changes:
         lines += ["", "| item | metric | baseline | current | change |", "|---|---|---:|---:|---:|"]
-        for item, metric, b, cur, change in c["changes"]:
+        for item, metric, b, cur, change in c.changes:
             lines.append(f"| `{_md_cell(item)}` | {metric} | {b:.6g} | {cur:.6g} | {change:+.1%} |")
     return lines + [""]

@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from pytest_aibench.core.result import Result
+from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
 from pytest_aibench.report.ranking import columns, fmt, label, ranked
 from pytest_aibench.report.summary import by_suite, summarize
@@ -401,7 +402,7 @@ def _comparison(rs: list[Result]) -> str:
     )
 
 
-def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any] | None = None) -> str:
+def render(doc: dict[str, Any], results: list[Result], comparison: Comparison | None = None) -> str:
     machine = doc.get("machine", {})
     summaries = summarize(results)
     parts = [
@@ -424,12 +425,12 @@ def render(doc: dict[str, Any], results: list[Result], comparison: dict[str, Any
         )
     if comparison:
         parts.append(
-            f"<p>Compared with <code>{escape(comparison['baseline'])}</code>: {comparison['matched']} matched, "
-            f"<span{' class=bad' if comparison['regressions'] else ''}>{len(comparison['regressions'])} regressed</span>, "
-            f"{len(comparison['new'])} new, "
-            f"{len(comparison['missing'])} missing.</p>"
+            f"<p>Compared with <code>{escape(comparison.baseline)}</code>: {comparison.matched} matched, "
+            f"<span{' class=bad' if comparison.regressions else ''}>{len(comparison.regressions)} regressed</span>, "
+            f"{len(comparison.new)} new, "
+            f"{len(comparison.missing)} missing.</p>"
         )
-        for note in comparison.get("machine", []):
+        for note in comparison.machine:
             parts.append(f"<p class=meta>machine differs: {escape(note)}</p>")
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
