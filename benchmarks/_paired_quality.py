@@ -154,8 +154,8 @@ def measure(folder: Path, trials: int) -> None:
 def _verdict_rows(folder: Path) -> list[dict[str, Any]]:
     """One row per trial and item with every gate's verdict."""
     from pytest_aibench.core.result import Result
-    from pytest_aibench.judge.compare import judge, parse_rules
     from pytest_aibench.judge.catalogue import known_metric_names
+    from pytest_aibench.judge.compare import judge, parse_rules
     from pytest_aibench.judge.paired import judge_paired
 
     (rule5,) = parse_rules("latency.p50:+5%", known_metric_names())
