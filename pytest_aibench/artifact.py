@@ -76,6 +76,27 @@ def _input_from_card(card: Card) -> InputSpec | None:
     )
 
 
+def find_variant(
+    built: dict[str, dict[str, Any]], framework: str, quantization: str, runner: Any
+) -> tuple[str, str] | None:
+    """(card key, stored quantization) of the artifact ``runner`` runs for ``quantization``: found by format,
+    so any runner that reads ONNX runs the ONNX variants whichever runtime built them. The runner's own
+    variant first, then another runtime's in a format it reads, then an fp32 one it derives the rest from."""
+    formats = tuple(getattr(runner, "formats", ()))
+
+    def readable(key: str) -> bool:
+        return key in built and (not formats or built[key].get("format") in formats)
+
+    own, others = f"{framework}/{quantization}", sorted(k for k in built if k.endswith(f"/{quantization}"))
+    for key in (own, *others):
+        if readable(key):
+            return key, quantization
+    for key in (f"{framework}/fp32", *sorted(k for k in built if k.endswith("/fp32"))):
+        if readable(key) and runner.derives(quantization, built[key].get("format", "")):
+            return key, "fp32"
+    return None
+
+
 def resolve(
     model: ModelSpec, framework: str, quantization: str, runner: Any, fixtures: Path | None = None
 ) -> ModelArtifact:
@@ -93,21 +114,19 @@ def resolve(
         except CardError as exc:
             raise ArtifactError(str(exc)) from None
         built = card.artifacts
-        key = f"{framework}/{quantization}"
-        stored = quantization
-        if key not in built:
-            base = built.get(f"{framework}/fp32")
-            if base is not None and runner.derives(quantization, base.get("format", "")):
-                key, stored = f"{framework}/fp32", "fp32"
-            else:
-                why = card.data.get("skipped", {}).get(key)
-                if why:
-                    raise NotAvailable(f"{framework} {quantization} of zoo model {card.name!r}: {why}")
-                have = sorted(k.split("/", 1)[1] for k in built if k.startswith(framework + "/"))
-                raise NotAvailable(
-                    f"{framework} has no {quantization} variant of zoo model {card.name!r} "
-                    f"(built for {framework}: {', '.join(have) or 'nothing'})"
-                )
+        found = find_variant(built, framework, quantization, runner)
+        if found is None:
+            key = f"{framework}/{quantization}"
+            why = card.data.get("skipped", {}).get(key)
+            if why:
+                raise NotAvailable(f"{framework} {quantization} of zoo model {card.name!r}: {why}")
+            readable = ", ".join(getattr(runner, "formats", ())) or "none"
+            have = sorted(f"{k} ({v.get('format')})" for k, v in built.items())
+            raise NotAvailable(
+                f"{framework} has no {quantization} variant of zoo model {card.name!r} in a format it reads "
+                f"({readable}); built: {', '.join(have) or 'nothing'}"
+            )
+        key, stored = found
         entry = built[key]
         return ModelArtifact(
             model.name,

@@ -22,7 +22,7 @@ from pytest_aibench.report.journal import Journal
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
 from pytest_aibench.report.terminal import leaderboard
-from pytest_aibench.runtimes import version_of
+from pytest_aibench.runtimes import packages, version_of
 from pytest_aibench.state import State
 
 
@@ -186,7 +186,7 @@ class Controller:
     def _machine(self) -> dict[str, Any]:
         """The machine, gathered once per session (git and psutil calls), hooks applied."""
         if self._machine_doc is None:
-            self._machine_doc = machine_info(self.config.rootpath)
+            self._machine_doc = machine_info(self.config.rootpath, tuple(packages().values()))
             self.config.hook.pytest_aibench_machine_info(config=self.config, info=self._machine_doc)
         return self._machine_doc
 

@@ -18,10 +18,7 @@ _DISTS = (
     "pytest",
     "pytest-aibench",
     "numpy",
-    "torch",
-    "onnxruntime",
     "onnx",
-    "ai-edge-litert",
     "mlcommons-loadgen",
     "pytest-xdist",
     "torchao",
@@ -64,7 +61,8 @@ def _git(rootdir: Path) -> dict[str, Any]:
     }
 
 
-def machine_info(rootdir: Path) -> dict[str, Any]:
+def machine_info(rootdir: Path, packages: tuple[str, ...] = ()) -> dict[str, Any]:
+    """This machine as a run records it; ``packages``: the registered runtimes' distributions besides ours."""
 
     try:
         affinity: int | None = len(os.sched_getaffinity(0))
@@ -101,7 +99,7 @@ def machine_info(rootdir: Path) -> dict[str, Any]:
             "compiler": platform.python_compiler(),
             "build": list(platform.python_build()),
         },
-        "versions": {d: version_of(d) for d in _DISTS},
+        "versions": {d: version_of(d) for d in dict.fromkeys((*_DISTS, *packages))},
         "threads": threads,
         "git": _git(rootdir),
     }

@@ -167,7 +167,8 @@ def test_xdist_gives_same_items_and_accuracy_and_flags_latency(demo, linear_mode
     assert all(s[k]["metrics"]["accuracy"] == p[k]["metrics"]["accuracy"] for k in s)
     assert all(s[k]["seed"] == p[k]["seed"] for k in s)
     assert all(any(f.startswith("concurrent") for f in i["flags"]) for i in p.values())
-    assert not any(i["flags"] for i in s.values())
+    # a serial run is never flagged for workers; a busy host (another process) may flag it, which is no failure
+    assert not any(f.startswith("concurrent") for i in s.values() for f in i["flags"])
     assert {i["worker"] for i in p.values()} <= {"gw0", "gw1"}
 
 

@@ -23,6 +23,7 @@ from pytest_aibench.paradigms import ParadigmContext, finite
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.paradigms.stages import stage
+from pytest_aibench.runtimes import HasModule
 from pytest_aibench.sim import roofline
 from pytest_aibench.sim.calibrate import host_gflops
 from pytest_aibench.sim.compute import compute_s, flops_only_s, gflops_of, host_calibration, model_of
@@ -541,7 +542,7 @@ class MultiEdgeInference:
                 **_measured(latency, topo.edge, ctx),
             }
         )
-        module = getattr(ctx.session, "module", None)
+        module = ctx.session.module if isinstance(ctx.session, HasModule) else None
         if module is not None:
             m.metrics.update(_split(ctx, module, xa, y, preds, topo))
         else:

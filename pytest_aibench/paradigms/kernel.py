@@ -13,6 +13,7 @@ from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
 from pytest_aibench.paradigms import ParadigmContext
+from pytest_aibench.runtimes import RunsKernel
 from pytest_aibench.runtimes.kernels import peak_gflops
 
 
@@ -33,7 +34,7 @@ class KernelBench:
     def run(self, ctx: ParadigmContext) -> Measurement:
 
         session = ctx.session
-        kernel = getattr(session, "kernel", None)
+        kernel = session.kernel if isinstance(session, RunsKernel) else None
         if kernel is None:
             raise ArtifactError("the kernel paradigm measures kernel models (kernel: {op, shape})")
         warm = warm_up(session.infer, [None], ctx.settings.warmup)

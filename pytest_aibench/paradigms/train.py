@@ -21,6 +21,7 @@ from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.single import SingleNode, prediction_hash
 from pytest_aibench.paradigms.torchtrain import architecture, deterministic, predict
 from pytest_aibench.quantization import QUANTIZATIONS
+from pytest_aibench.runtimes import ServesModule
 from pytest_aibench.zoo import build_module, count_flops
 
 if TYPE_CHECKING:
@@ -294,10 +295,9 @@ class ServeTrained:
         except Exception as exc:  # noqa: BLE001
             raise ArtifactError(f"cannot load the trained model {path}: {exc}") from None
         model.eval()
-        serve = getattr(ctx.session, "replace_module", None)
-        if serve is None:
+        if not isinstance(ctx.session, ServesModule):
             raise NotAvailable(f"serve_trained serves through a torch session; {ctx.case.framework!r} has none")
-        serve(model)  # the trained weights, through the prepared torch session
+        ctx.session.replace_module(model)  # the trained weights, through the prepared torch session
         m = SingleNode().run(ctx)
         m.info["served"] = {"model": str(path), "origin": origin}
         return m

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench.runtimes import packages
+
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.core.model import Settings
@@ -144,7 +146,7 @@ def _serve(job_path: str) -> int:
     with np.load(job["inputs"]) as z:
         inputs = [z[k] for k in z.files]
     versions = {}
-    for dist in ("numpy", "onnxruntime", "torch", "ai-edge-litert"):
+    for dist in dict.fromkeys(["numpy", *packages().values()]):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

@@ -24,6 +24,7 @@ from pytest_aibench.core.result import Result
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.machine import machine_info
 from pytest_aibench.run.measure import Here, measure
+from pytest_aibench.runtimes import packages
 
 if TYPE_CHECKING:
     from pytest_aibench.cluster.backend import DaskBackend
@@ -123,7 +124,7 @@ class Child:
 def measure_on_worker(plan: Plan) -> Result:
     """Run on a device-farm worker: the Result, with that worker's machine description."""
     result = measure(plan)
-    result.info["worker_machine"] = machine_info(pathlib.Path.cwd())
+    result.info["worker_machine"] = machine_info(pathlib.Path.cwd(), tuple(packages().values()))
     return result
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,9 +39,37 @@ class RunnerSession(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class HasModule(Protocol):
+    """A session with a torch module behind it (the model split reads its layers)."""
+
+    @property
+    def module(self) -> Any: ...
+
+
+@runtime_checkable
+class ServesModule(Protocol):
+    """A session that can serve other weights of the same architecture (serve_trained)."""
+
+    def replace_module(self, module: Any) -> None: ...
+
+
+@runtime_checkable
+class RunsKernel(Protocol):
+    """A session that runs one operation on fixed shapes (the kernel paradigm)."""
+
+    kernel: Any
+
+
 class Runner(Protocol):
+    """A runtime, declared once: what the rest of the house reads about it is here. ``package`` is the
+    distribution whose version runs record (and the partner process and machine comparisons read);
+    ``formats`` are the artifact formats it reads: a zoo model's artifacts are found by format, so a new
+    runner that reads ONNX runs every shipped ONNX variant."""
+
     name: str
     module: str  # importable name probed (without importing) to tell if the runtime is there
+    package: str  # the distribution to record the version of (pip's name)
     install_hint: str
     formats: tuple[str, ...]
 
@@ -133,3 +161,16 @@ RUNNERS: Registry[Runner] = Registry(
         "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
     },
 )
+
+
+def packages() -> dict[str, str]:
+    """Runner name -> the distribution whose version a run records, for every registered runner."""
+    out = {}
+    for name in RUNNERS.names():
+        try:
+            package = getattr(RUNNERS.get(name), "package", None)
+        except Exception:  # noqa: BLE001 - a broken third-party entry point records nothing, breaks nothing
+            continue
+        if package:
+            out[name] = str(package)
+    return out

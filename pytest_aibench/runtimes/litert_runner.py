@@ -26,6 +26,7 @@ def _interpreter_class() -> tuple[Any, str]:
 
 class LiteRTRunner:
     name = "litert"
+    package = "ai-edge-litert"
     install_hint = "pip install 'pytest-aibench[litert]' (ai-edge-litert)"
     formats = ("tflite",)
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class NumpyRunner:
     name = "numpy"
     module = "numpy"
+    package = "numpy"
     install_hint = "pip install numpy"
     formats = ("kernel",)
 

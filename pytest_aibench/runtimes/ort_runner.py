@@ -26,6 +26,7 @@ _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8
 class OrtRunner:
     name = "onnxruntime"
     module = "onnxruntime"
+    package = "onnxruntime"
     install_hint = "pip install 'pytest-aibench[onnx]'"
     formats = ("onnx", "kernel")
 

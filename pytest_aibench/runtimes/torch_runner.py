@@ -61,6 +61,7 @@ def _register_quantized_decomposed(torch: Any) -> None:
 class TorchRunner:
     name = "torch"
     module = "torch"
+    package = "torch"
     install_hint = "pip install 'pytest-aibench[torch]' (torch==2.13.0, the CPU build)"
     formats = ("pt", "pt2", "kernel")
 
