@@ -36,8 +36,26 @@ class UnknownName(LookupError):
     """A registry has no entry of that name; the message lists the known ones."""
 
 
+#: every registry made, so a new pytest session can forget what the last one loaded (:func:`fresh`)
+_ALL: list[Registry[Any]] = []
+
+
+def fresh() -> None:
+    """Forget every registry's loaded objects and entry-point scan, keeping its entries: each pytest
+    session (config) loads its runners, paradigms, metrics and formats afresh, from the modules it has
+    imported, so an object from an earlier in-process session (pytester) never meets this one's classes."""
+    for registry in _ALL:
+        registry._loaded.clear()
+        registry._entries = {k: v for k, v in registry._entries.items() if not _is_entry_point(v)}
+        registry._scanned = False
+
+
+def _is_entry_point(entry: Any) -> bool:
+    return hasattr(entry, "load") and hasattr(entry, "group")
+
+
 class Registry(Generic[T]):
-    """Name -> object, loaded lazily from import paths and entry points."""
+    """Name -> object, loaded lazily from import paths and entry points (per pytest session: :func:`fresh`)."""
 
     def __init__(self, kind: str, group: str, builtins: dict[str, str | T] | None = None):
         self.kind = kind
@@ -45,6 +63,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, str | T | Callable[[], T]] = dict(builtins or {})
         self._loaded: dict[str, T] = {}
         self._scanned = False
+        _ALL.append(self)
 
     def register(self, name: str, obj: str | T, *, replace: bool = False) -> None:
         """Add ``obj`` (or an import path to it) under ``name``."""
@@ -89,7 +108,7 @@ class Registry(Generic[T]):
             ) from None
         if isinstance(entry, str):
             obj = import_path(entry)
-        elif hasattr(entry, "load") and hasattr(entry, "group"):  # an importlib.metadata.EntryPoint
+        elif _is_entry_point(entry):  # an importlib.metadata.EntryPoint
             obj = entry.load()
         else:
             obj = entry

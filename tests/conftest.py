@@ -10,12 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# pytester's in-process runs drop modules first imported inside them, while the plugin's registries keep
-# objects from earlier runs: import the measuring modules once, out here, so every run shares one copy
-import pytest_aibench.artifact  # noqa: F401
-import pytest_aibench.item  # noqa: F401
-import pytest_aibench.paradigms.single  # noqa: F401
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _runtimes_imported_once() -> None:

@@ -36,6 +36,7 @@ def exported(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_own_files_run_and_broken_ones_fail_alone(pytester, exported):
     models = ""
     pytest.importorskip("ai_edge_litert")

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import manifest
 
+pytestmark = pytest.mark.slow  # Dask clusters in subprocesses
+
 pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -62,6 +62,7 @@ def test_seed_from_names_axes_that_should_get_their_own_numbers(tmp_path: Path) 
         load(path, lambda name: True)
 
 
+@pytest.mark.slow
 def test_seeds_n_reports_the_mean_and_interval_over_the_same_seeds_for_every_condition(
     pytester: pytest.Pytester,
 ) -> None:

@@ -102,6 +102,7 @@ def sim_fields(path: Path) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_accuracy_and_simulated_times_serial_and_xdist(pytester):
     pytest.importorskip("torch")
     pytest.importorskip("simpy")
@@ -138,6 +139,7 @@ def test_outage_falls_back_to_the_edge_answer(pytester):
     assert item["metrics"]["accuracy"] >= item["metrics"]["accuracy_edge_only"]
 
 
+@pytest.mark.slow
 def test_grid_points_are_items_with_constraints_and_seeded_sampling(pytester):
     pytest.importorskip("torch")
     copy_suite(

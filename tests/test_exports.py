@@ -194,6 +194,7 @@ def test_failed_and_invalid_items_are_marked_in_the_ci_exports_not_dropped() -> 
 XSD = Path(__file__).parent / "data" / "junit-10.xsd"  # pytest's own schema for xunit2 (testing/example_scripts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [(), ("-n", "2")])
 def test_junit_xunit2_validates_against_pytests_schema_with_the_metrics_on_the_testsuite(
     demo: pytest.Pytester, linear_model: tuple[bytes, str], extra: tuple[str, ...]

@@ -91,6 +91,7 @@ def test_litert_runs_a_fixed_batch_model_in_chunks():
 
 
 # -- suites ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester):
     pytest.importorskip("onnxruntime")
     copy_suite(pytester, "edge-ai")
@@ -124,6 +125,7 @@ def test_a_model_level_topology_must_be_defined(pytester):
     )
 
 
+@pytest.mark.slow
 def test_devices_table_ranks_profiles_by_fps_with_per_watt_price_and_accuracy_loss(pytester):
     pytest.importorskip("onnxruntime")
     copy_suite(pytester, "devices")
@@ -179,6 +181,7 @@ gates:
 """
 
 
+@pytest.mark.slow
 def test_automl_trials_are_seeded_items_with_a_search_summary_and_validity_gates(pytester):
     pytest.importorskip("torch")
     # a floor every sampled trial clears (its seed is the same for every grid point: common random numbers)
@@ -233,6 +236,7 @@ settings: {latency_samples: 20, warmup: 2}
 """
 
 
+@pytest.mark.slow
 def test_train_to_quality_over_seeds_then_serve_the_trained_model(pytester):
     pytest.importorskip("torch")
     (Path(pytester.path) / "suite.yaml").write_text(TRAINING)

@@ -54,6 +54,7 @@ def test_a_factory_outside_the_manifests_folder_is_refused_before_anything_runs(
     )
 
 
+@pytest.mark.slow
 def test_a_factory_that_aborts_or_exits_fails_its_own_item_only(pytester: pytest.Pytester) -> None:
     pytest.importorskip("torch")
     sha = _weights(pytester)
@@ -79,6 +80,7 @@ def test_a_factory_that_aborts_or_exits_fails_its_own_item_only(pytester: pytest
     assert items["good"]["runner"]["isolated"] == "child process"
 
 
+@pytest.mark.slow
 def test_trusted_modules_opt_in_to_a_factory_from_outside(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,6 +381,7 @@ def test_a_gzip_bomb_is_refused_before_its_bytes_are_read(
         aibench(["verify", str(good.with_name("big.tar.gz"))])
 
 
+@pytest.mark.slow
 def test_rerun_says_no_code_from_the_bundle_is_imported(
     demo: pytest.Pytester, linear_model: tuple[bytes, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -408,6 +411,7 @@ def _cut_after_first_item(demo: pytest.Pytester, tear: bool = False) -> None:
     journal.write_text("".join(kept))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -439,6 +443,7 @@ def test_resume_refuses_another_configuration_unless_forced(
         assert seeds["a"] != seeds["b"]  # each item keeps the seed it was measured with
 
 
+@pytest.mark.slow
 def test_resume_after_a_torn_journal_line_starts_a_fresh_line(
     demo: pytest.Pytester, linear_model: tuple[bytes, str]
 ) -> None:
@@ -542,6 +547,7 @@ settings: {{latency_samples: 10, warmup: 1, batch_size: 64}}
         ),
     ],
 )
+@pytest.mark.slow
 def test_input_and_output_mismatches_are_one_clear_message_and_output_picks_the_scores(
     pytester: pytest.Pytester, build: dict, extra: str, outcome: str, expected: str | None
 ) -> None:
@@ -671,6 +677,7 @@ def test_bundle_finds_the_manifests_of_a_run_started_from_another_folder(
     assert aibench(["verify", str(root / "b.tar.gz")]) == 0
 
 
+@pytest.mark.slow
 def test_a_torch_program_with_several_outputs_is_scored_on_the_one_output_names(pytester: pytest.Pytester) -> None:
     torch = pytest.importorskip("torch")
     from pytest_aibench.zoo.cards import find_card

@@ -376,6 +376,7 @@ def test_device_figures_outside_reason_are_refused(tmp_path: Path, value: str) -
 
 
 # -- 6. the gate never silently compares nothing -----------------------------------------------------------
+@pytest.mark.slow
 def test_empty_ref_is_a_usage_error_and_a_ref_of_nothing_is_said(
     demo: pytest.Pytester, linear_model: tuple[bytes, str]
 ) -> None:

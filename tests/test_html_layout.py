@@ -14,6 +14,8 @@ import pytest
 from pytest_aibench.core.result import Result
 from pytest_aibench.report.html import render, spaced, text_width
 
+pytestmark = pytest.mark.slow  # a headless browser
+
 MEASURE = """<script>
 window.addEventListener("load", () => {
   const out = [];

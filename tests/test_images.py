@@ -149,6 +149,7 @@ def _colour_model(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_an_images_suite_reports_top5_and_vips_with_and_without_preprocessing(pytester):
     pytest.importorskip("onnxruntime")
     tree(pytester.path / "images")

@@ -130,6 +130,7 @@ def test_run_json_and_every_result_carry_the_isa_flags(demo, linear_model):
     assert doc["items"][0]["machine"]["cpu"] == doc["machine"]["cpu"]["model"]
 
 
+@pytest.mark.slow
 def test_compare_names_the_isa_difference_when_accuracy_differs(demo, linear_model):
     _, doc = _run(demo, linear_model, "base.json")
     Path(demo.path, "base.json").write_text(json.dumps(_elsewhere(doc, +0.01)))
@@ -147,6 +148,7 @@ def test_compare_names_the_isa_difference_when_accuracy_differs(demo, linear_mod
     result.stdout.fnmatch_lines(["*machine differs: ISA: baseline sse4 (avx; no avx512f*now*"])
 
 
+@pytest.mark.slow
 def test_aibench_compare_names_the_isa_difference(demo, linear_model, capsys):
     from pytest_aibench.cli import main as aibench
 
@@ -174,6 +176,7 @@ def test_aibench_compare_names_the_isa_difference(demo, linear_model, capsys):
     assert "machine differs: ISA: baseline sse4" in out and "ISA differs" not in out
 
 
+@pytest.mark.slow
 def test_rerun_names_the_isa_difference(demo, linear_model, capsys, monkeypatch):
     from pytest_aibench.cli import main as aibench
 
@@ -251,6 +254,7 @@ def test_every_card_records_where_and_how_its_accuracies_hold():
         assert card["isa_check"].get("emulated") or card["isa_check"].get("why"), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, key", _variants(True))
 def test_integer_variant_gives_its_cards_predictions_on_this_cpu(name, key):
     """Integer arithmetic that cannot saturate gives the same predictions on every ISA: exactly the
@@ -265,6 +269,7 @@ def test_integer_variant_gives_its_cards_predictions_on_this_cpu(name, key):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, key", _variants(False))
 def test_float_variant_agrees_with_its_card_on_this_cpu(name, key):
     """Float kernels are picked by ISA: on the CPU kind the card was built on the predictions are the
@@ -287,6 +292,7 @@ def test_float_variant_agrees_with_its_card_on_this_cpu(name, key):
         )
 
 
+@pytest.mark.slow
 def test_integer_variants_are_identical_on_an_emulated_avx2_cpu():
     """Every integer variant of every shipped model, run in ``qemu-x86_64 -cpu EPYC`` (AVX2 without
     AVX-512 or VNNI: the other machine kind CI runs on), gives the card's predictions."""

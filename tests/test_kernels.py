@@ -28,6 +28,7 @@ def test_numpy_conv_matches_torch():
     _ = torch
 
 
+@pytest.mark.slow
 def test_micro_manifest_runs_each_framework_and_skips_what_is_missing(pytester):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")

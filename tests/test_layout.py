@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_aibench"
 
 
@@ -117,6 +119,7 @@ def test_modules_and_functions_stay_small():
     assert not big and not long, (big, long)
 
 
+@pytest.mark.slow
 def test_every_module_imports_on_its_own():
     """Layering holds at run time too: each module imports in a fresh interpreter, whatever came first."""
     names = sorted(m for m in _modules() if not m.endswith("__main__"))

@@ -167,6 +167,7 @@ def test_loadgen_runtime_errors_join_the_invalid_reason(tmp_path):
 SCENARIO_SUITE = "scenarios: [single_stream, multi_stream, server, offline]\nsettings: {min_duration_ms: 300, min_query_count: 100, warmup: 2}\n"
 
 
+@pytest.mark.slow
 def test_scenarios_run_under_loadgen_with_logs_and_accuracy(demo, linear_model):
     pytest.importorskip("mlperf_loadgen")
     demo.path.joinpath("suite.yaml").write_text(
@@ -238,6 +239,7 @@ def test_scenarios_run_under_loadgen_with_logs_and_accuracy(demo, linear_model):
     assert items["multi_stream"]["metrics"]["latency"]["batch"] == 8
 
 
+@pytest.mark.slow
 def test_require_valid_fails_an_invalid_run_and_otherwise_shows_it(demo, linear_model):
     pytest.importorskip("mlperf_loadgen")
     # an impossible bound: every server run is INVALID
@@ -333,6 +335,7 @@ def test_warmup_policies_are_explicit():
     assert done["policy"] == "stable" and done["stable"] is True and done["calls"] >= 40
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's resettable VmHWM")
 def test_peak_memory_is_per_item():
     block = np.ones(40_000_000)  # 305 MiB

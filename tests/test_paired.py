@@ -53,6 +53,7 @@ def light(linear_model: tuple[bytes, str]) -> bytes:
     return linear_model[0]
 
 
+@pytest.mark.slow
 def test_saved_baseline_same_model_is_same_and_keeps_both_sides(demo: pytest.Pytester, light: bytes) -> None:
     write_suite(Path(demo.path), light)
     run(demo, "--aibench-save", "base").assert_outcomes(passed=1)
@@ -73,6 +74,7 @@ def test_saved_baseline_same_model_is_same_and_keeps_both_sides(demo: pytest.Pyt
     assert '::aibench.paired.outcome" value="SAME"' in junit and "::aibench.paired.p50_ratio" in junit
 
 
+@pytest.mark.slow
 def test_run_json_reference_found_by_sha256_in_its_folder_detects_heavier_model(
     demo: pytest.Pytester, light: bytes
 ) -> None:
@@ -97,6 +99,7 @@ def test_run_json_reference_found_by_sha256_in_its_folder_detects_heavier_model(
     assert info["verdicts"][0]["ratio"] > 2
 
 
+@pytest.mark.slow
 def test_bundle_reference(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
     write_suite(root, light)
@@ -110,6 +113,7 @@ def test_bundle_reference(demo: pytest.Pytester, light: bytes) -> None:
     assert info["kind"] == "bundle" and info["outcome"] == "REGRESSED"
 
 
+@pytest.mark.slow
 def test_folder_reference_and_its_missing_case_is_reported(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
     write_suite(root / "old", light)
@@ -138,6 +142,7 @@ def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True, env=env).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_revision_reference_never_touches_the_tree(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
@@ -160,6 +165,7 @@ def test_git_revision_reference_never_touches_the_tree(demo: pytest.Pytester, li
     assert info["kind"] == "git" and info["ref"].startswith("git:HEAD (")
 
 
+@pytest.mark.slow
 def test_partner_interpreter_runs_the_reference_side(
     demo: pytest.Pytester, light: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,6 +184,7 @@ def test_partner_interpreter_runs_the_reference_side(
         assert info["placement"]["cpus"]
 
 
+@pytest.mark.slow
 def test_unknown_after_the_budget_is_inconclusive_not_a_silent_pass(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
     write_suite(root / "old", light)
@@ -195,6 +202,7 @@ def test_unknown_after_the_budget_is_inconclusive_not_a_silent_pass(demo: pytest
     r.assert_outcomes(failed=1)
 
 
+@pytest.mark.slow
 def test_accuracy_of_the_reference_is_remeasured_and_compared_exactly(demo: pytest.Pytester, light: bytes) -> None:
     root = Path(demo.path)
     write_suite(root / "old", light)
@@ -209,6 +217,7 @@ def test_accuracy_of_the_reference_is_remeasured_and_compared_exactly(demo: pyte
     r.stdout.fnmatch_lines(["*accuracy:-0 REGRESSED: reference 0.9*, candidate * on the same samples*"])
 
 
+@pytest.mark.slow
 def test_bad_references_are_usage_errors(demo: pytest.Pytester, light: bytes) -> None:
     write_suite(Path(demo.path), light)
     r = run(demo, "--aibench-against", "nope")
@@ -225,6 +234,7 @@ def test_bad_references_are_usage_errors(demo: pytest.Pytester, light: bytes) ->
     r.stderr.fnmatch_lines(["*cannot read*junk.json*"])
 
 
+@pytest.mark.slow
 def test_missing_or_broken_reference_artifact_is_reported_and_the_result_kept(
     demo: pytest.Pytester, light: bytes
 ) -> None:
@@ -245,6 +255,7 @@ def test_missing_or_broken_reference_artifact_is_reported_and_the_result_kept(
     assert item["metrics"]["latency"]["p50_ms"] > 0
 
 
+@pytest.mark.slow
 def test_against_needs_compatible_options(demo: pytest.Pytester, light: bytes) -> None:
     write_suite(Path(demo.path), light)
     run(demo, "--aibench-save", "base").assert_outcomes(passed=1)

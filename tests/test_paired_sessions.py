@@ -32,6 +32,7 @@ def sessions_run(k: int, per: int, slowdown: float, offset_sd: float, seed: int)
     return ref, cand, sess
 
 
+@pytest.mark.slow
 def test_the_interval_over_sessions_covers_an_aa_ratio_that_one_session_pair_misses() -> None:
     r = rule("latency.p50:+2%")
     covered = {"sessions": 0, "one pair": 0}
@@ -133,6 +134,7 @@ def _loop(
     return loop, pairs, notes
 
 
+@pytest.mark.slow
 def test_a_candidate_only_slower_to_warm_up_is_same_and_its_first_call_is_reported_apart() -> None:
     loop, pairs, notes = _loop(lambda: FakeSide(10_000), lambda: Decaying(10_000), "latency.p50:+2%", min_seconds=0.5)
     assert [v.outcome for v in loop.verdicts] == [SAME]
@@ -143,12 +145,14 @@ def test_a_candidate_only_slower_to_warm_up_is_same_and_its_first_call_is_report
     assert result.samples["paired_session"][:10] == [result.samples["paired_session"][0]] * 10
 
 
+@pytest.mark.slow
 def test_a_slow_model_gets_the_budget_its_pairs_need_and_says_so_first() -> None:
     loop, pairs, notes = _loop(lambda: FakeSide(100e6), lambda: FakeSide(110e6), "latency.p50:+2%")
     assert notes and "6 session pairs a side, at least 150 pairs at 105 ms a call: about 32 s" in notes[0]
     assert loop.budget_s > 20.0 and loop.verdicts[0].outcome == REGRESSED and loop.seconds <= 60
 
 
+@pytest.mark.slow
 def test_sessions_that_disagree_get_company_until_the_verdict_is_honest() -> None:
     offsets = iter(np.random.default_rng(2).lognormal(0, 0.03, 100))
     loop, pairs, _ = _loop(

@@ -81,6 +81,7 @@ def test_a_sender_waits_out_an_outage_and_time_passes_through_it():
     assert ch.up_at(0.5) == 0.5 and ch.up_at(4.9) == 5.0
 
 
+@pytest.mark.slow
 def test_federated_time_runs_through_a_total_outage_and_waiting_loses_nothing(pytester):
     pytest.importorskip("simpy")
     params = "{clients: 4, rounds: 3, local_epochs: 1, lr: 0.05, deadline_s: 1000, straggler_sigma: 0.0}"
@@ -92,6 +93,7 @@ def test_federated_time_runs_through_a_total_outage_and_waiting_loses_nothing(py
     assert cut["metrics"]["fl"]["retries"] > 0 and clear["metrics"]["fl"]["retries"] == 0
 
 
+@pytest.mark.slow
 def test_skipping_clients_in_an_endless_outage_train_nothing_and_the_clock_still_moves(pytester):
     pytest.importorskip("simpy")
     params = "{clients: 4, rounds: 3, on_outage: skip, retry_s: 0.5}"
@@ -101,6 +103,7 @@ def test_skipping_clients_in_an_endless_outage_train_nothing_and_the_clock_still
     assert len(set(item["info"]["accuracy_per_round"])) == 1  # the untrained model, never aggregated
 
 
+@pytest.mark.slow
 def test_incremental_learning_never_trains_on_hard_examples_stuck_behind_an_outage(pytester):
     item = run(
         pytester,
@@ -124,6 +127,7 @@ def test_knowledge_base_detects_known_tasks_and_calls_a_far_one_unseen():
     assert kb.nearest(a * 5.0, 0.25) is None and kb.nearest(a * 5.0) in ("a", "b")
 
 
+@pytest.mark.slow
 def test_lifelong_headline_is_the_mean_over_tasks_and_tasks_are_detected(pytester):
     item = run(pytester, "lifelong_learning", "{tasks: [original, rotated, inverted], epochs: 1, lr: 0.05}")
     ll, acc = item["metrics"]["ll"], item["metrics"]["accuracy"]
@@ -162,6 +166,7 @@ def never(x, knowledge_base, threshold):
 '''
 
 
+@pytest.mark.slow
 def test_user_algorithms_from_the_suite_folder_replace_a_stage(pytester):
     pytest.importorskip("simpy")
     fl = run(
@@ -203,6 +208,7 @@ def test_aiperf_score_is_flops_regulated_by_the_best_accuracy():
     assert aiperf_score(1e12, 10.0, 0.0) == 0.0 and aiperf_score(1e12, 0.0, 0.5) == 0.0
 
 
+@pytest.mark.slow
 def test_search_mutates_the_best_trial_and_scores_like_aiperf(pytester):
     params = "{widths: [0.25, 0.5], depths: [1.0], epochs: [1], parallel: 2, max_trials: 4}"
     text = (
@@ -247,6 +253,7 @@ def test_search_mutates_the_best_trial_and_scores_like_aiperf(pytester):
     assert a["valid"] is False and item["info"]["rules"]["met"]["searched"] is False  # no search, no AIPerf result
 
 
+@pytest.mark.slow
 def test_single_task_and_federated_class_incremental_learning_run(pytester):
     pytest.importorskip("simpy")
     stl = run(pytester, "single_task_learning", "{epochs: 1}")

@@ -13,6 +13,8 @@ import pytest
 from conftest import manifest
 from pytest_aibench.registry import PARADIGMS
 
+pytestmark = pytest.mark.slow  # the suite in five places, each a subprocess
+
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
@@ -164,7 +166,6 @@ def test_the_matrix_covers_every_registered_paradigm():
     assert sorted(INFERENCE + LEARNING + ["kernel"]) == sorted(PARADIGMS.names())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("place", [p for p in PLACES if p != "here"])
 def test_every_paradigm_gives_the_same_figures_in_every_place(runs, place):
     here, there = runs["here"], runs[place]

@@ -153,6 +153,7 @@ def test_journal_keeps_finished_items_when_the_process_dies(demo, linear_model, 
     assert records[1]["id"] == "demo::a[numpy-fp32-single]" and records[1]["metrics"]["accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_xdist_gives_same_items_and_accuracy_and_flags_latency(demo, linear_model):
     models = "".join(f"  {n}:\n    file: model.npz\n    sha256: {linear_model[1]}\n" for n in ("a", "b", "c"))
     write(demo, manifest(linear_model[1], models=models))
@@ -218,6 +219,7 @@ def tag(request):
     assert (item["node"]["name"], item["node"]["kind"], item["node"]["threads"]) == ("pinned", "host", 1)
 
 
+@pytest.mark.slow
 def test_seed_derives_from_run_seed_and_item_id(demo, linear_model):
     write(demo, manifest(linear_model[1]))
     seeds = []
@@ -227,6 +229,7 @@ def test_seed_derives_from_run_seed_and_item_id(demo, linear_model):
     assert seeds[0] == seeds[1] != seeds[2]
 
 
+@pytest.mark.slow
 def test_profiles_override_settings(demo, linear_model):
     write(
         demo,
@@ -242,6 +245,7 @@ def test_profiles_override_settings(demo, linear_model):
     result.stderr.fnmatch_lines(["*'fulll' is defined in none of the manifests*did you mean 'full'?"])
 
 
+@pytest.mark.slow
 def test_folders_repeated_options_and_positional_tests(demo, linear_model):
     outside = "allow_outside_paths: true\n"  # the model sits one folder up
     write(

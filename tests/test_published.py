@@ -110,6 +110,7 @@ def test_untrained_measurements_have_no_accuracy_or_vips_but_effective_gflops():
     assert Vops().compute(m)["vops"] == pytest.approx(1.0 * 500 * 8000.0)
 
 
+@pytest.mark.slow
 def test_a_suite_of_a_published_model_builds_it_on_first_use_and_reports_no_accuracy(pytester, tmp_path):
     pytest.importorskip("onnxruntime")
     pytester.makefile(
@@ -149,6 +150,7 @@ def test_a_suite_of_a_published_model_builds_it_on_first_use_and_reports_no_accu
     assert os.path.isfile(tmp_path / "cache" / "models" / "squeezenet1_0" / "card.json")
 
 
+@pytest.mark.slow
 def test_the_build_progress_redraws_a_bar_on_a_terminal_and_keeps_milestones_in_logs(tmp_path):
     import io
 
@@ -165,6 +167,7 @@ def test_the_build_progress_redraws_a_bar_on_a_terminal_and_keeps_milestones_in_
     assert "\r" not in log.getvalue() and log.getvalue().splitlines()[-1].startswith("built squeezenet1_0 in ")
 
 
+@pytest.mark.slow
 def test_two_processes_needing_the_same_model_build_it_once(tmp_path):
     import subprocess
     import sys

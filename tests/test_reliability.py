@@ -37,6 +37,7 @@ def test_isolated_abort_fails_only_its_item_naming_the_signal(demo, linear_model
     assert "SIGABRT" in got["b_abort"]["reason"]
 
 
+@pytest.mark.slow
 def test_isolation_holds_under_xdist(demo, linear_model):
     write(demo, linear_model, ["a", "b_abort", "c", "d"])
     result = demo.runpytest_subprocess(
@@ -46,6 +47,7 @@ def test_isolation_holds_under_xdist(demo, linear_model):
     assert sorted(m for m, i in items(demo).items() if i["outcome"] == "passed") == ["a", "c", "d"]
 
 
+@pytest.mark.slow
 def test_timeout_ends_a_hung_item_and_the_run_goes_on(demo, linear_model):
     write(demo, linear_model, ["a", "hang"], extra="timeout: 60\n")
     result = demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-timeout", "4")
@@ -53,6 +55,7 @@ def test_timeout_ends_a_hung_item_and_the_run_goes_on(demo, linear_model):
     result.stdout.fnmatch_lines(["*demo::hang?numpy-fp32-single?: timed out after 4 s; its process was killed*"])
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_runs_only_what_is_missing_and_gives_the_same_leaderboard(demo, linear_model, monkeypatch):
     names = ["a", "b", "c_kill", "d"]
     write(demo, linear_model, names)
@@ -77,6 +80,7 @@ def test_resume_after_sigkill_runs_only_what_is_missing_and_gives_the_same_leade
     assert {i["id"] for i in after.values()} == {i["id"] for i in before.values()}
 
 
+@pytest.mark.slow
 def test_repeat_reports_bit_identical_predictions(demo, linear_model):
     write(demo, linear_model, ["a"])
     demo.runpytest("--aibench", "suite.yaml", "--aibench-repeat", "3", "--aibench-json", "r.json").assert_outcomes(
@@ -89,6 +93,7 @@ def test_repeat_reports_bit_identical_predictions(demo, linear_model):
     assert "determinism" in item["info"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_prediction_hash_across_runs_and_xdist(demo, linear_model):
     write(demo, linear_model, ["a", "b", "c"])
     demo.runpytest_subprocess("--aibench", "suite.yaml", "--aibench-json", "s1.json").assert_outcomes(passed=3)
@@ -103,6 +108,7 @@ def test_same_seed_same_prediction_hash_across_runs_and_xdist(demo, linear_model
     assert runs[0] == runs[1] == runs[2]
 
 
+@pytest.mark.slow
 def test_factory_is_the_one_key_that_imports_code(pytester):
     torch = pytest.importorskip("torch")
     import hashlib
@@ -128,6 +134,7 @@ def test_factory_is_the_one_key_that_imports_code(pytester):
     _ = torch
 
 
+@pytest.mark.slow
 def test_bundle_verify_and_rerun(demo, linear_model, capsys, monkeypatch):
     import io
     import tarfile
@@ -175,6 +182,7 @@ def test_bundle_verify_and_rerun(demo, linear_model, capsys, monkeypatch):
     assert "the run used" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_succeeds_with_its_leaderboard(demo, linear_model):
     write(demo, linear_model, ["a", "b"])
     demo.runpytest("--aibench", "suite.yaml").assert_outcomes(passed=2)

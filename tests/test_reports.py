@@ -30,6 +30,7 @@ def suite(p, linear_model, models=("linear",), extra=ROUNDS):
     p.path.joinpath("suite.yaml").write_text(text.replace("settings: {warmup: 2, latency_samples: 20}\n", extra))
 
 
+@pytest.mark.slow
 def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_model, monkeypatch):
     suite(demo, linear_model)
     demo.runpytest("--aibench", "suite.yaml", "--aibench-save", "base").assert_outcomes(passed=1)
@@ -58,6 +59,7 @@ def test_aa_compare_passes_and_a_real_slowdown_fails_with_evidence(demo, linear_
     )
 
 
+@pytest.mark.slow
 def test_rounds_spread_over_the_span_each_behind_a_canary_probe(demo, linear_model):
     spread = "settings: {warmup: 5, latency_samples: 200, latency_rounds: 4, latency_span_s: 4}\n"
     suite(demo, linear_model, extra=spread)
@@ -71,6 +73,7 @@ def test_rounds_spread_over_the_span_each_behind_a_canary_probe(demo, linear_mod
     assert item["settings"]["latency_span_s"] == 4
 
 
+@pytest.mark.slow
 def test_a_slowdown_while_other_processes_took_the_cores_is_inconclusive(demo, linear_model, monkeypatch):
     from pytest_aibench.measure import host
 
@@ -162,6 +165,7 @@ def test_host_probe_sees_a_busy_neighbour():
     assert load["other_cpus"] >= 0.5 and load["cpus"] >= 1 and load["seconds"] >= 0.5
 
 
+@pytest.mark.slow
 def test_accuracy_compares_exactly_and_manifest_rules_apply(demo, linear_model, tmp_path):
     suite(demo, linear_model, extra=ROUNDS + 'regressions: {accuracy: "-0.001"}\n')
     demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "base.json").assert_outcomes(passed=1)
@@ -181,6 +185,7 @@ def test_accuracy_compares_exactly_and_manifest_rules_apply(demo, linear_model, 
     )
 
 
+@pytest.mark.slow
 def test_missing_new_and_different_items_are_reported_not_crashes(demo, linear_model):
     suite(demo, linear_model, models=("a", "b"))
     demo.runpytest("--aibench", "suite.yaml", "--aibench-save", "two").assert_outcomes(passed=2)
@@ -251,6 +256,7 @@ def test_latency_needs_tolerance_and_significance():
     assert mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) < 0.01
 
 
+@pytest.mark.slow
 def test_outputs_validate_and_real_consumers_read_them(demo, linear_model):
     suite(demo, linear_model)
     result = demo.runpytest(
@@ -369,6 +375,7 @@ def _chunks(raw: bytes):
         i += 12 + int.from_bytes(raw[i : i + 4], "big")
 
 
+@pytest.mark.slow
 def test_aibench_command(demo, linear_model, capsys):
     suite(demo, linear_model, models=("a",))
     demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "one.json").assert_outcomes(passed=1)
@@ -402,6 +409,7 @@ def test_aibench_command(demo, linear_model, capsys):
         aibench(["show", str(d / "nothing.json")])
 
 
+@pytest.mark.slow
 def test_progress_shows_at_verbose_and_not_when_quiet(demo, linear_model):
     pytest.importorskip("mlperf_loadgen")
     suite(demo, linear_model, extra="scenarios: [offline]\nsettings: {min_duration_ms: 100, min_query_count: 10}\n")

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_smoke_suite_measures_real_accuracy_on_torch_and_onnxruntime(pytester):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
@@ -47,13 +48,23 @@ def test_readme_documents_every_option_and_manifest_key():
 
     for key in schema()["properties"]:
         assert f"`{key}`" in readme, f"manifest key {key} is not documented"
-    options = re.findall(r'addoption\(\s*"(--aibench[a-z-]*)"', (ROOT / "pytest_aibench" / "plugin.py").read_text())
-    assert options
+    options = re.findall(r'addoption\(\s*"(--aibench[a-z-]*)"', (ROOT / "pytest_aibench" / "options.py").read_text())
+    from pytest_aibench.report.formats import formats
+
+    options += [f.option for f in formats() if f.option]
+    assert len(options) > 20
     for opt in options:
         assert f"`{opt}" in readme, f"option {opt} is not in the README's options table"
     from pytest_aibench.registry import DATASETS, METRICS, PARADIGMS
 
-    for kind, registry in (("metric group", METRICS), ("dataset source", DATASETS), ("paradigm", PARADIGMS)):
+    from pytest_aibench.report.formats import REPORTS
+
+    for kind, registry in (
+        ("metric group", METRICS),
+        ("dataset source", DATASETS),
+        ("paradigm", PARADIGMS),
+        ("report format", REPORTS),
+    ):
         for name in registry.names():
             assert f"`{name}`" in readme, f"{kind} {name} is not documented in the README"
     for suite in sorted(p.name for p in (ROOT / "suites").iterdir() if (p / "suite.yaml").is_file()):

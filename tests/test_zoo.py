@@ -83,6 +83,7 @@ def test_zoo_stays_well_under_50_mb():
     assert total < 30 * 2**20, f"{total / 2**20:.1f} MiB"
 
 
+@pytest.mark.slow
 def test_rebuild_reproduces_the_shipped_weights_accuracy_and_predictions(tmp_path):
     """Training pins its kernels (zoo.training), so the weights are the same bytes on any x86 CPU with
     AVX2; each variant rebuilt from them gives the card's accuracy and exactly the card's predictions."""

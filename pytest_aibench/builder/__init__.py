@@ -43,6 +43,18 @@ if TYPE_CHECKING:
 else:
     torch = lazy("torch")
 
+#: the distributions whose versions decide a build's bytes (recorded in each card)
+BUILD_TOOLS = (
+    "torch",
+    "torchao",
+    "onnx",
+    "onnxruntime",
+    "onnxconverter-common",
+    "litert-torch",
+    "ai-edge-quantizer",
+    "ai-edge-litert",
+    "numpy",
+)
 #: resolutions whose FLOPs the card records (VOPS uses the one an item runs at)
 FLOP_RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
 
@@ -117,6 +129,18 @@ def _measure_variants(
     return preds
 
 
+def _emulated(isa: list[str] | None) -> dict[str, Any] | None:
+    """The emulated CPU the AVX2 check ran on (None: it ran on this CPU, kernels capped)."""
+    if isa is None:
+        return None
+    return {
+        "cpu": f"qemu-x86_64 -cpu {isa_check.CPU_MODEL} (AMD EPYC, Zen 1)",
+        "isa": isa,
+        "isa_described": describe(isa),
+        "emulator": isa_check.emulator_version(),
+    }
+
+
 def _isa_check(
     recipe: Recipe,
     out: Path,
@@ -187,17 +211,7 @@ def _isa_check(
                 f"accuracy {acc:.4f} on AVX2 code paths ({how[key]}; {n} samples) is "
                 f"more than {recipe.max_accuracy_drop} below fp32's: not shipped",
             )
-    emulated = (
-        None
-        if isa is None
-        else {
-            "cpu": f"qemu-x86_64 -cpu {isa_check.CPU_MODEL} (AMD EPYC, Zen 1)",
-            "isa": isa,
-            "isa_described": describe(isa),
-            "emulator": isa_check.emulator_version(),
-        }
-    )
-    return {"native": native, "samples": n, "emulated": emulated, "variants": checked}
+    return {"native": native, "samples": n, "emulated": _emulated(isa), "variants": checked}
 
 
 def _export(
@@ -345,23 +359,7 @@ def _card(
             "sha256": sha256_file(out / "reference.npz"),
             "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256",
         },
-        "tools": {
-            "python": platform.python_version(),
-            **{
-                d: version_of(d)
-                for d in (
-                    "torch",
-                    "torchao",
-                    "onnx",
-                    "onnxruntime",
-                    "onnxconverter-common",
-                    "litert-torch",
-                    "ai-edge-quantizer",
-                    "ai-edge-litert",
-                    "numpy",
-                )
-            },
-        },
+        "tools": {"python": platform.python_version(), **{d: version_of(d) for d in BUILD_TOOLS}},
         "artifacts": arts,
         "skipped": skipped,
     }

@@ -12,9 +12,7 @@ import difflib
 import hashlib
 import math
 import os
-import random
 from collections.abc import Callable
-from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,11 @@ from pytest_aibench.core.model import (
     DEFAULT_AXES,
     STANDARD_AXES,
     DatasetSpec,
-    InputSpec,
     ModelSpec,
     Settings,
     Suite,
 )
 from pytest_aibench.data import DATASETS
-from pytest_aibench.data.images import Preprocess
 from pytest_aibench.judge.catalogue import paradigm_metrics
 from pytest_aibench.judge.metrics import METRICS, default_groups
 from pytest_aibench.manifest import params as paradigm_params
@@ -43,10 +39,11 @@ from pytest_aibench.manifest.checker import (
     schema_problems,
     value_token,
 )
+from pytest_aibench.manifest.inputs import _input, _preprocess
+from pytest_aibench.manifest.params import _grid, _paradigms, _seed_from, _stages, _trusted
 from pytest_aibench.registry import suggest
 from pytest_aibench.sim.node import PROFILES
 from pytest_aibench.sim.topology import topology_from
-from pytest_aibench.usercode import STAGE_KEYS, is_code
 
 
 def build_suite(
@@ -142,15 +139,6 @@ def _metric_groups(c: Checker, data: dict) -> tuple[list[Any], set[str]]:
             continue
         provided |= set(METRICS.get(name).provides)
     return groups, provided
-
-
-def _paradigms(spec: Any, data: dict) -> list[str]:
-    """The paradigms a model (or the suite, given as ``spec``) runs: its own list, else the suite's, else single."""
-    for source in (spec, data):
-        values = source.get("paradigms") if isinstance(source, dict) else None
-        if isinstance(values, list):
-            return [v for v in values if isinstance(v, str)]
-    return ["single"]
 
 
 def _model_groups(
@@ -274,83 +262,6 @@ def _model_axes(c: Checker, data: dict, kp: tuple, spec: dict) -> dict[str, tupl
                 f"{', '.join(defined) or 'none'}{suggest(t, defined)}",
             )
     return out
-
-
-def _input(spec: Any) -> InputSpec | None:
-    if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
-        return None
-    return InputSpec(
-        shape=tuple(spec["shape"]),
-        name=spec.get("name"),
-        layout=spec.get("layout", "NCHW"),
-        dtype=spec.get("dtype"),
-        scale=spec.get("scale"),
-        mean=spec.get("mean"),
-        std=spec.get("std"),
-    )
-
-
-def _preprocess(c: Checker, kp: tuple, spec: Any, inp: Any) -> Any:
-    """The model's ``preprocess:`` (image files to its input), checked beyond the schema's types."""
-    if not isinstance(spec, dict):
-        return None
-    out: dict[str, Any] = {k: v for k, v in spec.items() if k in Preprocess.__dataclass_fields__}
-    crop = spec.get("crop")
-    if isinstance(crop, int) and not isinstance(crop, bool):
-        out["crop"] = (crop, crop)
-    elif isinstance(crop, list) and len(crop) == 2 and all(isinstance(v, int) for v in crop):
-        out["crop"] = tuple(crop)
-    else:
-        out.pop("crop", None)
-    for key in ("mean", "std"):
-        v = spec.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = (float(v),) * 3
-        elif isinstance(v, list) and len(v) in (1, 3) and all(isinstance(x, (int, float)) for x in v):
-            out[key] = tuple(float(x) for x in v) * (3 if len(v) == 1 else 1)
-        elif v is not None:
-            c.bad(kp + (key,), f"expected a number or 3 numbers (one per channel), got {_show(v)}")
-            out.pop(key, None)
-        if isinstance(inp, dict) and key in out and key in inp:
-            c.bad(
-                kp + (key,),
-                f"{key} is given both here and in the model's input: ({_show(inp[key])}); it would "
-                "apply twice: keep it in preprocess only",
-            )
-    if out.get("std") and any(not abs(v) >= MIN_STD for v in out["std"]):
-        c.bad(
-            kp + ("std",),
-            f"std must be at least {MIN_STD:g} in size (0 divides by zero; a tinier one only blows the "
-            f"input up), got {_show(list(out['std']))}",
-        )
-    if isinstance(inp, dict) and "scale" in inp and "scale" in spec:
-        c.bad(
-            kp + ("scale",),
-            f"scale is given both here and in the model's input: ({_show(inp['scale'])}); both would "
-            "apply: keep it in preprocess only",
-        )
-    for key in ("resize", "crop"):
-        sides = out.get(key) if key == "crop" else (out.get(key),)
-        if sides and any(isinstance(v, int) and v > MAX_SIDE for v in sides):
-            c.bad(kp + (key,), f"{key} above {MAX_SIDE} pixels: expected a side the model takes (e.g. 224)")
-    dtype = out.get("dtype", "float32")
-    if "input_scale" in out and dtype not in ("uint8", "int8"):
-        c.bad(kp + ("input_scale",), f"input_scale quantizes the input: give dtype: int8 or uint8 (dtype is {dtype})")
-    if dtype in ("uint8", "int8") and "input_scale" not in out:
-        if dtype == "int8" or any(k in spec for k in ("mean", "std")) or spec.get("scale", 1) != 1:
-            c.bad(
-                kp + ("dtype",),
-                f"dtype {dtype} without input_scale: the values would be cast to {dtype} as they "
-                "are (a 1/255 scale truncates every pixel to 0 or 1); give input_scale and input_zero_point (the "
-                "model's input quantization), or for raw 0..255 pixels dtype: uint8 with no scale, mean or std",
-            )
-        else:
-            out["scale"] = 1.0  # uint8 with nothing else: the raw pixels, not 1/255 of them
-    try:
-        return Preprocess(**out)
-    except TypeError as exc:
-        c.bad(kp, f"unusable preprocess: {exc}")
-        return None
 
 
 def _model(
@@ -502,52 +413,7 @@ def _topologies(c: Checker, data: dict) -> dict[str, Any]:
     return out
 
 
-def _grid(c: Checker, data: dict) -> tuple[dict[str, Any], ...]:
-    """The grid's points: the product of its params minus excluded points, or a seeded sample of them."""
-
-    grid = _dict(data, "grid")
-    params = _dict(grid, "params")
-    if not params or not all(isinstance(v, list) and v for v in params.values()):
-        return ()
-    names = list(params)
-    points = [dict(zip(names, combo, strict=True)) for combo in product(*(params[n] for n in names))]
-    rules = [r for r in grid.get("exclude") or [] if isinstance(r, dict)]
-    for i, rule in enumerate(rules):
-        unknown = [k for k in rule if k not in names]
-        if unknown:
-            c.bad(("grid", "exclude", i), f"names {', '.join(unknown)}, not a grid parameter ({', '.join(names)})")
-    points = [p for p in points if not any(all(p.get(k) == v for k, v in r.items()) for r in rules)]
-    sample = _dict(grid, "sample")
-    if isinstance(sample.get("n"), int) and sample["n"] < len(points):
-        rng = random.Random(int(sample.get("seed", 0)))
-        picked = sorted(rng.sample(range(len(points)), sample["n"]))
-        points = [points[i] for i in picked]
-    if not points:
-        c.bad(("grid",), "every grid point is excluded: nothing to run")
-    return tuple(points)
-
-
 __all__ = ["Settings", "build_suite", "parse_gate", "schema", "schema_problems", "value_token"]
-
-
-def _stages(c: Checker, data: dict) -> None:
-    """A stage given as ``module:callable`` follows the ``factory:`` rule (the suite's own files only),
-    by every route a paradigm's params take: ``params.<paradigm>``, ``grid.params``, ``matrix.include``
-    variables and extra ``axes`` values."""
-    routes: list[tuple[tuple[Any, ...], Any]] = []
-    for paradigm, params in _dict(data, "params").items():
-        for key, value in params.items() if isinstance(params, dict) else ():
-            routes.append((("params", paradigm, key), value))
-    for key, values in _dict(_dict(data, "grid"), "params").items():
-        routes += [(("grid", "params", key, i), v) for i, v in enumerate(values if isinstance(values, list) else ())]
-    for key, values in _dict(data, "axes").items():
-        routes += [(("axes", key, i), v) for i, v in enumerate(values if isinstance(values, list) else ())]
-    include = _dict(data, "matrix").get("include")
-    for i, rule in enumerate(include if isinstance(include, list) else ()):
-        routes += [(("matrix", "include", i, key), v) for key, v in (rule.items() if isinstance(rule, dict) else ())]
-    for kp, value in routes:
-        if kp[-1 if kp[0] != "grid" and kp[0] != "axes" else -2] in STAGE_KEYS and is_code(value):
-            c.factory(kp, value, _trusted(data), "stage")
 
 
 def _finite(c: Checker, value: Any, keypath: tuple[Any, ...]) -> None:
@@ -562,38 +428,6 @@ def _finite(c: Checker, value: Any, keypath: tuple[Any, ...]) -> None:
         for i, v in enumerate(value):
             _finite(c, v, keypath + (i,))
 
-
-def _seed_from(c: Checker, data: dict, axes: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, ...]:
-    """``seed_from:``: the axes (or include/grid variables) that should give compared items their own
-    random numbers; by default none does (common random numbers)."""
-    raw = data.get("seed_from")
-    names = [n for n, _ in axes]
-    variables = set(_dict(_dict(data, "grid"), "params"))
-    include = _dict(data, "matrix").get("include")
-    for rule in include if isinstance(include, list) else ():
-        variables |= set(rule) if isinstance(rule, dict) else set()
-    known = names + sorted(variables - set(names) - {"model"})
-    out = []
-    for i, name in enumerate(raw if isinstance(raw, list) else ()):
-        if name not in known:
-            c.bad(
-                ("seed_from", i),
-                f"{_show(name)} is not an axis or variable of this suite; known: {', '.join(known)}"
-                f"{suggest(str(name), known)}",
-            )
-        else:
-            out.append(str(name))
-    return tuple(out)
-
-
-def _trusted(data: dict) -> tuple[str, ...]:
-    raw = data.get("trusted_modules")
-    return tuple(m for m in raw if isinstance(m, str)) if isinstance(raw, list) else ()
-
-
-#: a std smaller than this is degenerate; a crop or resize larger than this is a typo
-MIN_STD = 1e-6
-MAX_SIDE = 8192
 
 #: an include key this close to an axis name is a typo, not a new variable ('quantisation', 'framwork')
 INCLUDE_TYPO_CUTOFF = 0.75

@@ -171,7 +171,7 @@ PARADIGMS: Registry[Paradigm] = Registry(
         "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
         "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
         "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
-        "multi_edge_inference": "pytest_aibench.paradigms.edge_cloud:MultiEdgeInference",
+        "multi_edge_inference": "pytest_aibench.paradigms.multi_edge:MultiEdgeInference",
         "single_task_learning": "pytest_aibench.paradigms.learning:SingleTaskLearning",
         "federated_learning": "pytest_aibench.paradigms.federated:FederatedLearning",
         "federated_class_incremental_learning": "pytest_aibench.paradigms.federated:FederatedClassIncrementalLearning",
