@@ -12,7 +12,7 @@ import difflib
 import importlib
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -109,7 +109,7 @@ class Registry(Generic[T]):
         if isinstance(entry, str):
             obj = import_path(entry)
         elif _is_entry_point(entry):  # an importlib.metadata.EntryPoint
-            obj = entry.load()
+            obj = cast(Any, entry).load()
         else:
             obj = entry
         if isinstance(obj, type):  # classes are instantiated once, with no arguments

@@ -180,3 +180,60 @@ def test_aibench_report_writes_junit_that_validates_against_pytests_xunit2_schem
     text = target.read_text()
     assert 'failures="1"' in text and "gate failed" in text and "::aibench.accuracy" in text
     assert json.loads((Path(demo.path) / "run.json").read_text())["items"][0]["outcome"] == "failed"
+
+
+# -- runtimes declare their package and formats ----------------------------------------------------------------
+def test_versions_and_machine_comparisons_read_the_runner_registry() -> None:
+    from pytest_aibench.judge.compare import machine_differences
+    from pytest_aibench.registry import RUNNERS
+    from pytest_aibench.runtimes import packages
+
+    class FooRT:
+        name, module, package, install_hint, formats = "foort", "foort", "foo-rt", "pip install foo-rt", ("onnx",)
+
+    RUNNERS.register("foort", FooRT())
+    try:
+        assert packages()["foort"] == "foo-rt" and packages()["onnxruntime"] == "onnxruntime"
+        notes = machine_differences({"versions": {"foo-rt": "1.0"}}, {"versions": {"foo-rt": "2.0"}})
+        assert notes == ["foo-rt: baseline '1.0', now '2.0'"]
+    finally:
+        RUNNERS.unregister("foort")
+
+
+def test_a_zoo_artifact_is_found_by_the_format_a_runner_reads() -> None:
+    from pytest_aibench.artifact import find_variant
+
+    built = {
+        "onnxruntime/fp32": {"format": "onnx"},
+        "onnxruntime/int8": {"format": "onnx"},
+        "torch/fp32": {"format": "pt"},
+        "litert/fp16": {"format": "tflite"},
+    }
+
+    class Reads:
+        def __init__(self, *formats: str) -> None:
+            self.formats = formats
+
+        def derives(self, quantization: str, fmt: str) -> bool:
+            return quantization == "fp16" and fmt == "onnx"
+
+    assert find_variant(built, "openvino", "int8", Reads("onnx")) == ("onnxruntime/int8", "int8")
+    assert find_variant(built, "openvino", "fp16", Reads("onnx")) == ("onnxruntime/fp32", "fp32")  # derived
+    assert find_variant(built, "openvino", "bf16", Reads("onnx")) is None
+    assert find_variant(built, "torch", "fp32", Reads("pt")) == ("torch/fp32", "fp32")
+    assert find_variant(built, "tflite2", "fp16", Reads("tflite")) == ("litert/fp16", "fp16")
+
+
+def test_csv_columns_follow_the_catalogue() -> None:
+    from pytest_aibench.core.result import Result
+    from pytest_aibench.report.exports import to_csv
+
+    r = Result(
+        id="s::m[x]",
+        suite="s",
+        model="m",
+        axes={},
+        metrics={"zz": 1, "latency.p50_ms": 2.0, "accuracy": 0.9, "eval.samples": 3},
+    )
+    header = to_csv([r]).splitlines()[0].split(",")
+    assert header[-4:] == ["accuracy", "latency.p50_ms", "eval.samples", "zz"]

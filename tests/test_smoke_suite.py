@@ -56,7 +56,6 @@ def test_readme_documents_every_option_and_manifest_key():
     for opt in options:
         assert f"`{opt}" in readme, f"option {opt} is not in the README's options table"
     from pytest_aibench.registry import DATASETS, METRICS, PARADIGMS
-
     from pytest_aibench.report.formats import REPORTS
 
     for kind, registry in (

@@ -24,6 +24,7 @@ from pytest_aibench.isa import describe, difference
 from pytest_aibench.measure.host import explains
 from pytest_aibench.measure.stats import bootstrap_ci, order_statistic_ci
 from pytest_aibench.registry import suggest
+from pytest_aibench.runtimes import packages
 
 if TYPE_CHECKING:
     from pytest_aibench.judge import catalogue
@@ -353,9 +354,7 @@ def machine_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> l
         ("CPU", ("cpu", "model")),
         ("logical CPUs", ("cpu", "logical")),
         ("host", ("node",)),
-        ("torch", ("versions", "torch")),
-        ("onnxruntime", ("versions", "onnxruntime")),
-        ("ai-edge-litert", ("versions", "ai-edge-litert")),
+        *((package, ("versions", package)) for package in dict.fromkeys(packages().values())),
     ):
         va, vb = _get(a, path), _get(b, path)
         if va != vb:

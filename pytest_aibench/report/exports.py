@@ -12,7 +12,7 @@ from typing import Any
 from pytest_aibench.core.result import Result
 from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import columns, label, ranked
+from pytest_aibench.report.ranking import catalogue, columns, label, ranked
 from pytest_aibench.report.summary import summarize
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
@@ -300,9 +300,13 @@ def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def to_csv(results: list[Result]) -> str:
-    """One row per item: identity, axes, outcome, then every metric (flat dotted names)."""
+    """One row per item: identity, axes, outcome, then every metric (flat dotted names): the leaderboard's
+    declared columns first, then the other declared metrics in the catalogue's order, then any undeclared."""
     axes = sorted({k for r in results for k in r.axes})
-    metrics = sorted({k for r in results for k in r.metrics})
+    recorded = {k for r in results for k in r.metrics}
+    declared = list(catalogue())
+    order = {name: i for i, name in enumerate(dict.fromkeys([n for n, _ in catalogue().columns()] + declared))}
+    metrics = sorted(recorded, key=lambda k: (order.get(k, len(order)), k))
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(
