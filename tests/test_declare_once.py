@@ -237,3 +237,12 @@ def test_csv_columns_follow_the_catalogue() -> None:
     )
     header = to_csv([r]).splitlines()[0].split(",")
     assert header[-4:] == ["accuracy", "latency.p50_ms", "eval.samples", "zz"]
+
+
+def test_a_zoo_rebuild_writes_where_the_zoo_reads_cards() -> None:
+    from pytest_aibench.builder import main, models_root
+    from pytest_aibench.zoo.cards import find_card
+
+    assert models_root() == find_card("tinycnn-digits").folder.parent
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
