@@ -76,8 +76,6 @@ __all__ = [
     "edge_node",
 ]
 
-DEFAULT_SEED = options.DEFAULT_SEED
-
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)

@@ -16,7 +16,7 @@ from pytest_aibench.core.result import Result
 from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, judge, match, parse_rules
 from pytest_aibench.report import notes, runjson
-from pytest_aibench.report.formats import ReportFormat, RunOutput, formats
+from pytest_aibench.report.formats import RunOutput, formats
 from pytest_aibench.report.paired import terminal_lines as paired_lines
 from pytest_aibench.report.ranking import label
 from pytest_aibench.report.terminal import leaderboard, table
@@ -39,7 +39,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a finished run in every format asked for (the same registry the plugin's options come from)."""
     doc, results = _load(args.run)
-    wanted = [(fmt, getattr(args, _flag_dest(fmt))) for fmt in formats() if getattr(args, _flag_dest(fmt), None)]
+    wanted = [(fmt, getattr(args, fmt.flag_dest)) for fmt in formats() if getattr(args, fmt.flag_dest, None)]
     if not wanted:
         raise SystemExit("aibench report: name at least one of " + ", ".join(f.flag for f in formats()))
     out = RunOutput(doc, results)
@@ -47,10 +47,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         for written in fmt.write(out, Path(path)):
             print(f"wrote {written}")
     return 0
-
-
-def _flag_dest(fmt: ReportFormat) -> str:
-    return "out_" + fmt.flag.lstrip("-").replace("-", "_")
 
 
 UNPAIRED_NOTE = (
@@ -157,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="write a run as HTML, Markdown, CSV or pytest-benchmark JSON")
     p.add_argument("run", nargs="?", default="latest", help=run_help)
     for fmt in formats():
-        p.add_argument(fmt.flag, metavar="PATH", dest=_flag_dest(fmt), help=fmt.help)
+        p.add_argument(fmt.flag, metavar="PATH", dest=fmt.flag_dest, help=fmt.help)
     p.set_defaults(fn=cmd_report)
     p = sub.add_parser(
         "compare",

@@ -70,7 +70,7 @@ def build_suite(
     c = Checker(display or path, data, index, runner_known, runner_names)
     c.root, c.code = path.parent, code
     groups, provided = _metric_groups(c, data)  # first: gates are checked against what they provide
-    runs = _paradigms(data, data) + [p for m in _dict(data, "models").values() for p in _paradigms(m, data)]
+    runs = _paradigms(data, {}) + [p for m in _dict(data, "models").values() for p in _paradigms(m, data)]
     provided |= paradigm_metrics(runs)
     paradigm_params.check(c, data, runs)
     allow_outside = data.get("allow_outside_paths") is True
@@ -155,9 +155,7 @@ def _model_groups(
             )
         else:
             extra |= set(METRICS.get(name).provides)
-    return tuple(g for g in own if g in METRICS and g not in groups), provided | extra | paradigm_metrics(
-        _paradigms(spec, {})
-    )
+    return tuple(g for g in own if g in METRICS and g not in groups), provided | extra
 
 
 def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[str, DatasetSpec]:

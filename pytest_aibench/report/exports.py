@@ -304,8 +304,8 @@ def to_csv(results: list[Result]) -> str:
     declared columns first, then the other declared metrics in the catalogue's order, then any undeclared."""
     axes = sorted({k for r in results for k in r.axes})
     recorded = {k for r in results for k in r.metrics}
-    declared = list(catalogue())
-    order = {name: i for i, name in enumerate(dict.fromkeys([n for n, _ in catalogue().columns()] + declared))}
+    cat = catalogue()
+    order = {name: i for i, name in enumerate(dict.fromkeys([n for n, _ in cat.columns()] + list(cat)))}
     metrics = sorted(recorded, key=lambda k: (order.get(k, len(order)), k))
     out = io.StringIO()
     w = csv.writer(out)

@@ -49,6 +49,11 @@ class ReportFormat:
         """The attribute pytest stores the option's value under (``--aibench-csv`` -> ``aibench_csv``)."""
         return self.option.lstrip("-").replace("-", "_") if self.option else None
 
+    @property
+    def flag_dest(self) -> str:
+        """Where ``aibench report`` keeps the flag's value (``--csv`` -> ``out_csv``)."""
+        return "out_" + self.flag.lstrip("-").replace("-", "_")
+
 
 def text(make: Callable[[RunOutput], str]) -> Callable[[RunOutput, Path], list[Path]]:
     """A writer of one text file."""
