@@ -197,7 +197,16 @@ def aibench_plan(
         plans.paradigm_params(aibench_case),
         max(1, opt.aibench_repeat),
         paired,
+        _task(aibench_case, aibench_model, aibench_dataset),
     )
+
+
+def _task(case: Case, model: Any, dataset: Any) -> str:
+    try:
+        return plans.task_for(case, model, dataset)
+    except data.DatasetError as exc:
+        fail(f"{case.id}: {exc}")
+        raise  # unreachable: fail() raises
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from pytest_aibench.judge.metrics import Accuracy, Vips, Vops  # noqa: E402
 from pytest_aibench.measure import Measurement  # noqa: E402
 from pytest_aibench.zoo import count_flops  # noqa: E402
 from pytest_aibench.zoo.cards import CardError  # noqa: E402
+from pytest_aibench.zoo import build_module  # noqa: E402
 from pytest_aibench.zoo.published import FAMILIES, PUBLISHED, seeded  # noqa: E402
+from pytest_aibench.zoo.published_vision import PUBLISHED_VISION  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +39,40 @@ def test_parameters_and_macs_counted_match_the_published_figures_within_5_percen
     assert abs(counter.get_total_flops() / 2 / macs - 1) < 0.05, f"{name}: {counter.get_total_flops() / 2:.3g} MACs"
 
 
+@pytest.mark.parametrize("name", sorted(PUBLISHED_VISION))
+def test_vision_networks_count_their_published_parameters_and_macs(name):
+    (c, h, w), params, macs, task, _ = PUBLISHED_VISION[name]
+    with torch.device("meta"):
+        model = build_module(name, {}).eval()
+    counted = sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = model(torch.empty(1, c, h, w, device="meta"))
+    assert abs(counted / params - 1) < 0.05, f"{name}: {counted} parameters, published {params:.0f}"
+    if macs is not None:
+        assert abs(counter.get_total_flops() / 2 / macs - 1) < 0.05, f"{name}: {counter.get_total_flops() / 2:.4g} MACs"
+    expected = {
+        None: (1, 1000),
+        "detection": None,  # (1, boxes, 4 + classes) or (1, boxes, 85): raw, before NMS
+        "segmentation": (1, 21, h, w),
+        "pose": (1, 57, h // 8, w // 8),  # 38 part-affinity fields and 19 heatmaps at stride 8
+        "super_resolution": (1, c, 2 * h, 2 * w),
+    }[task]
+    assert expected is None or tuple(out.shape) == expected
+
+
 def test_the_lock_describes_every_published_model_as_the_table_does():
     lock = cache.lock()["models"]
-    assert sorted(lock) == sorted(PUBLISHED)
+    assert sorted(lock) == sorted([*PUBLISHED, *PUBLISHED_VISION])
     for name, entry in lock.items():
+        if name in PUBLISHED_VISION:
+            (c, h, w), params, macs, task, _ = PUBLISHED_VISION[name]
+            assert (cache.input_of(entry), entry["params"], entry["macs"], entry.get("task")) == (
+                (c, h, w),
+                params,
+                macs,
+                task,
+            )
+            continue
         side, params, macs, _ = PUBLISHED[name]
         assert (entry["side"], entry["params"], entry["macs"]) == (side, params, macs)
         assert entry["calibration"]["source"] == "shapes" and entry["calibration"]["params"]["size"] == side

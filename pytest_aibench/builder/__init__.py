@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench import tasks
 from pytest_aibench._lazy import lazy
 from pytest_aibench.artifact import ModelArtifact
 from pytest_aibench.builder import cache, isa_check
 from pytest_aibench.builder.export import EXPORTERS, ExportSkipped
+from pytest_aibench.builder.judging import _stored, predictions, quality, task_hash
 from pytest_aibench.builder.recipes import RECIPES, Recipe, datasets_for
 from pytest_aibench.builder.training import train
 from pytest_aibench.core.model import InputSpec, Settings
@@ -31,7 +33,6 @@ from pytest_aibench.data import Dataset
 from pytest_aibench.files import PACKAGE_ROOT, sha256_file, shipped
 from pytest_aibench.isa import describe
 from pytest_aibench.machine import cpu_summary
-from pytest_aibench.paradigms.single import prediction_hash
 from pytest_aibench.progress import Progress
 from pytest_aibench.runtimes import RUNNERS, version_of
 from pytest_aibench.sim.node import Node
@@ -74,11 +75,6 @@ def _log(msg: str) -> None:
     PROGRESS.note(msg)
 
 
-def predictions(session: Any, data: Dataset, batch: int = 128) -> np.ndarray:
-    x = session.adapt(data.x_eval)
-    return np.concatenate([session.infer(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)])
-
-
 def _drop(out: Path, arts: dict[str, dict[str, Any]], skipped: dict[str, str], key: str, why: str) -> None:
     """Do not ship ``key``: its reason goes on the card, its file goes unless another variant shares it."""
     art = arts.pop(key)
@@ -117,15 +113,15 @@ def _measure_variants(
         try:
             session = RUNNERS.get(framework).prepare(artifact, Node(threads=2), Settings())
             try:
-                preds[key] = predictions(session, data)
+                preds[key] = predictions(session, data, task=recipe.task)
             finally:
                 session.close()
         except Exception as exc:  # a variant its own runtime cannot run is not shipped
             _drop(out, arts, skipped, key, f"built, but {framework} cannot run it: {exc}")
             continue
-        art["accuracy"] = round(float((preds[key] == data.y_eval).mean()), 6)
+        art["accuracy"] = round(quality(recipe, preds[key], data), 6)
         # a run of the same variant on the same split reports the same hash (info.prediction_hash)
-        art["predictions_sha256"] = prediction_hash(preds[key])
+        art["predictions_sha256"] = task_hash(recipe, preds[key])
     return preds
 
 
@@ -158,6 +154,8 @@ def _isa_check(
     native = cpu_summary()
     if samples <= 0:
         return {"native": native, "why": "not checked (--isa-samples 0)"}
+    if tasks.is_dense(recipe.task):
+        return {"native": native, "why": f"not checked: the check compares class predictions, not {recipe.task}'s"}
     n = min(samples, len(data.y_eval))
     PROGRESS.update(f"{recipe.name}: running {len(arts)} variants on AVX2 code paths ({n} samples)")
     variants = isa_check.variants_of(
@@ -284,11 +282,14 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
                 f"({art.get('method', '')}): not shipped",
             )
     isa = _isa_check(recipe, out, arts, base, preds, skipped, isa_samples)
-    np.savez_compressed(out / "predictions.npz", **{k.replace("/", "__"): preds[k].astype(np.int16) for k in arts})  # type: ignore[arg-type]
+    np.savez_compressed(out / "predictions.npz", **{k.replace("/", "__"): _stored(recipe, preds[k]) for k in arts})  # type: ignore[arg-type]
     for art in arts.values():
         art["sha256"] = sha256_file(out / art["file"])
         art["size_bytes"] = (out / art["file"]).stat().st_size
-    _reference(model, data, out)
+    if not tasks.is_dense(recipe.task):
+        _reference(model, data, out)
+    else:
+        np.savez_compressed(out / "reference.npz")  # the fp32 headline on the card is the task's reference
     card = _card(recipe, model, data, arts, skipped, isa, kernels, out)
     _log(
         f"{name}: done in {time.perf_counter() - t0:.0f} s; "
@@ -344,7 +345,10 @@ def _card(
             "resolutions": list(recipe.resolutions),
             "kernels": kernels,
         },
+        "task": recipe.task,
+        # the task's headline per variant (top-1 accuracy for classification; see "quality_metric")
         "accuracy": {k: v["accuracy"] for k, v in arts.items()},
+        "quality_metric": tasks.task_of(recipe.task).headline,
         # where those accuracies were measured: the instruction set picks the runtimes' kernels
         "measured_on": isa["native"],
         "isa_check": {k: v for k, v in isa.items() if k != "native"},
@@ -352,12 +356,13 @@ def _card(
             "file": "predictions.npz",
             "sha256": sha256_file(out / "predictions.npz"),
             "what": "each variant's predictions on the base evaluation split measured here, keyed "
-            "framework__quantization (int16)",
+            "framework__quantization (int16 class ids; a task's canonical prediction bytes, uint8)",
         },
         "reference": {
             "file": "reference.npz",
             "sha256": sha256_file(out / "reference.npz"),
-            "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256",
+            "what": "fp32 torch predictions on the evaluation split, keyed by dataset sha256 (empty for a "
+            "task other than classification: its fp32 headline is the reference)",
         },
         "tools": {"python": platform.python_version(), **{d: version_of(d) for d in BUILD_TOOLS}},
         "artifacts": arts,

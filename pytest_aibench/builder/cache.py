@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pytest_aibench._lazy import lazy
 from pytest_aibench.files import cache_root, sha256_file, shipped
 from pytest_aibench.progress import Progress
@@ -104,14 +106,13 @@ def build(name: str, root: Path, progress: Progress, variants: tuple[str, ...] |
     entry = lock()["models"].get(name)
     if entry is None:
         raise CardError(f"{name!r} is not a published zoo model (known: {', '.join(lock()['models'])})")
-    side = int(entry["side"])
     recipe = recipes.Recipe(
         name=name,
         family=name,
         config={},
-        dataset=dict(entry["calibration"]),
-        input_shape=(None, 3, side, side),
-        calibration=int(entry["calibration"]["params"]["samples"]),
+        dataset=dict(entry.get("calibration") or {}),
+        input_shape=(None, *input_of(entry)),
+        calibration=int((entry.get("calibration") or {}).get("params", {}).get("samples", 0)),
         variants=tuple(variants or entry["variants"]),
     )
     tmp = root / f".{name}.build-{os.getpid()}"
@@ -130,8 +131,8 @@ def _build_into(
     steps = len(recipe.variants) + 1
     progress.note(f"building published model {name} ({entry['params'] / 1e6:.1f} M parameters) into {root / name}")
     progress.update(f"{name} {_bar(0, steps)} seeding weights")
-    model = published.seeded(published.FAMILIES[name](), int(entry["seed"]))
-    x_calib = _calibration(recipe)
+    model = published.seeded(zoo.build_module(name, {}), int(entry["seed"]))
+    x_calib = _calibration(recipe) if recipe.dataset else np.zeros((1, *recipe.input_shape[1:]), np.float32)
     arts: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     quiet = logging.getLogger().level
@@ -160,6 +161,15 @@ def _build_into(
         + (f"; skipped {', '.join(skipped)}" if skipped else "")
     )
     return card
+
+
+def input_of(entry: dict[str, Any]) -> tuple[int, int, int]:
+    """(channels, height, width) of a lock entry: ``input`` where it is not a square RGB image, else ``side``."""
+    if entry.get("input"):
+        c, h, w = entry["input"]
+        return int(c), int(h), int(w)
+    side = int(entry["side"])
+    return 3, side, side
 
 
 def _calibration(recipe: Any) -> Any:
@@ -195,7 +205,7 @@ def _card(
     skipped: dict[str, str],
     seconds: float,
 ) -> dict[str, Any]:
-    side = int(entry["side"])
+    c, h, w = input_of(entry)
     pinned = entry.get("sha256", {})
     for key, art in arts.items():
         art["lock"] = "pinned" if key in pinned else entry.get("unpinned", {}).get(key, "not pinned")
@@ -208,16 +218,17 @@ def _card(
         "weights": "seeded initialisation (pytest_aibench.zoo.published.seeded), never trained: accuracy is not "
         "applicable",
         "params": int(sum(p.numel() for p in model.parameters())),
-        "flops": {str(side): zoo.count_flops(model, (1, 3, side, side))},
+        "flops": {str(w): zoo.count_flops(model, (1, c, h, w))},
+        **({"task": entry["task"]} if entry.get("task") else {}),
         "published": {k: entry[k] for k in ("params", "macs", "source")},
         "input": {
             "name": "input",
-            "shape": [None, 3, side, side],
+            "shape": [None, c, h, w],
             "layout": "NCHW",
             "dtype": "float32",
             "resizable": False,
         },
-        "dataset": {"calibration": entry["calibration"]},
+        "dataset": {"calibration": entry.get("calibration")},
         "artifacts": arts,
         "skipped": skipped,
         "tools": _tools(),

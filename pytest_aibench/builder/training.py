@@ -25,6 +25,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from pytest_aibench import tasks
 from pytest_aibench._lazy import lazy
 from pytest_aibench.builder.recipes import datasets_for
 from pytest_aibench.progress import Progress
@@ -61,7 +64,8 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
     xs = [torch.from_numpy(d.x_train) for d in data]
-    y = torch.from_numpy(data[0].y_train)
+    task = tasks.task_of(recipe.task)
+    y = torch.from_numpy(np.ascontiguousarray(task.train_targets(data[0], recipe.config)))
     gen = torch.Generator().manual_seed(recipe.seed)
     step = 0
     onednn = torch.backends.mkldnn.enabled  # (oneDNN's flags() context warns about TF32)
@@ -76,7 +80,7 @@ def train_loop(recipe: Recipe, data: list[Dataset], progress: Any = None) -> Any
                 idx = order[i : i + recipe.batch_size]
                 x = xs[step % len(xs)]
                 opt.zero_grad()
-                loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+                loss = task.loss(model(x[idx]), y[idx])
                 loss.backward()
                 opt.step()
                 sched.step()

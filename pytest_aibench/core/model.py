@@ -116,12 +116,14 @@ class DatasetSpec:
     #: the folder the data must stay inside (the suite's; None with allow_outside_paths): symlinks and a
     #: labels file's lines are held to it too, not only ``path:``
     confine: Path | None = None
+    task: str | None = None  # what the truth is for (None: the source's own, else classification)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     dataset: str
+    task: str | None = None  # how its outputs decode and are judged (None: its card's, else the dataset's)
     zoo: str | None = None
     file: Path | None = None
     factory: str | None = None  # "module:function" building the torch module for `file`'s weights

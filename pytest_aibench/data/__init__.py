@@ -39,6 +39,11 @@ class Dataset:
     layout: str = "NCHW"
     meta: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
+    #: truth beyond class ids (boxes, masks, keypoints, lanes, high-resolution images), indexed by the
+    #: image ids that ``y_*`` then hold; None for classification
+    targets: Any = None
+    #: the task the source's truth is for unless the manifest says ``task:`` (None: classification)
+    task: str | None = None
 
     def eval_subset(self, n: int | None) -> tuple[np.ndarray, np.ndarray]:
         """The first ``n`` evaluation samples (all when None): the same ones for every item."""
@@ -111,8 +116,12 @@ def materialize(spec: DatasetSpec) -> Dataset:
     if len(x) != len(y) or len(y) < 2:
         raise DatasetError(f"dataset {spec.name!r}: x has {len(x)} samples and y {len(y)}; expected equal, at least 2")
     x_tr, y_tr, x_ev, y_ev = split(x, y, spec.eval_fraction, spec.split_seed)
+    targets = meta.pop("targets", None)
+    task = meta.pop("task", None)
     num_classes = int(meta.pop("num_classes", int(y.max()) + 1))
     layout = meta.pop("layout", "NCHW")
+    if targets is not None:
+        meta["truth_sha256"] = targets.digest()
     return Dataset(
         spec.name,
         spec.source,
@@ -124,7 +133,9 @@ def materialize(spec: DatasetSpec) -> Dataset:
         spec.split_seed,
         layout,
         meta,
-        fingerprint(x_tr, y_tr, x_ev, y_ev),
+        fingerprint(x_tr, y_tr, x_ev, y_ev, *(() if targets is None else (targets,))),
+        targets,
+        task,
     )
 
 
@@ -140,5 +151,13 @@ DATASETS: Registry[DatasetSource] = Registry(
         "reid": "pytest_aibench.data.sources:ReidSource",
         "lfw_subset": "pytest_aibench.data.sources:LfwSubsetSource",
         "images": "pytest_aibench.data.images:ImagesSource",
+        "objects": "pytest_aibench.data.vision_sources:ObjectsSource",
+        "figures": "pytest_aibench.data.vision_sources:FiguresSource",
+        "roads": "pytest_aibench.data.vision_sources:RoadsSource",
+        "pcb": "pytest_aibench.data.vision_sources:PcbSource",
+        "street": "pytest_aibench.data.vision_sources:StreetSource",
+        "superres": "pytest_aibench.data.vision_sources:SuperResSource",
+        "coco": "pytest_aibench.data.coco_files:CocoSource",
+        "masks": "pytest_aibench.data.coco_files:MasksSource",
     },
 )

@@ -254,6 +254,8 @@ class Preprocess:
     dtype: str = "float32"  # float32, float16, uint8, int8
     input_scale: float | None = None  # quantized input: q = round(x / input_scale) + input_zero_point
     input_zero_point: int = 0
+    #: resize to exactly ``crop`` (aspect not kept, nothing cut off): a dense task's truth maps back per axis
+    stretch: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -261,11 +263,13 @@ class Preprocess:
     def apply(self, image: Any) -> np.ndarray:
         """One PIL image to the model's tensor (C, H, W) or (H, W, C)."""
         img = to_rgb(image)
-        if self.resize:
+        if self.stretch and self.crop:
+            img = img.resize((self.crop[1], self.crop[0]), _pil().Resampling.BILINEAR)
+        elif self.resize:
             w, h = img.size
             k = self.resize / min(w, h)
             img = img.resize((max(1, round(w * k)), max(1, round(h * k))), _pil().Resampling.BILINEAR)
-        if self.crop:
+        if self.crop and not self.stretch:
             ch, cw = self.crop
             w, h = img.size
             if ch > h or cw > w:
@@ -387,6 +391,8 @@ def bind(dataset: Any, pre: Preprocess | None, input_shape: tuple[Any, ...] | No
         return dataset
     fallback = default_preprocess(input_shape, input_layout)
     pre = fallback if pre is None else pre if pre.crop else replace(pre, crop=fallback.crop)
+    if getattr(dataset, "targets", None) is not None:  # boxes, masks, keypoints: nothing may be cropped away
+        pre = replace(pre, stretch=True, resize=None)
     return replace(
         dataset,
         x_train=Decoded(dataset.x_train, pre),

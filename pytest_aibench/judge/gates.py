@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_aibench.judge.catalogue import applies
 from pytest_aibench.judge.compare import Rule, judge
 from pytest_aibench.judge.paired import PairedVerdict
 
@@ -21,8 +22,12 @@ def check_gates(case: Case, result: Result) -> list[str]:
     """Every gate's verdict into ``result.gates``; the failures as one message."""
     assert case.suite is not None
     failed = []
+    task = (result.info.get("task") or {}).get("name")
+    own = {g.metric for g in case.suite.models[case.model].gates} if case.model in case.suite.models else set()
     for gate in case.suite.gates_for(case.model):
         value = result.metrics.get(gate.metric)
+        if value is None and gate.metric not in own and not applies(gate.metric, task):
+            continue  # a suite-wide gate on another task's quality (mAP for a classifier): not this item's
         ok = gate.check(value)
         result.gates.append(
             {

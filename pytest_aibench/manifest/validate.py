@@ -44,6 +44,7 @@ from pytest_aibench.manifest.params import _grid, _paradigms, _seed_from, _stage
 from pytest_aibench.registry import suggest
 from pytest_aibench.sim.node import PROFILES
 from pytest_aibench.sim.topology import topology_from
+from pytest_aibench.tasks import TASKS, catalogue_entries
 
 
 def build_suite(
@@ -71,7 +72,7 @@ def build_suite(
     c.root, c.code = path.parent, code
     groups, provided = _metric_groups(c, data)  # first: gates are checked against what they provide
     runs = _paradigms(data, {}) + [p for m in _dict(data, "models").values() for p in _paradigms(m, data)]
-    provided |= paradigm_metrics(runs)
+    provided |= paradigm_metrics(runs) | set(catalogue_entries())  # any model may be judged by any task
     paradigm_params.check(c, data, runs)
     allow_outside = data.get("allow_outside_paths") is True
     datasets = _datasets(c, data, path, allow_outside)
@@ -178,8 +179,10 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
             continue
         if getattr(DATASETS.get(spec["source"]), "needs_path", False) and not spec.get("path"):
             c.bad(kp, f"dataset source {spec['source']!r} needs 'path:' (a file relative to the manifest)")
+        _task(c, kp, spec)
         datasets[name] = DatasetSpec(
             name=name,
+            task=spec["task"] if isinstance(spec.get("task"), str) else None,
             source=spec["source"],
             path=(path.parent / spec["path"]) if isinstance(spec.get("path"), str) else None,
             sha256=spec.get("sha256"),
@@ -189,6 +192,16 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
             confine=None if allow_outside else path.parent.resolve(),
         )
     return datasets
+
+
+def _task(c: Checker, kp: tuple, spec: dict) -> None:
+    """``task:`` names a registered task (what the truth is, how outputs decode, which metrics judge them)."""
+    task = spec.get("task")
+    if isinstance(task, str) and task not in TASKS:
+        c.bad(
+            kp + ("task",),
+            f"unknown task {task!r}; known: {', '.join(TASKS.names())}{suggest(task, TASKS.names())}",
+        )
 
 
 def _axes(c: Checker, data: dict) -> list[tuple[str, tuple[Any, ...]]]:
@@ -295,8 +308,10 @@ def _model(
     if isinstance(spec.get("file"), str):
         c.inside(kp + ("file",), spec["file"], allow_outside)
     own_metrics, model_provided = _model_groups(c, kp, spec, groups, provided)
+    _task(c, kp, spec)
     return ModelSpec(
         name=name,
+        task=spec["task"] if isinstance(spec.get("task"), str) else None,
         dataset=_model_dataset(c, data, kp, spec, datasets),
         zoo=spec.get("zoo"),
         file=(path.parent / spec["file"]) if isinstance(spec.get("file"), str) else None,

@@ -105,6 +105,20 @@ class ParadigmContext:
     progress: Progress = field(default_factory=lambda: Progress(quiet=True))
     #: prepares another, independent session of the same model (latency rounds); None if impossible
     fresh_session: Callable[[], RunnerSession] | None = None
+    #: the item's task (pytest_aibench.tasks): anything but classification hands raw outputs back as
+    #: ``Measurement.scores`` and the image ids as ``labels``; the task decodes and scores them afterwards
+    task: str = "classification"
+
+    @property
+    def untrained(self) -> bool:
+        """Seeded published-size weights (their card says trained: false): nothing to judge."""
+        card = getattr(self.artifact, "card", None)
+        return card is not None and card.data.get("trained") is False
+
+    @property
+    def dense(self) -> bool:
+        """Whether the outputs are not class scores (detection, segmentation, ...)."""
+        return self.task != "classification"
 
     def param(self, name: str, default: Any = MISSING) -> Any:
         """The manifest's value of parameter ``name``, else ``default``, else the paradigm's declared default.
@@ -170,7 +184,7 @@ PARADIGMS: Registry[Paradigm] = Registry(
         "single": "pytest_aibench.paradigms.single:SingleNode",
         "edge_only": "pytest_aibench.paradigms.edge_cloud:EdgeOnly",
         "cloud_only": "pytest_aibench.paradigms.edge_cloud:CloudOnly",
-        "joint_inference": "pytest_aibench.paradigms.edge_cloud:JointInference",
+        "joint_inference": "pytest_aibench.paradigms.joint:JointInference",
         "multi_edge_inference": "pytest_aibench.paradigms.multi_edge:MultiEdgeInference",
         "single_task_learning": "pytest_aibench.paradigms.learning:SingleTaskLearning",
         "federated_learning": "pytest_aibench.paradigms.federated:FederatedLearning",

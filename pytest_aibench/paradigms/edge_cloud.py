@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench import tasks
 from pytest_aibench._lazy import lazy
 from pytest_aibench.core.metric import column, declare
 from pytest_aibench.errors import ArtifactError
@@ -19,10 +20,9 @@ from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.stats import percentile
 from pytest_aibench.measure.timing import time_calls
-from pytest_aibench.paradigms import ParadigmContext, finite
+from pytest_aibench.paradigms import ParadigmContext
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.single import prediction_hash
-from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.sim import roofline
 from pytest_aibench.sim.calibrate import host_gflops
 from pytest_aibench.sim.compute import compute_s, flops_only_s, gflops_of, host_calibration, model_of
@@ -174,10 +174,15 @@ class HostRun:
     latency: list[int]
     wall_s: float
     energy: dict[str, Any]
+    dense: bool = False  # a task's raw outputs, not class scores: "predictions" are the image ids (answered)
 
     @property
     def preds(self) -> np.ndarray:
-        return self.scores.argmax(-1)
+        return np.array(self.y) if self.dense else self.scores.argmax(-1)
+
+    def answer_bytes(self, num_classes: int) -> int:
+        """What the cloud sends back per input: its class scores, or a task's raw outputs."""
+        return int(self.scores[0].nbytes) if self.dense else 4 * int(num_classes)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -200,7 +205,9 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
     latency = time_calls(
         ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10), min(s.latency_samples, 100)
     )
-    return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)))
+    if ctx.dense and not ctx.untrained:
+        tasks.check_outputs(ctx.task, scores[:1], ctx.dataset, ctx.case.id)
+    return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)), ctx.dense)
 
 
 def _measured(latency_ns: list[int], node: Node, ctx: ParadigmContext, xa: np.ndarray | None = None) -> dict[str, Any]:
@@ -328,7 +335,7 @@ class CloudOnly:
         interval = float(ctx.param("interval_s"))
         up.rate_per_device = 1.0 / interval
         t_cloud = compute_s(topo.cloud, ctx.facts)
-        in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
+        in_bytes, out_bytes = int(xa[0].nbytes), run.answer_bytes(ctx.dataset.num_classes)
         answered, e2e = np.zeros(len(y), bool), []
         for i in range(len(y)):  # the cloud pays the uplink of every input
             t0 = i * interval
@@ -355,112 +362,3 @@ class CloudOnly:
             }
         )
         return m
-
-
-class JointInference:
-    """A small model on the edge, a large one in the cloud; hard examples (low confidence) go up.
-    During an outage the edge's own answer stands, and is counted."""
-
-    name = "joint_inference"
-
-    @dataclass(frozen=True)
-    class Params:
-        cloud_model: str | None = None  # the suite's model that answers hard examples (required)
-        threshold: float = 0.8  # the mining rule's confidence threshold
-        interval_s: float = DEFAULT_INTERVAL_S  # seconds between requests
-        hard_example_mining: str | None = None  # a mining stage (built-in name or module:callable)
-        rule: str = "confidence"  # the same, by its older name (hard_example_mining wins)
-
-    provides = {
-        **SIMULATED,
-        **CLOUD,
-        **declare(
-            ("hard_ratio", "share of inputs the mining rule called hard", None, "1"),
-            ("outage_fallbacks", "hard inputs answered by the edge because the link was out", None),
-            ("accuracy_edge_only", "the edge model alone", True, "1"),
-            ("accuracy_cloud_only", "the cloud model alone", True, "1"),
-        ),
-    }
-
-    def run(self, ctx: ParadigmContext) -> Measurement:
-        topo = ctx.topology
-        cloud_model = ctx.param("cloud_model")
-        if not cloud_model:
-            raise ArtifactError("joint_inference needs params.joint_inference.cloud_model: the suite's large model")
-        check_fits(topo.edge, ctx.facts.bytes, "edge")
-        run = _host(ctx)
-        xa, y, edge_preds, conf, latency = run.xa, run.y, run.preds, run.confidence, run.latency
-        cloud = ctx.other_model(cloud_model)
-        cloud_facts = cloud.facts
-        try:
-            check_fits(topo.cloud, cloud.facts.bytes, "cloud")
-            x, _ = ctx.dataset.eval_subset(ctx.settings.eval_samples)
-            cx = cloud.session.adapt(x)
-            bs = ctx.settings.batch_size
-            if not ctx.distributed:
-                cloud_preds = np.concatenate(
-                    [
-                        finite(cloud.session.infer(cx[i : i + bs]), "the cloud model").argmax(-1)
-                        for i in range(0, len(cx), bs)
-                    ]
-                )
-            else:
-                cloud_preds = finite(
-                    ctx.backend.run("cloud", scores, ctx.runner, cloud.artifact, ctx.node, ctx.settings, cx, bs),
-                    "the cloud model",
-                ).argmax(-1)
-        finally:
-            cloud.session.close()
-        threshold = float(ctx.param("threshold"))
-        rule, mine = _mining(ctx)
-        hard = np.asarray(mine(conf, threshold), dtype=bool)
-        up, down = topo.channels(ctx.seed)
-        interval = float(ctx.param("interval_s"))
-        up.rate_per_device = float(hard.mean()) / interval
-        t_edge, t_cloud = compute_s(topo.edge, ctx.facts), compute_s(topo.cloud, cloud_facts)
-        in_bytes, out_bytes = int(xa[0].nbytes), 4 * int(ctx.dataset.num_classes)
-        final, e2e, fallbacks, offloaded = edge_preds.copy(), [], 0, 0
-        edge_busy = cloud_busy = 0.0
-        for i in range(len(y)):
-            t0 = i * interval
-            edge_busy += t_edge
-            if not hard[i]:
-                e2e.append(t_edge)
-                continue
-            t_up = up.transfer(in_bytes, t0 + t_edge)
-            t_down = down.transfer(out_bytes, t0 + t_edge + (t_up or 0) + t_cloud) if t_up is not None else None
-            if t_up is None or t_down is None:
-                fallbacks += 1  # the link is out: the edge's answer stands
-                e2e.append(t_edge)
-                continue
-            offloaded += 1
-            cloud_busy += t_cloud
-            final[i] = cloud_preds[i]
-            e2e.append(t_edge + t_up + t_cloud + t_down)
-        m = _base(ctx, run, final)
-        n = len(y)
-        m.metrics.update(
-            {
-                **_pct(e2e, "sim.latency"),
-                "offload_ratio": offloaded / n,
-                "hard_ratio": float(hard.mean()),
-                "outage_fallbacks": fallbacks,
-                "bytes.up": up.bytes_sent,
-                "bytes.down": down.bytes_sent,
-                "accuracy_edge_only": float((edge_preds == y).mean()),
-                "accuracy_cloud_only": float((cloud_preds == y).mean()),
-                "sim.edge_energy_j_per_inference": watts(topo.edge.max_w) * edge_busy / n,
-                "sim.cloud_energy_j_per_inference": watts(topo.cloud.max_w) * cloud_busy / n,
-                **_measured(latency, topo.edge, ctx),
-                **_measured_move(ctx, xa[hard], "edge", "cloud"),
-            }
-        )
-        m.info["joint"] = {"cloud_model": cloud_model, "rule": rule, "threshold": threshold}
-        return m
-
-
-def _mining(ctx: ParadigmContext) -> tuple[str, Any]:
-    """The hard-example mining stage (``rule:`` is its older name)."""
-    params = dict(ctx.params)
-    params.setdefault("hard_example_mining", params.get("rule", "confidence"))
-    return stage("hard_example_mining", params, ctx.case.suite)

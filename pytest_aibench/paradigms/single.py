@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_aibench import tasks
 from pytest_aibench.core.metric import MetricInfo
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen
@@ -47,14 +48,26 @@ def classes_hint(dataset: Any, outputs: int) -> str:
     return f"dataset {getattr(dataset, 'name', '?')!r} (source {source}) has {dataset.num_classes} classes, from {where}{fix}"
 
 
-def predict(session, x: np.ndarray, batch_size: int, dataset: Any, where: str) -> tuple[np.ndarray, float]:
-    """Raw scores (N, classes) for ``x`` (already adapted) and the wall time the batched pass took."""
+def predict(
+    session,
+    x: np.ndarray,
+    batch_size: int,
+    dataset: Any,
+    where: str,
+    task: str = "classification",
+    untrained: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Raw scores (N, classes) for ``x`` (already adapted) and the wall time the batched pass took; for
+    another task, its raw outputs (N, ...), checked against what the task decodes."""
     preds = []
     num_classes = dataset.num_classes
     t0 = time.perf_counter()
     for i in range(0, len(x), batch_size):
         scores = session.infer(x[i : i + batch_size])
-        if scores.ndim != 2 or scores.shape[1] != num_classes:
+        if tasks.is_dense(task):
+            if i == 0 and not untrained:  # seeded published-size weights: raw outputs timed, never decoded
+                tasks.check_outputs(task, scores, dataset, where)
+        elif scores.ndim != 2 or scores.shape[1] != num_classes:
             outputs = int(scores.shape[-1]) if scores.ndim else 0
             raise ArtifactError(
                 f"{where}: model outputs shape {list(scores.shape)}, expected [N, {num_classes}] "
@@ -89,10 +102,14 @@ class SingleNode:
         # one untimed batch first, so the accuracy pass (and its throughput) excludes first-call setup
         ctx.session.infer(xa[: s.batch_size])
         if ctx.case.scenario:
+            if ctx.dense:
+                raise NotAvailable(
+                    f"LoadGen scenarios score class labels here; a {ctx.task} item runs without 'scenario'"
+                )
             return self._loadgen(ctx, xa, y)
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-            scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset, ctx.case.id)
-        preds = scores.argmax(-1)
+            scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset, ctx.case.id, ctx.task, ctx.untrained)
+        preds = np.asarray(y) if ctx.dense else scores.argmax(-1)  # a task's ids: decoded after the item
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
         inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(n)]
@@ -130,12 +147,14 @@ class SingleNode:
         scores, wall, pre_s = [], 0.0, 0.0
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
             for raw, seconds in x.batches(s.batch_size):
-                got, w = predict(ctx.session, ctx.session.adapt(raw), len(raw), ctx.dataset, ctx.case.id)
+                got, w = predict(
+                    ctx.session, ctx.session.adapt(raw), len(raw), ctx.dataset, ctx.case.id, ctx.task, ctx.untrained
+                )
                 scores.append(got)
                 wall += w
                 pre_s += seconds
         out = np.concatenate(scores)
-        preds = out.argmax(-1)
+        preds = np.asarray(y) if ctx.dense else out.argmax(-1)
         lb = s.latency_batch
         n = min(len(y) // lb, _STREAMED_LATENCY_INPUTS) or 1
         inputs = [ctx.session.adapt(x[i * lb : (i + 1) * lb]) for i in range(n)]

@@ -12,7 +12,7 @@ from typing import Any
 from pytest_aibench.core.result import Result
 from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import catalogue, columns, label, ranked
+from pytest_aibench.report.ranking import by_task, catalogue, columns, label, ranked, score_of
 from pytest_aibench.report.summary import summarize
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
@@ -347,13 +347,28 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _md_table(rs: list[Result]) -> list[str]:
+    cols = columns(rs)
+    lines = [
+        "| item | " + " | ".join(info.column for _, info in cols) + " | outcome |",
+        "|---|" + "---:|" * len(cols) + "---|",
+    ]
+    for r in rs:
+        cells = [info.show(r.metrics.get(name)) for name, info in cols]
+        outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
+        if notes.busy(r):
+            outcome = f"{notes.BUSY_MARK} host busy; {outcome}"
+        lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
+    return lines
+
+
 def to_markdown(results: list[Result], comparison: Comparison | None = None) -> str:
     """Leaderboards (and the baseline comparison) as GitHub-flavoured Markdown for a PR comment."""
     lines = []
     summaries = summarize(results)
     for suite, s in summaries.items():
-        rs = [r for _, r in ranked([r for r in results if r.suite == suite])]
-        cols = columns(rs)
+        everything = [r for r in results if r.suite == suite]
+        rs = [r for _, r in ranked(everything)]
         lines += [
             f"### {_md_cell(suite)} {_md_cell(s['version'])}",
             "",
@@ -361,16 +376,11 @@ def to_markdown(results: list[Result], comparison: Comparison | None = None) -> 
             f"{s['error']} errors"
             + (f"; VIPS total {s['vips_total']:.1f}" if s.get("vips_total") else "")
             + (f"; **{notes.busy_summary(rs)}**" if notes.busy_summary(rs) else ""),
-            "",
-            "| item | " + " | ".join(info.column for _, info in cols) + " | outcome |",
-            "|---|" + "---:|" * len(cols) + "---|",
         ]
-        for r in rs:
-            cells = [info.show(r.metrics.get(name)) for name, info in cols]
-            outcome = r.outcome + (f": {r.reason.splitlines()[0][:120]}" if r.reason and r.outcome != "passed" else "")
-            if notes.busy(r):
-                outcome = f"{notes.BUSY_MARK} host busy; {outcome}"
-            lines.append(f"| `{_md_cell(label(r))}` | " + " | ".join(cells) + f" | {_md_cell(outcome)} |")
+        groups = by_task(everything)
+        for task, group in groups.items():
+            lines += [""] + ([f"**{_md_cell(task)}**, ranked by `{score_of(group)}`", ""] if len(groups) > 1 else [])
+            lines += _md_table([r for _, r in ranked(group)])
         lines.append("")
         for text in (notes.latency_legend(rs), notes.busy_line(rs)):
             if text:

@@ -14,7 +14,7 @@ from typing import Any
 from pytest_aibench.core.result import Result
 from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import columns, fmt, label, ranked
+from pytest_aibench.report.ranking import by_task, columns, fmt, headline, label, ranked, score_of
 from pytest_aibench.report.summary import by_suite, summarize
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -167,6 +167,7 @@ def _points(
     sy: Any,
     shape: dict[str, str],
     color: dict[str, str],
+    what: str = "accuracy",
 ) -> bool:
     """Each item's marker; its model's name where colour (runtime) and shape (quantization) alone would
     not tell it from another model; a red ring on a failed item. Whether any item failed."""
@@ -182,7 +183,7 @@ def _points(
                 sx(lat),
                 sy(acc),
                 color[fw],
-                f"{label(r)}: accuracy {acc:.4f}, p50 {lat:.4g} ms "
+                f"{label(r)}: {what} {acc:.4f}, p50 {lat:.4g} ms "
                 f"({_kind(r)})" + (f" ({r.outcome})" if r.outcome != "passed" else ""),
             )
         )
@@ -199,16 +200,18 @@ def _points(
     return failed
 
 
-def pareto_svg(rs: list[Result]) -> str:
+def pareto_svg(rs: list[Result], quality: str = "accuracy") -> str:
+    """Quality (top-1, or the task's headline) against p50 latency, the Pareto frontier dashed."""
     pts = [
-        (r, r.metrics["latency.p50_ms"], r.metrics["accuracy"])
+        (r, r.metrics["latency.p50_ms"], r.metrics[quality])
         for r in rs
         if isinstance(r.metrics.get("latency.p50_ms"), (int, float))
         and r.metrics["latency.p50_ms"] > 0
-        and isinstance(r.metrics.get("accuracy"), (int, float))
+        and isinstance(r.metrics.get(quality), (int, float))
     ]
     if not pts:
-        return "<p class=meta>no item with both accuracy and latency to plot</p>"
+        return f"<p class=meta>no item with both {escape(quality)} and latency to plot</p>"
+    what = "top-1 accuracy" if quality == "accuracy" else quality
     fws = sorted({str(r.axes.get("framework")) for r, _, _ in pts})
     qs = sorted({str(r.axes.get("quantization")) for r, _, _ in pts})
     legend = max(text_width(t, 11) for t in [*fws, *qs, "failed (a gate or a rule)"])
@@ -216,7 +219,11 @@ def pareto_svg(rs: list[Result]) -> str:
     w += mr - 170  # a long legend widens the chart, never clips
     lx = [math.log10(p[1]) for p in pts]
     x0, x1 = min(lx) - 0.05, max(lx) + 0.05
-    y0, y1 = min(p[2] for p in pts) - 0.01, min(1.0, max(p[2] for p in pts) + 0.01)
+    span = max(p[2] for p in pts) - min(p[2] for p in pts)
+    pad = 0.01 if quality == "accuracy" or span < 1 else span * 0.05
+    y0, y1 = min(p[2] for p in pts) - pad, max(p[2] for p in pts) + pad
+    if quality == "accuracy" or max(p[2] for p in pts) <= 1:
+        y1 = min(1.0, y1)
     if y1 <= y0:
         y0, y1 = y0 - 0.05, y1 + 0.05
 
@@ -228,7 +235,9 @@ def pareto_svg(rs: list[Result]) -> str:
 
     color = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(fws)}
     shape = {q: SHAPES[i % len(SHAPES)] for i, q in enumerate(qs)}
-    out = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy versus latency">']
+    out = [
+        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(what)} versus latency">'
+    ]
     for x, text in spaced([(sx(v), f"{v:g}") for v in log_ticks(x0, x1)], 10):  # 1-2-5 per decade, thinned
         out.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{h - mb}" stroke="#eee"/>'
@@ -245,7 +254,7 @@ def pareto_svg(rs: list[Result]) -> str:
         f'<text x="{(ml + w - mr) / 2}" y="{h - 8}" font-size="12" text-anchor="middle">p50 latency, ms (log), '
         f"{escape(kinds)}</text>"
         f'<text x="14" y="{(mt + h - mb) / 2}" font-size="12" transform="rotate(-90 14 {(mt + h - mb) / 2})" '
-        f'text-anchor="middle">top-1 accuracy</text>'
+        f'text-anchor="middle">{escape(what)}</text>'
     )
     frontier, best = [], -1.0
     for _r, lat, acc in sorted(pts, key=lambda p: (p[1], -p[2])):
@@ -257,7 +266,7 @@ def pareto_svg(rs: list[Result]) -> str:
         + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in frontier)
         + '"><title>Pareto frontier</title></polyline>'
     )
-    failed = _points(out, pts, sx, sy, shape, color)
+    failed = _points(out, pts, sx, sy, shape, color, what)
     lx0, ly = w - mr + 16, mt + 10
     for i, fw in enumerate(fws):
         out.append(
@@ -329,6 +338,24 @@ def distributions_svg(rs: list[Result], limit: int = 60) -> str:
     if more > 0:
         out.append(f"<p class=meta>{more} more items not drawn</p>")
     return "".join(out)
+
+
+def _tables(rs: list[Result]) -> list[str]:
+    """One table and one quality-versus-latency chart per task (top-1 and mAP do not share an axis)."""
+    groups = by_task(rs)
+    out: list[str] = []
+    for task, group in groups.items():
+        quality = headline(task)
+        if len(groups) > 1:
+            out.append(f"<h3>{escape(task)} (ranked by {escape(score_of(group))})</h3>")
+        out += [
+            _table(group),
+            f"<h3>{'Accuracy' if quality == 'accuracy' else escape(quality)} versus latency"
+            + (f" ({escape(task)})" if len(groups) > 1 else "")
+            + "</h3>",
+            pareto_svg(group, quality),
+        ]
+    return out
 
 
 def _table(rs: list[Result]) -> str:
@@ -443,10 +470,8 @@ def render(doc: dict[str, Any], results: list[Result], comparison: Comparison | 
             f"<h2>{escape(suite)} {escape(str(s['version']))}</h2>",
             f"<p>{s['items']} items: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
             f"{s['error']} errors. {escape(scores)}</p>",
-            _table(rs),
+            *_tables(rs),
             _notes(rs),
-            "<h3>Accuracy versus latency</h3>",
-            pareto_svg(rs),
             "<h3>Latency distributions (p5, quartiles, median, p95)</h3>",
             distributions_svg(rs),
             _comparison(rs),

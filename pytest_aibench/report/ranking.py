@@ -10,9 +10,39 @@ from pytest_aibench.core.metric import Catalogue, MetricInfo
 from pytest_aibench.core.result import Result
 
 if TYPE_CHECKING:
+    from pytest_aibench import tasks
     from pytest_aibench.judge import catalogue as judge_catalogue
 else:  # every paradigm's declarations: imported when a table is drawn
     judge_catalogue = lazy("pytest_aibench.judge.catalogue")
+    tasks = lazy("pytest_aibench.tasks")
+
+CLASSIFICATION = "classification"
+
+
+def task_of(r: Result) -> str | None:
+    """The task an item was judged as (None: not measured, so not recorded)."""
+    return (r.info.get("task") or {}).get("name") if r.measured or r.info.get("task") else None
+
+
+def by_task(rs: list[Result]) -> dict[str, list[Result]]:
+    """A suite's items by task, each task its own leaderboard (mAP and top-1 do not rank together);
+    classification first, unmeasured items with the first group."""
+    out: dict[str, list[Result]] = {}
+    for r in rs:
+        if task_of(r) is not None or r.measured:
+            out.setdefault(task_of(r) or CLASSIFICATION, []).append(r)
+    if not out:
+        return {CLASSIFICATION: list(rs)}
+    order = sorted(out, key=lambda t: (t != CLASSIFICATION, list(out).index(t)))
+    out = {t: out[t] for t in order}
+    first = next(iter(out))
+    out[first] += [r for r in rs if task_of(r) is None and not r.measured]
+    return out
+
+
+def headline(task: str) -> str:
+    """The metric a task's leaderboard is ranked by, and its chart's vertical axis."""
+    return "accuracy" if task == CLASSIFICATION else tasks.task_of(task).headline
 
 
 def catalogue() -> Catalogue:
@@ -38,7 +68,13 @@ def columns(rs: list[Result]) -> list[tuple[str, MetricInfo]]:
 
 
 def score_of(rs: list[Result]) -> str:
-    """The suite's score: the preferred declared score some item measured."""
+    """The suite's score: the preferred declared score some item measured; a task other than
+    classification ranks by its own headline (mAP, mIoU, PSNR...)."""
+    dense = {task_of(r) for r in rs} - {None, CLASSIFICATION}
+    if len(dense) == 1:
+        head = headline(dense.pop())
+        if any(_number(r.metrics.get(head)) for r in rs):
+            return head
     return next((k for k in catalogue().scores() if any(_number(r.metrics.get(k)) for r in rs)), "vips")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pytest_aibench.core.result import Result
 from pytest_aibench.report import notes
-from pytest_aibench.report.ranking import columns, label, ranked
+from pytest_aibench.report.ranking import by_task, columns, label, ranked, score_of
 from pytest_aibench.report.summary import by_suite, summarize
 
 
@@ -49,24 +49,29 @@ def data_used(results: list[Result]) -> str:
     return "; ".join(seen.values())
 
 
+def _rows(rs: list[Result]) -> list[str]:
+    """One leaderboard table: the group's declared columns, best first."""
+    cols = columns(rs)
+    rows = []
+    for rank, r in ranked(rs):
+        mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
+        cells = [str(rank) if rank is not None else "", label(r) + mark]
+        cells += [info.show(r.metrics.get(name)) for name, info in cols]
+        status = r.outcome if r.outcome != "passed" else ""
+        if r.reason and r.outcome != "passed":
+            status += ": " + r.reason.splitlines()[0][:90]
+        if notes.busy(r):  # beside the item: its latency was measured while the CPU was taken
+            status = f"{notes.BUSY_MARK} host busy" + (f"; {status}" if status else "")
+        rows.append(cells + [status])
+    return table(["#", "item", *(info.column for _, info in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1})
+
+
 def leaderboard(results: list[Result]) -> list[str]:
     """One table per suite sorted by VIPS (unmeasured items last, with their outcome and reason)."""
     out: list[str] = []
     summaries = summarize(results)
     for suite, rs in by_suite(results).items():
         s = summaries[suite]
-        cols = columns(rs)
-        rows = []
-        for rank, r in ranked(rs):
-            mark = "*" if any(f.startswith("concurrent") for f in r.flags) else ""
-            cells = [str(rank) if rank is not None else "", label(r) + mark]
-            cells += [info.show(r.metrics.get(name)) for name, info in cols]
-            status = r.outcome if r.outcome != "passed" else ""
-            if r.reason and r.outcome != "passed":
-                status += ": " + r.reason.splitlines()[0][:90]
-            if notes.busy(r):  # beside the item: its latency was measured while the CPU was taken
-                status = f"{notes.BUSY_MARK} host busy" + (f"; {status}" if status else "")
-            rows.append(cells + [status])
         version = f" {s['version']}" if s["version"] else ""
         out.append(
             f"aibench leaderboard: {suite}{version} ({s['items']} items: {s['passed']} passed, "
@@ -74,9 +79,11 @@ def leaderboard(results: list[Result]) -> list[str]:
             + (f"; {notes.busy_summary(rs)}" if notes.busy_summary(rs) else "")
             + ")"
         )
-        out += table(
-            ["#", "item", *(info.column for _, info in cols), "outcome"], rows, set(range(len(cols) + 2)) - {1}
-        )
+        groups = by_task(rs)
+        for task, group in groups.items():
+            if len(groups) > 1:
+                out.append(f"{task}: ranked by {score_of(group)}")
+            out += _rows(group)
         if _scores(s):
             out.append(f"total: {_scores(s)}")
             if len(s["by_runtime"]) > 1:

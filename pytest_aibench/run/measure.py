@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench import data
+from pytest_aibench import data, tasks
 from pytest_aibench.artifact import ArtifactError, resolve
 from pytest_aibench.cluster.backend import Backend, InProcess
 from pytest_aibench.core.result import Result
@@ -215,13 +215,39 @@ def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here
         item_dir=plan.item_dir,
         progress=here.progress,
         fresh_session=(lambda: runner.prepare(plan.artifact, plan.node, plan.settings)) if here.renewable else None,
+        task=plan.task,
     )
     if hasattr(here.backend, "placements"):
         here.backend.placements.clear()  # each item records its own placements
     measurement = PARADIGMS.get(plan.case.paradigm).run(ctx)
     if measurement.peak_rss_mb is None:
         measurement.peak_rss_mb = peak_rss_mb()
+    if tasks.is_dense(plan.task) and dataset is not None:
+        measurement.accuracy_na = measurement.accuracy_na or untrained(plan)
+        tasks.finish(plan.task, measurement, dataset, fp32_quality(plan, dataset, measurement))
     return measurement
+
+
+def untrained(plan: Plan) -> str | None:
+    card = plan.artifact.card if plan.artifact is not None else None
+    if card is not None and card.data.get("trained") is False:
+        return (
+            "not applicable: seeded untrained weights (their card says trained: false); "
+            "latency, throughput, memory and effective GFLOP/s are measured"
+        )
+    return None
+
+
+def fp32_quality(plan: Plan, dataset: Any, m: Measurement) -> float | None:
+    """The model's fp32 headline from its card, where the item evaluated exactly the card's samples."""
+    card = plan.artifact.card if plan.artifact is not None else None
+    if card is None or card.data.get("task") != plan.task or m.labels is None:
+        return None
+    built = card.data.get("dataset", {})
+    if built.get("sha256") != dataset.content_hash or built.get("eval") != len(m.labels):
+        return None
+    value = card.data.get("accuracy", {}).get("torch/fp32")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def options_of(session: Any) -> dict[str, Any]:
@@ -248,10 +274,7 @@ def model_facts(measurement: Measurement, plan: Plan, dataset: Any) -> None:
         measurement.mflops = plan.facts.mflops
     card = plan.artifact.card
     if card is not None and card.data.get("trained") is False:
-        measurement.accuracy_na = (
-            "not applicable: seeded untrained weights (their card says trained: false); "
-            "latency, throughput, memory and effective GFLOP/s are measured"
-        )
+        measurement.accuracy_na = untrained(plan)
         measurement.info["accuracy"] = measurement.accuracy_na
         return
     if card is None or dataset is None:

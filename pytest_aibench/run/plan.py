@@ -84,6 +84,7 @@ class Plan:
     params: dict[str, Any] = field(default_factory=dict)  # the paradigm's parameters (read-only)
     repeats: int = 1
     against: Against | None = None  # --aibench-against: the reference side measured beside this item
+    task: str = "classification"  # how the outputs decode and are judged (pytest_aibench.tasks)
 
     @property
     def runs_user_code(self) -> bool:
@@ -128,6 +129,36 @@ def topology_of(case: Case) -> Topology:
     suite = case.suite
     found = suite.topologies.get(name) if suite is not None and name else None
     return found if found is not None else Topology()
+
+
+def task_for(case: Case, artifact: ModelArtifact | None, dataset: Dataset | None) -> str:
+    """The case's task: the model's ``task:``, else its card's, else the dataset's ``task:``, else what the
+    dataset's source yields truth for, else classification. A dataset whose truth is not class ids run
+    as classification (or the reverse) is refused here, before anything is measured."""
+    suite = case.suite
+    assert suite is not None
+    spec = suite.models[case.model]
+    card = artifact.card if artifact is not None else None
+    dspec = suite.datasets.get(spec.dataset)
+    task = (
+        spec.task
+        or (card.data.get("task") if card is not None else None)
+        or (dspec.task if dspec is not None else None)
+        or (dataset.task if dataset is not None else None)
+        or "classification"
+    )
+    if dataset is not None and dataset.targets is None and task != "classification":
+        raise DatasetError(
+            f"model {case.model!r} is judged as {task!r}, but dataset {dataset.name!r} (source {dataset.source}) "
+            "yields class labels only; choose a source with that task's truth (objects, figures, roads, pcb, "
+            "street, superres, coco, masks) or drop 'task:'"
+        )
+    if dataset is not None and dataset.targets is not None and task == "classification":
+        raise DatasetError(
+            f"dataset {dataset.name!r} (source {dataset.source}) yields truth for {dataset.task!r}, not class labels; "
+            f"set 'task: {dataset.task}' on model {case.model!r} (or use a model built for it)"
+        )
+    return task
 
 
 def facts(artifact: ModelArtifact | None, dataset: Dataset | None) -> ModelFacts:

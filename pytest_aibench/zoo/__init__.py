@@ -28,6 +28,21 @@ FAMILIES: Registry[Any] = Registry(
         "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
         "mnasnet": "pytest_aibench.zoo.families:mnasnet",
         "lstm": "pytest_aibench.zoo.sequence:lstm",
+        # the Jetson and AIIA tables' vision networks at their published size (built on first use: zoo.cache)
+        **{
+            name: f"pytest_aibench.zoo.published_vision:{fn}"
+            for name, fn in (
+                ("vgg19", "vgg19"),
+                ("inception_v4", "inception_v4"),
+                ("yolov3_608", "yolov3"),
+                ("ssdlite_mobilenetv2_320", "ssdlite_mobilenetv2"),
+                ("deeplabv3_mobilenetv2_513", "deeplabv3_mobilenetv2"),
+                ("openpose_256x456", "openpose"),
+                ("fsrcnn_481x321", "fsrcnn"),
+            )
+        },
+        # the dense vision tasks' compact networks (detection, segmentation, lanes, super-resolution, pose)
+        **{f: f"pytest_aibench.zoo.dense:{f}" for f in ("centernet", "unet", "lanenet", "espcn", "posenet")},
         # the six AIoTBench networks at their published size (built on first use: zoo.cache)
         **{
             name: f"pytest_aibench.zoo.published:{fn}"

@@ -303,7 +303,7 @@ def seeded(model: Any, seed: int) -> Any:
 
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
                 m.weight.copy_(normal(m.weight.shape, (2.0 / fan_in) ** 0.5))
                 if m.bias is not None:
