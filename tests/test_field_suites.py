@@ -96,8 +96,10 @@ def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester)
     pytest.importorskip("onnxruntime")
     copy_suite(pytester, "edge-ai")
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "onnxruntime-fp32", "--aibench-json", "r.json")
-    result.assert_outcomes(passed=8)
-    result.stdout.fnmatch_lines(["*sens*spec*rank-1*mAP*sim FPS*"])
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(
+        ["*sens*spec*rank-1*mAP*sim FPS*", "detection: ranked by detection.map", "lanes: ranked by lanes.accuracy"]
+    )
     items = run_items(Path(pytester.path) / "r.json")
     icu = items["edge-ai::icu_monitor[onnxruntime-fp32-edge_only-ward]"]["metrics"]
     assert icu["binary"]["sensitivity"] >= 0.85 and "retrieval" not in icu
@@ -110,7 +112,16 @@ def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester)
     signs_cloud = items["edge-ai::vehicle_signs[onnxruntime-fp32-cloud_only-vehicle]"]["metrics"]
     assert signs_cloud["sim"]["availability"] < 1.0  # the tunnel: no answers from the cloud for 2 s
     datasets = {i["dataset"]["source"] for i in items.values()}
-    assert datasets == {"vitals", "lfw_subset", "reid", "signs"}
+    assert datasets == {"vitals", "lfw_subset", "reid", "signs", "street", "roads"}
+    lanes = items["edge-ai::lane_keeping[onnxruntime-fp32-edge_only-vehicle]"]["metrics"]
+    assert lanes["lanes"]["accuracy"] >= 0.8 and "accuracy" not in lanes
+    signs = {
+        p: items[f"edge-ai::traffic_signs[onnxruntime-fp32-{p}-vehicle]"]["metrics"]
+        for p in ("edge_only", "cloud_only")
+    }
+    assert signs["edge_only"]["detection"]["map_50"] >= 0.5
+    # frames lost in the tunnel have no detections: the cloud's mAP is lower with the same model
+    assert signs["cloud_only"]["detection"]["map"] < signs["edge_only"]["detection"]["map"]
 
 
 def test_a_model_level_topology_must_be_defined(pytester):

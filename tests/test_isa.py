@@ -202,7 +202,7 @@ def _variants(portable: bool) -> list[tuple[str, str]]:
     return [
         (name, key)
         for name in RECIPES
-        if (FIXTURES / name / "card.json").is_file()
+        if (FIXTURES / name / "card.json").is_file() and RECIPES[name].task == "classification"
         for key, art in _card(name)["artifacts"].items()
         if art["isa"]["portable"] is portable
     ]

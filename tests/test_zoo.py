@@ -63,12 +63,18 @@ def test_batchnorm_rewrite_for_pt2e_keeps_outputs_and_folds_only_after_convs():
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
+#: each task's headline floor on its evaluation split (the suites gate the same models, often on a
+#: friendlier figure: detection at mAP@.5 >= 0.5, super-resolution at 0.5 dB over bicubic)
+TASK_FLOORS = {"detection": 0.35, "segmentation": 0.6, "lanes": 0.8, "super_resolution": 25.0, "pose": 0.2}
+
+
 def test_shipped_artifacts_match_their_checksums_and_cards(name):
     card = find_card(name)
     sums = recorded_sums(card.folder)
+    floor = TASK_FLOORS.get(card.data.get("task", "classification"), 0.85)
     for key, art in card.artifacts.items():
         assert sha256_file(card.folder / art["file"]) == art["sha256"] == sums[art["file"]], key
-        assert art["accuracy"] > 0.85, f"{name} {key}"
+        assert art["accuracy"] > floor, f"{name} {key}: {card.data.get('quality_metric', 'accuracy')}"
     for extra in ("reference", "predictions"):
         assert (
             sha256_file(card.folder / card.data[extra]["file"])
@@ -80,7 +86,7 @@ def test_shipped_artifacts_match_their_checksums_and_cards(name):
 
 def test_zoo_stays_well_under_50_mb():
     total = sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file())
-    assert total < 30 * 2**20, f"{total / 2**20:.1f} MiB"
+    assert total < 40 * 2**20, f"{total / 2**20:.1f} MiB"
 
 
 @pytest.mark.slow

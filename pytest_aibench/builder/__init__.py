@@ -228,6 +228,10 @@ def _export(
         except ExportSkipped as exc:
             skipped[key] = str(exc)
             _log(f"{recipe.name}: skipped {key}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a converter that cannot lower the graph: that variant only
+            first = (str(exc).strip().splitlines() or [""])[-1][:300]
+            skipped[key] = f"the converter failed: {type(exc).__name__}: {first}"
+            _log(f"{recipe.name}: skipped {key}: {skipped[key]}")
     return arts
 
 

@@ -42,11 +42,8 @@ def task_hash(recipe: Recipe, preds: Any) -> str:
 
 
 def _stored(recipe: Recipe, preds: Any) -> np.ndarray:
-    """What predictions.npz keeps of a variant: class ids (int16), or a task's canonical prediction bytes
-    where they are small (boxes, lanes, keypoints, masks), else nothing but the hash on the card."""
+    """What predictions.npz keeps of a variant: class ids (int16); for another task nothing but the hash on
+    the card (``predictions_sha256``: boxes, masks and images are too large to commit per variant)."""
     if not tasks.is_dense(recipe.task):
         return np.asarray(preds).astype(np.int16)
-    blob = b"".join(tasks.task_of(recipe.task).canonical(p) for p in preds)
-    return np.frombuffer(blob, np.uint8) if len(blob) <= 2**20 else np.zeros(0, np.uint8)
-
-
+    return np.zeros(0, np.uint8)

@@ -83,58 +83,8 @@ class CocoSource:
         order = {cid: k for k, cid in enumerate(sorted(cat_ids))}
         names = tuple(str(c.get("name", c["id"])) for c in sorted(cats, key=lambda c: c["id"]))
         kp_names = next((tuple(c["keypoints"]) for c in cats if isinstance(c.get("keypoints"), list)), ())
-        index: dict[int, int] = {}
-        files, sizes = [], []
-        for k, im in enumerate(images):
-            at = f"{where}: images[{k}]"
-            iid = _need(im, "id", int, at, "an integer id")
-            name = _need(im, "file_name", str, at, "the image's file name")
-            w, h = (
-                _need(im, "width", int, at, "the width in pixels"),
-                _need(im, "height", int, at, "the height in pixels"),
-            )
-            path = image_root / name
-            _inside(path, spec.confine, f"{at}.file_name")
-            if not path.is_file():
-                raise DatasetError(f"{at}.file_name: {path} does not exist")
-            index[iid] = len(files)
-            files.append(str(path.relative_to(image_root)))
-            sizes.append((h, w))
-        boxes: list[list[Any]] = [[] for _ in files]
-        classes: list[list[int]] = [[] for _ in files]
-        areas: list[list[float]] = [[] for _ in files]
-        kps: list[list[Any]] = [[] for _ in files]
-        for k, a in enumerate(anns):
-            at = f"{where}: annotations[{k}]"
-            iid = _need(a, "image_id", int, at, "the id of an image in 'images'")
-            if iid not in index:
-                raise DatasetError(f"{at}.image_id: {iid} is not an image id in 'images'")
-            cid = _need(a, "category_id", int, at, "the id of a category in 'categories'")
-            if cid not in order:
-                raise DatasetError(f"{at}.category_id: {cid} is not a category id (known: {sorted(order)})")
-            if a.get("iscrowd"):
-                continue  # crowd regions are ignored by COCO's matching; not scored as objects here
-            box = _need(a, "bbox", list, at, "[x, y, width, height] in pixels")
-            if len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
-                raise DatasetError(f"{at}.bbox: expected [x, y, width, height] (four numbers), got {box!r}")
-            x, y, bw, bh = (float(v) for v in box)
-            i = index[iid]
-            h, w = sizes[i]
-            if bw <= 0 or bh <= 0 or x < -SLACK or y < -SLACK or x + bw > w + SLACK or y + bh > h + SLACK:
-                raise DatasetError(
-                    f"{at}.bbox: {box!r} lies outside its {w}x{h} image {files[i]} (or is empty); expected "
-                    "[x, y, width, height] with width, height > 0 inside the image; fix or drop the annotation"
-                )
-            boxes[i].append((x, y, bw, bh))
-            classes[i].append(order[cid])
-            areas[i].append(float(a.get("area", bw * bh)))
-            if kp_names:
-                kp = a.get("keypoints")
-                if not isinstance(kp, list) or len(kp) != 3 * len(kp_names):
-                    raise DatasetError(
-                        f"{at}.keypoints: expected {3 * len(kp_names)} numbers (x, y, v for {len(kp_names)} keypoints)"
-                    )
-                kps[i].append(np.asarray(kp, np.float32).reshape(-1, 3))
+        index, files, sizes = _images(images, image_root, spec, where)
+        boxes, classes, areas, kps = _annotations(anns, index, files, sizes, order, kp_names, where)
         if len(files) < 2:
             raise DatasetError(f"{where}: {len(files)} image(s); a dataset needs at least 2")
         keep = np.arange(len(files))
@@ -167,6 +117,79 @@ class CocoSource:
             "decoder": "Pillow",
         }
         return x, np.arange(len(x), dtype=np.int64), meta
+
+
+def _images(
+    images: list[Any], image_root: Path, spec: DatasetSpec, where: str
+) -> tuple[dict[int, int], list[str], list[tuple[int, int]]]:
+    """Each image entry checked (id, file name, size; the file exists inside the suite's folder)."""
+    index: dict[int, int] = {}
+    files: list[str] = []
+    sizes: list[tuple[int, int]] = []
+    for k, im in enumerate(images):
+        at = f"{where}: images[{k}]"
+        iid = _need(im, "id", int, at, "an integer id")
+        name = _need(im, "file_name", str, at, "the image's file name")
+        w, h = (
+            _need(im, "width", int, at, "the width in pixels"),
+            _need(im, "height", int, at, "the height in pixels"),
+        )
+        path = image_root / name
+        _inside(path, spec.confine, f"{at}.file_name")
+        if not path.is_file():
+            raise DatasetError(f"{at}.file_name: {path} does not exist")
+        index[iid] = len(files)
+        files.append(str(path.relative_to(image_root)))
+        sizes.append((h, w))
+    return index, files, sizes
+
+
+def _annotations(
+    anns: list[Any],
+    index: dict[int, int],
+    files: list[str],
+    sizes: list[tuple[int, int]],
+    order: dict[int, int],
+    kp_names: tuple[str, ...],
+    where: str,
+) -> tuple[list[list[Any]], list[list[int]], list[list[float]], list[list[Any]]]:
+    """Each annotation checked against its image and the categories: boxes, classes, areas, keypoints."""
+    boxes: list[list[Any]] = [[] for _ in files]
+    classes: list[list[int]] = [[] for _ in files]
+    areas: list[list[float]] = [[] for _ in files]
+    kps: list[list[Any]] = [[] for _ in files]
+    for k, a in enumerate(anns):
+        at = f"{where}: annotations[{k}]"
+        iid = _need(a, "image_id", int, at, "the id of an image in 'images'")
+        if iid not in index:
+            raise DatasetError(f"{at}.image_id: {iid} is not an image id in 'images'")
+        cid = _need(a, "category_id", int, at, "the id of a category in 'categories'")
+        if cid not in order:
+            raise DatasetError(f"{at}.category_id: {cid} is not a category id (known: {sorted(order)})")
+        if a.get("iscrowd"):
+            continue  # crowd regions are ignored by COCO's matching; not scored as objects here
+        box = _need(a, "bbox", list, at, "[x, y, width, height] in pixels")
+        if len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+            raise DatasetError(f"{at}.bbox: expected [x, y, width, height] (four numbers), got {box!r}")
+        x, y, bw, bh = (float(v) for v in box)
+        i = index[iid]
+        h, w = sizes[i]
+        if bw <= 0 or bh <= 0 or x < -SLACK or y < -SLACK or x + bw > w + SLACK or y + bh > h + SLACK:
+            raise DatasetError(
+                f"{at}.bbox: {box!r} lies outside its {w}x{h} image {files[i]} (or is empty); expected "
+                "[x, y, width, height] with width, height > 0 inside the image; fix or drop the annotation"
+            )
+        boxes[i].append((x, y, bw, bh))
+        classes[i].append(order[cid])
+        areas[i].append(float(a.get("area", bw * bh)))
+        if kp_names:
+            kp = a.get("keypoints")
+            if not isinstance(kp, list) or len(kp) != 3 * len(kp_names):
+                raise DatasetError(
+                    f"{at}.keypoints: expected {3 * len(kp_names)} numbers (x, y, v for {len(kp_names)} keypoints)"
+                )
+            kps[i].append(np.asarray(kp, np.float32).reshape(-1, 3))
+    return boxes, classes, areas, kps
 
 
 class LazyMasks:

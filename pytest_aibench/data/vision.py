@@ -63,13 +63,15 @@ def _boxes_of(instances: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray
     return boxes, areas, keep
 
 
-def _place(rng: np.random.Generator, placed: list[tuple[float, float, float]], lo: float, hi: float) -> tuple | None:
+def _place(
+    rng: np.random.Generator, placed: list[tuple[float, float, float]], lo: float, hi: float
+) -> tuple[float, float, float] | None:
     """A centre and radius that overlaps no earlier object by much (every object stays mostly visible)."""
     for _ in range(20):
         r = rng.uniform(lo, hi)
         cx, cy = rng.uniform(r * 0.6, 1 - r * 0.6, 2)
         if all((cx - x) ** 2 + (cy - y) ** 2 > (0.85 * (r + q)) ** 2 for x, y, q in placed):
-            return cx, cy, r
+            return float(cx), float(cy), float(r)
     return None
 
 
@@ -86,7 +88,8 @@ def render_objects(seed: int, index: int, size: int) -> tuple[np.ndarray, dict[s
         if spot is None:
             continue
         c = int(rng.integers(len(OBJECTS)))
-        mask = _shape(OBJECTS[c], u, v, *spot, rng.uniform(0, np.pi / 2))
+        cx, cy, r = spot
+        mask = _shape(OBJECTS[c], u, v, cx, cy, r, rng.uniform(0, np.pi / 2))
         _paint(img, mask, rng.random(3) * 0.9 + 0.05)
         seg[mask], inst[mask] = c + 1, len(placed) + 1
         placed.append(spot)
@@ -176,12 +179,12 @@ def render_road(seed: int, index: int, size: int) -> tuple[np.ndarray, dict[str,
         colour = np.array([0.95, 0.8, 0.1]) if slot == 1 and rng.random() < 0.5 else np.full(3, 0.95)
         dashed = rng.random() < 0.5
         width = (0.006 + 0.02 * np.clip((v - horizon) / (1 - horizon), 0, 1)) * rng.uniform(0.8, 1.2)
-        on = (v > horizon + 0.04) & (np.abs(u - x_at(slot, v)) < width)
+        on = (v > horizon + 0.04) & (np.abs(u - x_at(int(slot), v)) < width)
         if dashed:
             phase = rng.uniform(0, 1)
             on &= np.sin(2 * np.pi * (5 * np.log(np.clip(v - horizon, 1e-3, None)) + phase)) > -0.2
         _paint(img, on, colour * rng.uniform(0.8, 1.05))
-        xs = x_at(slot, rows / size) * size
+        xs = x_at(int(slot), rows / size) * size
         lanes[slot] = np.where((xs >= 0) & (xs < size), xs, -2.0)
     if rng.random() < 0.3:  # a car ahead hides part of the road
         cx, w = rng.uniform(0.3, 0.7), rng.uniform(0.08, 0.16)
@@ -284,11 +287,11 @@ def generate(
         raise ValueError(f"samples must be at least 2, got {count}")
     render = RENDERERS[kind]
     x = np.empty((count, 3, size, size), np.float32)
-    truth: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for i in range(count):
         x[i], t = render(seed, i, size)
-        truth.append(t)
-    return x, collect(kind, truth, size)
+        found.append(t)
+    return x, collect(kind, found, size)
 
 
 def collect(kind: str, truth: list[dict[str, Any]], size: int) -> Targets:
@@ -324,7 +327,7 @@ def crop(x: np.ndarray, truth: Targets, h: int, w: int) -> tuple[np.ndarray, Tar
     side = x.shape[-1]
     top, left = (side - h) // 2, (side - w) // 2
     out = Targets(size=(h, w), categories=truth.categories, keypoint_names=truth.keypoint_names)
-    if truth.boxes is not None:
+    if truth.boxes is not None and truth.classes is not None and truth.areas is not None:
         out.boxes, out.classes, out.areas = [], [], []
         for b, c, a in zip(truth.boxes, truth.classes, truth.areas, strict=True):
             x0 = np.clip(b[:, 0] - left, 0, w)

@@ -200,6 +200,36 @@ def _points(
     return failed
 
 
+def _legend(
+    out: list[str],
+    lx0: float,
+    ly: float,
+    fws: list[str],
+    qs: list[str],
+    color: dict[str, str],
+    shape: dict[str, str],
+    failed: bool,
+) -> None:
+    """Runtimes by colour, quantizations by shape, and the failed-item ring where one is drawn."""
+    for i, fw in enumerate(fws):
+        out.append(
+            f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
+            f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(fw)}</text>'
+        )
+    ly += 16 * len(fws) + 12
+    for i, q in enumerate(qs):
+        out.append(
+            _marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q)
+            + f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>'
+        )
+    if failed:
+        ly += 16 * len(qs) + 8
+        out.append(
+            f'<circle cx="{lx0 + 5}" cy="{ly - 3}" r="6" fill="none" stroke="#b00020" stroke-width="2"/>'
+            f'<text x="{lx0 + 16}" y="{ly + 1}" font-size="11">failed (a gate or a rule)</text>'
+        )
+
+
 def pareto_svg(rs: list[Result], quality: str = "accuracy") -> str:
     """Quality (top-1, or the task's headline) against p50 latency, the Pareto frontier dashed."""
     pts = [
@@ -267,24 +297,7 @@ def pareto_svg(rs: list[Result], quality: str = "accuracy") -> str:
         + '"><title>Pareto frontier</title></polyline>'
     )
     failed = _points(out, pts, sx, sy, shape, color, what)
-    lx0, ly = w - mr + 16, mt + 10
-    for i, fw in enumerate(fws):
-        out.append(
-            f'<rect x="{lx0}" y="{ly + 16 * i - 8}" width="10" height="10" fill="{color[fw]}"/>'
-            f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(fw)}</text>'
-        )
-    ly += 16 * len(fws) + 12
-    for i, q in enumerate(qs):
-        out.append(
-            _marker(shape[q], lx0 + 5, ly + 16 * i - 3, "#555", q)
-            + f'<text x="{lx0 + 16}" y="{ly + 16 * i + 1}" font-size="11">{escape(q)}</text>'
-        )
-    if failed:
-        ly += 16 * len(qs) + 8
-        out.append(
-            f'<circle cx="{lx0 + 5}" cy="{ly - 3}" r="6" fill="none" stroke="#b00020" stroke-width="2"/>'
-            f'<text x="{lx0 + 16}" y="{ly + 1}" font-size="11">failed (a gate or a rule)</text>'
-        )
+    _legend(out, w - mr + 16, mt + 10, fws, qs, color, shape, failed)
     out.append("</svg>")
     return "".join(out)
 

@@ -70,7 +70,7 @@ def columns(rs: list[Result]) -> list[tuple[str, MetricInfo]]:
 def score_of(rs: list[Result]) -> str:
     """The suite's score: the preferred declared score some item measured; a task other than
     classification ranks by its own headline (mAP, mIoU, PSNR...)."""
-    dense = {task_of(r) for r in rs} - {None, CLASSIFICATION}
+    dense = {t for t in (task_of(r) for r in rs) if t is not None and t != CLASSIFICATION}
     if len(dense) == 1:
         head = headline(dense.pop())
         if any(_number(r.metrics.get(head)) for r in rs):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_aibench import tasks
 from pytest_aibench.judge.compare import is_timing
 from pytest_aibench.judge.paired import (
     PairedVerdict,
@@ -70,8 +71,10 @@ class LocalSide:
         self.session.infer(x)
         return clock() - t0
 
-    def predictions(self, x: np.ndarray, batch: int) -> np.ndarray:
-        return np.concatenate([self.session.infer(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)])
+    def predictions(self, x: np.ndarray, batch: int, raw: bool = False) -> np.ndarray:
+        """Class ids, or (``raw``) the outputs a task decodes."""
+        got = [self.session.infer(x[i : i + batch]) for i in range(0, len(x), batch)]
+        return np.concatenate(got if raw else [g.argmax(-1) for g in got])
 
     def close(self) -> None:
         self.session.close()
@@ -211,6 +214,19 @@ class SessionPairs:
             cand.close()
 
 
+def reference_quality(plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int) -> float:
+    """The reference side's quality on the very samples the candidate was judged on: top-1, or the task's
+    headline (its raw outputs decoded and scored here, as the candidate's were)."""
+    if not tasks.is_dense(plan.task):
+        return float((side.predictions(xa, batch) == y).mean())
+    task = tasks.task_of(plan.task)
+    if isinstance(side, LocalSide):
+        raw = side.predictions(xa, batch, raw=True)
+    else:  # a partner process: its job asked for raw outputs
+        raw = side.predictions(xa, batch)
+    return float(task.score(task.decode(raw, y, dataset, tasks.input_hw(xa)), y, dataset)[task.headline])
+
+
 def compare(
     plan: Plan,
     against: Against,
@@ -247,7 +263,7 @@ def compare(
     try:
         pairs.add(1 if against.python else max(1, s.paired_sessions), warm=False)  # a partner holds one session
         ref0 = pairs.pairs[0][0]
-        ref_accuracy = float((ref0.predictions(xa, s.batch_size) == y).mean())
+        ref_accuracy = reference_quality(plan, ref0, xa, y, dataset, s.batch_size)
         cpus = _cpus(plan.node.threads)
         placement = (
             pinning.place_partner(cpus, pairs.cand_threads, ref0.pid)
@@ -337,9 +353,10 @@ def _time(
     check_at = max(need, 1)
     with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
         _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
-    accuracy = result.metrics.get("accuracy")
+    quality = "accuracy" if not tasks.is_dense(plan.task) else tasks.task_of(plan.task).headline
+    accuracy = result.metrics.get(quality)  # a task's headline stands for accuracy in the rules
     loop.verdicts += [
-        judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric == "accuracy"
+        judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric in ("accuracy", quality)
     ]
     for v in loop.verdicts:
         if v.outcome == "UNKNOWN" and v.ratio is not None:

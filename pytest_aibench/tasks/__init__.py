@@ -50,6 +50,13 @@ class Task(Protocol):
     def confidence(self, prediction: Any) -> float:
         """How sure the model is of one sample (hard-example mining sends the unsure ones up)."""
 
+    # for the zoo build only (a task whose models are trained elsewhere may leave these out)
+    def train_targets(self, dataset: Dataset, config: dict[str, Any]) -> np.ndarray:
+        """One training target per ``dataset.y_train`` sample, stacked (heatmaps, masks, cell ids...)."""
+
+    def loss(self, out: Any, target: Any) -> Any:
+        """The training loss of a batch of raw outputs against its targets (torch tensors)."""
+
 
 COMMON = declare(
     ("postprocess.ms_per_image", "decoding raw outputs into predictions (NMS, argmax...), per image", False, "ms"),
@@ -96,6 +103,8 @@ def finish(task_name: str, m: Measurement, dataset: Dataset, fp32_quality: float
         preds = [p if ok or empty is None else empty(p) for p, ok in zip(preds, answered, strict=True)]
     m.metrics.update(task.score(preds, ids, dataset))
     m.metrics["postprocess.ms_per_image"] = seconds * 1e3 / max(1, len(preds))
+    if m.preprocess_count:  # image files: decoding and resizing, timed apart as for classification's VIPS
+        m.metrics["preprocess.ms_per_image"] = m.preprocess_s * 1e3 / m.preprocess_count
     head = m.metrics.get(task.headline)
     if fp32_quality is not None and isinstance(head, float):
         loss = fp32_quality - round(head, 6)  # the card keeps 6 decimals: equal models lose exactly 0

@@ -33,7 +33,8 @@ def ground_truth(
     keypoints: bool = False,
 ) -> dict[str, Any]:
     """COCO's annotation dictionary for the images ``ids`` of ``truth`` (a Targets)."""
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     sizes = getattr(truth, "image_sizes", None)
     for i in ids:
         i = int(i)

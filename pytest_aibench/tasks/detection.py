@@ -80,7 +80,7 @@ class Detection:
         ("detection.images", "images evaluated", None),
         ("detection.boxes", "boxes predicted (after NMS, score >= 0.01)", None),
     )
-    provides |= column(provides, {"detection.map": ("mAP", "{:.3f}", 1.0, 2), "detection.map_50": ("mAP50", "{:.3f}")})
+    provides |= column(provides, {"detection.map": ("mAP", "{:.3f}", 1.0, 1), "detection.map_50": ("mAP50", "{:.3f}")})
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:
         classes = len(dataset.targets.categories) if dataset.targets is not None else None

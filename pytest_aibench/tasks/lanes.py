@@ -80,7 +80,7 @@ class Lanes:
     )
     provides |= column(
         provides,
-        {"lanes.accuracy": ("lane acc", "{:.3f}", 1.0, 2), "lanes.fp": ("FP", "{:.3f}"), "lanes.fn": ("FN", "{:.3f}")},
+        {"lanes.accuracy": ("lane acc", "{:.3f}", 1.0, 1), "lanes.fp": ("FP", "{:.3f}"), "lanes.fn": ("FN", "{:.3f}")},
     )
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:

@@ -36,7 +36,7 @@ class Pose:
         ("pose.ar", "keypoint average recall, OKS@[.5:.95]", True, "1"),
         ("pose.images", "images evaluated", None),
     )
-    provides |= column(provides, {"pose.ap": ("OKS AP", "{:.3f}", 1.0, 2)})
+    provides |= column(provides, {"pose.ap": ("OKS AP", "{:.3f}", 1.0, 1)})
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:
         k = len(dataset.targets.keypoint_names) if dataset.targets is not None else None

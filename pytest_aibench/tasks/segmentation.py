@@ -62,7 +62,7 @@ class Segmentation:
     )
     provides |= column(
         provides,
-        {"segmentation.miou": ("mIoU", "{:.3f}", 1.0, 2), "segmentation.pixel_accuracy": ("pix acc", "{:.3f}")},
+        {"segmentation.miou": ("mIoU", "{:.3f}", 1.0, 1), "segmentation.pixel_accuracy": ("pix acc", "{:.3f}")},
     )
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:

@@ -69,7 +69,7 @@ class SuperResolution:
         ("superres.images", "images evaluated", None),
     )
     provides |= column(
-        provides, {"superres.psnr_db": ("PSNR dB", "{:.2f}", 1.0, 2), "superres.ssim": ("SSIM", "{:.4f}")}
+        provides, {"superres.psnr_db": ("PSNR dB", "{:.2f}", 1.0, 1), "superres.ssim": ("SSIM", "{:.4f}")}
     )
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:

@@ -44,8 +44,10 @@ def centernet(num_classes: int = 3, width: int = 16, in_channels: int = 3) -> An
             self.s1, self.s2, self.s4, self.s8 = _encoder(in_channels, width)
             self.up = nn.Upsample(scale_factor=2, mode="nearest")
             self.fuse = conv_bn(8 * width, 4 * width, 3)
-            self.head = nn.Sequential(conv_bn(4 * width, 4 * width, 3), nn.Conv2d(4 * width, num_classes + 4, 1))
-            self.head[-1].bias.data[:num_classes] = -2.19  # focal-loss prior: sigmoid = 0.1
+            mid = conv_bn(4 * width, 4 * width, 3)
+            out = nn.Conv2d(4 * width, num_classes + 4, 1)
+            out.bias.data[:num_classes] = -2.19  # type: ignore[union-attr] # focal-loss prior: sigmoid = 0.1
+            self.head = nn.Sequential(mid, out)
 
         def forward(self, x: Any) -> Any:
             f4 = self.s4(self.s2(self.s1(x)))
@@ -79,7 +81,13 @@ def unet(num_classes: int = 4, width: int = 12, in_channels: int = 3) -> Any:
 
 
 def lanenet(
-    lanes: int = 4, rows: int = 14, cells: int = 32, width: int = 16, in_channels: int = 3, side: int = 64
+    lanes: int = 4,
+    rows: int = 14,
+    cells: int = 32,
+    width: int = 16,
+    in_channels: int = 3,
+    side: int = 64,
+    hidden: int = 256,
 ) -> Any:
     class LaneNet(nn.Module):
         def __init__(self) -> None:
@@ -87,7 +95,7 @@ def lanenet(
             self.backbone = nn.Sequential(*_encoder(in_channels, width), conv_bn(4 * width, 8, 1))
             feat = 8 * (side // 8) ** 2
             self.cls = nn.Sequential(
-                nn.Linear(feat, 256), nn.ReLU(inplace=True), nn.Linear(256, lanes * rows * (cells + 1))
+                nn.Linear(feat, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, lanes * rows * (cells + 1))
             )
 
         def forward(self, x: Any) -> Any:
