@@ -35,6 +35,7 @@ def _install(folder: Path) -> dict[str, str]:
         "top3_metric.py",
         "noisy_paradigm.py",
         "outcomes_report.py",
+        "ece_task.py",
         "entry_points.txt",
     }
     dist = folder / "aibench_extending-0.1.dist-info"
@@ -56,6 +57,8 @@ def test_the_readme_extensions_run_the_smoke_suites_onnx_models(tmp_path: Path) 
         "metrics: [accuracy, latency, throughput, vips, memory]", "metrics: [accuracy, latency, top3]"
     )
     suite = suite.replace('  accuracy: ">= 0.9"', '  accuracy: ">= 0.9"\n  top3.accuracy: ">= 0.9"')
+    # the same model judged by the README's task: a second model entry, gated on the task's own metric
+    suite = suite.replace("models:\n", 'models:\n  calibrated: {zoo: tinycnn-digits, task: ece, gates: {ece.error: "<= 0.2"}}\n', 1)
     work = tmp_path / "run"
     work.mkdir()
     (work / "suite.yaml").write_text(suite)
@@ -92,6 +95,9 @@ def test_the_readme_extensions_run_the_smoke_suites_onnx_models(tmp_path: Path) 
     assert items["smoke::tinycnn[ortlite-int8-single]"]["artifact"]["path"].endswith("model.int8.onnx")
     assert 0 <= noisy["metrics"]["noise"]["accuracy"] < noisy["metrics"]["accuracy"]
     assert "top-3" in run.stdout  # the metric's declared column in the leaderboard
+    ece = items["smoke::calibrated[ortlite-fp32-single]"]
+    assert 0 <= ece["metrics"]["ece"]["error"] <= 0.2 and ece["info"]["task"]["name"] == "ece"
+    assert "accuracy" not in ece["metrics"] and "ece: ranked by ece.error" in run.stdout
     assert (work / "outcomes.txt").read_text().count("passed smoke::tinycnn[ortlite-") == 4
     report = subprocess.run(
         [

@@ -163,7 +163,7 @@ def test_bundle_verify_and_rerun(demo, linear_model, capsys, monkeypatch):
 
     monkeypatch.chdir(d)
     assert aibench(["rerun", str(d / "b.tar.gz"), "--root", str(d), "--tolerance", "10"]) == 0
-    assert "2 items rerun; accuracy must match exactly" in capsys.readouterr().out
+    assert "2 items rerun; accuracy (or each task's headline) must match exactly" in capsys.readouterr().out
 
     # a bundle of one item of two re-measures that one item only
     first = json.loads((d / "r.json").read_text())["items"][0]["id"]

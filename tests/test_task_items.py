@@ -186,3 +186,16 @@ def test_a_coco_folder_streams_through_the_detector_and_is_scored_in_each_images
     assert item["metrics"]["detection"]["images"] == 48
     assert item["metrics"]["detection"]["map_50"] > 0.6  # the 64 px model's own figure, boxes mapped back
     assert item["info"]["streamed"] and item["metrics"]["preprocess"]["ms_per_image"] > 0
+
+
+@pytest.mark.slow
+def test_a_bundle_of_a_detector_run_reruns_with_the_same_map(pytester: pytest.Pytester, capsys) -> None:
+    from pytest_aibench.cli import main as aibench
+
+    _suite(pytester, "    settings: {eval_samples: 32}\n")
+    _run(pytester).assert_outcomes(passed=1)
+    root = Path(pytester.path)
+    assert aibench(["bundle", str(root / "run.json"), "-o", str(root / "b.tar.gz")]) == 0
+    assert aibench(["rerun", str(root / "b.tar.gz"), "--tolerance", "10"]) == 0  # latency: any; mAP: exact
+    out = capsys.readouterr().out
+    assert "1 items rerun; accuracy (or each task's headline) must match exactly" in out and "DIFFERS" not in out

@@ -30,6 +30,7 @@ from pytest_aibench.judge.compare import isa_note, match
 from pytest_aibench.manifest.yamlsafe import MAX_BYTES as MAX_MANIFEST_BYTES
 from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson
+from pytest_aibench.report.ranking import CLASSIFICATION, headline, task_of
 from pytest_aibench.zoo.cards import CardError, find_card
 
 
@@ -415,11 +416,12 @@ def _rerun_differences(
     c = match(before, after, doc.get("machine"), after_doc.get("machine"))
     bad = []
     for b, a in c.matched:
-        acc_b, acc_a = b.metrics.get("accuracy"), a.metrics.get("accuracy")
+        quality = headline(task_of(b) or CLASSIFICATION)  # top-1, or the task's own (mAP, mIoU, ...)
+        acc_b, acc_a = b.metrics.get(quality), a.metrics.get(quality)
         if acc_b != acc_a:
             isa = isa_note(b, a)
             bad.append(
-                f"{a.id}: accuracy {acc_a} here, {acc_b} in the bundle (same seed: must be equal)"
+                f"{a.id}: {quality} {acc_a} here, {acc_b} in the bundle (same seed: must be equal)"
                 + (f"; {isa}" if isa else "")
             )
         lat_b, lat_a = b.metrics.get("latency.p50_ms"), a.metrics.get("latency.p50_ms")
@@ -435,7 +437,10 @@ def _rerun_differences(
         print(f"machine differs: {note}")
     if c.new:  # --aibench-items keeps the rerun to the bundle's items; anything else is a defect to show
         print(f"{len(c.new)} items measured here that the bundle does not hold: " + ", ".join(r.id for r in c.new))
-    print(f"{len(c.matched)} items rerun; accuracy must match exactly, latency within ±{tolerance:.0%}")
+    print(
+        f"{len(c.matched)} items rerun; accuracy (or each task's headline) must match exactly, latency within "
+        f"±{tolerance:.0%}"
+    )
     for line in bad:
         print(f"DIFFERS: {line}")
     return bad

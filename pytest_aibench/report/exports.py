@@ -12,7 +12,7 @@ from typing import Any
 from pytest_aibench.core.result import Result
 from pytest_aibench.core.verdict import Comparison
 from pytest_aibench.report import notes, paired
-from pytest_aibench.report.ranking import by_task, catalogue, columns, label, ranked, score_of
+from pytest_aibench.report.ranking import by_task, catalogue, columns, headline, label, ranked, score_of, task_of
 from pytest_aibench.report.summary import summarize
 
 PYTEST_BENCHMARK_VERSION = "5.3.1"
@@ -237,6 +237,11 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
             bigger.append(
                 {"name": f"{name} accuracy", "unit": "fraction", "value": acc, **({"extra": mark} if mark else {})}
             )
+        head = _task_quality(r)
+        if head is not None:  # a task's headline (mAP, mIoU, PSNR...): bigger is better, compared as is
+            bigger.append(
+                {"name": f"{name} {head[0]}", "unit": head[2], "value": head[1], **({"extra": mark} if mark else {})}
+            )
         if rate:
             aside.append(
                 {
@@ -247,6 +252,19 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
                 }
             )
     return gated, bigger, extras
+
+
+def _task_quality(r: Result) -> tuple[str, float, str] | None:
+    """(headline, value, unit) of an item judged by a task other than classification, if measured."""
+    task = task_of(r)
+    if task is None or task == "classification":
+        return None
+    name = headline(task)
+    value = _num(r.metrics.get(name))
+    info = catalogue().get(name)
+    if value is None or info is None or not info.higher_is_better:
+        return None
+    return name, value, {"1": "fraction", "": "score"}.get(info.unit, info.unit)
 
 
 def _range(m: dict[str, Any], pct: str) -> dict[str, str]:
@@ -290,6 +308,9 @@ def bmf_json(results: list[Result]) -> dict[str, dict[str, dict[str, float]]]:
             measures["throughput"] = {"value": float(rate[0])}
         if acc is not None:
             measures["accuracy"] = {"value": acc}
+        head = _task_quality(r)
+        if head is not None:
+            measures[head[0].replace(".", "-").replace("_", "-")] = {"value": head[1]}
         if r.outcome not in ("passed", "skipped"):
             measures["failed"] = {"value": 1.0}
         if m.get("loadgen.valid") is False:

@@ -20,6 +20,7 @@ from pytest_aibench.registry import import_path
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.sim.roofline import onnx_of
 from pytest_aibench.sim.topology import Topology
+from pytest_aibench.tasks import TASKS
 from pytest_aibench.usercode import stage_specs
 
 if TYPE_CHECKING:
@@ -147,7 +148,8 @@ def task_for(case: Case, artifact: ModelArtifact | None, dataset: Dataset | None
         or (dataset.task if dataset is not None else None)
         or "classification"
     )
-    if dataset is not None and dataset.targets is None and task != "classification":
+    needs_truth = task != "classification" and getattr(TASKS.get(task), "needs", "") != "labels"
+    if dataset is not None and dataset.targets is None and needs_truth:
         raise DatasetError(
             f"model {case.model!r} is judged as {task!r}, but dataset {dataset.name!r} (source {dataset.source}) "
             "yields class labels only; choose a source with that task's truth (objects, figures, roads, pcb, "
