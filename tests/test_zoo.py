@@ -62,12 +62,12 @@ def test_batchnorm_rewrite_for_pt2e_keeps_outputs_and_folds_only_after_convs():
     assert len(kept) < sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
 #: each task's headline floor on its evaluation split (the suites gate the same models, often on a
 #: friendlier figure: detection at mAP@.5 >= 0.5, super-resolution at 0.5 dB over bicubic)
 TASK_FLOORS = {"detection": 0.35, "segmentation": 0.6, "lanes": 0.8, "super_resolution": 25.0, "pose": 0.2}
 
 
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_shipped_artifacts_match_their_checksums_and_cards(name):
     card = find_card(name)
     sums = recorded_sums(card.folder)

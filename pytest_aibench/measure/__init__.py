@@ -18,9 +18,9 @@ LATENCY_MEASURES = {
 class Measurement:
     """Raw observations of one item. Metric groups turn it into numbers; reporters never see it."""
 
-    predictions: Any = None  # np.ndarray of predicted class ids, eval order
-    labels: Any = None  # np.ndarray of true class ids
-    scores: Any = None  # np.ndarray (N, D) raw outputs, eval order (retrieval uses them as embeddings)
+    predictions: Any = None  # np.ndarray of predicted class ids, eval order (a task's: ids, -1 unanswered)
+    labels: Any = None  # np.ndarray of true class ids (a task other than classification: image ids)
+    scores: Any = None  # np.ndarray (N, ...) raw outputs, eval order (retrieval's embeddings; a task decodes them)
     latency_ns: list[int] = field(default_factory=list)  # one entry per timed call
     latency_batch: int = 1  # samples per timed call
     latency_measure: str = "call"  # what latency_ns times: "call" (one timed call), "query" (LoadGen), "none"

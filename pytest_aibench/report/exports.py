@@ -225,23 +225,7 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
                     **_range(m, "p99"),
                 }
             )
-        if acc is not None:
-            gated.append(
-                {
-                    "name": f"{name} top-1 error (1 - accuracy)",
-                    "unit": "fraction",
-                    "value": 1.0 - acc,
-                    **({"extra": mark} if mark else {}),
-                }
-            )
-            bigger.append(
-                {"name": f"{name} accuracy", "unit": "fraction", "value": acc, **({"extra": mark} if mark else {})}
-            )
-        head = _task_quality(r)
-        if head is not None:  # a task's headline (mAP, mIoU, PSNR...): bigger is better, compared as is
-            bigger.append(
-                {"name": f"{name} {head[0]}", "unit": head[2], "value": head[1], **({"extra": mark} if mark else {})}
-            )
+        _quality(r, name, acc, mark, gated, bigger)
         if rate:
             aside.append(
                 {
@@ -252,6 +236,20 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
                 }
             )
     return gated, bigger, extras
+
+
+def _quality(
+    r: Result, name: str, acc: float | None, mark: str, gated: list[dict[str, Any]], bigger: list[dict[str, Any]]
+) -> None:
+    """Top-1 as its error (gated, smaller is better) and as itself; a task's headline (mAP, mIoU, PSNR...)
+    as itself (bigger is better, compared as is)."""
+    note = {"extra": mark} if mark else {}
+    if acc is not None:
+        gated.append({"name": f"{name} top-1 error (1 - accuracy)", "unit": "fraction", "value": 1.0 - acc, **note})
+        bigger.append({"name": f"{name} accuracy", "unit": "fraction", "value": acc, **note})
+    head = _task_quality(r)
+    if head is not None:
+        bigger.append({"name": f"{name} {head[0]}", "unit": head[2], "value": head[1], **note})
 
 
 def _task_quality(r: Result) -> tuple[str, float, str] | None:
