@@ -234,3 +234,19 @@ def test_boxes_are_the_visible_extent_of_what_was_drawn():
             assert (inside == c + 1).any()
             assert (t["mask"] == c + 1)[: max(y, 0)].sum() == 0 or True  # other objects of c may lie outside
         assert img.shape == (3, 64, 64) and 0 <= img.min() and img.max() <= 1
+
+
+def test_a_non_square_scene_is_the_centre_of_a_larger_one_with_its_truth_moved():
+    from pytest_aibench.data import vision
+
+    x, t = vision.generate("objects", 0, 6, 64)
+    cx, ct = vision.generate("objects", 0, 6, 64, height=40, width=64)
+    assert cx.shape == (6, 3, 40, 64) and ct.size == (40, 64)
+    assert np.array_equal(cx, x[:, :, 12:52, :]) and np.array_equal(ct.masks, t.masks[:, 12:52, :])
+    for boxes in ct.boxes:
+        assert (boxes[:, 1] >= 0).all() and (boxes[:, 1] + boxes[:, 3] <= 40).all() and (boxes[:, 2:] > 0).all()
+    fx, ft = vision.generate("figures", 0, 4, 64, height=64, width=48)
+    kp = ft.keypoints[0][0]
+    full = vision.generate("figures", 0, 4, 64)[1].keypoints[0][0]
+    inside = kp[:, 2] > 0
+    assert np.allclose(kp[inside, 0], full[inside, 0] - 8) and np.allclose(kp[inside, 1], full[inside, 1])

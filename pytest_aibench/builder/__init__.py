@@ -360,7 +360,8 @@ def _card(
             "file": "predictions.npz",
             "sha256": sha256_file(out / "predictions.npz"),
             "what": "each variant's predictions on the base evaluation split measured here, keyed "
-            "framework__quantization (int16 class ids; a task's canonical prediction bytes, uint8)",
+            "framework__quantization (int16 class ids; empty for another task: each artifact's predictions_sha256 "
+            "is the hash of its decoded predictions)",
         },
         "reference": {
             "file": "reference.npz",

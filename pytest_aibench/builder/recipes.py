@@ -225,7 +225,8 @@ VISION = (
         "objects",
         {"samples": 800, "size": 64, "seed": 0},
         64,
-        epochs=12,
+        epochs=24,
+        batch_size=16,
         lr=4e-3,
     ),
     _dense(
