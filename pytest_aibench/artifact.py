@@ -35,7 +35,7 @@ class ModelArtifact:
     code_root: Path | None = None  # the suite's folder, where the factory's module must be (or be trusted)
     trusted_modules: tuple[str, ...] = ()
     kernel: Any = None  # kernels.Kernel for kernel "models" (format "kernel", no file)
-    output: str | int | None = None  # manifest `output:`: the output holding the class scores
+    output: str | int | tuple[str | int, ...] | None = None  # manifest `output:`: the output(s) a task reads
 
     @property
     def derived(self) -> bool:

@@ -58,7 +58,9 @@ def test_the_readme_extensions_run_the_smoke_suites_onnx_models(tmp_path: Path) 
     )
     suite = suite.replace('  accuracy: ">= 0.9"', '  accuracy: ">= 0.9"\n  top3.accuracy: ">= 0.9"')
     # the same model judged by the README's task: a second model entry, gated on the task's own metric
-    suite = suite.replace("models:\n", 'models:\n  calibrated: {zoo: tinycnn-digits, task: ece, gates: {ece.error: "<= 0.2"}}\n', 1)
+    suite = suite.replace(
+        "models:\n", 'models:\n  calibrated: {zoo: tinycnn-digits, task: ece, gates: {ece.error: "<= 0.2"}}\n', 1
+    )
     work = tmp_path / "run"
     work.mkdir()
     (work / "suite.yaml").write_text(suite)

@@ -17,9 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from pytest_aibench.builder import cache  # noqa: E402
 from pytest_aibench.judge.metrics import Accuracy, Vips, Vops  # noqa: E402
 from pytest_aibench.measure import Measurement  # noqa: E402
-from pytest_aibench.zoo import count_flops  # noqa: E402
+from pytest_aibench.zoo import build_module, count_flops  # noqa: E402
 from pytest_aibench.zoo.cards import CardError  # noqa: E402
-from pytest_aibench.zoo import build_module  # noqa: E402
 from pytest_aibench.zoo.published import FAMILIES, PUBLISHED, seeded  # noqa: E402
 from pytest_aibench.zoo.published_vision import PUBLISHED_VISION  # noqa: E402
 

@@ -199,3 +199,42 @@ def test_a_bundle_of_a_detector_run_reruns_with_the_same_map(pytester: pytest.Py
     assert aibench(["rerun", str(root / "b.tar.gz"), "--tolerance", "10"]) == 0  # latency: any; mAP: exact
     out = capsys.readouterr().out
     assert "1 items rerun; accuracy (or each task's headline) must match exactly" in out and "DIFFERS" not in out
+
+
+def test_a_detector_file_with_boxes_and_scores_outputs_runs_by_naming_them(pytester: pytest.Pytester) -> None:
+    """``output: [boxes, scores]``: the runner hands both named outputs to the task, which decodes them."""
+    torch = pytest.importorskip("torch")
+    import hashlib
+
+    class TwoHeads(torch.nn.Module):
+        def forward(self, x):
+            level = x.mean((1, 2, 3))[:, None, None]
+            anchors = torch.tensor([[8.0, 8.0, 40.0, 40.0], [24.0, 24.0, 60.0, 60.0]])
+            boxes = anchors[None].expand(x.shape[0], 2, 4) + 0 * level
+            scores = torch.sigmoid(level.expand(x.shape[0], 2, 4) - 0.5)
+            return boxes, scores
+
+    path = Path(pytester.path) / "two.onnx"
+    torch.onnx.export(
+        TwoHeads(),
+        (torch.zeros(2, 3, 64, 64),),
+        str(path),
+        input_names=["input"],
+        output_names=["boxes", "scores"],
+        dynamic_axes={"input": {0: "n"}, "boxes": {0: "n"}, "scores": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    _suite(
+        pytester,
+        "",
+        models=f"  two:\n    file: two.onnx\n    sha256: {sha}\n    dataset: objects\n    task: detection\n"
+        "    output: [boxes, scores]\n    settings: {eval_samples: 16}\n",
+    )
+    r = _run(pytester, "-k", "two")
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((Path(pytester.path) / "run.json").read_text())["items"]
+    det = item["metrics"]["detection"]
+    assert det["images"] == 16 and det["boxes"] == 16 * 2 * 3  # two anchors, every class above 0.01
+    assert 0 <= det["map"] < 0.2  # fixed anchors: a poor detector, judged all the same

@@ -133,7 +133,8 @@ class ModelSpec:
     kernel: Any = None  # kernels.Kernel: an operation on fixed shapes instead of a model
     sha256: str | None = None
     input: InputSpec | None = None
-    output: str | int | None = None  # which model output holds the class scores (name or index)
+    #: which model output holds the class scores (name or index); a list names several a task decodes together
+    output: str | int | tuple[str | int, ...] | None = None
     preprocess: Any = None  # data.images.Preprocess: how image files become this model's input
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()

@@ -194,6 +194,13 @@ def _datasets(c: Checker, data: dict, path: Path, allow_outside: bool) -> dict[s
     return datasets
 
 
+def _output(value: Any) -> str | int | tuple[str | int, ...] | None:
+    """``output:``: one output (a name or an index), or several (a list) a task decodes together."""
+    if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
 def _task(c: Checker, kp: tuple, spec: dict) -> None:
     """``task:`` names a registered task (what the truth is, how outputs decode, which metrics judge them)."""
     task = spec.get("task")
@@ -323,9 +330,7 @@ def _model(
         input=_input(spec.get("input")),
         axes=_model_axes(c, data, kp, spec),
         preprocess=_preprocess(c, kp + ("preprocess",), spec.get("preprocess"), spec.get("input")),
-        output=spec.get("output")
-        if isinstance(spec.get("output"), (str, int)) and not isinstance(spec.get("output"), bool)
-        else None,
+        output=_output(spec.get("output")),
         gates=c.gates(kp + ("gates",), _dict(spec, "gates"), model_provided),
         metrics=own_metrics,
         regressions=c.regressions(kp + ("regressions",), _dict(spec, "regressions")),

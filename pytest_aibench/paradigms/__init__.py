@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 def finite(scores: Any, where: str) -> Any:
     """``scores`` unchanged when every value is finite; else this item's error. An argmax over NaN picks
     class 0, and a quality figure made from that would be made up (every paradigm's predictions pass here)."""
+    if isinstance(scores, dict):  # several named outputs: each must be finite
+        for value in scores.values():
+            finite(value, where)
+        return scores
     arr = np.asarray(scores)
     if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         rows = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum()) if arr.ndim else 1

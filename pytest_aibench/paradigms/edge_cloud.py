@@ -27,6 +27,7 @@ from pytest_aibench.sim import roofline
 from pytest_aibench.sim.calibrate import host_gflops
 from pytest_aibench.sim.compute import compute_s, flops_only_s, gflops_of, host_calibration, model_of
 from pytest_aibench.sim.node import Node
+from pytest_aibench.tasks import raw
 
 if TYPE_CHECKING:
     import torch
@@ -148,7 +149,7 @@ def _pct(values: list[float], prefix: str) -> dict[str, float]:
 def role_scores(ctx: ParadigmContext, role: str, xa: np.ndarray) -> np.ndarray:
     """The case's model scored where ``role`` runs: here, or on a worker offering that resource."""
     if not ctx.distributed:
-        return np.concatenate(
+        return raw.concat(
             [ctx.session.infer(xa[i : i + ctx.settings.batch_size]) for i in range(0, len(xa), ctx.settings.batch_size)]
         )
     return ctx.backend.run(role, scores, ctx.runner, ctx.artifact, ctx.node, ctx.settings, xa, ctx.settings.batch_size)
@@ -182,7 +183,7 @@ class HostRun:
 
     def answer_bytes(self, num_classes: int) -> int:
         """What the cloud sends back per input: its class scores, or a task's raw outputs."""
-        return int(self.scores[0].nbytes) if self.dense else 4 * int(num_classes)
+        return raw.sample_bytes(self.scores) if self.dense else 4 * int(num_classes)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -206,7 +207,7 @@ def _host(ctx: ParadigmContext, role: str = "edge") -> HostRun:
         ctx.session.infer, ones, min(10, int(s.warmup) if s.warmup != "stable" else 10), min(s.latency_samples, 100)
     )
     if ctx.dense and not ctx.untrained:
-        tasks.check_outputs(ctx.task, scores[:1], ctx.dataset, ctx.case.id)
+        tasks.check_outputs(ctx.task, raw.head(scores, 1), ctx.dataset, ctx.case.id)
     return HostRun(xa, y, scores, latency, wall, {} if ctx.distributed else meter.result(len(y)), ctx.dense)
 
 

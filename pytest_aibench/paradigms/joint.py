@@ -33,6 +33,7 @@ from pytest_aibench.paradigms.edge_cloud import (
 from pytest_aibench.paradigms.remote import scores
 from pytest_aibench.paradigms.stages import stage
 from pytest_aibench.sim.compute import compute_s
+from pytest_aibench.tasks import raw
 
 
 class JointInference:
@@ -82,7 +83,7 @@ class JointInference:
         t_edge, t_cloud = compute_s(topo.edge, ctx.facts), compute_s(topo.cloud, cloud_facts)
         in_bytes, out_bytes = int(xa[0].nbytes), run.answer_bytes(ctx.dataset.num_classes)
         final, e2e, fallbacks, offloaded = edge_preds.copy(), [], 0, 0
-        merged = run.scores.copy() if ctx.dense else None  # a task's raw outputs: whichever model answered
+        answered_by_cloud = np.zeros(len(y), bool)  # a task's raw outputs: whichever model answered
         edge_busy = cloud_busy = 0.0
         for i in range(len(y)):
             t0 = i * interval
@@ -99,12 +100,11 @@ class JointInference:
             offloaded += 1
             cloud_busy += t_cloud
             final[i] = cloud_preds[i]
-            if merged is not None:
-                merged[i] = cloud_scores[i]
+            answered_by_cloud[i] = True
             e2e.append(t_edge + t_up + t_cloud + t_down)
         m = _base(ctx, run, final)
-        if merged is not None:
-            m.scores = merged
+        if ctx.dense:
+            m.scores = raw.merged(run.scores, cloud_scores, answered_by_cloud)
         n = len(y)
         m.metrics.update(
             {
@@ -141,7 +141,7 @@ def _cloud_outputs(ctx: ParadigmContext, run: HostRun, cloud_model: str) -> tupl
         cx = cloud.session.adapt(x)
         bs = ctx.settings.batch_size
         if not ctx.distributed:
-            out = np.concatenate(
+            out = raw.concat(
                 [finite(cloud.session.infer(cx[i : i + bs]), "the cloud model") for i in range(0, len(cx), bs)]
             )
         else:
@@ -151,10 +151,10 @@ def _cloud_outputs(ctx: ParadigmContext, run: HostRun, cloud_model: str) -> tupl
             )
     finally:
         cloud.session.close()
-    if ctx.dense and out.shape[1:] != run.scores.shape[1:]:
+    if ctx.dense and raw.shape(out) != raw.shape(run.scores):
         raise ArtifactError(
-            f"joint_inference: the cloud model {cloud_model!r} outputs {list(out.shape[1:])} per input, the edge "
-            f"model {list(run.scores.shape[1:])}: a {ctx.task} answer from either must decode alike"
+            f"joint_inference: the cloud model {cloud_model!r} outputs {raw.shape(out)} per input, the edge "
+            f"model {raw.shape(run.scores)}: a {ctx.task} answer from either must decode alike"
         )
     return out, cloud.facts
 
@@ -174,8 +174,8 @@ def _alone(ctx: ParadigmContext, edge: np.ndarray, cloud: np.ndarray, ids: np.nd
     task = tasks.task_of(ctx.task)
     hw = tasks.input_hw(ctx.dataset.x_eval)
     out = {}
-    for key, raw in (("quality_edge_only", edge), ("quality_cloud_only", cloud)):
-        out[key] = task.score(task.decode(raw, ids, ctx.dataset, hw), ids, ctx.dataset).get(task.headline)
+    for key, outputs in (("quality_edge_only", edge), ("quality_cloud_only", cloud)):
+        out[key] = task.score(task.decode(outputs, ids, ctx.dataset, hw), ids, ctx.dataset).get(task.headline)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.paradigms.torchtrain import deterministic, sgd
+from pytest_aibench.tasks import raw
 from pytest_aibench.zoo import build_module
 
 _SESSIONS: dict[tuple[Any, ...], Any] = {}
@@ -19,7 +20,7 @@ def scores(runner: Any, artifact: Any, node: Any, settings: Any, x: np.ndarray, 
     session = _SESSIONS.get(key)
     if session is None:
         session = _SESSIONS[key] = runner.prepare(artifact, node, settings)
-    return np.concatenate([session.infer(x[i : i + batch]) for i in range(0, len(x), batch)])
+    return raw.concat([session.infer(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
 def client_update(

@@ -26,6 +26,7 @@ from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
 from pytest_aibench.paradigms import ParadigmContext, finite
+from pytest_aibench.tasks import raw
 
 #: distinct inputs cycled by the latency loop (enough to defeat trivial caching, small in memory)
 _LATENCY_INPUTS = 256
@@ -75,7 +76,7 @@ def predict(
             )
         preds.append(scores)
     wall = time.perf_counter() - t0
-    out = np.concatenate(preds)
+    out = raw.concat(preds)
     finite(out, f"{where}: the model")
     return out, wall
 
@@ -146,14 +147,20 @@ class SingleNode:
         ctx.session.infer(ctx.session.adapt(x[: s.batch_size]))  # untimed: first-call setup
         scores, wall, pre_s = [], 0.0, 0.0
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-            for raw, seconds in x.batches(s.batch_size):
+            for decoded, seconds in x.batches(s.batch_size):
                 got, w = predict(
-                    ctx.session, ctx.session.adapt(raw), len(raw), ctx.dataset, ctx.case.id, ctx.task, ctx.untrained
+                    ctx.session,
+                    ctx.session.adapt(decoded),
+                    len(decoded),
+                    ctx.dataset,
+                    ctx.case.id,
+                    ctx.task,
+                    ctx.untrained,
                 )
                 scores.append(got)
                 wall += w
                 pre_s += seconds
-        out = np.concatenate(scores)
+        out = raw.concat(scores)
         preds = np.asarray(y) if ctx.dense else out.argmax(-1)
         lb = s.latency_batch
         n = min(len(y) // lb, _STREAMED_LATENCY_INPUTS) or 1

@@ -239,7 +239,12 @@ def gha_json(results: list[Result]) -> tuple[list[dict[str, Any]], list[dict[str
 
 
 def _quality(
-    r: Result, name: str, acc: float | None, mark: str, gated: list[dict[str, Any]], bigger: list[dict[str, Any]]
+    r: Result,
+    name: str,
+    acc: float | None,
+    mark: str | None,
+    gated: list[dict[str, Any]],
+    bigger: list[dict[str, Any]],
 ) -> None:
     """Top-1 as its error (gated, smaller is better) and as itself; a task's headline (mAP, mIoU, PSNR...)
     as itself (bigger is better, compared as is)."""

@@ -40,6 +40,7 @@ from pytest_aibench.judge.paired import (
 from pytest_aibench.measure.timing import paused_instrumentation
 from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
+from pytest_aibench.tasks import raw as raw_outputs
 
 if TYPE_CHECKING:
     from pytest_aibench.core.model import Settings
@@ -74,7 +75,7 @@ class LocalSide:
     def predictions(self, x: np.ndarray, batch: int, raw: bool = False) -> np.ndarray:
         """Class ids, or (``raw``) the outputs a task decodes."""
         got = [self.session.infer(x[i : i + batch]) for i in range(0, len(x), batch)]
-        return np.concatenate(got if raw else [g.argmax(-1) for g in got])
+        return raw_outputs.concat(got) if raw else np.concatenate([g.argmax(-1) for g in got])
 
     def close(self) -> None:
         self.session.close()

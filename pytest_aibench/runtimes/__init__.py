@@ -151,6 +151,14 @@ def output_index(names: list[str], wanted: str | int | None, where: str) -> int:
     return names.index(wanted)
 
 
+def output_indices(names: list[str], wanted: Any, where: str) -> list[int] | None:
+    """``output: [boxes, scores]``: several named outputs a task decodes together (their indices, in the
+    manifest's order); None where one output is wanted."""
+    if not isinstance(wanted, (list, tuple)):
+        return None
+    return [output_index(names, w, where) for w in wanted]
+
+
 RUNNERS: Registry[Runner] = Registry(
     "runner",
     "pytest_aibench.runners",

@@ -75,6 +75,11 @@ class LiteRTSession:
         self._cls, self._artifact, self._threads = cls, artifact, threads
         inp = first.get_input_details()[0]
         outs = first.get_output_details()
+        if isinstance(artifact.output, (list, tuple)):
+            raise ArtifactError(
+                f"{artifact.path.name} (litert): 'output: {list(artifact.output)}' names several outputs; this runner "
+                "hands a task one (export the heads concatenated, or run the model on onnxruntime or torch)"
+            )
         out = outs[output_index([str(o.get("name")) for o in outs], artifact.output, f"{artifact.path.name} (litert)")]
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype = inp["dtype"]

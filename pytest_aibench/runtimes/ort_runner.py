@@ -8,7 +8,8 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
+from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, output_indices, version_of
+from pytest_aibench.tasks import raw
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -98,7 +99,11 @@ class OrtSession:
                 f"{where}: the manifest says input shape {list(spec.shape)}, the model's input "
                 f"{inp.name!r} is {shown}; fix 'input: {{shape: ...}}'"
             )
-        self._out = output_index([o.name for o in sess.get_outputs()], artifact.output, where)
+        out_names = [o.name for o in sess.get_outputs()]
+        self._outs = output_indices(out_names, artifact.output, where)  # several, by name, for a task
+        one = None if isinstance(artifact.output, tuple) else artifact.output
+        self._out = self._outs[0] if self._outs else output_index(out_names, one, where)
+        self._out_names = [out_names[i] for i in self._outs] if self._outs else []
         self._batch = self._shape[0] if self._shape and isinstance(self._shape[0], int) else None
         self._artifact = artifact
         self._run = sess.run
@@ -111,9 +116,12 @@ class OrtSession:
         check_shape(out, self._shape, f"{self._artifact.model} (onnxruntime, input {self._name!r})")
         return out
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray) -> Any:
         if self._batch is None or len(batch) == self._batch:
-            return self._run(None, {self._name: batch})[self._out]
+            got = self._run(None, {self._name: batch})
+            return (
+                dict(zip(self._out_names, (got[i] for i in self._outs), strict=True)) if self._outs else got[self._out]
+            )
         return self._fixed(batch)
 
     def _fixed(self, batch: np.ndarray) -> np.ndarray:
@@ -125,8 +133,12 @@ class OrtSession:
             n = len(chunk)
             if n < b:
                 chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
-            outs.append(self._run(None, {self._name: chunk})[self._out][:n])
-        return np.concatenate(outs)
+            got = self._run(None, {self._name: chunk})
+            if self._outs:
+                outs.append({k: got[i][:n] for k, i in zip(self._out_names, self._outs, strict=True)})
+            else:
+                outs.append(got[self._out][:n])
+        return raw.concat(outs)
 
     def close(self) -> None:
         self._sess = None

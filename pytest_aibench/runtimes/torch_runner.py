@@ -155,25 +155,27 @@ class TorchSession:
             check_shape(out, self._artifact.input.shape, f"{self._artifact.model} (torch)")
         return out
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray) -> Any:
         torch = self._torch
         with torch.inference_mode():
             t = torch.from_numpy(batch)
             if self._dtype is not torch.float32:
                 t = t.to(self._dtype)
             out = self._module(t)
+            if isinstance(self._artifact.output, (list, tuple)):  # several named outputs, for a task
+                return {str(k): self._pick(out, k).float().numpy() for k in self._artifact.output}
             if not isinstance(out, self._torch.Tensor):
-                out = self._pick(out)
+                out = self._pick(out, self._artifact.output)
             return out.float().numpy()
 
-    def _pick(self, out: Any) -> Any:
-        """A module returning several outputs (a tuple, list or dict): the one ``output:`` names."""
+    def _pick(self, out: Any, wanted: Any) -> Any:
+        """A module returning several outputs (a tuple, list or dict): the one ``wanted`` names."""
         where = f"{self._artifact.path.name} (torch)"
         if isinstance(out, dict):
             names = [str(k) for k in out]
-            return list(out.values())[output_index(names, self._artifact.output, where)]
+            return list(out.values())[output_index(names, wanted, where)]
         if isinstance(out, (tuple, list)):
-            return out[output_index([str(i) for i in range(len(out))], self._artifact.output, where)]
+            return out[output_index([str(i) for i in range(len(out))], wanted, where)]
         raise ArtifactError(f"{where}: the module returned {type(out).__name__}, expected a tensor of class scores")
 
     def close(self) -> None:

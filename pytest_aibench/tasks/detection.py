@@ -1,9 +1,15 @@
 """``detection``: boxes with classes, judged by COCO's mAP (pycocotools).
 
-Raw outputs are a CenterNet-style map (N, classes + 4, H/s, W/s): per-class centre logits, then the
-centre's offset within its cell (two logits, sigmoid) and the box's log width and height in cells.
-Decoding keeps local maxima of the heatmap (3x3), the 100 best per image, then class-wise NMS at IoU
-0.5: what a deployed detector's post-processing does, outside the timed model call."""
+Raw outputs come in either of two forms, decoded outside the timed model call as a deployed detector's
+post-processing is:
+
+- one CenterNet-style map (N, classes + 4, H/s, W/s): per-class centre logits, the centre's offset in
+  its cell (two logits, sigmoid), the box's log width and height in cells; local maxima of the heatmap
+  (3x3), the 100 best per image, then class-wise NMS at IoU 0.5;
+- two named outputs (``output: [boxes, scores]``, in that order), the form SSD-style exports hand to
+  NMS: boxes (N, anchors, 4) as x0, y0, x1, y1 in input pixels and scores (N, anchors, classes), class
+  probabilities (a leading background column, classes + 1 of them, is dropped); every class's boxes
+  scored at least 0.01 go through class-wise NMS at IoU 0.5, the 100 best per image kept."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.core.metric import column, declare
+from pytest_aibench.errors import ArtifactError
 from pytest_aibench.tasks import coco, shape_error, truth_hw
 
 if TYPE_CHECKING:
@@ -82,8 +89,19 @@ class Detection:
     )
     provides |= column(provides, {"detection.map": ("mAP", "{:.3f}", 1.0, 1), "detection.map_50": ("mAP50", "{:.3f}")})
 
-    def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:
+    def check(self, raw: Any, dataset: Any, where: str) -> None:
         classes = len(dataset.targets.categories) if dataset.targets is not None else None
+        if isinstance(raw, dict):
+            boxes, scores = (list(raw.values()) + [None, None])[:2]
+            ok = boxes is not None and scores is not None and boxes.ndim == 3 and boxes.shape[-1] == 4
+            ok = ok and scores.ndim == 3 and scores.shape[:2] == boxes.shape[:2]
+            if not ok or (classes is not None and scores.shape[-1] not in (classes, classes + 1)):
+                shown = {k: list(np.shape(v)) for k, v in raw.items()}
+                raise ArtifactError(
+                    f"{where}: the model's outputs {shown} are not boxes [N, anchors, 4] then scores "
+                    f"[N, anchors, {classes} or {classes} + 1 with background]; list them in that order in 'output:'"
+                )
+            return
         if np.ndim(raw) != 4 or (classes is not None and np.shape(raw)[1] != classes + 4):
             raise shape_error(
                 where,
@@ -93,7 +111,9 @@ class Detection:
                 "export the detector's dense head, or choose the task that fits its outputs",
             )
 
-    def decode(self, raw: np.ndarray, ids: np.ndarray, dataset: Any, input_hw: tuple[int, int]) -> list[Boxes]:
+    def decode(self, raw: Any, ids: np.ndarray, dataset: Any, input_hw: tuple[int, int]) -> list[Boxes]:
+        if isinstance(raw, dict):
+            return self._anchored(raw, ids, dataset, input_hw)
         raw = np.asarray(raw, dtype=np.float32)
         classes = raw.shape[1] - 4
         stride_y, stride_x = input_hw[0] / raw.shape[2], input_hw[1] / raw.shape[3]
@@ -101,6 +121,27 @@ class Detection:
         for n, i in enumerate(ids):
             (th, tw) = truth_hw(dataset.targets, int(i))
             out.append(self._one(raw[n], classes, stride_y, stride_x, th / input_hw[0], tw / input_hw[1]))
+        return out
+
+    @staticmethod
+    def _anchored(raw: dict[str, np.ndarray], ids: np.ndarray, dataset: Any, input_hw: tuple[int, int]) -> list[Boxes]:
+        boxes_all, scores_all = list(raw.values())[:2]
+        classes = len(dataset.targets.categories)
+        scores_all = np.asarray(scores_all, np.float64)
+        if scores_all.shape[-1] == classes + 1:
+            scores_all = scores_all[..., 1:]  # background first, as SSD exports it
+        out = []
+        for n, i in enumerate(ids):
+            th, tw = truth_hw(dataset.targets, int(i))
+            xyxy = np.asarray(boxes_all[n], np.float64)
+            xywh = np.stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], 1)
+            xywh *= [tw / input_hw[1], th / input_hw[0], tw / input_hw[1], th / input_hw[0]]
+            a, c = np.nonzero(scores_all[n] >= MIN_SCORE)
+            s = scores_all[n][a, c]
+            keep = [idx[nms(xywh[a[idx]], s[idx])] for k in np.unique(c) for idx in [np.nonzero(c == k)[0]]]
+            kept = np.concatenate(keep) if keep else np.zeros(0, np.int64)
+            kept = kept[np.argsort(-s[kept], kind="stable")][:TOP_K]
+            out.append(Boxes(xywh[a[kept]], s[kept], c[kept].astype(np.int64)))
         return out
 
     @staticmethod
