@@ -5,6 +5,7 @@ without ``--aibench`` nothing heavy is imported."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from datetime import datetime, timezone
@@ -288,9 +289,29 @@ def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def _positional_manifests(config: pytest.Config) -> list[str]:
+    """``pytest --aibench suites/aiia suites/edge-ai``: the paths typed after the first manifest that are
+    manifests too (a YAML file with a top-level ``suite:``, or a folder holding some) join it; test files
+    and folders without manifests stay tests."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    out = []
+    for arg in config.args:
+        path = arg.split("::", 1)[0]
+        full = config.invocation_params.dir / path
+        if full.is_file():  # a YAML file is a manifest only with its top-level suite: key
+            if full.suffix in (".yaml", ".yml") and re.search(rb"(?m)^suite\s*:", full.read_bytes()[:65536]):
+                out.append(path)
+        elif full.is_dir() and not manifest.discover([path], config.invocation_params.dir)[1]:
+            out.append(path)
+    return out
+
+
 def _load_suites(config: pytest.Config, st: State) -> None:
     try:
-        paths, problems = manifest.discover(config.option.aibench, config.invocation_params.dir)
+        paths, problems = manifest.discover(
+            [*config.option.aibench, *_positional_manifests(config)], config.invocation_params.dir
+        )
         loaded = manifest.load_all(
             paths, st.knows_runner, config.rootpath, problems, st.runner_names, code=not config.option.aibench_no_code
         )

@@ -332,3 +332,20 @@ def test_help_lists_every_aibench_option(pytester):
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0, result.stderr.str()[-500:]
     result.stdout.fnmatch_lines(["*--aibench=PATH*", "*--aibench-fail-on=RULES*", "*latency.p99:+10%,accuracy:-0.005*"])
+
+
+def test_manifests_typed_after_the_first_join_it_and_test_files_stay_tests(pytester: pytest.Pytester) -> None:
+    """``pytest --aibench a.yaml b/ test_x.py``: b's manifests run too; test_x.py stays a test file."""
+    for folder in ("a", "b"):
+        (Path(pytester.path) / folder).mkdir()
+        (Path(pytester.path) / folder / "suite.yaml").write_text(
+            f'suite: {folder}\nversion: "1.0"\ndatasets: {{digits: {{source: digits}}}}\n'
+            "models: {tiny: {zoo: tinycnn-digits}}\nframeworks: [onnxruntime]\n"
+        )
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    r = pytester.runpytest(
+        "--aibench", "a/suite.yaml", "b", "test_x.py", "--collect-only", "-q", "-p", "no:cacheprovider"
+    )
+    out = r.stdout.str()
+    assert "a/suite.yaml::tiny[onnxruntime-fp32-single]" in out and "b/suite.yaml::tiny[onnxruntime-fp32-single]" in out
+    assert "test_x.py::test_x" in out
