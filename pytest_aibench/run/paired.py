@@ -215,12 +215,17 @@ class SessionPairs:
             cand.close()
 
 
+def _task(plan: Any) -> str:
+    """The plan's task (a stand-in plan without one, as tests build, is classification)."""
+    return getattr(plan, "task", "classification")
+
+
 def reference_quality(plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int) -> float:
     """The reference side's quality on the very samples the candidate was judged on: top-1, or the task's
     headline (its raw outputs decoded and scored here, as the candidate's were)."""
-    if not tasks.is_dense(plan.task):
+    if not tasks.is_dense(_task(plan)):
         return float((side.predictions(xa, batch) == y).mean())
-    task = tasks.task_of(plan.task)
+    task = tasks.task_of(_task(plan))
     if isinstance(side, LocalSide):
         raw = side.predictions(xa, batch, raw=True)
     else:  # a partner process: its job asked for raw outputs
@@ -354,7 +359,7 @@ def _time(
     check_at = max(need, 1)
     with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
         _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
-    quality = "accuracy" if not tasks.is_dense(plan.task) else tasks.task_of(plan.task).headline
+    quality = "accuracy" if not tasks.is_dense(_task(plan)) else tasks.task_of(_task(plan)).headline
     accuracy = result.metrics.get(quality)  # a task's headline stands for accuracy in the rules
     loop.verdicts += [
         judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric in ("accuracy", quality)

@@ -66,7 +66,8 @@ class Partner:
             "inputs": str(self._dir / "inputs.npz"),
             "predictions": str(self._dir / "predictions.npy"),
             "seed": plan.seed,
-            "raw": plan.task != "classification",  # a task's raw outputs come back, decoded here
+            "raw": getattr(plan, "task", "classification")
+            != "classification",  # a task's raw outputs come back, decoded here
         }
         (self._dir / "job.pkl").write_bytes(pickle.dumps(job, protocol=4))
         root = str(Path(__file__).resolve().parents[2])
