@@ -159,5 +159,13 @@ DATASETS: Registry[DatasetSource] = Registry(
         "superres": "pytest_aibench.data.vision_sources:SuperResSource",
         "coco": "pytest_aibench.data.coco_files:CocoSource",
         "masks": "pytest_aibench.data.coco_files:MasksSource",
+        "icu": "pytest_aibench.data.task_sources:IcuSource",
+        "face_pairs": "pytest_aibench.data.task_sources:FacePairsSource",
+        "interactions": "pytest_aibench.data.task_sources:InteractionsSource",
+        "clips": "pytest_aibench.data.task_sources:ClipsSource",
+        "keywords": "pytest_aibench.data.task_sources:KeywordsSource",
+        "speech": "pytest_aibench.data.task_sources:SpeechSource",
+        "translation": "pytest_aibench.data.task_sources:TranslationSource",
+        "qa": "pytest_aibench.data.task_sources:QaSource",
     },
 )

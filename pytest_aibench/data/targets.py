@@ -27,6 +27,8 @@ class Targets:
     - ``lanes``: float32 (N, L, R) a lane's x at each row of ``rows`` (pixels), -2 where absent
     - ``hr``: float32 (N, C, H, W) the high-resolution images the inputs were made from
     - masks of files may be a list of (H_i, W_i) arrays, one per image
+    - ``labels``: (N, ...) per-sample truth of the non-image tasks: multi-hot phenotypes (N, K), a pair's
+      same/different (N,), the held-out item's position among a user's candidates (N,), a clip's action
     """
 
     size: tuple[int, int]  # (height, width) of the images the truth is measured in
@@ -43,10 +45,13 @@ class Targets:
     scale: int = 1
     #: (N, 2) each image's own (height, width) where they differ (files); None: every image is ``size``
     image_sizes: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    #: per-sample reference text (transcripts, answers, translations), indexed like every field
+    texts: tuple[str, ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        for f in (self.boxes, self.masks, self.keypoints, self.lanes, self.hr):
+        for f in (self.boxes, self.masks, self.keypoints, self.lanes, self.hr, self.labels, self.texts):
             if f is not None:
                 return len(f)
         return 0
@@ -54,11 +59,13 @@ class Targets:
     def update_hash(self, h: Any) -> None:
         """Feed every array into ``h`` (the dataset fingerprint covers the truth, not only the images)."""
         h.update(repr((self.size, self.categories, self.keypoint_names, self.scale)).encode())
+        if self.texts is not None:
+            h.update("\x1e".join(self.texts).encode())
         for name in ("boxes", "classes", "areas", "keypoints"):
             for a in getattr(self, name) or ():
                 h.update(f"{name}{a.dtype.str}{a.shape}".encode())
                 h.update(np.ascontiguousarray(a).tobytes())
-        for name in ("masks", "lanes", "rows", "hr", "image_sizes"):
+        for name in ("masks", "lanes", "rows", "hr", "image_sizes", "labels"):
             a = getattr(self, name)
             if hasattr(a, "update_hash"):  # masks on disk: their names and bytes
                 a.update_hash(h)

@@ -11,6 +11,8 @@ forward. A pure function of (seed, index), like the shapes generator, so it is i
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 CHANNELS = ("heart_rate", "spo2", "systolic_bp", "resp_rate", "temperature")
@@ -23,10 +25,9 @@ _DETERIORATION = np.array([28.0, -6.0, -32.0, 9.0, 1.3])  # full-severity shift 
 MIN_STEPS, MAX_STEPS = 16, 512
 
 
-def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple[np.ndarray, int]:
-    """Window ``index``: float32 (steps, 5) z-scores, and 1 if the patient deteriorates in it."""
-    rng = np.random.default_rng([seed, index])
-    label = int(rng.random() < positive_fraction)
+def patient(rng: np.random.Generator, steps: int) -> np.ndarray:
+    """One patient's raw readings (steps, 5) before any event: a baseline, slow AR(1) wandering around it,
+    maybe a transient agitation episode, and probe-off artefacts (the confounders every window carries)."""
     base = POP_MEAN + _BASE_SD * rng.standard_normal(5)
     drift = np.empty((steps, 5))
     state = _AR_SD * rng.standard_normal(5) * 2
@@ -43,20 +44,39 @@ def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple
     for _ in range(rng.poisson(0.6)):  # probe-off desaturation artefacts of one or two readings
         t = int(rng.integers(0, steps - 1))
         x[t : t + rng.integers(1, 3), 1] -= rng.uniform(4, 12)
-    if label:
-        onset = rng.integers(int(steps * 0.3), steps - 8)
-        pace = rng.integers(6, 18)
-        ramp = np.clip((t_axis - onset) / pace, 0.0, 1.0)
-        affected = rng.permutation(5)[: rng.integers(2, 5)]
-        severity = rng.uniform(0.6, 1.2)
-        for c in affected:
-            x[:, c] += severity * _DETERIORATION[c] * ramp
-    x += _NOISE_SD * rng.standard_normal((steps, 5))
+    return x
+
+
+def deteriorate(rng: np.random.Generator, x: np.ndarray, onset: Any, pace: Any, scale: float = 1.0) -> None:
+    """Sepsis-like drift of two to four channels from ``onset`` over ``pace`` readings, in place."""
+    ramp = np.clip((np.arange(len(x)) - onset) / pace, 0.0, 1.0)
+    affected = rng.permutation(5)[: rng.integers(2, 5)]
+    severity = rng.uniform(0.6, 1.2) * scale
+    for c in affected:
+        x[:, c] += severity * _DETERIORATION[c] * ramp
+
+
+def measured(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """What the monitor records: measurement noise, dropped readings carried forward, z-scored (float32)."""
+    steps = len(x)
+    x = x + _NOISE_SD * rng.standard_normal((steps, 5))
     dropped = rng.random(steps) < 0.03
     for t in (int(i) for i in np.flatnonzero(dropped)):  # a dropped reading repeats the last one, as monitors do
         if t > 0:
             x[t] = x[t - 1]
-    return ((x - POP_MEAN) / POP_SCALE).astype(np.float32), label
+    return ((x - POP_MEAN) / POP_SCALE).astype(np.float32)
+
+
+def render(seed: int, index: int, steps: int, positive_fraction: float) -> tuple[np.ndarray, int]:
+    """Window ``index``: float32 (steps, 5) z-scores, and 1 if the patient deteriorates in it."""
+    rng = np.random.default_rng([seed, index])
+    label = int(rng.random() < positive_fraction)
+    x = patient(rng, steps)
+    if label:
+        onset = rng.integers(int(steps * 0.3), steps - 8)
+        pace = rng.integers(6, 18)
+        deteriorate(rng, x, onset, pace)
+    return measured(rng, x), label
 
 
 def generate(seed: int, count: int, steps: int, positive_fraction: float) -> tuple[np.ndarray, np.ndarray]:

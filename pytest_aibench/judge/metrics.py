@@ -307,6 +307,8 @@ class Binary:
             ("binary.precision", "positive predictive value"),
             ("binary.f1", "harmonic mean of precision and sensitivity"),
             ("binary.balanced_accuracy", "mean of sensitivity and specificity"),
+            ("binary.auroc", "area under the ROC curve of the event's score (scikit-learn)"),
+            ("binary.auprc", "area under the precision-recall curve: average precision (scikit-learn)"),
         )
     }
 
@@ -324,12 +326,33 @@ class Binary:
         sens = tp / pos if pos else 0.0
         spec = tn / neg if neg else 0.0
         prec = tp / called if called else 0.0
-        return {
+        return self._curves(m, y, p) | {
             "binary.sensitivity": sens,
             "binary.specificity": spec,
             "binary.precision": prec,
             "binary.f1": 2 * prec * sens / (prec + sens) if prec + sens else 0.0,
             "binary.balanced_accuracy": (sens + spec) / 2,
+        }
+
+    @staticmethod
+    def _curves(m: Measurement, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+        """ROC and PR areas of the event's score (its logit margin); an unanswered input scores lowest.
+        Needs scikit-learn, the field's reference, and both classes among the samples."""
+        scores = None if m.scores is None else np.asarray(m.scores, dtype=np.float64)
+        if scores is None or scores.ndim != 2 or scores.shape[1] != 2 or len(np.unique(y)) < 2:
+            return {}
+        try:
+            from sklearn import metrics  # noqa: PLC0415 (optional: the tasks extra)
+        except ImportError:
+            return {}
+        margin = np.where(p == -1, np.nan, scores[:, 1] - scores[:, 0])
+        finite = np.isfinite(margin)
+        if not finite.any():
+            return {}
+        margin[~finite] = margin[finite].min() - 1.0
+        return {
+            "binary.auroc": float(metrics.roc_auc_score(y, margin)),
+            "binary.auprc": float(metrics.average_precision_score(y, margin)),
         }
 
 

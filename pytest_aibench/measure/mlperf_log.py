@@ -48,6 +48,21 @@ def parse_accuracy(path: Path, n: int) -> np.ndarray:
     return preds
 
 
+def parse_outputs(path: Path, n: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each QSL index's raw outputs (float32 payloads of ``shape``) from mlperf_log_accuracy.json, and
+    which were answered (the rest are zeros)."""
+    out = np.zeros((n, *shape), np.float32)
+    answered = np.zeros(n, bool)
+    width = int(np.prod(shape)) * 4
+    for rec in json.loads(Path(path).read_text() or "[]"):
+        data = bytes.fromhex(rec.get("data", ""))
+        if len(data) == width:
+            i = int(rec["qsl_idx"])
+            out[i] = np.frombuffer(data, dtype="<f4").reshape(shape)
+            answered[i] = True
+    return out, answered
+
+
 _SAMPLE = re.compile(r'"name":"Sample".*?"ph":"b".*?"query_seq":(\d+).*?"complete_ns":(\d+)')
 
 

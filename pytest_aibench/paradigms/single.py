@@ -103,10 +103,6 @@ class SingleNode:
         # one untimed batch first, so the accuracy pass (and its throughput) excludes first-call setup
         ctx.session.infer(xa[: s.batch_size])
         if ctx.case.scenario:
-            if ctx.dense:
-                raise NotAvailable(
-                    f"LoadGen scenarios score class labels here; a {ctx.task} item runs without 'scenario'"
-                )
             return self._loadgen(ctx, xa, y)
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
             scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset, ctx.case.id, ctx.task, ctx.untrained)
@@ -249,6 +245,7 @@ class SingleNode:
             sps = per_query * 1e3 / lgm["loadgen.mean_ms"]
         return Measurement(
             predictions=r["predictions"],
+            scores=r.get("raw"),  # a task's outputs, as LoadGen logged them: decoded and scored after the item
             labels=y,
             latency_ns=r["query_ns"] if per_query else [],
             latency_batch=per_query or 1,

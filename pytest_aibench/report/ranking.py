@@ -85,8 +85,10 @@ def _number(v: Any) -> bool:
 def ranked(rs: list[Result]) -> list[tuple[int | None, Result]]:
     """Items best first by the suite's score, each with its rank (None for unmeasured items, last)."""
     score = score_of(rs)
+    sign = 1.0 if catalogue().direction(score) is False else -1.0  # error rates (WER) rank lowest first
     order = sorted(
-        rs, key=lambda r: (not r.measured, not _number(r.metrics.get(score)), -(r.metrics.get(score) or 0.0), r.id)
+        rs,
+        key=lambda r: (not r.measured, not _number(r.metrics.get(score)), sign * (r.metrics.get(score) or 0.0), r.id),
     )
     out: list[tuple[int | None, Result]] = []
     rank = 0

@@ -61,7 +61,7 @@ class Task(Protocol):
 COMMON = declare(
     ("postprocess.ms_per_image", "decoding raw outputs into predictions (NMS, argmax...), per image", False, "ms"),
     ("quality.fp32", "the same model's fp32 headline on the same samples (its card)", None),
-    ("quality.loss", "fp32 headline minus this variant's (AIIA's accuracy loss, for any task)", False),
+    ("quality.loss", "how much worse than fp32 this variant's headline is (AIIA's accuracy loss, any task)", False),
     ("quality.loss_ratio", "quality.loss / quality.fp32 (AIIA's accuracy-loss ratio)", False),
     ("quality.na", "why quality is not measured (seeded untrained weights)", None),
 )
@@ -108,6 +108,9 @@ def finish(task_name: str, m: Measurement, dataset: Dataset, fp32_quality: float
     head = m.metrics.get(task.headline)
     if fp32_quality is not None and isinstance(head, float):
         loss = fp32_quality - round(head, 6)  # the card keeps 6 decimals: equal models lose exactly 0
+        info = getattr(task, "provides", {}).get(task.headline)
+        if info is not None and info.higher_is_better is False:
+            loss = -loss  # an error rate (WER) loses by rising
         m.metrics |= {
             "quality.fp32": fp32_quality,
             "quality.loss": loss,
@@ -157,5 +160,13 @@ TASKS: Registry[Task] = Registry(
         "lanes": "pytest_aibench.tasks.lanes:Lanes",
         "super_resolution": "pytest_aibench.tasks.superres:SuperResolution",
         "pose": "pytest_aibench.tasks.pose:Pose",
+        "multilabel": "pytest_aibench.tasks.multilabel:Multilabel",
+        "verification": "pytest_aibench.tasks.verification:Verification",
+        "recommendation": "pytest_aibench.tasks.recommendation:Recommendation",
+        "action": "pytest_aibench.tasks.action:Action",
+        "keyword_spotting": "pytest_aibench.tasks.speech:KeywordSpotting",
+        "speech_recognition": "pytest_aibench.tasks.speech:SpeechRecognition",
+        "translation": "pytest_aibench.tasks.text:Translation",
+        "question_answering": "pytest_aibench.tasks.text:QuestionAnswering",
     },
 )
