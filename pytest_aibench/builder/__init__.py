@@ -25,7 +25,7 @@ from pytest_aibench._lazy import lazy
 from pytest_aibench.artifact import ModelArtifact
 from pytest_aibench.builder import cache, isa_check
 from pytest_aibench.builder.export import EXPORTERS, ExportSkipped
-from pytest_aibench.builder.judging import _stored, predictions, quality, task_hash
+from pytest_aibench.builder.judging import _stored, lower_is_better, predictions, quality, task_hash
 from pytest_aibench.builder.recipes import RECIPES, Recipe, datasets_for
 from pytest_aibench.builder.training import train
 from pytest_aibench.core.model import InputSpec, Settings
@@ -274,15 +274,17 @@ def build(name: str, root: Path, only: tuple[str, ...] = (), isa_samples: int = 
     input_spec = InputSpec(shape=tuple(recipe.input_shape), name="input", layout=recipe.layout, dtype="float32")
     preds = _measure_variants(recipe, out, arts, base, input_spec, skipped)
     reference_acc = arts.get("torch/fp32", {}).get("accuracy")
+    lower = lower_is_better(recipe)  # error rates (WER) drop upwards
     for key, art in list(arts.items()):
-        if reference_acc is not None and art["accuracy"] < reference_acc - recipe.max_accuracy_drop:
+        loss = (art["accuracy"] - reference_acc) * (1 if lower else -1) if reference_acc is not None else 0.0
+        if loss > recipe.max_accuracy_drop:
             _drop(
                 out,
                 arts,
                 skipped,
                 key,
-                f"built, but its accuracy {art['accuracy']:.4f} on this CPU is more than "
-                f"{recipe.max_accuracy_drop} below fp32's {reference_acc:.4f} "
+                f"built, but its {'error' if lower else 'accuracy'} {art['accuracy']:.4f} on this CPU is more than "
+                f"{recipe.max_accuracy_drop} {'above' if lower else 'below'} fp32's {reference_acc:.4f} "
                 f"({art.get('method', '')}): not shipped",
             )
     isa = _isa_check(recipe, out, arts, base, preds, skipped, isa_samples)

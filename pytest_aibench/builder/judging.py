@@ -32,6 +32,13 @@ def quality(recipe: Recipe, preds: Any, data: Dataset) -> float:
     return float(task.score(preds, data.y_eval, data)[task.headline])
 
 
+def lower_is_better(recipe: Recipe) -> bool:
+    """Whether the recipe's headline is an error (WER): quality then drops upwards."""
+    task = tasks.task_of(recipe.task)
+    info = getattr(task, "provides", {}).get(task.headline)
+    return info is not None and info.higher_is_better is False
+
+
 def task_hash(recipe: Recipe, preds: Any) -> str:
     if not tasks.is_dense(recipe.task):
         return prediction_hash(preds)

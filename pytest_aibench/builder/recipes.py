@@ -268,6 +268,135 @@ VISION = (
 )
 
 
+def _icu(outcome: str, classes: int, fraction: float, task: str = "classification", epochs: int = 30) -> Recipe:
+    return _scenario(
+        f"lstm-{outcome}",
+        "lstm",
+        {"num_classes": classes, "in_channels": 5, "hidden": 32, "layers": 1},
+        "icu",
+        {"outcome": outcome, "samples": 2000, "steps": 48, "positive_fraction": fraction, "seed": 0},
+        (None, 48, 5),
+        epochs=epochs,
+        lr=5e-3,
+        layout="NTC",
+        tflite_batch=1,
+        task=task,
+        max_accuracy_drop=0.1,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    )
+
+
+#: the rest of Edge AI Bench and AIIA: MIMIC-III's three ICU tasks, face verification, NCF
+#: recommendation, action recognition on clips, keyword spotting, speech recognition, translation and QA.
+#: LiteRT gets a fixed batch of 1: litert-torch cannot lower these graphs with a dynamic batch
+TASK_MODELS = (
+    _icu("mortality", 2, 0.2),
+    _icu("decompensation", 2, 0.3),
+    _icu("phenotyping", 6, 0.25, task="multilabel"),
+    _scenario(
+        "siamese-faces",
+        "siamese",
+        {"width": 12, "embedding": 64},
+        "face_pairs",
+        {"samples": 4000, "size": 32, "identities": 600, "seed": 0},
+        (None, 6, 32, 32),
+        epochs=12,
+        task="verification",
+        tflite_batch=1,
+        calibration=128,
+        max_accuracy_drop=0.05,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
+    _scenario(
+        "ncf-interactions",
+        "ncf",
+        {"users": 300, "items": 400, "factors": 16, "layers": (64, 32, 16)},
+        "interactions",
+        {"samples": 3000, "users": 300, "items": 400, "per_user": 10, "negatives": 99, "seed": 0},
+        (None, 100, 2),
+        epochs=40,
+        lr=1e-2,
+        layout="NTC",
+        task="recommendation",
+        tflite_batch=1,
+        calibration=128,
+        max_accuracy_drop=0.05,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+    _scenario(
+        "r3d-clips",
+        "r3d",
+        {"num_classes": 8, "width": 12},
+        "clips",
+        {"samples": 2000, "frames": 8, "size": 32, "seed": 0},
+        (None, 3, 8, 32, 32),
+        epochs=24,
+        layout="NCTHW",
+        task="action",
+        tflite_batch=1,
+        calibration=128,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
+    _scenario(
+        "dscnn-keywords",
+        "dscnn",
+        {"num_classes": 10, "width": 32, "blocks": 4},
+        "keywords",
+        {"samples": 2400, "speakers": 60, "seed": 0},
+        (None, 98, 40),
+        epochs=12,
+        layout="NTC",
+        task="keyword_spotting",
+        tflite_batch=1,
+        calibration=128,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"),
+    ),
+    _scenario(
+        "ctc-speech",
+        "ctc_conv",
+        {"symbols": 29, "bands": 40, "width": 96, "blocks": 5},
+        "speech",
+        {"samples": 2000, "speakers": 60, "seconds": 3.0, "seed": 0},
+        (None, 298, 40),
+        epochs=50,
+        lr=5e-3,
+        layout="NTC",
+        task="speech_recognition",
+        tflite_batch=1,
+        calibration=128,
+        max_accuracy_drop=0.05,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+    _scenario(
+        "encoder-translation",
+        "encoder",
+        {"vocab": 141, "length": 10, "outputs": 141, "width": 64, "heads": 4, "layers": 2},
+        "translation",
+        {"samples": 4000, "seed": 0},
+        (None, 10),
+        epochs=12,
+        layout="NT",
+        task="translation",
+        tflite_batch=1,
+        max_accuracy_drop=5.0,  # BLEU points
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+    _scenario(
+        "encoder-qa",
+        "encoder",
+        {"vocab": 141, "length": 48, "outputs": 2, "width": 64, "heads": 4, "layers": 2},
+        "qa",
+        {"samples": 4000, "seed": 0},
+        (None, 48),
+        epochs=40,
+        layout="NT",
+        task="question_answering",
+        tflite_batch=1,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+)
+
+
 RECIPES: dict[str, Recipe] = {
     "tinycnn-digits": Recipe(
         name="tinycnn-digits",
@@ -303,6 +432,7 @@ RECIPES: dict[str, Recipe] = {
     },
     **{r.name: r for r in EDGE_AI},
     **{r.name: r for r in VISION},
+    **{r.name: r for r in TASK_MODELS},
 }
 
 

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from pytest_aibench.data import Dataset
 
 #: the environment that pins the child's kernels (read by torch and MKL when they load)
-PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
+PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE", "OMP_WAIT_POLICY": "PASSIVE"}
+# (OMP_WAIT_POLICY only stops idle OpenMP threads spinning: on a shared 2-core machine a spinning
+# training child ran 5-10x slower; the weights do not depend on it)
 
 
 def kernels_description(capability: str) -> str:

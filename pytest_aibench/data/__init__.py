@@ -167,5 +167,6 @@ DATASETS: Registry[DatasetSource] = Registry(
         "speech": "pytest_aibench.data.task_sources:SpeechSource",
         "translation": "pytest_aibench.data.task_sources:TranslationSource",
         "qa": "pytest_aibench.data.task_sources:QaSource",
+        "wavs": "pytest_aibench.data.audio_files:WavsSource",
     },
 )

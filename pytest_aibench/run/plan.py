@@ -152,8 +152,9 @@ def task_for(case: Case, artifact: ModelArtifact | None, dataset: Dataset | None
     if dataset is not None and dataset.targets is None and needs_truth:
         raise DatasetError(
             f"model {case.model!r} is judged as {task!r}, but dataset {dataset.name!r} (source {dataset.source}) "
-            "yields class labels only; choose a source with that task's truth (objects, figures, roads, pcb, "
-            "street, superres, coco, masks) or drop 'task:'"
+            "yields class labels only; choose a source with that task's truth (see the README's task and dataset "
+            "tables: objects, pcb, coco, icu, face_pairs, interactions, clips, keywords, speech, wavs, qa...) "
+            "or drop 'task:'"
         )
     if dataset is not None and dataset.targets is not None and task == "classification":
         raise DatasetError(

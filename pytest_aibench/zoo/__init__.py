@@ -28,6 +28,8 @@ FAMILIES: Registry[Any] = Registry(
         "mobilenetv2": "pytest_aibench.zoo.families:mobilenetv2",
         "mnasnet": "pytest_aibench.zoo.families:mnasnet",
         "lstm": "pytest_aibench.zoo.sequence:lstm",
+        # the non-image tasks' compact networks (verification, recommendation, action, keywords, speech, text)
+        **{f: f"pytest_aibench.zoo.task_models:{f}" for f in ("siamese", "ncf", "r3d", "dscnn", "ctc_conv", "encoder")},
         # the Jetson and AIIA tables' vision networks at their published size (built on first use: zoo.cache)
         **{
             name: f"pytest_aibench.zoo.published_vision:{fn}"
