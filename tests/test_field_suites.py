@@ -96,7 +96,7 @@ def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester)
     pytest.importorskip("onnxruntime")
     copy_suite(pytester, "edge-ai")
     result = pytester.runpytest("--aibench", "suite.yaml", "-k", "onnxruntime-fp32", "--aibench-json", "r.json")
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=26)
     result.stdout.fnmatch_lines(
         ["*sens*spec*rank-1*mAP*sim FPS*", "detection: ranked by detection.map", "lanes: ranked by lanes.accuracy"]
     )
@@ -112,7 +112,16 @@ def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester)
     signs_cloud = items["edge-ai::vehicle_signs[onnxruntime-fp32-cloud_only-vehicle]"]["metrics"]
     assert signs_cloud["sim"]["availability"] < 1.0  # the tunnel: no answers from the cloud for 2 s
     datasets = {i["dataset"]["source"] for i in items.values()}
-    assert datasets == {"vitals", "lfw_subset", "reid", "signs", "street", "roads"}
+    assert datasets == {
+        *("vitals", "lfw_subset", "reid", "signs", "street", "roads"),
+        *("icu", "face_pairs", "clips", "keywords", "speech"),
+    }
+    edge = {k.split("[")[0].split("::")[1]: v["metrics"] for k, v in items.items() if "edge_only" in k}
+    assert edge["icu_mortality"]["binary"]["auroc"] >= 0.7 and edge["icu_decompensation"]["binary"]["auprc"] > 0.3
+    assert edge["icu_phenotyping"]["multilabel"]["macro_auroc"] >= 0.75
+    assert edge["home_face_verification"]["verification"]["accuracy"] >= 0.85
+    assert edge["street_action"]["action"]["top1"] >= 0.5 and edge["home_keywords"]["kws"]["top1"] >= 0.8
+    assert edge["home_speech"]["speech"]["wer"] <= 0.3 and edge["home_speech"]["speech"]["frontend_ms_per_clip"] > 0
     lanes = items["edge-ai::lane_keeping[onnxruntime-fp32-edge_only-vehicle]"]["metrics"]
     assert lanes["lanes"]["accuracy"] >= 0.8 and "accuracy" not in lanes
     signs = {

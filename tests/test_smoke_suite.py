@@ -57,8 +57,10 @@ def test_readme_documents_every_option_and_manifest_key():
         assert f"`{opt}" in readme, f"option {opt} is not in the README's options table"
     from pytest_aibench.registry import DATASETS, METRICS, PARADIGMS
     from pytest_aibench.report.formats import REPORTS
+    from pytest_aibench.tasks import TASKS
 
     for kind, registry in (
+        ("task", TASKS),
         ("metric group", METRICS),
         ("dataset source", DATASETS),
         ("paradigm", PARADIGMS),

@@ -209,8 +209,61 @@ def test_loadgen_accuracy_log_payloads_become_each_samples_raw_outputs(tmp_path)
     from pytest_aibench.measure.mlperf_log import parse_outputs
 
     rows = np.arange(12, dtype="<f4").reshape(2, 3, 2)
-    log = [{"seq_id": 0, "qsl_idx": 2, "data": rows[0].tobytes().hex()}, {"qsl_idx": 0, "data": rows[1].tobytes().hex()}]
+    log = [
+        {"seq_id": 0, "qsl_idx": 2, "data": rows[0].tobytes().hex()},
+        {"qsl_idx": 0, "data": rows[1].tobytes().hex()},
+    ]
     (tmp_path / "acc.json").write_text(__import__("json").dumps(log))
     out, answered = parse_outputs(tmp_path / "acc.json", 3, (3, 2))
     assert list(answered) == [True, False, True]
     assert np.array_equal(out[2], rows[0]) and np.array_equal(out[0], rows[1]) and not out[1].any()
+
+
+def _write_wav(path, audio: np.ndarray, rate: int, width: int = 2) -> None:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 2:
+            w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        else:
+            w.writeframes(((audio + 1) * 127).astype(np.uint8).tobytes())
+
+
+def test_a_wav_folder_with_transcripts_reads_resampled_into_the_same_front_end(tmp_path):
+    lines = []
+    for i in range(4):
+        audio, words = speech.utterance(0, i, 5, 2.0)
+        up = np.interp(np.arange(len(audio) * 2) / 2, np.arange(len(audio)), audio)  # a 16 kHz recording
+        _write_wav(tmp_path / f"u{i}.wav", up, 16000)
+        lines.append(f"u{i} {words.upper()}")
+    (tmp_path / "transcripts.txt").write_text("\n".join(lines) + "\n")
+    d = materialize(
+        DatasetSpec(name="mine", source="wavs", path=str(tmp_path), eval_fraction=0.5, params={"seconds": 2.0})
+    )
+    assert d.task == "speech_recognition" and d.x_eval.shape[1:] == speech.log_mel(np.zeros((1, 16000))).shape[1:]
+    assert set(d.targets.texts) == {ln.split(" ", 1)[1].lower() for ln in lines}
+    # resampled to 8 kHz, the recording's features are the procedural clip's own
+    audio, _ = speech.utterance(0, int(d.y_eval[0]), 5, 2.0)
+    assert np.abs(d.x_eval[0] - speech.log_mel(audio[None])[0]).mean() < 0.5
+
+
+@pytest.mark.parametrize(
+    "transcripts, files, words",
+    [
+        ("u0 go left\nu1 stop 42\n", ["u0", "u1"], ["transcripts.txt:2", "'u1'", "characters '24'"]),
+        ("u0 go left\nu9 stop\n", ["u0"], ["'u9' has no file u9.wav"]),
+        ("u0 go\n", ["u0:8bit"], ["u0.wav: 8-bit samples; expected 16-bit PCM"]),
+    ],
+)
+def test_a_bad_wav_folder_is_one_error_naming_file_and_line(tmp_path, transcripts, files, words):
+    for f in files:
+        name, _, kind = f.partition(":")
+        _write_wav(tmp_path / f"{name}.wav", np.zeros(800), 8000, 1 if kind == "8bit" else 2)
+    (tmp_path / "transcripts.txt").write_text(transcripts)
+    with pytest.raises(DatasetError) as exc:
+        materialize(DatasetSpec(name="mine", source="wavs", path=str(tmp_path)))
+    for w in words:
+        assert w in str(exc.value)

@@ -64,17 +64,30 @@ def test_batchnorm_rewrite_for_pt2e_keeps_outputs_and_folds_only_after_convs():
 
 #: each task's headline floor on its evaluation split (the suites gate the same models, often on a
 #: friendlier figure: detection at mAP@.5 >= 0.5, super-resolution at PSNR >= 35 dB)
-TASK_FLOORS = {"detection": 0.35, "segmentation": 0.6, "lanes": 0.8, "super_resolution": 25.0, "pose": 0.2}
+TASK_FLOORS = {
+    **{"detection": 0.35, "segmentation": 0.6, "lanes": 0.8, "super_resolution": 25.0, "pose": 0.2},
+    **{"multilabel": 0.8, "verification": 0.9, "recommendation": 0.4, "action": 0.6, "keyword_spotting": 0.9},
+    **{"translation": 50.0, "question_answering": 0.7},
+}
+#: error-rate headlines: each variant's must stay below its ceiling
+TASK_CEILINGS = {"speech_recognition": 0.5}
+#: classifiers whose signal is partial by construction (the ICU outcomes: AUROC is their measure)
+MODEL_FLOORS = {"lstm-mortality": 0.8, "lstm-decompensation": 0.7}
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_shipped_artifacts_match_their_checksums_and_cards(name):
     card = find_card(name)
     sums = recorded_sums(card.folder)
-    floor = TASK_FLOORS.get(card.data.get("task", "classification"), 0.85)
+    task = card.data.get("task", "classification")
+    floor = MODEL_FLOORS.get(name, TASK_FLOORS.get(task, 0.85))
     for key, art in card.artifacts.items():
         assert sha256_file(card.folder / art["file"]) == art["sha256"] == sums[art["file"]], key
-        assert art["accuracy"] > floor, f"{name} {key}: {card.data.get('quality_metric', 'accuracy')}"
+        what = f"{name} {key}: {card.data.get('quality_metric', 'accuracy')}"
+        if task in TASK_CEILINGS:
+            assert art["accuracy"] < TASK_CEILINGS[task], what
+        else:
+            assert art["accuracy"] > floor, what
     for extra in ("reference", "predictions"):
         assert (
             sha256_file(card.folder / card.data[extra]["file"])
@@ -86,7 +99,7 @@ def test_shipped_artifacts_match_their_checksums_and_cards(name):
 
 def test_zoo_stays_well_under_50_mb():
     total = sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file())
-    assert total < 40 * 2**20, f"{total / 2**20:.1f} MiB"
+    assert total < 48 * 2**20, f"{total / 2**20:.1f} MiB"
 
 
 @pytest.mark.slow

@@ -47,7 +47,9 @@ FUNCTION = (
 )
 _SOURCE = DETS + ADJS + NOUNS + VERBS + ADVS
 _SYLLABLES = tuple(
-    a + b for a in ("ka", "lo", "mi", "ne", "po", "ru", "si", "tu") for b in ("n", "ra", "to", "vi", "x", "ma", "pe", "lu")
+    a + b
+    for a in ("ka", "lo", "mi", "ne", "po", "ru", "si", "tu")
+    for b in ("n", "ra", "to", "vi", "x", "ma", "pe", "lu")
 )
 LEXICON = dict(zip(_SOURCE, _SYLLABLES, strict=False))
 #: nouns and verbs have a synonym the references use 30 % of the time (free variation, as human

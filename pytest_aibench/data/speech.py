@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 RATE = 8000
+#: what transcripts are written with (CTC's symbols after its blank)
+ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
 #: phone -> (kind, first formant or band centre Hz, second formant Hz)
 PHONES = {
     "a": ("v", 750, 1200), "e": ("v", 500, 1900), "i": ("v", 300, 2300), "o": ("v", 500, 850),

@@ -37,7 +37,7 @@ class Action:
     name = "action"
     prefix, what = "action", "clips"
     headline = "action.top1"
-    needs = "labels"
+    needs = "targets.labels"
     provides = top_k_metrics("action", "clips", "clip top-1")
 
     def check(self, raw: np.ndarray, dataset: Any, where: str) -> None:

@@ -24,7 +24,7 @@ else:
 class Multilabel:
     name = "multilabel"
     headline = "multilabel.macro_auroc"
-    needs = "labels"
+    needs = "targets.labels"
     provides = declare(
         ("multilabel.macro_auroc", "AUROC per label, averaged (MIMIC-III phenotyping's headline)", True, "1"),
         ("multilabel.micro_auroc", "AUROC over every (sample, label) decision", True, "1"),

@@ -32,7 +32,7 @@ def ranks(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
 class Recommendation:
     name = "recommendation"
     headline = "recommendation.hr_10"
-    needs = "labels"
+    needs = "targets.labels"
     provides = declare(
         ("recommendation.hr_10", "share of users whose held-out item ranks in the top 10 (HR@10)", True, "1"),
         ("recommendation.ndcg_10", "NDCG@10: 1/log2(rank + 2) when the item is in the top 10, else 0", True, "1"),

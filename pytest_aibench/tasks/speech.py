@@ -14,6 +14,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.core.metric import column, declare
+from pytest_aibench.data import speech as speech_data
 from pytest_aibench.tasks import labelled
 from pytest_aibench.tasks.action import Action, top_k_metrics
 
@@ -24,8 +25,7 @@ else:
     torch = lazy("torch")
     jiwer = lazy("jiwer")
 
-#: CTC's symbols: the blank, then what transcripts are written with
-ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
+ALPHABET = speech_data.ALPHABET  # CTC's symbols: the blank, then these
 FRONTEND = declare(("speech.frontend_ms_per_clip", "the log-mel front-end per clip, on this host", False, "ms"))
 
 
@@ -58,7 +58,7 @@ def greedy(logits: np.ndarray) -> str:
 class SpeechRecognition:
     name = "speech_recognition"
     headline = "speech.wer"
-    needs = "texts"
+    needs = "targets.texts"
     provides = (
         declare(
             (

@@ -39,7 +39,7 @@ def _texts(task: Any, dataset: Any, ids: np.ndarray) -> list[str]:
 class Translation:
     name = "translation"
     headline = "translation.bleu"
-    needs = "texts"
+    needs = "targets.texts"
     provides = declare(
         ("translation.bleu", "corpus BLEU against the references (sacreBLEU, its default 13a tokenizer)", True),
         ("translation.chrf", "chrF (sacreBLEU)", True),
@@ -103,7 +103,7 @@ def f1(prediction: str, truth: str) -> float:
 class QuestionAnswering:
     name = "question_answering"
     headline = "qa.f1"
-    needs = "texts"
+    needs = "targets.texts"
     provides = declare(
         ("qa.f1", "mean token F1 of the answers (SQuAD's definition)", True, "1"),
         ("qa.exact_match", "share of answers equal after SQuAD's normalisation", True, "1"),

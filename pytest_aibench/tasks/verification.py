@@ -49,7 +49,7 @@ def tar_at(same: np.ndarray, sim: np.ndarray, far: float) -> float:
 class Verification:
     name = "verification"
     headline = "verification.accuracy"
-    needs = "labels"
+    needs = "targets.labels"
     provides = declare(
         ("verification.accuracy", "pairs judged right, ten folds at thresholds chosen on the others (LFW)", True, "1"),
         ("verification.auc", "area under the ROC curve of the pairs' similarities", True, "1"),
