@@ -121,7 +121,7 @@ def test_edge_ai_scenarios_measure_their_own_quality_on_edge_and_cloud(pytester)
     assert edge["icu_phenotyping"]["multilabel"]["macro_auroc"] >= 0.75
     assert edge["home_face_verification"]["verification"]["accuracy"] >= 0.85
     assert edge["street_action"]["action"]["top1"] >= 0.5 and edge["home_keywords"]["kws"]["top1"] >= 0.8
-    assert edge["home_speech"]["speech"]["wer"] <= 0.3 and edge["home_speech"]["speech"]["frontend_ms_per_clip"] > 0
+    assert edge["home_speech"]["speech"]["wer"] <= 0.5 and edge["home_speech"]["speech"]["frontend_ms_per_clip"] > 0
     lanes = items["edge-ai::lane_keeping[onnxruntime-fp32-edge_only-vehicle]"]["metrics"]
     assert lanes["lanes"]["accuracy"] >= 0.8 and "accuracy" not in lanes
     signs = {

@@ -105,7 +105,7 @@ def test_loadgen_scenarios_score_the_task_from_loadgens_own_accuracy_log(pyteste
     items = {i["id"]: i["metrics"] for i in json.loads((Path(pytester.path) / "r.json").read_text())["items"]}
     plain_hr = items["plain::ncf[onnxruntime-fp32-single]"]["recommendation"]
     for sc in ("single_stream", "offline"):
-        m = items[f"lg::ncf[onnxruntime-fp32-{sc}]"]
+        m = items[f"lg::ncf[onnxruntime-fp32-single-{sc}]"]
         assert m["loadgen"]["result"] in ("VALID", "INVALID") and "accuracy" not in m["loadgen"]
         # the outputs LoadGen logged decode to exactly what the built-in loop scored on the same samples
         assert m["recommendation"] == plain_hr and plain_hr["lists"] == 120

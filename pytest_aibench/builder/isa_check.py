@@ -41,6 +41,10 @@ from pytest_aibench.isa import isa_flags
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.sim.node import Node
 
+#: the batch the build scores every variant at: dynamic quantization takes its activation ranges per
+#: batch, so a dynamic-int8 variant's predictions depend on it and a check must batch the same way
+BATCH = 128
+
 #: the emulated CPU: Zen 1, the AVX2-only machine kind this project's CI also runs on
 CPU_MODEL = "EPYC"
 #: runtimes that can run their AVX2 kernels on this CPU when told to (the others run under QEMU)
@@ -94,7 +98,7 @@ def variants_of(card: dict[str, Any], folder: Path, keys: list[str] | None = Non
     ]
 
 
-def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int = 64) -> dict[str, np.ndarray]:
+def predict(variants: list[Variant], x: np.ndarray, threads: int = 1, batch: int = BATCH) -> dict[str, np.ndarray]:
     """Class scores of each variant on ``x`` through the suites' own runners (here, natively)."""
 
     out = {}

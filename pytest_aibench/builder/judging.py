@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench import tasks
+from pytest_aibench.builder.isa_check import BATCH
 from pytest_aibench.builder.recipes import Recipe
 from pytest_aibench.data import Dataset
 from pytest_aibench.paradigms.single import prediction_hash
 
 
-def predictions(session: Any, data: Dataset, batch: int = 128, task: str = "classification") -> Any:
+def predictions(session: Any, data: Dataset, batch: int = BATCH, task: str = "classification") -> Any:
     """Class ids on the evaluation split; for another task, its decoded predictions."""
     x = session.adapt(data.x_eval)
     if not tasks.is_dense(task):
