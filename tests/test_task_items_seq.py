@@ -109,3 +109,60 @@ def test_loadgen_scenarios_score_the_task_from_loadgens_own_accuracy_log(pyteste
         assert m["loadgen"]["result"] in ("VALID", "INVALID") and "accuracy" not in m["loadgen"]
         # the outputs LoadGen logged decode to exactly what the built-in loop scored on the same samples
         assert m["recommendation"] == plain_hr and plain_hr["lists"] == 120
+
+
+TEXT = """\
+suite: text
+version: "1.0"
+datasets:
+  stories: {source: qa, split_seed: 0, params: {samples: 4000, seed: 0}}
+  utterances: {source: speech, split_seed: 0, params: {samples: 2000, speakers: 60, seconds: 3.0, seed: 0}}
+models:
+  qa: {zoo: encoder-qa, dataset: stories, gates: {qa.f1: ">= 0.65"}}
+  asr: {zoo: ctc-speech, dataset: utterances, gates: {speech.wer: "<= 0.5"}}
+frameworks: [onnxruntime]
+quantizations: [fp32]
+paradigms: [single]
+settings: {eval_samples: 120, latency_samples: 5, warmup: 1}
+"""
+
+
+def _text(p: pytest.Pytester, *args: str):
+    (Path(p.path) / "suite.yaml").write_text(TEXT)
+    return p.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json", *args)
+
+
+@pytest.mark.slow
+def test_qa_and_speech_items_pair_against_themselves_export_and_rerun_from_a_bundle(
+    pytester: pytest.Pytester, capsys
+) -> None:
+    """What works for top-1 works for F1 and WER: a paired gate judged on the task's headline (WER rising
+    is the regression), the CSV/Markdown exports carrying the fields' metrics, and a bundle whose rerun
+    reproduces them exactly."""
+    from pytest_aibench.cli import main as aibench
+
+    _text(pytester, "--aibench-save", "base").assert_outcomes(passed=2)
+    r = _text(
+        pytester,
+        "--aibench-against",
+        "base",
+        "--aibench-fail-on",
+        "speech.wer:+0",
+        "--aibench-md",
+        "m.md",
+        "--aibench-csv",
+        "r.csv",
+    )
+    r.assert_outcomes(passed=2)
+    root = Path(pytester.path)
+    items = {i["id"].split("::")[1].split("[")[0]: i for i in json.loads((root / "run.json").read_text())["items"]}
+    (verdict,) = [v for v in items["asr"]["info"]["against"]["verdicts"] if v["metric"] == "speech.wer"]
+    assert verdict["outcome"] == "SAME", verdict  # the same split and model: identical transcripts
+    assert 0.65 <= items["qa"]["metrics"]["qa"]["f1"] <= 1 and items["asr"]["metrics"]["speech"]["wer"] <= 0.5
+    md, csv = (root / "m.md").read_text(), (root / "r.csv").read_text()
+    assert "F1" in md and "WER" in md and "qa.f1" in csv and "speech.wer" in csv
+    assert aibench(["bundle", str(root / "run.json"), "-o", str(root / "b.tar.gz")]) == 0
+    capsys.readouterr()
+    assert aibench(["rerun", str(root / "b.tar.gz"), "--tolerance", "10"]) == 0  # latency: any; quality: exact
+    out = capsys.readouterr().out
+    assert "2 items rerun; accuracy (or each task's headline) must match exactly" in out and "DIFFERS" not in out

@@ -163,11 +163,11 @@ def _build_into(
     return card
 
 
-def input_of(entry: dict[str, Any]) -> tuple[int, int, int]:
-    """(channels, height, width) of a lock entry: ``input`` where it is not a square RGB image, else ``side``."""
+def input_of(entry: dict[str, Any]) -> tuple[int, ...]:
+    """One sample's shape for a lock entry: ``input`` where it is not a square RGB image (any rank: a
+    sequence of ids, frames of features, a clip), else (3, ``side``, ``side``)."""
     if entry.get("input"):
-        c, h, w = entry["input"]
-        return int(c), int(h), int(w)
+        return tuple(int(d) for d in entry["input"])
     side = int(entry["side"])
     return 3, side, side
 
@@ -205,7 +205,7 @@ def _card(
     skipped: dict[str, str],
     seconds: float,
 ) -> dict[str, Any]:
-    c, h, w = input_of(entry)
+    shape = input_of(entry)
     pinned = entry.get("sha256", {})
     for key, art in arts.items():
         art["lock"] = "pinned" if key in pinned else entry.get("unpinned", {}).get(key, "not pinned")
@@ -218,13 +218,13 @@ def _card(
         "weights": "seeded initialisation (pytest_aibench.zoo.published.seeded), never trained: accuracy is not "
         "applicable",
         "params": int(sum(p.numel() for p in model.parameters())),
-        "flops": {str(w): zoo.count_flops(model, (1, c, h, w))},
+        "flops": {str(shape[-1]): zoo.count_flops(model, (1, *shape))},
         **({"task": entry["task"]} if entry.get("task") else {}),
         "published": {k: entry[k] for k in ("params", "macs", "source")},
         "input": {
             "name": "input",
-            "shape": [None, c, h, w],
-            "layout": "NCHW",
+            "shape": [None, *shape],
+            "layout": entry.get("layout", "NCHW"),
             "dtype": "float32",
             "resizable": False,
         },

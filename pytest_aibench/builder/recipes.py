@@ -286,13 +286,43 @@ def _icu(outcome: str, classes: int, fraction: float, task: str = "classificatio
     )
 
 
-#: the rest of Edge AI Bench and AIIA: MIMIC-III's three ICU tasks, face verification, NCF
-#: recommendation, action recognition on clips, keyword spotting, speech recognition, translation and QA.
+#: the rest of Edge AI Bench and AIIA: MIMIC-III's three ICU tasks, DLRM click-through, face
+#: verification, NCF recommendation, action recognition on clips, keyword spotting, speech recognition, translation and QA.
 #: LiteRT gets a fixed batch of 1: litert-torch cannot lower these graphs with a dynamic batch
 TASK_MODELS = (
     _icu("mortality", 2, 0.2),
     _icu("decompensation", 2, 0.3),
     _icu("phenotyping", 6, 0.25, task="multilabel"),
+    _scenario(
+        "dlrm-clicks",
+        "dlrm",
+        {"rows": 300, "dim": 8, "bottom": (64, 32), "top": (64, 32)},
+        "clicks",
+        {"samples": 100000, "rows": 300, "ctr": 0.25, "seed": 0},
+        (None, 39),
+        epochs=3,
+        weight_decay=0.05,
+        lr=5e-3,
+        layout="NC",
+        tflite_batch=1,
+        calibration=128,
+        max_accuracy_drop=0.05,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
+    _scenario(
+        "encoder-reviews",
+        "encoder",
+        {"vocab": 141, "length": 10, "outputs": 3, "width": 64, "heads": 4, "layers": 2, "pool": True},
+        "reviews",
+        {"samples": 4000, "seed": 0},
+        (None, 10),
+        epochs=30,
+        lr=2e-3,
+        layout="NT",
+        tflite_batch=1,
+        max_accuracy_drop=0.05,
+        variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
+    ),
     _scenario(
         "siamese-faces",
         "siamese",

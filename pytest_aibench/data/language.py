@@ -140,3 +140,22 @@ def qa(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
         spans[i] = (start, start + len(target) - 1)
         answers.append(a)
     return x, spans, answers
+
+
+#: the words that carry an opinion, and how much (text classification's hidden truth); every other word is neutral
+POLARITY = {"happy": 2, "new": 1, "big": 1, "old": -1, "small": -1, "quiet": -2,
+            "quickly": 1, "slowly": -1, "likes": 1, "builds": 1, "follows": -1, "takes": -1}  # fmt: skip
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def reviews(seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sentences of the source language, x (count, SENTENCE_LEN) ids, and each one's sentiment (SST's
+    three classes): the sign of its words' summed polarity. Word order does not matter, but every word
+    does: a bag of words can score it, a keyword cannot."""
+    x = np.zeros((count, SENTENCE_LEN), np.float32)
+    y = np.zeros(count, np.int64)
+    for i in range(count):
+        src, _ = sentence(seed + 7919, i)  # a stream of its own, not translation's sentences
+        x[i] = encode(src, SENTENCE_LEN)
+        y[i] = int(np.sign(sum(POLARITY.get(w, 0) for w in src))) + 1
+    return x, y

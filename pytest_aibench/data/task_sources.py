@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.core.model import DatasetSpec
-from pytest_aibench.data import DatasetError, clinical, clips, faces, interactions, language, speech
+from pytest_aibench.data import DatasetError, clicks, clinical, clips, faces, interactions, language, speech
 from pytest_aibench.data.sources import _int_params
 from pytest_aibench.data.targets import Targets
 from pytest_aibench.data.vitals import CHANNELS
@@ -76,6 +76,19 @@ class InteractionsSource:
         return x, np.arange(len(x), dtype=np.int64), meta | {"task": "recommendation"} | p
 
 
+class ClicksSource:
+    """Click logs in Criteo's shape (click-through, DLRM's task): ``params: {samples, rows (0: Criteo
+    Kaggle's 26 cardinalities, else each capped at rows), ctr, seed}``; x (N, 39) log counts then ids."""
+
+    needs_path = False
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        p = _int_params(spec, {"samples": 4000, "rows": 1000, "ctr": 0.25, "seed": 0})
+        x, y = _generated(spec, clicks.generate, p["seed"], p["samples"], p["rows"], p["ctr"])
+        meta = {"layout": "NC", "generator": "clicks", "num_classes": 2, "classes": ["no click", "click"]}
+        return x, y, meta | {"tables": list(clicks.tables(p["rows"]))} | p
+
+
 class ClipsSource:
     """Clips of a moving shape, eight actions (action recognition): ``params: {samples, frames, size,
     seed}``; x (N, 3, frames, size, size)."""
@@ -90,10 +103,10 @@ class ClipsSource:
         return x, np.arange(len(x), dtype=np.int64), meta | {"task": "action"} | p
 
 
-def _features(audio: np.ndarray) -> tuple[np.ndarray, float]:
+def _features(audio: np.ndarray, bands: int = 40) -> tuple[np.ndarray, float]:
     """The log-mel front-end over every clip, and its cost per clip in ms (reported apart, as preprocessing)."""
     t0 = time.perf_counter()
-    feats = speech.log_mel(audio)
+    feats = speech.log_mel(audio, bands)
     return feats, (time.perf_counter() - t0) * 1e3 / max(1, len(audio))
 
 
@@ -114,14 +127,16 @@ class KeywordsSource:
 
 class SpeechSource:
     """Utterances of two to four words with transcripts (speech recognition): ``params: {samples,
-    speakers, seconds, seed}``; x (N, frames, 40) log-mel."""
+    speakers, seconds, bands, seed}``; x (N, frames, bands) log-mel (40 bands unless told)."""
 
     needs_path = False
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        p = _int_params(spec, {"samples": 2000, "speakers": 60, "seconds": 3.0, "seed": 0})
+        p = _int_params(spec, {"samples": 2000, "speakers": 60, "seconds": 3.0, "bands": 40, "seed": 0})
+        if not 8 <= p["bands"] <= 128:
+            raise DatasetError(f"dataset {spec.name!r}: params.bands must be within 8..128 mel bands, got {p['bands']}")
         audio, texts = _generated(spec, _utterances, p["seed"], p["samples"], p["speakers"], p["seconds"])
-        x, ms = _features(audio)
+        x, ms = _features(audio, p["bands"])
         truth = Targets(size=(0, 0), texts=tuple(texts))
         meta = {"layout": "NTC", "generator": "speech", "num_classes": len(speech.WORDS), "targets": truth}
         return (
@@ -159,15 +174,35 @@ class TranslationSource:
         return x, np.arange(len(x), dtype=np.int64), meta | {"task": "translation"} | p
 
 
-class QaSource:
-    """Stories and questions whose answer is a span of the story (extractive QA): ``params: {samples,
-    seed}``; x (N, 48) question, separator and context ids; spans in ``labels``, answers in ``texts``."""
+class ReviewsSource:
+    """Sentences labelled negative, neutral or positive (text classification, SST's classes):
+    ``params: {samples, seed}``; x (N, 10) word ids."""
 
     needs_path = False
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         p = _int_params(spec, {"samples": 4000, "seed": 0})
+        x, y = language.reviews(p["seed"], p["samples"])
+        meta = {"layout": "NT", "generator": "reviews", "num_classes": 3, "classes": list(language.SENTIMENTS)}
+        return x, y, meta | p
+
+
+class QaSource:
+    """Stories and questions whose answer is a span of the story (extractive QA): ``params: {samples,
+    length, seed}``; x (N, length) question, separator and context ids, padded with 0 past the story's
+    48 (BERT's 384 for a published-size model); spans in ``labels``, answers in ``texts``."""
+
+    needs_path = False
+
+    def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        p = _int_params(spec, {"samples": 4000, "length": language.CONTEXT_LEN, "seed": 0})
+        if not language.CONTEXT_LEN <= p["length"] <= 4096:
+            raise DatasetError(
+                f"dataset {spec.name!r}: params.length must be within {language.CONTEXT_LEN}..4096 "
+                f"(a story and its question take {language.CONTEXT_LEN} ids), got {p['length']}"
+            )
         x, spans, answers = language.qa(p["seed"], p["samples"])
+        x = np.pad(x, ((0, 0), (0, p["length"] - x.shape[1])))
         truth = Targets(size=(0, 0), labels=spans, texts=tuple(answers))
         meta = {"layout": "NT", "generator": "qa", "num_classes": 2, "targets": truth}
         return x, np.arange(len(x), dtype=np.int64), meta | {"task": "question_answering"} | p

@@ -43,6 +43,20 @@ FAMILIES: Registry[Any] = Registry(
                 ("fsrcnn_481x321", "fsrcnn"),
             )
         },
+        "dlrm": "pytest_aibench.zoo.published_seq:dlrm",
+        # the speech, language, recommendation and video benchmarks' networks at their published size
+        **{
+            name: f"pytest_aibench.zoo.published_seq:{fn}"
+            for name, fn in (
+                ("bert_base_384", "bert"),
+                ("bert_large_384", "bert_large"),
+                ("mobilebert_384", "mobilebert"),
+                ("rnnt_mlperf", "rnnt"),
+                ("ncf_ml20m", "ncf_ml20m"),
+                ("dlrm_criteo_kaggle", "dlrm"),
+                ("r2plus1d_18", "r2plus1d_18"),
+            )
+        },
         # the dense vision tasks' compact networks (detection, segmentation, lanes, super-resolution, pose)
         **{f: f"pytest_aibench.zoo.dense:{f}" for f in ("centernet", "unet", "lanenet", "espcn", "posenet")},
         # the six AIoTBench networks at their published size (built on first use: zoo.cache)

@@ -10,6 +10,7 @@ measure (latency, throughput, memory, effective GFLOP/s) depends on the shapes, 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -303,21 +304,27 @@ def seeded(model: Any, seed: int) -> Any:
 
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
+                fan_in = m.in_channels * math.prod(m.kernel_size) // m.groups
                 m.weight.copy_(normal(m.weight.shape, (2.0 / fan_in) ** 0.5))
                 if m.bias is not None:
                     m.bias.zero_()
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
                 m.weight.fill_(1.0)
                 m.bias.zero_()
             elif isinstance(m, nn.Linear):
                 m.weight.copy_(normal(m.weight.shape, 0.01))
                 m.bias.zero_()
+            elif isinstance(m, nn.Embedding):  # BERT's initialiser, which keeps every sum of embeddings small
+                m.weight.copy_(normal(m.weight.shape, 0.02))
+            elif isinstance(m, nn.LSTM):  # torch's own range, U(-1/sqrt(hidden), 1/sqrt(hidden)), drawn by numpy
+                bound = m.hidden_size**-0.5
+                for w in m.parameters():
+                    w.copy_(torch.from_numpy(rng.uniform(-bound, bound, tuple(w.shape)).astype(np.float32)))
         for m in model.modules():
             body = getattr(m, "body", None)
             if getattr(m, "residual", False) and isinstance(body, nn.Sequential):
-                norms = [b for b in body.modules() if isinstance(b, nn.BatchNorm2d)]
+                norms = [b for b in body.modules() if isinstance(b, (nn.BatchNorm2d, nn.BatchNorm3d))]
                 norms[-1].weight.fill_(0.2)
     return model.eval()
 

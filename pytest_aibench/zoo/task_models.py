@@ -137,11 +137,17 @@ def ctc_conv(symbols: int = 29, bands: int = 40, width: int = 128, blocks: int =
 
 
 def encoder(
-    vocab: int = 141, length: int = 48, outputs: int = 2, width: int = 64, heads: int = 4, layers: int = 2
+    vocab: int = 141,
+    length: int = 48,
+    outputs: int = 2,
+    width: int = 64,
+    heads: int = 4,
+    layers: int = 2,
+    pool: bool = False,
 ) -> Any:
     """A small Transformer encoder over word ids (N, length) -> per-token logits (N, length, outputs):
-    span start/end for QA, target words for non-autoregressive translation. Padding (id 0) is masked
-    out of attention by a large negative bias (exported graphs keep it as plain arithmetic)."""
+    span start/end for QA, target words for non-autoregressive translation; with ``pool``, the mean
+    over the words (padding, id 0, left out) -> (N, outputs) class logits for text classification."""
 
     class Encoder(nn.Module):
         def __init__(self) -> None:
@@ -155,7 +161,10 @@ def encoder(
 
         def forward(self, x: Any) -> Any:
             ids = x.long()
-            h = self.words(ids) + self.position[:, : ids.shape[1]]
-            return self.head(self.body(h))
+            h = self.body(self.words(ids) + self.position[:, : ids.shape[1]])
+            if pool:
+                words = (ids > 0).unsqueeze(-1).float()
+                h = (h * words).sum(1) / words.sum(1).clamp(min=1.0)
+            return self.head(h)
 
     return Encoder()
