@@ -194,7 +194,7 @@ def test_speech_sources_give_log_mel_frames_and_time_the_front_end():
         ("interactions", {"items": 50}, ["need items >= negatives + per_user + 1"]),
         ("clips", {"frames": 1}, ["frames must be within 2..64"]),
         ("speech", {"seconds": 0.5}, ["seconds within 1.5..20"]),
-        ("qa", {"sample": 5}, ["unknown params sample", "known: samples, seed"]),
+        ("qa", {"sample": 5}, ["unknown params sample", "known: samples, length, seed"]),
     ],
 )
 def test_bad_parameters_are_one_clear_error_naming_the_dataset(source, params, words):
