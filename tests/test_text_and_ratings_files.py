@@ -55,6 +55,7 @@ def test_translation_and_classification_lines_with_a_vocabulary_file_and_unknown
     rows = [{"text": "big happy dog", "label": "positive"}, {"text": "small quiet cat", "label": "negative"}] * 3
     d = _load("jsonl", _jsonl(tmp_path, rows, "c.jsonl"), task="text_classification")
     assert d.num_classes == 2 and d.meta["classes"] == ["negative", "positive"] and d.x_eval.shape[1] == 10
+    assert d.task is None and d.meta["text_task"] == "text_classification"  # judged as classification (top-1)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +139,23 @@ def test_reviews_are_labelled_by_their_words_summed_polarity():
         total = sum(language.POLARITY.get(w, 0) for w in language.words_of(ids))
         assert label == int(np.sign(total)) + 1
     assert set(np.bincount(y, minlength=3) > 50) == {True}  # all three classes, none rare
+
+
+def test_a_jsonl_text_classification_file_runs_as_an_item_judged_by_top1(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("onnxruntime")
+    x, y = language.reviews(0, 400)
+    rows = [
+        {"text": " ".join(language.words_of(ids)), "label": language.SENTIMENTS[k]} for ids, k in zip(x, y, strict=True)
+    ]
+    _jsonl(Path(pytester.path), rows, "reviews.jsonl")
+    (Path(pytester.path) / "suite.yaml").write_text(
+        "suite: text\nversion: '1.0'\n"
+        "datasets:\n  reviews: {source: jsonl, path: reviews.jsonl, params: {task: text_classification}}\n"
+        "models:\n  sentiment: {zoo: encoder-reviews, dataset: reviews}\n"
+        "frameworks: [onnxruntime]\nquantizations: [fp32]\nparadigms: [single]\n"
+        "gates: {accuracy: '>= 0.9'}\nsettings: {latency_samples: 3, warmup: 1}\n"
+    )
+    r = pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((Path(pytester.path) / "run.json").read_text())["items"]
+    assert item["metrics"]["accuracy"] >= 0.9  # the shipped model reads the file's words as its own ids

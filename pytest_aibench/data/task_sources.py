@@ -83,7 +83,7 @@ class ClicksSource:
     needs_path = False
 
     def load(self, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        p = _int_params(spec, {"samples": 4000, "rows": 1000, "ctr": 0.25, "seed": 0})
+        p = _int_params(spec, {"samples": 4000, "rows": 300, "ctr": 0.25, "seed": 0})  # rows: dlrm-clicks's tables
         x, y = _generated(spec, clicks.generate, p["seed"], p["samples"], p["rows"], p["ctr"])
         meta = {"layout": "NC", "generator": "clicks", "num_classes": 2, "classes": ["no click", "click"]}
         return x, y, meta | {"tables": list(clicks.tables(p["rows"]))} | p

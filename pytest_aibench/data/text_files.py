@@ -103,7 +103,9 @@ class JsonlSource:
         vocab = read_vocab(vocab_path)
         lines = read_lines(path, keys)
         encode = _Encoder(path, vocab, length)
-        meta: dict[str, Any] = {"layout": "NT", "generator": "jsonl", "vocab_size": max(vocab.values()) + 1} | p
+        # the file's kind is recorded as ``text_task``: ``task`` in a source's meta names the task that judges it
+        meta: dict[str, Any] = {"layout": "NT", "generator": "jsonl", "vocab_size": max(vocab.values()) + 1}
+        meta |= {"text_task": p["task"], "length": length, "vocab": p["vocab"]}
         ids = np.arange(len(lines), dtype=np.int64)
         if p["task"] == "translation":
             x = np.stack([encode(no, "source", words(o["source"])) for no, o in lines])
