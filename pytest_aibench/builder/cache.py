@@ -220,6 +220,7 @@ def _card(
         "params": int(sum(p.numel() for p in model.parameters())),
         "flops": {str(shape[-1]): zoo.count_flops(model, (1, *shape))},
         **({"task": entry["task"]} if entry.get("task") else {}),
+        **({"decoder": model.describe()} if callable(getattr(model, "describe", None)) else {}),
         "published": {k: entry[k] for k in ("params", "macs", "source")},
         "input": {
             "name": "input",

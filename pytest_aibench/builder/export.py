@@ -16,6 +16,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.builder.recipes import Recipe
+from pytest_aibench.gen import onnx_export
 
 if TYPE_CHECKING:
     import torch
@@ -165,6 +166,8 @@ def torch_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str
 
 def _onnx_fp32(model: Any, recipe: Recipe, out: Path) -> Path:
     path = out / "model.onnx"
+    if not path.exists() and callable(getattr(model, "export_forward", None)):  # a decoder: its KV cache too
+        onnx_export.export_onnx(model, path)
     if not path.exists():
         axes = {0: "batch", 2: "height", 3: "width"} if recipe.resizable else {0: "batch"}
         with warnings.catch_warnings():  # the TorchScript exporter is deprecated, but fast and needs no onnxscript

@@ -172,5 +172,7 @@ DATASETS: Registry[DatasetSource] = Registry(
         "jsonl": "pytest_aibench.data.text_files:JsonlSource",
         "ratings_csv": "pytest_aibench.data.interaction_files:RatingsCsvSource",
         "wavs": "pytest_aibench.data.audio_files:WavsSource",
+        "prompts": "pytest_aibench.data.prompt_sources:PromptsSource",
+        "prompts_jsonl": "pytest_aibench.data.prompt_sources:PromptsJsonlSource",
     },
 )

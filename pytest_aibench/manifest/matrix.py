@@ -132,7 +132,7 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
     cases: list[Case] = []
     for combo, var in combos:
         axes = tuple([(n, combo[n]) for n in names])
-        pid = "-".join([token(n, v) for n, v in axes])
+        pid = "-".join([token(n, v) for n, v in axes if v is not None])  # no scenario: no token
         if suite.grid:
             pid += "-" + "-".join(
                 f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k]) for k in suite.grid[0] if k in var

@@ -225,6 +225,8 @@ def _axes(c: Checker, data: dict) -> list[tuple[str, tuple[Any, ...]]]:
         values = data.get(plural, DEFAULT_AXES.get(singular))
         if singular == "topology" and isinstance(values, dict):
             values = list(values)  # the axis is the topologies' names
+        if values is None and singular not in DEFAULT_AXES:
+            values = [None]  # an optional axis some models use: the others run without it (no scenario)
         if values is None:
             if not all(isinstance(m, dict) and m.get(plural) for m in models):
                 c.bad(

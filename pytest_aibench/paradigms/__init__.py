@@ -200,5 +200,10 @@ PARADIGMS: Registry[Paradigm] = Registry(
         "search": "pytest_aibench.paradigms.search:Search",
         "train_to_quality": "pytest_aibench.paradigms.train:TrainToQuality",
         "serve_trained": "pytest_aibench.paradigms.train:ServeTrained",
+        "generate": "pytest_aibench.paradigms.generate:Generate",
+        "llm_edge_only": "pytest_aibench.paradigms.llm_collab:LlmEdgeOnly",
+        "llm_cloud_only": "pytest_aibench.paradigms.llm_collab:LlmCloudOnly",
+        "llm_routing": "pytest_aibench.paradigms.llm_collab:LlmRouting",
+        "speculative_decoding": "pytest_aibench.paradigms.speculative:SpeculativeDecoding",
     },
 )

@@ -12,6 +12,7 @@ param                     used by                          called as
                           incremental_learning
 ``aggregation``           federated_learning, fcil         ``(updates, template) -> state dict``
 ``task_detection``        lifelong_learning                ``(x, knowledge_base, threshold) -> task or None``
+``router``                llm_routing                      ``(query, threshold) -> bool`` (True: to the cloud)
 ========================  ==============================  ====================================
 """
 
@@ -63,6 +64,24 @@ def fedavg_unweighted(updates: list[tuple[dict[str, Any], int]], template: dict[
     return fedavg([(sd, 1) for sd, _ in updates], template)
 
 
+def confidence_router(query: dict[str, Any], threshold: float) -> bool:
+    """To the cloud when the edge's least sure answer token has probability below ``threshold``."""
+    return float(query["min_confidence"]) < threshold
+
+
+def entropy_router(query: dict[str, Any], threshold: float) -> bool:
+    """To the cloud when the edge's answer tokens' mean entropy exceeds ``threshold`` nats."""
+    return float(query["mean_entropy"]) > threshold
+
+
+def length_router(query: dict[str, Any], threshold: float) -> bool:
+    """To the cloud when the prompt is longer than ``threshold`` tokens (decided before the edge runs)."""
+    return int(query["prompt_tokens"]) > threshold
+
+
+length_router.needs_edge_answer = False  # type: ignore[attr-defined]
+
+
 def nearest_task(x: np.ndarray, knowledge_base: Any, threshold: float) -> str | None:
     """The known task whose input signature is nearest the batch's; None (unseen) when even the nearest
     is farther than ``threshold`` (relative distance)."""
@@ -73,9 +92,15 @@ BUILT_IN: dict[str, dict[str, Any]] = {
     "hard_example_mining": {"confidence": confidence_mining, "entropy": entropy_mining},
     "aggregation": {"fedavg": fedavg, "fedavg_unweighted": fedavg_unweighted},
     "task_detection": {"similarity": nearest_task},
+    "router": {"confidence": confidence_router, "entropy": entropy_router, "length": length_router},
 }
 #: the param that names each stage's choice, and its default
-DEFAULTS = {"hard_example_mining": "confidence", "aggregation": "fedavg", "task_detection": "similarity"}
+DEFAULTS = {
+    "hard_example_mining": "confidence",
+    "aggregation": "fedavg",
+    "task_detection": "similarity",
+    "router": "confidence",
+}
 
 
 def _mining_checked(name: str, fn: Any) -> Any:
@@ -133,6 +158,20 @@ def _detection_checked(name: str, fn: Any) -> Any:
     return detect
 
 
+def _router_checked(name: str, fn: Any) -> Any:
+    def route(query: dict[str, Any], threshold: float) -> bool:
+        out = fn(query, threshold)
+        if not isinstance(out, (bool, np.bool_)):
+            raise ArtifactError(
+                f"stage router {name!r} returned {_what(out)}; expected True (send the query to the cloud) "
+                f"or False (the edge answers), given the query's {', '.join(sorted(query))}"
+            )
+        return bool(out)
+
+    route.needs_edge_answer = getattr(fn, "needs_edge_answer", True)  # type: ignore[attr-defined]
+    return route
+
+
 def _what(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
@@ -143,6 +182,7 @@ _CHECKS = {
     "hard_example_mining": _mining_checked,
     "aggregation": _aggregation_checked,
     "task_detection": _detection_checked,
+    "router": _router_checked,
 }
 
 

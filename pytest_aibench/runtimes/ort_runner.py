@@ -8,6 +8,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
+from pytest_aibench.gen import ort_decoder
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, output_indices, version_of
 from pytest_aibench.tasks import raw
 
@@ -61,6 +62,8 @@ class OrtRunner:
             "providers": sess.get_providers(),
             "version": version_of("onnxruntime"),
         }
+        if ort_decoder.is_decoder_graph(sess):  # past_key_values inputs: a decoder, driven token by token
+            return ort_decoder.OrtDecoderSession(sess, artifact, used)  # type: ignore[return-value]
         return OrtSession(sess, artifact, used)
 
 

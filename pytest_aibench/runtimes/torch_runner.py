@@ -12,6 +12,7 @@ import numpy as np
 from pytest_aibench import usercode
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
+from pytest_aibench.gen import decoding, torch_decoder
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 from pytest_aibench.zoo import build_module
 
@@ -177,6 +178,13 @@ class TorchSession:
         if isinstance(out, (tuple, list)):
             return out[output_index([str(i) for i in range(len(out))], wanted, where)]
         raise ArtifactError(f"{where}: the module returned {type(out).__name__}, expected a tensor of class scores")
+
+    def decoder(self) -> Any:
+        """The module driven token by token with its KV cache (a zoo decoder: family gpt or llama)."""
+        if not torch_decoder.is_decoder(self._module):
+            where = f"{self._artifact.path.name} (torch)"
+            return decoding.decoder_of(None, where)  # raises: no KV-cache interface
+        return torch_decoder.TorchDecoder(self._module, self._dtype)
 
     def close(self) -> None:
         self._module = None

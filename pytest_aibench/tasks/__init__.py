@@ -168,5 +168,6 @@ TASKS: Registry[Task] = Registry(
         "speech_recognition": "pytest_aibench.tasks.speech:SpeechRecognition",
         "translation": "pytest_aibench.tasks.text:Translation",
         "question_answering": "pytest_aibench.tasks.text:QuestionAnswering",
+        "generation": "pytest_aibench.tasks.generation:Generation",
     },
 )

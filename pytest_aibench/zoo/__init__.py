@@ -44,6 +44,10 @@ FAMILIES: Registry[Any] = Registry(
             )
         },
         "dlrm": "pytest_aibench.zoo.published_seq:dlrm",
+        # decoders with a KV cache (the generation task): GPT-2-style and Llama/Qwen-style
+        "gpt": "pytest_aibench.gen.arch:gpt",
+        "llama": "pytest_aibench.gen.arch:llama",
+        **{n: f"pytest_aibench.gen.published:{n}" for n in ("gpt2_124m", "qwen2_5_0_5b", "tinyllama_1_1b")},
         # the speech, language, recommendation and video benchmarks' networks at their published size
         **{
             name: f"pytest_aibench.zoo.published_seq:{fn}"

@@ -314,7 +314,8 @@ def seeded(model: Any, seed: int) -> Any:
                 m.bias.zero_()
             elif isinstance(m, nn.Linear):
                 m.weight.copy_(normal(m.weight.shape, 0.01))
-                m.bias.zero_()
+                if m.bias is not None:  # Llama's projections have none
+                    m.bias.zero_()
             elif isinstance(m, nn.Embedding):  # BERT's initialiser, which keeps every sum of embeddings small
                 m.weight.copy_(normal(m.weight.shape, 0.02))
             elif isinstance(m, nn.LSTM):  # torch's own range, U(-1/sqrt(hidden), 1/sqrt(hidden)), drawn by numpy
