@@ -162,3 +162,33 @@ def test_bad_generation_input_is_one_clear_error(pytester: pytest.Pytester) -> N
     assert "longer than the model's context of 64 positions" in out
     assert "no KV-cache interface" in out
     r.assert_outcomes(failed=2, errors=1, deselected=2)  # a bad dataset errors its items at setup
+
+
+def test_the_readme_own_decoder_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("onnxruntime")
+    import hashlib
+    import shutil
+
+    root = Path(pytester.path)
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    start = text.index("```yaml\n", text.index("Your own decoder:")) + len("```yaml\n")
+    shipped = Path(__file__).parent.parent / "fixtures" / "models" / "decoder-cloud" / "model.onnx"
+    shutil.copy(shipped, root / "decoder.onnx")  # an ONNX decoder with its cache, as a user would export one
+    sha = hashlib.sha256((root / "decoder.onnx").read_bytes()).hexdigest()
+    (root / "my-decoder.yaml").write_text(text[start : text.index("```", start)].replace("<sha256 of decoder.onnx>", sha))
+    r = pytester.runpytest("--aibench", "my-decoder.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((root / "run.json").read_text())["items"]
+    assert item["metrics"]["generation"]["exact_match"] > 0.8 and item["metrics"]["tpot"]["p50_ms"] > 0
+
+
+def test_a_paired_gate_compares_tpot_step_for_step_and_the_answers_exactly(pytester: pytest.Pytester) -> None:
+    _run(pytester, "-k", "cloud", "--aibench-save", "base").assert_outcomes(passed=1, deselected=1)
+    r = _run(pytester, "-k", "cloud", "--aibench-against", "base", "--aibench-fail-on", "latency.p50_ms:+50%")
+    r.assert_outcomes(passed=1, deselected=1)
+    (item,) = _items(pytester).values()
+    against = item["info"]["against"]
+    assert against["status"] == "compared" and against["reference_environment"]["timed"] == "one decode step (TPOT)"
+    verdicts = {v["metric"]: v for v in against["verdicts"]}
+    assert verdicts["latency.p50_ms"]["outcome"] in ("SAME", "FASTER", "SLOWER", "INCONCLUSIVE")
+    assert against["reference_accuracy"] == item["metrics"]["generation"]["exact_match"]  # the same answers

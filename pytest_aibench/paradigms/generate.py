@@ -100,6 +100,7 @@ def run_queries(ctx: ParadigmContext, dec: decoding.Decoder, x: np.ndarray, max_
 
 class Generate:
     name = "generate"
+    pairs = True  # one decode step is a call: --aibench-against pairs TPOT (pytest_aibench.gen.paired_side)
     provides = GENERATION
 
     @dataclass(frozen=True)

@@ -87,6 +87,7 @@ def prediction_hash(preds: np.ndarray) -> str:
 
 class SingleNode:
     name = "single"
+    pairs = True  # timed call by call: --aibench-against re-measures the reference beside it
     #: its figures are the metric groups' (accuracy, latency, throughput, ...): nothing of its own
     provides: dict[str, MetricInfo] = {}
 

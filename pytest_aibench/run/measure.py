@@ -180,7 +180,7 @@ def _against(
         against.source
         if against.artifact is None
         else f"the {plan.case.paradigm} paradigm is not timed call by call"
-        if plan.case.paradigm != "single"
+        if not getattr(PARADIGMS.get(plan.case.paradigm), "pairs", False)
         else "LoadGen scenarios drive their own timing"
         if plan.case.scenario
         else None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench import tasks
+from pytest_aibench.gen import paired_side
 from pytest_aibench.judge.compare import is_timing
 from pytest_aibench.judge.paired import (
     PairedVerdict,
@@ -252,15 +253,16 @@ def compare(
     lb = s.latency_batch
     inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(min(len(xa) // lb, INPUTS) or 1)]
 
-    def make_reference() -> LocalSide | Partner:
+    def make_reference() -> Any:
         if against.python:
             return Partner(against.python, plan, artifact, xa, inputs, s)
-        side = LocalSide(runner.prepare(artifact, plan.node, s), inputs)
-        side.session.infer(inputs[0])
-        return side
+        return _side(runner.prepare(artifact, plan.node, s))
 
-    def make_candidate() -> LocalSide:
-        side = LocalSide(runner.prepare(plan.artifact, plan.node, s), inputs)
+    def make_candidate() -> Any:
+        return _side(runner.prepare(plan.artifact, plan.node, s))
+
+    def _side(session: RunnerSession) -> Any:
+        side = paired_side.side_for(plan, session, inputs) or LocalSide(session, inputs)  # a decoder times TPOT
         side.session.infer(inputs[0])
         return side
 
