@@ -142,7 +142,7 @@ def _decoder_class() -> type:
         def step(self, ids: Any, past: list[tuple[Any, Any]] | None) -> tuple[Any, list[tuple[Any, Any]]]:
             """Logits of ``ids`` (batch, new) continuing ``past``, and the cache that now includes them."""
             ids = ids.long()
-            start = 0 if not past else int(past[0][0].shape[2])
+            start = 0 if not past else past[0][0].shape[2]  # no int(): ONNX tracing must keep it dynamic
             t = ids.shape[1]
             positions = torch.arange(start, start + t, device=ids.device)
             x = self.embed(ids)
