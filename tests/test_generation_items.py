@@ -175,7 +175,9 @@ def test_the_readme_own_decoder_example_runs_as_written(pytester: pytest.Pyteste
     shipped = Path(__file__).parent.parent / "fixtures" / "models" / "decoder-cloud" / "model.onnx"
     shutil.copy(shipped, root / "decoder.onnx")  # an ONNX decoder with its cache, as a user would export one
     sha = hashlib.sha256((root / "decoder.onnx").read_bytes()).hexdigest()
-    (root / "my-decoder.yaml").write_text(text[start : text.index("```", start)].replace("<sha256 of decoder.onnx>", sha))
+    (root / "my-decoder.yaml").write_text(
+        text[start : text.index("```", start)].replace("<sha256 of decoder.onnx>", sha)
+    )
     r = pytester.runpytest("--aibench", "my-decoder.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")
     r.assert_outcomes(passed=1)
     (item,) = json.loads((root / "run.json").read_text())["items"]

@@ -20,6 +20,7 @@ import numpy as np
 from pytest_aibench._lazy import lazy
 from pytest_aibench.data import prompts
 from pytest_aibench.gen import decoding
+from pytest_aibench.measure.loadgen import OFFLINE_MARGIN
 from pytest_aibench.measure.mlperf_log import parse_detail, results
 
 if TYPE_CHECKING:
@@ -105,8 +106,8 @@ def run(ctx: Any, dec: decoding.Decoder, rows: list[np.ndarray], scenario: str, 
         max_new: int, stop: int, limits: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     """Accuracy, then performance, in token-latency mode; the answers' texts and ``loadgen.*`` figures."""
     s = ctx.settings
-    one = decoding.greedy(dec, rows[0], max_new, stop)  # calibration: one query's service time
-    per_query_s = max(one.total_ns / 1e9, 1e-4)
+    warm = [decoding.greedy(dec, rows[i % len(rows)], max_new, stop) for i in range(4)]  # calibration, warm
+    per_query_s = max(float(np.median([g.total_ns for g in warm[1:]])) / 1e9, 1e-4)
     sut = TokenSUT(dec, rows, max_new, stop)
     lsut = lg.ConstructSUT(sut.issue, sut.flush)
     qsl = lg.ConstructQSL(len(rows), len(rows), lambda x: None, lambda x: None)
@@ -126,7 +127,7 @@ def run(ctx: Any, dec: decoding.Decoder, rows: list[np.ndarray], scenario: str, 
             if scenario == "Server":
                 ts.server_target_qps = float(limits.get("target_qps") or 0.5 / per_query_s)
             else:
-                ts.offline_expected_qps = 1.0 / per_query_s
+                ts.offline_expected_qps = OFFLINE_MARGIN / per_query_s  # one query sized to outlast min_duration
             used.update(scenario=scenario, ttft_latency_ns=ts.ttft_latency, tpot_latency_ns=ts.tpot_latency,
                         target_qps=ts.server_target_qps if scenario == "Server" else ts.offline_expected_qps,
                         min_duration_ms=ts.min_duration_ms, min_query_count=ts.min_query_count)  # fmt: skip

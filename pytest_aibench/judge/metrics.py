@@ -63,7 +63,9 @@ class Latency:
     provides |= {
         "latency.samples": MetricInfo("timed calls or LoadGen queries", None),
         "latency.batch": MetricInfo("samples per timed call or query", None),
-        "latency.measure": MetricInfo("call, query (LoadGen) or none: what the latency figures time", None),
+        "latency.measure": MetricInfo(
+            "call, query (LoadGen), token (a decode step) or none: what the latency figures time", None
+        ),
     }
 
     def compute(self, m: Measurement) -> dict[str, Any]:

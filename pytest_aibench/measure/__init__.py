@@ -11,6 +11,7 @@ LATENCY_MEASURES = {
     "query": "LoadGen's per-query latency, from when it scheduled a query to its last sample's completion "
     "(its own percentiles; raw samples from its trace)",
     "none": "no latency: MLPerf's offline scenario measures throughput only",
+    "token": "time per output token: one decode step of a generation (TPOT's samples)",
 }
 
 

@@ -110,7 +110,9 @@ def failed_criteria(detail: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{detail.get('effective_min_query_count')} required",
             )
         )
-    if detail.get("result_perf_constraints_met") is False:
+    if detail.get("result_perf_constraints_met") is False and detail.get("requested_use_token_latencies"):
+        out.append(("latency_constraint", _token_constraints(detail)))
+    elif detail.get("result_perf_constraints_met") is False:
         pct = float(detail.get("effective_target_latency_percentile") or 0.99)
         bound, seen = detail.get("effective_target_latency_ns"), _latency_at(detail, pct)
         over = detail.get("result_overlatency_query_count")
@@ -120,10 +122,26 @@ def failed_criteria(detail: dict[str, Any]) -> list[tuple[str, str]]:
             why += f" ({over} of {detail.get('result_query_count')} queries over it)"
         out.append(("latency_constraint", why))
     if detail.get("early_stopping_met") is False:
-        out.append(
-            ("early_stopping", "early stopping: " + (_bullets(detail.get("early_stopping_result")) or "not met"))
+        said = detail.get("early_stopping_result") or " ".join(
+            f"{k.upper()}: {_bullets(detail.get(f'early_stopping_{k}_result'))}"
+            for k in ("ttft", "tpot")
+            if detail.get(f"early_stopping_{k}_result")
         )
+        out.append(("early_stopping", "early stopping: " + (_bullets(said) or "not met")))
     return out
+
+
+def _token_constraints(detail: dict[str, Any]) -> str:
+    """Token-latency mode's constraints (MLPerf's LLM Server rules): TTFT and TPOT at the 99th percentile."""
+    parts = []
+    for what, key, bound in (
+        ("TTFT", "result_first_token_99.00_percentile_latency_ns", "requested_server_ttft_latency"),
+        ("TPOT", "result_time_per_output_token_99.00_percentile_ns", "requested_server_tpot_latency"),
+    ):
+        seen, limit = detail.get(key), detail.get(bound)
+        if isinstance(seen, (int, float)) and isinstance(limit, (int, float)):
+            parts.append(f"{what} p99 {_ms(seen)} {'over' if seen > limit else 'within'} the {_ms(limit)} bound")
+    return "token latency constraints: " + ("; ".join(parts) or "not met")
 
 
 def invalid_reason(detail: dict[str, Any]) -> str | None:

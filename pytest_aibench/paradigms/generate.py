@@ -128,6 +128,7 @@ class Generate:
             labels=np.asarray(y),
             scores=[g.text for g in gens],
             latency_ns=[s for g in gens for s in g.step_ns],
+            latency_measure="token",
             eval_wall_s=wall,
             eval_count=len(gens),
             peak_rss_mb=peak_rss_mb(),

@@ -12,6 +12,8 @@ def _what(measure: str, batch: object) -> str:
     samples = f"{n} sample{'s' if n != 1 else ''}"
     if measure == "query":
         return f"LoadGen's per-query latency, its own percentiles (queries of {samples})"
+    if measure == "token":
+        return "one decode step, an output token (TPOT's samples; TTFT and TPOT per query beside)"
     if measure == "none":
         return "none (MLPerf offline measures throughput only; see the MLPerf result column)"
     return f"time per timed call of {samples}"

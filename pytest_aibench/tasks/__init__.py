@@ -92,6 +92,7 @@ def finish(task_name: str, m: Measurement, dataset: Dataset, fp32_quality: float
     if m.accuracy_na:
         m.metrics["quality.na"] = m.accuracy_na
         m.predictions = None
+        m.info["task"] = {"name": task.name, "headline": task.headline, "judged": False}  # its own leaderboard
         return
     ids = np.asarray(m.labels)
     t0 = time.perf_counter()
