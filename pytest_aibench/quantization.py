@@ -19,6 +19,8 @@ FP16 = Quantization("fp16", 16)  # float16 weights (and activations where the ru
 BF16 = Quantization("bf16", 16)  # bfloat16 weights and activations
 INT8 = Quantization("int8", 8)  # full integer, calibrated on the train split
 INT8_DYNAMIC = Quantization("int8_dynamic", 8)  # int8 weights, activations quantized at run time
+INT8_WEIGHT = Quantization("int8_weight", 8)  # int8 weights dequantized in the kernel, float activations (LLMs)
+INT4_WEIGHT = Quantization("int4_weight", 4)  # 4-bit weights in blocks of 32, float activations (LLMs)
 
 
 QUANTIZATIONS: Registry[Quantization] = Registry(
@@ -30,5 +32,7 @@ QUANTIZATIONS: Registry[Quantization] = Registry(
         "bf16": "pytest_aibench.quantization:BF16",
         "int8": "pytest_aibench.quantization:INT8",
         "int8_dynamic": "pytest_aibench.quantization:INT8_DYNAMIC",
+        "int8_weight": "pytest_aibench.quantization:INT8_WEIGHT",
+        "int4_weight": "pytest_aibench.quantization:INT4_WEIGHT",
     },
 )

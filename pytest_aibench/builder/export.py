@@ -256,6 +256,18 @@ def onnx_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> d
     }
 
 
+@exporter("onnxruntime/int4_weight")
+def onnx_int4_weight(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
+    _require("onnx_ir", "onnx")
+    onnx_export.quantize_int4(_onnx_fp32(model, recipe, out), out / "model.int4_weight.onnx")
+    return {
+        "file": "model.int4_weight.onnx",
+        "format": "onnx",
+        "method": f"onnxruntime MatMulNBits quantizer: 4-bit symmetric weights in blocks of {onnx_export.INT4_BLOCK}",
+        "isa": floating("4-bit weights dequantized in the kernel, float activations"),
+    }
+
+
 @exporter("onnxruntime/fp16")
 def onnx_fp16(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     onnx = _require("onnx", "onnx")

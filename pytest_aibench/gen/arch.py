@@ -57,9 +57,7 @@ def llama(
 
 
 @lru_cache(maxsize=1)
-def _decoder_class() -> type:
-    F = torch.nn.functional
-
+def _rmsnorm() -> type:
     class RMSNorm(nn.Module):
         def __init__(self, width: int, eps: float = 1e-6) -> None:
             super().__init__()
@@ -67,6 +65,21 @@ def _decoder_class() -> type:
 
         def forward(self, x: Any) -> Any:
             return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+    return RMSNorm
+
+
+def _rotate(x: Any, cos: Any, sin: Any) -> Any:
+    """RoPE: each head's halves turned by their positions' angles."""
+    half = x.shape[-1] // 2
+    turned = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + turned * sin
+
+
+@lru_cache(maxsize=1)
+def _block() -> type:
+    F = torch.nn.functional
+    RMSNorm = _rmsnorm()
 
     class Block(nn.Module):
         def __init__(self, d: Any) -> None:
@@ -108,10 +121,12 @@ def _decoder_class() -> type:
             x = x + self.o(a.transpose(1, 2).reshape(b, t, -1))
             return x + self.mlp(self.norm2(x)), k, v
 
-    def _rotate(x: Any, cos: Any, sin: Any) -> Any:
-        half = x.shape[-1] // 2
-        turned = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-        return x * cos + turned * sin
+    return Block
+
+
+@lru_cache(maxsize=1)
+def _decoder_class() -> type:
+    Block, RMSNorm = _block(), _rmsnorm()
 
     class Decoder(nn.Module):
         def __init__(self, style: str, vocab: int, context: int, width: int, layers: int, heads: int,

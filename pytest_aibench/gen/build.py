@@ -84,18 +84,33 @@ def exact_match(dec: decoding.Decoder, x: np.ndarray, answers: list[str]) -> flo
     return float(np.mean(hits))
 
 
-def build(name: str, out: Path) -> dict[str, Any]:
+ORT_VARIANTS = (
+    ("onnxruntime/fp32", "model.onnx", "torch.onnx.export opset 17 with past key/values"),
+    ("onnxruntime/int8_dynamic", "model.int8_dynamic.onnx", "onnxruntime quantize_dynamic MatMul/Gemm, 7-bit weights"),
+    ("onnxruntime/int4_weight", "model.int4_weight.onnx", "onnxruntime MatMulNBits quantizer, 4-bit blocks of 32"),
+)
+
+
+def build(name: str, out: Path, keep_weights: bool = False) -> dict[str, Any]:
+    """Train (or, ``keep_weights``, load the folder's model.pt), export every variant, judge each, write
+    the card and SHA256SUMS."""
     family, config, steps, lr = DECODERS[name]
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"{name}: training {family} {config} for {steps} steps", flush=True)
-    model = train(family, config, steps, lr)
-    torch.save(model.state_dict(), folder / "model.pt")
-    onnx_export.export_onnx(model, folder / "model.onnx")
-    quantization.quantize_dynamic(
-        str(folder / "model.onnx"), str(folder / "model.int8_dynamic.onnx"), weight_type=quantization.QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Gemm"], reduce_range=True,
-    )  # fmt: skip
+    if keep_weights:
+        model = arch.gpt(**config) if family == "gpt" else arch.llama(**config)
+        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        model.eval()
+    else:
+        print(f"{name}: training {family} {config} for {steps} steps", flush=True)
+        model = train(family, config, steps, lr)
+        torch.save(model.state_dict(), folder / "model.pt")
+        onnx_export.export_onnx(model, folder / "model.onnx")
+        quantization.quantize_dynamic(
+            str(folder / "model.onnx"), str(folder / "model.int8_dynamic.onnx"),
+            weight_type=quantization.QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"], reduce_range=True,
+        )  # fmt: skip
+    onnx_export.quantize_int4(folder / "model.onnx", folder / "model.int4_weight.onnx")
     x, _, answers = prompts.generate(EVAL["params"]["seed"], EVAL["params"]["samples"])
 
     class _Artifact:  # what OrtDecoderSession reads of an artifact
@@ -110,14 +125,7 @@ def build(name: str, out: Path) -> dict[str, Any]:
         "method": "trained state dict",
         "accuracy": exact_match(dec, x, answers),
     }
-    for key, file, method in (
-        ("onnxruntime/fp32", "model.onnx", "torch.onnx.export opset 17 with past key/values"),
-        (
-            "onnxruntime/int8_dynamic",
-            "model.int8_dynamic.onnx",
-            "onnxruntime quantize_dynamic MatMul/Gemm, 7-bit weights",
-        ),
-    ):
+    for key, file, method in ORT_VARIANTS:
         sess = ort.InferenceSession(str(folder / file), providers=["CPUExecutionProvider"])
         dec = OrtDecoderSession(sess, _Artifact(folder / file), {}).decoder()
         variants[key] = {"file": file, "format": "onnx", "method": method, "accuracy": exact_match(dec, x, answers)}
@@ -146,10 +154,11 @@ def build(name: str, out: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pytest_aibench.gen.build", description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", default=list(DECODERS))
+    ap.add_argument("--keep-weights", action="store_true", help="re-derive the variants from the folder's model.pt")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "fixtures" / "models")
     args = ap.parse_args(argv)
     for name in args.names:
-        build(name, args.out)
+        build(name, args.out, args.keep_weights)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,3 +45,22 @@ def _export(module: Any, past: list[Any], past_names: list[str], out_names: list
         module, (torch.zeros(1, 2, dtype=torch.long), *past), str(path), input_names=["input_ids", *past_names],
         output_names=out_names, dynamic_axes=axes, opset_version=17, dynamo=False,
     )  # fmt: skip
+
+
+#: MatMulNBits' block: 32 weights share a scale (onnxruntime-genai's default for CPU int4)
+INT4_BLOCK = 32
+
+
+def quantize_int4(src: Path, dst: Path) -> None:
+    """``src``'s MatMul weights as 4-bit blocks (onnxruntime's MatMulNBits quantizer, symmetric): the
+    int4 weight-only format ONNX Runtime's CPU kernels run for LLMs."""
+    onnx = importlib.import_module("onnx")
+    nbits = importlib.import_module("onnxruntime.quantization.matmul_nbits_quantizer")
+    quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").level
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    try:
+        q = nbits.MatMulNBitsQuantizer(onnx.load(str(src)), block_size=INT4_BLOCK, is_symmetric=True)
+        q.process()
+        q.model.save_model_to_file(str(dst))
+    finally:
+        logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(quiet)

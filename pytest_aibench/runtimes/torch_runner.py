@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from pytest_aibench import usercode
 from pytest_aibench._lazy import lazy
-from pytest_aibench.errors import ArtifactError
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.gen import decoding, torch_decoder
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 from pytest_aibench.zoo import build_module
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_aibench.sim.node import Node
 
 #: quantizations made from the fp32 state dict at prepare time
-_DERIVED = ("bf16", "fp16", "int8_dynamic")
+_DERIVED = ("bf16", "fp16", "int8_dynamic", "int8_weight")
 
 
 def _from_factory(artifact: ModelArtifact) -> Any:
@@ -57,6 +58,20 @@ def _register_quantized_decomposed(torch: Any) -> None:
         importlib.import_module("torch.ao.quantization.fx._decomposed")
     except ImportError:
         pass
+
+
+def _int8_weight_only(module: Any) -> Any:
+    """Weight-only int8 (per-channel int8 weights, float activations): what LLM serving on CPUs runs."""
+    if importlib.util.find_spec("torchao") is None:
+        raise NotAvailable("int8_weight needs torchao: pip install 'pytest-aibench[torch]' (torchao==0.18.0)")
+    quiet = logging.getLogger("torchao").level
+    logging.getLogger("torchao").setLevel(logging.ERROR)  # its optional CUDA kernels fail to load on a CPU
+    try:
+        tq = importlib.import_module("torchao.quantization")
+    finally:
+        logging.getLogger("torchao").setLevel(quiet)
+    tq.quantize_(module, tq.Int8WeightOnlyConfig())
+    return module
 
 
 class TorchRunner:
@@ -115,6 +130,8 @@ class TorchRunner:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # torch.ao's deprecation notice, not the user's concern
                     module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+            elif artifact.quantization == "int8_weight":
+                module = _int8_weight_only(module)
         options = {
             "threads": threads,
             "interop_threads": torch.get_num_interop_threads(),
@@ -126,8 +143,11 @@ class TorchRunner:
             if artifact.format == "pt2" and artifact.quantization == "int8"
             else None,
             "version": version_of("torch"),
-            "quantized_by": "torch.ao quantize_dynamic (Linear)"
-            if artifact.quantization == "int8_dynamic" and artifact.derived
+            "quantized_by": {
+                "int8_dynamic": "torch.ao quantize_dynamic (Linear)",
+                "int8_weight": "torchao Int8WeightOnlyConfig (Linear)",
+            }.get(artifact.quantization)
+            if artifact.derived
             else None,
         }
         return TorchSession(module, dtype, artifact, options)
