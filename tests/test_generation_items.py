@@ -58,8 +58,17 @@ def _items(p: pytest.Pytester) -> dict[str, dict]:
 
 
 def test_generate_items_report_ttft_tpot_tokens_per_s_and_quality(pytester: pytest.Pytester) -> None:
-    r = _run(pytester, gates='gates:\n  generation.exact_match: ">= 0.5"\n  ttft.p99_ms: "<= 5000"\n')
+    r = _run(
+        pytester,
+        "--aibench-md", "m.md", "--aibench-csv", "r.csv", "--aibench-html", "r.html",
+        gates='gates:\n  generation.exact_match: ">= 0.5"\n  ttft.p99_ms: "<= 5000"\n',
+    )  # fmt: skip
     r.assert_outcomes(passed=2)
+    root = Path(pytester.path)
+    md, csv, html = ((root / f).read_text() for f in ("m.md", "r.csv", "r.html"))
+    assert "TTFT ms" in md and "TPOT ms" in md and "EM" in md  # the leaderboard's generation columns
+    assert "ttft.p99_ms" in csv and "tokens_per_s.total" in csv and "generation.exact_match" in csv
+    assert "TTFT ms" in html and "cloud[torch-fp32-generate-wan]" in html
     r.stdout.fnmatch_lines(["*TTFT ms*TPOT ms*tok/s*EM*ppl*", "*cloud[torch-fp32-generate-wan]*1.000*"])
     items = _items(pytester)
     edge, cloud = items["edge[torch-fp32-generate-wan]"]["metrics"], items["cloud[torch-fp32-generate-wan]"]["metrics"]

@@ -92,7 +92,7 @@ def test_all_problems_are_reported_together_with_lines_paths_and_suggestions(tmp
     assert lines == [
         f"  suite.yaml:6: models.tiny.datset: unknown key 'datset'; expected one of: {keys['model']}; "
         "did you mean 'dataset'?",
-        "  suite.yaml:8: quantizations.1: unknown quantization 'int9'; known: fp32, fp16, bf16, int8, int8_dynamic; "
+        "  suite.yaml:8: quantizations.1: unknown quantization 'int9'; known: fp32, fp16, bf16, int8, int8_dynamic, int8_weight, int4_weight; "
         "did you mean 'int8'?",
         '  suite.yaml:15: gates.accuracy: expected a comparison such as ">= 0.9" or "<= 20" (operators >= <= > < == !=), '
         "got '~ 0.9'",

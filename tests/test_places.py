@@ -30,14 +30,18 @@ LEARNING = [
     "train_to_quality",
     "serve_trained",
 ]
+GENERATION = ["generate", "llm_edge_only", "llm_routing", "speculative_decoding"]
 SUITE = f"""suite: places
 version: "1.0"
 datasets:
   digits: {{source: digits, split_seed: 0}}
+  problems: {{source: prompts, split_seed: 0, eval_fraction: 0.5, params: {{samples: 40, seed: 1}}}}
 models:
-  edge: {{zoo: tinycnn4-digits, frameworks: [onnxruntime], paradigms: [{", ".join(INFERENCE)}]}}
-  cloud: {{zoo: tinycnn-digits, frameworks: [onnxruntime], paradigms: [single]}}
-  learner: {{zoo: tinycnn4-digits, frameworks: [torch], paradigms: [{", ".join(LEARNING)}]}}
+  edge: {{zoo: tinycnn4-digits, dataset: digits, frameworks: [onnxruntime], paradigms: [{", ".join(INFERENCE)}]}}
+  cloud: {{zoo: tinycnn-digits, dataset: digits, frameworks: [onnxruntime], paradigms: [single]}}
+  learner: {{zoo: tinycnn4-digits, dataset: digits, frameworks: [torch], paradigms: [{", ".join(LEARNING)}]}}
+  dec_edge: {{zoo: decoder-edge, dataset: problems, frameworks: [onnxruntime], paradigms: [{", ".join(GENERATION)}]}}
+  dec_cloud: {{zoo: decoder-cloud, dataset: problems, frameworks: [onnxruntime], paradigms: [llm_cloud_only]}}
   gemm: {{kernel: {{op: gemm, shape: {{m: 64, n: 8, k: 64}}}}, frameworks: [numpy], paradigms: [kernel]}}
 frameworks: [onnxruntime]
 topologies:
@@ -53,6 +57,8 @@ params:
   search: {{widths: [4, 8], depths: [], epochs: [1], parallel: 2, max_trials: 2}}
   train_to_quality: {{target_accuracy: 0.5, max_epochs: 2, seeds: [0]}}
   serve_trained: {{target_accuracy: 0.5, max_epochs: 2}}
+  llm_routing: {{cloud_model: dec_cloud, threshold: 0.9}}
+  speculative_decoding: {{cloud_model: dec_cloud, draft_tokens: 3}}
 settings: {{warmup: 1, latency_samples: 10, eval_samples: 120}}
 metrics: [accuracy, latency, collaborative, training, kernel]
 """
@@ -85,6 +91,12 @@ STABLE = (
     "trial.mflops",
     "train.reached",
     "kernel.flops",
+    "generation.",
+    "cloud.",
+    "spec.acceptance_rate",
+    "spec.identical_to_cloud",
+    "spec.tokens_per_round",
+    "kv_cache.bytes",
 )
 
 
@@ -145,8 +157,9 @@ def test_every_metric_a_paradigm_records_is_declared_and_can_be_gated(runs: dict
     from pytest_aibench.core.metric import Catalogue
     from pytest_aibench.judge.metrics import METRICS
     from pytest_aibench.manifest.checker import parse_gate
+    from pytest_aibench.tasks import catalogue_entries
 
-    groups = [(g, METRICS.get(g).provides) for g in METRICS.names()]
+    groups = [(g, METRICS.get(g).provides) for g in METRICS.names()] + [("tasks", catalogue_entries())]
     undeclared: dict[str, list[str]] = {}
     for item in runs["here"].values():
         paradigm = item["axes"]["paradigm"]
@@ -163,7 +176,7 @@ def test_every_metric_a_paradigm_records_is_declared_and_can_be_gated(runs: dict
 
 
 def test_the_matrix_covers_every_registered_paradigm():
-    assert sorted(INFERENCE + LEARNING + ["kernel"]) == sorted(PARADIGMS.names())
+    assert sorted(INFERENCE + LEARNING + GENERATION + ["llm_cloud_only", "kernel"]) == sorted(PARADIGMS.names())
 
 
 @pytest.mark.parametrize("place", [p for p in PLACES if p != "here"])
