@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from pytest_aibench.core.metric import column, declare
-from pytest_aibench.tasks import shape_error
+from pytest_aibench.tasks import labelled, shape_error
 
 
-class Generation:
+class Generation(labelled.TextPredictions):
     name = "generation"
     headline = "generation.exact_match"
     needs = "targets.texts"
@@ -45,12 +45,3 @@ class Generation:
             "generation.exact_match": float(np.mean([p == t for p, t in zip(predictions, truth, strict=True)])),
             "generation.answers": len(truth),
         }
-
-    def empty(self, prediction: str) -> str:
-        return ""
-
-    def canonical(self, prediction: str) -> bytes:
-        return prediction.encode() + b"\x1e"
-
-    def confidence(self, prediction: str) -> float:
-        return 1.0

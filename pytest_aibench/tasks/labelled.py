@@ -31,3 +31,17 @@ def rounded(values: np.ndarray, decimals: int = 4) -> bytes:
 def want(where: str, task: str, raw: np.ndarray, ndim: int, width: int | None, expected: str, hint: str) -> None:
     if np.ndim(raw) != ndim or (width is not None and np.shape(raw)[-1] != width):
         raise shape_error(where, task, raw, expected, hint)
+
+
+class TextPredictions:
+    """What the rest of the house reads of a task whose predictions are strings (transcripts, translations,
+    answers): an unanswered sample's prediction, the exact bytes the prediction hash takes, a confidence."""
+
+    def empty(self, prediction: str) -> str:
+        return ""
+
+    def canonical(self, prediction: str) -> bytes:
+        return prediction.encode() + b"\x1e"
+
+    def confidence(self, prediction: str) -> float:
+        return 1.0

@@ -55,7 +55,7 @@ def greedy(logits: np.ndarray) -> str:
     return " ".join("".join(ALPHABET[i - 1] for i in best[keep]).split())
 
 
-class SpeechRecognition:
+class SpeechRecognition(labelled.TextPredictions):
     name = "speech_recognition"
     headline = "speech.wer"
     needs = "targets.texts"
@@ -96,15 +96,6 @@ class SpeechRecognition:
             "speech.sentence_accuracy": float(np.mean([t == h for t, h in zip(truth, hyp, strict=True)])),
             "speech.utterances": len(truth),
         } | _frontend(dataset)
-
-    def empty(self, prediction: str) -> str:
-        return ""
-
-    def canonical(self, prediction: str) -> bytes:
-        return prediction.encode() + b"\x1e"
-
-    def confidence(self, prediction: str) -> float:
-        return 1.0
 
     def train_targets(self, dataset: Any, config: dict[str, Any]) -> np.ndarray:
         texts = [dataset.targets.texts[int(i)] for i in dataset.y_train]

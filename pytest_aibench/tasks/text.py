@@ -36,7 +36,7 @@ def _texts(task: Any, dataset: Any, ids: np.ndarray) -> list[str]:
     return [texts[int(i)] for i in ids]
 
 
-class Translation:
+class Translation(labelled.TextPredictions):
     name = "translation"
     headline = "translation.bleu"
     needs = "targets.texts"
@@ -66,15 +66,6 @@ class Translation:
             "translation.sentences": len(refs),
         }
 
-    def empty(self, prediction: str) -> str:
-        return ""
-
-    def canonical(self, prediction: str) -> bytes:
-        return prediction.encode() + b"\x1e"
-
-    def confidence(self, prediction: str) -> float:
-        return 1.0
-
     def train_targets(self, dataset: Any, config: dict[str, Any]) -> np.ndarray:
         length = int(np.shape(dataset.x_train)[1])
         refs = [dataset.targets.texts[int(i)] for i in dataset.y_train]
@@ -100,7 +91,7 @@ def f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-class QuestionAnswering:
+class QuestionAnswering(labelled.TextPredictions):
     name = "question_answering"
     headline = "qa.f1"
     needs = "targets.texts"
@@ -132,15 +123,6 @@ class QuestionAnswering:
             "qa.exact_match": float(np.mean([normalize_answer(p) == normalize_answer(t) for p, t in pairs])),
             "qa.questions": len(pairs),
         }
-
-    def empty(self, prediction: str) -> str:
-        return ""
-
-    def canonical(self, prediction: str) -> bytes:
-        return prediction.encode() + b"\x1e"
-
-    def confidence(self, prediction: str) -> float:
-        return 1.0
 
     def train_targets(self, dataset: Any, config: dict[str, Any]) -> np.ndarray:
         return labelled.train_targets(dataset).astype(np.int64)
