@@ -137,6 +137,7 @@ def test_a_user_router_is_a_stage_and_a_bad_answer_is_one_clear_error(pytester: 
     r.stdout.fnmatch_lines(["*stage router 'myrouter:broken' returned str 'yes'; expected True*"])
 
 
+@pytest.mark.slow  # LoadGen runs / several paired session pairs
 def test_loadgen_token_latency_mode_reports_ttft_tpot_and_its_verdict(pytester: pytest.Pytester) -> None:
     pytest.importorskip("mlperf_loadgen")
     models = "  cloud_lg:\n    zoo: decoder-cloud\n    dataset: problems\n    scenarios: [server, offline]\n"
@@ -193,6 +194,7 @@ def test_the_readme_own_decoder_example_runs_as_written(pytester: pytest.Pyteste
     assert item["metrics"]["generation"]["exact_match"] > 0.8 and item["metrics"]["tpot"]["p50_ms"] > 0
 
 
+@pytest.mark.slow  # LoadGen runs / several paired session pairs
 def test_a_paired_gate_compares_tpot_step_for_step_and_the_answers_exactly(pytester: pytest.Pytester) -> None:
     _run(pytester, "-k", "cloud", "--aibench-save", "base").assert_outcomes(passed=1, deselected=1)
     r = _run(pytester, "-k", "cloud", "--aibench-against", "base", "--aibench-fail-on", "latency.p50_ms:+50%")

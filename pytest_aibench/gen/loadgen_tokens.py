@@ -43,6 +43,11 @@ TOKEN_KEYS = {
     "result_token_throughput_with_loadgen_overhead": "loadgen.tokens_per_s_with_overhead",
 }
 _NS = {"result_time_to_output_token_mean"}
+#: LoadGen's figures under the names the generate paradigm's own loop reports (gates read either run alike)
+AS_ITEM = {
+    **{f"loadgen.{w}_{q}_ms": f"{w}.{q}_ms" for w in ("ttft", "tpot") for q in ("mean", "p50", "p90", "p99")},
+    "loadgen.tokens_per_s": "tokens_per_s.total",
+}
 
 
 def token_results(detail: dict[str, Any], scenario: str) -> dict[str, Any]:

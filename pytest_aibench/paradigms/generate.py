@@ -165,8 +165,6 @@ class Generate:
         return Measurement(
             predictions=y, labels=y, scores=got["texts"], latency_measure="none", eval_count=len(rows),
             peak_rss_mb=peak_rss_mb(), loadgen=lgm, seed=ctx.seed,
-            metrics={k.replace("loadgen.", "").replace("_p", ".p").replace("_mean", ".mean"): v
-                     for k, v in lgm.items() if k.startswith(("loadgen.ttft", "loadgen.tpot"))}
-            | ({"tokens_per_s.total": lgm["loadgen.tokens_per_s"]} if "loadgen.tokens_per_s" in lgm else {}),
+            metrics={name: lgm[k] for k, name in loadgen_tokens.AS_ITEM.items() if k in lgm},
             info={"loadgen": {"settings": got["settings"], "logs": got["logs"], "mode": "token latencies"}},
         )  # fmt: skip
