@@ -85,9 +85,11 @@ def add_gate_options(group: Any) -> None:
     group.addoption(
         "--aibench-fail-on",
         metavar="RULES",
+        action="append",
         default=None,
         help="fail an item that regressed against the baseline or the reference, e.g. "
-        "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence)",
+        "'latency.p99:+10%%,accuracy:-0.005' (latency changes must also be borne out by the evidence); "
+        "repeatable: the rules of every use apply",
     )
 
 

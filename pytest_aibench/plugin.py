@@ -245,7 +245,9 @@ def _load_baseline(config: pytest.Config, st: State) -> None:
     try:
         # the catalogue imports every paradigm's declarations: only when there are rules to read
         st.rules = (
-            compare.parse_rules(opt.aibench_fail_on, catalogue.known_metric_names()) if opt.aibench_fail_on else []
+            compare.parse_rules(",".join(opt.aibench_fail_on), catalogue.known_metric_names())
+            if opt.aibench_fail_on
+            else []
         )
         if opt.aibench_compare:
             st.baseline = baseline.load_baseline(opt.aibench_compare, st.out, config.invocation_params.dir)

@@ -148,6 +148,8 @@ def test_qa_and_speech_items_pair_against_themselves_export_and_rerun_from_a_bun
         "base",
         "--aibench-fail-on",
         "speech.wer:+0",
+        "--aibench-fail-on",  # repeated: both uses' rules apply, each to the item whose task scores it
+        "qa.f1:-0,qa.exact_match:-0",
         "--aibench-md",
         "m.md",
         "--aibench-csv",
@@ -158,6 +160,14 @@ def test_qa_and_speech_items_pair_against_themselves_export_and_rerun_from_a_bun
     items = {i["id"].split("::")[1].split("[")[0]: i for i in json.loads((root / "run.json").read_text())["items"]}
     (verdict,) = [v for v in items["asr"]["info"]["against"]["verdicts"] if v["metric"] == "speech.wer"]
     assert verdict["outcome"] == "SAME", verdict  # the same split and model: identical transcripts
+    qa = {v["metric"]: v for v in items["qa"]["info"]["against"]["verdicts"]}
+    assert set(qa) == {"qa.f1", "qa.exact_match"}, qa  # not only the headline: every figure the task scores
+    for name, v in qa.items():
+        assert (
+            v["outcome"] == "SAME"
+            and v["reference_value"] == v["candidate_value"] == items["qa"]["metrics"]["qa"][name.split(".")[1]]
+        ), v
+    assert "1 not compared" not in r.stdout.str() and "0 REGRESSED, 2 SAME" in r.stdout.str()
     assert 0.65 <= items["qa"]["metrics"]["qa"]["f1"] <= 1 and items["asr"]["metrics"]["speech"]["wer"] <= 0.5
     md, csv = (root / "m.md").read_text(), (root / "r.csv").read_text()
     assert "F1" in md and "WER" in md and "qa.f1" in csv and "speech.wer" in csv

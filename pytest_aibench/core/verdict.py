@@ -23,6 +23,8 @@ class PairedVerdict:
     pairs: int
     seconds: float
     why: str = ""
+    reference_value: float | None = None  # a quality rule's figure on each side (same samples)
+    candidate_value: float | None = None
 
     def message(self) -> str:
         if self.ratio is None:

@@ -219,7 +219,17 @@ def judge_accuracy(rule: Rule, ref: float | None, cand: float | None) -> PairedV
     """Accuracy of both sides re-measured on the same data: compared exactly, by the rule's limit."""
     if ref is None or cand is None:
         return PairedVerdict(
-            str(rule), rule.metric, UNKNOWN, None, None, None, None, None, 0, 0.0, "accuracy not measured on both sides"
+            str(rule),
+            rule.metric,
+            UNKNOWN,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            0.0,
+            f"{rule.metric} not measured on both sides",
         )
     change = (cand / ref - 1.0) if rule.relative and ref else cand - ref
     worse = change > rule.limit if rule.worse_when_higher else change < rule.limit
@@ -236,6 +246,8 @@ def judge_accuracy(rule: Rule, ref: float | None, cand: float | None) -> PairedV
         0,
         0.0,
         f"reference {ref:.6g}, candidate {cand:.6g} on the same samples (change {change:+.6g}, limit {rule.limit:+g})",
+        ref,
+        cand,
     )
 
 

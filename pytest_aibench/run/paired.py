@@ -221,17 +221,22 @@ def _task(plan: Any) -> str:
     return getattr(plan, "task", "classification")
 
 
-def reference_quality(plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int) -> float:
-    """The reference side's quality on the very samples the candidate was judged on: top-1, or the task's
-    headline (its raw outputs decoded and scored here, as the candidate's were)."""
+def reference_quality(
+    plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int
+) -> dict[str, float]:
+    """The reference side's quality on the very samples the candidate was judged on: top-1, or every figure
+    its task scores (raw outputs decoded and scored here, as the candidate's were), so a paired rule on any
+    of them (``qa.exact_match``, not only the headline) is judged; ``accuracy`` names the headline."""
     if not tasks.is_dense(_task(plan)):
-        return float((side.predictions(xa, batch) == y).mean())
+        return {"accuracy": float((side.predictions(xa, batch) == y).mean())}
     task = tasks.task_of(_task(plan))
     if isinstance(side, LocalSide):
         raw = side.predictions(xa, batch, raw=True)
     else:  # a partner process: its job asked for raw outputs
         raw = side.predictions(xa, batch)
-    return float(task.score(task.decode(raw, y, dataset, tasks.input_hw(xa)), y, dataset)[task.headline])
+    scores = task.score(task.decode(raw, y, dataset, tasks.input_hw(xa)), y, dataset)
+    numbers = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {**numbers, "accuracy": numbers[task.headline]}
 
 
 def compare(
@@ -271,7 +276,7 @@ def compare(
     try:
         pairs.add(1 if against.python else max(1, s.paired_sessions), warm=False)  # a partner holds one session
         ref0 = pairs.pairs[0][0]
-        ref_accuracy = reference_quality(plan, ref0, xa, y, dataset, s.batch_size)
+        ref_quality = reference_quality(plan, ref0, xa, y, dataset, s.batch_size)
         cpus = _cpus(plan.node.threads)
         placement = (
             pinning.place_partner(cpus, pairs.cand_threads, ref0.pid)
@@ -280,7 +285,7 @@ def compare(
         )
         try:
             pairs.warm_up()  # on the CPUs the threads were just placed on
-            loop = _time(plan, against, pairs, result, ref_accuracy, progress)
+            loop = _time(plan, against, pairs, result, ref_quality, progress)
         finally:
             if placement is not None:
                 placement.restore()
@@ -295,7 +300,7 @@ def compare(
         result,
         against,
         loop,
-        ref_accuracy,
+        ref_quality["accuracy"],
         environment,
         placement.describe() if placement is not None else None,
         pairs.warm,
@@ -345,7 +350,7 @@ def _plan_budget(plan: Plan, against: Against, pairs: SessionPairs, timing: list
 
 
 def _time(
-    plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref_accuracy: float, progress: Any
+    plan: Plan, against: Against, pairs: SessionPairs, result: Result, ref_quality: dict[str, float], progress: Any
 ) -> Loop:
     """Rounds of interleaved pairs over every session pair until every latency rule is decided or the
     budget is spent."""
@@ -361,10 +366,12 @@ def _time(
     check_at = max(need, 1)
     with _quiet():  # the collector and tracers paused for the whole loop: one collection before, none between
         _rounds(plan, against, pairs, loop, rng, offsets, check_at, need)
-    quality = "accuracy" if not tasks.is_dense(_task(plan)) else tasks.task_of(_task(plan)).headline
-    accuracy = result.metrics.get(quality)  # a task's headline stands for accuracy in the rules
+    headline = "accuracy" if not tasks.is_dense(_task(plan)) else tasks.task_of(_task(plan)).headline
+    mine = {**result.metrics, "accuracy": result.metrics.get(headline)}  # the headline stands for accuracy
     loop.verdicts += [
-        judge_accuracy(rule, ref_accuracy, accuracy) for rule in against.rules if rule.metric in ("accuracy", quality)
+        judge_accuracy(rule, ref_quality[rule.metric], mine.get(rule.metric))
+        for rule in against.rules
+        if rule.metric in ref_quality
     ]
     for v in loop.verdicts:
         if v.outcome == "UNKNOWN" and v.ratio is not None:
