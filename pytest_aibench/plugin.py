@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from pytest_aibench.core.case import Case
     from pytest_aibench.judge import baseline, catalogue, compare
     from pytest_aibench.manifest import loader as manifest
-    from pytest_aibench.manifest import validate
+    from pytest_aibench.manifest import matrix
+    from pytest_aibench.measure import spin
     from pytest_aibench.report import journal
     from pytest_aibench.run import against, measure
 else:
@@ -58,7 +59,8 @@ else:
     manifest = lazy("pytest_aibench.manifest.loader")
     measure = lazy("pytest_aibench.run.measure")
     registry = lazy("pytest_aibench.registry")
-    validate = lazy("pytest_aibench.manifest.validate")
+    matrix = lazy("pytest_aibench.manifest.matrix")
+    spin = lazy("pytest_aibench.measure.spin")
 
 __all__ = [
     "aibench",
@@ -115,6 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = st
     if opt.aibench:
         _load_suites(config, st)
+        if not opt.collectonly:  # before any item imports torch: libgomp reads its wait policy once
+            spin.configure_openmp(_spin_settings(st))
     if resumed and opt.aibench_resume != "force":
         _same_configuration(header, st, out)
     _load_baseline(config, st)
@@ -291,6 +295,18 @@ def _new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def _spin_settings(st: State) -> list[tuple[bool | None, int | None]]:
+    """Each model's (spin_wait, threads) under the session's profile: torch's wait policy is one for all."""
+    seen: dict[tuple[Any, ...], tuple[bool | None, int | None]] = {}
+    for ls in st.suites.values():
+        for case in ls.cases:  # threads may be an axis or an include variable: each distinct setting once
+            key = (id(ls), case.model, *[kv for kv in case.axes + case.variables if kv[0] in ("threads", "spin_wait")])
+            if key not in seen:
+                s = case.settings(st.profile)
+                seen[key] = (s.spin_wait, s.threads)
+    return list(set(seen.values()))
+
+
 def _positional_manifests(config: pytest.Config) -> list[str]:
     """``pytest --aibench suites/aiia suites/edge-ai``: the paths typed after the first manifest that are
     manifests too (a YAML file with a top-level ``suite:``, or a folder holding some) join it; test files
@@ -336,13 +352,16 @@ def _load_suites(config: pytest.Config, st: State) -> None:
         defaults = {ls.suite.default_profile for ls in loaded}
         st.profile = defaults.pop() if len(defaults) == 1 else None
     tokens: dict[str, str] = {}
+    token_of = matrix.axis_token  # one lazy-module lookup, not one per item and axis
     for ls in loaded:
         st.suites[ls.suite.path.resolve()] = ls
         tokens.setdefault(ls.suite.name, "")
         for case in ls.cases:
             tokens.setdefault(case.model, f"aibench model {case.model}")
             for axis, value in case.axes:
-                tokens.setdefault(validate.value_token(axis, value), f"aibench {axis} = {value}")
+                token = token_of(axis, value)
+                if token not in tokens:
+                    tokens[token] = f"aibench {axis} = {value}"
     for token, text in tokens.items():
         if text:
             config.addinivalue_line("markers", f"{token}: {text}")

@@ -221,20 +221,14 @@ def _task(plan: Any) -> str:
     return getattr(plan, "task", "classification")
 
 
-def reference_quality(
-    plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int
-) -> dict[str, float]:
-    """The reference side's quality on the very samples the candidate was judged on: top-1, or every figure
-    its task scores (raw outputs decoded and scored here, as the candidate's were), so a paired rule on any
-    of them (``qa.exact_match``, not only the headline) is judged; ``accuracy`` names the headline."""
+def reference_quality(plan: Plan, side: Any, xa: np.ndarray, y: np.ndarray, dataset: Any, batch: int) -> dict:
+    """The reference side's quality on the samples the candidate was judged on: top-1, or every figure its
+    task scores (so a rule on ``qa.exact_match``, not only the headline, is judged); ``accuracy`` is the headline."""
     if not tasks.is_dense(_task(plan)):
         return {"accuracy": float((side.predictions(xa, batch) == y).mean())}
     task = tasks.task_of(_task(plan))
-    if isinstance(side, LocalSide):
-        raw = side.predictions(xa, batch, raw=True)
-    else:  # a partner process: its job asked for raw outputs
-        raw = side.predictions(xa, batch)
-    scores = task.score(task.decode(raw, y, dataset, tasks.input_hw(xa)), y, dataset)
+    raw = side.predictions(xa, batch, raw=True) if isinstance(side, LocalSide) else side.predictions(xa, batch)
+    scores = task.score(task.decode(raw, y, dataset, tasks.input_hw(xa)), y, dataset)  # a partner sends raw outputs
     numbers = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return {**numbers, "accuracy": numbers[task.headline]}
 

@@ -9,6 +9,7 @@ import numpy as np
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.gen import ort_decoder
+from pytest_aibench.measure import spin
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, output_indices, version_of
 from pytest_aibench.tasks import raw
 
@@ -45,8 +46,8 @@ class OrtRunner:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
-        if settings.spin_wait is not None:
-            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.spin_wait else "0")
+        policy = spin.decide(settings.spin_wait, threads)  # off where the pool would take every core
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if policy.spin else "0")
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
         try:
@@ -57,7 +58,7 @@ class OrtRunner:
             "threads": threads,
             "inter_op_threads": 1,
             "execution_mode": "sequential",
-            "spin_wait": True if settings.spin_wait is None else settings.spin_wait,
+            **policy.describe(),
             "graph_optimization_level": "ORT_ENABLE_ALL",
             "providers": sess.get_providers(),
             "version": version_of("onnxruntime"),

@@ -14,6 +14,7 @@ from pytest_aibench import usercode
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.gen import decoding, torch_decoder
+from pytest_aibench.measure import spin
 from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
 from pytest_aibench.zoo import build_module
 
@@ -139,6 +140,9 @@ class TorchRunner:
             "inference_mode": True,
             "dtype": str(dtype).replace("torch.", ""),
             "onednn": bool(torch.backends.mkldnn.is_available()),
+            # libgomp's pool waits as the session set it before torch loaded (measure.spin), for every item
+            "omp_wait_policy": spin.openmp_policy(),
+            "spin_wait": spin.openmp_policy() != "PASSIVE",
             "int8_kernels": "reference quantize/dequantize ops (eager)"
             if artifact.format == "pt2" and artifact.quantization == "int8"
             else None,

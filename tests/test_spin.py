@@ -1,0 +1,90 @@
+"""Idle runtime threads wait passively when the item's threads take every usable core (a spinning pool
+would starve the interpreter and any neighbour), spin where cores are left, and the manifest decides
+when it says so; ONNX Runtime sessions and the session's OpenMP policy follow, and results say why."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_aibench.core.model import ModelSpec, Settings
+from pytest_aibench.measure import spin
+from pytest_aibench.sim.node import Node, host_threads
+
+
+@pytest.mark.parametrize(
+    "setting, threads, cpus, workers, expected",
+    [
+        (None, 2, 2, 1, False),  # the pool takes both cores
+        (None, 1, 2, 1, True),  # a core left for everything else
+        (None, 1, 2, 2, False),  # two xdist workers of one thread each: both cores taken
+        (None, 4, 16, 2, True),
+        (None, 8, 16, 2, False),
+        (True, 2, 2, 1, True),  # a dedicated machine, said so in the manifest
+        (False, 1, 16, 1, False),
+    ],
+)
+def test_spinning_is_off_exactly_when_the_threads_take_every_usable_core(setting, threads, cpus, workers, expected):
+    policy = spin.decide(setting, threads, cpus, workers)
+    assert policy.spin is expected
+    assert ("manifest" in policy.why) is (setting is not None)
+
+
+def test_the_session_sets_openmp_passive_only_when_an_item_needs_it(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as before any item imported it
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "1")
+    cores = host_threads()
+    if cores > 1:
+        assert spin.configure_openmp([(None, 1)]).startswith("unset")  # a core is left: libgomp's default
+    assert spin.configure_openmp([(None, 1), (None, cores)]) == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stands
+    assert spin.configure_openmp([(None, cores)]) == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert spin.configure_openmp([(True, cores)]).startswith("unset")  # the manifest asked for spinning
+
+
+def test_onnxruntime_sessions_record_the_policy_they_ran_with():
+    pytest.importorskip("onnxruntime")
+    from pytest_aibench.artifact import resolve
+    from pytest_aibench.registry import RUNNERS
+
+    runner = RUNNERS.get("onnxruntime")
+    artifact = resolve(ModelSpec(name="tiny", dataset="digits", zoo="tinycnn-digits"), "onnxruntime", "fp32", runner)
+    cores = host_threads()
+    for settings, expected in ((Settings(), False), (Settings(spin_wait=True), True)):
+        session = runner.prepare(artifact, Node(threads=cores), settings)
+        try:
+            assert session.options["spin_wait"] is expected, session.options
+            assert session.options["spin_why"]
+        finally:
+            session.close()
+
+
+SUITE = """\
+suite: spin
+version: "1.0"
+datasets:
+  digits: {source: digits}
+models:
+  tiny: {zoo: tinycnn-digits}
+  dedicated: {zoo: tinycnn-digits, settings: {spin_wait: true}}
+frameworks: [onnxruntime]
+quantizations: [fp32]
+settings: {eval_samples: 64, latency_samples: 5, warmup: 1, threads: THREADS}
+"""
+
+
+def test_items_record_whether_their_threads_spun_and_why(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("onnxruntime")
+    (Path(pytester.path) / "suite.yaml").write_text(SUITE.replace("THREADS", str(host_threads())))
+    pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json").assert_outcomes(
+        passed=2
+    )
+    items = json.loads((Path(pytester.path) / "run.json").read_text())["items"]
+    spun = {i["id"].split("::")[1].split("[")[0]: json.dumps(i) for i in items}
+    assert '"spin_wait": false' in spun["tiny"] and "take all" in spun["tiny"]
+    assert '"spin_wait": true' in spun["dedicated"] and "set by the manifest" in spun["dedicated"]
