@@ -47,12 +47,16 @@ class SuiteModule(pytest.Module):
         by_model: dict[str, list[Case]] = {}
         for case in loaded.cases:
             by_model.setdefault(case.model, []).append(case)
-        marks: dict[str, pytest.MarkDecorator] = {}
+        marks: dict[str, pytest.MarkDecorator] = {}  # one decorator per token: items share a few values
 
-        def mark(token: str) -> pytest.MarkDecorator:
-            if token not in marks:
-                marks[token] = getattr(pytest.mark, token)
-            return marks[token]
+        def marks_of(case: Case) -> list[pytest.MarkDecorator]:
+            out = []
+            for token in marker_tokens(case):
+                mark = marks.get(token)
+                if mark is None:
+                    mark = marks[token] = getattr(pytest.mark, token)
+                out.append(mark)
+            return out
 
         for model, cases in by_model.items():
             spec = suite.models[model]
@@ -73,7 +77,7 @@ class SuiteModule(pytest.Module):
             cases = by_model[metafunc.function.__aibench_model__]
             metafunc.parametrize(
                 "aibench_case",
-                [pytest.param(c, id=c.param_id, marks=[mark(t) for t in marker_tokens(c)]) for c in cases],
+                [pytest.param(c, id=c.param_id, marks=marks_of(c)) for c in cases],
             )
 
         mod.pytest_generate_tests = pytest_generate_tests  # type: ignore[attr-defined]

@@ -120,15 +120,7 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
     """Cases with stable, unique ids (axis values, then grid point, then include variables)."""
     names = list(suite.axis_names)
     seen: set[str] = set()
-    tokens: dict[tuple[str, Any, type], str] = {}  # value_token is pure; 10k items share few values
-
-    def token(n: str, v: Any) -> str:
-        key = (n, v, type(v))
-        t = tokens.get(key)
-        if t is None:
-            t = tokens[key] = value_token(n, v)
-        return t
-
+    token = axis_token
     cases: list[Case] = []
     for combo, var in combos:
         axes = tuple([(n, combo[n]) for n in names])
@@ -155,6 +147,21 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
     return cases
 
 
+_TOKENS: dict[tuple[str, Any, type], str] = {}  # value_token is pure; 10k items share a few values
+
+
+def axis_token(axis: str, value: Any) -> str:
+    """:func:`value_token`, remembered: collection asks it for every item and axis."""
+    try:
+        key = (axis, value, type(value))
+        token = _TOKENS.get(key)
+    except TypeError:  # an unhashable value (a list axis): computed each time
+        return value_token(axis, value)
+    if token is None:
+        token = _TOKENS[key] = value_token(axis, value)
+    return token
+
+
 def marker_tokens(case: Case) -> list[str]:
     """Marker names an item carries: its model and each axis value."""
-    return [case.model] + [value_token(n, v) for n, v in case.axes]
+    return [case.model] + [axis_token(n, v) for n, v in case.axes]
