@@ -166,6 +166,7 @@ RUNNERS: Registry[Runner] = Registry(
         "torch": "pytest_aibench.runtimes.torch_runner:TorchRunner",
         "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
         "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
+        "openvino": "pytest_aibench.runtimes.openvino_runner:OpenVinoRunner",
         "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
     },
 )

@@ -1,0 +1,140 @@
+"""OpenVINO (CPU) runner: reads the zoo's ONNX artifacts directly, fp32 and the QDQ int8 files.
+
+OpenVINO turns an ONNX graph's QuantizeLinear/DequantizeLinear pairs into int8 kernels itself (its
+low-precision transformations), so the int8 variant is the same file ONNX Runtime times. Where the CPU
+has bf16 units (AVX-512 BF16, AMX), OpenVINO would by default run an fp32 model in bf16: the runner
+asks for f32 inference precision, so an fp32 item is fp32 on every CPU, and records what it asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_aibench._lazy import lazy
+from pytest_aibench.errors import ArtifactError
+from pytest_aibench.runtimes import adapt_input, check_shape, output_index, output_indices, version_of
+from pytest_aibench.tasks import raw
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+    from pytest_aibench.artifact import ModelArtifact
+    from pytest_aibench.core.model import Settings
+    from pytest_aibench.sim.node import Node
+else:
+    ov = lazy("openvino")
+
+
+class OpenVinoRunner:
+    name = "openvino"
+    module = "openvino"
+    package = "openvino"
+    install_hint = "pip install 'pytest-aibench[openvino]'"
+    formats = ("onnx",)
+
+    def derives(self, quantization: str, fmt: str) -> bool:
+        return False  # the int8 variant is the zoo's QDQ ONNX file, which OpenVINO lowers to int8 kernels
+
+    def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> OpenVinoSession:
+        threads = settings.threads or node.threads
+        if not artifact.path.is_file():
+            raise ArtifactError(f"model file {artifact.path} not found")
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",  # not bf16 behind an fp32 item's back on AMX/AVX-512 BF16 CPUs
+        }
+        core = ov.Core()
+        try:
+            model = core.read_model(str(artifact.path))
+            compiled = core.compile_model(model, "CPU", config)
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses of its own
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ArtifactError(f"OpenVINO cannot load {artifact.path}: {first}") from None
+        used = {
+            "threads": threads,
+            "device": "CPU",
+            "device_name": str(core.get_property("CPU", "FULL_DEVICE_NAME")),
+            "streams": 1,
+            "performance_hint": "LATENCY",
+            "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+            "weighted_ops": _weighted_ops(compiled),  # what ran in int8 (u8/i8) and what in f32: not assumed
+            "version": version_of("openvino"),
+        }
+        return OpenVinoSession(compiled, artifact, used)
+
+
+#: the execution graph's layers that carry weights
+_WEIGHTED = ("Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul")
+
+
+def _weighted_ops(compiled: Any) -> dict[str, int]:
+    """``{"Convolution u8": 3, ...}``: each weighted layer of the compiled graph by the precision it runs in."""
+    counts: dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        kind = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
+        if kind in _WEIGHTED:
+            key = f"{kind} {info['runtimePrecision'].astype(str) if 'runtimePrecision' in info else '?'}"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+class OpenVinoSession:
+    def __init__(self, compiled: Any, artifact: ModelArtifact, options: dict[str, Any]):
+        where = f"{artifact.path.name} (openvino)"
+        inputs = compiled.inputs
+        if len(inputs) != 1:
+            names = ", ".join(i.get_any_name() for i in inputs)
+            raise ArtifactError(f"{where}: the model has {len(inputs)} inputs ({names}); aibench feeds one batch")
+        inp = inputs[0]
+        shape = inp.get_partial_shape()
+        self._shape = [d.get_length() if d.is_static else None for d in shape]
+        self._dtype = np.dtype(inp.get_element_type().to_dtype())
+        out_names = [o.get_any_name() for o in compiled.outputs]
+        self._outs = output_indices(out_names, artifact.output, where)
+        one = None if isinstance(artifact.output, tuple) else artifact.output
+        self._out = self._outs[0] if self._outs else output_index(out_names, one, where)
+        self._out_names = [out_names[i] for i in self._outs] if self._outs else []
+        self._batch = self._shape[0] if self._shape and isinstance(self._shape[0], int) else None
+        self._artifact = artifact
+        self._compiled = compiled
+        self._request = compiled.create_infer_request()
+        self.options = {**options, "input": inp.get_any_name(), "output": out_names[self._out]}
+        if self._batch is not None:
+            self.options["fixed_batch"] = self._batch
+
+    def adapt(self, x: np.ndarray) -> np.ndarray:
+        out = adapt_input(x, "NCHW", self._artifact.input, self._dtype)
+        check_shape(out, self._shape, f"{self._artifact.model} (openvino)")
+        return out
+
+    def _run(self, batch: np.ndarray) -> Any:
+        request = self._request
+        request.infer({0: batch})
+        if self._outs:  # copies: the request's tensors are overwritten by the next call
+            return {
+                k: request.get_output_tensor(i).data.copy() for k, i in zip(self._out_names, self._outs, strict=True)
+            }
+        return request.get_output_tensor(self._out).data.copy()
+
+    def infer(self, batch: np.ndarray) -> Any:
+        if self._batch is None or len(batch) == self._batch:
+            return self._run(batch)
+        b = self._batch
+        outs = []
+        for i in range(0, len(batch), b):  # a fixed-batch model: chunks of its size, the last padded
+            chunk = batch[i : i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+            got = self._run(chunk)
+            outs.append({k: v[:n] for k, v in got.items()} if isinstance(got, dict) else got[:n])
+        return raw.concat(outs)
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
