@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from pytest_aibench.core.metric import declare
+from pytest_aibench.core.metric import column, declare
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.measure import Measurement
 from pytest_aibench.measure.host import HostLoad, busy_flag
@@ -29,7 +29,11 @@ class KernelBench:
         ("kernel.flops", "floating-point operations per call (from the shapes)", None),
         ("kernel.peak_gflops", "best fp32 GEMM rate measured on this machine in this run", None),
         ("kernel.fraction_of_peak", "kernel.gflops / kernel.peak_gflops", True, "1"),
+        ("kernel.bytes", "a collective's payload per call (fp32 elements x 4)", None, "B"),
+        ("kernel.algbw_gbs", "algorithm bandwidth at the median latency: bytes / time (nccl-tests)", True, "GB/s"),
+        ("kernel.busbw_gbs", "bus bandwidth: algbw x 2(ranks-1)/ranks, comparable across rank counts", True, "GB/s"),
     )
+    provides |= column(provides, {"kernel.gflops": ("GFLOP/s", "{:.1f}"), "kernel.busbw_gbs": ("bus GB/s", "{:.3f}")})
 
     def run(self, ctx: ParadigmContext) -> Measurement:
 
@@ -57,6 +61,18 @@ class KernelBench:
                 "peak": "best fp32 GEMM (numpy, torch; 1024^3) measured in this process",
             },
         )
+        payload = kernel.bytes_reduced()
+        if payload:  # a collective: bandwidth, as nccl-tests defines it, is its figure of merit (no FLOPs)
+            ranks = kernel.dims["ranks"]
+            algbw = payload / seconds / 1e9
+            m.metrics.update(
+                {
+                    "kernel.bytes": payload,
+                    "kernel.algbw_gbs": algbw,
+                    "kernel.busbw_gbs": algbw * 2 * (ranks - 1) / ranks,
+                }
+            )
+            return m
         m.metrics.update(
             {
                 "kernel.gflops": gflops,

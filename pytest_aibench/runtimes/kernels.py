@@ -17,6 +17,7 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import NotAvailable
+from pytest_aibench.runtimes import kernels_train
 
 if TYPE_CHECKING:
     import onnx
@@ -39,6 +40,9 @@ class Kernel:
 
     def flops(self) -> int:
         d = self.dims
+        if self.op in kernels_train.TRAIN_OPS:
+            conv = self.op.startswith("conv")
+            return kernels_train.flops(self.op, d, Kernel("conv", self.shape).flops() if conv else 0)
         if self.op == "gemm":
             return 2 * d["m"] * d["n"] * d["k"]
         if self.op == "conv":
@@ -53,19 +57,28 @@ class Kernel:
         stride, pad = d.get("stride", 1), d.get("pad", 0)
         return (d["h"] + 2 * pad - d["r"]) // stride + 1, (d["w"] + 2 * pad - d["s"]) // stride + 1
 
+    def bytes_reduced(self) -> int:
+        """The payload a collective reduces (fp32): an all-reduce's bandwidth is measured on it."""
+        return kernels_train.bytes_reduced(self.op, self.dims)
+
     def label(self) -> str:
         return "x".join(f"{k}{v}" for k, v in self.shape)
 
 
-REQUIRED = {"gemm": ("m", "n", "k"), "conv": ("n", "c", "h", "w", "k", "r", "s"), "lstm": ("t", "b", "i", "h")}
+REQUIRED = {
+    "gemm": ("m", "n", "k"),
+    "conv": ("n", "c", "h", "w", "k", "r", "s"),
+    "lstm": ("t", "b", "i", "h"),
+    **kernels_train.TRAIN_OPS,
+}
 DTYPES = {"fp32": np.float32, "fp16": np.float16}
 
 
 class KernelSession:
     """One kernel with its operands prepared; ``infer`` runs it once (its argument is ignored)."""
 
-    def __init__(self, kernel: Kernel, fn: Any, options: dict[str, Any]):
-        self.kernel, self._fn, self.options = kernel, fn, options
+    def __init__(self, kernel: Kernel, fn: Any, options: dict[str, Any], closer: Any = None):
+        self.kernel, self._fn, self.options, self._closer = kernel, fn, options, closer
 
     def adapt(self, x: Any) -> Any:
         return x
@@ -75,6 +88,9 @@ class KernelSession:
 
     def close(self) -> None:
         self._fn = None
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
 
 
 def _rng() -> np.random.Generator:
@@ -82,11 +98,20 @@ def _rng() -> np.random.Generator:
 
 
 def prepare(framework: str, kernel: Kernel, quantization: str, threads: int) -> KernelSession:
-    impl = {"numpy": _numpy, "torch": _torch, "onnxruntime": _ort}.get(framework)
-    if impl is None:
-        raise NotAvailable(f"{framework} has no kernel implementations")
-    fn, notes = impl(kernel, quantization, threads)
-    return KernelSession(kernel, fn, {"framework": framework, "precision": quantization, "threads": threads, **notes})
+    closer = None
+    if kernel.op in kernels_train.TRAIN_OPS:  # backward passes and collectives: torch's autograd and gloo
+        if framework != "torch":
+            raise NotAvailable(
+                f"{framework} has no {kernel.op} kernel here (DeepBench's backward and all-reduce run on torch)"
+            )
+        fn, notes, closer = kernels_train.prepare(kernel, quantization, threads)
+    else:
+        impl = {"numpy": _numpy, "torch": _torch, "onnxruntime": _ort}.get(framework)
+        if impl is None:
+            raise NotAvailable(f"{framework} has no kernel implementations")
+        fn, notes = impl(kernel, quantization, threads)
+    options = {"framework": framework, "precision": quantization, "threads": threads, **notes}
+    return KernelSession(kernel, fn, options, closer)
 
 
 def _unsupported(framework: str, kernel: Kernel, quantization: str) -> NotAvailable:
