@@ -10,7 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pytest_aibench.builder import build, count_flops  # noqa: E402
-from pytest_aibench.builder.export import unfoldable_batchnorm_to_affine  # noqa: E402
+from pytest_aibench.builder.export import (  # noqa: E402
+    ExportSkipped,
+    require_integer_weights,
+    unfoldable_batchnorm_to_affine,
+)
 from pytest_aibench.builder.recipes import RECIPES  # noqa: E402
 from pytest_aibench.files import recorded_sums, sha256_file  # noqa: E402
 from pytest_aibench.zoo import build_module  # noqa: E402
@@ -95,6 +99,23 @@ def test_shipped_artifacts_match_their_checksums_and_cards(name):
             == sums[card.data[extra]["file"]]
         ), extra
     assert card.data["params"] > 0 and card.data["mflops"] > 0 and card.data["tools"]["torch"]
+
+
+def test_a_litert_int8_file_whose_weighted_ops_kept_float_weights_is_not_shipped(tmp_path):
+    """ai-edge-quantizer leaves ops without an integer kernel (CONV_3D) in float: such a file is refused
+    and removed; real int8 files pass, and so does an operand another op computes (DLRM's interaction
+    is a FULLY_CONNECTED whose second input is an activation, not a weight)."""
+    pytest.importorskip("ai_edge_litert")
+    import shutil
+
+    for name in ("tinycnn-digits/model.int8.tflite", "dlrm-clicks/model.int8_dynamic.tflite"):
+        shutil.copy(MODELS / name, tmp_path / "ok.tflite")
+        require_integer_weights(tmp_path / "ok.tflite", "int8")
+    floating = tmp_path / "model.int8.tflite"
+    shutil.copy(MODELS / "tinycnn-digits/model.tflite", floating)  # every convolution float: as CONV_3D is
+    with pytest.raises(ExportSkipped, match=r"left \d+ of \d+ weighted ops in float32 \(.*CONV_2D"):
+        require_integer_weights(floating, "full-integer int8")
+    assert not floating.exists()
 
 
 def test_zoo_stays_well_under_50_mb():

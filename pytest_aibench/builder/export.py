@@ -348,9 +348,37 @@ def _quantize_tflite(model: Any, recipe: Recipe, x: np.ndarray, out: Path, name:
     return path
 
 
+#: the ops that carry the weights: a quantized model whose weights stay float in any of them is not the
+#: variant it is named after (TFLite has no integer CONV_3D, so ai-edge-quantizer leaves it float)
+_WEIGHTED_OPS = ("CONV_2D", "CONV_3D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+
+
+def require_integer_weights(path: Path, what: str) -> None:
+    """Refuse a "quantized" file whose weighted ops kept float weights: shipped as int8, it would time
+    float kernels between quantize/dequantize pairs and call that int8."""
+    interpreter = _require("ai_edge_litert.interpreter", "litert")
+    it = interpreter.Interpreter(model_path=str(path))
+    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    made = {i for op in ops for i in op["outputs"]} | {d["index"] for d in it.get_input_details()}
+    # a weight is a constant tensor; an operand another op computes (an interaction's batched product) is not
+    weighted = [op for op in ops if op["op_name"] in _WEIGHTED_OPS and len(op["inputs"]) > 1]
+    weighted = [op for op in weighted if op["inputs"][1] not in made]
+    left = [op["op_name"] for op in weighted if dtypes.get(op["inputs"][1]) == np.float32]
+    floating_ops = sorted(set(left))
+    if floating_ops:
+        count = len(left)
+        path.unlink()
+        raise ExportSkipped(
+            f"ai-edge-quantizer left {count} of {len(weighted)} weighted ops in float32 ({', '.join(floating_ops)}: "
+            f"LiteRT has no integer kernel for them), so the file is not {what}: not shipped"
+        )
+
+
 @exporter("litert/int8_dynamic")
 def litert_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8_dynamic.tflite", "dynamic")
+    require_integer_weights(path, "dynamic-range int8")
     return {
         "file": path.name,
         "format": "tflite",
@@ -362,6 +390,7 @@ def litert_int8_dynamic(model: Any, recipe: Recipe, x: np.ndarray, out: Path) ->
 @exporter("litert/int8")
 def litert_int8(model: Any, recipe: Recipe, x: np.ndarray, out: Path) -> dict[str, Any]:
     path = _quantize_tflite(model, recipe, x, out, "model.int8.tflite", "static")
+    require_integer_weights(path, "full-integer int8")
     return {
         "file": path.name,
         "format": "tflite",
