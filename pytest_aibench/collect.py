@@ -7,19 +7,24 @@ xdist all work as for hand-written tests. Collection builds no model and loads n
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aibench._lazy import lazy
 from pytest_aibench.core.case import Case
-from pytest_aibench.item import run_item
 from pytest_aibench.manifest.matrix import marker_tokens
 from pytest_aibench.state import state
+
+if TYPE_CHECKING:
+    from pytest_aibench import item
+else:
+    item = lazy("pytest_aibench.item")  # what runs an item (paradigms, runners): not needed to collect one
 
 
 def _model_function(model: str, module_name: str, doc: str, path: str, line: int | None) -> Any:
     def run(aibench_plan: Any, aibench_place: Any, request: pytest.FixtureRequest) -> None:
-        run_item(aibench_plan, aibench_place, request.node)
+        item.run_item(aibench_plan, aibench_place, request.node)
 
     # pytest locates a test by its function's code (``reportinfo`` -> ``getfslineno``): point it at the
     # model's line in the manifest, so JUnit's file/line, ``--co`` and IDEs name the manifest, not this file

@@ -23,8 +23,6 @@ from pytest_aibench.errors import NotAvailable
 
 if TYPE_CHECKING:
     import torch
-
-    from pytest_aibench.runtimes.kernels import Kernel
 else:
     torch = lazy("torch")
 
@@ -55,8 +53,9 @@ def bytes_reduced(op: str, d: dict[str, int]) -> int:
     return 4 * d["n"] if op == "allreduce" else 0
 
 
-def prepare(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any], Any]:
-    """(the timed call, what to record, what closes it: the all-reduce's helpers, or None)."""
+def prepare(k: Any, q: str, threads: int) -> tuple[Any, dict[str, Any], Any]:
+    """(the timed call, what to record, what closes it: the all-reduce's helpers, or None) for ``k``, a
+    :class:`~pytest_aibench.runtimes.kernels.Kernel` (not imported: that module imports this one)."""
     if q != "fp32":
         raise NotAvailable(f"torch {k.op} is measured in fp32 only (DeepBench's training precision here)")
     torch.set_num_threads(threads)
@@ -69,7 +68,7 @@ def prepare(k: Kernel, q: str, threads: int) -> tuple[Any, dict[str, Any], Any]:
     return (*_rnn(k.op, d, g), None)
 
 
-def _conv_backward(k: Kernel, d: dict[str, int], g: Any) -> tuple[Any, dict[str, Any]]:
+def _conv_backward(k: Any, d: dict[str, int], g: Any) -> tuple[Any, dict[str, Any]]:
     x = torch.rand((d["n"], d["c"], d["h"], d["w"]), generator=g)
     w = torch.rand((d["k"], d["c"], d["r"], d["s"]), generator=g)
     p, q = k.out_hw()
