@@ -81,9 +81,9 @@ settings: {eval_samples: 64, latency_samples: 5, warmup: 1, threads: THREADS}
 def test_items_record_whether_their_threads_spun_and_why(pytester: pytest.Pytester) -> None:
     pytest.importorskip("onnxruntime")
     (Path(pytester.path) / "suite.yaml").write_text(SUITE.replace("THREADS", str(host_threads())))
-    pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json").assert_outcomes(
-        passed=2
-    )
+    pytester.runpytest(
+        "--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json"
+    ).assert_outcomes(passed=2)
     items = json.loads((Path(pytester.path) / "run.json").read_text())["items"]
     spun = {i["id"].split("::")[1].split("[")[0]: json.dumps(i) for i in items}
     assert '"spin_wait": false' in spun["tiny"] and "take all" in spun["tiny"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from pytest_aibench.errors import ArtifactError
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.registry import Registry
 from pytest_aibench.versions import version_of  # noqa: F401 - re-exported
 
@@ -77,6 +77,26 @@ class Runner(Protocol):
         """Whether prepare() can make ``quantization`` from an fp32 artifact of ``fmt``."""
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> RunnerSession: ...
+
+
+#: device kinds a runner may be asked for (``device: cuda:1``); any other ``device`` names a resource a
+#: cluster worker offers (--aibench-dispatch) and the item runs on that worker's CPU
+ACCELERATORS = ("cpu", "cuda", "gpu", "npu")
+
+
+def accelerator(device: str | None) -> tuple[str, int]:
+    """``device:`` as (kind, index): ``None``/``"cpu"`` -> ("cpu", 0), ``"cuda:1"`` -> ("cuda", 1)."""
+    kind, _, index = (device or "cpu").lower().partition(":")
+    if kind not in ACCELERATORS:
+        return "cpu", 0
+    if index and not index.isdigit():
+        raise ArtifactError(f"device {device!r}: expected {kind} or {kind}:N (a device index), e.g. {kind}:0")
+    return kind, int(index or 0)
+
+
+def no_device(runtime: str, device: str | None, why: str) -> NotAvailable:
+    """The item asked for a device this runtime or this machine lacks: a skip that says which and why."""
+    return NotAvailable(f"device {device!r} on {runtime}: {why}")
 
 
 def missing(runner: Runner) -> str | None:

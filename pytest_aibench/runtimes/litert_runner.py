@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import adapt_input, check_shape, output_index, version_of
+from pytest_aibench.runtimes import accelerator, adapt_input, check_shape, no_device, output_index, version_of
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -44,6 +44,10 @@ class LiteRTRunner:
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> LiteRTSession:
 
+        if accelerator(settings.device)[0] != "cpu":
+            raise no_device(
+                "litert", settings.device, "this runner runs LiteRT's CPU path (XNNPACK); no GPU/NPU delegate"
+            )
         interpreter_class, dist = _interpreter_class()
         threads = settings.threads or node.threads
         if not artifact.path.is_file():
@@ -57,6 +61,7 @@ class LiteRTRunner:
         used = {
             "threads": threads,
             "delegate": "XNNPACK (interpreter default)",
+            "device": "cpu",
             "interpreter": dist,
             "version": version_of(dist),
         }

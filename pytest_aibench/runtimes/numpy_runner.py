@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pytest_aibench.runtimes import accelerator, no_device
 from pytest_aibench.runtimes.kernels import prepare
 
 if TYPE_CHECKING:
@@ -23,5 +24,6 @@ class NumpyRunner:
         return False
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> Any:
-
+        if accelerator(settings.device)[0] != "cpu":
+            raise no_device("numpy", settings.device, "numpy computes on the CPU")
         return prepare("numpy", artifact.kernel, artifact.quantization, settings.threads or node.threads)

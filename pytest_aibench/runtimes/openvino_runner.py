@@ -14,7 +14,15 @@ import numpy as np
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import adapt_input, check_shape, output_index, output_indices, version_of
+from pytest_aibench.runtimes import (
+    accelerator,
+    adapt_input,
+    check_shape,
+    no_device,
+    output_index,
+    output_indices,
+    version_of,
+)
 from pytest_aibench.tasks import raw
 
 if TYPE_CHECKING:
@@ -41,23 +49,24 @@ class OpenVinoRunner:
         threads = settings.threads or node.threads
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
+        core = ov.Core()
+        target = _target(core, settings.device)
         config = {
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32",  # not bf16 behind an fp32 item's back on AMX/AVX-512 BF16 CPUs
         }
-        core = ov.Core()
         try:
             model = core.read_model(str(artifact.path))
-            compiled = core.compile_model(model, "CPU", config)
+            compiled = core.compile_model(model, target, config if target == "CPU" else {})
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses of its own
             first = (str(exc).strip().splitlines() or [""])[0]
             raise ArtifactError(f"OpenVINO cannot load {artifact.path}: {first}") from None
         used = {
             "threads": threads,
-            "device": "CPU",
-            "device_name": str(core.get_property("CPU", "FULL_DEVICE_NAME")),
+            "device": target,
+            "device_name": str(core.get_property(target, "FULL_DEVICE_NAME")),
             "streams": 1,
             "performance_hint": "LATENCY",
             "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
@@ -65,6 +74,21 @@ class OpenVinoRunner:
             "version": version_of("openvino"),
         }
         return OpenVinoSession(compiled, artifact, used)
+
+
+def _target(core: Any, spec: str | None) -> str:
+    """OpenVINO's device name for ``device:`` (cpu -> CPU, gpu:1 -> GPU.1, npu -> NPU), checked here."""
+    kind, index = accelerator(spec)
+    if kind == "cuda":
+        raise no_device("openvino", spec, "OpenVINO drives Intel CPUs, GPUs and NPUs (device: gpu or npu), not CUDA")
+    name = kind.upper() + (f".{index}" if kind == "gpu" and index else "")
+    if (
+        kind != "cpu"
+        and name not in core.available_devices
+        and not (name == "GPU" and "GPU.0" in core.available_devices)
+    ):
+        raise no_device("openvino", spec, f"OpenVINO here offers {', '.join(core.available_devices)}")
+    return name
 
 
 #: the execution graph's layers that carry weights

@@ -10,7 +10,16 @@ from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.gen import ort_decoder
 from pytest_aibench.measure import spin
-from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, output_indices, version_of
+from pytest_aibench.runtimes import (
+    accelerator,
+    adapt_input,
+    check_shape,
+    kernels,
+    no_device,
+    output_index,
+    output_indices,
+    version_of,
+)
 from pytest_aibench.tasks import raw
 
 if TYPE_CHECKING:
@@ -38,6 +47,7 @@ class OrtRunner:
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> OrtSession:
         threads = settings.threads or node.threads
+        providers, device = _providers(settings.device, artifact.format == "kernel")
         if artifact.format == "kernel":
             return kernels.prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         so = ort.SessionOptions()
@@ -51,9 +61,11 @@ class OrtRunner:
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
         try:
-            sess = ort.InferenceSession(str(artifact.path), so, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(str(artifact.path), so, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {artifact.path}: {exc}".strip()) from None
+        if device != "cpu" and sess.get_providers()[0] != "CUDAExecutionProvider":  # ORT falls back silently
+            raise no_device("onnxruntime", settings.device, f"the CUDA provider did not load: {sess.get_providers()}")
         used = {
             "threads": threads,
             "inter_op_threads": 1,
@@ -61,11 +73,30 @@ class OrtRunner:
             **policy.describe(),
             "graph_optimization_level": "ORT_ENABLE_ALL",
             "providers": sess.get_providers(),
+            "device": device,
             "version": version_of("onnxruntime"),
         }
         if ort_decoder.is_decoder_graph(sess):  # past_key_values inputs: a decoder, driven token by token
             return ort_decoder.OrtDecoderSession(sess, artifact, used)  # type: ignore[return-value]
         return OrtSession(sess, artifact, used)
+
+
+def _providers(spec: str | None, kernel: bool) -> tuple[list[Any], str]:
+    """The execution providers for ``device:`` (CUDA first, the CPU for what it lacks), checked here."""
+    kind, index = accelerator(spec)
+    if kind == "cpu":
+        return ["CPUExecutionProvider"], "cpu"
+    available = ort.get_available_providers()
+    if kind != "cuda" or kernel:
+        raise no_device("onnxruntime", spec, "this runner drives the CPU and CUDA (kernels: the CPU)")
+    if "CUDAExecutionProvider" not in available:
+        raise no_device(
+            "onnxruntime",
+            spec,
+            f"onnxruntime {version_of('onnxruntime')} here offers {', '.join(available)} "
+            "(the CUDA provider comes with onnxruntime-gpu and a GPU)",
+        )
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"], f"cuda:{index}"
 
 
 class OrtSession:

@@ -15,7 +15,15 @@ from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.gen import decoding, torch_decoder
 from pytest_aibench.measure import spin
-from pytest_aibench.runtimes import adapt_input, check_shape, kernels, output_index, version_of
+from pytest_aibench.runtimes import (
+    accelerator,
+    adapt_input,
+    check_shape,
+    kernels,
+    no_device,
+    output_index,
+    version_of,
+)
 from pytest_aibench.zoo import build_module
 
 if TYPE_CHECKING:
@@ -87,6 +95,7 @@ class TorchRunner:
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> TorchSession:
         threads = settings.threads or node.threads
+        device = _device(settings.device, artifact.format == "kernel")  # before loading: a cheap, clear skip
         if artifact.format == "kernel":
             return kernels.prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         torch.set_num_threads(threads)
@@ -154,14 +163,37 @@ class TorchRunner:
             if artifact.derived
             else None,
         }
-        return TorchSession(module, dtype, artifact, options)
+        if device is not None:
+            module = module.to(device)
+            options |= {"device": device, "device_name": torch.cuda.get_device_name(device), "cuda": torch.version.cuda}
+        else:
+            options["device"] = "cpu"
+        return TorchSession(module, dtype, artifact, options, device)
+
+
+def _device(spec: str | None, kernel: bool) -> str | None:
+    """The CUDA device an item asked for (``device: cuda:1``), checked here; None: the CPU."""
+    kind, index = accelerator(spec)
+    if kind == "cpu":
+        return None
+    if kind != "cuda" or kernel:
+        raise no_device("torch", spec, "this runner drives the CPU and CUDA devices (kernels: the CPU)")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise no_device("torch", spec, f"torch {torch.__version__} ({build}) sees no CUDA device here")
+    if index >= torch.cuda.device_count():
+        raise no_device("torch", spec, f"this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return f"cuda:{index}"
 
 
 class TorchSession:
-    def __init__(self, module: Any, dtype: Any, artifact: ModelArtifact, options: dict[str, Any]):
+    def __init__(
+        self, module: Any, dtype: Any, artifact: ModelArtifact, options: dict[str, Any], device: str | None = None
+    ):
         self._torch = torch
         self._module = module
         self._dtype = dtype
+        self._device = device  # None: the CPU; results are copied back (which waits for the GPU's work)
         self._artifact = artifact
         self.options = options
 
@@ -172,7 +204,7 @@ class TorchSession:
 
     def replace_module(self, module: Any) -> None:
         """Serve ``module`` from now on (weights trained in the same run), with this session's settings."""
-        self._module = module.eval()
+        self._module = module.eval() if self._device is None else module.eval().to(self._device)
 
     def adapt(self, x: np.ndarray) -> np.ndarray:
         out = adapt_input(x, "NCHW", self._artifact.input)
@@ -184,14 +216,16 @@ class TorchSession:
         torch = self._torch
         with torch.inference_mode():
             t = torch.from_numpy(batch)
+            if self._device is not None:
+                t = t.to(self._device)
             if self._dtype is not torch.float32:
                 t = t.to(self._dtype)
             out = self._module(t)
             if isinstance(self._artifact.output, (list, tuple)):  # several named outputs, for a task
-                return {str(k): self._pick(out, k).float().numpy() for k in self._artifact.output}
+                return {str(k): self._pick(out, k).float().cpu().numpy() for k in self._artifact.output}
             if not isinstance(out, self._torch.Tensor):
                 out = self._pick(out, self._artifact.output)
-            return out.float().numpy()
+            return out.float().numpy() if self._device is None else out.float().cpu().numpy()
 
     def _pick(self, out: Any, wanted: Any) -> Any:
         """A module returning several outputs (a tuple, list or dict): the one ``wanted`` names."""
