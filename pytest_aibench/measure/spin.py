@@ -1,11 +1,14 @@
 """Whether a runtime's idle worker threads may spin (busy-wait) for the next call.
 
-Spinning saves a few microseconds of wake-up on a dedicated machine; but a pool that spins on every
-usable core leaves nothing for the interpreter, the OS or a neighbour, and then a call waits for the
-scheduler instead: on a 2-core VM whose other core was busy, torch's libgomp pool made items' *mean*
-latency 80-100x their p50. So spinning is off by default whenever the item's threads (times the xdist
-workers sharing the machine) take every usable core, and left to the runtime (spinning) otherwise;
-``spin_wait: true`` in the manifest restores it (a dedicated machine), ``false`` forces it off.
+Spinning is what makes a pool fast on a quiet machine: measured on this 2-vCPU VM (20 3x3
+convolutions, torch, 2 threads), p50 7.4 ms spinning against 26 ms with OMP_WAIT_POLICY=PASSIVE, since a
+sleeping thread on an idle vCPU wakes slowly. But beside a busy neighbour the spinning pool fights it
+for the core: p50 24-28 ms with the *mean* 65-70 ms (2.5-3x the p50), against 12.4 / 12.8 ms passive;
+bounding the spin (GOMP_SPINCOUNT 10k, 100k) was worse still (41, 180 ms). So spinning stays the
+runtime's default unless the item's threads would share cores with other work: all usable cores taken
+by the item's threads (times the xdist workers), and either several workers or other processes using
+at least half a CPU when the session starts. ``spin_wait: true`` in the manifest keeps spinning (a
+dedicated machine), ``false`` turns it off.
 
 ONNX Runtime decides per session (``session.intra_op.allow_spinning``); torch's OpenMP pool reads
 ``OMP_WAIT_POLICY`` once, when libgomp loads, so the session decides that for all its torch items
@@ -14,8 +17,10 @@ before torch is imported, and each item records what was in force.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,21 +44,54 @@ def processes() -> int:
         return 1
 
 
-def decide(setting: bool | None, threads: int, cpus: int | None = None, workers: int | None = None) -> SpinPolicy:
-    """The policy for an item on ``threads`` threads: the manifest's ``spin_wait`` if set, else off when
-    the threads of every worker together take all ``cpus`` usable cores."""
+#: CPUs other processes used when the session started (measured once; None: not yet)
+_NEIGHBOURS: list[float] = []
+
+
+def neighbours(window_s: float = 0.25) -> float:
+    """CPUs other processes keep busy, over ``window_s`` while this one idles (measured once a session)."""
+    if not _NEIGHBOURS:
+        psutil = importlib.import_module("psutil")
+        me = psutil.Process()
+        busy = psutil.cpu_times()
+        own = me.cpu_times()
+        time.sleep(window_s)
+        busy_after, own_after = psutil.cpu_times(), me.cpu_times()
+        spent = (
+            sum(busy_after)
+            - sum(busy)
+            - (busy_after.idle - busy.idle)
+            - (getattr(busy_after, "iowait", 0) - getattr(busy, "iowait", 0))
+        )
+        mine = (own_after.user + own_after.system) - (own.user + own.system)
+        _NEIGHBOURS.append(max(0.0, (spent - mine) / window_s))
+    return _NEIGHBOURS[0]
+
+
+def decide(
+    setting: bool | None, threads: int, cpus: int | None = None, workers: int | None = None, others: float | None = None
+) -> SpinPolicy:
+    """The policy for an item on ``threads`` threads: the manifest's ``spin_wait`` if set; else off when
+    the threads of every worker together take all ``cpus`` usable cores and something else wants them
+    (another worker, or ``others`` CPUs of other processes, at least half a CPU)."""
     if setting is not None:
         return SpinPolicy(bool(setting), "set by the manifest (spin_wait)")
     cpus = host_threads() if cpus is None else cpus
     workers = processes() if workers is None else workers
     taken = max(1, threads) * workers
-    if taken >= cpus:
+    if taken < cpus:
+        return SpinPolicy(True, f"{taken} of {cpus} usable cores taken: the runtime's default (spinning)")
+    others = neighbours() if others is None and workers == 1 else (others or 0.0)
+    if workers > 1 or others >= 0.5:
+        who = f"{workers} workers" if workers > 1 else f"other processes using {others:.1f} CPUs"
         return SpinPolicy(
             False,
-            f"{threads} thread(s) x {workers} process(es) take all {cpus} usable cores: idle threads wait "
-            "passively (spin_wait: true restores spinning on a dedicated machine)",
+            f"{threads} thread(s) x {workers} process(es) take all {cpus} usable cores and {who} share them: "
+            "idle threads wait passively (spin_wait: true keeps spinning)",
         )
-    return SpinPolicy(True, f"{taken} of {cpus} usable cores taken: the runtime's default (spinning)")
+    return SpinPolicy(
+        True, f"all {cpus} usable cores taken, no other work on them ({others:.1f} CPUs): the runtime's default"
+    )
 
 
 def configure_openmp(settings: Iterable[tuple[bool | None, int | None]]) -> str:
