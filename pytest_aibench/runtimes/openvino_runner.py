@@ -148,16 +148,7 @@ class OpenVinoSession:
     def infer(self, batch: np.ndarray) -> Any:
         if self._batch is None or len(batch) == self._batch:
             return self._run(batch)
-        b = self._batch
-        outs = []
-        for i in range(0, len(batch), b):  # a fixed-batch model: chunks of its size, the last padded
-            chunk = batch[i : i + b]
-            n = len(chunk)
-            if n < b:
-                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
-            got = self._run(chunk)
-            outs.append({k: v[:n] for k, v in got.items()} if isinstance(got, dict) else got[:n])
-        return raw.concat(outs)
+        return raw.in_fixed_batches(batch, self._batch, self._run)  # a fixed-batch model: chunks of its size
 
     def close(self) -> None:
         self._request = None

@@ -159,21 +159,16 @@ class OrtSession:
             )
         return self._fixed(batch)
 
-    def _fixed(self, batch: np.ndarray) -> np.ndarray:
+    def _fixed(self, batch: np.ndarray) -> Any:
         """A model exported with a fixed batch size: run it in chunks of that size, the last padded."""
-        b = self._batch or 1
-        outs = []
-        for i in range(0, len(batch), b):
-            chunk = batch[i : i + b]
-            n = len(chunk)
-            if n < b:
-                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+
+        def one(chunk: np.ndarray) -> Any:
             got = self._run(None, {self._name: chunk})
-            if self._outs:
-                outs.append({k: got[i][:n] for k, i in zip(self._out_names, self._outs, strict=True)})
-            else:
-                outs.append(got[self._out][:n])
-        return raw.concat(outs)
+            return (
+                dict(zip(self._out_names, (got[i] for i in self._outs), strict=True)) if self._outs else got[self._out]
+            )
+
+        return raw.in_fixed_batches(batch, self._batch or 1, one)
 
     def close(self) -> None:
         self._sess = None

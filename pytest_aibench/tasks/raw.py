@@ -18,6 +18,19 @@ def concat(parts: list[Raw]) -> Raw:
     return np.concatenate(parts)
 
 
+def in_fixed_batches(batch: np.ndarray, size: int, run: Any) -> Raw:
+    """A model exported with a fixed batch ``size``: ``run`` over chunks of it, the last padded with zeros,
+    each chunk's outputs (an array or a dict of them) cut back to its real rows and joined."""
+    outs = []
+    for i in range(0, len(batch), size):
+        chunk = batch[i : i + size]
+        n = len(chunk)
+        if n < size:
+            chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+        outs.append(head(run(chunk), n))
+    return concat(outs)
+
+
 def head(raw: Raw, n: int) -> Raw:
     return {k: v[:n] for k, v in raw.items()} if isinstance(raw, dict) else raw[:n]
 
