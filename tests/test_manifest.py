@@ -149,13 +149,22 @@ def test_each_kind_of_mistake_has_a_clear_message(tmp_path, edit, expected):
     assert expected in report
 
 
-def test_include_that_matches_nothing_must_name_every_axis(tmp_path):
+def test_include_that_matches_nothing_is_crossed_with_the_axes_it_leaves_out(tmp_path):
+    """A new combination takes every value of the axes the rule does not name (an axis added later, such
+    as device, applies to it too); a model the suite does not define is an error."""
     text = VALID.replace(
         "  exclude:", "  include:\n    - {model: tiny, framework: onnxruntime, quantization: fp16}\n  exclude:"
     )
-    assert "include rule matches no combination, and as a new combination it lacks paradigm, threads" in "\n".join(
-        problems(tmp_path, text)
-    )
+    loaded = load(write(tmp_path, text), known)
+    suite = loaded.suite
+    added = [c for c in loaded.cases if c.axis("quantization") == "fp16" and c.axis("framework") == "onnxruntime"]
+    others = [n for n in suite.axis_names if n not in ("framework", "quantization")]
+    expected = 1
+    for n in others:
+        expected *= len(suite.models["tiny"].axes.get(n) or dict(suite.axes)[n])
+    assert len(added) == expected > 1 and len({c.param_id for c in added}) == expected
+    bad = text.replace("- {model: tiny, framework: onnxruntime", "- {model: nosuch, framework: onnxruntime")
+    assert "matrix.include.0.model: unknown model 'nosuch'" in "\n".join(problems(tmp_path, bad))
 
 
 def test_duplicate_suite_names_across_files(tmp_path):

@@ -24,7 +24,8 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
 
     Exclude drops every combination matching all keys of a rule. Each include rule then extends
     every original combination whose axis values it does not contradict with its other keys (as
-    variables); if it extends none, it becomes a new combination, which must name every axis.
+    variables); if it extends none, it adds new combinations: its keys crossed with every value of the
+    axes it leaves out.
     """
     problems: list[Problem] = []
     size = matrix_size(suite)
@@ -40,7 +41,7 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
         ]
     include_used = [False] * len(suite.include)
     combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
-    added = _new_combos(suite, include_used, problems)
+    added = _new_combos(suite, include_used)
     if suite.grid:  # every hyper-parameter point is its own item
         combos = [(combo, {**var, **point}) for combo, var in combos for point in suite.grid]
         added = [(combo, {**var, **point}) for combo, var in added for point in suite.grid]
@@ -90,29 +91,25 @@ def _model_combos(suite: Suite, model: str, include_used: list[bool]) -> list[Co
     return list(zip(base, variables, strict=True))
 
 
-def _new_combos(suite: Suite, include_used: list[bool], problems: list[Problem]) -> list[Combo]:
-    """Include rules that extended nothing: each a new combination, which must name every axis."""
+def _new_combos(suite: Suite, include_used: list[bool]) -> list[Combo]:
+    """Include rules that extended nothing: each adds new combinations, its keys crossed with every value
+    of the axes it leaves out (and every model, if it names none): an axis added to a suite, such as
+    ``device: [cpu, cuda]``, applies to the combinations include rules add too."""
     names = list(suite.axis_names)
+    suite_axes = dict(suite.axes)
     out = []
-    for i, rule in enumerate(suite.include):
-        if include_used[i]:
+    for used, rule in zip(include_used, suite.include, strict=True):
+        if used:
             continue
-        missing = [n for n in ["model", *names] if n not in rule]
-        if missing:
-            problems.append(
-                Problem(
-                    suite.lines.line_of(("matrix", "include", i)),
-                    ("matrix", "include", i),
-                    f"include rule matches no combination, and as a new combination it lacks {', '.join(missing)}",
-                )
-            )
-            continue
-        out.append(
-            (
-                {k: rule[k] for k in ["model", *names]},
-                {k: v for k, v in rule.items() if k not in names and k != "model"},
-            )
-        )
+        missing = [n for n in names if n not in rule]
+        variables = {k: v for k, v in rule.items() if k not in names and k != "model"}
+        for model in [rule["model"]] if "model" in rule else list(suite.models):
+            spec = suite.models.get(model)
+            if spec is None:  # validation reports it (matrix.include.N.model: unknown model)
+                continue
+            for values in product(*[spec.axes.get(n) or suite_axes[n] for n in missing]):
+                given = {**{n: rule[n] for n in names if n in rule}, **dict(zip(missing, values, strict=True))}
+                out.append(({"model": model, **{n: given[n] for n in names}}, dict(variables)))  # after exclude, as GHA
     return out
 
 
