@@ -78,3 +78,23 @@ def test_every_runner_runs_every_quantization_it_offers(digits):
     assert {(f, q) for f in FRAMEWORKS for q in ("fp32", "int8", "int8_dynamic", "fp16")} <= set(ran)
     assert set(unavailable) == {("onnxruntime", "bf16"), ("litert", "bf16")}
     assert all("has no bf16 variant" in why for why in unavailable.values())
+
+
+def test_latency_times_litert_int8_without_the_outputs_dequantization(digits):
+    """The int8 output's dequantization is scoring's, after timing (as the input's quantization is done
+    before it): the timed call returns the integers infer turns into the same scores."""
+    from pytest_aibench.runtimes import timed
+
+    runner = RUNNERS.get("litert")
+    if missing(runner):
+        pytest.skip(missing(runner))
+    session = runner.prepare(resolve(MODEL, "litert", "int8", runner), Node(threads=1), Settings())
+    try:
+        x = session.adapt(digits.x_eval[:1])
+        scores = session.infer(x)
+        raw = timed(session)(x)
+        assert raw.dtype == np.int8 and scores.dtype == np.float32
+        scale, zero = session._out_q
+        assert np.array_equal((raw.astype(np.float32) - zero) * scale, scores)
+    finally:
+        session.close()

@@ -26,6 +26,7 @@ from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.measure.memory import peak_rss_mb
 from pytest_aibench.measure.timing import time_calls, warm_up
 from pytest_aibench.paradigms import ParadigmContext, finite
+from pytest_aibench.runtimes import timed
 from pytest_aibench.tasks import raw
 
 #: distinct inputs cycled by the latency loop (enough to defeat trivial caching, small in memory)
@@ -212,17 +213,18 @@ class SingleNode:
             if r and s.latency_span_s > 0:  # idle what is left of this round's share of the span
                 time.sleep(max(0.0, start + s.latency_span_s * r / rounds - time.perf_counter()))
             session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
+            call = timed(session)  # the runtime's call alone where outputs are converted after it
             try:
-                w = warm_up(session.infer, inputs, s.warmup)
+                w = warm_up(call, inputs, s.warmup)
                 warm = warm or w
                 probe()
                 if rounds > 1:
-                    got = time_calls(session.infer, inputs, 0, per_round)
+                    got = time_calls(call, inputs, 0, per_round)
                 else:  # one more canary halfway, so a slow phase that starts mid-run shows (one warm call after it)
                     half = s.latency_samples // 2
-                    got = time_calls(session.infer, inputs, 0, half)
+                    got = time_calls(call, inputs, 0, half)
                     probe()
-                    got += time_calls(session.infer, inputs, 1, s.latency_samples - half)
+                    got += time_calls(call, inputs, 1, s.latency_samples - half)
             finally:
                 if session is not ctx.session:
                     session.close()

@@ -55,6 +55,20 @@ class ServesModule(Protocol):
 
 
 @runtime_checkable
+class HasTimedCall(Protocol):
+    """A session whose ``infer`` converts the runtime's outputs after the call (an int8 output dequantized
+    to float scores): ``timed_call`` is the runtime's call alone, what latency times, as the input's
+    quantization is done before timing. Its output is for timing only, not for scoring."""
+
+    def timed_call(self, batch: np.ndarray) -> Any: ...
+
+
+def timed(session: Any) -> Any:
+    """What the latency loop calls: the session's ``timed_call`` where it has one, else ``infer``."""
+    return session.timed_call if isinstance(session, HasTimedCall) else session.infer
+
+
+@runtime_checkable
 class RunsKernel(Protocol):
     """A session that runs one operation on fixed shapes (the kernel paradigm)."""
 
