@@ -130,7 +130,9 @@ def _loop(
     pairs = paired.SessionPairs(make_ref, make_cand, [np.zeros(1)] * 16, settings.warmup)
     pairs.add(sessions)
     notes: list[str] = []
-    loop = paired._time(plan, against, pairs, SimpleNamespace(metrics={}), 1.0, SimpleNamespace(note=notes.append))
+    loop = paired._time(
+        plan, against, pairs, SimpleNamespace(metrics={}), {"accuracy": 1.0}, SimpleNamespace(note=notes.append)
+    )
     return loop, pairs, notes
 
 
