@@ -49,6 +49,7 @@ settings: {eval_samples: 64, latency_samples: 5, warmup: 1}
 """
 
 
+@pytest.mark.slow
 def test_a_device_the_machine_lacks_skips_with_the_reason_and_results_record_their_device(
     pytester: pytest.Pytester,
 ) -> None:
@@ -71,6 +72,7 @@ def test_a_device_the_machine_lacks_skips_with_the_reason_and_results_record_the
     assert {i["runner"]["device"] for i in ran} == {"cpu"} and all(i["id"].endswith("-cpu]") for i in ran)
 
 
+@pytest.mark.slow
 def test_torch_runs_on_a_cuda_device_and_records_it(pytester: pytest.Pytester) -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():

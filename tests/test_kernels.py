@@ -106,6 +106,7 @@ def test_backward_kernels_compute_autograds_gradients():
         prepare("torch", Kernel("gru_bwd", (("t", 2), ("b", 3), ("i", 4), ("h", 5))), "bf16", 1)
 
 
+@pytest.mark.slow
 def test_micro_items_for_backward_passes_and_all_reduce_report_gflops_and_bandwidth(pytester):
     """All-reduce really runs across processes (gloo): its sum of ones is checked at preparation, the
     helpers exit when the item closes, and it reports algorithm and bus bandwidth, not GFLOP/s."""

@@ -73,6 +73,7 @@ settings: {latency_samples: 20, warmup: 2}
 """
 
 
+@pytest.mark.slow
 def test_a_manifest_runs_on_openvino_and_records_its_version(pytester: pytest.Pytester) -> None:
     (Path(pytester.path) / "suite.yaml").write_text(SUITE)
     r = pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")

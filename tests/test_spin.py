@@ -36,6 +36,7 @@ def test_spinning_is_off_exactly_when_the_threads_share_every_core_with_other_wo
     assert ("manifest" in policy.why) is (setting is not None)
 
 
+@pytest.mark.slow
 def test_the_neighbours_are_measured_as_other_processes_cpu(monkeypatch):
     import subprocess
 
@@ -100,6 +101,7 @@ settings: {eval_samples: 64, latency_samples: 5, warmup: 1, threads: 1}
 """
 
 
+@pytest.mark.slow
 def test_items_record_whether_their_threads_spun_and_why(pytester: pytest.Pytester) -> None:
     pytest.importorskip("onnxruntime")
     if host_threads() < 2:

@@ -217,37 +217,29 @@ def judge_paired(
 
 def judge_accuracy(rule: Rule, ref: float | None, cand: float | None) -> PairedVerdict:
     """Accuracy of both sides re-measured on the same data: compared exactly, by the rule's limit."""
+    untimed = {"ratio": None, "ci_low": None, "ci_high": None, "reference_ms": None, "candidate_ms": None}
     if ref is None or cand is None:
         return PairedVerdict(
             str(rule),
             rule.metric,
             UNKNOWN,
-            None,
-            None,
-            None,
-            None,
-            None,
-            0,
-            0.0,
-            f"{rule.metric} not measured on both sides",
+            **untimed,
+            pairs=0,
+            seconds=0.0,
+            why=f"{rule.metric} not measured on both sides",
         )
     change = (cand / ref - 1.0) if rule.relative and ref else cand - ref
     worse = change > rule.limit if rule.worse_when_higher else change < rule.limit
-    outcome = REGRESSED if worse else SAME
     return PairedVerdict(
         str(rule),
         rule.metric,
-        outcome,
-        None,
-        None,
-        None,
-        None,
-        None,
-        0,
-        0.0,
-        f"reference {ref:.6g}, candidate {cand:.6g} on the same samples (change {change:+.6g}, limit {rule.limit:+g})",
-        ref,
-        cand,
+        REGRESSED if worse else SAME,
+        **untimed,
+        pairs=0,
+        seconds=0.0,
+        why=f"reference {ref:.6g}, candidate {cand:.6g} on the same samples (change {change:+.6g}, limit {rule.limit:+g})",
+        reference_value=ref,
+        candidate_value=cand,
     )
 
 
