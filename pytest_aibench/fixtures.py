@@ -181,6 +181,7 @@ def aibench_plan(
             opt.aibench_against_python,
             aibench_settings.max_pairs,
             aibench_settings.max_pair_seconds,
+            st.profile,
         )
     )
     return plans.Plan(

@@ -49,6 +49,8 @@ class Settings:
     find_peak_qps: bool = True  # Server: search the highest VALID target QPS (unless server_target_qps)
     loadgen_settings: str = "scaled"  # "official": LoadGen's own durations, query counts and seeds
     device: str | None = None  # the resource a worker must offer to measure the item (--aibench-dispatch)
+    # per runner, the keys it declares (providers for onnxruntime, dtype for torch, delegate for litert...)
+    runtime_options: dict[str, dict[str, Any]] | None = None
     # --aibench-against: pairs are measured in batches until every rule is decided, or this budget is spent
     max_pairs: int = 20000
     max_pair_seconds: float = 20.0
@@ -74,6 +76,12 @@ class Settings:
 
     def merged(self, overrides: dict[str, Any] | None) -> Settings:
         known = {k: v for k, v in (overrides or {}).items() if k in self.names()}
+        if isinstance(known.get("runtime_options"), dict):  # per runner, per key: a model adds to the suite's
+            mine = self.runtime_options or {}
+            known["runtime_options"] = {
+                r: {**(mine.get(r) or {}), **(known["runtime_options"].get(r) or {})}
+                for r in dict.fromkeys([*mine, *known["runtime_options"]])
+            }
         return replace(self, **known) if known else self
 
 

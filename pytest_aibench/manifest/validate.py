@@ -29,6 +29,7 @@ from pytest_aibench.data import DATASETS
 from pytest_aibench.judge.catalogue import paradigm_metrics
 from pytest_aibench.judge.metrics import METRICS, default_groups
 from pytest_aibench.manifest import params as paradigm_params
+from pytest_aibench.manifest import platform
 from pytest_aibench.manifest.checker import (
     Checker,
     _dict,
@@ -86,6 +87,7 @@ def build_suite(
     topologies, grid = _topologies(c, data), _grid(c, data)
     profiles, default_profile = _profiles(c, data)
     _thread_bounds(c, data)
+    platform.check(c, data)
     _stages(c, data)
     _finite(c, data, ())
     seed_from = _seed_from(c, data, axes)

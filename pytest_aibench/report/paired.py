@@ -108,6 +108,24 @@ def _cells(row: Row) -> list[str]:
     ]
 
 
+def _where(side: dict[str, Any]) -> str:
+    options = side.get("runtime_options") or {}
+    shown = "; ".join(f"{runner} {opts}" for runner, opts in options.items() if opts)
+    return f"device {side.get('device') or 'cpu'}" + (f", {shown}" if shown else "")
+
+
+def platform_notes(results: list[Result]) -> list[str]:
+    """One line per item whose two sides computed differently (device or runtime options)."""
+    out = []
+    for r in results:
+        pair = (r.info.get("against") or {}).get("platform") or {}
+        if pair.get("differs"):
+            out.append(
+                f"{label(r)}: reference on {_where(pair['reference'])}; candidate on {_where(pair['candidate'])}"
+            )
+    return out
+
+
 def terminal_lines(results: list[Result]) -> list[str]:
     ref, rows, counts = paired_rows(results)
     if ref is None:
@@ -115,6 +133,7 @@ def terminal_lines(results: list[Result]) -> list[str]:
     out = [headline(ref, counts)]
     out += table(HEADERS, [_cells(r) for r in rows if r.outcome != NOT_COMPARED], {3, 4, 5, 7, 8})
     out += [f"  {r.outcome.upper()} {r.item}: {r.note}" for r in rows if r.outcome in (UNKNOWN, NOT_COMPARED)]
+    out += [f"  compares where it computes: {note}" for note in platform_notes(results)]
     return out
 
 
@@ -139,7 +158,8 @@ def markdown_lines(results: list[Result]) -> list[str]:
         cells[0] = f"`{_md(cells[0])}`"
         cells[2] = f"**{row.outcome}**" if row.outcome in (REGRESSED, UNKNOWN) else row.outcome
         out.append("| " + " | ".join(_md(c) if i else c for i, c in enumerate(cells)) + f" | {_md(row.note)} |")
-    return out + [""]
+    notes = platform_notes(results)
+    return out + ([""] + [f"- compares where it computes: {_md(n)}" for n in notes] if notes else []) + [""]
 
 
 def html_section(results: list[Result]) -> str:
@@ -158,8 +178,9 @@ def html_section(results: list[Result]) -> str:
         )
         body.append(f"<tr{cls}>{tds}<td class=l>{escape(row.note)}</td></tr>")
     heads = "".join(f"<th{' class=l' if i in (0, 1, 2, 6) else ''}>{escape(h)}</th>" for i, h in enumerate(HEADERS))
+    notes = "".join(f"<li>compares where it computes: {escape(n)}</li>" for n in platform_notes(results))
     return (
         f"<h2>Paired against <code>{escape(ref)}</code></h2><p>{escape(headline(ref, counts))}</p>"
         f"<table class=sortable><thead><tr>{heads}<th class=l>note</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<tbody>{''.join(body)}</tbody></table>" + (f"<ul>{notes}</ul>" if notes else "")
     )

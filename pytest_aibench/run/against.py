@@ -5,7 +5,9 @@ sha256: in the bundle, at its recorded path, or in REF's folder), a folder holdi
 same manifest path there), or ``git:REV`` (the manifests and artifacts as of that revision, unpacked
 with ``git archive`` into a temporary folder: the user's tree and index are never touched). The
 reference side is the same case (suite, model, axes) with REF's model file; both sides are then
-measured here, with the candidate's settings, on the candidate's data.
+measured here, with the candidate's settings, on the candidate's data, except where each computes:
+the reference side takes REF's ``device`` and ``runtime_options`` (its manifest's, or as its run
+recorded them), so a change of device, provider, dtype or delegate is what the gate compares.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from pytest_aibench.report import runjson
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
     from pytest_aibench.core.case import Case
+    from pytest_aibench.core.model import Settings
+
+#: the settings saying where an item computes: the paired gate takes each side's own
+PLATFORM = ("device", "runtime_options")
 
 #: files searched for an artifact's sha256 in REF's folder: at most this many, this large
 SEARCH_FILES = 2000
@@ -56,6 +62,17 @@ class Against:
     python: str | None = None  # --aibench-against-python: the reference runs there
     max_pairs: int = 20000
     max_seconds: float = 20.0
+    platform: dict[str, Any] | None = None  # REF's {device, runtime_options} for this case; None: unknown
+
+    def reference_settings(self, settings: Settings) -> Settings:
+        """The candidate's settings, computing where REF's side did (its device and runtime options)."""
+        return replace(settings, **self.platform) if self.platform is not None else settings
+
+    def platform_pair(self, settings: Settings) -> dict[str, Any]:
+        """Both sides' device and runtime options as measured, and whether they differ."""
+        mine = {k: getattr(settings, k) for k in PLATFORM}
+        theirs = {k: getattr(self.reference_settings(settings), k) for k in PLATFORM}
+        return {"reference": theirs, "candidate": mine, "differs": theirs != mine}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -78,6 +95,7 @@ class Reference:
     folder: Path | None = None  # where to look for a run's artifacts
     members: Path | None = None  # an extracted bundle
     _loaded: dict[Path, Any] = field(default_factory=dict)
+    _cases: dict[str, Case] = field(default_factory=dict)  # the reference tree's case for each item id
 
     def side(
         self, case: Case, candidate: ModelArtifact, manifest_rel: Path, runner: Any, runner_known: Any
@@ -108,6 +126,7 @@ class Reference:
         ref_case = next((c for c in loaded.cases if c.id == case.id), None)
         if ref_case is None:
             return None, f"{self.spec} has no case {case.id} (new in this tree)"
+        self._cases[case.id] = ref_case
         spec = loaded.suite.models[case.model]
         artifact = resolve(spec, case.framework, case.quantization, runner, self.root / "fixtures")
         if artifact.format != "kernel":
@@ -116,6 +135,22 @@ class Reference:
             artifact,
             f"{self.spec}: {artifact.path.relative_to(self.root) if artifact.path.is_relative_to(self.root) else artifact.path}",
         )
+
+    def platform(self, case: Case, profile: str | None) -> dict[str, Any] | None:
+        """REF's device and runtime options for ``case``: from its manifest (a tree) or as its run recorded
+        them; None where REF does not say (the candidate's are used)."""
+        if self.root is not None:
+            ref_case = self._cases.get(case.id)
+            if ref_case is None or ref_case.suite is None:
+                return None
+            chosen = profile if profile in ref_case.suite.profiles else ref_case.suite.default_profile
+            s = ref_case.settings(chosen)
+            return {k: getattr(s, k) for k in PLATFORM}
+        item = next((i for i in self.doc.get("items", []) if i.get("id") == case.id), None)
+        recorded = item.get("settings") if isinstance(item, dict) else None
+        if not isinstance(recorded, dict):
+            return None
+        return {k: recorded.get(k) for k in PLATFORM}
 
     def _from_run(self, case: Case, candidate: ModelArtifact) -> tuple[ModelArtifact | None, str]:
         item = next((i for i in self.doc.get("items", []) if i.get("id") == case.id), None)
@@ -300,6 +335,7 @@ def against_for(
     python: str | None,
     max_pairs: int,
     max_seconds: float,
+    profile: str | None = None,
 ) -> Against:
     """What an item needs to be measured against ``reference``: its reference side (or why there
     is none) and the rules to judge: the command line's over the manifest's, else latency.p50:+10%
@@ -322,8 +358,17 @@ def against_for(
         )
     rel = _relative(suite.path, [repo_top(rootdir)] if reference.kind == "git" else [cwd, rootdir])
     artifact, source = reference.side(case, candidate, rel, runner, runner_known)
+    platform = reference.platform(case, profile) if artifact is not None else None
     return Against(
-        reference.spec, reference.kind, artifact, source, tuple(rules.values()), python, max_pairs, max_seconds
+        reference.spec,
+        reference.kind,
+        artifact,
+        source,
+        tuple(rules.values()),
+        python,
+        max_pairs,
+        max_seconds,
+        platform,
     )
 
 

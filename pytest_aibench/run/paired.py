@@ -247,6 +247,7 @@ def compare(
     artifact = against.artifact
     assert artifact is not None
     s = paired_settings(plan.settings)
+    rs = against.reference_settings(s)  # REF's device and runtime options: a change of them is compared
     x, y = dataset.eval_subset(s.eval_samples)
     xa = session.adapt(x)
     lb = s.latency_batch
@@ -254,8 +255,8 @@ def compare(
 
     def make_reference() -> Any:
         if against.python:
-            return Partner(against.python, plan, artifact, xa, inputs, s)
-        return _side(runner.prepare(artifact, plan.node, s))
+            return Partner(against.python, plan, artifact, xa, inputs, rs)
+        return _side(runner.prepare(artifact, plan.node, rs))
 
     def make_candidate() -> Any:
         return _side(runner.prepare(plan.artifact, plan.node, s))
@@ -283,11 +284,8 @@ def compare(
         finally:
             if placement is not None:
                 placement.restore()
-        environment = {
-            "options": getattr(ref0, "options", None),
-            **ref0.environment,
-            "candidate_options": pairs.pairs[0][1].options,
-        }
+        environment = {"options": getattr(ref0, "options", None), **ref0.environment}
+        environment |= {"candidate_options": pairs.pairs[0][1].options, "platform": against.platform_pair(s)}
     finally:
         pairs.close()
     _record(
@@ -460,6 +458,7 @@ def _record(
         "planned": loop.planned,
         "sessions": sessions,
         "reference_accuracy": ref_accuracy,
+        "platform": environment.pop("platform", None),  # each side's device and runtime options
         "reference_environment": environment,
         "placement": placement,
         "warmup": [{"reference": r, "candidate": c} for r, c in warm],

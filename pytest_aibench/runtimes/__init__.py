@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -75,11 +77,45 @@ class RunsKernel(Protocol):
     kernel: Any
 
 
+@dataclass(frozen=True)
+class RuntimeOption:
+    """One key a runner reads from the manifest's ``runtime_options: {<runner>: {<key>: value}}``: declared
+    by the runner, so the manifest checker validates it (file, line, what is expected) without importing
+    the runtime, and the README's table lists it."""
+
+    expected: str  # what a valid value looks like, as an error message says it
+    check: Callable[[Any], str | None]  # None when ``value`` is valid, else what is wrong with it
+    description: str = ""
+
+
+def options_of(runner: Any) -> Mapping[str, RuntimeOption]:
+    """The runtime options ``runner`` declares (``options``; none for a runner that declares none)."""
+    declared = getattr(runner, "options", None)
+    return declared if isinstance(declared, Mapping) else {}
+
+
+def runtime_options(settings: Settings, runner: str) -> dict[str, Any]:
+    """The manifest's ``runtime_options`` for ``runner`` (already validated against its declaration)."""
+    every = settings.runtime_options or {}
+    own = every.get(runner) if isinstance(every, Mapping) else None
+    return dict(own) if isinstance(own, Mapping) else {}
+
+
+def one_of(*values: str) -> Callable[[Any], str | None]:
+    """A check for an option that takes one of ``values``."""
+
+    def check(value: Any) -> str | None:
+        return None if value in values else f"got {value!r}"
+
+    return check
+
+
 class Runner(Protocol):
     """A runtime, declared once: what the rest of the house reads about it is here. ``package`` is the
     distribution whose version runs record (and the partner process and machine comparisons read);
     ``formats`` are the artifact formats it reads: a zoo model's artifacts are found by format, so a new
-    runner that reads ONNX runs every shipped ONNX variant."""
+    runner that reads ONNX runs every shipped ONNX variant. ``options`` (optional) declares the keys it
+    reads from ``runtime_options``."""
 
     name: str
     module: str  # importable name probed (without importing) to tell if the runtime is there
@@ -98,13 +134,28 @@ class Runner(Protocol):
 ACCELERATORS = ("cpu", "cuda", "gpu", "npu")
 
 
+def device_problem(device: Any) -> str | None:
+    """What is wrong with a ``device:`` value (the manifest checker reports it at its line), or None."""
+    if device is None:
+        return None
+    if not isinstance(device, str) or not device.strip():
+        return f"expected a device name such as cpu, cuda, cuda:1, gpu or npu, got {device!r}"
+    kind, colon, index = device.lower().partition(":")
+    if kind in ACCELERATORS and colon and not index.isdigit():
+        return f"device {device!r}: expected {kind} or {kind}:N (a device index), e.g. {kind}:0"
+    if kind == "cpu" and colon:
+        return f"device {device!r}: the CPU takes no index (threads and pinning say which cores); write cpu"
+    return None
+
+
 def accelerator(device: str | None) -> tuple[str, int]:
     """``device:`` as (kind, index): ``None``/``"cpu"`` -> ("cpu", 0), ``"cuda:1"`` -> ("cuda", 1)."""
     kind, _, index = (device or "cpu").lower().partition(":")
     if kind not in ACCELERATORS:
         return "cpu", 0
-    if index and not index.isdigit():
-        raise ArtifactError(f"device {device!r}: expected {kind} or {kind}:N (a device index), e.g. {kind}:0")
+    problem = device_problem(device)
+    if problem:
+        raise ArtifactError(problem)
     return kind, int(index or 0)
 
 

@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_aibench.errors import ArtifactError
-from pytest_aibench.runtimes import accelerator, adapt_input, check_shape, no_device, output_index, version_of
+from pytest_aibench.errors import ArtifactError, NotAvailable
+from pytest_aibench.runtimes import (
+    RuntimeOption,
+    accelerator,
+    adapt_input,
+    check_shape,
+    no_device,
+    output_index,
+    runtime_options,
+    version_of,
+)
 
 if TYPE_CHECKING:
     from pytest_aibench.artifact import ModelArtifact
@@ -24,11 +35,54 @@ def _interpreter_class() -> tuple[Any, str]:
     return importlib.import_module("tflite_runtime.interpreter").Interpreter, "tflite-runtime"
 
 
+#: built-in ``delegate`` values -> the interpreter's op resolver (XNNPACK is the default delegate of AUTO)
+_RESOLVERS = {"xnnpack": "AUTO", "none": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
+
+
+def _delegate_check(value: Any) -> str | None:
+    if isinstance(value, str) and value in _RESOLVERS:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("library"), str) and set(value) <= {"library", "options"}:
+        opts = value.get("options", {})
+        if isinstance(opts, dict) and all(isinstance(v, (str, int, float, bool)) for v in opts.values()):
+            return None
+    return f"got {value!r}"
+
+
+def _interpreter_kwargs(module_name: str, delegate: Any) -> tuple[dict[str, Any], str]:
+    """The interpreter's keyword arguments for ``delegate``, and what the result records about it."""
+    if delegate is None or delegate == "xnnpack":
+        return {}, "XNNPACK (interpreter default)"
+    mod = importlib.import_module(module_name)
+    if isinstance(delegate, str):
+        resolver = getattr(mod.OpResolverType, _RESOLVERS[delegate])
+        label = "none (built-in kernels)" if delegate == "none" else "none (reference kernels)"
+        return {"experimental_op_resolver_type": resolver}, label
+    library = str(delegate["library"])
+    if not Path(library).is_file() and "/" in library:
+        raise NotAvailable(f"LiteRT delegate library {library} is not on this machine")
+    options = {str(k): str(v) for k, v in (delegate.get("options") or {}).items()}
+    try:
+        loaded = mod.load_delegate(library, options)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise NotAvailable(f"LiteRT cannot load delegate {library}: {str(exc).strip().splitlines()[0]}") from None
+    return {"experimental_delegates": [loaded]}, f"{library} {options or ''}".strip()
+
+
 class LiteRTRunner:
     name = "litert"
     package = "ai-edge-litert"
     install_hint = "pip install 'pytest-aibench[litert]' (ai-edge-litert)"
     formats = ("tflite",)
+    options = {
+        "delegate": RuntimeOption(
+            "xnnpack, none, reference, or {library: path, options: {key: value}}",
+            _delegate_check,
+            "xnnpack (default): the interpreter's XNNPACK delegate; none: LiteRT's built-in kernels alone; "
+            "reference: its reference kernels; a library: a vendor's external delegate (load_delegate), "
+            "skipped with the reason where it cannot load.",
+        ),
+    }
 
     @property
     def module(self) -> str:
@@ -52,20 +106,24 @@ class LiteRTRunner:
         threads = settings.threads or node.threads
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
+        kwargs, delegate = _interpreter_kwargs(
+            interpreter_class.__module__, runtime_options(settings, self.name).get("delegate")
+        )
+        make = functools.partial(interpreter_class, model_path=str(artifact.path), num_threads=threads, **kwargs)
         try:
-            first = interpreter_class(model_path=str(artifact.path), num_threads=threads)
+            first = make()
             if -1 not in list(first.get_input_details()[0]["shape_signature"]):
                 first.allocate_tensors()  # static shapes: allocate now; dynamic ones at the first real shape
         except Exception as exc:  # corrupt, truncated or not a flatbuffer
             raise ArtifactError(f"LiteRT cannot load {artifact.path}: {str(exc).strip().splitlines()[0]}") from None
         used = {
             "threads": threads,
-            "delegate": "XNNPACK (interpreter default)",
+            "delegate": delegate,
             "device": "cpu",
             "interpreter": dist,
             "version": version_of(dist),
         }
-        return LiteRTSession(interpreter_class, first, artifact, threads, used)
+        return LiteRTSession(make, first, artifact, used)
 
 
 class LiteRTSession:
@@ -76,8 +134,8 @@ class LiteRTSession:
     A model with a fixed batch (most published .tflite files: batch 1) is resized to the batch asked
     for where LiteRT can; where it cannot (recurrent graphs), batches run in chunks of the fixed size."""
 
-    def __init__(self, cls: Any, first: Any, artifact: ModelArtifact, threads: int, options: dict[str, Any]):
-        self._cls, self._artifact, self._threads = cls, artifact, threads
+    def __init__(self, make: Any, first: Any, artifact: ModelArtifact, options: dict[str, Any]):
+        self._make, self._artifact = make, artifact  # make(): a new interpreter, configured as the first
         inp = first.get_input_details()[0]
         outs = first.get_output_details()
         if isinstance(artifact.output, (list, tuple)):
@@ -117,7 +175,7 @@ class LiteRTSession:
         it = self._by_shape.get(shape)
         if it is None:
             it, self._spare = (
-                self._spare or self._cls(model_path=str(self._artifact.path), num_threads=self._threads),
+                self._spare or self._make(),
                 None,
             )
             try:

@@ -15,12 +15,15 @@ import numpy as np
 from pytest_aibench._lazy import lazy
 from pytest_aibench.errors import ArtifactError
 from pytest_aibench.runtimes import (
+    RuntimeOption,
     accelerator,
     adapt_input,
     check_shape,
     no_device,
+    one_of,
     output_index,
     output_indices,
+    runtime_options,
     version_of,
 )
 from pytest_aibench.tasks import raw
@@ -41,6 +44,18 @@ class OpenVinoRunner:
     package = "openvino"
     install_hint = "pip install 'pytest-aibench[openvino]'"
     formats = ("onnx",)
+    options = {
+        "performance_hint": RuntimeOption(
+            "latency or throughput",
+            one_of("latency", "throughput"),
+            "OpenVINO's PERFORMANCE_HINT (default latency, one stream).",
+        ),
+        "inference_precision": RuntimeOption(
+            "f32, bf16 or f16",
+            one_of("f32", "bf16", "f16"),
+            "INFERENCE_PRECISION_HINT (default f32: an fp32 item computes in fp32 on a bf16-capable CPU).",
+        ),
+    }
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return False  # the int8 variant is the zoo's QDQ ONNX file, which OpenVINO lowers to int8 kernels
@@ -51,12 +66,16 @@ class OpenVinoRunner:
             raise ArtifactError(f"model file {artifact.path} not found")
         core = ov.Core()
         target = _target(core, settings.device)
-        config = {
+        opts = runtime_options(settings, self.name)
+        hint = str(opts.get("performance_hint", "latency")).upper()
+        config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": threads,
-            "NUM_STREAMS": 1,
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",  # not bf16 behind an fp32 item's back on AMX/AVX-512 BF16 CPUs
+            "PERFORMANCE_HINT": hint,
+            # not bf16 behind an fp32 item's back on AMX/AVX-512 BF16 CPUs, unless the manifest asks for it
+            "INFERENCE_PRECISION_HINT": opts.get("inference_precision", "f32"),
         }
+        if hint == "LATENCY":
+            config["NUM_STREAMS"] = 1
         try:
             model = core.read_model(str(artifact.path))
             compiled = core.compile_model(model, target, config if target == "CPU" else {})
@@ -67,8 +86,8 @@ class OpenVinoRunner:
             "threads": threads,
             "device": target,
             "device_name": str(core.get_property(target, "FULL_DEVICE_NAME")),
-            "streams": 1,
-            "performance_hint": "LATENCY",
+            "streams": int(compiled.get_property("NUM_STREAMS")) if target == "CPU" else None,
+            "performance_hint": hint,
             "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
             "weighted_ops": _weighted_ops(compiled),  # what ran in int8 (u8/i8) and what in f32: not assumed
             "version": version_of("openvino"),

@@ -7,17 +7,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_aibench._lazy import lazy
-from pytest_aibench.errors import ArtifactError
+from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.gen import ort_decoder
 from pytest_aibench.measure import spin
 from pytest_aibench.runtimes import (
+    RuntimeOption,
     accelerator,
     adapt_input,
     check_shape,
     kernels,
     no_device,
+    one_of,
     output_index,
     output_indices,
+    runtime_options,
     version_of,
 )
 from pytest_aibench.tasks import raw
@@ -32,6 +35,33 @@ if TYPE_CHECKING:
     from pytest_aibench.core.model import Settings
     from pytest_aibench.sim.node import Node
 
+#: ``graph_optimization_level`` values -> ORT's enum names
+_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def _provider_list(value: Any) -> str | None:
+    """``providers: [CUDAExecutionProvider, {TensorrtExecutionProvider: {trt_fp16_enable: true}}]``."""
+    if not isinstance(value, list) or not value:
+        return f"got {value!r}"
+    for entry in value:
+        name, opts = next(iter(entry.items())) if isinstance(entry, dict) and len(entry) == 1 else (entry, {})
+        if not isinstance(name, str) or not name.endswith("ExecutionProvider"):
+            return f"{entry!r} is not a provider name (they end in ExecutionProvider, e.g. CPUExecutionProvider)"
+        if not isinstance(opts, dict) or not all(isinstance(v, (str, int, float, bool)) for v in opts.values()):
+            return f"{name}'s options must be a mapping of scalars, got {opts!r}"
+    return None
+
+
+def _scalars(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
+    return None if ok else f"got {value!r}"
+
+
 _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
 
@@ -41,38 +71,75 @@ class OrtRunner:
     package = "onnxruntime"
     install_hint = "pip install 'pytest-aibench[onnx]'"
     formats = ("onnx", "kernel")
+    options = {
+        "providers": RuntimeOption(
+            "a list of execution providers, each a name or {name: {option: value}}",
+            _provider_list,
+            "Execution providers in priority order with their own options (ORT's provider_options); one "
+            "this build lacks skips the item, and ORT's silent fallback to the CPU is refused.",
+        ),
+        "graph_optimization_level": RuntimeOption(
+            "one of " + ", ".join(_LEVELS), one_of(*_LEVELS), "ORT's graph optimizations (default all)."
+        ),
+        "session_config": RuntimeOption(
+            "a mapping of ORT session config entries to values",
+            _scalars,
+            "Entries for SessionOptions.add_session_config_entry, applied last (e.g. session.intra_op.allow_spinning).",
+        ),
+    }
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return False  # every ORT variant is a build artifact (quantize_static/dynamic, float16)
 
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> OrtSession:
         threads = settings.threads or node.threads
-        providers, device = _providers(settings.device, artifact.format == "kernel")
+        opts = runtime_options(settings, self.name)
+        providers, device = _providers(settings.device, artifact.format == "kernel", opts.get("providers"))
         if artifact.format == "kernel":
             return kernels.prepare("onnxruntime", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        level = _LEVELS[opts.get("graph_optimization_level", "all")]
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         so.log_severity_level = 3
         policy = spin.decide(settings.spin_wait, threads)  # off where the pool would take every core
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if policy.spin else "0")
+        config = {str(k): _text(v) for k, v in (opts.get("session_config") or {}).items()}
+        for key, value in config.items():  # the manifest's own entries win over the defaults above
+            so.add_session_config_entry(key, value)
         if not artifact.path.is_file():
             raise ArtifactError(f"model file {artifact.path} not found")
         try:
             sess = ort.InferenceSession(str(artifact.path), so, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {artifact.path}: {exc}".strip()) from None
-        if device != "cpu" and sess.get_providers()[0] != "CUDAExecutionProvider":  # ORT falls back silently
-            raise no_device("onnxruntime", settings.device, f"the CUDA provider did not load: {sess.get_providers()}")
+        dropped = [_name(p) for p in providers if _name(p) not in sess.get_providers()]
+        if dropped:  # ORT falls back to the CPU silently when a provider fails to load
+            raise NotAvailable(
+                f"onnxruntime did not load {', '.join(dropped)} (it runs {', '.join(sess.get_providers())}): "
+                "refused rather than timing the CPU fallback under that name"
+            )
+        spinning = policy.describe()
+        if "session.intra_op.allow_spinning" in config:
+            spinning = {
+                "spin_wait": config["session.intra_op.allow_spinning"] != "0",
+                "spin_why": "the manifest's session_config",
+            }
         used = {
             "threads": threads,
             "inter_op_threads": 1,
             "execution_mode": "sequential",
-            **policy.describe(),
-            "graph_optimization_level": "ORT_ENABLE_ALL",
+            **spinning,
+            "graph_optimization_level": level,
             "providers": sess.get_providers(),
+            # what ORT reports (its CPU provider reports none), and what the manifest asked each to take
+            "provider_options": {k: dict(v) for k, v in sess.get_provider_options().items()},
+            "providers_asked": [list(p) if isinstance(p, tuple) else p for p in providers]
+            if opts.get("providers")
+            else None,
+            "session_config": config or None,
             "device": device,
             "version": version_of("onnxruntime"),
         }
@@ -81,9 +148,37 @@ class OrtRunner:
         return OrtSession(sess, artifact, used)
 
 
-def _providers(spec: str | None, kernel: bool) -> tuple[list[Any], str]:
-    """The execution providers for ``device:`` (CUDA first, the CPU for what it lacks), checked here."""
+def _name(provider: Any) -> str:
+    return provider[0] if isinstance(provider, tuple) else str(provider)
+
+
+def _text(value: Any) -> str:
+    """A manifest scalar as ORT wants its option values (strings; booleans as 1/0)."""
+    return ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+
+def _providers(spec: str | None, kernel: bool, asked: list[Any] | None = None) -> tuple[list[Any], str]:
+    """The execution providers: the manifest's ``providers`` (each checked present in this build), else
+    those for ``device:`` (CUDA first, the CPU for what it lacks); and the device they compute on."""
     kind, index = accelerator(spec)
+    if asked:
+        if kernel:
+            raise NotAvailable("onnxruntime: providers apply to models; kernels run on the CPU")
+        available = ort.get_available_providers()
+        chosen: list[Any] = []
+        for entry in asked:
+            name, opts = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            if name not in available:
+                raise NotAvailable(
+                    f"onnxruntime {version_of('onnxruntime')} here offers {', '.join(available)}, not {name} "
+                    "(GPU providers come with onnxruntime-gpu, OpenVINO's with onnxruntime-openvino)"
+                )
+            chosen.append((name, {str(k): _text(v) for k, v in opts.items()}) if opts else name)
+        first = _name(chosen[0])
+        if first in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            gpu = dict(chosen[0][1]).get("device_id", "0") if isinstance(chosen[0], tuple) else "0"
+            return chosen, f"cuda:{gpu}"
+        return chosen, "cpu" if first == "CPUExecutionProvider" else first.removesuffix("ExecutionProvider").lower()
     if kind == "cpu":
         return ["CPUExecutionProvider"], "cpu"
     available = ort.get_available_providers()

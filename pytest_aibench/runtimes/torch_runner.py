@@ -16,12 +16,15 @@ from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.gen import decoding, torch_decoder
 from pytest_aibench.measure import spin
 from pytest_aibench.runtimes import (
+    RuntimeOption,
     accelerator,
     adapt_input,
     check_shape,
     kernels,
     no_device,
+    one_of,
     output_index,
+    runtime_options,
     version_of,
 )
 from pytest_aibench.zoo import build_module
@@ -89,6 +92,20 @@ class TorchRunner:
     package = "torch"
     install_hint = "pip install 'pytest-aibench[torch]' (torch==2.13.0, the CPU build)"
     formats = ("pt", "pt2", "kernel")
+    options = {
+        "dtype": RuntimeOption(
+            "one of float32, bfloat16, float16",
+            one_of("float32", "bfloat16", "float16"),
+            "Compute an fp32 model in this dtype (weights and inputs cast; scores read back as float32). "
+            "Quantized variants keep their own.",
+        ),
+        "channels_last": RuntimeOption(
+            "true or false",
+            lambda v: None if isinstance(v, bool) else f"got {v!r}",
+            "Convolution models in NHWC memory format (inputs converted inside the call, as a model fed NCHW "
+            "data would be).",
+        ),
+    }
 
     def derives(self, quantization: str, fmt: str) -> bool:
         return fmt == "pt" and quantization in _DERIVED
@@ -98,36 +115,14 @@ class TorchRunner:
         device = _device(settings.device, artifact.format == "kernel")  # before loading: a cheap, clear skip
         if artifact.format == "kernel":
             return kernels.prepare("torch", artifact.kernel, artifact.quantization, threads)  # type: ignore[return-value]
-        torch.set_num_threads(threads)
-        try:
-            if artifact.format == "pt":
-                if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
-                    if artifact.factory:  # the manifest's documented, explicit code import
-                        module = _from_factory(artifact)
-                    else:
-                        module = build_module(str(artifact.family), artifact.config)
-                    state = torch.load(artifact.path, map_location="cpu", weights_only=True)
-                    module.load_state_dict(state)
-                else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
-                    module = torch.jit.load(str(artifact.path), map_location="cpu")
-            else:
-                _register_quantized_decomposed(torch)
-                module = torch.export.load(str(artifact.path)).module()
-        except ArtifactError:
-            raise
-        except FileNotFoundError:
-            raise ArtifactError(f"model file {artifact.path} not found") from None
-        except Exception as exc:  # corrupt, truncated or foreign file
-            hint = (
-                " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 "
-                "with torch.export.save)"
-                if artifact.format == "pt" and not (artifact.family or artifact.factory)
-                else ""
+        opts = runtime_options(settings, self.name)
+        if opts.get("dtype", "float32") != "float32" and artifact.quantization != "fp32":
+            raise NotAvailable(
+                f"torch dtype {opts['dtype']} applies to fp32 models; this item's quantization "
+                f"{artifact.quantization} sets its own"
             )
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ArtifactError(
-                f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}"
-            ) from None
+        torch.set_num_threads(threads)
+        module = _load(artifact)
         if artifact.format != "pt2":  # an exported program is already in inference form (and refuses eval())
             module.eval()
         dtype = torch.float32
@@ -142,6 +137,12 @@ class TorchRunner:
                     module = torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
             elif artifact.quantization == "int8_weight":
                 module = _int8_weight_only(module)
+        if opts.get("dtype", "float32") != "float32":
+            dtype = getattr(torch, opts["dtype"])
+            module = module.to(dtype)
+        layout = torch.channels_last if opts.get("channels_last") else None
+        if layout is not None:
+            module = module.to(memory_format=layout)
         options = {
             "threads": threads,
             "interop_threads": torch.get_num_interop_threads(),
@@ -155,6 +156,7 @@ class TorchRunner:
             "int8_kernels": "reference quantize/dequantize ops (eager)"
             if artifact.format == "pt2" and artifact.quantization == "int8"
             else None,
+            "memory_format": "channels_last" if layout is not None else "contiguous",
             "version": version_of("torch"),
             "quantized_by": {
                 "int8_dynamic": "torch.ao quantize_dynamic (Linear)",
@@ -168,7 +170,7 @@ class TorchRunner:
             options |= {"device": device, "device_name": torch.cuda.get_device_name(device), "cuda": torch.version.cuda}
         else:
             options["device"] = "cpu"
-        return TorchSession(module, dtype, artifact, options, device)
+        return TorchSession(module, dtype, artifact, options, device, layout)
 
 
 def _device(spec: str | None, kernel: bool) -> str | None:
@@ -186,11 +188,49 @@ def _device(spec: str | None, kernel: bool) -> str | None:
     return f"cuda:{index}"
 
 
+def _load(artifact: ModelArtifact) -> Any:
+    """The artifact's module: a zoo state dict (tensors only), a factory's, TorchScript or torch.export."""
+    try:
+        if artifact.format == "pt":
+            if artifact.family or artifact.factory:  # a state dict: tensors only, never pickled code
+                if artifact.factory:  # the manifest's documented, explicit code import
+                    module = _from_factory(artifact)
+                else:
+                    module = build_module(str(artifact.family), artifact.config)
+                state = torch.load(artifact.path, map_location="cpu", weights_only=True)
+                module.load_state_dict(state)
+            else:  # a user's .pt: TorchScript, whose loader builds no arbitrary Python objects
+                module = torch.jit.load(str(artifact.path), map_location="cpu")
+        else:
+            _register_quantized_decomposed(torch)
+            module = torch.export.load(str(artifact.path)).module()
+    except ArtifactError:
+        raise
+    except FileNotFoundError:
+        raise ArtifactError(f"model file {artifact.path} not found") from None
+    except Exception as exc:  # corrupt, truncated or foreign file
+        hint = (
+            " (a .pt file must be a TorchScript archive from torch.jit.save; or export to .pt2 with torch.export.save)"
+            if artifact.format == "pt" and not (artifact.family or artifact.factory)
+            else ""
+        )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ArtifactError(f"cannot load {artifact.path} with torch: {type(exc).__name__}: {first}{hint}") from None
+    return module
+
+
 class TorchSession:
     def __init__(
-        self, module: Any, dtype: Any, artifact: ModelArtifact, options: dict[str, Any], device: str | None = None
+        self,
+        module: Any,
+        dtype: Any,
+        artifact: ModelArtifact,
+        options: dict[str, Any],
+        device: str | None = None,
+        layout: Any = None,
     ):
         self._torch = torch
+        self._layout = layout  # torch.channels_last, or None: inputs as they come
         self._module = module
         self._dtype = dtype
         self._device = device  # None: the CPU; results are copied back (which waits for the GPU's work)
@@ -220,6 +260,8 @@ class TorchSession:
                 t = t.to(self._device)
             if self._dtype is not torch.float32:
                 t = t.to(self._dtype)
+            if self._layout is not None and t.dim() == 4:
+                t = t.contiguous(memory_format=self._layout)
             out = self._module(t)
             if isinstance(self._artifact.output, (list, tuple)):  # several named outputs, for a task
                 return {str(k): self._pick(out, k).float().cpu().numpy() for k in self._artifact.output}
