@@ -447,6 +447,7 @@ METRICS: Registry[MetricGroup] = Registry(
         "model": "pytest_aibench.judge.metrics:ModelSize",
         "stats": "pytest_aibench.judge.metrics:LatencyStats",
         "energy": "pytest_aibench.judge.metrics:Energy",
+        "accelerator": "pytest_aibench.measure.accelerator:Accelerator",
         "loadgen": "pytest_aibench.judge.metrics:LoadGen",
         "repro": "pytest_aibench.judge.declared:Repro",
         "seeds": "pytest_aibench.judge.declared:Seeds",

@@ -39,6 +39,7 @@ class Measurement:
     accuracy_na: str | None = None  # why accuracy does not apply (seeded untrained weights): no accuracy, no VIPS
     energy: dict[str, Any] = field(default_factory=dict)  # EnergyMeter.result(): always with energy.method
     loadgen: dict[str, Any] = field(default_factory=dict)  # parsed LoadGen results (loadgen.*)
+    accelerator: dict[str, Any] = field(default_factory=dict)  # AcceleratorMeter.result(): a GPU item's NVML figures
     seed: int = 0  # the item's seed (bootstrap resampling is seeded with it)
     metrics: dict[str, Any] = field(default_factory=dict)  # extra metrics a paradigm measured itself
     info: dict[str, Any] = field(default_factory=dict)  # settings and facts to record

@@ -20,6 +20,7 @@ from pytest_aibench import tasks
 from pytest_aibench.core.metric import MetricInfo
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen
+from pytest_aibench.measure.accelerator import AcceleratorMeter
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.loadgen import SCENARIOS
@@ -106,7 +107,7 @@ class SingleNode:
         ctx.session.infer(xa[: s.batch_size])
         if ctx.case.scenario:
             return self._loadgen(ctx, xa, y)
-        with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
+        with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter, AcceleratorMeter(s.device) as gpu:
             scores, wall = predict(ctx.session, xa, s.batch_size, ctx.dataset, ctx.case.id, ctx.task, ctx.untrained)
         preds = np.asarray(y) if ctx.dense else scores.argmax(-1)  # a task's ids: decoded after the item
         lb = s.latency_batch
@@ -124,6 +125,7 @@ class SingleNode:
             eval_count=len(y),
             peak_rss_mb=peak_rss_mb(),
             energy=meter.result(len(y)),
+            accelerator=gpu.result(),
             seed=ctx.seed,
             round_medians_ns=rounds,
             flags=busy_flag(host.result()),
@@ -134,6 +136,7 @@ class SingleNode:
                 "host_load": host.result(),
                 "latency_rounds": len(rounds) or 1,
                 "energy_region": "accuracy pass",
+                **({"accelerator": gpu.info} if gpu.info else {}),
                 "prediction_hash": prediction_hash(preds),
             },
         )

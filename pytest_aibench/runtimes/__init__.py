@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from pytest_aibench.core import device as _device
+from pytest_aibench.core.device import ACCELERATORS, device_problem  # noqa: F401 - re-exported
 from pytest_aibench.errors import ArtifactError, NotAvailable
 from pytest_aibench.registry import Registry
 from pytest_aibench.versions import version_of  # noqa: F401 - re-exported
@@ -129,34 +131,13 @@ class Runner(Protocol):
     def prepare(self, artifact: ModelArtifact, node: Node, settings: Settings) -> RunnerSession: ...
 
 
-#: device kinds a runner may be asked for (``device: cuda:1``); any other ``device`` names a resource a
-#: cluster worker offers (--aibench-dispatch) and the item runs on that worker's CPU
-ACCELERATORS = ("cpu", "cuda", "gpu", "npu")
-
-
-def device_problem(device: Any) -> str | None:
-    """What is wrong with a ``device:`` value (the manifest checker reports it at its line), or None."""
-    if device is None:
-        return None
-    if not isinstance(device, str) or not device.strip():
-        return f"expected a device name such as cpu, cuda, cuda:1, gpu or npu, got {device!r}"
-    kind, colon, index = device.lower().partition(":")
-    if kind in ACCELERATORS and colon and not index.isdigit():
-        return f"device {device!r}: expected {kind} or {kind}:N (a device index), e.g. {kind}:0"
-    if kind == "cpu" and colon:
-        return f"device {device!r}: the CPU takes no index (threads and pinning say which cores); write cpu"
-    return None
-
-
 def accelerator(device: str | None) -> tuple[str, int]:
-    """``device:`` as (kind, index): ``None``/``"cpu"`` -> ("cpu", 0), ``"cuda:1"`` -> ("cuda", 1)."""
-    kind, _, index = (device or "cpu").lower().partition(":")
-    if kind not in ACCELERATORS:
-        return "cpu", 0
-    problem = device_problem(device)
-    if problem:
-        raise ArtifactError(problem)
-    return kind, int(index or 0)
+    """``device:`` as (kind, index) (:func:`pytest_aibench.core.device.accelerator`); a malformed one is
+    this item's error (the manifest check reports it at its line first)."""
+    try:
+        return _device.accelerator(device)
+    except ValueError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def no_device(runtime: str, device: str | None, why: str) -> NotAvailable:
