@@ -3,7 +3,7 @@ CUDA and ONNX Runtime's CUDA provider, with the harness-vs-bare-loop ratio and t
 measured on the GPU.
 
 (a) `pytest --aibench` on the smoke suite with `device: cuda` (torch and onnxruntime, fp32): every item
-    must pass on the GPU and record its device name.
+    must pass on the GPU and record its device name, and NVML's utilisation, memory and driver version.
 (b) ResNet50 (published size, batch 1) on each runtime's CUDA path: the runner's timed call (what items
     measure: input copied in, output copied back, which waits for the GPU) against a bare loop of the
     runtime's own call doing the same copies, interleaved in rounds in one process; median ratio.
@@ -133,7 +133,12 @@ def main() -> int:
         work = Path(tmp)
         run = smoke(sorted(found), work)
         for item in run["items"]:
-            print(f"(a) {item['id']}: {item['outcome']} on {item.get('runner', {}).get('device_name', '?')}")
+            m, nvml = item.get("metrics", {}), item.get("info", {}).get("accelerator", {})
+            print(
+                f"(a) {item['id']}: {item['outcome']} on {item.get('runner', {}).get('device_name', '?')}; "
+                f"NVML: util {m.get('accelerator.util_pct')} % (max {m.get('accelerator.util_max_pct')}), "
+                f"memory {m.get('accelerator.memory_used_mb')} MiB, {nvml}"
+            )
         smoke(sorted(found), work, "--aibench-save", "aa")
         paired = smoke(sorted(found), work, "--aibench-against", "aa")
         for item in paired["items"]:
