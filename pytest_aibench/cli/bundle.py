@@ -31,6 +31,7 @@ from pytest_aibench.manifest.yamlsafe import MAX_BYTES as MAX_MANIFEST_BYTES
 from pytest_aibench.manifest.yamlsafe import YamlError, loads
 from pytest_aibench.report import runjson
 from pytest_aibench.report.ranking import CLASSIFICATION, headline, task_of
+from pytest_aibench.runtimes import RUNNERS, missing
 from pytest_aibench.zoo.cards import CardError, find_card
 
 
@@ -358,6 +359,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print("the bundle does not verify; not rerunning:\n  " + "\n  ".join(problems))
             return 1
         doc, before = runjson.read(Path(tmp) / "run.json")
+        lacking = runners_missing(before)
+        if lacking:
+            print(
+                "aibench rerun: this machine cannot run the bundle's items; nothing rerun:\n  " + "\n  ".join(lacking)
+            )
+            return 1
         manifests, from_bundle = [], False
         for m in doc.get("manifests", []):
             original = Path(args.root) / m["path"]  # own model files sit beside the original manifest
@@ -407,6 +414,30 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         after_doc, after = runjson.read(out)
     bad = _rerun_differences(doc, before, after_doc, after, args.tolerance)
     return 1 if bad else 0
+
+
+def runners_missing(results: Any) -> list[str]:
+    """The runners the bundled items ran on that this machine lacks (a vendor's runner package not installed,
+    or a runtime absent), each with the package and version the bundle recorded and what to install."""
+    out, seen = [], set()
+    for r in results:
+        name = str(r.runner.get("name") or "")
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        package, version = r.runner.get("package"), r.runner.get("package_version")
+        pin = f"{package}=={version}" if package and version else package
+        if name not in RUNNERS:
+            out.append(
+                f"runner {name!r} (package {pin or 'not recorded'}) is not registered here: install the package "
+                "that provides it (its pytest_aibench.runners entry point), e.g. pip install "
+                f"{pin or '<its package>'}, then rerun"
+            )
+            continue
+        why = missing(RUNNERS.get(name))
+        if why:
+            out.append(f"runner {name!r}: {why}")
+    return out
 
 
 def _rerun_differences(

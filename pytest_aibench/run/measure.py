@@ -31,6 +31,7 @@ from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmC
 from pytest_aibench.progress import Progress
 from pytest_aibench.run import paired, seeds
 from pytest_aibench.sim.roofline import onnx_of
+from pytest_aibench.versions import version_of
 
 if TYPE_CHECKING:
     from pytest_aibench.core.case import Case
@@ -306,7 +307,9 @@ def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options
     result.metrics = metrics
     result.dataset = dataset.describe() if dataset is not None else {}
     result.artifact = plan.artifact.describe()
-    result.runner = {"name": case.framework, **runner_options}
+    package = getattr(plan.runner.get(), "package", None)  # a vendor's runner: the distribution to install
+    shipped = {"package": package, "package_version": version_of(package)} if package else {}
+    result.runner = {"name": case.framework, **shipped, **runner_options}
     result.node = plan.node.describe()
     result.settings = {k: getattr(plan.settings, k) for k in plan.settings.names()}
     result.info = {**info, "seed_keys": {k: v for k, v in case.seed_keys()}}
