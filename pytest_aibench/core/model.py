@@ -32,6 +32,12 @@ class Settings:
     latency_batch: int = 1
     latency_rounds: int = 1  # independent rounds, each on a freshly prepared runner
     latency_span_s: float = 0.0  # spread the rounds over at least this many seconds (idle between)
+    # adaptive sampling: time until the median's 95 % interval is this narrow ("0.5%" or 0.005), instead
+    # of latency_samples calls; between the min and max samples, within latency_max_s per round
+    latency_ci: float | str | None = None
+    latency_min_samples: int = 100
+    latency_max_samples: int = 100_000
+    latency_max_s: float = 10.0
     batch_size: int = 64
     eval_samples: int | None = None
     threads: int | None = None

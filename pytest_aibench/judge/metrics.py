@@ -66,6 +66,9 @@ class Latency:
         "latency.measure": MetricInfo(
             "call, query (LoadGen), token (a decode step) or none: what the latency figures time", None
         ),
+        "latency.ci_target": MetricInfo("latency_ci: the median interval's half-width asked for (share)", None),
+        "latency.ci_half_width": MetricInfo("the median's 95 % interval half-width reached, share of the p50", False),
+        "latency.ci_stop": MetricInfo("adaptive sampling stopped: reached, max_samples or time_cap", None),
     }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
@@ -205,11 +208,11 @@ class ModelSize:
 
 
 class LatencyStats:
-    """Evidence about the latency samples: bootstrap 95 % intervals, spread, outliers."""
+    """Evidence about the latency samples: distribution-free 95 % intervals, spread, outliers."""
 
     name = "stats"
     provides = {
-        f"latency.{q}_ci_{side}_ms": MetricInfo(f"bootstrap 95 % interval of {q}, {side} end", False)
+        f"latency.{q}_ci_{side}_ms": MetricInfo(f"95 % interval of {q} (order statistics), {side} end", False)
         for q in ("p50", "p99")
         for side in ("low", "high")
     }

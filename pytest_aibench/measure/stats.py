@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """Nearest-rank percentile (the smallest value with at least q % of samples at or below it):
     the convention of latency SLOs and MLPerf, never interpolated below an observed value."""
-    if not sorted_values:
+    if len(sorted_values) == 0:
         return math.nan
     rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
     return float(sorted_values[min(rank, len(sorted_values)) - 1])
@@ -77,29 +77,36 @@ def outliers(samples: Sequence[float]) -> int:
 
 
 def robustness(samples_ns: Sequence[int], seed: int = 0) -> dict[str, float]:
-    """Bootstrap 95 % intervals of the median and p99, coefficient of variation and outlier count."""
+    """95 % intervals of the median and p99 (distribution-free, from order statistics: the exact
+    counterpart of a percentile bootstrap at the cost of one sort, where 1,000 resamples cost several
+    times the calls they summarise), coefficient of variation and outlier count. ``seed`` is kept for
+    callers; nothing here is random."""
     if len(samples_ns) < 2:
         return {}
-    ms = [s / 1e6 for s in samples_ns]
-    mean = sum(ms) / len(ms)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in ms) / (len(ms) - 1))
-    p50 = bootstrap_ci(ms, 50, seed=seed)
-    p99 = bootstrap_ci(ms, 99, seed=seed)
+    ms = np.sort(np.asarray(samples_ns, dtype=np.float64)) / 1e6
+    mean = float(ms.mean())
+    sd = float(ms.std(ddof=1))
+    p50 = order_statistic_ci(ms, 50, presorted=True)
+    p99 = order_statistic_ci(ms, 99, presorted=True)
+    q1, q3 = percentile(ms, 25), percentile(ms, 75)
+    iqr = q3 - q1
     return {
         "latency.p50_ci_low_ms": p50[0],
         "latency.p50_ci_high_ms": p50[1],
         "latency.p99_ci_low_ms": p99[0],
         "latency.p99_ci_high_ms": p99[1],
         "latency.cv": sd / mean if mean > 0 else 0.0,
-        "latency.outliers": outliers(ms),
+        "latency.outliers": int(np.count_nonzero((ms < q1 - 1.5 * iqr) | (ms > q3 + 1.5 * iqr))) if len(ms) >= 4 else 0,
     }
 
 
-def order_statistic_ci(samples: Sequence[float], q: float, level: float = 0.95) -> tuple[float, float]:
+def order_statistic_ci(
+    samples: Sequence[float] | np.ndarray, q: float, level: float = 0.95, presorted: bool = False
+) -> tuple[float, float]:
     """Distribution-free confidence interval of the ``q``-th percentile from order statistics: the
     number of samples below the true percentile is Binomial(n, q/100). Exact where the percentile
     bootstrap is too narrow (the tail: a p99 of 200 samples rests on its two largest)."""
-    x = sorted(samples)
+    x = samples if presorted else sorted(samples)
     n = len(x)
     if n < 2:
         v = float(x[0]) if n else math.nan

@@ -25,7 +25,7 @@ from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.measure.memory import peak_rss_mb
-from pytest_aibench.measure.timing import time_calls, warm_up
+from pytest_aibench.measure.timing import Adaptive, adaptive_metrics, ci_fraction, time_calls, time_until, warm_up
 from pytest_aibench.paradigms import ParadigmContext, finite
 from pytest_aibench.runtimes import timed
 from pytest_aibench.tasks import raw
@@ -115,7 +115,9 @@ class SingleNode:
         inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
+        adaptive = warm.pop("adaptive", None)
         return Measurement(
+            metrics={k: v for k, v in (adaptive or {}).items() if k.startswith("latency.")},
             predictions=preds,
             labels=y,
             scores=scores,
@@ -131,6 +133,7 @@ class SingleNode:
             flags=busy_flag(host.result()),
             info={
                 "warmup": warm,
+                **({"adaptive": adaptive} if adaptive else {}),
                 "latency_inputs": n,
                 "gc_disabled_while_timing": True,
                 "host_load": host.result(),
@@ -168,7 +171,9 @@ class SingleNode:
         inputs = [ctx.session.adapt(x[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
+        adaptive = warm.pop("adaptive", None)
         return Measurement(
+            metrics={k: v for k, v in (adaptive or {}).items() if k.startswith("latency.")},
             predictions=preds,
             labels=y,
             scores=out,
@@ -185,6 +190,7 @@ class SingleNode:
             preprocess_count=len(y),
             info={
                 "warmup": warm,
+                **({"adaptive": adaptive} if adaptive else {}),
                 "latency_inputs": n,
                 "gc_disabled_while_timing": True,
                 "host_load": host.result(),
@@ -199,7 +205,7 @@ class SingleNode:
     @staticmethod
     def _latency(
         ctx: ParadigmContext, inputs: list[np.ndarray], probe: Callable[[], None]
-    ) -> tuple[dict, list[int], list[int]]:
+    ) -> tuple[dict[str, Any], list[int], list[int]]:
         """Warm-up and timed calls; with ``latency_rounds`` > 1, each round on a freshly prepared session
         (its own thread pool and memory placement), so the rounds are independent replicates, spread over
         ``latency_span_s`` (idle between rounds) so they meet several of a shared machine's spells, not one.
@@ -208,6 +214,15 @@ class SingleNode:
         s = ctx.settings
         rounds = max(1, s.latency_rounds)  # on a fresh session each where the runner can make one
         per_round = -(-s.latency_samples // rounds)
+        target = ci_fraction(s.latency_ci)
+        adaptive = (
+            None
+            if target is None
+            else Adaptive(
+                target, s.latency_min_samples, max(s.latency_min_samples, s.latency_max_samples), s.latency_max_s
+            )
+        )
+        stops: list[dict[str, Any]] = []
         warm: dict[str, Any] = {}
         samples: list[int] = []
         medians: list[int] = []
@@ -218,22 +233,27 @@ class SingleNode:
             session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
             call = timed(session)  # the runtime's call alone where outputs are converted after it
             try:
-                w = warm_up(call, inputs, s.warmup)
+                w = warm_up(call, inputs, s.warmup)  # collects garbage first: none between warm-up and timing
                 warm = warm or w
-                probe()
-                if rounds > 1:
-                    got = time_calls(call, inputs, 0, per_round)
-                else:  # one more canary halfway, so a slow phase that starts mid-run shows (one warm call after it)
+                probe()  # then one warm call after the canary, before each timed stretch
+                if adaptive is not None:
+                    got, reached = time_until(call, inputs, adaptive)
+                    stops.append(reached)
+                elif rounds > 1:
+                    got = time_calls(call, inputs, 1, per_round, collect=False)
+                else:  # one more canary halfway, so a slow phase that starts mid-run shows
                     half = s.latency_samples // 2
-                    got = time_calls(call, inputs, 0, half)
+                    got = time_calls(call, inputs, 1, half, collect=False)
                     probe()
-                    got += time_calls(call, inputs, 1, s.latency_samples - half)
+                    got += time_calls(call, inputs, 1, s.latency_samples - half, collect=False)
             finally:
                 if session is not ctx.session:
                     session.close()
             samples += got
             medians.append(int(statistics.median(got)))
         probe()
+        if stops:  # adaptive: what each round reached, and the pooled interval the item reports
+            warm = {**warm, "adaptive": {"rounds": stops, **adaptive_metrics(samples, stops)}}
         return warm, samples, medians if rounds > 1 else []
 
     def _loadgen(self, ctx: ParadigmContext, xa: np.ndarray, y: np.ndarray) -> Measurement:

@@ -30,6 +30,7 @@ from pytest_aibench.measure.memory import peak_rss_mb, reset_peak, rss_mb
 from pytest_aibench.paradigms import PARADIGMS, Companion, ModelFacts, ParadigmContext
 from pytest_aibench.progress import Progress
 from pytest_aibench.run import paired, seeds
+from pytest_aibench.runtimes import Renews
 from pytest_aibench.sim.roofline import onnx_of
 from pytest_aibench.versions import version_of
 
@@ -215,7 +216,7 @@ def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here
         backend=here.backend,
         item_dir=plan.item_dir,
         progress=here.progress,
-        fresh_session=(lambda: runner.prepare(plan.artifact, plan.node, plan.settings)) if here.renewable else None,
+        fresh_session=_fresh(plan, runner, session) if here.renewable else None,
         task=plan.task,
     )
     if hasattr(here.backend, "placements"):
@@ -227,6 +228,14 @@ def _once(plan: Plan, dataset: Any, runner: Runner, session: RunnerSession, here
         measurement.accuracy_na = measurement.accuracy_na or untrained(plan)
         tasks.finish(plan.task, measurement, dataset, fp32_quality(plan, dataset, measurement))
     return measurement
+
+
+def _fresh(plan: Plan, runner: Runner, session: RunnerSession) -> Any:
+    """How a latency round gets its own session: re-instantiated from the loaded model where the session
+    can (:class:`~pytest_aibench.runtimes.Renews`), else prepared again."""
+    if isinstance(session, Renews):
+        return session.renew
+    return lambda: runner.prepare(plan.artifact, plan.node, plan.settings)
 
 
 def untrained(plan: Plan) -> str | None:

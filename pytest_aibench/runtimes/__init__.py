@@ -73,6 +73,15 @@ def timed(session: Any) -> Any:
 
 
 @runtime_checkable
+class Renews(Protocol):
+    """A session that makes a fresh instance of its prepared model without reading or parsing the artifact
+    again (independent latency rounds re-instantiate, they do not re-load: torch.export.load of an int8
+    program takes a second, a copy of the loaded module milliseconds)."""
+
+    def renew(self) -> RunnerSession: ...
+
+
+@runtime_checkable
 class RunsKernel(Protocol):
     """A session that runs one operation on fixed shapes (the kernel paradigm)."""
 

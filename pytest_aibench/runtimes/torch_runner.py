@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import logging
@@ -241,6 +242,13 @@ class TorchSession:
     def module(self) -> Any:
         """The torch module (for paradigms that split or train it)."""
         return self._module
+
+    def renew(self) -> TorchSession:
+        """A fresh instance for an independent round: a copy of the loaded module, not a re-load."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch's pytree notice while copying an export
+            module = copy.deepcopy(self._module)
+        return TorchSession(module, self._dtype, self._artifact, dict(self.options), self._device, self._layout)
 
     def replace_module(self, module: Any) -> None:
         """Serve ``module`` from now on (weights trained in the same run), with this session's settings."""
