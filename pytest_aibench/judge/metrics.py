@@ -409,12 +409,21 @@ class Memory:
     provides = {
         "memory.peak_rss_mb": MetricInfo("process resident high-water mark after the item", False),
         "memory.load_mb": MetricInfo("resident memory added by loading the model", False),
+        "memory.item_peak_mb": MetricInfo(
+            "the item's own peak: the high-water mark over the RSS the item began with (what earlier items "
+            "left excluded)",
+            False,
+        ),
+        "memory.baseline_mb": MetricInfo("the process's RSS when the item began", None),
     }
 
     def compute(self, m: Measurement) -> dict[str, Any]:
         out = {}
         if m.peak_rss_mb is not None:
             out["memory.peak_rss_mb"] = m.peak_rss_mb
+            if m.baseline_rss_mb is not None:
+                out["memory.item_peak_mb"] = max(0.0, m.peak_rss_mb - m.baseline_rss_mb)
+                out["memory.baseline_mb"] = m.baseline_rss_mb
         if m.load_rss_mb is not None:
             out["memory.load_mb"] = m.load_rss_mb
         return out

@@ -31,6 +31,7 @@ class Measurement:
     eval_count: int = 0
     load_rss_mb: float | None = None  # RSS growth while the runner prepared the model
     peak_rss_mb: float | None = None  # process high-water mark after the item
+    baseline_rss_mb: float | None = None  # the process's RSS when the item began (its high-water mark reset)
     reference: Any = None  # the fp32 model's predictions on the same samples (accuracy loss)
     mflops: float | None = None  # the model's MFLOPs per sample at the resolution run (VOPS)
     model_bytes: int | None = None  # the artifact's size on disk

@@ -19,7 +19,7 @@ import numpy as np
 from pytest_aibench import tasks
 from pytest_aibench.core.metric import MetricInfo
 from pytest_aibench.errors import ArtifactError, NotAvailable
-from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen
+from pytest_aibench.measure import LATENCY_MEASURES, Measurement, loadgen, threads
 from pytest_aibench.measure.accelerator import AcceleratorMeter
 from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.host import HostLoad, busy_flag
@@ -115,7 +115,7 @@ class SingleNode:
         inputs = [np.ascontiguousarray(xa[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
-        adaptive = warm.pop("adaptive", None)
+        adaptive, worked = warm.pop("adaptive", None), warm.pop("threads_busy", None)
         return Measurement(
             metrics={k: v for k, v in (adaptive or {}).items() if k.startswith("latency.")},
             predictions=preds,
@@ -134,6 +134,7 @@ class SingleNode:
             info={
                 "warmup": warm,
                 **({"adaptive": adaptive} if adaptive else {}),
+                **({"threads_busy": worked} if worked else {}),
                 "latency_inputs": n,
                 "gc_disabled_while_timing": True,
                 "host_load": host.result(),
@@ -171,7 +172,7 @@ class SingleNode:
         inputs = [ctx.session.adapt(x[i * lb : (i + 1) * lb]) for i in range(n)]
         with HostLoad() as host:
             warm, latency, rounds = self._latency(ctx, inputs, host.probe)
-        adaptive = warm.pop("adaptive", None)
+        adaptive, worked = warm.pop("adaptive", None), warm.pop("threads_busy", None)
         return Measurement(
             metrics={k: v for k, v in (adaptive or {}).items() if k.startswith("latency.")},
             predictions=preds,
@@ -191,6 +192,7 @@ class SingleNode:
             info={
                 "warmup": warm,
                 **({"adaptive": adaptive} if adaptive else {}),
+                **({"threads_busy": worked} if worked else {}),
                 "latency_inputs": n,
                 "gc_disabled_while_timing": True,
                 "host_load": host.result(),
@@ -237,15 +239,16 @@ class SingleNode:
                 warm = warm or w
                 probe()  # then one warm call after the canary, before each timed stretch
                 if adaptive is not None:
-                    got, reached = time_until(call, inputs, adaptive)
+                    (got, reached), worked = threads.watch(time_until, call, inputs, adaptive)
                     stops.append(reached)
                 elif rounds > 1:
-                    got = time_calls(call, inputs, 1, per_round, collect=False)
+                    got, worked = threads.watch(time_calls, call, inputs, 1, per_round, collect=False)
                 else:  # one more canary halfway, so a slow phase that starts mid-run shows
                     half = s.latency_samples // 2
-                    got = time_calls(call, inputs, 1, half, collect=False)
+                    got, worked = threads.watch(time_calls, call, inputs, 1, half, collect=False)
                     probe()
                     got += time_calls(call, inputs, 1, s.latency_samples - half, collect=False)
+                warm = {**warm, "threads_busy": worked} if r == 0 and worked else warm
             finally:
                 if session is not ctx.session:
                     session.close()

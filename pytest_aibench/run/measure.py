@@ -55,6 +55,7 @@ class Prepared:
     session: RunnerSession
     load_mb: float | None = None  # resident memory the model added
     peak_reset: bool = False  # the process's high-water mark was reset before preparing
+    baseline_mb: float | None = None  # the process's RSS when the item began (what earlier items left)
 
 
 def prepare(plan: Plan, runner: Runner | None = None) -> Prepared:
@@ -63,7 +64,7 @@ def prepare(plan: Plan, runner: Runner | None = None) -> Prepared:
     reset = reset_peak()
     before = rss_mb()
     session = runner.prepare(plan.artifact, plan.node, plan.settings)
-    return Prepared(session, max(0.0, rss_mb() - before), reset)
+    return Prepared(session, max(0.0, rss_mb() - before), reset, before)
 
 
 class SuiteModels:
@@ -146,8 +147,12 @@ def _summarize(plan: Plan, measurements: list[Measurement], prepared: Prepared, 
     measurement.load_rss_mb = prepared.load_mb if measurement.load_rss_mb is None else measurement.load_rss_mb
     measurement.info["determinism"] = determinism()
     measurement.info["peak_memory"] = (
-        "this item's (VmHWM reset at setup)" if prepared.peak_reset else "the process's so far (ru_maxrss)"
+        "this item's (VmHWM reset at setup); memory.item_peak_mb is its growth over the RSS it began with"
+        if prepared.peak_reset
+        else "the process's so far (ru_maxrss): no figure of the item's own"
     )
+    if prepared.peak_reset and measurement.baseline_rss_mb is None:
+        measurement.baseline_rss_mb = prepared.baseline_mb
     return result_of(plan, measurement, dataset, options_of(prepared.session))
 
 
@@ -319,6 +324,8 @@ def result_of(plan: Plan, measurement: Measurement, dataset: Any, runner_options
     package = getattr(plan.runner.get(), "package", None)  # a vendor's runner: the distribution to install
     shipped = {"package": package, "package_version": version_of(package)} if package else {}
     result.runner = {"name": case.framework, **shipped, **runner_options}
+    if isinstance(info.get("threads_busy"), dict):  # beside the threads asked for, those busy while timed
+        result.runner["threads_busy"] = info["threads_busy"].get("active")
     result.node = plan.node.describe()
     result.settings = {k: getattr(plan.settings, k) for k in plan.settings.names()}
     result.info = {**info, "seed_keys": {k: v for k, v in case.seed_keys()}}
