@@ -124,9 +124,40 @@ def pytest_configure(config: pytest.Config) -> None:
     _load_baseline(config, st)
     _connect_cluster(config, st)
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(controller.Controller(config, st), "aibench-controller")
+        config.pluginmanager.register(
+            _Dormant(config, st) if _nothing_asked(opt) else controller.Controller(config, st), "aibench-controller"
+        )
     if getattr(opt, "xmlpath", None) and junit.wanted(config):  # xunit2: our <properties> go to the testsuite
         config.pluginmanager.register(junit.Xunit2Properties(config), "aibench-xunit2-properties")
+
+
+def _nothing_asked(opt: Any) -> bool:
+    """No manifest, file, baseline or resume asked for: the controller waits for a hand-written test's
+    result before it is imported (a session that never uses the plugin imports nothing for it)."""
+    files = [getattr(opt, attr, None) for attr, _ in outputs.file_options()]
+    asked = (opt.aibench, opt.aibench_save, opt.aibench_compare, opt.aibench_against, opt.aibench_resume, *files)
+    return not any(asked)
+
+
+class _Dormant:
+    """Stands for the controller until the first result of an ``aibench`` test arrives: then registers the
+    real one in its place and hands it that report. Its other hooks have nothing to do without results."""
+
+    def __init__(self, config: pytest.Config, st: State):
+        self.config, self.state = config, st
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["aibench_run_id"] = self.state.run_id
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if getattr(report, "aibench", None) is None:
+            return
+        pm = self.config.pluginmanager
+        pm.unregister(self)
+        real = controller.Controller(self.config, self.state)
+        pm.register(real, "aibench-controller")
+        real.pytest_runtest_logreport(report)
 
 
 def _connect_cluster(config: pytest.Config, st: State) -> None:

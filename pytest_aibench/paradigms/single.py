@@ -233,7 +233,7 @@ class SingleNode:
             if r and s.latency_span_s > 0:  # idle what is left of this round's share of the span
                 time.sleep(max(0.0, start + s.latency_span_s * r / rounds - time.perf_counter()))
             session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
-            call = timed(session)  # the runtime's call alone where outputs are converted after it
+            call = timed(session, inputs[0])  # the runtime's call alone where outputs are converted after it
             try:
                 w = warm_up(call, inputs, s.warmup)  # collects garbage first: none between warm-up and timing
                 warm = warm or w

@@ -219,6 +219,21 @@ class LiteRTSession:
         it.invoke()
         return it.get_tensor(self._out_index)
 
+    def timed_for(self, example: np.ndarray) -> Any:
+        """:meth:`timed_call` for inputs shaped like ``example``, its interpreter's calls bound once."""
+        self.infer(example)  # allocates (or finds) the interpreter for this shape
+        it = self._by_shape.get(example.shape)
+        if it is None or (self._chunked and len(example) != self._static_batch):
+            return self.timed_call
+        set_tensor, invoke, get_tensor, i, o = it.set_tensor, it.invoke, it.get_tensor, self._in_index, self._out_index
+
+        def call(x: np.ndarray) -> Any:
+            set_tensor(i, x)
+            invoke()
+            return get_tensor(o)
+
+        return call
+
     def _in_chunks(self, batch: np.ndarray, n: int | None) -> np.ndarray:
         assert n is not None
         outs = []

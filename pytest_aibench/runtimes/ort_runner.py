@@ -254,6 +254,17 @@ class OrtSession:
             )
         return self._fixed(batch)
 
+    def timed_for(self, example: np.ndarray) -> Any:
+        """The latency loop's call for inputs like ``example``: ``sess.run`` bound once, outputs as it gives them."""
+        if self._batch is not None and len(example) != self._batch:
+            return self.infer  # run in chunks of the model's fixed batch
+        run, name = self._run, self._name
+
+        def call(x: np.ndarray) -> Any:
+            return run(None, {name: x})
+
+        return call
+
     def _fixed(self, batch: np.ndarray) -> Any:
         """A model exported with a fixed batch size: run it in chunks of that size, the last padded."""
 
