@@ -1,0 +1,251 @@
+"""A harness that disappears: the figures of "Performance of the plugin itself", measured side by side.
+
+(a) item p50 / bare loop: the smoke suite at 1 thread (ONNX Runtime, LiteRT fp32 and int8, torch int8), run
+    in this process by pytest.main; around each item's call a plugin times a bare loop of the same file on
+    the same runtime (the runtime's own API, one input), before and after; ratio = the p50 the item wrote
+    / the mean of the two bare medians. Median over repeats of the whole run.
+(b) unused plugin: a one-test session with the plugin installed but no --aibench against -p no:aibench,
+    alternated; medians of CPU-time and peak-RSS ratios.
+(c) adaptive sampling: one ONNX Runtime item with latency_ci 0.5 %: wall time of its timed calls and the
+    calls used, beside pytest-benchmark's default run of the same session.run (its wall time, rounds).
+(d) statistics: CPU of summarising 20,000 samples (robustness, percentiles) against the CPU the calls took.
+(e) suites/smoke and suites/aiot quick: wall time of the session, beside a bare-loop estimate of the same
+    work from its own figures (each item's timed calls, warm-up and accuracy pass at its measured speed),
+    so a busy machine shows up as such, not as our cost.
+
+Usage: python benchmarks/harness.py [--quick] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "fixtures/models/tinycnn-digits"
+
+
+def _bare(nodeid: str) -> Any:
+    """The runtime's own call on the item's file, one random input, 1 thread (None: not paired)."""
+    q = "int8" if "int8" in nodeid and "dynamic" not in nodeid else "fp32" if "fp32" in nodeid else None
+    if "onnxruntime" in nodeid and q:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(str(MODEL / f"model{'' if q == 'fp32' else '.int8'}.onnx"), so)
+        inp = sess.get_inputs()[0]
+        x = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
+        return lambda: sess.run(None, {inp.name: x})
+    if "litert" in nodeid and q:
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(MODEL / f"model{'' if q == 'fp32' else '.int8'}.tflite"), num_threads=1)
+        d = it.get_input_details()[0]
+        it.resize_tensor_input(d["index"], [1, *list(d["shape_signature"])[1:]])
+        it.allocate_tensors()
+        x = np.random.default_rng(0).random(tuple(it.get_input_details()[0]["shape"])).astype(d["dtype"])
+        o = it.get_output_details()[0]["index"]
+
+        def call() -> Any:
+            it.set_tensor(d["index"], x)
+            it.invoke()
+            return it.get_tensor(o)
+
+        return call
+    if "torch" in nodeid and q == "int8":
+        import torch
+
+        torch.set_num_threads(1)
+        m = torch.export.load(str(MODEL / "model.int8.pt2")).module()
+        x = torch.from_numpy(np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32))
+
+        def run() -> Any:
+            with torch.inference_mode():
+                return m(x)
+
+        return run
+    return None
+
+
+def _median_call(fn: Any, n: int) -> float:
+    for _ in range(50):
+        fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        fn()
+        ts.append(time.perf_counter_ns() - t)
+    return statistics.median(ts) / 1e6
+
+
+class Probe:
+    """Times the bare loop around each item's call (this process, the item's file and runtime)."""
+
+    def __init__(self, calls: int):
+        self.calls, self.bare = calls, {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Any:
+        fn = _bare(item.nodeid)
+        before = _median_call(fn, self.calls) if fn else None
+        out = yield
+        if fn:
+            self.bare[item.nodeid.split("::")[-1]] = (before + _median_call(fn, self.calls)) / 2
+        return out
+
+
+def items_vs_bare(work: Path, repeats: int, calls: int) -> None:
+    data = yaml.safe_load((ROOT / "suites/smoke/suite.yaml").read_text())
+    data["frameworks"] = ["onnxruntime", "litert", "torch"]
+    data["settings"] = {**(data.get("settings") or {}), "threads": 1}
+    (work / "suite.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    ratios: dict[str, list[float]] = {}
+    for r in range(repeats):
+        probe = Probe(calls)
+        out = work / f"run{r}.json"
+        args = ["--aibench", str(work / "suite.yaml"), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
+        args += ["-k", "onnxruntime or litert or (torch and int8 and not dynamic)", "--aibench-out", str(work / "o")]
+        pytest.main(args, plugins=[probe])
+        for item in json.loads(out.read_text())["items"]:
+            name = item["id"].split("::")[-1]
+            p50 = (item["metrics"].get("latency") or {}).get("p50_ms")
+            if p50 and name in probe.bare:
+                ratios.setdefault(name, []).append(p50 / probe.bare[name])
+    print("(a) item p50 / bare loop, 1 thread, smoke models (median over runs):")
+    for name, rs in sorted(ratios.items()):
+        print(f"    {name}: {statistics.median(rs):.3f} ({', '.join(f'{v:.3f}' for v in rs)})")
+
+
+def unused_plugin(work: Path, repeats: int) -> None:
+    (work / "test_one.py").write_text("def test_one():\n    assert True\n")
+    cmd = [sys.executable, "-m", "pytest", "test_one.py", "-q", "-p", "no:cacheprovider"]
+
+    def run(extra: list[str]) -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([*cmd, *extra], cwd=work, capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return cpu, float(after.ru_maxrss)  # maxrss of children: the largest so far, so compare pairs by CPU
+
+    cpu, rss = [], []
+    for _ in range(repeats):
+        a, _ = run([])
+        b, _ = run(["-p", "no:aibench"])
+        cpu.append(a / b)
+    for flag in ([], ["-p", "no:aibench"]):  # peak RSS, each in its own /usr/bin/time-free measurement
+        probe = [sys.executable, "-c", "import resource,subprocess,sys; subprocess.run(sys.argv[1:],capture_output=True);"
+                 " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)", *cmd, *flag]  # fmt: skip
+        rss.append(float(subprocess.run(probe, cwd=work, capture_output=True, text=True).stdout.strip() or "nan"))
+    print(
+        f"(b) unused plugin / -p no:aibench, one-test session: CPU {statistics.median(cpu):.3f} "
+        f"({', '.join(f'{v:.2f}' for v in cpu)}), peak RSS {rss[0] / rss[1]:.3f}"
+    )
+
+
+def adaptive(work: Path, target: str) -> None:
+    text = (
+        f'suite: ada\nversion: "1.0"\ndatasets:\n  digits: {{source: digits}}\nmodels:\n  t: {{zoo: tinycnn-digits}}\n'
+        f'frameworks: [onnxruntime]\nquantizations: [fp32]\nsettings: {{latency_ci: "{target}", warmup: 100}}\n'
+    )
+    (work / "ada.yaml").write_text(text)
+    out = work / "ada.json"
+    args = ["--aibench", str(work / "ada.yaml"), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
+    pytest.main([*args, "--aibench-out", str(work / "o")])
+    item = json.loads(out.read_text())["items"][0]
+    lat = item["metrics"]["latency"]
+    spent = sum(r["seconds"] for r in item["info"]["adaptive"]["rounds"])
+    start = time.perf_counter()
+    (work / "test_pb.py").write_text(
+        "import numpy as np, onnxruntime as ort\n"
+        f"s = ort.InferenceSession({str(MODEL / 'model.onnx')!r})\n"
+        "x = {s.get_inputs()[0].name: np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)}\n"
+        "def test_pb(benchmark):\n    benchmark(s.run, None, x)\n"
+    )
+    pb_json = work / "pb.json"
+    pytest.main([str(work / "test_pb.py"), "-q", "-p", "no:cacheprovider", f"--benchmark-json={pb_json}"])
+    pb = json.loads(pb_json.read_text())["benchmarks"][0]["stats"]
+    print(
+        f"(c) adaptive sampling, ORT tinycnn, latency_ci {target}: {lat['ci_stop']} half-width "
+        f"{lat['ci_half_width']:.4%} after {lat['samples']} calls in {spent:.2f} s of timing "
+        f"(the whole item, accuracy pass included, {item['duration_s']:.2f} s); pytest-benchmark's "
+        f"default run: {pb['rounds']} rounds, {time.perf_counter() - start:.2f} s wall (its session included)"
+    )
+
+
+def statistics_cost() -> None:
+    from pytest_aibench.measure.stats import robustness, summarize_ns
+
+    x = list(np.random.default_rng(0).lognormal(np.log(16_000), 0.2, 20_000).astype(np.int64))
+    start = time.process_time()
+    summarize_ns(x)
+    robustness(x)
+    cpu = time.process_time() - start
+    measured = sum(x) / 1e9
+    print(
+        f"(d) statistics of 20,000 samples: {cpu * 1e3:.1f} ms CPU, {cpu / measured:.1%} of the {measured:.2f} s the calls took"
+    )
+
+
+def suite_walls(work: Path, suites: list[str]) -> None:
+    for suite in suites:
+        out = work / f"{suite}.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aibench",
+            str(ROOT / "suites" / suite),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ]
+        start = time.perf_counter()
+        subprocess.run([*cmd, "--aibench-json", str(out), "--aibench-out", str(work / "o")], capture_output=True)
+        wall = time.perf_counter() - start
+        estimate = 0.0
+        for item in json.loads(out.read_text())["items"]:
+            lat, m = item["metrics"].get("latency") or {}, item["metrics"]
+            p50 = lat.get("p50_ms") or 0.0
+            calls = (lat.get("samples") or 0) + (item["info"].get("warmup") or {}).get("calls", 0)
+            ips = (m.get("throughput") or {}).get("ips")
+            evals = (m.get("eval") or {}).get("samples") or 0
+            estimate += calls * p50 / 1e3 + (evals / ips if ips else 0.0)
+        print(f"(e) suites/{suite} quick: {wall:.1f} s wall; bare-loop estimate of its timed work {estimate:.1f} s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one repeat, fewer calls (CI runs it so; not asserted)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    repeats, calls = (1, 300) if args.quick else (args.repeats, 1500)
+    os.environ.setdefault("AIBENCH_QUIET", "1")
+    flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in Path("/proc/cpuinfo").read_text()]
+    print(f"CPU: {os.cpu_count()} logical, flags {' '.join(flags) or 'none of avx2/avx512'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        items_vs_bare(work, repeats, calls)
+        unused_plugin(work, 3 if args.quick else 7)
+        for target in ("0.5%", "0.05%"):
+            adaptive(work, target)
+        statistics_cost()
+        suite_walls(work, ["smoke"] if args.quick else ["smoke", "aiot"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
