@@ -17,7 +17,7 @@ from pytest_aibench.runtimes import RUNNERS, device_problem, options_of
 
 def check(c: Checker, data: dict) -> None:
     """Report every bad ``device`` and ``runtime_options`` in ``data`` at its own line."""
-    for kp, block in _settings_blocks(data):
+    for kp, block in settings_blocks(data):
         if not isinstance(block, dict):
             continue
         if "device" in block:
@@ -32,7 +32,8 @@ def check(c: Checker, data: dict) -> None:
             _device(c, ("matrix", "include", i, "device"), rule["device"])
 
 
-def _settings_blocks(data: dict) -> list[tuple[tuple[Any, ...], Any]]:
+def settings_blocks(data: dict) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every settings block with its key path: the suite's, each profile, each model's."""
     blocks: list[tuple[tuple[Any, ...], Any]] = [(("settings",), data.get("settings"))]
     blocks += [(("profiles", name), spec) for name, spec in _dict(data, "profiles").items()]
     blocks += [

@@ -461,14 +461,7 @@ THREADS_PER_CPU = 8
 def _thread_bounds(c: Checker, data: dict) -> None:
     """``threads:`` in every settings block (suite, profiles, models) within a multiple of this machine's CPUs."""
     cpus = os.cpu_count() or 1
-    blocks: list[tuple[tuple[Any, ...], Any]] = [(("settings",), data.get("settings"))]
-    blocks += [(("profiles", name), spec) for name, spec in _dict(data, "profiles").items()]
-    blocks += [
-        (("models", name, "settings"), spec.get("settings"))
-        for name, spec in _dict(data, "models").items()
-        if isinstance(spec, dict)
-    ]
-    for kp, block in blocks:
+    for kp, block in platform.settings_blocks(data):
         threads = block.get("threads") if isinstance(block, dict) else None
         if isinstance(threads, int) and not isinstance(threads, bool) and threads > THREADS_PER_CPU * cpus:
             c.bad(
