@@ -78,3 +78,26 @@ def test_an_item_with_latency_ci_measures_until_it_decides_and_records_it(pytest
     if m["ci_stop"] == "reached":
         assert m["ci_half_width"] <= 0.02
     assert len(item["samples"]["latency_ns"]) == m["samples"]
+
+
+def test_later_rounds_warm_up_as_long_as_a_fresh_session_needed():
+    from pytest_aibench.measure.timing import needed_warmup
+
+    steady = 100.0
+    assert needed_warmup([900, 400, 160, 120, 100, 101, 99], steady) == 3  # the third call was still slow
+    assert needed_warmup([100, 101, 99], steady) == 1  # at least one call: the first call's setup
+    assert needed_warmup([500, 100, 100, 100, 300, 100], steady) == 5  # a late slow call counts
+
+
+@pytest.mark.slow
+def test_rounds_after_the_second_use_the_measured_warm_up(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("onnxruntime")
+    (Path(pytester.path) / "suite.yaml").write_text(
+        'suite: warm\nversion: "1.0"\ndatasets:\n  digits: {source: digits}\nmodels:\n  tinycnn: {zoo: tinycnn-digits}\n'
+        "frameworks: [onnxruntime]\nquantizations: [fp32]\n"
+        "settings: {eval_samples: 64, warmup: 30, latency_samples: 60, latency_rounds: 3}\n"
+    )
+    r = pytester.runpytest("--aibench", "suite.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")
+    r.assert_outcomes(passed=1)
+    warm = json.loads((Path(pytester.path) / "run.json").read_text())["items"][0]["info"]["warmup"]
+    assert warm["calls"] == 30 and 1 <= warm["later_rounds"] <= 30 and "1.5x the median" in warm["later_rule"]

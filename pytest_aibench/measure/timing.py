@@ -68,13 +68,17 @@ def time_calls(
     return out
 
 
-def warm_up(fn: Callable[[Any], Any], inputs: Sequence[Any], policy: int | str) -> dict[str, Any]:
+def warm_up(
+    fn: Callable[[Any], Any], inputs: Sequence[Any], policy: int | str, times: list[int] | None = None
+) -> dict[str, Any]:
     """Run the warm-up ``policy`` (a count, or "stable") and return what was done, for the record.
 
     "stable" times windows of calls until two consecutive window medians differ by less than
     ``STABLE_TOLERANCE``, or a call or time cap is reached (then ``stable`` is False)."""
-    if policy != "stable":
-        time_calls(fn, inputs, int(policy), 0)
+    if policy != "stable":  # the warm-up calls timed too (free), into ``times`` where the caller wants them
+        got = time_calls(fn, inputs, 0, int(policy))
+        if times is not None:
+            times.extend(got)
         return {"policy": "count", "calls": int(policy)}
     start = time.perf_counter()
     previous: float | None = None
@@ -169,3 +173,14 @@ def adaptive_metrics(samples: Sequence[int], rounds: list[dict[str, Any]]) -> di
         if all(x == "reached" for x in stops)
         else next(x for x in stops if x != "reached"),
     }
+
+
+#: a warm-up call counts as still warming while it is this much slower than the round's timed median
+WARMING_FACTOR = 1.5
+
+
+def needed_warmup(times_ns: Sequence[int], steady_ns: float) -> int:
+    """The warm-up a fresh session of this runtime needs, measured on the first round: one past the last
+    warm-up call slower than ``WARMING_FACTOR`` x the steady median (at least 1: the first call's setup)."""
+    slow = [i for i, t in enumerate(times_ns) if t > WARMING_FACTOR * steady_ns]
+    return max(1, (slow[-1] + 1) if slow else 1)

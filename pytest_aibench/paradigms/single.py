@@ -25,7 +25,16 @@ from pytest_aibench.measure.energy import EnergyMeter
 from pytest_aibench.measure.host import HostLoad, busy_flag
 from pytest_aibench.measure.loadgen import SCENARIOS
 from pytest_aibench.measure.memory import peak_rss_mb
-from pytest_aibench.measure.timing import Adaptive, adaptive_metrics, ci_fraction, time_calls, time_until, warm_up
+from pytest_aibench.measure.timing import (
+    WARMING_FACTOR,
+    Adaptive,
+    adaptive_metrics,
+    ci_fraction,
+    needed_warmup,
+    time_calls,
+    time_until,
+    warm_up,
+)
 from pytest_aibench.paradigms import ParadigmContext, finite
 from pytest_aibench.runtimes import timed
 from pytest_aibench.tasks import raw
@@ -229,13 +238,17 @@ class SingleNode:
         samples: list[int] = []
         medians: list[int] = []
         start = time.perf_counter()
+        # rounds after the second: the warm-up a fresh session needed in round 2 (the first round's session
+        # ran the accuracy pass before, so its warm-up says nothing about a cold one)
+        later: int | None = None
         for r in range(rounds):
             if r and s.latency_span_s > 0:  # idle what is left of this round's share of the span
                 time.sleep(max(0.0, start + s.latency_span_s * r / rounds - time.perf_counter()))
             session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
             call = timed(session, inputs[0])  # the runtime's call alone where outputs are converted after it
             try:
-                w = warm_up(call, inputs, s.warmup)  # collects garbage first: none between warm-up and timing
+                times: list[int] = []
+                w = warm_up(call, inputs, s.warmup if later is None else later, times)  # collects garbage first
                 warm = warm or w
                 probe()  # then one warm call after the canary, before each timed stretch
                 if adaptive is not None:
@@ -254,6 +267,13 @@ class SingleNode:
                     session.close()
             samples += got
             medians.append(int(statistics.median(got)))
+            if r == 1 and rounds > 2 and times and session is not ctx.session:  # the first fresh session's
+                later = needed_warmup(times, medians[1])
+                warm = {
+                    **warm,
+                    "later_rounds": later,
+                    "later_rule": f"calls until none is {WARMING_FACTOR}x the median",
+                }
         probe()
         if stops:  # adaptive: what each round reached, and the pooled interval the item reports
             warm = {**warm, "adaptive": {"rounds": stops, **adaptive_metrics(samples, stops)}}
