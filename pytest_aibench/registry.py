@@ -44,10 +44,22 @@ def fresh() -> None:
     """Forget every registry's loaded objects and entry-point scan, keeping its entries: each pytest
     session (config) loads its runners, paradigms, metrics and formats afresh, from the modules it has
     imported, so an object from an earlier in-process session (pytester) never meets this one's classes."""
+    _SCAN.clear()
     for registry in _ALL:
         registry._loaded.clear()
         registry._entries = {k: v for k, v in registry._entries.items() if not _is_entry_point(v)}
         registry._scanned = False
+
+
+#: every installed entry point, read once per session (each read walks every distribution's metadata:
+#: ~10 ms here, and there are eight registries)
+_SCAN: list[Any] = []
+
+
+def _entry_points(group: str) -> list[Any]:
+    if not _SCAN:
+        _SCAN.append(entry_points())
+    return list(_SCAN[0].select(group=group))
 
 
 def _is_entry_point(entry: Any) -> bool:
@@ -81,8 +93,8 @@ class Registry(Generic[T]):
             return
         self._scanned = True
 
-        for ep in entry_points(group=self.group):
-            self._entries.setdefault(ep.name, ep)  # type: ignore[arg-type]
+        for ep in _entry_points(self.group):
+            self._entries.setdefault(ep.name, ep)
 
     def names(self) -> list[str]:
         self._scan()
