@@ -20,6 +20,8 @@ class Case:
     variables: tuple[tuple[str, Any], ...] = ()
     param_id: str = ""
     suite: Suite | None = field(default=None, compare=False, hash=False, repr=False)
+    # each axis value's marker token, in axes order, computed once when the matrix builds the case
+    tokens: tuple[str, ...] = field(default=(), compare=False, hash=False, repr=False)
 
     def axis(self, name: str, default: Any = None) -> Any:
         for k, v in self.axes:

@@ -121,7 +121,8 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
     cases: list[Case] = []
     for combo, var in combos:
         axes = tuple([(n, combo[n]) for n in names])
-        pid = "-".join([token(n, v) for n, v in axes if v is not None])  # no scenario: no token
+        toks = tuple([token(n, v) for n, v in axes])
+        pid = "-".join([t for (_, v), t in zip(axes, toks, strict=True) if v is not None])  # no scenario: no token
         if suite.grid:
             pid += "-" + "-".join(
                 f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k]) for k in suite.grid[0] if k in var
@@ -140,7 +141,7 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
             )
             continue
         seen.add(key)
-        cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite))
+        cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite, toks))
     return cases
 
 
@@ -161,4 +162,6 @@ def axis_token(axis: str, value: Any) -> str:
 
 def marker_tokens(case: Case) -> list[str]:
     """Marker names an item carries: its model and each axis value."""
+    if len(case.tokens) == len(case.axes):
+        return [case.model, *case.tokens]
     return [case.model] + [axis_token(n, v) for n, v in case.axes]
