@@ -109,7 +109,8 @@ class LiteRTRunner:
         kwargs, delegate = _interpreter_kwargs(
             interpreter_class.__module__, runtime_options(settings, self.name).get("delegate")
         )
-        make = functools.partial(interpreter_class, model_path=str(artifact.path), num_threads=threads, **kwargs)
+        content = artifact.path.read_bytes()  # read once: later interpreters (shapes, rounds) map the same bytes
+        make = functools.partial(interpreter_class, model_content=content, num_threads=threads, **kwargs)
         try:
             first = make()
             if -1 not in list(first.get_input_details()[0]["shape_signature"]):
@@ -218,6 +219,13 @@ class LiteRTSession:
         it.set_tensor(self._in_index, batch)
         it.invoke()
         return it.get_tensor(self._out_index)
+
+    def renew(self) -> LiteRTSession:
+        """A fresh instance for an independent round: a new interpreter on the bytes read at prepare."""
+        first = self._make()
+        if -1 not in self._signature:
+            first.allocate_tensors()
+        return LiteRTSession(self._make, first, self._artifact, dict(self.options))
 
     def timed_for(self, example: np.ndarray) -> Any:
         """:meth:`timed_call` for inputs shaped like ``example``, its interpreter's calls bound once."""

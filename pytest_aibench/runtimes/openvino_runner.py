@@ -169,6 +169,11 @@ class OpenVinoSession:
             return self._run(batch)
         return raw.in_fixed_batches(batch, self._batch, self._run)  # a fixed-batch model: chunks of its size
 
+    def renew(self) -> OpenVinoSession:
+        """A fresh instance for an independent round: a new infer request on the compiled model (OpenVINO
+        compiles once; reading and compiling again would only repeat the same work)."""
+        return OpenVinoSession(self._compiled, self._artifact, {k: v for k, v in self.options.items()})
+
     def close(self) -> None:
         self._request = None
         self._compiled = None
