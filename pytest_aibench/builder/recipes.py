@@ -354,8 +354,8 @@ TASK_MODELS = (
         variants=("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8_dynamic", "litert/fp32", "litert/int8_dynamic"),
     ),
     _scenario(
-        "r3d-clips",
-        "r3d",
+        "r21d-clips",
+        "r21d",
         {"num_classes": 8, "width": 12},
         "clips",
         {"samples": 2000, "frames": 8, "size": 32, "seed": 0},

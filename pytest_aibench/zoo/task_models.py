@@ -16,10 +16,8 @@ else:
     nn = lazy("torch.nn")
 
 
-def _conv(cin: int, cout: int, stride: Any = 1, dims: int = 2) -> Any:
-    conv = nn.Conv2d if dims == 2 else nn.Conv3d
-    norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
-    return nn.Sequential(conv(cin, cout, 3, stride, 1, bias=False), norm(cout), nn.ReLU())
+def _conv(cin: int, cout: int, stride: Any = 1) -> Any:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
 def siamese(width: int = 16, embedding: int = 64, in_channels: int = 3) -> Any:
@@ -70,14 +68,39 @@ def ncf(users: int = 300, items: int = 400, factors: int = 16, layers: tuple[int
     return NeuMF()
 
 
-def r3d(num_classes: int = 8, width: int = 12, in_channels: int = 3) -> Any:
-    """A small 3D CNN over (N, C, T, H, W) clips: spatio-temporal convolutions (the first halves the frames'
-    size, not their count: motion lives in time), then global pooling."""
-    w = width
-    return nn.Sequential(
-        _conv(in_channels, w, (1, 2, 2), 3), _conv(w, 2 * w, 1, 3), _conv(2 * w, 2 * w, 2, 3), _conv(2 * w, 4 * w, 2, 3),
-        nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4 * w, num_classes),
-    )  # fmt: skip
+def r21d(num_classes: int = 8, width: int = 12, in_channels: int = 3) -> Any:
+    """A small R(2+1)D network over (N, C, T, H, W) clips (Tran et al. 2018's factorisation): each block a
+    spatial 3x3 convolution on every frame, then a temporal 3x1 one along time, both 2D convolutions, so
+    every runtime has integer kernels for them (LiteRT has none for CONV_3D); then global pooling."""
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, space: int, time: int) -> None:
+            super().__init__()
+            self.spatial = nn.Sequential(nn.Conv2d(cin, cout, 3, space, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+            self.temporal = nn.Sequential(
+                nn.Conv2d(cout, cout, (3, 1), (time, 1), (1, 0), bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+            )
+
+        def forward(self, x: Any) -> Any:
+            n, c, t, h, w = x.shape
+            y = self.spatial(x.transpose(1, 2).reshape(n * t, c, h, w))  # every frame, as images
+            c2, h2, w2 = y.shape[1], y.shape[2], y.shape[3]
+            y = self.temporal(y.reshape(n, t, c2, h2 * w2).transpose(1, 2))  # (N, C, T, H*W): along time
+            return y.reshape(n, c2, y.shape[2], h2, w2)
+
+    class R21D(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = width  # the first block halves the frames' size, not their count: motion lives in time
+            self.blocks = nn.Sequential(
+                Block(in_channels, w, 2, 1), Block(w, 2 * w, 1, 1), Block(2 * w, 2 * w, 2, 2), Block(2 * w, 4 * w, 2, 2)
+            )
+            self.head = nn.Linear(4 * w, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.blocks(x).mean(dim=(2, 3, 4)))
+
+    return R21D()
 
 
 def dscnn(num_classes: int = 10, width: int = 64, blocks: int = 4) -> Any:
