@@ -30,8 +30,7 @@ FAMILIES: Registry[Any] = Registry(
         "lstm": "pytest_aibench.zoo.sequence:lstm",
         # the non-image tasks' compact networks (verification, recommendation, action, keywords, speech, text)
         **{
-            f: f"pytest_aibench.zoo.task_models:{f}"
-            for f in ("siamese", "ncf", "r21d", "dscnn", "ctc_conv", "encoder")
+            f: f"pytest_aibench.zoo.task_models:{f}" for f in ("siamese", "ncf", "r21d", "dscnn", "ctc_conv", "encoder")
         },
         # the Jetson and AIIA tables' vision networks at their published size (built on first use: zoo.cache)
         **{
