@@ -45,19 +45,18 @@ def test_it_stops_when_the_interval_is_reached_or_at_a_cap_and_says_which():
     got, rec = time_until(_call(1.0), [None], Adaptive(1e-9, min_samples=50, max_samples=400))
     assert rec["stop"] == "max_samples" and len(got) == 400
     got, rec = time_until(_call(1.0), [None], Adaptive(1e-9, min_samples=50, max_samples=10**7, max_s=0.2))
-    assert rec["stop"] == "time_cap" and rec["seconds"] < 0.6 and len(got) < 10**7
+    assert rec["stop"] == "time_cap" and rec["seconds"] >= 0.2 and len(got) < 10**7
     got, rec = time_until(_call(0.2), [None], Adaptive(0.005, min_samples=50, max_s=20))
     assert rec["stop"] == "reached" and rec["half_width"] <= 0.005 and 50 < len(got)
 
 
-def test_the_statistics_cost_far_less_than_the_calls_they_summarise():
+def test_the_intervals_come_from_order_statistics_of_the_samples():
+    """Their cost is benchmarks/harness.py's (d), never a timed assertion here."""
     x = list(np.random.default_rng(2).lognormal(10, 0.3, 20_000).astype(np.int64))
-    start = time.process_time()
     r = robustness(x)
-    spent = time.process_time() - start
+    s = np.sort(np.asarray(x, dtype=np.float64)) / 1e6
+    assert (r["latency.p50_ci_low_ms"], r["latency.p50_ci_high_ms"]) == order_statistic_ci(s, 50, presorted=True)
     assert r["latency.p50_ci_low_ms"] <= float(np.median(x)) / 1e6 <= r["latency.p50_ci_high_ms"]
-    # 20,000 calls of even a 10 µs model take 0.2 s; one sort of them, a few milliseconds
-    assert spent < 0.2, spent
 
 
 @pytest.mark.slow
