@@ -81,7 +81,7 @@ def test_bad_manifest_is_one_usage_error_listing_every_problem(demo, linear_mode
             "3 problems in 1 manifest:",
             '  suite.yaml:2: version: expected a quoted string such as "1.0"*got a number 1.0',
             "  suite.yaml:8: models.linear.framworks: unknown key 'framworks'; expected one of: *; did you mean 'frameworks'?",
-            "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, litert, openvino, numpy, ghost; did you mean 'numpy'?",
+            "  suite.yaml:10: frameworks.0: unknown runner 'numpi'; known: torch, onnxruntime, litert, openvino, llama_cpp, numpy, ghost; did you mean 'numpy'?",
         ]
     )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()

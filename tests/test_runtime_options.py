@@ -42,7 +42,7 @@ def _items(pytester: pytest.Pytester) -> dict[str, dict]:
 
 
 def test_every_shipped_runner_declares_valid_options_with_a_description():
-    for name in ("onnxruntime", "torch", "litert", "openvino"):
+    for name in ("onnxruntime", "torch", "litert", "openvino", "llama_cpp"):
         declared = options_of(RUNNERS.get(name))
         assert declared, name
         for key, option in declared.items():

@@ -136,7 +136,7 @@ def _decoder_class() -> type:
                 raise ValueError(f"decoder {style}: width {width}, heads {heads}, kv_heads {kv_heads} do not divide")
             self.style, self.vocab, self.context, self.width = style, vocab, context, width
             self.heads, self.kv_heads, self.mlp, self.qkv_bias = heads, kv_heads, mlp, qkv_bias
-            self.layers_n, self.head_dim = layers, width // heads
+            self.layers_n, self.head_dim, self.rope_theta = layers, width // heads, rope_theta
             self.embed = nn.Embedding(vocab, width)
             self.pos = nn.Embedding(context, width) if style == "gpt" else None
             self.blocks = nn.ModuleList(Block(self) for _ in range(layers))

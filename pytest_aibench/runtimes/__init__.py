@@ -253,6 +253,7 @@ RUNNERS: Registry[Runner] = Registry(
         "onnxruntime": "pytest_aibench.runtimes.ort_runner:OrtRunner",
         "litert": "pytest_aibench.runtimes.litert_runner:LiteRTRunner",
         "openvino": "pytest_aibench.runtimes.openvino_runner:OpenVinoRunner",
+        "llama_cpp": "pytest_aibench.runtimes.llamacpp_runner:LlamaCppRunner",
         "numpy": "pytest_aibench.runtimes.numpy_runner:NumpyRunner",
     },
 )

@@ -123,7 +123,7 @@ class TorchRunner:
                 f"{artifact.quantization} sets its own"
             )
         torch.set_num_threads(threads)
-        module = _load(artifact)
+        module = load_module(artifact)
         if artifact.format != "pt2":  # an exported program is already in inference form (and refuses eval())
             module.eval()
         dtype = torch.float32
@@ -189,7 +189,7 @@ def _device(spec: str | None, kernel: bool) -> str | None:
     return f"cuda:{index}"
 
 
-def _load(artifact: ModelArtifact) -> Any:
+def load_module(artifact: ModelArtifact) -> Any:
     """The artifact's module: a zoo state dict (tensors only), a factory's, TorchScript or torch.export."""
     try:
         if artifact.format == "pt":
