@@ -216,3 +216,24 @@ def test_a_zoo_decoder_llamacpp_cannot_quantize_skips_saying_what_each_tensor_ke
     r.stdout.fnmatch_lines(
         ["*llama.cpp cannot make int8_weight of decoder-edge: its quantizer kept most weights F16*blocks of 32*"]
     )
+
+
+@llama
+@pytest.mark.slow
+def test_the_readme_own_gguf_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    from pytest_aibench.zoo import build_module
+
+    root = Path(pytester.path)
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    start = text.index("```yaml\n", text.index("Your own GGUF file")) + len("```yaml\n")
+    gguf_export.write(_zoo_module("decoder-cloud", build_module), root / "decoder.Q4_0.gguf", "int4_weight")
+    manifest = text[start : text.index("```", start)]
+    (root / "my-gguf.yaml").write_text(
+        manifest.replace("<sha256 of decoder.Q4_0.gguf>", _sha(root / "decoder.Q4_0.gguf"))
+    )
+    r = pytester.runpytest("--aibench", "my-gguf.yaml", "-p", "no:cacheprovider", "--aibench-json", "run.json")
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((root / "run.json").read_text())["items"]
+    assert item["runner"]["gguf_type"] == "Q4_0"
+    assert item["runner"]["flash_attn"] is True
+    assert item["metrics"]["generation"]["exact_match"] > 0.8 and item["metrics"]["tpot"]["p50_ms"] > 0

@@ -147,6 +147,17 @@ class LlamaCppSession:
         self.vocab = int(census["vocab"] or 0)
         kv_type, self._kv_elem = _KV_TYPES[str(opts.get("kv_cache_type", "f16"))]
         flash = opts.get("flash_attn", False)
+        if opts.get("kv_cache_type") == "q8_0" and flash is False:
+            raise ArtifactError(
+                "runtime_options llama_cpp: kv_cache_type q8_0 needs flash_attn: true (or auto): llama.cpp "
+                "quantizes the V cache only inside flash attention"
+            )
+        head_dim = int(census["width"]) // int(census["heads"])
+        if opts.get("kv_cache_type") == "q8_0" and head_dim % 32:
+            raise ArtifactError(
+                f"runtime_options llama_cpp: kv_cache_type q8_0 needs a head dimension that divides into Q8_0's "
+                f"blocks of 32; {path.name}'s heads are {head_dim} wide: use f16 or f32"
+            )
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = 0
         cp = llama_cpp.llama_context_default_params()
@@ -163,7 +174,6 @@ class LlamaCppSession:
         self.vocab = self._model.n_vocab() or self.vocab
         self._batch = internals.LlamaBatch(n_tokens=self.context, embd=0, n_seq_max=1, verbose=False)
         layers, kv_heads = int(census["layers"]), int(census["kv_heads"])
-        head_dim = int(census["width"]) // int(census["heads"])
         self._kv_per_token = 2 * layers * kv_heads * head_dim * self._kv_elem
         self._sequence = 0  # which sequence the context's cache holds (one at a time)
         self._path, self._artifact = path, artifact
