@@ -52,7 +52,7 @@ class LlamaCppRunner:
     package = "llama-cpp-python"
     install_hint = (
         "pip install 'pytest-aibench[llamacpp]' (llama-cpp-python compiles llama.cpp from source: "
-        "about 12 minutes on 2 cores, with cmake and a C++ compiler)"
+        "about 7 minutes on 2 cores, with cmake and a C++ compiler)"
     )
     formats = ("gguf", "pt")  # a GGUF file, or a zoo decoder's torch weights converted at prepare
     options = {
