@@ -125,9 +125,15 @@ def test_llamacpp_cache_rolls_back_and_a_stale_state_is_refused(tmp_path):
     # (k, v) x layers x key-value heads x head dim x 2 bytes (f16)
     per_position = 2 * c["layers"] * c["kv_heads"] * (c["width"] // c["heads"]) * 2
     assert dec.kv_bytes(state) == 7 * per_position
-    dec.start()
+    other = dec.start()
     with pytest.raises(RuntimeError, match="one sequence at a time"):
         dec.forward(ids[:1], state)
+    _, other = dec.forward(ids[:3], other)
+    dec.ready(state)  # the first sequence's cache made again: it continues exactly
+    again, _ = dec.forward(np.array([9]), state)
+    alone = dec.start()
+    _, alone = dec.forward(ids, alone)
+    assert np.allclose(again, dec.forward(np.array([9]), alone)[0], atol=1e-4)
 
 
 @llama
@@ -237,3 +243,19 @@ def test_the_readme_own_gguf_example_runs_as_written(pytester: pytest.Pytester) 
     assert item["runner"]["gguf_type"] == "Q4_0"
     assert item["runner"]["flash_attn"] is True
     assert item["metrics"]["generation"]["exact_match"] > 0.8 and item["metrics"]["tpot"]["p50_ms"] > 0
+
+
+@llama
+@pytest.mark.slow
+def test_a_paired_gate_times_llamacpp_decode_steps_from_each_prompts_cache(pytester: pytest.Pytester) -> None:
+    root = Path(pytester.path)
+    (root / "suite.yaml").write_text(SUITE.format(models="", quantizations="int4_weight"))
+    args = ("--aibench", "suite.yaml", "-p", "no:cacheprovider")
+    pytester.runpytest(*args, "--aibench-save", "base").assert_outcomes(passed=1)
+    r = pytester.runpytest(*args, "--aibench-against", "base", "--aibench-fail-on", "latency.p50_ms:+50%",
+                           "--aibench-json", "run.json")  # fmt: skip
+    r.assert_outcomes(passed=1)
+    (item,) = json.loads((root / "run.json").read_text())["items"]
+    against = item["info"]["against"]  # every pair restores its prompt's cache (ready) outside the clock
+    assert against["status"] == "compared" and against["reference_environment"]["timed"] == "one decode step (TPOT)"
+    assert against["reference_accuracy"] == item["metrics"]["generation"]["exact_match"]

@@ -36,6 +36,15 @@ class Decoder(Protocol):
     def kv_bytes(self, state: Any) -> int: ...
 
 
+def make_ready(dec: Any, state: Any) -> None:
+    """Before timing a step from a state that is not the latest one: a decoder whose cache lives inside
+    its runtime, one sequence at a time (llama.cpp), restores it (``ready``); caches held in the state
+    itself (torch, ONNX Runtime) need nothing."""
+    ready = getattr(dec, "ready", None)
+    if ready is not None:
+        ready(state)
+
+
 @runtime_checkable
 class Decodes(Protocol):
     """A runner session that can drive its model token by token."""

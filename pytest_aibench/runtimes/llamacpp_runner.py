@@ -225,9 +225,11 @@ def _features(info: bytes) -> list[str]:
 
 
 class LlamaCppDecoder:
-    """The :class:`~pytest_aibench.gen.decoding.Decoder` of a llama.cpp context: the state is (sequence,
-    length); the cache itself lives in the context, so one sequence runs at a time and a stale state is
-    refused rather than silently continuing another sequence's cache."""
+    """The :class:`~pytest_aibench.gen.decoding.Decoder` of a llama.cpp context. The cache lives in the
+    context, one sequence at a time, so a state is (sequence, length, its ids): continuing the current
+    sequence is a plain decode, a state of an older sequence is refused rather than silently continuing
+    another sequence's cache, and :meth:`ready` makes it current again (untimed: the paired gate's side
+    keeps one prefilled prompt per input)."""
 
     def __init__(self, session: LlamaCppSession):
         self._s = session
@@ -235,19 +237,35 @@ class LlamaCppDecoder:
 
     def start(self) -> Any:
         self._s._sequence += 1
-        return (self._s._sequence, 0)
+        return (self._s._sequence, 0, _NO_IDS)
 
     def forward(self, ids: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        seq, past = state
+        seq, past, held = state
         if seq != self._s._sequence:
-            raise RuntimeError("a llama_cpp session decodes one sequence at a time: this state's cache was replaced")
-        return self._s.decode(np.asarray(ids), past), (seq, past + len(ids))
+            raise RuntimeError(
+                "a llama_cpp session decodes one sequence at a time: this state's cache was replaced (ready(state) "
+                "restores it)"
+            )
+        new = np.asarray(ids, dtype=np.int64)
+        return self._s.decode(new, past), (seq, past + len(new), np.concatenate([held[:past], new]))
+
+    def ready(self, state: Any) -> None:
+        """Make ``state`` the context's sequence again: its ids prefilled afresh (outside any timing)."""
+        seq, past, held = state
+        if seq != self._s._sequence:
+            self._s._sequence = seq
+            if past:
+                self._s.decode(held[:past], 0)
 
     def length(self, state: Any) -> int:
         return int(state[1])
 
     def keep(self, state: Any, length: int) -> Any:
-        return (state[0], min(int(state[1]), int(length)))
+        keep = min(int(state[1]), int(length))
+        return (state[0], keep, state[2][:keep])
 
     def kv_bytes(self, state: Any) -> int:
         return int(self._s._kv_per_token * state[1])
+
+
+_NO_IDS = np.zeros(0, dtype=np.int64)
