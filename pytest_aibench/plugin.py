@@ -132,10 +132,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _nothing_asked(opt: Any) -> bool:
-    """No manifest, file, baseline or resume asked for: the controller waits for a hand-written test's
-    result before it is imported (a session that never uses the plugin imports nothing for it)."""
+    """No manifest, file, baseline or resume asked for (under --collect-only, no file or resume: nothing
+    is measured or judged): the controller waits for a hand-written test's result before it is imported
+    (a session that never uses the plugin imports nothing for it)."""
     files = [getattr(opt, attr, None) for attr, _ in outputs.file_options()]
-    asked = (opt.aibench, opt.aibench_save, opt.aibench_compare, opt.aibench_against, opt.aibench_resume, *files)
+    asked = (opt.aibench_save, opt.aibench_resume, *files)
+    if not opt.collectonly:
+        asked += (opt.aibench, opt.aibench_compare, opt.aibench_against)
     return not any(asked)
 
 

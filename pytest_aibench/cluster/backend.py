@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import psutil
+from pytest_aibench._lazy import lazy
+
+psutil = lazy("psutil")  # only to read a Dask worker's connections; collecting a suite imports this module
 
 
 class Backend(Protocol):

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from pytest_aibench.core.model import Settings, Suite
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: 10,000 fewer objects for each gc pass to walk
 class Case:
     """model × axis values (+ include variables) of one suite; stable id, seed and markers."""
 

@@ -4,21 +4,23 @@ exist in a registry, paths that must stay inside the suite's folder, gates and r
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import resources
+from importlib import resources, util
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
+from pytest_aibench._lazy import lazy
 from pytest_aibench.core.lines import LineIndex, Problem
 from pytest_aibench.core.model import (
     OPS,
     Gate,
 )
+from pytest_aibench.files import cache_root
 from pytest_aibench.judge.catalogue import known_metric_names
 from pytest_aibench.judge.compare import RuleError, parse_rules
 from pytest_aibench.measure.loadgen import SCENARIOS
@@ -28,6 +30,8 @@ from pytest_aibench.registry import suggest
 from pytest_aibench.runtimes import RUNNERS
 from pytest_aibench.runtimes.kernels import REQUIRED, Kernel
 from pytest_aibench.usercode import factory_file, refusal
+
+jsonschema = lazy("jsonschema")  # imported only to validate a manifest not already known valid
 
 #: marker names pytest or this plugin already use; an axis value may not shadow them
 RESERVED_MARKERS = frozenset(
@@ -71,8 +75,40 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def schema_problems(data: Any, index: LineIndex) -> list[Problem]:
-    """Every schema violation in ``data`` as a located, human-readable problem."""
+def _verdict(raw: bytes) -> Path:
+    """Where a manifest whose bytes are ``raw`` is recorded as schema-valid: named by the digest of
+    those bytes, the schema's text and the jsonschema installed (its file's path, size and mtime: a
+    metadata lookup would cost what this saves), so any change to one of them validates again."""
+    spec = util.find_spec("jsonschema")
+    st = os.stat(spec.origin) if spec and spec.origin else None
+    h = hashlib.sha256(raw)
+    h.update(json.dumps(schema(), sort_keys=True).encode())
+    h.update(f"{spec and spec.origin}:{st and st.st_size}:{st and st.st_mtime_ns}".encode())
+    return cache_root().parent / "schema-valid" / h.hexdigest()
+
+
+def schema_problems(data: Any, index: LineIndex, raw: bytes | None = None) -> list[Problem]:
+    """Every schema violation in ``data`` as a located, human-readable problem.
+
+    Given the manifest's bytes, a manifest validated clean before is not validated again (nor is
+    jsonschema imported: a third of what a 10,000-item manifest adds to collection); only a clean
+    verdict is remembered, so every problem is still found and reported each time."""
+    verdict = _verdict(raw) if raw is not None else None
+    if verdict is not None and verdict.exists():
+        return []
+    out = _problems(data, index)
+    if verdict is not None and not out:
+        try:  # best effort: a read-only cache only costs the next run the validation
+            verdict.parent.mkdir(parents=True, exist_ok=True)
+            tmp = verdict.with_name(f"{verdict.name}.{os.getpid()}")
+            tmp.write_bytes(b"")
+            tmp.replace(verdict)
+        except OSError:
+            pass
+    return out
+
+
+def _problems(data: Any, index: LineIndex) -> list[Problem]:
     out: list[Problem] = []
     for err in _validator().iter_errors(data):
         path = tuple(err.absolute_path)

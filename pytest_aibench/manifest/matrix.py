@@ -3,6 +3,9 @@ with GitHub Actions' semantics, then stable ids."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import product
 from typing import Any
 
@@ -11,12 +14,8 @@ from pytest_aibench.core.model import Suite
 from pytest_aibench.manifest.validate import value_token
 from pytest_aibench.manifest.yamlsafe import Problem
 
-
-def _matches(rule: dict[str, Any], combo: dict[str, Any]) -> bool:
-    return all(k in combo and combo[k] == v for k, v in rule.items())
-
-
-Combo = tuple[dict[str, Any], dict[str, Any]]  # (model and axis values, include/grid variables)
+#: (model, axis values in ``suite.axis_names`` order, their marker tokens, include/grid variables)
+Combo = tuple[str, tuple[Any, ...], tuple[str, ...], dict[str, Any]]
 
 
 def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
@@ -39,13 +38,27 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
                 "top level if you mean to run them all",
             )
         ]
-    include_used = [False] * len(suite.include)
-    combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
-    added = _new_combos(suite, include_used)
-    if suite.grid:  # every hyper-parameter point is its own item
-        combos = [(combo, {**var, **point}) for combo, var in combos for point in suite.grid]
-        added = [(combo, {**var, **point}) for combo, var in added for point in suite.grid]
-    return _cases(suite, combos + added, problems), problems
+    with no_gc():  # tens of thousands of acyclic tuples: the cycle collector would only re-walk the heap
+        include_used = [False] * len(suite.include)
+        combos = [c for model in suite.models.values() for c in _model_combos(suite, model.name, include_used)]
+        added = _new_combos(suite, include_used)
+        if suite.grid:  # every hyper-parameter point is its own item
+            combos = [(m, vals, toks, {**var, **point}) for m, vals, toks, var in combos for point in suite.grid]
+            added = [(m, vals, toks, {**var, **point}) for m, vals, toks, var in added for point in suite.grid]
+        return _cases(suite, combos + added, problems), problems
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cycle collector paused while a 10,000-item matrix allocates (half of expand's time otherwise,
+    each collection walking every object pytest and the runtimes have made); restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def emptied(suite: Suite, cases: list[Case]) -> Problem | None:
@@ -72,23 +85,42 @@ def matrix_size(suite: Suite) -> int:
     return total * max(1, len(suite.grid or ()))
 
 
+def _rule_on(rule: dict[str, Any], model: str, names: list[str]) -> list[tuple[int, Any]] | None:
+    """``rule``'s axis conditions as (axis index, value) for ``model``'s combinations, or None when it
+    names another model or a key that is not an axis (such a rule can match no combination)."""
+    if rule.get("model", model) != model:
+        return None
+    at = {n: i for i, n in enumerate(names)}
+    if any(k != "model" and k not in at for k in rule):
+        return None
+    return [(at[k], v) for k, v in rule.items() if k != "model"]
+
+
 def _model_combos(suite: Suite, model: str, include_used: list[bool]) -> list[Combo]:
     """One model's product of axis values, less the excluded ones, each with the variables of the
-    include rules that extend it."""
+    include rules that extend it. Values and tokens come from two products in step,
+    each axis value's marker token is computed once per model, not once per item."""
     names = list(suite.axis_names)
     suite_axes = dict(suite.axes)
     values = [suite.models[model].axes.get(n) or suite_axes[n] for n in names]
-    base = [{"model": model, **dict(zip(names, combo, strict=True))} for combo in product(*values)]
-    base = [c for c in base if not any(_matches(r, c) for r in suite.exclude)]
+    tokens = [[axis_token(n, v) for v in vs] for n, vs in zip(names, values, strict=True)]
+    excludes = [r for r in (_rule_on(rule, model, names) for rule in suite.exclude) if r is not None]
+    # the two products walk in the same order: each combination's values and their tokens, built in C
+    base = list(zip(product(*values), product(*tokens), strict=True))
+    if excludes:
+        base = [(vals, toks) for vals, toks in base if not any(all(vals[a] == v for a, v in r) for r in excludes)]
     variables: list[dict[str, Any]] = [{} for _ in base]
     for i, rule in enumerate(suite.include):
         if rule.get("model", model) != model:
             continue
-        for combo, var in zip(base, variables, strict=True):
-            if all(combo[k] == v for k, v in rule.items() if k in combo):
-                var.update({k: v for k, v in rule.items() if k not in combo})
+        at = {n: j for j, n in enumerate(names)}
+        conditions = [(at[k], v) for k, v in rule.items() if k in at]
+        extra = {k: v for k, v in rule.items() if k not in at and k != "model"}
+        for (vals, _), var in zip(base, variables, strict=True):
+            if all(vals[a] == v for a, v in conditions):
+                var.update(extra)
                 include_used[i] = True
-    return list(zip(base, variables, strict=True))
+    return [(model, vals, toks, var) for (vals, toks), var in zip(base, variables, strict=True)]
 
 
 def _new_combos(suite: Suite, include_used: list[bool]) -> list[Combo]:
@@ -109,7 +141,9 @@ def _new_combos(suite: Suite, include_used: list[bool]) -> list[Combo]:
                 continue
             for values in product(*[spec.axes.get(n) or suite_axes[n] for n in missing]):
                 given = {**{n: rule[n] for n in names if n in rule}, **dict(zip(missing, values, strict=True))}
-                out.append(({"model": model, **{n: given[n] for n in names}}, dict(variables)))  # after exclude, as GHA
+                vals = tuple([given[n] for n in names])
+                toks = tuple([axis_token(n, v) for n, v in zip(names, vals, strict=True)])
+                out.append((model, vals, toks, dict(variables)))  # after exclude, as GHA
     return out
 
 
@@ -119,18 +153,21 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
     seen: set[str] = set()
     token = axis_token
     cases: list[Case] = []
-    for combo, var in combos:
-        axes = tuple([(n, combo[n]) for n in names])
-        toks = tuple([token(n, v) for n, v in axes])
-        pid = "-".join([t for (_, v), t in zip(axes, toks, strict=True) if v is not None])  # no scenario: no token
+    for model, vals, toks, var in combos:
+        axes = tuple(zip(names, vals, strict=True))
+        pid = (
+            "-".join(toks)
+            if None not in vals
+            else "-".join([t for v, t in zip(vals, toks, strict=True) if v is not None])
+        )  # no scenario: no token
         if suite.grid:
             pid += "-" + "-".join(
                 f"{k}_{var[k]}" if isinstance(var[k], str) else token(k, var[k]) for k in suite.grid[0] if k in var
             )
-        key = f"{combo['model']}[{pid}]"
+        key = f"{model}[{pid}]"
         if key in seen and var:
             pid += "-" + "-".join(token(k, v) for k, v in sorted(var.items()))
-            key = f"{combo['model']}[{pid}]"
+            key = f"{model}[{pid}]"
         if key in seen:
             problems.append(
                 Problem(
@@ -141,7 +178,7 @@ def _cases(suite: Suite, combos: list[Combo], problems: list[Problem]) -> list[C
             )
             continue
         seen.add(key)
-        cases.append(Case(suite.name, combo["model"], axes, tuple(sorted(var.items())), pid, suite, toks))
+        cases.append(Case(suite.name, model, axes, tuple(sorted(var.items())) if var else (), pid, suite, toks))
     return cases
 
 

@@ -68,7 +68,7 @@ def build_suite(
                 f"expected a mapping at the top level (suite:, version:, datasets:, models:), got {_typename(data)}",
             )
         ]
-    problems = schema_problems(data, index)
+    problems = schema_problems(data, index, raw)
     c = Checker(display or path, data, index, runner_known, runner_names)
     c.root, c.code = path.parent, code
     groups, provided = _metric_groups(c, data)  # first: gates are checked against what they provide
