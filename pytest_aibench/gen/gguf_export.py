@@ -133,7 +133,7 @@ def census(path: Path) -> dict[str, Any]:
     """What a GGUF file holds: its architecture, context, and how many weight tensors (2-D) and
     parameters have each type, read back from the file rather than assumed."""
     r = gguf.GGUFReader(str(path))
-    fields = {k: f for k, f in r.fields.items()}
+    fields = r.fields
 
     def value(key: str) -> Any:
         f = fields.get(key)
