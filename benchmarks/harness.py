@@ -3,7 +3,10 @@
 (a) item p50 / bare loop: the smoke suite at 1 thread (ONNX Runtime, LiteRT fp32 and int8, torch int8), run
     in this process by pytest.main; around each item's call a plugin times a bare loop of the same file on
     the same runtime (the runtime's own API, one input), before and after; ratio = the p50 the item wrote
-    / the mean of the two bare medians. Median over repeats of the whole run.
+    / the mean of the two bare medians. Median over repeats of the whole run. Two loaded copies of one
+    model differ by more than the harness costs (memory placement), so a second ratio divides the same
+    p50 by a bare loop on the item's very session object (the same ORT session, LiteRT interpreter or
+    torch module), timed as the item closes it, right after its timed calls.
 (b) unused plugin: a one-test session with the plugin installed but no --aibench against -p no:aibench,
     alternated; medians of CPU-time and peak-RSS ratios.
 (c) adaptive sampling: one ONNX Runtime item with latency_ci 0.5 %: wall time of its timed calls and the
@@ -27,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +98,61 @@ def _median_call(fn: Any, n: int) -> float:
 
 
 class Probe:
-    """Times the bare loop around each item's call (this process, the item's file and runtime)."""
+    """Times the bare loop around each item's call (this process, the item's file and runtime), and on the
+    item's own session as the item closes it."""
 
     def __init__(self, calls: int):
-        self.calls, self.bare = calls, {}
+        self.calls, self.bare, self.same = calls, {}, {}
+        self._item: str | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: Any) -> Any:
         fn = _bare(item.nodeid)
         before = _median_call(fn, self.calls) if fn else None
-        out = yield
+        self._item = item.nodeid.split("::")[-1] if fn else None
+        try:
+            out = yield
+        finally:
+            self._item = None
         if fn:
             self.bare[item.nodeid.split("::")[-1]] = (before + _median_call(fn, self.calls)) / 2
         return out
+
+    def closing(self, framework: str, session: Any) -> None:
+        """The item's session, about to be closed: its bare call, timed now (the loop the item used)."""
+        if self._item is None or self._item in self.same:
+            return
+        from runner_overhead import bare_call
+
+        from pytest_aibench.measure.timing import time_calls
+
+        x = np.ascontiguousarray(session.adapt(np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)))
+        fn = bare_call(framework, session, x)
+        self.same[self._item] = statistics.median(time_calls(fn, [x], 50, self.calls)) / 1e6
+
+
+@contextmanager
+def closes_watched(probe: Probe) -> Iterator[None]:
+    """Each runtime's session class reports to ``probe`` before it closes (a benchmark's patch, undone after)."""
+    from pytest_aibench.runtimes.litert_runner import LiteRTSession
+    from pytest_aibench.runtimes.ort_runner import OrtSession
+    from pytest_aibench.runtimes.torch_runner import TorchSession
+
+    saved = []
+    for framework, cls in (("onnxruntime", OrtSession), ("litert", LiteRTSession), ("torch", TorchSession)):
+        original = cls.close
+
+        def close(self: Any, _original: Any = original, _framework: str = framework) -> None:
+            probe.closing(_framework, self)
+            _original(self)
+
+        saved.append((cls, original))
+        cls.close = close  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, original in saved:
+            cls.close = original  # type: ignore[method-assign]
 
 
 def items_vs_bare(work: Path, repeats: int, calls: int) -> None:
@@ -114,20 +161,29 @@ def items_vs_bare(work: Path, repeats: int, calls: int) -> None:
     data["settings"] = {**(data.get("settings") or {}), "threads": 1}
     (work / "suite.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     ratios: dict[str, list[float]] = {}
+    same: dict[str, list[float]] = {}
     for r in range(repeats):
         probe = Probe(calls)
         out = work / f"run{r}.json"
         args = ["--aibench", str(work / "suite.yaml"), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
         args += ["-k", "onnxruntime or litert or (torch and int8 and not dynamic)", "--aibench-out", str(work / "o")]
-        pytest.main(args, plugins=[probe])
+        with closes_watched(probe):
+            pytest.main(args, plugins=[probe])
         for item in json.loads(out.read_text())["items"]:
             name = item["id"].split("::")[-1]
             p50 = (item["metrics"].get("latency") or {}).get("p50_ms")
             if p50 and name in probe.bare:
                 ratios.setdefault(name, []).append(p50 / probe.bare[name])
-    print("(a) item p50 / bare loop, 1 thread, smoke models (median over runs):")
+            if p50 and name in probe.same:
+                same.setdefault(name, []).append(p50 / probe.same[name])
+    print("(a) item p50 / bare loop, 1 thread, smoke models (median over runs); the first ratio against a")
+    print("    second loaded copy timed before and after the item, the second against the item's own session:")
     for name, rs in sorted(ratios.items()):
-        print(f"    {name}: {statistics.median(rs):.3f} ({', '.join(f'{v:.3f}' for v in rs)})")
+        own = same.get(name) or []
+        print(
+            f"    {name}: {statistics.median(rs):.3f} ({', '.join(f'{v:.3f}' for v in rs)}); own session "
+            f"{statistics.median(own) if own else float('nan'):.3f} ({', '.join(f'{v:.3f}' for v in own)})"
+        )
 
 
 def unused_plugin(work: Path, repeats: int) -> None:
