@@ -11,7 +11,9 @@ import resource
 import sys
 from pathlib import Path
 
-import psutil
+from pytest_aibench._lazy import lazy
+
+psutil = lazy("psutil")  # read while measuring; a manifest's validation imports this module too
 
 
 def rss_mb() -> float:

@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import psutil
+from pytest_aibench._lazy import lazy
+
+psutil = lazy("psutil")  # read while measuring; a manifest's validation imports this module too
+
 
 T = TypeVar("T")
 
