@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_aibench import hookspec, options, outputs
+from pytest_aibench import heap, hookspec, options, outputs
 from pytest_aibench._lazy import lazy
 from pytest_aibench.fixtures import (
     aibench,
@@ -100,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "what the aibench fixtures measure in a hand-written test",
     )
     registry.fresh()  # this session's runners, paradigms, metrics and formats, never an earlier session's
+    heap.thaw()  # an earlier session in this process (pytester, pytest.main) froze its collected heap
     opt = config.option
     out = Path(opt.aibench_out)
     if not out.is_absolute():
@@ -216,6 +217,13 @@ def _same_configuration(header: dict, st: State, out: Path) -> None:
             "the configuration, or pass --aibench-resume=force to mix them (each item keeps its "
             "own settings)"
         )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A manifest's items are collected: freeze the heap out of the cycle collector's walks (see heap.py)."""
+    if session.config.option.aibench:
+        heap.freeze_collected()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -67,3 +67,37 @@ def test_the_cycle_collector_is_paused_only_inside_and_restored_as_it_was():
         assert not gc.isenabled()  # a caller who had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_the_collected_heap_is_frozen_once_and_thawed_by_the_next_session(demo, linear_model):
+    from pytest_aibench import heap
+
+    (Path(demo.path) / "suite.yaml").write_text(manifest(linear_model[1]))
+    heap.thaw()
+    assert gc.get_freeze_count() == 0
+    try:
+        items, _ = demo.inline_genitems("--aibench", "suite.yaml")
+        assert len(items) == 1
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the session's collected objects (and this process's) left the walks
+        demo.inline_genitems("--co")  # a later session, without a manifest: it thaws and freezes nothing
+        assert gc.get_freeze_count() == 0
+    finally:
+        heap.thaw()
+
+
+def test_a_heap_someone_else_froze_is_left_as_it_is():
+    from pytest_aibench import heap
+
+    heap.thaw()
+    gc.freeze()
+    try:
+        count = gc.get_freeze_count()
+        assert not heap.freeze_collected()
+        heap.thaw()
+        assert gc.get_freeze_count() == count  # not ours to hand back
+    finally:
+        gc.unfreeze()
+    assert heap.freeze_collected()
+    heap.thaw()
+    assert gc.get_freeze_count() == 0
