@@ -144,8 +144,13 @@ def _git(root: Path, *args: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_git_revision_reference_never_touches_the_tree(demo: pytest.Pytester, light: bytes) -> None:
+def test_git_revision_reference_never_touches_the_tree(
+    demo: pytest.Pytester, light: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     root = Path(demo.path)
+    # pytester makes this folder HOME, so the user cache (~/.cache: built models, schema verdicts) would
+    # land in the tree; a user's cache lives elsewhere
+    monkeypatch.setenv("AIBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
     write_suite(root, light)
     (root / ".gitignore").write_text(".aibench/\nrun.json\nrunpytest-current\nstdout\nstderr\n")
     _git(root, "init", "-q")
