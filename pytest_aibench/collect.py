@@ -14,7 +14,8 @@ import pytest
 
 from pytest_aibench._lazy import lazy
 from pytest_aibench.core.case import Case
-from pytest_aibench.manifest.matrix import marker_tokens, no_gc
+from pytest_aibench.heap import no_gc
+from pytest_aibench.manifest.matrix import marker_tokens
 from pytest_aibench.state import state
 
 if TYPE_CHECKING:

@@ -15,6 +15,8 @@ session's collected objects are held past their use. A heap someone else froze i
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _OURS = {"frozen": False}
 
@@ -34,3 +36,17 @@ def thaw() -> None:
     if _OURS["frozen"]:
         gc.unfreeze()
         _OURS["frozen"] = False
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cycle collector paused while a 10,000-item matrix is expanded and collected (half of expand's
+    time otherwise, each collection walking every object pytest and the runtimes have made); restored
+    as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -75,15 +75,22 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _verdict(raw: bytes) -> Path:
-    """Where a manifest whose bytes are ``raw`` is recorded as schema-valid: named by the digest of
-    those bytes, the schema's text and the jsonschema installed (its file's path, size and mtime: a
-    metadata lookup would cost what this saves), so any change to one of them validates again."""
+@lru_cache(maxsize=1)
+def _validating_with() -> bytes:
+    """What validation depends on besides the manifest: the schema's text and the jsonschema installed
+    (its file's path, size and mtime: a metadata lookup would cost what this saves). Once a process, as
+    :func:`schema` and :func:`_validator` are."""
     spec = util.find_spec("jsonschema")
     st = os.stat(spec.origin) if spec and spec.origin else None
+    found = f"{spec and spec.origin}:{st and st.st_size}:{st and st.st_mtime_ns}"
+    return json.dumps(schema(), sort_keys=True).encode() + found.encode()
+
+
+def _verdict(raw: bytes) -> Path:
+    """Where a manifest whose bytes are ``raw`` is recorded as schema-valid: named by the digest of those
+    bytes and of :func:`_validating_with`, so any change to one of them validates again."""
     h = hashlib.sha256(raw)
-    h.update(json.dumps(schema(), sort_keys=True).encode())
-    h.update(f"{spec and spec.origin}:{st and st.st_size}:{st and st.st_mtime_ns}".encode())
+    h.update(_validating_with())
     return cache_root().parent / "schema-valid" / h.hexdigest()
 
 

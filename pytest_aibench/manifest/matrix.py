@@ -3,14 +3,12 @@ with GitHub Actions' semantics, then stable ids."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import product
 from typing import Any
 
 from pytest_aibench.core.case import Case
 from pytest_aibench.core.model import Suite
+from pytest_aibench.heap import no_gc
 from pytest_aibench.manifest.validate import value_token
 from pytest_aibench.manifest.yamlsafe import Problem
 
@@ -48,19 +46,6 @@ def expand(suite: Suite) -> tuple[list[Case], list[Problem]]:
         return _cases(suite, combos + added, problems), problems
 
 
-@contextmanager
-def no_gc() -> Iterator[None]:
-    """The cycle collector paused while a 10,000-item matrix allocates (half of expand's time otherwise,
-    each collection walking every object pytest and the runtimes have made); restored as it was."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def emptied(suite: Suite, cases: list[Case]) -> Problem | None:
     """A manifest whose exclude rules leave nothing to run: say so (pytest would exit 5 without a word)."""
     if cases or not suite.exclude:
@@ -85,12 +70,12 @@ def matrix_size(suite: Suite) -> int:
     return total * max(1, len(suite.grid or ()))
 
 
-def _rule_on(rule: dict[str, Any], model: str, names: list[str]) -> list[tuple[int, Any]] | None:
-    """``rule``'s axis conditions as (axis index, value) for ``model``'s combinations, or None when it
-    names another model or a key that is not an axis (such a rule can match no combination)."""
+def _rule_on(rule: dict[str, Any], model: str, at: dict[str, int]) -> list[tuple[int, Any]] | None:
+    """``rule``'s axis conditions as (axis index, value) for ``model``'s combinations (``at``: each axis
+    name's index), or None when it names another model or a key that is not an axis (such a rule can
+    match no combination)."""
     if rule.get("model", model) != model:
         return None
-    at = {n: i for i, n in enumerate(names)}
     if any(k != "model" and k not in at for k in rule):
         return None
     return [(at[k], v) for k, v in rule.items() if k != "model"]
@@ -104,7 +89,8 @@ def _model_combos(suite: Suite, model: str, include_used: list[bool]) -> list[Co
     suite_axes = dict(suite.axes)
     values = [suite.models[model].axes.get(n) or suite_axes[n] for n in names]
     tokens = [[axis_token(n, v) for v in vs] for n, vs in zip(names, values, strict=True)]
-    excludes = [r for r in (_rule_on(rule, model, names) for rule in suite.exclude) if r is not None]
+    at = {n: i for i, n in enumerate(names)}
+    excludes = [r for r in (_rule_on(rule, model, at) for rule in suite.exclude) if r is not None]
     # the two products walk in the same order: each combination's values and their tokens, built in C
     base = list(zip(product(*values), product(*tokens), strict=True))
     if excludes:
