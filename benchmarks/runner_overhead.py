@@ -21,7 +21,6 @@ Usage: python benchmarks/runner_overhead.py [--model tinycnn-digits] [--rounds 1
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from pytest_aibench.artifact import resolve
 from pytest_aibench.builder import cache as zoo_cache
 from pytest_aibench.core.model import DatasetSpec, ModelSpec, Settings
 from pytest_aibench.data import materialize
+from pytest_aibench.heap import no_gc
 from pytest_aibench.measure.timing import time_calls
 from pytest_aibench.progress import Progress
 from pytest_aibench.registry import RUNNERS
@@ -91,18 +91,13 @@ def _pairs(call: Any, bare: Any, inputs: list[np.ndarray], n: int) -> tuple[floa
     pair. Only the call is between the clock reads, as in the latency loop. Medians of each side."""
     clock = time.perf_counter_ns
     ours, theirs = [0] * n, [0] * n
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    with no_gc():
         for i in range(n):
             x = inputs[i % len(inputs)]
             for kept, fn in ((ours, call), (theirs, bare)) if i % 2 == 0 else ((theirs, bare), (ours, call)):
                 t0 = clock()
                 fn(x)
                 kept[i] = clock() - t0
-    finally:
-        if was:
-            gc.enable()
     return statistics.median(ours), statistics.median(theirs)
 
 
