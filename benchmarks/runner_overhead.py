@@ -85,7 +85,7 @@ def _rounds(call: Any, bare: Any, inputs: list[np.ndarray], rounds: int, calls: 
     return statistics.median(ours), statistics.median(theirs)
 
 
-def _pairs(call: Any, bare: Any, inputs: list[np.ndarray], n: int) -> tuple[float, float]:
+def paired_calls(call: Any, bare: Any, inputs: list[np.ndarray], n: int) -> tuple[float, float]:
     """``n`` pairs of single calls, runner and bare on the same input back to back, the order alternating
     pair by pair: this VM's speed drifts over a round by more than the harness costs, never within a
     pair. Only the call is between the clock reads, as in the latency loop. Medians of each side."""
@@ -159,7 +159,7 @@ def main() -> None:
         time_calls(call, inputs, 20, 1)  # each side warmed once
         time_calls(bare, inputs, 20, 1)
         by_round = _rounds(call, bare, inputs, args.rounds, args.calls)
-        by_call = _pairs(call, bare, inputs, args.rounds * args.calls)
+        by_call = paired_calls(call, bare, inputs, args.rounds * args.calls)
         a, b = by_round
         ratio = by_call[0] / by_call[1]
         print(
