@@ -112,16 +112,15 @@ def _memoised_parsing() -> Iterator[None]:
             return sympify(a, **kwargs)
 
     def memo_hints(obj: Any, globalns: Any = None, localns: Any = None, include_extras: bool = False) -> Any:
+        # namespaces by identity; the memo holds them, so no other object can take their ids meanwhile
+        key = (obj, id(globalns), id(localns), include_extras)
         try:
-            kept = hints.get((obj, id(globalns), id(localns), include_extras))
-        except TypeError:
-            kept = None
-        if kept is not None and kept[0] is globalns and kept[1] is localns:  # the very namespaces
-            return dict(kept[2])
-        got = type_hints(obj, globalns, localns, include_extras)
-        with contextlib.suppress(TypeError):
-            hints[(obj, id(globalns), id(localns), include_extras)] = (globalns, localns, dict(got))
-        return got
+            kept = hints.get(key)
+        except TypeError:  # an unhashable obj: no memo
+            return type_hints(obj, globalns, localns, include_extras)
+        if kept is None:
+            kept = hints[key] = (globalns, localns, type_hints(obj, globalns, localns, include_extras))
+        return dict(kept[2])  # a copy: a caller mutating its answer cannot change the next one
 
     sympy.sympify, typing.get_type_hints = memo_sympify, memo_hints
     try:
