@@ -19,6 +19,8 @@ STABLE_WINDOW = 20
 STABLE_TOLERANCE = 0.02
 STABLE_MAX_CALLS = 2000
 STABLE_MAX_SECONDS = 10.0
+#: the generations collected before a warm-up: the young ones, never the whole heap (see :func:`time_calls`)
+YOUNG = 1
 
 
 @contextmanager
@@ -43,15 +45,18 @@ def time_calls(
 
     Inputs are prepared by the caller so no slicing or conversion lands inside the timed region;
     the garbage collector and any tracer or profiler are paused so neither lands inside a sample.
-    ``collect``: a full collection first; timing that follows a warm-up passes False, since a collection
-    between warm-up and timing evicts the caches the warm-up filled (1.5-2.5 % of a small model's p50).
+    ``collect``: the young generations collected first (what the item's setup and the calls before left);
+    timing that follows a warm-up passes False, since a collection between warm-up and timing evicts the
+    caches the warm-up filled (1.5-2.5 % of a small model's p50). Not a full collection: with the collector
+    paused while timing, old garbage cannot land in a sample, and walking the old generation of a process
+    that imported torch and loaded programs took 230-310 ms a time (a fifth of ``suites/aiot``'s wall).
     """
     n = len(inputs)
     clock = time.perf_counter_ns
     out = [0] * samples
     was_enabled = gc.isenabled()
     if collect:
-        gc.collect()
+        gc.collect(YOUNG)
     gc.disable()
     try:
         with paused_instrumentation():

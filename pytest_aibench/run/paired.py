@@ -38,7 +38,7 @@ from pytest_aibench.judge.paired import (
     pair_ratio,
     percentile_of,
 )
-from pytest_aibench.measure.timing import paused_instrumentation
+from pytest_aibench.measure.timing import YOUNG, paused_instrumentation
 from pytest_aibench.run import pinning
 from pytest_aibench.run.partner import Partner
 from pytest_aibench.tasks import raw as raw_outputs
@@ -84,8 +84,10 @@ class LocalSide:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
+    """The collector and tracers paused; the young generations collected first (not the whole heap: see
+    :func:`~pytest_aibench.measure.timing.time_calls`)."""
     enabled = gc.isenabled()
-    gc.collect()
+    gc.collect(YOUNG)
     gc.disable()
     try:
         with paused_instrumentation():
