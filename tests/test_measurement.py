@@ -354,6 +354,43 @@ def test_the_warm_up_collects_young_garbage_without_walking_the_whole_heap():
     assert gc.isenabled()
 
 
+COUNTING = """
+import demo_runners
+
+ROWS = []
+_infer = demo_runners.NumpySession.infer
+
+
+def infer(self, batch):
+    if len(batch) > 1:  # the accuracy pass's batches (the latency loop's are single rows)
+        ROWS.append(len(batch))
+    return _infer(self, batch)
+
+
+demo_runners.NumpySession.infer = infer
+
+
+def pytest_sessionfinish(session):
+    open("rows.txt", "w").write(" ".join(map(str, ROWS)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("samples", "timed", "rows"), [(100, 68, "32 32 32 4"), (20, 20, "20 20")])
+def test_the_first_batch_counts_for_accuracy_and_only_the_rest_for_throughput(demo, linear_model, samples, timed, rows):
+    """First-call setup stays out of the throughput without running a batch twice: the first batch's
+    outputs are scored, the rest is timed (all of it again, where one batch is all there is)."""
+    extra = f"profiles: {{quick: {{eval_samples: {samples}, batch_size: 32}}}}\n"
+    demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1], extra=extra))
+    demo.makepyfile(counting=COUNTING)
+    demo.syspathinsert()
+    demo.runpytest("-p", "counting", "--aibench", "suite.yaml", "--aibench-json", "r.json").assert_outcomes(passed=1)
+    (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
+    assert (Path(demo.path) / "rows.txt").read_text() == rows
+    assert item["metrics"]["eval"]["samples"] == samples
+    assert item["info"]["throughput_region"] == f"accuracy pass after its first batch: {timed} of {samples} samples"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's resettable VmHWM")
 def test_peak_memory_is_per_item():
