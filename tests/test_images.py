@@ -182,6 +182,12 @@ def test_an_images_suite_reports_top5_and_vips_with_and_without_preprocessing(py
     assert 0 <= plain["accuracy"] <= plain["accuracy_top5"] <= 1
     assert plain["vips_with_preprocessing"] < plain["vips"] and plain["preprocess"]["ms_per_image"] > 0
     assert items["swapped"]["info"]["preprocess"]["channels"] == "BGR"
+    n = plain["eval"]["samples"]  # all scored; the first batch of 4 decoded and run once, untimed
+    assert (
+        n > 4
+        and items["colour"]["info"]["throughput_region"]
+        == f"accuracy pass after its first batch: {n - 4} of {n} samples"
+    )
     assert items["colour"]["dataset"]["source"] == "images" and len(items["colour"]["dataset"]["sha256"]) == 64
 
 
