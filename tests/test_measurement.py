@@ -15,7 +15,7 @@ from conftest import manifest
 from pytest_aibench.measure import energy, loadgen
 from pytest_aibench.measure.memory import peak_rss_mb, reset_peak
 from pytest_aibench.measure.stats import bootstrap_ci, outliers, robustness
-from pytest_aibench.measure.timing import warm_up
+from pytest_aibench.measure.timing import SETTLE_MAX_CALLS, SETTLE_S, settle, warm_up
 
 DETAIL = """\
 :::MLLOG {"key": "result_validity", "value": "INVALID", "time_ms": 1}
@@ -334,6 +334,27 @@ def test_warmup_policies_are_explicit():
     assert warm_up(calls.append, [1], 7) == {"policy": "count", "calls": 7} and len(calls) == 7
     done = warm_up(lambda x: None, [1], "stable")
     assert done["policy"] == "stable" and done["stable"] is True and done["calls"] >= 40
+
+
+def test_settling_fills_the_time_before_a_timed_stretch_with_untimed_calls():
+    calls: list[int] = []
+    assert settle(calls.append, [1], per_call_ns=1e6) == 5 and len(calls) == 5  # 5 ms at 1 ms a call
+    assert settle(calls.append, [1], per_call_ns=1e6, done_ns=3e6) == 2  # the warm-up's 3 ms count
+    assert settle(calls.append, [1], per_call_ns=1e6, done_ns=SETTLE_S * 1e9) == 0
+    assert settle(calls.append, [1], per_call_ns=40e6) == 1  # a slow model settles in one call
+    assert settle(lambda x: None, [1], per_call_ns=1.0) == SETTLE_MAX_CALLS
+
+
+@pytest.mark.slow
+def test_an_item_settles_after_the_host_canary_and_says_so(demo, linear_model):
+    """The canary runs before the warm-up, and untimed calls fill what the warm-up left of the settling
+    time, so the first timed calls are not the ones still recovering from the canary."""
+    extra = "profiles: {quick: {warmup: 2, latency_samples: 20}}\n"
+    demo.path.joinpath("suite.yaml").write_text(manifest(linear_model[1], extra=extra))
+    demo.runpytest("--aibench", "suite.yaml", "--aibench-json", "r.json").assert_outcomes(passed=1)
+    (item,) = json.loads((Path(demo.path) / "r.json").read_text())["items"]
+    warm = item["info"]["warmup"]
+    assert warm["calls"] == 2 and warm["settle_calls"] > 2  # a µs-scale call: far more than 2 fill 5 ms
 
 
 def test_the_warm_up_collects_young_garbage_without_walking_the_whole_heap():

@@ -97,6 +97,23 @@ def warm_up(
     return {"policy": "stable", "calls": calls, "stable": False, "tolerance": STABLE_TOLERANCE}
 
 
+#: untimed calls right before a timed stretch fill at least this long: after other code ran (the host
+#: canary, a new session's setup) a 40 µs model's calls were 3 % slow for 40 calls and steady after ~120
+#: (5 ms) on a 2-vCPU Zen 3, while its first call alone took 4x; a slow model settles in one call
+SETTLE_S = 0.005
+SETTLE_MAX_CALLS = 10_000
+
+
+def settle(fn: Callable[[Any], Any], inputs: Sequence[Any], per_call_ns: float, done_ns: float = 0.0) -> int:
+    """Untimed calls until ``SETTLE_S`` of them (counting ``done_ns`` of calls just made) precede the timed
+    ones, at ``per_call_ns`` each; how many were made."""
+    need = SETTLE_S * 1e9 - done_ns
+    n = 0 if need <= 0 or per_call_ns <= 0 else min(math.ceil(need / per_call_ns), SETTLE_MAX_CALLS)
+    if n:
+        time_calls(fn, inputs, n, 0, collect=False)
+    return n
+
+
 #: adaptive sampling: the first batch of calls, growth per check, and the smallest run that may stop
 ADAPTIVE_GROWTH = 0.5
 

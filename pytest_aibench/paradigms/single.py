@@ -31,6 +31,7 @@ from pytest_aibench.measure.timing import (
     adaptive_metrics,
     ci_fraction,
     needed_warmup,
+    settle,
     time_calls,
     time_until,
     warm_up,
@@ -256,10 +257,11 @@ class SingleNode:
             session = ctx.session if r == 0 or ctx.fresh_session is None else ctx.fresh_session()
             call = timed(session, inputs[0])  # the runtime's call alone where outputs are converted after it
             try:
+                probe()  # the host's canary first: the warm-up after it brings the CPU back to the model
                 times: list[int] = []
                 w = warm_up(call, inputs, s.warmup if later is None else later, times)  # collects garbage first
-                warm = warm or w
-                probe()  # then one warm call after the canary, before each timed stretch
+                topped = settle(call, inputs, statistics.median(times), sum(times)) if times else 0
+                warm = warm or {**w, **({"settle_calls": topped} if topped else {})}
                 if adaptive is not None:
                     (got, reached), worked = threads.watch(time_until, call, inputs, adaptive)
                     stops.append(reached)
@@ -269,6 +271,7 @@ class SingleNode:
                     half = s.latency_samples // 2
                     got, worked = threads.watch(time_calls, call, inputs, 1, half, collect=False)
                     probe()
+                    settle(call, inputs, statistics.median(got) if got else 0.0)
                     got += time_calls(call, inputs, 1, s.latency_samples - half, collect=False)
                 warm = {**warm, "threads_busy": worked} if r == 0 and worked else warm
             finally:
