@@ -161,6 +161,18 @@ def closes_watched(probe: Probe) -> Iterator[None]:
             cls.close = original  # type: ignore[method-assign]
 
 
+def _item_p50s(work: Path, suite: Path, out: Path, select: str, plugin: Any, extra: list[str]) -> dict[str, float]:
+    """Run ``suite``'s items that ``select`` picks in this process, ``plugin`` beside them: {item: p50 ms}."""
+    args = ["--aibench", str(suite), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
+    pytest.main([*args, "-k", select, "--aibench-out", str(work / "o"), *extra], plugins=[plugin])
+    p50s = {}
+    for item in json.loads(out.read_text())["items"]:
+        p50 = (item["metrics"].get("latency") or {}).get("p50_ms")
+        if p50:
+            p50s[item["id"].split("::")[-1]] = p50
+    return p50s
+
+
 def items_vs_bare(work: Path, repeats: int, calls: int) -> None:
     data = yaml.safe_load((ROOT / "suites/smoke/suite.yaml").read_text())
     data["frameworks"] = ["onnxruntime", "litert", "torch"]
@@ -170,17 +182,13 @@ def items_vs_bare(work: Path, repeats: int, calls: int) -> None:
     same: dict[str, list[float]] = {}
     for r in range(repeats):
         probe = Probe(calls)
-        out = work / f"run{r}.json"
-        args = ["--aibench", str(work / "suite.yaml"), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
-        args += ["-k", "onnxruntime or litert or (torch and int8 and not dynamic)", "--aibench-out", str(work / "o")]
+        select = "onnxruntime or litert or (torch and int8 and not dynamic)"
         with closes_watched(probe):
-            pytest.main(args, plugins=[probe])
-        for item in json.loads(out.read_text())["items"]:
-            name = item["id"].split("::")[-1]
-            p50 = (item["metrics"].get("latency") or {}).get("p50_ms")
-            if p50 and name in probe.bare:
+            p50s = _item_p50s(work, work / "suite.yaml", work / f"run{r}.json", select, probe, [])
+        for name, p50 in p50s.items():
+            if name in probe.bare:
                 ratios.setdefault(name, []).append(p50 / probe.bare[name])
-            if p50 and name in probe.same:
+            if name in probe.same:
                 same.setdefault(name, []).append(p50 / probe.same[name])
     print("(a) item p50 / bare loop, 1 thread, smoke models (median over runs); the first ratio against a")
     print("    second loaded copy timed before and after the item, the second against the item's own session:")
@@ -276,17 +284,14 @@ def items_paired(work: Path, repeats: int, suite: Path, control: bool = True, pr
     for r in range(repeats):
         for aa in (False, True) if control else (False,):
             pairer = Pairer(aa)
-            out = work / f"paired{r}{aa}.json"
-            args = ["--aibench", str(suite), "-q", "-p", "no:cacheprovider", "--aibench-json", str(out)]
-            args += ["-k", "(onnxruntime or litert or torch) and not dynamic", "--aibench-out", str(work / "o")]
-            args += ["--aibench-profile", profile] if profile else []
+            select, extra = (
+                "(onnxruntime or litert or torch) and not dynamic",
+                ["--aibench-profile", profile] if profile else [],
+            )
             with pairer.wrapping():
-                pytest.main(args, plugins=[pairer])
-            for item in json.loads(out.read_text())["items"]:
-                name = item["id"].split("::")[-1]
-                p50 = (item["metrics"].get("latency") or {}).get("p50_ms")
-                bare = pairer.bare.get(name)
-                if p50 and bare:
+                p50s = _item_p50s(work, suite, work / f"paired{r}{aa}.json", select, pairer, extra)
+            for name, p50 in p50s.items():
+                if bare := pairer.bare.get(name):
                     ratios.setdefault(name, {}).setdefault(aa, []).append(p50 * 1e6 / statistics.median(bare))
     print("    paired at the item level: the p50 the item wrote / the median of bare calls on its own session, one")
     print(

@@ -118,12 +118,12 @@ class SingleNode:
             return self._loadgen(ctx, xa, y)
         # the first batch untimed, so the throughput (and energy) exclude first-call setup; its outputs
         # count for accuracy, and the rest is timed (all of it again where one batch is all there is)
-        bs = s.batch_size
+        bs, more = s.batch_size, len(xa) > s.batch_size
         first, _ = predict(ctx.session, xa[:bs], bs, ctx.dataset, ctx.case.id, ctx.task, ctx.untrained)
-        rest = xa[bs:] if len(xa) > bs else xa
+        rest = xa[bs:] if more else xa
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter, AcceleratorMeter(s.device) as gpu:
             scores, wall = predict(ctx.session, rest, bs, ctx.dataset, ctx.case.id, ctx.task, ctx.untrained)
-        scores = raw.concat([first, scores]) if rest is not xa else scores
+        scores = raw.concat([first, scores]) if more else scores
         preds = np.asarray(y) if ctx.dense else scores.argmax(-1)  # a task's ids: decoded after the item
         lb = s.latency_batch
         n = min(len(xa) // lb, _LATENCY_INPUTS) or 1
@@ -173,17 +173,17 @@ class SingleNode:
 
         # as in run(): the first batch untimed (decoding and first-call setup), its outputs scored; the rest
         # timed, decoding apart from inference; one batch alone runs again, timed
-        batches = x.batches(s.batch_size)
+        batches, more = x.batches(s.batch_size), len(y) > s.batch_size
         first = run(next(batches)[0])[0]
-        scores, wall, pre_s, count = [first], 0.0, 0.0, 0
+        scores, wall, pre_s, count = [first] if more else [], 0.0, 0.0, 0
         with EnergyMeter(ctx.node.idle_w, ctx.node.max_w, ctx.node.threads) as meter:
-            for decoded, seconds in batches if len(y) > s.batch_size else x.batches(s.batch_size):
+            for decoded, seconds in batches if more else x.batches(s.batch_size):
                 got, w = run(decoded)
                 scores.append(got)
                 wall += w
                 pre_s += seconds
                 count += len(decoded)
-        out = raw.concat(scores if len(y) > s.batch_size else scores[1:])
+        out = raw.concat(scores)
         preds = np.asarray(y) if ctx.dense else out.argmax(-1)
         lb = s.latency_batch
         n = min(len(y) // lb, _STREAMED_LATENCY_INPUTS) or 1
