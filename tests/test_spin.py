@@ -58,14 +58,22 @@ def test_the_session_sets_openmp_passive_only_when_an_item_needs_it(monkeypatch)
     monkeypatch.delitem(sys.modules, "torch", raising=False)  # as before any item imported it
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "1")
     monkeypatch.setattr(spin, "_NEIGHBOURS", [1.0])  # a busy neighbour when the session started
+    monkeypatch.setattr(spin, "_SET_HERE", [])
+    monkeypatch.setattr(spin, "_OPENMP_WHY", [])
     cores = host_threads()
     if cores > 1:
         assert spin.configure_openmp([(None, 1)]).startswith("unset")  # a core is left: libgomp's default
+        assert "usable cores taken" in spin.openmp_why()
     assert spin.configure_openmp([(None, 1), (None, cores)]) == "PASSIVE"
+    assert spin.openmp_why().startswith("set by the session") and "other processes using 1.0 CPUs" in spin.openmp_why()
+    assert spin.configure_openmp([(True, cores)]) == "PASSIVE"  # a later session in this process keeps it
+    assert spin.openmp_why().startswith("set by the session")
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stands
     assert spin.configure_openmp([(None, cores)]) == "ACTIVE"
+    assert "user's choice" in spin.openmp_why()
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert spin.configure_openmp([(True, cores)]).startswith("unset")  # the manifest asked for spinning
+    assert spin.openmp_why() == "set by the manifest (spin_wait)"
 
 
 def test_onnxruntime_sessions_record_the_policy_they_ran_with(monkeypatch):
@@ -85,6 +93,23 @@ def test_onnxruntime_sessions_record_the_policy_they_ran_with(monkeypatch):
             assert session.options["spin_why"]
         finally:
             session.close()
+
+
+def test_torch_sessions_record_the_sessions_policy_and_why(monkeypatch):
+    pytest.importorskip("torch")
+    from pytest_aibench.artifact import resolve
+    from pytest_aibench.registry import RUNNERS
+
+    runner = RUNNERS.get("torch")
+    artifact = resolve(ModelSpec(name="tiny", dataset="digits", zoo="tinycnn-digits"), "torch", "fp32", runner)
+    monkeypatch.setattr(spin, "_OPENMP_WHY", ["set by the session for its torch items: a reason"])
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    session = runner.prepare(artifact, Node(threads=1), Settings())
+    try:
+        assert session.options["spin_wait"] is False
+        assert session.options["spin_why"] == "set by the session for its torch items: a reason"
+    finally:
+        session.close()
 
 
 SUITE = """\

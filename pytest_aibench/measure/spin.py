@@ -94,15 +94,41 @@ def decide(
     )
 
 
+#: why torch's OpenMP pool waits as it does, as the session decided (each torch item records it), and
+#: the ``OMP_WAIT_POLICY`` this process's own session set (a later in-process session keeps it)
+_OPENMP_WHY: list[str] = []
+_SET_HERE: list[str] = []
+
+
 def configure_openmp(settings: Iterable[tuple[bool | None, int | None]]) -> str:
     """Set ``OMP_WAIT_POLICY=PASSIVE`` for the session unless every item may spin or the user chose a
     policy; ``settings`` are the items' (spin_wait, threads). Returns what is in force, for the record."""
-    if "OMP_WAIT_POLICY" not in os.environ:
-        if any(not decide(spin, threads or host_threads()).spin for spin, threads in settings):
-            if "torch" in sys.modules:  # libgomp already loaded: too late to change how it waits
-                return "unset (libgomp spins; torch was imported before the session could set PASSIVE)"
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if "OMP_WAIT_POLICY" in os.environ:
+        if os.environ["OMP_WAIT_POLICY"] not in _SET_HERE:
+            _OPENMP_WHY[:] = ["OMP_WAIT_POLICY was set before the session: the user's choice stands"]
+        return openmp_policy()
+    policies = (decide(spin, threads or host_threads()) for spin, threads in settings)
+    first = passive = None
+    for policy in policies:  # stops at the first item that must not spin (neighbours are measured once)
+        first = first or policy
+        if not policy.spin:
+            passive = policy
+            break
+    if passive is None:
+        _OPENMP_WHY[:] = [first.why if first else "no item asked otherwise: libgomp's default"]
+    elif "torch" in sys.modules:  # libgomp already loaded: too late to change how it waits
+        _OPENMP_WHY[:] = [f"torch was imported before the session could set PASSIVE, where: {passive.why}"]
+        return "unset (libgomp spins; torch was imported before the session could set PASSIVE)"
+    else:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        _SET_HERE[:] = ["PASSIVE"]
+        _OPENMP_WHY[:] = [f"set by the session for its torch items: {passive.why}"]
     return openmp_policy()
+
+
+def openmp_why() -> str:
+    """Why torch's pool waits as :func:`openmp_policy` says (for the item's record)."""
+    return _OPENMP_WHY[0] if _OPENMP_WHY else "no aibench session decided it: the environment's or libgomp's default"
 
 
 def openmp_policy() -> str:

@@ -217,6 +217,7 @@ class TorchRunner:
             # libgomp's pool waits as the session set it before torch loaded (measure.spin), for every item
             "omp_wait_policy": spin.openmp_policy(),
             "spin_wait": spin.openmp_policy() != "PASSIVE",
+            "spin_why": spin.openmp_why(),
             "int8_kernels": "reference quantize/dequantize ops (eager)"
             if artifact.format == "pt2" and artifact.quantization == "int8"
             else None,
