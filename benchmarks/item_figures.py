@@ -52,12 +52,12 @@ def _suite(work: Path, name: str, **settings: Any) -> Path:
     return path
 
 
-def _session(work: Path, suite: Path, select: str = "", env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _session(work: Path, suite: Path, select: str = "") -> list[dict[str, Any]]:
     """Run ``suite`` (the items ``select`` picks) in a fresh pytest process; its items as the run JSON has them."""
     out = suite.parent / f"run{time.monotonic_ns()}.json"
     cmd = [sys.executable, "-m", "pytest", "--aibench", str(suite), "-q", "-p", "no:cacheprovider"]
     cmd += ["--aibench-json", str(out), "--aibench-out", str(work / "o"), *(["-k", select] if select else [])]
-    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    run = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     if not out.exists():
         sys.exit(f"{' '.join(cmd)} wrote no run JSON:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
     return json.loads(out.read_text())["items"]
@@ -97,8 +97,8 @@ def busy_neighbour(work: Path, quick: bool) -> None:
     cases = [("default", {}, {})]
     if not quick:
         cases.append(("spin_wait: true", {"spin_wait": True}, {"latency_samples": 40, "latency_rounds": 1}))
-    for label, setting, fewer in cases:
-        suite = _suite(work, f"spin{len(label)}", frameworks=["torch"], **setting)
+    for k, (label, setting, fewer) in enumerate(cases):
+        suite = _suite(work, f"spin{k}", frameworks=["torch"], **setting)
         if fewer:  # spinning beside a neighbour is 10-600x slower a call: a few calls show it
             data = yaml.safe_load(suite.read_text())
             data["profiles"]["quick"] = {**data["profiles"]["quick"], **fewer}

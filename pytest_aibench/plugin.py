@@ -311,10 +311,7 @@ def _open_reference(config: pytest.Config, st: State) -> None:
         if found is None or not os.access(found, os.X_OK):
             raise pytest.UsageError(f"--aibench-against-python {python!r}: no such executable interpreter")
         opt.aibench_against_python = found
-    # libgomp (torch's pool) spin-waits by default: with a CPU-bound neighbour on the other core that
-    # makes a 2-thread torch model ~600x slower (198 ms vs 0.30 ms a call, measured), and a paired run
-    # would take hours; passive waiting is set for both sides alike, unless the user chose a policy
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    spin.passive_for_pairing()  # torch's pool: both sides wait passively unless the user chose a policy
     try:
         st.reference = against.open_reference(opt.aibench_against, st.out, config.invocation_params.dir)
     except against.ReferenceError as exc:

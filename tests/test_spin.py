@@ -76,6 +76,18 @@ def test_the_session_sets_openmp_passive_only_when_an_item_needs_it(monkeypatch)
     assert spin.openmp_why() == "set by the manifest (spin_wait)"
 
 
+def test_a_paired_run_waits_passively_and_says_so_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(spin, "_SET_HERE", [])
+    monkeypatch.setattr(spin, "_OPENMP_WHY", ["1 of 2 usable cores taken: the runtime's default (spinning)"])
+    spin.passive_for_pairing()
+    assert spin.openmp_policy() == "PASSIVE" and "paired run" in spin.openmp_why()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setattr(spin, "_OPENMP_WHY", ["OMP_WAIT_POLICY was set before the session: the user's choice stands"])
+    spin.passive_for_pairing()
+    assert spin.openmp_policy() == "ACTIVE" and "user's choice" in spin.openmp_why()
+
+
 def test_onnxruntime_sessions_record_the_policy_they_ran_with(monkeypatch):
     pytest.importorskip("onnxruntime")
     from pytest_aibench.artifact import resolve
