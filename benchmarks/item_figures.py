@@ -35,8 +35,9 @@ from typing import Any
 
 import yaml
 
+from pytest_aibench.core.result import flatten
+
 ROOT = Path(__file__).resolve().parents[1]
-NEIGHBOUR = "while True:\n    sum(range(10_000))\n"
 
 
 def _suite(work: Path, name: str, **settings: Any) -> Path:
@@ -69,8 +70,10 @@ def _name(item: dict[str, Any]) -> str:
 
 @contextmanager
 def neighbour() -> Iterator[None]:
-    """A CPU-bound process on one core for the block (started first: the session reads its neighbours)."""
-    proc = subprocess.Popen([sys.executable, "-c", NEIGHBOUR])
+    """A CPU-bound process for the block (started first: the session reads its neighbours when it starts)."""
+    from paired_promise import _hog
+
+    proc = _hog()
     try:
         time.sleep(1.0)
         yield
@@ -80,7 +83,7 @@ def neighbour() -> Iterator[None]:
 
 
 def _spread(item: dict[str, Any]) -> str:
-    m = _flat(item["metrics"])
+    m = flatten(item["metrics"])
     p50, mean, p99 = (m.get(f"latency.{k}_ms") for k in ("p50", "mean", "p99"))
     if not p50:
         return "no latency"
@@ -120,22 +123,11 @@ def memory(work: Path) -> dict[str, Any]:
     after = next(i for i in items if _name(i) == target)
     print(f"(g) {target}, alone in its session / after {len(items) - 1} torch and LiteRT items:")
     for key in ("memory.peak_rss_mb", "memory.item_peak_mb", "memory.baseline_mb"):
-        a, b = (_flat(i["metrics"]).get(key) for i in (alone, after))
+        a, b = (flatten(i["metrics"]).get(key) for i in (alone, after))
         if a is not None and b is not None:
             print(f"    {key}: {a:.1f} / {b:.1f} MiB ({b / a if a else float('nan'):.2f}x)")
     print(f"    ({alone['info'].get('peak_memory')})")
     return {_name(i): i for i in items}
-
-
-def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"memory": {"peak_rss_mb": 1}}`` -> ``{"memory.peak_rss_mb": 1}`` (either shape is accepted)."""
-    out: dict[str, Any] = {}
-    for k, v in metrics.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def threads(items: dict[str, dict[str, Any]]) -> None:

@@ -120,10 +120,14 @@ def configure_openmp(settings: Iterable[tuple[bool | None, int | None]]) -> str:
         _OPENMP_WHY[:] = [f"torch was imported before the session could set PASSIVE, where: {passive.why}"]
         return "unset (libgomp spins; torch was imported before the session could set PASSIVE)"
     else:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        _SET_HERE[:] = ["PASSIVE"]
-        _OPENMP_WHY[:] = [f"set by the session for its torch items: {passive.why}"]
+        _set_passive(f"set by the session for its torch items: {passive.why}")
     return openmp_policy()
+
+
+def _set_passive(why: str) -> None:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    _SET_HERE[:] = ["PASSIVE"]
+    _OPENMP_WHY[:] = [why]
 
 
 def passive_for_pairing() -> None:
@@ -131,9 +135,7 @@ def passive_for_pairing() -> None:
     model ~600x slower (198 ms vs 0.30 ms a call, measured) and a paired run would take hours, so both
     sides wait passively, unless the user chose a policy."""
     if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        _SET_HERE[:] = ["PASSIVE"]
-        _OPENMP_WHY[:] = ["set for a paired run (--aibench-against): both sides wait passively alike"]
+        _set_passive("set for a paired run (--aibench-against): both sides wait passively alike")
 
 
 def openmp_why() -> str:
